@@ -1,0 +1,371 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+
+#define HTTP_MAX_HEADERS 8
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct http_route *routes;
+    size_t n_routes;
+    uint16_t port;
+};
+
+struct http_request {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    const struct http_route *route;
+    const char *method;
+    const char *path;
+    struct buf body;
+    bool too_large;
+    bool handled;
+    void *user;
+    void (*user_free)(void *);
+
+    pthread_mutex_t lock; /* guards the fields below */
+    bool suspended;
+    bool ready; /* a reply is stored and not yet queued */
+    bool queued;
+    unsigned status;
+    char *resp;
+    size_t resp_len;
+    const char *resp_type;
+    size_t n_headers;
+    char *header_names[HTTP_MAX_HEADERS];
+    char *header_values[HTTP_MAX_HEADERS];
+};
+
+static bool http_route_matches(const struct http_route *r, const char *path)
+{
+    size_t l = strlen(r->path);
+    if (l > 0 && r->path[l - 1] == '*')
+        return strncmp(r->path, path, l - 1) == 0 && path[l - 1] != '\0';
+    return strcmp(r->path, path) == 0;
+}
+
+/* Route for method+path; *path_known tells 404 from 405. */
+static const struct http_route *http_route_find(const struct http_server *srv, const char *method,
+                                                const char *path, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < srv->n_routes; i++) {
+        if (!http_route_matches(&srv->routes[i], path))
+            continue;
+        *path_known = true;
+        if (strcmp(srv->routes[i].method, method) == 0)
+            return &srv->routes[i];
+    }
+    return NULL;
+}
+
+static void http_store_reply(struct http_request *req, unsigned status, const char *type,
+                             char *body, size_t len)
+{
+    pthread_mutex_lock(&req->lock);
+    if (req->ready || req->queued) {
+        pthread_mutex_unlock(&req->lock);
+        free(body);
+        log_error("second reply to one request ignored (status %u)", status);
+        return;
+    }
+    req->status = status;
+    req->resp = body;
+    req->resp_len = len;
+    req->resp_type = type;
+    req->ready = true;
+    bool resume = req->suspended;
+    req->suspended = false;
+    pthread_mutex_unlock(&req->lock);
+    if (resume)
+        MHD_resume_connection(req->conn);
+}
+
+/* Queues the stored reply on the connection; called on the server thread. */
+static enum MHD_Result http_queue(struct http_request *req)
+{
+    pthread_mutex_lock(&req->lock);
+    if (!req->ready) {
+        pthread_mutex_unlock(&req->lock);
+        return MHD_YES;
+    }
+    req->ready = false;
+    req->queued = true;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
+    req->resp = NULL;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
+    for (size_t i = 0; i < req->n_headers; i++)
+        MHD_add_response_header(resp, req->header_names[i], req->header_values[i]);
+    unsigned status = req->status;
+    pthread_mutex_unlock(&req->lock);
+    enum MHD_Result r = MHD_queue_response(req->conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static void http_request_free(struct http_request *req)
+{
+    if (!req)
+        return;
+    if (req->user_free)
+        req->user_free(req->user);
+    buf_release(&req->body);
+    free(req->resp);
+    for (size_t i = 0; i < req->n_headers; i++) {
+        free(req->header_names[i]);
+        free(req->header_values[i]);
+    }
+    pthread_mutex_destroy(&req->lock);
+    free(req);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    http_request_free(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                   const char *method, const char *version,
+                                   const char *upload_data, size_t *upload_data_size,
+                                   void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct http_request *req = *con_cls;
+    (void)version;
+
+    if (!req) {
+        req = tp_calloc(1, sizeof(*req));
+        pthread_mutex_init(&req->lock, NULL);
+        req->srv = srv;
+        req->conn = conn;
+        req->method = method;
+        req->path = url;
+        *con_cls = req;
+        bool path_known;
+        req->route = http_route_find(srv, method, url, &path_known);
+        buf_init(&req->body, req->route ? req->route->max_body : 0);
+        if (!req->route) {
+            req->handled = true;
+            if (path_known)
+                http_reply_error(req, 405, "method_not_allowed",
+                                 "method %s is not allowed on \"%s\"", method, url);
+            else
+                http_reply_error(req, 404, "not_found", "no such endpoint \"%s\"", url);
+            return MHD_YES; /* queued on the next call, keeping keep-alive */
+        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > req->route->max_body) {
+            req->handled = true;
+            http_reply_error(req, 413, "payload_too_large",
+                             "request body of %s bytes is over the limit of %zu bytes", cl,
+                             req->route->max_body);
+            return http_queue(req); /* now: the body is never read */
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        if (!req->handled && !req->too_large &&
+            buf_append(&req->body, upload_data, *upload_data_size) != TP_OK)
+            req->too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (!req->handled) {
+        req->handled = true;
+        if (req->too_large)
+            http_reply_error(req, 413, "payload_too_large",
+                             "request body is over the limit of %zu bytes", req->route->max_body);
+        else
+            req->route->fn(req, req->route->arg);
+    }
+    return http_queue(req);
+}
+
+static enum tp_err http_parse_listen(const char *listen, struct sockaddr_in *sa, char *errstr,
+                                     size_t errstr_size)
+{
+    const char *colon = strrchr(listen, ':');
+    char host[64];
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "invalid listen address \"%s\": expected host:port", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size, "invalid port in listen address \"%s\"",
+                          listen);
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "invalid IPv4 host \"%s\" in listen address \"%s\"", host, listen);
+    return TP_OK;
+}
+
+enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
+                            const struct http_options *opts, struct http_server **out,
+                            char *errstr, size_t errstr_size)
+{
+    struct sockaddr_in sa;
+    enum tp_err err = http_parse_listen(opts->listen, &sa, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    struct http_server *srv = tp_calloc(1, sizeof(*srv));
+    srv->routes = routes;
+    srv->n_routes = n_routes;
+    /* poll(2) rather than epoll: see docs/decisions/http-server.md */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
+        opts->threads > 1 ? opts->threads : 0, MHD_OPTION_CONNECTION_TIMEOUT,
+        opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        1, MHD_OPTION_END);
+    if (!srv->daemon) {
+        free(srv);
+        return tp_err_set(TP_IO, errstr, errstr_size, "could not listen on \"%s\"", opts->listen);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    *out = srv;
+    return TP_OK;
+}
+
+uint16_t http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void http_server_quiesce(struct http_server *srv)
+{
+    if (srv && srv->daemon)
+        MHD_quiesce_daemon(srv->daemon);
+}
+
+void http_server_free(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}
+
+const char *http_request_method(const struct http_request *req)
+{
+    return req->method;
+}
+
+const char *http_request_path(const struct http_request *req)
+{
+    return req->path;
+}
+
+const char *http_request_path_tail(const struct http_request *req)
+{
+    size_t l = strlen(req->route->path);
+    if (l > 0 && req->route->path[l - 1] == '*')
+        return req->path + l - 1;
+    return "";
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_query(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const void *http_request_body(const struct http_request *req, size_t *len)
+{
+    *len = req->body.len;
+    return req->body.data ? req->body.data : "";
+}
+
+void http_request_set_user(struct http_request *req, void *user, void (*free_fn)(void *))
+{
+    req->user = user;
+    req->user_free = free_fn;
+}
+
+void *http_request_user(const struct http_request *req)
+{
+    return req->user;
+}
+
+void http_request_suspend(struct http_request *req)
+{
+    pthread_mutex_lock(&req->lock);
+    bool already_answered = req->ready;
+    if (!already_answered)
+        req->suspended = true;
+    pthread_mutex_unlock(&req->lock);
+    if (!already_answered)
+        MHD_suspend_connection(req->conn);
+}
+
+void http_reply_header(struct http_request *req, const char *name, const char *value)
+{
+    pthread_mutex_lock(&req->lock);
+    if (req->n_headers < HTTP_MAX_HEADERS) {
+        req->header_names[req->n_headers] = tp_strdup(name);
+        req->header_values[req->n_headers] = tp_strdup(value);
+        req->n_headers++;
+    }
+    pthread_mutex_unlock(&req->lock);
+}
+
+void http_reply(struct http_request *req, unsigned status, const char *content_type,
+                const char *body, size_t len)
+{
+    http_store_reply(req, status, content_type, tp_strndup(body, len), len);
+}
+
+void http_reply_json(struct http_request *req, unsigned status, struct buf *body)
+{
+    size_t len;
+    char *data = buf_steal(body, &len);
+    http_store_reply(req, status, "application/json", data, len);
+}
+
+void http_reply_error(struct http_request *req, unsigned status, const char *code,
+                      const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    struct buf b;
+    buf_init(&b, 4096);
+    if (json_error(&b, code, message) != TP_OK) {
+        buf_reset(&b);
+        buf_append_str(&b, "{\"error\":{\"code\":\"internal\",\"message\":\"error too long\"}}");
+    }
+    http_reply_json(req, status, &b);
+}

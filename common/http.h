@@ -1,0 +1,95 @@
+/*
+ * http.h - the HTTP server all twinpipe services use, on libmicrohttpd.
+ *
+ * A service declares a route table and a handler per route. The server
+ * reads the request (bounded: headers by the connection memory limit, the
+ * body by the route's max_body; a Content-Length over it is answered 413
+ * before any of the body is read), then calls the handler once, on a server
+ * thread, with the whole body. The handler answers exactly once with
+ * http_reply*(), either before it returns or later from any thread after
+ * calling http_request_suspend() (ingest answers when Kafka has acked).
+ * Unknown paths get 404 and known paths with another method 405, as JSON
+ * errors: {"error":{"code":"...","message":"..."}}.
+ *
+ * Ownership: the server owns each struct http_request; it stays valid until
+ * the handler's reply has been sent (a suspended request therefore stays
+ * valid until it is answered). http_request_set_user() hands the request a
+ * per-request object freed with it.
+ *
+ * Threads: handlers run on the server's threads (http.threads). http_reply*
+ * may be called from any thread, once per request.
+ *
+ *     static const struct http_route routes[] = {
+ *         {"GET", "/healthz", 0, on_health, NULL},
+ *         {"GET", "/v1/devices/<id>" (path "/v1/devices/" + "*"), 0, on_device, ctx},
+ *     };
+ *     http_server_new(routes, 2, &opts, &srv, errstr, sizeof(errstr));
+ *     ... on_device(req, arg): http_reply_json(req, 200, &body); ...
+ *     http_server_free(srv);
+ */
+#ifndef TP_HTTP_H
+#define TP_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct http_request;
+struct http_server;
+
+typedef void (*http_handler_fn)(struct http_request *req, void *arg);
+
+struct http_route {
+    const char *method; /* "GET", "POST" */
+    const char *path;   /* exact path, or a prefix when it ends in '*' */
+    size_t max_body;    /* bytes; 0 = no body accepted */
+    http_handler_fn fn;
+    void *arg;
+};
+
+struct http_options {
+    const char *listen;           /* "127.0.0.1:18080"; port 0 = any free port */
+    unsigned threads;             /* server threads (>= 1) */
+    unsigned connection_timeout_s; /* idle/slow client timeout */
+    unsigned max_connections;
+    size_t header_memory;         /* per-connection memory for headers */
+};
+
+enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
+                            const struct http_options *opts, struct http_server **out,
+                            char *errstr, size_t errstr_size);
+/* The bound port (useful with port 0). */
+uint16_t http_server_port(const struct http_server *srv);
+/* Stops accepting new connections; requests in flight go on. */
+void http_server_quiesce(struct http_server *srv);
+/* Stops the server and frees it; NULL is a no-op. */
+void http_server_free(struct http_server *srv);
+
+/* Request accessors; returned strings are borrowed, valid until the reply. */
+const char *http_request_method(const struct http_request *req);
+const char *http_request_path(const struct http_request *req);
+/* The part of the path matched by the route's trailing '*'. */
+const char *http_request_path_tail(const struct http_request *req);
+const char *http_request_header(const struct http_request *req, const char *name);
+const char *http_request_query(const struct http_request *req, const char *name);
+const void *http_request_body(const struct http_request *req, size_t *len);
+/* Takes ownership of user; free_fn(user) runs when the request ends. */
+void http_request_set_user(struct http_request *req, void *user, void (*free_fn)(void *));
+void *http_request_user(const struct http_request *req);
+
+/* Call in the handler to answer later (from any thread). */
+void http_request_suspend(struct http_request *req);
+
+/* Adds a response header; call before the reply. */
+void http_reply_header(struct http_request *req, const char *name, const char *value);
+/* Copies body. */
+void http_reply(struct http_request *req, unsigned status, const char *content_type,
+                const char *body, size_t len);
+/* Takes the content of body (left empty). */
+void http_reply_json(struct http_request *req, unsigned status, struct buf *body);
+void http_reply_error(struct http_request *req, unsigned status, const char *code,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * service.h - what every twinpipe process does around its main loop:
+ * load its config table (printing --help or a config error), start
+ * logging, block SIGTERM/SIGINT in all threads so the main thread can wait
+ * for them, and answer /healthz.
+ *
+ *     if (service_start("tp-query", table, n, &cfg, &cfg.kafka, argc, argv, &rc))
+ *         return rc;                  // --help or a config error
+ *     ... start threads and servers ...
+ *     service_wait_signal(-1);        // until SIGTERM/SIGINT
+ */
+#ifndef TP_SERVICE_H
+#define TP_SERVICE_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "http.h"
+
+/* Returns true when main should exit now with *rc. cfg must have a log_level
+ * string at offset log_level_offset (the "log.level" row of the table). */
+bool service_start(const char *program, const struct config_entry *table, size_t n, void *cfg,
+                   struct config_extra *extra, int argc, char **argv, int *rc);
+/* Waits for SIGTERM/SIGINT; timeout_ms < 0 waits forever. Returns the signal or 0. */
+int service_wait_signal(int timeout_ms);
+/* GET /healthz handler: 200 {"status":"ok"} while the process serves. */
+void service_handle_health(struct http_request *req, void *arg);
+
+#endif

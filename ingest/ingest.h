@@ -1,0 +1,45 @@
+/*
+ * ingest.h - the ingest service: POST /v1/telemetry -> journal.
+ *
+ * For each request: check the content type, decode the body (decode.h),
+ * validate every reading (validate.h), append one journal event per valid
+ * reading, and answer only when every event's delivery report is in:
+ *   202 {"accepted":N,"rejected":[{"index":i,"code":"..","message":".."}]}
+ * when all were acknowledged by Kafka (acks=all); 503 when any was not
+ * (the client retries; projections deduplicate by sequence). Invalid
+ * readings are listed in "rejected" and never journaled; a request with no
+ * valid reading gets 422 and journals nothing. Whole-request problems get
+ * 400/413/415 JSON errors.
+ *
+ * Object: struct ingest (heap, ingest_new/ingest_free) owns the producer
+ * and a delivery thread that serves delivery reports and answers requests.
+ * Handlers run on HTTP server threads; everything else is internal.
+ *
+ *     ingest_new(&journal_cfg, &limits, &ing, errstr, n);
+ *     routes: {"POST", "/v1/telemetry", max_body, ingest_handle_telemetry, ing}
+ *     ... SIGTERM: http_server_quiesce(); ingest_drain(ing, 30000); ...
+ *     ingest_free(ing);
+ */
+#ifndef TP_INGEST_H
+#define TP_INGEST_H
+
+#include "common/http.h"
+#include "journal/journal.h"
+#include "validate.h"
+
+struct ingest;
+
+struct ingest_limits {
+    struct validate_limits reading;
+    size_t max_readings; /* per request */
+};
+
+enum tp_err ingest_new(const struct journal_config *journal, const struct ingest_limits *limits,
+                       struct ingest **out, char *errstr, size_t errstr_size);
+/* Route handler for POST /v1/telemetry; arg is the struct ingest. */
+void ingest_handle_telemetry(struct http_request *req, void *arg);
+/* Waits until every appended event has been reported and answered. */
+enum tp_err ingest_drain(struct ingest *ing, int timeout_ms);
+void ingest_free(struct ingest *ing);
+
+#endif

@@ -1,0 +1,157 @@
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "journal.h"
+#include "kconf.h"
+
+struct journal_consumer {
+    rd_kafka_t *rk;
+    const struct journal_config *cfg;
+    struct journal_rebalance rb;
+    enum tp_err fatal; /* set by a failed rebalance callback */
+    char fatal_msg[256];
+};
+
+static void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct journal_consumer *c = opaque;
+    size_t n = (size_t)parts->cnt;
+    int32_t *ids = tp_calloc(n, sizeof(*ids));
+    int64_t *offsets = tp_calloc(n, sizeof(*offsets));
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = parts->elems[i].partition;
+        offsets[i] = JOURNAL_OFFSET_BEGINNING;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        enum tp_err e = c->rb.on_assign(c->rb.arg, ids, offsets, n);
+        if (e != TP_OK) {
+            c->fatal = e;
+            snprintf(c->fatal_msg, sizeof(c->fatal_msg),
+                     "could not load the offsets of %zu assigned partitions", n);
+            rd_kafka_assign(rk, NULL);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                parts->elems[i].offset = offsets[i];
+            rd_kafka_assign(rk, parts);
+            log_info("assigned %zu partitions of \"%s\"", n, c->cfg->topic);
+        }
+    } else {
+        c->rb.on_revoke(c->rb.arg, ids, n);
+        rd_kafka_assign(rk, NULL);
+        log_info("released %zu partitions of \"%s\"", n, c->cfg->topic);
+    }
+    free(ids);
+    free(offsets);
+}
+
+static void consumer_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3)
+        log_error("kafka %s: %s", fac, buf);
+    else if (level <= 5)
+        log_warn("kafka %s: %s", fac, buf);
+    else
+        log_debug("kafka %s: %s", fac, buf);
+}
+
+enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
+                                 const struct journal_rebalance *rb,
+                                 struct journal_consumer **out, char *errstr, size_t errstr_size)
+{
+    /* Offsets live in PostgreSQL with the projection, never in Kafka. */
+    const struct kconf_setting forced[] = {
+        {"group.id", group_id},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+    };
+    struct journal_consumer *c = tp_calloc(1, sizeof(*c));
+    c->cfg = cfg;
+    c->rb = *rb;
+    rd_kafka_conf_t *kc = kconf_new(cfg, forced, sizeof(forced) / sizeof(forced[0]), errstr,
+                                    errstr_size);
+    if (!kc) {
+        free(c);
+        return TP_CONFIG;
+    }
+    char kerr[512];
+    if (!config_extra_get(cfg->kafka, "kafka.auto.offset.reset"))
+        rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", kerr, sizeof(kerr));
+    rd_kafka_conf_set_rebalance_cb(kc, consumer_rebalance);
+    rd_kafka_conf_set_log_cb(kc, consumer_log);
+    rd_kafka_conf_set_opaque(kc, c);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
+    if (!c->rk) {
+        rd_kafka_conf_destroy(kc);
+        free(c);
+        return tp_err_set(TP_KAFKA, errstr, errstr_size, "could not create kafka consumer: %s",
+                          kerr);
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        rd_kafka_destroy(c->rk);
+        free(c);
+        return tp_err_set(kconf_err(e), errstr, errstr_size, "could not subscribe to \"%s\": %s",
+                          cfg->topic, rd_kafka_err2str(e));
+    }
+    *out = c;
+    return TP_OK;
+}
+
+enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
+                                  struct journal_event *ev, bool *got, char *errstr,
+                                  size_t errstr_size)
+{
+    *got = false;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (c->fatal != TP_OK) {
+        if (m)
+            rd_kafka_message_destroy(m);
+        return tp_err_set(c->fatal, errstr, errstr_size, "%s", c->fatal_msg);
+    }
+    if (!m)
+        return TP_OK;
+    if (m->err) {
+        enum tp_err e = TP_OK;
+        if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+            m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
+            e = tp_err_set(TP_NOT_FOUND, errstr, errstr_size, "topic \"%s\" is gone: %s",
+                           c->cfg->topic, rd_kafka_message_errstr(m));
+        else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warn("kafka consumer: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return e;
+    }
+    memset(ev, 0, sizeof(*ev));
+    ev->partition = m->partition;
+    ev->offset = m->offset;
+    if (journal_event_unpack(m->payload, m->len, &ev->schema_id, &ev->reading, ev->error,
+                             sizeof(ev->error)) != TP_OK)
+        ev->reading = NULL;
+    rd_kafka_message_destroy(m);
+    *got = true;
+    return TP_OK;
+}
+
+void journal_event_release(struct journal_event *ev)
+{
+    journal_reading_free(ev->reading);
+    ev->reading = NULL;
+}
+
+void journal_consumer_free(struct journal_consumer *c)
+{
+    if (!c)
+        return;
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    free(c);
+}

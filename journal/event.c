@@ -1,0 +1,46 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "framing.h"
+#include "journal.h"
+
+uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t *len)
+{
+    static const int32_t path[] = {0}; /* Reading is message 0 of telemetry.proto */
+    uint8_t hdr[FRAMING_HEADER_MAX];
+    size_t hlen = framing_header_encode(hdr, sizeof(hdr), schema_id, path, 1);
+    size_t plen = protobuf_c_message_get_packed_size(&r->base);
+    uint8_t *out = tp_malloc(hlen + plen);
+    memcpy(out, hdr, hlen);
+    protobuf_c_message_pack(&r->base, out + hlen);
+    *len = hlen + plen;
+    return out;
+}
+
+enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
+                                 journal_reading **out, char *errstr, size_t errstr_size)
+{
+    struct framing_header h;
+    enum tp_err err = framing_decode(data, len, &h, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    if (h.path_len != 1 || h.path[0] != 0)
+        return tp_err_set(TP_DECODE, errstr, errstr_size,
+                          "event names message index path of length %zu, expected [0] (Reading)",
+                          h.path_len);
+    journal_reading *r =
+        twinpipe__telemetry__v1__reading__unpack(NULL, h.payload_len, h.payload);
+    if (!r)
+        return tp_err_set(TP_DECODE, errstr, errstr_size,
+                          "event payload of %zu bytes is not a valid Reading", h.payload_len);
+    *schema_id = h.schema_id;
+    *out = r;
+    return TP_OK;
+}
+
+void journal_reading_free(journal_reading *r)
+{
+    if (r)
+        twinpipe__telemetry__v1__reading__free_unpacked(r, NULL);
+}

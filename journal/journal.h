@@ -1,0 +1,158 @@
+/*
+ * journal.h - the telemetry journal on Kafka. The only module that knows
+ * the event format and includes rdkafka.h.
+ *
+ * An event is one Reading, protobuf-packed, in the Confluent wire framing
+ * (framing.h) with the configured schema id and message-index path [0].
+ * Its key is the device_id, so all readings of a device land in one
+ * partition in order. The producer always runs with acks=all,
+ * enable.idempotence=true and zstd compression (these keys cannot be
+ * overridden); any other librdkafka property comes from the service's
+ * "kafka." passthrough settings.
+ *
+ * Objects: struct journal_producer and struct journal_consumer (heap,
+ * _new/_free). Borrowed: the journal_config and its strings must outlive
+ * them.
+ *
+ * Threads: journal_producer_append may be called from any thread;
+ * delivery callbacks run on the thread calling journal_producer_poll.
+ * A consumer is used by one thread; its rebalance callbacks run inside
+ * journal_consumer_poll and journal_consumer_close on that thread.
+ *
+ *     journal_topic_ensure(&cfg, errstr, n);                 // create if missing
+ *     journal_producer_new(&cfg, on_delivery, arg, &p, ...);
+ *     journal_producer_append(p, reading, opaque, ...);    // per reading
+ *     journal_producer_poll(p, 100);                        // -> on_delivery(opaque, ...)
+ *     journal_producer_free(p);                             // flushes first
+ */
+#ifndef TP_JOURNAL_H
+#define TP_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/err.h"
+#include "twinpipe/telemetry/v1/telemetry.pb-c.h"
+
+typedef Twinpipe__Telemetry__V1__Reading journal_reading;
+
+#define JOURNAL_OFFSET_BEGINNING (-2)
+
+struct journal_config {
+    const char *bootstrap_servers;
+    const char *topic;
+    int partitions;  /* used when the topic is created */
+    int replication; /* used when the topic is created */
+    int32_t schema_id;
+    const struct config_extra *kafka; /* "kafka.*" passthrough, may be NULL */
+};
+
+/*
+ * The journal settings every service that touches Kafka embeds in its
+ * config struct, and the config-table rows that fill them (one definition
+ * for all services: JOURNAL_CONFIG_ENTRIES(struct ingest_config, journal)).
+ */
+struct journal_settings {
+    char *bootstrap_servers;
+    char *topic;
+    long long partitions;
+    long long replication;
+    long long schema_id;
+};
+
+#define JOURNAL_CONFIG_ENTRIES(type, member)                                                       \
+    {"kafka.bootstrap.servers", CONFIG_STRING, "127.0.0.1:59092", 0, 0,                            \
+     offsetof(type, member.bootstrap_servers), "Kafka bootstrap servers (host:port,...)"},         \
+        {"journal.topic", CONFIG_STRING, "twinpipe.telemetry.v1", 0, 0,                            \
+         offsetof(type, member.topic), "journal topic"},                                           \
+        {"journal.partitions", CONFIG_INT, "6", 1, 10000, offsetof(type, member.partitions),       \
+         "partitions when the topic is created"},                                                  \
+        {"journal.replication", CONFIG_INT, "1", 1, 100, offsetof(type, member.replication),      \
+         "replication factor when the topic is created"},                                          \
+        {"journal.schema_id", CONFIG_INT, "1", 0, 2147483647, offsetof(type, member.schema_id),   \
+         "schema id written in the Confluent framing of events"}
+
+/* Fills cfg from settings (borrowing their strings) and the kafka.* passthrough. */
+void journal_config_init(struct journal_config *cfg, const struct journal_settings *s,
+                         const struct config_extra *kafka);
+
+/* ---- topic administration (topic.c) ---- */
+
+/* Creates the topic with cfg->partitions and cfg->replication if missing. */
+enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
+                                 size_t errstr_size);
+/* Sum over partitions of the high watermark minus the low one. */
+enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
+                                char *errstr, size_t errstr_size);
+
+/* ---- events (event.c) ---- */
+
+/* Packs r as a framed event into a new buffer (caller frees). */
+uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t *len);
+/* Unpacks a framed event; *out is freed with journal_reading_free. */
+enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
+                                 journal_reading **out, char *errstr, size_t errstr_size);
+void journal_reading_free(journal_reading *r);
+
+/* ---- producer (producer.c) ---- */
+
+struct journal_producer;
+
+/* err is TP_OK when the event is durably in Kafka (acks=all). */
+typedef void (*journal_delivery_fn)(void *opaque, enum tp_err err, const char *errstr,
+                                    int32_t partition, int64_t offset, void *arg);
+
+enum tp_err journal_producer_new(const struct journal_config *cfg, journal_delivery_fn on_delivery,
+                                 void *arg, struct journal_producer **out, char *errstr,
+                                 size_t errstr_size);
+/* Enqueues one event; TP_QUEUE_FULL when the local queue is full. */
+enum tp_err journal_producer_append(struct journal_producer *p, const journal_reading *r,
+                                    void *opaque, char *errstr, size_t errstr_size);
+/* Serves delivery reports; returns how many were served. */
+int journal_producer_poll(struct journal_producer *p, int timeout_ms);
+/* Waits until every enqueued event has its delivery report. */
+enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms);
+/* Events enqueued and not yet reported. */
+int journal_producer_outstanding(struct journal_producer *p);
+/* Flushes (bounded by 10 s) and frees; NULL is a no-op. */
+void journal_producer_free(struct journal_producer *p);
+
+/* ---- consumer (consumer.c) ---- */
+
+struct journal_consumer;
+
+struct journal_rebalance {
+    /* Fill offsets[i] with the next offset to read of partitions[i], or
+     * JOURNAL_OFFSET_BEGINNING. Returning non-OK stops the consumer. */
+    enum tp_err (*on_assign)(void *arg, const int32_t *partitions, int64_t *offsets, size_t n);
+    /* Called before the partitions are released: persist what is owed. */
+    void (*on_revoke)(void *arg, const int32_t *partitions, size_t n);
+    void *arg;
+};
+
+struct journal_event {
+    int32_t partition;
+    int64_t offset;
+    int32_t schema_id;
+    journal_reading *reading; /* NULL when the event could not be decoded */
+    char error[160];          /* why, when reading is NULL */
+};
+
+enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
+                                 const struct journal_rebalance *rb,
+                                 struct journal_consumer **out, char *errstr, size_t errstr_size);
+/*
+ * Waits up to timeout_ms for one event. *got tells whether ev was filled;
+ * release it with journal_event_release. Errors are fatal consumer errors
+ * (a rebalance callback failed, or the topic vanished).
+ */
+enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
+                                  struct journal_event *ev, bool *got, char *errstr,
+                                  size_t errstr_size);
+void journal_event_release(struct journal_event *ev);
+/* Leaves the group (runs on_revoke) and frees; NULL is a no-op. */
+void journal_consumer_free(struct journal_consumer *c);
+
+#endif

@@ -1,0 +1,123 @@
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "journal.h"
+#include "kconf.h"
+
+struct journal_producer {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    const struct journal_config *cfg;
+    journal_delivery_fn on_delivery;
+    void *arg;
+};
+
+static void producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct journal_producer *p = opaque;
+    (void)rk;
+    char errstr[256] = "";
+    enum tp_err err = kconf_err(m->err);
+    if (m->err)
+        snprintf(errstr, sizeof(errstr), "kafka did not acknowledge the event: %s",
+                 rd_kafka_err2str(m->err));
+    p->on_delivery(m->_private, err, errstr, m->partition, m->offset, p->arg);
+}
+
+static void producer_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3)
+        log_error("kafka %s: %s", fac, buf);
+    else if (level <= 5)
+        log_warn("kafka %s: %s", fac, buf);
+    else
+        log_debug("kafka %s: %s", fac, buf);
+}
+
+enum tp_err journal_producer_new(const struct journal_config *cfg, journal_delivery_fn on_delivery,
+                                 void *arg, struct journal_producer **out, char *errstr,
+                                 size_t errstr_size)
+{
+    static const struct kconf_setting forced[] = {
+        {"acks", "all"},
+        {"enable.idempotence", "true"},
+        {"compression.type", "zstd"},
+    };
+    struct journal_producer *p = tp_calloc(1, sizeof(*p));
+    p->cfg = cfg;
+    p->on_delivery = on_delivery;
+    p->arg = arg;
+    rd_kafka_conf_t *kc = kconf_new(cfg, forced, sizeof(forced) / sizeof(forced[0]), errstr,
+                                    errstr_size);
+    if (!kc) {
+        free(p);
+        return TP_CONFIG;
+    }
+    char kerr[512];
+    /* Defaults a passthrough key may change. murmur2_random matches the Java client,
+     * so any Kafka producer keyed by device_id picks the same partition. */
+    if (!config_extra_get(cfg->kafka, "kafka.partitioner"))
+        rd_kafka_conf_set(kc, "partitioner", "murmur2_random", kerr, sizeof(kerr));
+    if (!config_extra_get(cfg->kafka, "kafka.linger.ms"))
+        rd_kafka_conf_set(kc, "linger.ms", "5", kerr, sizeof(kerr));
+    rd_kafka_conf_set_dr_msg_cb(kc, producer_dr);
+    rd_kafka_conf_set_log_cb(kc, producer_log);
+    rd_kafka_conf_set_opaque(kc, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr));
+    if (!p->rk) {
+        rd_kafka_conf_destroy(kc);
+        free(p);
+        return tp_err_set(TP_KAFKA, errstr, errstr_size, "could not create kafka producer: %s",
+                          kerr);
+    }
+    p->rkt = rd_kafka_topic_new(p->rk, cfg->topic, NULL);
+    *out = p;
+    return TP_OK;
+}
+
+enum tp_err journal_producer_append(struct journal_producer *p, const journal_reading *r,
+                                    void *opaque, char *errstr, size_t errstr_size)
+{
+    size_t len;
+    uint8_t *payload = journal_event_pack(r, p->cfg->schema_id, &len);
+    const char *key = r->device_id ? r->device_id : "";
+    if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, len, key,
+                         strlen(key), opaque) == -1) {
+        rd_kafka_resp_err_t kerr = rd_kafka_last_error();
+        free(payload);
+        return tp_err_set(kconf_err(kerr), errstr, errstr_size,
+                          "could not enqueue event for kafka: %s", rd_kafka_err2str(kerr));
+    }
+    return TP_OK;
+}
+
+int journal_producer_poll(struct journal_producer *p, int timeout_ms)
+{
+    return rd_kafka_poll(p->rk, timeout_ms);
+}
+
+enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms)
+{
+    return kconf_err(rd_kafka_flush(p->rk, timeout_ms));
+}
+
+int journal_producer_outstanding(struct journal_producer *p)
+{
+    return rd_kafka_outq_len(p->rk);
+}
+
+void journal_producer_free(struct journal_producer *p)
+{
+    if (!p)
+        return;
+    if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_error("%d events still unacknowledged at producer shutdown",
+                  rd_kafka_outq_len(p->rk));
+    rd_kafka_topic_destroy(p->rkt);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}

@@ -1,0 +1,140 @@
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "journal.h"
+#include "kconf.h"
+
+/* A short-lived producer handle for admin and metadata requests. */
+static rd_kafka_t *topic_client_new(const struct journal_config *cfg, char *errstr,
+                                    size_t errstr_size)
+{
+    rd_kafka_conf_t *kc = kconf_new(cfg, NULL, 0, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    char kerr[512];
+    rd_kafka_conf_set(kc, "log_level", "3", kerr, sizeof(kerr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr));
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        tp_err_set(TP_KAFKA, errstr, errstr_size, "could not create kafka client: %s", kerr);
+    }
+    return rk;
+}
+
+/* Partition count of the topic, 0 if it does not exist, -1 on error. */
+static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
+                            size_t errstr_size)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err) {
+        tp_err_set(kconf_err(err), errstr, errstr_size,
+                   "could not read metadata of topic \"%s\": %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    int n = 0;
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
+                                 size_t errstr_size)
+{
+    enum tp_err ret = TP_OK;
+    rd_kafka_queue_t *q = NULL;
+    rd_kafka_NewTopic_t *nt = NULL;
+    rd_kafka_event_t *ev = NULL;
+    rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
+    if (!rk)
+        return TP_KAFKA;
+
+    int n = topic_partitions(rk, cfg->topic, timeout_ms, errstr, errstr_size);
+    if (n < 0) {
+        ret = TP_KAFKA_TRANSIENT;
+        goto out;
+    }
+    if (n > 0) {
+        if (n != cfg->partitions)
+            log_info("topic \"%s\" exists with %d partitions (configured %d: kept as is)",
+                     cfg->topic, n, cfg->partitions);
+        goto out;
+    }
+
+    char kerr[512];
+    nt = rd_kafka_NewTopic_new(cfg->topic, cfg->partitions, cfg->replication, kerr, sizeof(kerr));
+    if (!nt) {
+        ret = tp_err_set(TP_CONFIG, errstr, errstr_size, "invalid topic \"%s\": %s", cfg->topic,
+                         kerr);
+        goto out;
+    }
+    q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (!ev) {
+        ret = tp_err_set(TP_TIMEOUT, errstr, errstr_size,
+                         "timed out creating topic \"%s\"", cfg->topic);
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        ret = tp_err_set(kconf_err(rd_kafka_event_error(ev)), errstr, errstr_size,
+                         "could not create topic \"%s\": %s", cfg->topic,
+                         rd_kafka_event_error_string(ev));
+        goto out;
+    }
+    size_t cnt;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+        if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            continue;
+        if (e) {
+            ret = tp_err_set(kconf_err(e), errstr, errstr_size, "could not create topic \"%s\": %s",
+                             cfg->topic, rd_kafka_topic_result_error_string(res[i]));
+            goto out;
+        }
+        log_info("created topic \"%s\" with %d partitions, replication %d", cfg->topic,
+                 cfg->partitions, cfg->replication);
+    }
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (q)
+        rd_kafka_queue_destroy(q);
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_destroy(rk);
+    return ret;
+}
+
+enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
+                                char *errstr, size_t errstr_size)
+{
+    enum tp_err ret = TP_OK;
+    rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
+    if (!rk)
+        return TP_KAFKA;
+    *count = 0;
+    int n = topic_partitions(rk, cfg->topic, timeout_ms, errstr, errstr_size);
+    if (n < 0)
+        ret = TP_KAFKA_TRANSIENT;
+    for (int p = 0; p < n && ret == TP_OK; p++) {
+        int64_t lo, hi;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, cfg->topic, p, &lo, &hi, timeout_ms);
+        if (e)
+            ret = tp_err_set(kconf_err(e), errstr, errstr_size,
+                             "could not read offsets of \"%s\" [%d]: %s", cfg->topic, p,
+                             rd_kafka_err2str(e));
+        else
+            *count += hi - lo;
+    }
+    rd_kafka_destroy(rk);
+    return ret;
+}

@@ -1,0 +1,193 @@
+#include "migrate.h"
+
+#include <dirent.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/pg.h"
+
+#define MIGRATE_MAX_FILES 1000
+#define MIGRATE_MAX_SIZE  (4 << 20)
+#define MIGRATE_LOCK_KEY  "7356152004"
+
+struct migration {
+    int version;
+    char name[256];
+};
+
+static int migrate_cmp(const void *a, const void *b)
+{
+    const struct migration *x = a, *y = b;
+    return (x->version > y->version) - (x->version < y->version);
+}
+
+static enum tp_err migrate_list(const char *dir, struct migration **out, size_t *n, char *errstr,
+                                size_t errstr_size)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return tp_err_set(TP_IO, errstr, errstr_size, "could not open migrations folder \"%s\"",
+                          dir);
+    struct migration *list = tp_calloc(MIGRATE_MAX_FILES, sizeof(*list));
+    size_t count = 0;
+    struct dirent *e;
+    enum tp_err err = TP_OK;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        if (l < 9 || strcmp(e->d_name + l - 4, ".sql") != 0)
+            continue;
+        int v;
+        char underscore;
+        if (sscanf(e->d_name, "%4d%c", &v, &underscore) != 2 || underscore != '_' ||
+            l >= sizeof(list[0].name)) {
+            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
+                             "migration file \"%s\" is not named NNNN_name.sql", e->d_name);
+            break;
+        }
+        if (count == MIGRATE_MAX_FILES) {
+            err = tp_err_set(TP_CONFIG, errstr, errstr_size, "more than %d migration files",
+                             MIGRATE_MAX_FILES);
+            break;
+        }
+        list[count].version = v;
+        snprintf(list[count].name, sizeof(list[count].name), "%s", e->d_name);
+        count++;
+    }
+    closedir(d);
+    qsort(list, count, sizeof(*list), migrate_cmp);
+    for (size_t i = 1; i < count && err == TP_OK; i++)
+        if (list[i].version == list[i - 1].version)
+            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
+                             "migrations \"%s\" and \"%s\" share version %d", list[i - 1].name,
+                             list[i].name, list[i].version);
+    if (err != TP_OK) {
+        free(list);
+        return err;
+    }
+    *out = list;
+    *n = count;
+    return TP_OK;
+}
+
+static enum tp_err migrate_read(const char *dir, const char *name, struct buf *sql, char *sha,
+                                char *errstr, size_t errstr_size)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return tp_err_set(TP_IO, errstr, errstr_size, "could not open \"%s\"", path);
+    char chunk[8192];
+    size_t r;
+    enum tp_err err = TP_OK;
+    while (err == TP_OK && (r = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        err = buf_append(sql, chunk, r);
+    fclose(f);
+    if (err != TP_OK)
+        return tp_err_set(err, errstr, errstr_size, "migration \"%s\" is over %d bytes", name,
+                          MIGRATE_MAX_SIZE);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(sql->data ? sql->data : "", sql->len, md, &mdlen, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < mdlen; i++)
+        sprintf(sha + 2 * i, "%02x", md[i]);
+    return TP_OK;
+}
+
+/* Applies one migration in its own transaction; *did tells whether it ran. */
+static enum tp_err migrate_one(PGconn *db, const char *dir, const struct migration *m, bool *did,
+                               char *errstr, size_t errstr_size)
+{
+    char sha[2 * EVP_MAX_MD_SIZE + 1] = "";
+    char version[16];
+    struct buf sql;
+    PGresult *res = NULL;
+    buf_init(&sql, MIGRATE_MAX_SIZE);
+    *did = false;
+    enum tp_err err = migrate_read(dir, m->name, &sql, sha, errstr, errstr_size);
+    if (err != TP_OK)
+        goto out;
+    err = pg_command(db, "BEGIN", errstr, errstr_size);
+    if (err != TP_OK)
+        goto out;
+    err = pg_check(db, PQexec(db, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")"),
+                   PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    if (err != TP_OK)
+        goto rollback;
+    snprintf(version, sizeof(version), "%d", m->version);
+    const char *params[] = {version, m->name, sha};
+    err = pg_check(db,
+                   PQexecParams(db, "SELECT checksum FROM schema_migrations WHERE version = $1",
+                                1, NULL, params, NULL, NULL, 0),
+                   PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        goto rollback;
+    if (PQntuples(res) == 1) {
+        if (strcmp(PQgetvalue(res, 0, 0), sha) != 0)
+            err = tp_err_set(TP_CONFLICT, errstr, errstr_size,
+                             "migration \"%s\" changed after it was applied (migrations are "
+                             "forward-only: add a new file instead)",
+                             m->name);
+        goto rollback; /* nothing to do, or an error */
+    }
+    err = pg_check(db, PQexec(db, sql.data ? sql.data : ""), PGRES_COMMAND_OK, NULL, errstr,
+                   errstr_size);
+    if (err != TP_OK) {
+        char detail[512];
+        snprintf(detail, sizeof(detail), "%s", errstr);
+        err = tp_err_set(err, errstr, errstr_size, "migration \"%s\" failed: %s", m->name, detail);
+        goto rollback;
+    }
+    err = pg_check(db,
+                   PQexecParams(db,
+                                "INSERT INTO schema_migrations (version, name, checksum) "
+                                "VALUES ($1, $2, $3)",
+                                3, NULL, params, NULL, NULL, 0),
+                   PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    if (err != TP_OK)
+        goto rollback;
+    err = pg_command(db, "COMMIT", errstr, errstr_size);
+    *did = err == TP_OK;
+    goto out;
+rollback:
+    pg_command(db, "ROLLBACK", NULL, 0);
+out:
+    PQclear(res);
+    buf_release(&sql);
+    return err;
+}
+
+enum tp_err migrate_run(PGconn *db, const char *dir, int *applied, char *errstr,
+                        size_t errstr_size)
+{
+    struct migration *list = NULL;
+    size_t n = 0;
+    *applied = 0;
+    enum tp_err err = pg_command(db,
+                                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                 " version int PRIMARY KEY,"
+                                 " name text NOT NULL,"
+                                 " checksum text NOT NULL,"
+                                 " applied_at timestamptz NOT NULL DEFAULT now())",
+                                 errstr, errstr_size);
+    if (err == TP_CONFLICT) /* two migrators created it at the same moment */
+        err = TP_OK;
+    if (err != TP_OK)
+        return err;
+    err = migrate_list(dir, &list, &n, errstr, errstr_size);
+    for (size_t i = 0; i < n && err == TP_OK; i++) {
+        bool did;
+        err = migrate_one(db, dir, &list[i], &did, errstr, errstr_size);
+        if (err == TP_OK && did) {
+            log_info("applied migration \"%s\"", list[i].name);
+            (*applied)++;
+        }
+    }
+    free(list);
+    return err;
+}
