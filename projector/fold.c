@@ -1,0 +1,128 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "twin.h"
+
+const char *const twin_loc_names[TWIN_LOC_N] = {"lat", "lon", "altitude_m", "heading_deg",
+                                                "accuracy_m"};
+
+struct twin *twin_new(const char *device_id)
+{
+    struct twin *t = tp_calloc(1, sizeof(*t));
+    t->device_id = tp_strdup(device_id);
+    return t;
+}
+
+void twin_free(struct twin *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n_metrics; i++)
+        free(t->metrics[i].name);
+    free(t->metrics);
+    free(t->device_id);
+    free(t->model);
+    free(t->firmware);
+    free(t->region);
+    free(t);
+}
+
+const struct twin_metric *twin_metric_get(const struct twin *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_metrics; i++)
+        if (!strcmp(t->metrics[i].name, name))
+            return &t->metrics[i];
+    return NULL;
+}
+
+void twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms)
+{
+    struct twin_metric *m = (struct twin_metric *)twin_metric_get(t, name);
+    if (!m) {
+        if (t->n_metrics == t->cap_metrics) {
+            t->cap_metrics = t->cap_metrics ? 2 * t->cap_metrics : 8;
+            t->metrics = tp_realloc(t->metrics, t->cap_metrics * sizeof(*t->metrics));
+        }
+        m = &t->metrics[t->n_metrics++];
+        m->name = tp_strdup(name);
+    }
+    m->value = value;
+    m->ts_ms = ts_ms;
+}
+
+void twin_attr_set(struct twin *t, const char *name, const char *value)
+{
+    char **slot = !strcmp(name, "model")      ? &t->model
+                  : !strcmp(name, "firmware") ? &t->firmware
+                  : !strcmp(name, "region")   ? &t->region
+                                              : NULL;
+    if (!slot)
+        return;
+    free(*slot);
+    *slot = tp_strdup(value);
+}
+
+bool fold_valid(const journal_reading *r)
+{
+    return r->device_id && *r->device_id && r->has_sequence && r->sequence > 0 &&
+           r->sequence <= (uint64_t)INT64_MAX && r->has_timestamp_ms;
+}
+
+/* Every present optional double of the message, by field name. */
+static void fold_doubles(struct twin *t, const ProtobufCMessage *m, int64_t ts)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_DOUBLE || f->label != PROTOBUF_C_LABEL_OPTIONAL)
+            continue;
+        if (*(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset))
+            twin_metric_set(t, f->name, *(const double *)((const char *)m + f->offset), ts);
+    }
+}
+
+static void fold_location(struct twin *t, const Twinpipe__Telemetry__V1__Reading__Location *l,
+                          int64_t ts)
+{
+    const protobuf_c_boolean has[TWIN_LOC_N] = {l->has_lat, l->has_lon, l->has_altitude_m,
+                                                l->has_heading_deg, l->has_accuracy_m};
+    const double v[TWIN_LOC_N] = {l->lat, l->lon, l->altitude_m, l->heading_deg, l->accuracy_m};
+    t->has_location = true;
+    t->loc_mask = 0;
+    for (int i = 0; i < TWIN_LOC_N; i++) {
+        t->loc[i] = has[i] ? v[i] : 0;
+        if (has[i])
+            t->loc_mask |= 1u << i;
+    }
+    t->location_ts_ms = ts;
+}
+
+enum fold_result fold_apply(struct twin *t, const journal_reading *r)
+{
+    if (!fold_valid(r))
+        return FOLD_INVALID;
+    int64_t seq = (int64_t)r->sequence;
+    if (t->events > 0 && seq <= t->last_sequence)
+        return FOLD_DUPLICATE;
+    int64_t ts = r->timestamp_ms;
+    if (t->events == 0)
+        t->first_seen_ms = ts;
+    t->last_seen_ms = ts;
+    t->last_sequence = seq;
+    t->events++;
+    fold_doubles(t, &r->base, ts);
+    for (size_t i = 0; i < r->n_metrics; i++)
+        if (r->metrics[i]->key && *r->metrics[i]->key)
+            twin_metric_set(t, r->metrics[i]->key,
+                            r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts);
+    if (r->location)
+        fold_location(t, r->location, ts);
+    if (r->model && *r->model)
+        twin_attr_set(t, "model", r->model);
+    if (r->firmware && *r->firmware)
+        twin_attr_set(t, "firmware", r->firmware);
+    if (r->region && *r->region)
+        twin_attr_set(t, "region", r->region);
+    return FOLD_APPLIED;
+}

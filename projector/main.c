@@ -1,0 +1,102 @@
+/* tp-projector: folds the journal into twins in PostgreSQL, exactly once. */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/http_config.h"
+#include "common/log.h"
+#include "common/service.h"
+#include "projector.h"
+
+struct projector_config {
+    struct http_settings http;
+    struct journal_settings journal;
+    char *pg_dsn;
+    char *group;
+    long long flush_max_twins;
+    long long flush_interval_ms;
+    long long batch_max;
+    char *log_level;
+    struct config_extra kafka;
+};
+
+static const struct config_entry projector_table[] = {
+    HTTP_CONFIG_ENTRIES(struct projector_config, http, "127.0.0.1:18082"),
+    JOURNAL_CONFIG_ENTRIES(struct projector_config, journal),
+    {"pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=55432 dbname=twinpipe user=postgres", 0, 0,
+     offsetof(struct projector_config, pg_dsn), "PostgreSQL connection string"},
+    {"projector.group", CONFIG_STRING, "tp-projector", 0, 0,
+     offsetof(struct projector_config, group), "Kafka consumer group (and offsets key)"},
+    {"projector.flush_max_twins", CONFIG_INT, "10000", 1, 10000000,
+     offsetof(struct projector_config, flush_max_twins), "flush when this many twins are dirty"},
+    {"projector.flush_interval_ms", CONFIG_INT, "200", 1, 600000,
+     offsetof(struct projector_config, flush_interval_ms),
+     "flush when the oldest unflushed change is this old, ms"},
+    {"projector.batch_max", CONFIG_INT, "5000", 1, 1000000,
+     offsetof(struct projector_config, batch_max), "events consumed per fold pass"},
+    {"log.level", CONFIG_STRING, "info", 0, 0, offsetof(struct projector_config, log_level),
+     "debug, info, warn or error"},
+};
+#define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
+
+static void *projector_signal_main(void *arg)
+{
+    int sig = service_wait_signal(-1);
+    log_info("signal %d: flushing and leaving the consumer group", sig);
+    projector_stop(arg);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct projector_config cfg = {.kafka = {.prefix = "kafka."}};
+    struct projector *pj = NULL;
+    struct http_server *srv = NULL;
+    char errstr[1024];
+    int rc = 1;
+    if (service_start("tp-projector", projector_table, PROJECTOR_TABLE_N, &cfg, &cfg.kafka, argc,
+                      argv, &rc))
+        goto out;
+    rc = 1;
+    struct journal_config jc;
+    journal_config_init(&jc, &cfg.journal, &cfg.kafka);
+    if (journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    struct projector_options opts = {
+        .journal = &jc,
+        .pg_dsn = cfg.pg_dsn,
+        .group = cfg.group,
+        .flush_max_twins = (size_t)cfg.flush_max_twins,
+        .flush_interval_ms = (int)cfg.flush_interval_ms,
+        .batch_max = (size_t)cfg.batch_max,
+    };
+    if (projector_new(&opts, &pj, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    const struct http_route routes[] = {
+        {"GET", "/healthz", 0, service_handle_health, NULL},
+    };
+    struct http_options hopts = http_settings_options(&cfg.http);
+    if (http_server_new(routes, 1, &hopts, &srv, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    log_info("consuming \"%s\" at \"%s\" as group \"%s\"; health on \"%s\"", jc.topic,
+             jc.bootstrap_servers, cfg.group, cfg.http.listen);
+    pthread_t sig_thread;
+    pthread_create(&sig_thread, NULL, projector_signal_main, pj);
+    pthread_detach(sig_thread);
+    if (projector_run(pj, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    rc = 0;
+out:
+    http_server_free(srv);
+    projector_free(pj);
+    config_release(projector_table, PROJECTOR_TABLE_N, &cfg, &cfg.kafka);
+    return rc;
+}

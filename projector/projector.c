@@ -1,0 +1,280 @@
+#include "projector.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/mem.h"
+#include "store.h"
+#include "twins.h"
+
+#define PROJECTOR_FLUSH_RETRIES 30
+
+struct projector {
+    struct projector_options opts;
+    struct store *store;
+    struct journal_consumer *consumer;
+    struct twins *twins;
+    /* per partition: next offset to read, and whether it moved since the last flush */
+    int64_t *next_offset;
+    bool *offset_dirty;
+    bool *assigned;
+    size_t n_parts;
+    int64_t first_change_ms; /* monotonic time of the oldest unflushed change, 0 if none */
+    struct journal_event *batch;
+    atomic_bool running;
+    atomic_bool failed;
+    char fail_msg[512];
+    /* written on the loop thread, read by /metrics-like callers */
+    _Atomic int64_t st_events, st_applied, st_duplicates, st_invalid, st_flushes, st_twins;
+};
+
+static void projector_parts_grow(struct projector *pj, int32_t partition)
+{
+    size_t need = (size_t)partition + 1;
+    if (need <= pj->n_parts)
+        return;
+    pj->next_offset = tp_realloc(pj->next_offset, need * sizeof(*pj->next_offset));
+    pj->offset_dirty = tp_realloc(pj->offset_dirty, need * sizeof(*pj->offset_dirty));
+    pj->assigned = tp_realloc(pj->assigned, need * sizeof(*pj->assigned));
+    for (size_t i = pj->n_parts; i < need; i++) {
+        pj->next_offset[i] = JOURNAL_OFFSET_BEGINNING;
+        pj->offset_dirty[i] = false;
+        pj->assigned[i] = false;
+    }
+    pj->n_parts = need;
+}
+
+/* Flushes dirty twins and moved offsets in one transaction, retrying transient errors. */
+static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t errstr_size)
+{
+    int32_t *parts = tp_calloc(pj->n_parts ? pj->n_parts : 1, sizeof(*parts));
+    int64_t *offs = tp_calloc(pj->n_parts ? pj->n_parts : 1, sizeof(*offs));
+    size_t n = 0;
+    for (size_t p = 0; p < pj->n_parts; p++) {
+        if (pj->offset_dirty[p]) {
+            parts[n] = (int32_t)p;
+            offs[n++] = pj->next_offset[p];
+        }
+    }
+    enum tp_err err = TP_OK;
+    if (n > 0 || pj->twins->n_dirty > 0) {
+        int64_t t0 = tp_mono_ms();
+        for (int attempt = 0; attempt < PROJECTOR_FLUSH_RETRIES; attempt++) {
+            err = store_flush(pj->store, pj->twins->dirty, pj->twins->n_dirty, parts, offs, n,
+                              errstr, errstr_size);
+            if (err == TP_OK || !tp_err_retriable(err))
+                break;
+            log_warn("flush failed, retrying in 1 s: %s", errstr);
+            sleep(1);
+        }
+        if (err == TP_OK) {
+            log_debug("flushed %zu twins and %zu offsets in %lld ms", pj->twins->n_dirty, n,
+                      (long long)(tp_mono_ms() - t0));
+            twins_clean(pj->twins);
+            for (size_t i = 0; i < n; i++)
+                pj->offset_dirty[parts[i]] = false;
+            atomic_fetch_add(&pj->st_flushes, 1);
+        }
+    }
+    if (err == TP_OK)
+        pj->first_change_ms = 0;
+    free(parts);
+    free(offs);
+    return err;
+}
+
+static void projector_fail(struct projector *pj, const char *msg)
+{
+    snprintf(pj->fail_msg, sizeof(pj->fail_msg), "%s", msg);
+    atomic_store(&pj->failed, true);
+}
+
+static enum tp_err projector_on_assign(void *arg, const int32_t *partitions, int64_t *offsets,
+                                       size_t n)
+{
+    struct projector *pj = arg;
+    char errstr[512];
+    enum tp_err err = store_load_offsets(pj->store, partitions, offsets, n, errstr, sizeof(errstr));
+    if (err != TP_OK) {
+        log_error("could not load offsets: %s", errstr);
+        projector_fail(pj, errstr);
+        return err;
+    }
+    for (size_t i = 0; i < n; i++) {
+        projector_parts_grow(pj, partitions[i]);
+        pj->assigned[partitions[i]] = true;
+        pj->next_offset[partitions[i]] = offsets[i];
+        pj->offset_dirty[partitions[i]] = false;
+        log_info("partition %d resumes at offset %lld (from postgresql)", partitions[i],
+                 (long long)offsets[i]);
+    }
+    return TP_OK;
+}
+
+static void projector_on_revoke(void *arg, const int32_t *partitions, size_t n)
+{
+    struct projector *pj = arg;
+    char errstr[512];
+    if (projector_flush(pj, errstr, sizeof(errstr)) != TP_OK) {
+        /* Nothing unflushed is lost: whoever owns the partitions next resumes
+         * from the offsets in postgresql, which match the twins there. */
+        log_error("could not flush before releasing partitions: %s", errstr);
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((size_t)partitions[i] < pj->n_parts) {
+            pj->assigned[partitions[i]] = false;
+            pj->offset_dirty[partitions[i]] = false;
+        }
+    twins_clear(pj->twins);
+    atomic_store(&pj->st_twins, 0);
+}
+
+static int projector_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Loads the twins of batch devices not in memory, in one query. */
+static enum tp_err projector_load_missing(struct projector *pj, size_t n, char *errstr,
+                                          size_t errstr_size)
+{
+    char **ids = tp_calloc(n ? n : 1, sizeof(*ids));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const journal_reading *r = pj->batch[i].reading;
+        if (r && fold_valid(r) && !twins_get(pj->twins, r->device_id))
+            ids[k++] = r->device_id;
+    }
+    qsort(ids, k, sizeof(*ids), projector_cmp_str);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (u == 0 || strcmp(ids[u - 1], ids[i]) != 0)
+            ids[u++] = ids[i];
+    enum tp_err err = TP_OK;
+    if (u > 0)
+        err = store_load_twins(pj->store, ids, u, pj->twins, errstr, errstr_size);
+    free(ids);
+    return err;
+}
+
+static void projector_fold_batch(struct projector *pj, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct journal_event *ev = &pj->batch[i];
+        atomic_fetch_add(&pj->st_events, 1);
+        if (ev->reading && fold_valid(ev->reading)) {
+            struct twin *t = twins_get(pj->twins, ev->reading->device_id);
+            if (!t)
+                t = twins_put(pj->twins, twin_new(ev->reading->device_id));
+            if (fold_apply(t, ev->reading) == FOLD_APPLIED) {
+                twins_mark_dirty(pj->twins, t);
+                atomic_fetch_add(&pj->st_applied, 1);
+            } else {
+                atomic_fetch_add(&pj->st_duplicates, 1);
+            }
+        } else {
+            log_warn("skipping event at partition %d offset %lld: %s", ev->partition,
+                     (long long)ev->offset, ev->reading ? "reading lacks device_id, sequence "
+                                                          "or timestamp" : ev->error);
+            atomic_fetch_add(&pj->st_invalid, 1);
+        }
+        projector_parts_grow(pj, ev->partition);
+        pj->next_offset[ev->partition] = ev->offset + 1;
+        pj->offset_dirty[ev->partition] = true;
+        journal_event_release(ev);
+    }
+    atomic_store(&pj->st_twins, (int64_t)pj->twins->count);
+    if (n > 0 && pj->first_change_ms == 0)
+        pj->first_change_ms = tp_mono_ms();
+}
+
+enum tp_err projector_new(const struct projector_options *opts, struct projector **out,
+                          char *errstr, size_t errstr_size)
+{
+    struct projector *pj = tp_calloc(1, sizeof(*pj));
+    pj->opts = *opts;
+    pj->twins = twins_new();
+    pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));
+    atomic_store(&pj->running, true);
+    enum tp_err err = store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->store,
+                                errstr, errstr_size);
+    if (err == TP_OK) {
+        struct journal_rebalance rb = {projector_on_assign, projector_on_revoke, pj};
+        err = journal_consumer_new(opts->journal, opts->group, &rb, &pj->consumer, errstr,
+                                   errstr_size);
+    }
+    if (err != TP_OK) {
+        projector_free(pj);
+        return err;
+    }
+    *out = pj;
+    return TP_OK;
+}
+
+enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size)
+{
+    enum tp_err err = TP_OK;
+    while (atomic_load(&pj->running) && err == TP_OK) {
+        /* Gather a batch: wait up to 100 ms for the first event, then take what is there. */
+        size_t n = 0;
+        int wait = 100;
+        while (n < pj->opts.batch_max && err == TP_OK) {
+            bool got;
+            err = journal_consumer_poll(pj->consumer, wait, &pj->batch[n], &got, errstr,
+                                        errstr_size);
+            if (!got)
+                break;
+            n++;
+            wait = 0;
+        }
+        if (atomic_load(&pj->failed))
+            err = tp_err_set(TP_DB, errstr, errstr_size, "%s", pj->fail_msg);
+        if (err == TP_OK && n > 0)
+            err = projector_load_missing(pj, n, errstr, errstr_size);
+        if (err != TP_OK) {
+            for (size_t i = 0; i < n; i++)
+                journal_event_release(&pj->batch[i]);
+            break;
+        }
+        projector_fold_batch(pj, n);
+        bool due = pj->first_change_ms &&
+                   tp_mono_ms() - pj->first_change_ms >= pj->opts.flush_interval_ms;
+        if (pj->twins->n_dirty >= pj->opts.flush_max_twins || due)
+            err = projector_flush(pj, errstr, errstr_size);
+    }
+    if (err == TP_OK)
+        err = projector_flush(pj, errstr, errstr_size);
+    return err;
+}
+
+void projector_stop(struct projector *pj)
+{
+    atomic_store(&pj->running, false);
+}
+
+void projector_stats_get(struct projector *pj, struct projector_stats *out)
+{
+    out->events = atomic_load(&pj->st_events);
+    out->applied = atomic_load(&pj->st_applied);
+    out->duplicates = atomic_load(&pj->st_duplicates);
+    out->invalid = atomic_load(&pj->st_invalid);
+    out->flushes = atomic_load(&pj->st_flushes);
+    out->twins_in_memory = atomic_load(&pj->st_twins);
+}
+
+void projector_free(struct projector *pj)
+{
+    if (!pj)
+        return;
+    journal_consumer_free(pj->consumer); /* runs on_revoke: the final flush */
+    store_free(pj->store);
+    twins_free(pj->twins);
+    free(pj->batch);
+    free(pj->next_offset);
+    free(pj->offset_dirty);
+    free(pj->assigned);
+    free(pj);
+}

@@ -1,0 +1,57 @@
+/*
+ * projector.h - the projector's loop: consume journal events, fold them
+ * into in-memory twins, flush dirty twins and consumed offsets to
+ * PostgreSQL in one transaction (store.h) by count and by time.
+ *
+ * Offsets come from PostgreSQL on every partition assignment (never from
+ * Kafka's committed offsets); on revoke the projector flushes before the
+ * partitions are released, then forgets its in-memory twins (another
+ * projector may own those devices next). Twins of devices not in memory
+ * are loaded from PostgreSQL in one query per consumed batch.
+ *
+ * An event that cannot be decoded or folded (no device_id, sequence 0) is
+ * skipped and counted; its offset still advances.
+ *
+ * Object: struct projector (heap, _new/_free). Threads: one loop thread
+ * (projector_run); projector_stop may be called from any thread.
+ *
+ *     projector_new(&opts, &pj, errstr, n);
+ *     projector_run(pj, errstr, n);      // until projector_stop or a fatal error
+ *     projector_free(pj);                // leaves the group after a final flush
+ */
+#ifndef TP_PROJECTOR_H
+#define TP_PROJECTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "journal/journal.h"
+
+struct projector;
+
+struct projector_options {
+    const struct journal_config *journal;
+    const char *pg_dsn;
+    const char *group;
+    size_t flush_max_twins; /* flush when this many twins are dirty */
+    int flush_interval_ms;  /* ... or when the oldest change is this old */
+    size_t batch_max;       /* events consumed before one fold pass */
+};
+
+struct projector_stats {
+    int64_t events;
+    int64_t applied;
+    int64_t duplicates;
+    int64_t invalid;
+    int64_t flushes;
+    int64_t twins_in_memory;
+};
+
+enum tp_err projector_new(const struct projector_options *opts, struct projector **out,
+                          char *errstr, size_t errstr_size);
+enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size);
+void projector_stop(struct projector *pj);
+void projector_stats_get(struct projector *pj, struct projector_stats *out);
+void projector_free(struct projector *pj);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * twin.h - a device's digital twin in memory, and the fold that applies a
+ * reading to it (fold.c).
+ *
+ * A twin holds the latest value and device timestamp of every metric the
+ * device reported (each optional double field of the Reading by its field
+ * name, plus each entry of the free-form `metrics` map by its key), the
+ * last location, the latest non-empty attributes, first/last seen, the
+ * number of readings applied and the last sequence.
+ *
+ * The fold is generic: it walks the Reading's protobuf descriptor, so a new
+ * numeric field in the schema becomes a metric with no code change.
+ * Folding is idempotent by (device_id, sequence): a reading whose sequence
+ * is <= the twin's last sequence is a duplicate and changes nothing.
+ *
+ * Ownership: struct twin is heap-allocated (twin_new/twin_free) and owns
+ * its strings. Threads: a twin belongs to the projector's loop thread.
+ *
+ *     struct twin *t = twin_new("car-1");
+ *     if (fold_apply(t, reading) == FOLD_APPLIED) mark dirty;
+ *     twin_free(t);
+ */
+#ifndef TP_TWIN_H
+#define TP_TWIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/journal.h"
+
+struct twin_metric {
+    char *name;
+    double value;
+    int64_t ts_ms;
+};
+
+enum twin_loc_field { TWIN_LAT, TWIN_LON, TWIN_ALT, TWIN_HEADING, TWIN_ACCURACY, TWIN_LOC_N };
+
+struct twin {
+    char *device_id;
+    int64_t first_seen_ms;
+    int64_t last_seen_ms;
+    int64_t last_sequence;
+    int64_t events; /* readings applied; 0 = never seen */
+    struct twin_metric *metrics;
+    size_t n_metrics, cap_metrics;
+    bool has_location;
+    unsigned loc_mask; /* bit i set: loc[i] present */
+    double loc[TWIN_LOC_N];
+    int64_t location_ts_ms;
+    char *model, *firmware, *region;
+    bool dirty; /* listed in struct twins' dirty list (twins_mark_dirty) */
+};
+
+enum fold_result { FOLD_APPLIED, FOLD_DUPLICATE, FOLD_INVALID };
+
+/* Field names of struct twin's location in JSON: "lat", "lon", ... */
+extern const char *const twin_loc_names[TWIN_LOC_N];
+
+struct twin *twin_new(const char *device_id);
+void twin_free(struct twin *t);
+/* Sets (or adds) a metric; name is copied. */
+void twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms);
+/* Borrowed pointer valid until the twin changes, or NULL. */
+const struct twin_metric *twin_metric_get(const struct twin *t, const char *name);
+/* Replaces an attribute ("model", "firmware", "region"); value copied. */
+void twin_attr_set(struct twin *t, const char *name, const char *value);
+
+/* Whether r can be folded at all (device_id, sequence > 0, timestamp). */
+bool fold_valid(const journal_reading *r);
+/* Applies r to t (r->device_id must be t's). */
+enum fold_result fold_apply(struct twin *t, const journal_reading *r);
+
+#endif
