@@ -1,0 +1,178 @@
+#include <check.h>
+#include <string.h>
+
+#include "projector/twin.h"
+#include "tests/support/check_main.h"
+
+static journal_reading reading(const char *id, uint64_t seq, int64_t ts)
+{
+    journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    r.device_id = (char *)id;
+    r.has_sequence = 1;
+    r.sequence = seq;
+    r.has_timestamp_ms = 1;
+    r.timestamp_ms = ts;
+    return r;
+}
+
+static double metric(const struct twin *t, const char *name, int64_t *ts)
+{
+    const struct twin_metric *m = twin_metric_get(t, name);
+    ck_assert_msg(m != NULL, "metric %s missing", name);
+    if (ts)
+        *ts = m->ts_ms;
+    return m->value;
+}
+
+START_TEST(test_first_reading)
+{
+    struct twin *t = twin_new("car-1");
+    journal_reading r = reading("car-1", 5, 1000);
+    r.has_speed_kmh = 1;
+    r.speed_kmh = 50;
+    r.has_odometer_km = 1;
+    r.odometer_km = 12000.5;
+    r.model = "roadster";
+    ck_assert_int_eq(fold_apply(t, &r), FOLD_APPLIED);
+    ck_assert_int_eq(t->events, 1);
+    ck_assert_int_eq(t->last_sequence, 5);
+    ck_assert_int_eq(t->first_seen_ms, 1000);
+    ck_assert_int_eq(t->last_seen_ms, 1000);
+    ck_assert_uint_eq(t->n_metrics, 2);
+    int64_t ts;
+    ck_assert_double_eq(metric(t, "speed_kmh", &ts), 50);
+    ck_assert_int_eq(ts, 1000);
+    ck_assert_double_eq(metric(t, "odometer_km", NULL), 12000.5);
+    ck_assert_str_eq(t->model, "roadster");
+    ck_assert_ptr_null(t->firmware);
+    ck_assert(!t->has_location);
+    twin_free(t);
+}
+END_TEST
+
+START_TEST(test_duplicates_and_out_of_order_change_nothing)
+{
+    struct twin *t = twin_new("car-1");
+    journal_reading r1 = reading("car-1", 10, 1000);
+    r1.has_speed_kmh = 1;
+    r1.speed_kmh = 10;
+    ck_assert_int_eq(fold_apply(t, &r1), FOLD_APPLIED);
+    journal_reading dup = reading("car-1", 10, 5000);
+    dup.has_speed_kmh = 1;
+    dup.speed_kmh = 99;
+    ck_assert_int_eq(fold_apply(t, &dup), FOLD_DUPLICATE);
+    journal_reading old = reading("car-1", 9, 6000);
+    old.has_fuel_level_pct = 1;
+    old.fuel_level_pct = 3;
+    ck_assert_int_eq(fold_apply(t, &old), FOLD_DUPLICATE);
+    ck_assert_int_eq(t->events, 1);
+    ck_assert_int_eq(t->last_sequence, 10);
+    ck_assert_int_eq(t->last_seen_ms, 1000);
+    ck_assert_uint_eq(t->n_metrics, 1);
+    ck_assert_double_eq(metric(t, "speed_kmh", NULL), 10);
+    /* a gap is fine: sequences only need to increase */
+    journal_reading next = reading("car-1", 15, 7000);
+    next.has_speed_kmh = 1;
+    next.speed_kmh = 20;
+    ck_assert_int_eq(fold_apply(t, &next), FOLD_APPLIED);
+    ck_assert_int_eq(t->events, 2);
+    ck_assert_int_eq(t->first_seen_ms, 1000);
+    ck_assert_int_eq(t->last_seen_ms, 7000);
+    ck_assert_double_eq(metric(t, "speed_kmh", NULL), 20);
+    twin_free(t);
+}
+END_TEST
+
+START_TEST(test_metrics_keep_their_own_timestamps)
+{
+    struct twin *t = twin_new("m-1");
+    journal_reading r1 = reading("m-1", 1, 1000);
+    r1.has_battery_voltage_v = 1;
+    r1.battery_voltage_v = 12.6;
+    fold_apply(t, &r1);
+    journal_reading r2 = reading("m-1", 2, 2000);
+    r2.has_engine_temp_c = 1;
+    r2.engine_temp_c = 90;
+    fold_apply(t, &r2);
+    int64_t ts;
+    ck_assert_double_eq(metric(t, "battery_voltage_v", &ts), 12.6);
+    ck_assert_int_eq(ts, 1000);
+    ck_assert_double_eq(metric(t, "engine_temp_c", &ts), 90);
+    ck_assert_int_eq(ts, 2000);
+    twin_free(t);
+}
+END_TEST
+
+START_TEST(test_map_metrics_location_attributes)
+{
+    struct twin *t = twin_new("car-2");
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry e1 =
+        TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+    e1.key = "cabin_co2_ppm";
+    e1.has_value = 1;
+    e1.value = 612;
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry e2 =
+        TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+    e2.key = "zero_when_absent";
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry *entries[] = {&e1, &e2};
+    Twinpipe__Telemetry__V1__Reading__Location loc =
+        TWINPIPE__TELEMETRY__V1__READING__LOCATION__INIT;
+    loc.has_lat = loc.has_lon = 1;
+    loc.lat = 48.1;
+    loc.lon = 11.5;
+    journal_reading r = reading("car-2", 1, 1000);
+    r.n_metrics = 2;
+    r.metrics = entries;
+    r.location = &loc;
+    r.region = "eu-central";
+    r.firmware = "1.0";
+    fold_apply(t, &r);
+    ck_assert_double_eq(metric(t, "cabin_co2_ppm", NULL), 612);
+    ck_assert_double_eq(metric(t, "zero_when_absent", NULL), 0);
+    ck_assert(t->has_location);
+    ck_assert_uint_eq(t->loc_mask, (1u << TWIN_LAT) | (1u << TWIN_LON));
+    ck_assert_double_eq(t->loc[TWIN_LAT], 48.1);
+    ck_assert_double_eq(t->loc[TWIN_LON], 11.5);
+    ck_assert_int_eq(t->location_ts_ms, 1000);
+    /* empty attribute strings keep the last non-empty value */
+    journal_reading r2 = reading("car-2", 2, 2000);
+    r2.region = "";
+    r2.firmware = "1.1";
+    fold_apply(t, &r2);
+    ck_assert_str_eq(t->region, "eu-central");
+    ck_assert_str_eq(t->firmware, "1.1");
+    ck_assert_int_eq(t->location_ts_ms, 1000); /* no location in r2: kept */
+    twin_free(t);
+}
+END_TEST
+
+START_TEST(test_invalid_readings)
+{
+    struct twin *t = twin_new("x");
+    journal_reading r = reading("x", 0, 1000);
+    ck_assert(!fold_valid(&r));
+    ck_assert_int_eq(fold_apply(t, &r), FOLD_INVALID);
+    journal_reading r2 = reading("x", 1, 1000);
+    r2.has_timestamp_ms = 0;
+    ck_assert_int_eq(fold_apply(t, &r2), FOLD_INVALID);
+    journal_reading r3 = reading("", 1, 1000);
+    ck_assert(!fold_valid(&r3));
+    ck_assert_int_eq(t->events, 0);
+    twin_free(t);
+}
+END_TEST
+
+static Suite *fold_suite(void)
+{
+    Suite *s = suite_create("fold");
+    TCase *tc = tcase_create("apply");
+    tcase_add_test(tc, test_first_reading);
+    tcase_add_test(tc, test_duplicates_and_out_of_order_change_nothing);
+    tcase_add_test(tc, test_metrics_keep_their_own_timestamps);
+    tcase_add_test(tc, test_map_metrics_location_attributes);
+    tcase_add_test(tc, test_invalid_readings);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TP_CHECK_MAIN(fold_suite)
