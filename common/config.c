@@ -44,8 +44,8 @@ static enum tp_err config_set(const struct config_entry *e, void *cfg, const cha
         long long v = strtoll(value, &end, 10);
         if (errno != 0 || end == value || *end != '\0')
             return tp_err_set(TP_CONFIG, errstr, errstr_size,
-                              "invalid value \"%s\" for \"%s\" (%s): not an integer", value,
-                              e->key, source);
+                              "invalid value \"%s\" for \"%s\" (%s): not an integer", value, e->key,
+                              source);
         if (v < e->min || v > e->max)
             return tp_err_set(TP_CONFIG, errstr, errstr_size,
                               "invalid value %lld for \"%s\" (%s): must be between %lld and %lld",
@@ -58,8 +58,8 @@ static enum tp_err config_set(const struct config_entry *e, void *cfg, const cha
         if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes") ||
             !strcasecmp(value, "on"))
             *b = true;
-        else if (!strcasecmp(value, "false") || !strcmp(value, "0") ||
-                 !strcasecmp(value, "no") || !strcasecmp(value, "off"))
+        else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no") ||
+                 !strcasecmp(value, "off"))
             *b = false;
         else
             return tp_err_set(TP_CONFIG, errstr, errstr_size,
@@ -107,8 +107,8 @@ static bool config_is_extra(const struct config_extra *extra, const char *key)
 
 /* TP_KAFKA_LINGER_MS -> kafka.linger.ms when the prefix is "kafka." */
 static enum tp_err config_env_extra(const struct config_entry *table, size_t n,
-                                    struct config_extra *extra, const char *name,
-                                    const char *value, char *errstr, size_t errstr_size)
+                                    struct config_extra *extra, const char *name, const char *value,
+                                    char *errstr, size_t errstr_size)
 {
     char key[CONFIG_KEY_MAX];
     size_t o = 0;
@@ -122,8 +122,8 @@ static enum tp_err config_env_extra(const struct config_entry *table, size_t n,
 }
 
 enum tp_err config_load(const struct config_entry *table, size_t n, void *cfg,
-                        struct config_extra *extra, int argc, char **argv, char **envp,
-                        bool *help, char *errstr, size_t errstr_size)
+                        struct config_extra *extra, int argc, char **argv, char **envp, bool *help,
+                        char *errstr, size_t errstr_size)
 {
     enum tp_err err = TP_OK;
     char name[CONFIG_KEY_MAX + 8];
@@ -217,8 +217,8 @@ void config_release(const struct config_entry *table, size_t n, void *cfg,
     extra->n = 0;
 }
 
-void config_print_help(FILE *out, const char *program, const struct config_entry *table,
-                       size_t n, const struct config_extra *extra)
+void config_print_help(FILE *out, const char *program, const struct config_entry *table, size_t n,
+                       const struct config_extra *extra)
 {
     static const char *const types[] = {"string", "int", "bool"};
     char env[CONFIG_KEY_MAX + 8];

@@ -34,7 +34,7 @@
 enum config_type { CONFIG_STRING, CONFIG_INT, CONFIG_BOOL };
 
 struct config_entry {
-    const char *key;    /* "http.listen" -> --http.listen, TP_HTTP_LISTEN */
+    const char *key; /* "http.listen" -> --http.listen, TP_HTTP_LISTEN */
     enum config_type type;
     const char *defval; /* text form, parsed like user input; NULL string = unset */
     long long min, max; /* bounds for CONFIG_INT */
@@ -48,17 +48,17 @@ struct config_entry {
 struct config_extra {
     const char *prefix; /* set by the caller before config_load, e.g. "kafka." */
     size_t n;
-    char *keys[CONFIG_EXTRA_MAX];   /* full key, e.g. "kafka.linger.ms" */
+    char *keys[CONFIG_EXTRA_MAX]; /* full key, e.g. "kafka.linger.ms" */
     char *values[CONFIG_EXTRA_MAX];
 };
 
 enum tp_err config_load(const struct config_entry *table, size_t n, void *cfg,
-                        struct config_extra *extra, int argc, char **argv, char **envp,
-                        bool *help, char *errstr, size_t errstr_size);
+                        struct config_extra *extra, int argc, char **argv, char **envp, bool *help,
+                        char *errstr, size_t errstr_size);
 void config_release(const struct config_entry *table, size_t n, void *cfg,
                     struct config_extra *extra);
-void config_print_help(FILE *out, const char *program, const struct config_entry *table,
-                       size_t n, const struct config_extra *extra);
+void config_print_help(FILE *out, const char *program, const struct config_entry *table, size_t n,
+                       const struct config_extra *extra);
 /* Value of the passthrough key (full key, e.g. "kafka.group.id") or NULL. */
 const char *config_extra_get(const struct config_extra *extra, const char *key);
 

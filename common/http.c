@@ -142,9 +142,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
     struct http_server *srv = cls;
     struct http_request *req = *con_cls;
@@ -225,8 +224,8 @@ static enum tp_err http_parse_listen(const char *listen, struct sockaddr_in *sa,
 }
 
 enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
-                            const struct http_options *opts, struct http_server **out,
-                            char *errstr, size_t errstr_size)
+                            const struct http_options *opts, struct http_server **out, char *errstr,
+                            size_t errstr_size)
 {
     struct sockaddr_in sa;
     enum tp_err err = http_parse_listen(opts->listen, &sa, errstr, errstr_size);
@@ -353,8 +352,8 @@ void http_reply_json(struct http_request *req, unsigned status, struct buf *body
     http_store_reply(req, status, "application/json", data, len);
 }
 
-void http_reply_error(struct http_request *req, unsigned status, const char *code,
-                      const char *fmt, ...)
+void http_reply_error(struct http_request *req, unsigned status, const char *code, const char *fmt,
+                      ...)
 {
     char message[512];
     va_list ap;

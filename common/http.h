@@ -50,16 +50,16 @@ struct http_route {
 };
 
 struct http_options {
-    const char *listen;           /* "127.0.0.1:18080"; port 0 = any free port */
-    unsigned threads;             /* server threads (>= 1) */
+    const char *listen;            /* "127.0.0.1:18080"; port 0 = any free port */
+    unsigned threads;              /* server threads (>= 1) */
     unsigned connection_timeout_s; /* idle/slow client timeout */
     unsigned max_connections;
-    size_t header_memory;         /* per-connection memory for headers */
+    size_t header_memory; /* per-connection memory for headers */
 };
 
 enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
-                            const struct http_options *opts, struct http_server **out,
-                            char *errstr, size_t errstr_size);
+                            const struct http_options *opts, struct http_server **out, char *errstr,
+                            size_t errstr_size);
 /* The bound port (useful with port 0). */
 uint16_t http_server_port(const struct http_server *srv);
 /* Stops accepting new connections; requests in flight go on. */
@@ -89,7 +89,7 @@ void http_reply(struct http_request *req, unsigned status, const char *content_t
                 const char *body, size_t len);
 /* Takes the content of body (left empty). */
 void http_reply_json(struct http_request *req, unsigned status, struct buf *body);
-void http_reply_error(struct http_request *req, unsigned status, const char *code,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void http_reply_error(struct http_request *req, unsigned status, const char *code, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -16,14 +16,26 @@ struct http_settings {
 };
 
 #define HTTP_CONFIG_ENTRIES(type, member, listen_default)                                          \
-    {"http.listen", CONFIG_STRING, listen_default, 0, 0, offsetof(type, member.listen),            \
+    {"http.listen",                                                                                \
+     CONFIG_STRING,                                                                                \
+     listen_default,                                                                               \
+     0,                                                                                            \
+     0,                                                                                            \
+     offsetof(type, member.listen),                                                                \
      "HTTP listen address host:port (IPv4)"},                                                      \
-        {"http.threads", CONFIG_INT, "2", 1, 64, offsetof(type, member.threads),                   \
+        {"http.threads",       CONFIG_INT, "2", 1, 64, offsetof(type, member.threads),             \
          "HTTP server threads"},                                                                   \
-        {"http.timeout_s", CONFIG_INT, "30", 1, 3600, offsetof(type, member.timeout_s),            \
+        {"http.timeout_s",                                                                         \
+         CONFIG_INT,                                                                               \
+         "30",                                                                                     \
+         1,                                                                                        \
+         3600,                                                                                     \
+         offsetof(type, member.timeout_s),                                                         \
          "idle and slow-client connection timeout, seconds"},                                      \
-        {"http.max_connections", CONFIG_INT, "10000", 1, 1000000,                                  \
-         offsetof(type, member.max_connections), "concurrent connections"}
+    {                                                                                              \
+        "http.max_connections", CONFIG_INT, "10000", 1, 1000000,                                   \
+            offsetof(type, member.max_connections), "concurrent connections"                       \
+    }
 
 static inline struct http_options http_settings_options(const struct http_settings *s)
 {

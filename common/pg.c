@@ -31,16 +31,16 @@ enum tp_err pg_err_from_sqlstate(const char *sqlstate)
         return TP_DB_TRANSIENT;
     /* 08 connection, 40 rollback (serialization, deadlock), 53 resources,
      * 57 operator intervention (shutdown, statement timeout), 55P03 lock */
-    if (!strncmp(sqlstate, "08", 2) || !strncmp(sqlstate, "40", 2) ||
-        !strncmp(sqlstate, "53", 2) || !strncmp(sqlstate, "57", 2) || !strcmp(sqlstate, "55P03"))
+    if (!strncmp(sqlstate, "08", 2) || !strncmp(sqlstate, "40", 2) || !strncmp(sqlstate, "53", 2) ||
+        !strncmp(sqlstate, "57", 2) || !strcmp(sqlstate, "55P03"))
         return TP_DB_TRANSIENT;
     if (!strcmp(sqlstate, "23505"))
         return TP_CONFLICT;
     return TP_DB;
 }
 
-enum tp_err pg_check(PGconn *db, PGresult *res, ExecStatusType expect, PGresult **out,
-                     char *errstr, size_t errstr_size)
+enum tp_err pg_check(PGconn *db, PGresult *res, ExecStatusType expect, PGresult **out, char *errstr,
+                     size_t errstr_size)
 {
     if (res && PQresultStatus(res) == expect) {
         if (out)
@@ -54,8 +54,7 @@ enum tp_err pg_check(PGconn *db, PGresult *res, ExecStatusType expect, PGresult 
     enum tp_err err = pg_err_from_sqlstate(state);
     if (!msg || !*msg)
         msg = PQerrorMessage(db);
-    tp_err_set(err, errstr, errstr_size, "postgresql error %s: %s", state ? state : "(none)",
-               msg);
+    tp_err_set(err, errstr, errstr_size, "postgresql error %s: %s", state ? state : "(none)", msg);
     if (errstr) {
         size_t l = strlen(errstr);
         while (l > 0 && errstr[l - 1] == '\n')

@@ -28,8 +28,8 @@ enum tp_err pg_err_from_sqlstate(const char *sqlstate);
  * Checks res has status `expect`. On success hands it to *out (if out is
  * NULL it is cleared); on failure clears it and fills errstr.
  */
-enum tp_err pg_check(PGconn *db, PGresult *res, ExecStatusType expect, PGresult **out,
-                     char *errstr, size_t errstr_size);
+enum tp_err pg_check(PGconn *db, PGresult *res, ExecStatusType expect, PGresult **out, char *errstr,
+                     size_t errstr_size);
 /* Runs a parameterless command (BEGIN, COMMIT, ...). */
 enum tp_err pg_command(PGconn *db, const char *sql, char *errstr, size_t errstr_size);
 

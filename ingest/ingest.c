@@ -78,8 +78,8 @@ static void ingest_call_release(struct ingest_call *call, long n)
         ingest_call_finish(call);
 }
 
-static void ingest_on_delivery(void *opaque, enum tp_err err, const char *errstr,
-                               int32_t partition, int64_t offset, void *arg)
+static void ingest_on_delivery(void *opaque, enum tp_err err, const char *errstr, int32_t partition,
+                               int64_t offset, void *arg)
 {
     struct ingest_call *call = opaque;
     (void)arg;
@@ -105,7 +105,8 @@ static bool ingest_content_type_ok(const char *ct)
     if (!ct)
         return false;
     size_t l = strcspn(ct, "; ");
-    return (l == strlen("application/x-protobuf") && !strncasecmp(ct, "application/x-protobuf", l)) ||
+    return (l == strlen("application/x-protobuf") &&
+            !strncasecmp(ct, "application/x-protobuf", l)) ||
            (l == strlen("application/protobuf") && !strncasecmp(ct, "application/protobuf", l));
 }
 
@@ -188,7 +189,8 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     for (size_t i = 0; i < d.n; i++) {
         if (!valid[i])
             continue;
-        if (journal_producer_append(ing->producer, d.readings[i], call, msg, sizeof(msg)) != TP_OK) {
+        if (journal_producer_append(ing->producer, d.readings[i], call, msg, sizeof(msg)) !=
+            TP_OK) {
             log_warn("%s", msg);
             ingest_call_fail(call, msg);
             break;
@@ -208,8 +210,8 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
     struct ingest *ing = tp_calloc(1, sizeof(*ing));
     ing->limits = *limits;
     ing->schema_id = journal->schema_id;
-    enum tp_err err = journal_producer_new(journal, ingest_on_delivery, ing, &ing->producer,
-                                           errstr, errstr_size);
+    enum tp_err err =
+        journal_producer_new(journal, ingest_on_delivery, ing, &ing->producer, errstr, errstr_size);
     if (err != TP_OK) {
         free(ing);
         return err;

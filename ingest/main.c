@@ -33,8 +33,8 @@ static const struct config_entry ingest_table[] = {
      offsetof(struct ingest_config, max_future_s), "newest accepted timestamp, seconds after now"},
     {"ingest.max_string", CONFIG_INT, "256", 1, 65536, offsetof(struct ingest_config, max_string),
      "longest attribute string, bytes"},
-    {"ingest.max_metrics", CONFIG_INT, "256", 0, 65536,
-     offsetof(struct ingest_config, max_metrics), "most extra metrics in one reading"},
+    {"ingest.max_metrics", CONFIG_INT, "256", 0, 65536, offsetof(struct ingest_config, max_metrics),
+     "most extra metrics in one reading"},
     {"log.level", CONFIG_STRING, "info", 0, 0, offsetof(struct ingest_config, log_level),
      "debug, info, warn or error"},
 };

@@ -86,13 +86,14 @@ enum tp_err validate_reading(const journal_reading *r, const struct validate_lim
     if (!r->has_timestamp_ms)
         return validate_fail(code, "missing_timestamp", msg, msg_size, "%s",
                              "reading has no timestamp_ms");
-    if (r->timestamp_ms < now_ms - lim->max_past_ms || r->timestamp_ms > now_ms + lim->max_future_ms)
+    if (r->timestamp_ms < now_ms - lim->max_past_ms ||
+        r->timestamp_ms > now_ms + lim->max_future_ms)
         return validate_fail(code, "timestamp_out_of_range", msg, msg_size, "%s",
                              "timestamp_ms is too far from the server's clock");
     const char *bad = validate_doubles(&r->base);
     if (bad)
-        return validate_fail(code, "non_finite_value", msg, msg_size, "measurement \"%s\" is not finite",
-                             bad);
+        return validate_fail(code, "non_finite_value", msg, msg_size,
+                             "measurement \"%s\" is not finite", bad);
     if (r->location) {
         bad = validate_doubles(&r->location->base);
         if (bad)
@@ -122,7 +123,8 @@ enum tp_err validate_reading(const journal_reading *r, const struct validate_lim
     for (int i = 0; i < 3; i++) {
         if (!values[i])
             continue;
-        enum tp_err err = validate_string(values[i], names[i], lim->max_string, code, msg, msg_size);
+        enum tp_err err =
+            validate_string(values[i], names[i], lim->max_string, code, msg, msg_size);
         if (err != TP_OK)
             return err;
     }

@@ -24,7 +24,7 @@
 #include "common/err.h"
 #include "journal/journal.h"
 
-#define VALIDATE_DEVICE_ID_MAX 128
+#define VALIDATE_DEVICE_ID_MAX   128
 #define VALIDATE_METRIC_NAME_MAX 64
 
 struct validate_limits {

@@ -60,8 +60,8 @@ static void consumer_log(const rd_kafka_t *rk, int level, const char *fac, const
 }
 
 enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
-                                 const struct journal_rebalance *rb,
-                                 struct journal_consumer **out, char *errstr, size_t errstr_size)
+                                 const struct journal_rebalance *rb, struct journal_consumer **out,
+                                 char *errstr, size_t errstr_size)
 {
     /* Offsets live in PostgreSQL with the projection, never in Kafka. */
     const struct kconf_setting forced[] = {
@@ -72,8 +72,8 @@ enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *g
     struct journal_consumer *c = tp_calloc(1, sizeof(*c));
     c->cfg = cfg;
     c->rb = *rb;
-    rd_kafka_conf_t *kc = kconf_new(cfg, forced, sizeof(forced) / sizeof(forced[0]), errstr,
-                                    errstr_size);
+    rd_kafka_conf_t *kc =
+        kconf_new(cfg, forced, sizeof(forced) / sizeof(forced[0]), errstr, errstr_size);
     if (!kc) {
         free(c);
         return TP_CONFIG;

@@ -29,8 +29,7 @@ enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schem
         return tp_err_set(TP_DECODE, errstr, errstr_size,
                           "event names message index path of length %zu, expected [0] (Reading)",
                           h.path_len);
-    journal_reading *r =
-        twinpipe__telemetry__v1__reading__unpack(NULL, h.payload_len, h.payload);
+    journal_reading *r = twinpipe__telemetry__v1__reading__unpack(NULL, h.payload_len, h.payload);
     if (!r)
         return tp_err_set(TP_DECODE, errstr, errstr_size,
                           "event payload of %zu bytes is not a valid Reading", h.payload_len);

@@ -37,8 +37,8 @@ static size_t framing_varint_get(const uint8_t *in, size_t len, uint32_t *v)
     return 0;
 }
 
-size_t framing_header_encode(uint8_t *out, size_t out_size, int32_t schema_id,
-                             const int32_t *path, size_t path_len)
+size_t framing_header_encode(uint8_t *out, size_t out_size, int32_t schema_id, const int32_t *path,
+                             size_t path_len)
 {
     if (out_size < 6 || path_len == 0 || path_len > FRAMING_PATH_MAX)
         return 0;
@@ -67,8 +67,8 @@ size_t framing_header_encode(uint8_t *out, size_t out_size, int32_t schema_id,
     return n;
 }
 
-enum tp_err framing_decode(const uint8_t *data, size_t len, struct framing_header *h,
-                           char *errstr, size_t errstr_size)
+enum tp_err framing_decode(const uint8_t *data, size_t len, struct framing_header *h, char *errstr,
+                           size_t errstr_size)
 {
     if (len < 6)
         return tp_err_set(TP_DECODE, errstr, errstr_size,

@@ -23,8 +23,8 @@
 
 #include "common/err.h"
 
-#define FRAMING_MAGIC     0
-#define FRAMING_PATH_MAX  16
+#define FRAMING_MAGIC      0
+#define FRAMING_PATH_MAX   16
 #define FRAMING_HEADER_MAX (5 + 5 * (FRAMING_PATH_MAX + 1))
 
 struct framing_header {
@@ -36,10 +36,10 @@ struct framing_header {
 };
 
 /* Writes the header; returns its length, or 0 if out is too small or the path invalid. */
-size_t framing_header_encode(uint8_t *out, size_t out_size, int32_t schema_id,
-                             const int32_t *path, size_t path_len);
+size_t framing_header_encode(uint8_t *out, size_t out_size, int32_t schema_id, const int32_t *path,
+                             size_t path_len);
 /* Parses data; TP_DECODE with a reason when it is not a valid frame. */
-enum tp_err framing_decode(const uint8_t *data, size_t len, struct framing_header *h,
-                           char *errstr, size_t errstr_size);
+enum tp_err framing_decode(const uint8_t *data, size_t len, struct framing_header *h, char *errstr,
+                           size_t errstr_size);
 
 #endif

@@ -63,16 +63,38 @@ struct journal_settings {
 };
 
 #define JOURNAL_CONFIG_ENTRIES(type, member)                                                       \
-    {"kafka.bootstrap.servers", CONFIG_STRING, "127.0.0.1:59092", 0, 0,                            \
-     offsetof(type, member.bootstrap_servers), "Kafka bootstrap servers (host:port,...)"},         \
-        {"journal.topic", CONFIG_STRING, "twinpipe.telemetry.v1", 0, 0,                            \
-         offsetof(type, member.topic), "journal topic"},                                           \
-        {"journal.partitions", CONFIG_INT, "6", 1, 10000, offsetof(type, member.partitions),       \
+    {"kafka.bootstrap.servers",                                                                    \
+     CONFIG_STRING,                                                                                \
+     "127.0.0.1:59092",                                                                            \
+     0,                                                                                            \
+     0,                                                                                            \
+     offsetof(type, member.bootstrap_servers),                                                     \
+     "Kafka bootstrap servers (host:port,...)"},                                                   \
+        {"journal.topic",                                                                          \
+         CONFIG_STRING,                                                                            \
+         "twinpipe.telemetry.v1",                                                                  \
+         0,                                                                                        \
+         0,                                                                                        \
+         offsetof(type, member.topic),                                                             \
+         "journal topic"},                                                                         \
+        {"journal.partitions",                                                                     \
+         CONFIG_INT,                                                                               \
+         "6",                                                                                      \
+         1,                                                                                        \
+         10000,                                                                                    \
+         offsetof(type, member.partitions),                                                        \
          "partitions when the topic is created"},                                                  \
-        {"journal.replication", CONFIG_INT, "1", 1, 100, offsetof(type, member.replication),      \
+        {"journal.replication",                                                                    \
+         CONFIG_INT,                                                                               \
+         "1",                                                                                      \
+         1,                                                                                        \
+         100,                                                                                      \
+         offsetof(type, member.replication),                                                       \
          "replication factor when the topic is created"},                                          \
-        {"journal.schema_id", CONFIG_INT, "1", 0, 2147483647, offsetof(type, member.schema_id),   \
-         "schema id written in the Confluent framing of events"}
+    {                                                                                              \
+        "journal.schema_id", CONFIG_INT, "1", 0, 2147483647, offsetof(type, member.schema_id),     \
+            "schema id written in the Confluent framing of events"                                 \
+    }
 
 /* Fills cfg from settings (borrowing their strings) and the kafka.* passthrough. */
 void journal_config_init(struct journal_config *cfg, const struct journal_settings *s,
@@ -141,8 +163,8 @@ struct journal_event {
 };
 
 enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
-                                 const struct journal_rebalance *rb,
-                                 struct journal_consumer **out, char *errstr, size_t errstr_size);
+                                 const struct journal_rebalance *rb, struct journal_consumer **out,
+                                 char *errstr, size_t errstr_size);
 /*
  * Waits up to timeout_ms for one event. *got tells whether ev was filled;
  * release it with journal_event_release. Errors are fatal consumer errors

@@ -51,8 +51,8 @@ enum tp_err journal_producer_new(const struct journal_config *cfg, journal_deliv
     p->cfg = cfg;
     p->on_delivery = on_delivery;
     p->arg = arg;
-    rd_kafka_conf_t *kc = kconf_new(cfg, forced, sizeof(forced) / sizeof(forced[0]), errstr,
-                                    errstr_size);
+    rd_kafka_conf_t *kc =
+        kconf_new(cfg, forced, sizeof(forced) / sizeof(forced[0]), errstr, errstr_size);
     if (!kc) {
         free(p);
         return TP_CONFIG;
@@ -115,8 +115,7 @@ void journal_producer_free(struct journal_producer *p)
     if (!p)
         return;
     if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_error("%d events still unacknowledged at producer shutdown",
-                  rd_kafka_outq_len(p->rk));
+        log_error("%d events still unacknowledged at producer shutdown", rd_kafka_outq_len(p->rk));
     rd_kafka_topic_destroy(p->rkt);
     rd_kafka_destroy(p->rk);
     free(p);

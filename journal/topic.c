@@ -77,8 +77,8 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
     if (!ev) {
-        ret = tp_err_set(TP_TIMEOUT, errstr, errstr_size,
-                         "timed out creating topic \"%s\"", cfg->topic);
+        ret = tp_err_set(TP_TIMEOUT, errstr, errstr_size, "timed out creating topic \"%s\"",
+                         cfg->topic);
         goto out;
     }
     if (rd_kafka_event_error(ev)) {

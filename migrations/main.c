@@ -32,8 +32,8 @@ int main(int argc, char **argv)
     bool help;
     int rc = 1;
     PGconn *db = NULL;
-    if (config_load(migrate_table, MIGRATE_TABLE_N, &cfg, NULL, argc, argv, environ, &help,
-                    errstr, sizeof(errstr)) != TP_OK) {
+    if (config_load(migrate_table, MIGRATE_TABLE_N, &cfg, NULL, argc, argv, environ, &help, errstr,
+                    sizeof(errstr)) != TP_OK) {
         fprintf(stderr, "tp-migrate: %s\n", errstr);
         goto out;
     }

@@ -122,8 +122,8 @@ static enum tp_err migrate_one(PGconn *db, const char *dir, const struct migrati
     snprintf(version, sizeof(version), "%d", m->version);
     const char *params[] = {version, m->name, sha};
     err = pg_check(db,
-                   PQexecParams(db, "SELECT checksum FROM schema_migrations WHERE version = $1",
-                                1, NULL, params, NULL, NULL, 0),
+                   PQexecParams(db, "SELECT checksum FROM schema_migrations WHERE version = $1", 1,
+                                NULL, params, NULL, NULL, 0),
                    PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         goto rollback;
@@ -162,8 +162,7 @@ out:
     return err;
 }
 
-enum tp_err migrate_run(PGconn *db, const char *dir, int *applied, char *errstr,
-                        size_t errstr_size)
+enum tp_err migrate_run(PGconn *db, const char *dir, int *applied, char *errstr, size_t errstr_size)
 {
     struct migration *list = NULL;
     size_t n = 0;

@@ -177,8 +177,10 @@ static void projector_fold_batch(struct projector *pj, size_t n)
             }
         } else {
             log_warn("skipping event at partition %d offset %lld: %s", ev->partition,
-                     (long long)ev->offset, ev->reading ? "reading lacks device_id, sequence "
-                                                          "or timestamp" : ev->error);
+                     (long long)ev->offset,
+                     ev->reading ? "reading lacks device_id, sequence "
+                                   "or timestamp"
+                                 : ev->error);
             atomic_fetch_add(&pj->st_invalid, 1);
         }
         projector_parts_grow(pj, ev->partition);
@@ -199,8 +201,8 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
     pj->twins = twins_new();
     pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));
     atomic_store(&pj->running, true);
-    enum tp_err err = store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->store,
-                                errstr, errstr_size);
+    enum tp_err err =
+        store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->store, errstr, errstr_size);
     if (err == TP_OK) {
         struct journal_rebalance rb = {projector_on_assign, projector_on_revoke, pj};
         err = journal_consumer_new(opts->journal, opts->group, &rb, &pj->consumer, errstr,
@@ -223,8 +225,8 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         int wait = 100;
         while (n < pj->opts.batch_max && err == TP_OK) {
             bool got;
-            err = journal_consumer_poll(pj->consumer, wait, &pj->batch[n], &got, errstr,
-                                        errstr_size);
+            err =
+                journal_consumer_poll(pj->consumer, wait, &pj->batch[n], &got, errstr, errstr_size);
             if (!got)
                 break;
             n++;
@@ -240,8 +242,8 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
             break;
         }
         projector_fold_batch(pj, n);
-        bool due = pj->first_change_ms &&
-                   tp_mono_ms() - pj->first_change_ms >= pj->opts.flush_interval_ms;
+        bool due =
+            pj->first_change_ms && tp_mono_ms() - pj->first_change_ms >= pj->opts.flush_interval_ms;
         if (pj->twins->n_dirty >= pj->opts.flush_max_twins || due)
             err = projector_flush(pj, errstr, errstr_size);
     }

@@ -225,8 +225,11 @@ static void store_copy_escape(struct buf *out, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        const char *esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
-                                            : c == '\t' ? "\\t" : NULL;
+        const char *esc = c == '\\'   ? "\\\\"
+                          : c == '\n' ? "\\n"
+                          : c == '\r' ? "\\r"
+                          : c == '\t' ? "\\t"
+                                      : NULL;
         if (esc)
             buf_append_str(out, esc);
         else
@@ -317,9 +320,8 @@ static enum tp_err store_copy_twins(struct store *st, struct twin *const *twins,
 {
     struct buf chunk;
     buf_init(&chunk, SIZE_MAX / 2);
-    enum tp_err err = pg_check(st->db,
-                               PQexec(st->db, "COPY twins_stage FROM STDIN"), PGRES_COPY_IN, NULL,
-                               errstr, errstr_size);
+    enum tp_err err = pg_check(st->db, PQexec(st->db, "COPY twins_stage FROM STDIN"), PGRES_COPY_IN,
+                               NULL, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     for (size_t i = 0; i < n && err == TP_OK; i++) {
@@ -344,9 +346,8 @@ out:
     return err;
 }
 
-enum tp_err store_flush(struct store *st, struct twin *const *twins, size_t n,
-                        const int32_t *parts, const int64_t *offsets, size_t n_parts, char *errstr,
-                        size_t errstr_size)
+enum tp_err store_flush(struct store *st, struct twin *const *twins, size_t n, const int32_t *parts,
+                        const int64_t *offsets, size_t n_parts, char *errstr, size_t errstr_size)
 {
     struct buf p_arr, o_arr;
     buf_init(&p_arr, SIZE_MAX / 2);

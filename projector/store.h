@@ -39,9 +39,8 @@ enum tp_err store_load_offsets(struct store *st, const int32_t *parts, int64_t *
 /* Loads the stored twins among ids into tt (ids not stored are skipped). */
 enum tp_err store_load_twins(struct store *st, char *const *ids, size_t n, struct twins *tt,
                              char *errstr, size_t errstr_size);
-enum tp_err store_flush(struct store *st, struct twin *const *twins, size_t n,
-                        const int32_t *parts, const int64_t *offsets, size_t n_parts, char *errstr,
-                        size_t errstr_size);
+enum tp_err store_flush(struct store *st, struct twin *const *twins, size_t n, const int32_t *parts,
+                        const int64_t *offsets, size_t n_parts, char *errstr, size_t errstr_size);
 /* Appends t as one COPY text-format line of the staging table. */
 enum tp_err store_twin_row(struct buf *out, const struct twin *t);
 

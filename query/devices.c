@@ -7,18 +7,22 @@
 #include "pool.h"
 
 #define DEVICES_POOL_WAIT_MS 2000
-#define DEVICES_ID_MAX 128
+#define DEVICES_ID_MAX       128
 
 #define DEVICES_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 static const char devices_get_sql[] =
     "SELECT json_build_object('device_id', device_id,"
-    " 'first_seen', " DEVICES_TS("first_seen") ","
-    " 'last_seen', " DEVICES_TS("last_seen") ","
-    " 'last_sequence', last_sequence, 'events', events, 'metrics', metrics,"
-    " 'location', location, 'attributes', attributes,"
-    " 'updated_at', " DEVICES_TS("updated_at") ")::text"
-    " FROM twins WHERE device_id = $1";
+    " 'first_seen', " DEVICES_TS(
+        "first_seen") ","
+                      " 'last_seen', " DEVICES_TS(
+                          "last_seen") ","
+                                       " 'last_sequence', last_sequence, 'events', events, "
+                                       "'metrics', metrics,"
+                                       " 'location', location, 'attributes', attributes,"
+                                       " 'updated_at', " DEVICES_TS(
+                                           "updated_at") ")::text"
+                                                         " FROM twins WHERE device_id = $1";
 
 enum tp_err devices_prepare(PGconn *db, char *errstr, size_t errstr_size)
 {

@@ -39,8 +39,8 @@ int main(int argc, char **argv)
     if (service_start("tp-query", query_table, QUERY_TABLE_N, &cfg, NULL, argc, argv, &rc))
         goto out;
     rc = 1;
-    pool = pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms,
-                    devices_prepare);
+    pool =
+        pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, devices_prepare);
     const struct http_route routes[] = {
         {"GET", "/v1/devices/*", 0, devices_handle_get, pool},
         {"GET", "/healthz", 0, service_handle_health, NULL},

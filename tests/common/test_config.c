@@ -48,7 +48,7 @@ START_TEST(test_env_then_flags)
     struct test_config c;
     char errstr[256];
     char *envp[] = {"TP_HTTP_LISTEN=0.0.0.0:9", "TP_HTTP_THREADS=4", "TP_LOG_VERBOSE=yes",
-                    "TP_KAFKA_LINGER_MS=7", "OTHER=1", NULL};
+                    "TP_KAFKA_LINGER_MS=7",     "OTHER=1",           NULL};
     char *argv[] = {"prog", "--http.threads=6", "--kafka.linger.ms", "9", "--log.verbose"};
     ck_assert_int_eq(load(&c, 5, argv, envp, errstr), TP_OK);
     ck_assert_str_eq(c.listen, "0.0.0.0:9");
@@ -72,8 +72,8 @@ START_TEST(test_bounds_and_types)
     char *envp[] = {"TP_HTTP_THREADS=two", NULL};
     char *argv0[] = {"prog"};
     ck_assert_int_eq(load(&c, 1, argv0, envp, errstr), TP_CONFIG);
-    ck_assert_str_eq(errstr,
-                     "invalid value \"two\" for \"http.threads\" (TP_HTTP_THREADS): not an integer");
+    ck_assert_str_eq(
+        errstr, "invalid value \"two\" for \"http.threads\" (TP_HTTP_THREADS): not an integer");
     config_release(table, 3, &c, &c.kafka);
     char *argv2[] = {"prog", "--log.verbose=maybe"};
     ck_assert_int_eq(load(&c, 2, argv2, NULL, errstr), TP_CONFIG);

@@ -13,7 +13,10 @@ START_TEST(test_escaping)
     json_str(&b, "a\"b\\c\n\t\x01é");
     ck_assert_str_eq(b.data, "\"a\\\"b\\\\c\\n\\t\\u0001é\"");
     buf_reset(&b);
-    json_strn(&b, "x\xff" "y\xc3", 4); /* invalid bytes become U+FFFD */
+    json_strn(&b,
+              "x\xff"
+              "y\xc3",
+              4); /* invalid bytes become U+FFFD */
     ck_assert_str_eq(b.data, "\"x\xef\xbf\xbdy\xef\xbf\xbd\"");
     buf_release(&b);
 }
@@ -51,10 +54,10 @@ END_TEST
 START_TEST(test_utf8_valid)
 {
     ck_assert(json_utf8_valid("plain", 5));
-    ck_assert(json_utf8_valid("\xe2\x82\xac", 3));        /* euro sign */
-    ck_assert(!json_utf8_valid("\xc0\xaf", 2));           /* overlong */
-    ck_assert(!json_utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
-    ck_assert(!json_utf8_valid("\xe2\x82", 2));           /* truncated */
+    ck_assert(json_utf8_valid("\xe2\x82\xac", 3));  /* euro sign */
+    ck_assert(!json_utf8_valid("\xc0\xaf", 2));     /* overlong */
+    ck_assert(!json_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+    ck_assert(!json_utf8_valid("\xe2\x82", 2));     /* truncated */
 }
 END_TEST
 

@@ -100,8 +100,7 @@ START_TEST(test_garbage)
     ck_assert_uint_eq(status, 400);
     ck_assert_str_eq(code, "invalid_framing");
     const uint8_t empty_batch[] = {0, 0, 0, 0, 1, 0x02, 0x02}; /* framed [1], no payload */
-    ck_assert_int_eq(decode_body(empty_batch, sizeof(empty_batch), 1, &d, &status, &code, msg,
-                                 256),
+    ck_assert_int_eq(decode_body(empty_batch, sizeof(empty_batch), 1, &d, &status, &code, msg, 256),
                      TP_DECODE);
     ck_assert_uint_eq(status, 400);
     ck_assert_str_eq(code, "empty_batch");

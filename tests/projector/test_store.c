@@ -22,12 +22,11 @@ START_TEST(test_twin_row)
     struct buf b;
     buf_init(&b, 1 << 20);
     ck_assert_int_eq(store_twin_row(&b, t), TP_OK);
-    ck_assert_str_eq(b.data,
-                     "car-1\t1000\t2000\t7\t3\t"
-                     "{\"speed_kmh\":{\"value\":88.5,\"ts\":2000},"
-                     "\"odd\\\\\\\\name\":{\"value\":0.1,\"ts\":1500}}\t"
-                     "{\"lat\":48.1,\"lon\":-11.5,\"ts\":1900}\t"
-                     "{\"model\":\"tab\\\\there\"}\n");
+    ck_assert_str_eq(b.data, "car-1\t1000\t2000\t7\t3\t"
+                             "{\"speed_kmh\":{\"value\":88.5,\"ts\":2000},"
+                             "\"odd\\\\\\\\name\":{\"value\":0.1,\"ts\":1500}}\t"
+                             "{\"lat\":48.1,\"lon\":-11.5,\"ts\":1900}\t"
+                             "{\"model\":\"tab\\\\there\"}\n");
     buf_reset(&b);
     struct twin *bare = twin_new("m");
     bare->last_sequence = bare->events = 1;

@@ -15,6 +15,7 @@
     int main(void)                                                                                 \
     {                                                                                              \
         SRunner *sr = srunner_create(suite_fn());                                                  \
+        srunner_set_fork_status(sr, CK_NOFORK); /* fixtures share state with tests */              \
         srunner_run_all(sr, CK_NORMAL);                                                            \
         int failed = srunner_ntests_failed(sr);                                                    \
         srunner_free(sr);                                                                          \

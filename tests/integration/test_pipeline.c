@@ -1,0 +1,356 @@
+/*
+ * End to end through the real stack: readings POSTed to tp-ingest travel
+ * through Kafka to tp-projector and PostgreSQL, and tp-query returns the
+ * twins with exact values. Also: duplicates change nothing, a projector
+ * killed with SIGKILL resumes from the offsets in PostgreSQL without
+ * losing or double-counting anything, and bad input gets the right 4xx
+ * and journals nothing.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/mem.h"
+#include "journal/journal.h"
+#include "tests/support/check_main.h"
+#include "tests/support/jsonv.h"
+#include "tests/support/stack.h"
+
+#define DEVICES  20
+#define READINGS 12 /* per device in the first phase */
+#define EXTRA    5  /* per device after the projector is killed */
+#define BATCH    50
+#define MAX_BODY 65536
+
+static struct stack st;
+static uint16_t ingest_port, query_port, projector_port;
+static pid_t ingest_pid, query_pid, projector_pid;
+static int64_t base_ms;
+
+static const char *const ingest_env[] = {"TP_INGEST_MAX_BODY=65536", NULL};
+/* a killed member is noticed after the session timeout: keep it short in tests */
+static const char *const projector_env[] = {"TP_PROJECTOR_FLUSH_INTERVAL_MS=50",
+                                            "TP_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
+
+static int64_t ts_of(int seq)
+{
+    return base_ms + (int64_t)seq * 1000;
+}
+
+static void device_id(int i, char *out, size_t n)
+{
+    snprintf(out, n, "it-dev-%03d", i);
+}
+
+/* Deterministic reading i/seq; strings point into the caller's storage. */
+static void fill(journal_reading *r, Twinpipe__Telemetry__V1__Reading__Location *loc,
+                 Twinpipe__Telemetry__V1__Reading__MetricsEntry *co2,
+                 Twinpipe__Telemetry__V1__Reading__MetricsEntry **co2p, char *id, char *model,
+                 char *fw, int i, int seq)
+{
+    journal_reading init = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    Twinpipe__Telemetry__V1__Reading__Location linit =
+        TWINPIPE__TELEMETRY__V1__READING__LOCATION__INIT;
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry minit =
+        TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+    *r = init;
+    *loc = linit;
+    *co2 = minit;
+    device_id(i, id, 32);
+    snprintf(model, 16, "model-%d", i % 3);
+    snprintf(fw, 16, "fw-%d", seq);
+    r->device_id = id;
+    r->has_sequence = 1;
+    r->sequence = (uint64_t)seq;
+    r->has_timestamp_ms = 1;
+    r->timestamp_ms = ts_of(seq);
+    r->has_speed_kmh = 1;
+    r->speed_kmh = i * 10 + seq + 0.25;
+    r->has_fuel_level_pct = 1;
+    r->fuel_level_pct = 100 - seq * 0.5;
+    if (seq % 2 == 0) { /* battery only on even sequences */
+        r->has_battery_voltage_v = 1;
+        r->battery_voltage_v = 12 + i * 0.01;
+    }
+    loc->has_lat = loc->has_lon = 1;
+    loc->lat = 48 + i * 0.001;
+    loc->lon = 11 + seq * 0.0001;
+    r->location = loc;
+    if (i % 2 == 0) {
+        co2->key = "cabin_co2_ppm";
+        co2->has_value = 1;
+        co2->value = 400 + seq;
+        *co2p = co2;
+        r->metrics = co2p;
+        r->n_metrics = 1;
+    }
+    r->model = model;
+    r->firmware = fw;
+    r->region = "eu-central";
+}
+
+/* POSTs readings seq_from..seq_to of every device, BATCH per request, in per-device order. */
+static void post_range(int seq_from, int seq_to)
+{
+    int total = DEVICES * (seq_to - seq_from + 1);
+    journal_reading *rs = calloc((size_t)total, sizeof(*rs));
+    journal_reading **ptrs = calloc((size_t)total, sizeof(*ptrs));
+    Twinpipe__Telemetry__V1__Reading__Location *locs = calloc((size_t)total, sizeof(*locs));
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry *co2 = calloc((size_t)total, sizeof(*co2));
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry **co2p = calloc((size_t)total, sizeof(*co2p));
+    char(*ids)[32] = calloc((size_t)total, 32);
+    char(*models)[16] = calloc((size_t)total, 16);
+    char(*fws)[16] = calloc((size_t)total, 16);
+    int k = 0;
+    for (int seq = seq_from; seq <= seq_to; seq++)
+        for (int i = 0; i < DEVICES; i++, k++) {
+            fill(&rs[k], &locs[k], &co2[k], &co2p[k], ids[k], models[k], fws[k], i, seq);
+            ptrs[k] = &rs[k];
+        }
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/telemetry", ingest_port);
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    for (int off = 0; off < total; off += BATCH) {
+        Twinpipe__Telemetry__V1__ReadingBatch batch = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+        batch.readings = ptrs + off;
+        batch.n_readings = (size_t)(total - off < BATCH ? total - off : BATCH);
+        size_t len = protobuf_c_message_get_packed_size(&batch.base);
+        uint8_t *body = malloc(len);
+        protobuf_c_message_pack(&batch.base, body);
+        long status = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+        ck_assert_msg(status == 202, "POST got %ld: %s", status, resp.data ? resp.data : "");
+        struct jv *doc = jv_parse(resp.data);
+        ck_assert_ptr_nonnull(doc);
+        ck_assert_double_eq(jv_num(doc, "accepted"), (double)batch.n_readings);
+        ck_assert_uint_eq(jv_len(doc, "rejected"), 0);
+        jv_free(doc);
+        free(body);
+    }
+    buf_release(&resp);
+    free(rs);
+    free(ptrs);
+    free(locs);
+    free(co2);
+    free(co2p);
+    free(ids);
+    free(models);
+    free(fws);
+}
+
+static struct jv *get_twin(int i, long *status)
+{
+    char id[32], url[160];
+    device_id(i, id, sizeof(id));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/devices/%s", query_port, id);
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    *status = stack_http("GET", url, NULL, NULL, 0, &resp);
+    struct jv *doc = *status == 200 ? jv_parse(resp.data) : NULL;
+    buf_release(&resp);
+    return doc;
+}
+
+/* Waits (60 s) until every twin shows `events` readings. */
+static void wait_for_events(int events)
+{
+    for (int attempt = 0; attempt < 600; attempt++) {
+        int done = 0;
+        for (int i = 0; i < DEVICES; i++) {
+            long status;
+            struct jv *doc = get_twin(i, &status);
+            const struct jv *e = doc ? jv_path(doc, "events") : NULL;
+            if (e && e->type == JV_NUM && e->num == events)
+                done++;
+            jv_free(doc);
+        }
+        if (done == DEVICES)
+            return;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("twins did not reach %d events within 60 s", events);
+}
+
+static void iso8601(int64_t ms, char *out, size_t n)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* Every field of every twin, exactly, after readings 1..last. */
+static void assert_twins(int last)
+{
+    for (int i = 0; i < DEVICES; i++) {
+        long status;
+        struct jv *doc = get_twin(i, &status);
+        ck_assert_int_eq(status, 200);
+        char id[32], model[16], fw[16], first[40], lastseen[40];
+        device_id(i, id, sizeof(id));
+        snprintf(model, sizeof(model), "model-%d", i % 3);
+        snprintf(fw, sizeof(fw), "fw-%d", last);
+        iso8601(ts_of(1), first, sizeof(first));
+        iso8601(ts_of(last), lastseen, sizeof(lastseen));
+        int last_even = last % 2 == 0 ? last : last - 1;
+        ck_assert_str_eq(jv_str(doc, "device_id"), id);
+        ck_assert_double_eq(jv_num(doc, "events"), last);
+        ck_assert_double_eq(jv_num(doc, "last_sequence"), last);
+        ck_assert_str_eq(jv_str(doc, "first_seen"), first);
+        ck_assert_str_eq(jv_str(doc, "last_seen"), lastseen);
+        ck_assert_uint_eq(jv_len(doc, "metrics"), i % 2 == 0 ? 4 : 3);
+        ck_assert_double_eq(jv_num(doc, "metrics.speed_kmh.value"), i * 10 + last + 0.25);
+        ck_assert_double_eq(jv_num(doc, "metrics.speed_kmh.ts"), (double)ts_of(last));
+        ck_assert_double_eq(jv_num(doc, "metrics.fuel_level_pct.value"), 100 - last * 0.5);
+        ck_assert_double_eq(jv_num(doc, "metrics.battery_voltage_v.value"), 12 + i * 0.01);
+        ck_assert_double_eq(jv_num(doc, "metrics.battery_voltage_v.ts"), (double)ts_of(last_even));
+        if (i % 2 == 0)
+            ck_assert_double_eq(jv_num(doc, "metrics.cabin_co2_ppm.value"), 400 + last);
+        ck_assert_double_eq(jv_num(doc, "location.lat"), 48 + i * 0.001);
+        ck_assert_double_eq(jv_num(doc, "location.lon"), 11 + last * 0.0001);
+        ck_assert_double_eq(jv_num(doc, "location.ts"), (double)ts_of(last));
+        ck_assert_uint_eq(jv_len(doc, "location"), 3);
+        ck_assert_str_eq(jv_str(doc, "attributes.model"), model);
+        ck_assert_str_eq(jv_str(doc, "attributes.firmware"), fw);
+        ck_assert_str_eq(jv_str(doc, "attributes.region"), "eu-central");
+        jv_free(doc);
+    }
+}
+
+static void setup(void)
+{
+    stack_init(&st, "pipeline");
+    stack_db_create(&st);
+    base_ms = (tp_now_ms() / 1000) * 1000 - 3600 * 1000 + 123;
+    ingest_port = stack_free_port();
+    ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);
+    projector_port = stack_free_port();
+    projector_pid = stack_service_start(&st, "tp-projector", projector_env, projector_port);
+    query_port = stack_free_port();
+    query_pid = stack_service_start(&st, "tp-query", NULL, query_port);
+}
+
+static void teardown(void)
+{
+    /* graceful stops must exit 0 */
+    ck_assert_int_eq(stack_service_stop(query_pid, SIGTERM), 0);
+    ck_assert_int_eq(stack_service_stop(projector_pid, SIGTERM), 0);
+    ck_assert_int_eq(stack_service_stop(ingest_pid, SIGTERM), 0);
+    stack_release(&st);
+}
+
+START_TEST(test_twins_exact)
+{
+    long status;
+    struct jv *none = get_twin(0, &status);
+    ck_assert_int_eq(status, 404);
+    jv_free(none);
+    post_range(1, READINGS);
+    /* the same readings again: journaled, and ignored by the fold */
+    post_range(READINGS - 2, READINGS);
+    wait_for_events(READINGS);
+    assert_twins(READINGS);
+}
+END_TEST
+
+START_TEST(test_projector_killed_resumes_exactly)
+{
+    ck_assert_int_eq(stack_service_stop(projector_pid, SIGKILL) & 0x7f, SIGKILL);
+    post_range(READINGS + 1, READINGS + EXTRA);
+    post_range(1, 3); /* old duplicates after the crash change nothing */
+    projector_pid = stack_service_start(&st, "tp-projector", projector_env, projector_port);
+    wait_for_events(READINGS + EXTRA);
+    assert_twins(READINGS + EXTRA);
+}
+END_TEST
+
+static void expect_error(long status, const char *body, long want, const char *code)
+{
+    ck_assert_msg(status == want, "status %ld, want %ld: %s", status, want, body ? body : "");
+    struct jv *doc = jv_parse(body);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_str_eq(jv_str(doc, "error.code"), code);
+    ck_assert_uint_gt(strlen(jv_str(doc, "error.message")), 0);
+    jv_free(doc);
+}
+
+START_TEST(test_bad_input_changes_nothing)
+{
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap, .topic = st.topic};
+    char errstr[256];
+    int64_t before, after;
+    ck_assert_int_eq(journal_topic_count(&jc, 10000, &before, errstr, sizeof(errstr)), TP_OK);
+
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/telemetry", ingest_port);
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+
+    const char junk[] = "definitely not protobuf";
+    long s = stack_http("POST", url, "application/x-protobuf", junk, sizeof(junk) - 1, &resp);
+    expect_error(s, resp.data, 400, "invalid_protobuf");
+
+    s = stack_http("POST", url, "application/json", "{}", 2, &resp);
+    expect_error(s, resp.data, 415, "unsupported_media_type");
+
+    char *big = calloc(MAX_BODY + 100, 1);
+    s = stack_http("POST", url, "application/x-protobuf", big, MAX_BODY + 100, &resp);
+    expect_error(s, resp.data, 413, "payload_too_large");
+    free(big);
+
+    /* a batch whose only reading has no device_id */
+    journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    r.has_sequence = r.has_timestamp_ms = 1;
+    r.sequence = 1;
+    r.timestamp_ms = tp_now_ms();
+    journal_reading *rp[] = {&r};
+    Twinpipe__Telemetry__V1__ReadingBatch batch = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+    batch.readings = rp;
+    batch.n_readings = 1;
+    uint8_t body[256];
+    size_t len = protobuf_c_message_pack(&batch.base, body);
+    s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    expect_error(s, resp.data, 422, "no_valid_reading");
+    struct jv *doc = jv_parse(resp.data);
+    ck_assert_uint_eq(jv_len(doc, "rejected"), 1);
+    ck_assert_double_eq(jv_num(doc, "rejected.0.index"), 0);
+    ck_assert_str_eq(jv_str(doc, "rejected.0.code"), "missing_device_id");
+    jv_free(doc);
+
+    s = stack_http("GET", url, NULL, NULL, 0, &resp);
+    expect_error(s, resp.data, 405, "method_not_allowed");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/nothing", ingest_port);
+    s = stack_http("GET", url, NULL, NULL, 0, &resp);
+    expect_error(s, resp.data, 404, "not_found");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/devices/bad%%20id", query_port);
+    s = stack_http("GET", url, NULL, NULL, 0, &resp);
+    expect_error(s, resp.data, 400, "invalid_device_id");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/devices/nobody", query_port);
+    s = stack_http("GET", url, NULL, NULL, 0, &resp);
+    expect_error(s, resp.data, 404, "device_not_found");
+    buf_release(&resp);
+
+    ck_assert_int_eq(journal_topic_count(&jc, 10000, &after, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(after, before);
+}
+END_TEST
+
+static Suite *pipeline_suite(void)
+{
+    Suite *s = suite_create("pipeline");
+    TCase *tc = tcase_create("end_to_end");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_twins_exact);
+    tcase_add_test(tc, test_projector_killed_resumes_exactly);
+    tcase_add_test(tc, test_bad_input_changes_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TP_CHECK_MAIN(pipeline_suite)

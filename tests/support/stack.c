@@ -1,0 +1,183 @@
+#include "stack.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/mem.h"
+
+void stack_init(struct stack *st, const char *name)
+{
+    const char *dsn = getenv("TP_PG_DSN");
+    const char *bootstrap = getenv("TP_KAFKA_BOOTSTRAP_SERVERS");
+    ck_assert_msg(dsn && bootstrap,
+                  "integration tests need the dev stack: run `make test` (or `eval "
+                  "\"$(scripts/devstack env)\"` after `scripts/devstack up`)");
+    snprintf(st->admin_dsn, sizeof(st->admin_dsn), "%s", dsn);
+    snprintf(st->bootstrap, sizeof(st->bootstrap), "%s", bootstrap);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long u =
+        (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+    snprintf(st->db, sizeof(st->db), "tp_it_%s_%d_%llu", name, (int)getpid(), u);
+    snprintf(st->topic, sizeof(st->topic), "tp-it-%s-%d-%llu", name, (int)getpid(), u);
+    /* later keywords win in a libpq conninfo string */
+    snprintf(st->dsn, sizeof(st->dsn), "%s dbname=%s", dsn, st->db);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void stack_admin_exec(const struct stack *st, const char *sql)
+{
+    PGconn *db = PQconnectdb(st->admin_dsn);
+    ck_assert_msg(PQstatus(db) == CONNECTION_OK, "cannot connect to %s: %s", st->admin_dsn,
+                  PQerrorMessage(db));
+    PGresult *res = PQexec(db, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(db));
+    PQclear(res);
+    PQfinish(db);
+}
+
+void stack_db_create(struct stack *st)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", st->db);
+    stack_admin_exec(st, sql);
+    ck_assert_int_eq(stack_run(st, "tp-migrate", NULL), 0);
+}
+
+void stack_release(struct stack *st)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", st->db);
+    stack_admin_exec(st, sql);
+}
+
+uint16_t stack_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t l = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &l);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static pid_t stack_spawn(const struct stack *st, const char *program, const char *const *extra,
+                         uint16_t port)
+{
+    char path[1024], log[1024];
+    snprintf(path, sizeof(path), "%s/%s", TP_BIN_DIR, program);
+    snprintf(log, sizeof(log), "%s/../Testing/%s-%s.log", TP_BIN_DIR, st->db, program);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        char listen[64];
+        snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+        setenv("TP_PG_DSN", st->dsn, 1);
+        setenv("TP_KAFKA_BOOTSTRAP_SERVERS", st->bootstrap, 1);
+        setenv("TP_JOURNAL_TOPIC", st->topic, 1);
+        setenv("TP_PROJECTOR_GROUP", st->topic, 1);
+        setenv("TP_HTTP_LISTEN", listen, 1);
+        setenv("TP_MIGRATIONS_DIR", TP_SOURCE_DIR "/migrations", 1);
+        for (const char *const *e = extra; e && *e; e++)
+            putenv((char *)*e);
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execl(path, program, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+pid_t stack_service_start(const struct stack *st, const char *program, const char *const *extra,
+                          uint16_t port)
+{
+    pid_t pid = stack_spawn(st, program, extra, port);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/healthz", port);
+    for (int i = 0; i < 300; i++) {
+        int status;
+        ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0, "%s exited during start-up (see %s)",
+                      program, "build/<variant>/Testing/*.log");
+        if (stack_http("GET", url, NULL, NULL, 0, NULL) == 200)
+            return pid;
+        usleep(100 * 1000);
+    }
+    kill(pid, SIGKILL);
+    ck_abort_msg("%s did not become healthy within 30 s", program);
+    return -1;
+}
+
+int stack_service_stop(pid_t pid, int sig)
+{
+    int status = 0;
+    kill(pid, sig);
+    for (int i = 0; i < 200; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return status;
+        usleep(100 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    ck_abort_msg("process %d did not stop within 20 s after signal %d", (int)pid, sig);
+    return status;
+}
+
+int stack_run(const struct stack *st, const char *program, const char *const *extra)
+{
+    pid_t pid = stack_spawn(st, program, extra, 0);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static size_t stack_curl_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct buf *b = arg;
+    if (b)
+        buf_append(b, data, size * n);
+    return size * n;
+}
+
+long stack_http(const char *method, const char *url, const char *content_type, const void *body,
+                size_t len, struct buf *resp)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *headers = NULL;
+    char ct[256];
+    if (content_type) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        headers = curl_slist_append(headers, ct);
+    }
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stack_curl_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    }
+    if (resp)
+        buf_reset(resp);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    return status;
+}
