@@ -1,0 +1,54 @@
+/*
+ * sim.h - simulated devices that produce realistic vehicle telemetry.
+ *
+ * Each simulated vehicle drives along its own heading from a start point,
+ * with speed varying smoothly, fuel falling with distance, the odometer
+ * rising, battery voltage depending on whether the engine runs, engine
+ * temperature warming up, and slowly leaking tires. Everything is
+ * deterministic from (seed, device index, sequence), so a run can be
+ * checked against what was sent.
+ *
+ * Object: struct sim_fleet (heap, _new/_free). Threads: one at a time.
+ *
+ *     struct sim_fleet *f = sim_fleet_new(300, 42, start_ms);
+ *     sim_reading_next(f, i, &reading, &storage);   // next reading of device i
+ *     sim_fleet_free(f);
+ */
+#ifndef TP_SIM_H
+#define TP_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "journal/journal.h"
+
+struct sim_vehicle {
+    char device_id[32];
+    char model[24];
+    char firmware[16];
+    char region[16];
+    uint64_t sequence;
+    double lat, lon, heading_deg;
+    double speed_kmh, fuel_pct, odometer_km, engine_temp_c;
+    double tires_kpa[4];
+};
+
+struct sim_fleet {
+    struct sim_vehicle *vehicles;
+    size_t n;
+    uint64_t seed;
+    int64_t clock_ms;    /* device time of the next reading */
+    int64_t interval_ms; /* between readings of one device */
+};
+
+/* Storage a reading points into; keep it alive while the reading is used. */
+struct sim_storage {
+    Twinpipe__Telemetry__V1__Reading__Location location;
+};
+
+struct sim_fleet *sim_fleet_new(size_t n, uint64_t seed, int64_t start_ms, int64_t interval_ms);
+void sim_fleet_free(struct sim_fleet *f);
+/* Advances device i by one interval and fills r (pointing into v and s). */
+void sim_reading_next(struct sim_fleet *f, size_t i, journal_reading *r, struct sim_storage *s);
+
+#endif
