@@ -1,5 +1,6 @@
 #include "migrate.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -41,10 +42,10 @@ static enum tp_err migrate_list(const char *dir, struct migration **out, size_t 
         size_t l = strlen(e->d_name);
         if (l < 9 || strcmp(e->d_name + l - 4, ".sql") != 0)
             continue;
-        int v;
-        char underscore;
-        if (sscanf(e->d_name, "%4d%c", &v, &underscore) != 2 || underscore != '_' ||
-            l >= sizeof(list[0].name)) {
+        const char *nm = e->d_name;
+        bool digits = isdigit((unsigned char)nm[0]) && isdigit((unsigned char)nm[1]) &&
+                      isdigit((unsigned char)nm[2]) && isdigit((unsigned char)nm[3]);
+        if (!digits || nm[4] != '_' || l >= sizeof(list[0].name)) {
             err = tp_err_set(TP_CONFIG, errstr, errstr_size,
                              "migration file \"%s\" is not named NNNN_name.sql", e->d_name);
             break;
@@ -54,7 +55,7 @@ static enum tp_err migrate_list(const char *dir, struct migration **out, size_t 
                              MIGRATE_MAX_FILES);
             break;
         }
-        list[count].version = v;
+        list[count].version = atoi(nm);
         snprintf(list[count].name, sizeof(list[count].name), "%s", e->d_name);
         count++;
     }
@@ -135,8 +136,11 @@ static enum tp_err migrate_one(PGconn *db, const char *dir, const struct migrati
                              m->name);
         goto rollback; /* nothing to do, or an error */
     }
-    err = pg_check(db, PQexec(db, sql.data ? sql.data : ""), PGRES_COMMAND_OK, NULL, errstr,
-                   errstr_size);
+    PGresult *run = PQexec(db, sql.data ? sql.data : "");
+    /* a file may end with a query (e.g. SELECT setval(...)): that is fine too */
+    err = pg_check(db, run,
+                   PQresultStatus(run) == PGRES_TUPLES_OK ? PGRES_TUPLES_OK : PGRES_COMMAND_OK,
+                   NULL, errstr, errstr_size);
     if (err != TP_OK) {
         char detail[512];
         snprintf(detail, sizeof(detail), "%s", errstr);
