@@ -70,3 +70,10 @@ enum tp_err pg_command(PGconn *db, const char *sql, char *errstr, size_t errstr_
 {
     return pg_check(db, PQexec(db, sql), PGRES_COMMAND_OK, NULL, errstr, errstr_size);
 }
+
+enum tp_err pg_exec_params(PGconn *db, const char *sql, int n_params, const char *const *params,
+                           ExecStatusType expect, PGresult **out, char *errstr, size_t errstr_size)
+{
+    return pg_check(db, PQexecParams(db, sql, n_params, NULL, params, NULL, NULL, 0), expect, out,
+                    errstr, errstr_size);
+}

@@ -30,6 +30,12 @@ enum tp_err pg_err_from_sqlstate(const char *sqlstate);
  */
 enum tp_err pg_check(PGconn *db, PGresult *res, ExecStatusType expect, PGresult **out, char *errstr,
                      size_t errstr_size);
+/*
+ * Runs a parameterized statement (text parameters) expecting `expect`;
+ * on success the result goes to *out (cleared when out is NULL).
+ */
+enum tp_err pg_exec_params(PGconn *db, const char *sql, int n_params, const char *const *params,
+                           ExecStatusType expect, PGresult **out, char *errstr, size_t errstr_size);
 /* Runs a parameterless command (BEGIN, COMMIT, ...). */
 enum tp_err pg_command(PGconn *db, const char *sql, char *errstr, size_t errstr_size);
 

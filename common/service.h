@@ -13,9 +13,22 @@
 #define TP_SERVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "config.h"
 #include "http.h"
+
+/* Config rows every service with a database / a log level shares. */
+#define SERVICE_PG_DSN_ENTRY(type, field)                                                          \
+    {                                                                                              \
+        "pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=55432 dbname=twinpipe user=postgres", 0, 0,  \
+            offsetof(type, field), "PostgreSQL connection string"                                  \
+    }
+#define SERVICE_LOG_ENTRY(type, field)                                                             \
+    {                                                                                              \
+        "log.level", CONFIG_STRING, "info", 0, 0, offsetof(type, field),                           \
+            "debug, info, warn or error"                                                           \
+    }
 
 /* Returns true when main should exit now with *rc. cfg must have a log_level
  * string at offset log_level_offset (the "log.level" row of the table). */

@@ -35,8 +35,7 @@ static const struct config_entry ingest_table[] = {
      "longest attribute string, bytes"},
     {"ingest.max_metrics", CONFIG_INT, "256", 0, 65536, offsetof(struct ingest_config, max_metrics),
      "most extra metrics in one reading"},
-    {"log.level", CONFIG_STRING, "info", 0, 0, offsetof(struct ingest_config, log_level),
-     "debug, info, warn or error"},
+    SERVICE_LOG_ENTRY(struct ingest_config, log_level),
 };
 #define INGEST_TABLE_N (sizeof(ingest_table) / sizeof(ingest_table[0]))
 

@@ -40,8 +40,7 @@ static const struct config_entry loadgen_table[] = {
      offsetof(struct loadgen_config, interval_ms), "device time between readings of one vehicle"},
     {"loadgen.seed", CONFIG_INT, "42", 0, 1000000000, offsetof(struct loadgen_config, seed),
      "seed of the simulation"},
-    {"log.level", CONFIG_STRING, "info", 0, 0, offsetof(struct loadgen_config, log_level),
-     "debug, info, warn or error"},
+    SERVICE_LOG_ENTRY(struct loadgen_config, log_level),
 };
 #define LOADGEN_TABLE_N (sizeof(loadgen_table) / sizeof(loadgen_table[0]))
 

@@ -5,6 +5,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/pg.h"
+#include "common/service.h"
 #include "migrate.h"
 
 extern char **environ;
@@ -16,12 +17,10 @@ struct migrate_config {
 };
 
 static const struct config_entry migrate_table[] = {
-    {"pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=55432 dbname=twinpipe user=postgres", 0, 0,
-     offsetof(struct migrate_config, pg_dsn), "PostgreSQL connection string"},
+    SERVICE_PG_DSN_ENTRY(struct migrate_config, pg_dsn),
     {"migrations.dir", CONFIG_STRING, TP_MIGRATIONS_DIR, 0, 0,
      offsetof(struct migrate_config, migrations_dir), "folder of NNNN_name.sql files"},
-    {"log.level", CONFIG_STRING, "info", 0, 0, offsetof(struct migrate_config, log_level),
-     "debug, info, warn or error"},
+    SERVICE_LOG_ENTRY(struct migrate_config, log_level),
 };
 #define MIGRATE_TABLE_N (sizeof(migrate_table) / sizeof(migrate_table[0]))
 

@@ -122,10 +122,8 @@ static enum tp_err migrate_one(PGconn *db, const char *dir, const struct migrati
         goto rollback;
     snprintf(version, sizeof(version), "%d", m->version);
     const char *params[] = {version, m->name, sha};
-    err = pg_check(db,
-                   PQexecParams(db, "SELECT checksum FROM schema_migrations WHERE version = $1", 1,
-                                NULL, params, NULL, NULL, 0),
-                   PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    err = pg_exec_params(db, "SELECT checksum FROM schema_migrations WHERE version = $1", 1, params,
+                         PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         goto rollback;
     if (PQntuples(res) == 1) {
@@ -147,12 +145,10 @@ static enum tp_err migrate_one(PGconn *db, const char *dir, const struct migrati
         err = tp_err_set(err, errstr, errstr_size, "migration \"%s\" failed: %s", m->name, detail);
         goto rollback;
     }
-    err = pg_check(db,
-                   PQexecParams(db,
-                                "INSERT INTO schema_migrations (version, name, checksum) "
-                                "VALUES ($1, $2, $3)",
-                                3, NULL, params, NULL, NULL, 0),
-                   PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    err = pg_exec_params(db,
+                         "INSERT INTO schema_migrations (version, name, checksum) "
+                         "VALUES ($1, $2, $3)",
+                         3, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
     if (err != TP_OK)
         goto rollback;
     err = pg_command(db, "COMMIT", errstr, errstr_size);

@@ -23,8 +23,7 @@ struct projector_config {
 static const struct config_entry projector_table[] = {
     HTTP_CONFIG_ENTRIES(struct projector_config, http, "127.0.0.1:18082"),
     JOURNAL_CONFIG_ENTRIES(struct projector_config, journal),
-    {"pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=55432 dbname=twinpipe user=postgres", 0, 0,
-     offsetof(struct projector_config, pg_dsn), "PostgreSQL connection string"},
+    SERVICE_PG_DSN_ENTRY(struct projector_config, pg_dsn),
     {"projector.group", CONFIG_STRING, "tp-projector", 0, 0,
      offsetof(struct projector_config, group), "Kafka consumer group (and offsets key)"},
     {"projector.flush_max_twins", CONFIG_INT, "10000", 1, 10000000,
@@ -34,8 +33,7 @@ static const struct config_entry projector_table[] = {
      "flush when the oldest unflushed change is this old, ms"},
     {"projector.batch_max", CONFIG_INT, "5000", 1, 1000000,
      offsetof(struct projector_config, batch_max), "events consumed per fold pass"},
-    {"log.level", CONFIG_STRING, "info", 0, 0, offsetof(struct projector_config, log_level),
-     "debug, info, warn or error"},
+    SERVICE_LOG_ENTRY(struct projector_config, log_level),
 };
 #define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
 

@@ -126,13 +126,11 @@ enum tp_err store_load_offsets(struct store *st, const int32_t *parts, int64_t *
     if (err != TP_OK)
         goto out;
     const char *params[] = {st->group, st->topic, arr.data};
-    err = pg_check(st->db,
-                   PQexecParams(st->db,
-                                "SELECT partition, next_offset FROM projector_offsets"
-                                " WHERE consumer_group = $1 AND topic = $2"
-                                " AND partition = ANY($3::int[])",
-                                3, NULL, params, NULL, NULL, 0),
-                   PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    err = pg_exec_params(st->db,
+                         "SELECT partition, next_offset FROM projector_offsets"
+                         " WHERE consumer_group = $1 AND topic = $2"
+                         " AND partition = ANY($3::int[])",
+                         3, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     for (int r = 0; r < PQntuples(res); r++) {
@@ -181,31 +179,26 @@ enum tp_err store_load_twins(struct store *st, char *const *ids, size_t n, struc
     enum tp_err err = store_ready(st, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
-    err = pg_check(
-        st->db,
-        PQexecParams(st->db,
-                     "SELECT device_id, (extract(epoch FROM first_seen) * 1000)::bigint,"
-                     " (extract(epoch FROM last_seen) * 1000)::bigint, last_sequence, events,"
-                     " (location->>'ts')::bigint, (location->>'lat')::float8,"
-                     " (location->>'lon')::float8, (location->>'altitude_m')::float8,"
-                     " (location->>'heading_deg')::float8, (location->>'accuracy_m')::float8,"
-                     " attributes->>'model', attributes->>'firmware', attributes->>'region'"
-                     " FROM twins WHERE device_id = ANY($1::text[])",
-                     1, NULL, params, NULL, NULL, 0),
-        PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    err = pg_exec_params(st->db,
+                         "SELECT device_id, (extract(epoch FROM first_seen) * 1000)::bigint,"
+                         " (extract(epoch FROM last_seen) * 1000)::bigint, last_sequence, events,"
+                         " (location->>'ts')::bigint, (location->>'lat')::float8,"
+                         " (location->>'lon')::float8, (location->>'altitude_m')::float8,"
+                         " (location->>'heading_deg')::float8, (location->>'accuracy_m')::float8,"
+                         " attributes->>'model', attributes->>'firmware', attributes->>'region'"
+                         " FROM twins WHERE device_id = ANY($1::text[])",
+                         1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     for (int r = 0; r < PQntuples(res); r++)
         store_apply_row(tt, res, r);
     PQclear(res);
-    err = pg_check(st->db,
-                   PQexecParams(st->db,
-                                "SELECT t.device_id, m.key, (m.value->>'value')::float8,"
-                                " (m.value->>'ts')::bigint FROM twins t"
-                                " CROSS JOIN LATERAL jsonb_each(t.metrics) m"
-                                " WHERE t.device_id = ANY($1::text[])",
-                                1, NULL, params, NULL, NULL, 0),
-                   PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    err = pg_exec_params(st->db,
+                         "SELECT t.device_id, m.key, (m.value->>'value')::float8,"
+                         " (m.value->>'ts')::bigint FROM twins t"
+                         " CROSS JOIN LATERAL jsonb_each(t.metrics) m"
+                         " WHERE t.device_id = ANY($1::text[])",
+                         1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     for (int r = 0; r < PQntuples(res); r++) {
@@ -366,9 +359,8 @@ enum tp_err store_flush(struct store *st, struct twin *const *twins, size_t n, c
         store_int_array(&p_arr, NULL, parts, n_parts);
         store_int_array(&o_arr, offsets, NULL, n_parts);
         const char *params[] = {st->group, st->topic, p_arr.data, o_arr.data};
-        err = pg_check(st->db,
-                       PQexecParams(st->db, store_offsets_sql, 4, NULL, params, NULL, NULL, 0),
-                       PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+        err = pg_exec_params(st->db, store_offsets_sql, 4, params, PGRES_COMMAND_OK, NULL, errstr,
+                             errstr_size);
     }
     if (err == TP_OK)
         err = pg_command(st->db, "COMMIT", errstr, errstr_size);

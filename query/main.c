@@ -18,14 +18,12 @@ struct query_config {
 
 static const struct config_entry query_table[] = {
     HTTP_CONFIG_ENTRIES(struct query_config, http, "127.0.0.1:18081"),
-    {"pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=55432 dbname=twinpipe user=postgres", 0, 0,
-     offsetof(struct query_config, pg_dsn), "PostgreSQL connection string"},
+    SERVICE_PG_DSN_ENTRY(struct query_config, pg_dsn),
     {"pg.pool_size", CONFIG_INT, "4", 1, 1000, offsetof(struct query_config, pool_size),
      "database connections"},
     {"pg.statement_timeout_ms", CONFIG_INT, "5000", 1, 600000,
      offsetof(struct query_config, statement_timeout_ms), "statement_timeout of every query"},
-    {"log.level", CONFIG_STRING, "info", 0, 0, offsetof(struct query_config, log_level),
-     "debug, info, warn or error"},
+    SERVICE_LOG_ENTRY(struct query_config, log_level),
 };
 #define QUERY_TABLE_N (sizeof(query_table) / sizeof(query_table[0]))
 

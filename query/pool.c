@@ -45,10 +45,8 @@ static enum tp_err pool_open(struct pool *p, PGconn **out, char *errstr, size_t 
     char timeout[16];
     snprintf(timeout, sizeof(timeout), "%d", p->statement_timeout_ms);
     const char *params[] = {timeout};
-    err = pg_check(db,
-                   PQexecParams(db, "SELECT set_config('statement_timeout', $1, false)", 1, NULL,
-                                params, NULL, NULL, 0),
-                   PGRES_TUPLES_OK, NULL, errstr, errstr_size);
+    err = pg_exec_params(db, "SELECT set_config('statement_timeout', $1, false)", 1, params,
+                         PGRES_TUPLES_OK, NULL, errstr, errstr_size);
     if (err == TP_OK)
         err = p->prepare(db, errstr, errstr_size);
     if (err != TP_OK) {
