@@ -21,7 +21,7 @@
 /* Config rows every service with a database / a log level shares. */
 #define SERVICE_PG_DSN_ENTRY(type, field)                                                          \
     {                                                                                              \
-        "pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=55432 dbname=twinpipe user=postgres", 0, 0,  \
+        "pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=25432 dbname=twinpipe user=postgres", 0, 0,  \
             offsetof(type, field), "PostgreSQL connection string"                                  \
     }
 #define SERVICE_LOG_ENTRY(type, field)                                                             \

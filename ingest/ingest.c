@@ -29,7 +29,7 @@ struct ingest_call {
     atomic_long pending; /* events not yet reported, +1 while appending */
     atomic_bool failed;
     pthread_mutex_t lock; /* guards fail_msg */
-    char fail_msg[256];
+    char fail_msg[600];
     size_t accepted;
     struct buf rejected; /* JSON array body: {"index":..},... */
     struct ingest *ing;

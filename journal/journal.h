@@ -65,7 +65,7 @@ struct journal_settings {
 #define JOURNAL_CONFIG_ENTRIES(type, member)                                                       \
     {"kafka.bootstrap.servers",                                                                    \
      CONFIG_STRING,                                                                                \
-     "127.0.0.1:59092",                                                                            \
+     "127.0.0.1:29092",                                                                            \
      0,                                                                                            \
      0,                                                                                            \
      offsetof(type, member.bootstrap_servers),                                                     \

@@ -191,7 +191,7 @@ static void assert_twins(int last)
         long status;
         struct jv *doc = get_twin(i, &status);
         ck_assert_int_eq(status, 200);
-        char id[32], model[16], fw[16], first[40], lastseen[40];
+        char id[32], model[16], fw[16], first[64], lastseen[64];
         device_id(i, id, sizeof(id));
         snprintf(model, sizeof(model), "model-%d", i % 3);
         snprintf(fw, sizeof(fw), "fw-%d", last);
