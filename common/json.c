@@ -98,6 +98,8 @@ enum tp_err json_double(struct buf *b, double v)
 {
     if (!isfinite(v))
         return buf_append_str(b, "null");
+    if (v == 0 && signbit(v))
+        return buf_append_str(b, "-0.0"); /* "-0" reads back as integer 0 in many parsers */
     /* Shortest of 15..17 significant digits that reads back exactly. */
     char tmp[32];
     for (int prec = 15; prec <= 17; prec++) {

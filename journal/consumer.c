@@ -35,7 +35,8 @@ static void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             rd_kafka_assign(rk, NULL);
         } else {
             for (size_t i = 0; i < n; i++)
-                parts->elems[i].offset = offsets[i];
+                parts->elems[i].offset =
+                    offsets[i] == JOURNAL_OFFSET_STORED ? RD_KAFKA_OFFSET_STORED : offsets[i];
             rd_kafka_assign(rk, parts);
             log_info("assigned %zu partitions of \"%s\"", n, c->cfg->topic);
         }
@@ -79,6 +80,8 @@ enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *g
         return TP_CONFIG;
     }
     char kerr[512];
+    if (cfg->report_eof)
+        rd_kafka_conf_set(kc, "enable.partition.eof", "true", kerr, sizeof(kerr));
     if (!config_extra_get(cfg->kafka, "kafka.auto.offset.reset"))
         rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", kerr, sizeof(kerr));
     rd_kafka_conf_set_rebalance_cb(kc, consumer_rebalance);
@@ -119,6 +122,15 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
     }
     if (!m)
         return TP_OK;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        memset(ev, 0, sizeof(*ev));
+        ev->partition = m->partition;
+        ev->offset = m->offset;
+        ev->eof = true;
+        rd_kafka_message_destroy(m);
+        *got = true;
+        return TP_OK;
+    }
     if (m->err) {
         enum tp_err e = TP_OK;
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
@@ -133,6 +145,8 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
     memset(ev, 0, sizeof(*ev));
     ev->partition = m->partition;
     ev->offset = m->offset;
+    rd_kafka_timestamp_type_t tstype;
+    ev->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
     if (journal_event_unpack(m->payload, m->len, &ev->schema_id, &ev->reading, ev->error,
                              sizeof(ev->error)) != TP_OK)
         ev->reading = NULL;
@@ -145,6 +159,23 @@ void journal_event_release(struct journal_event *ev)
 {
     journal_reading_free(ev->reading);
     ev->reading = NULL;
+}
+
+enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
+                                    const int64_t *offsets, size_t n, char *errstr,
+                                    size_t errstr_size)
+{
+    if (n == 0)
+        return TP_OK;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, c->cfg->topic, partitions[i])->offset = offsets[i];
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, list, 0);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e)
+        return tp_err_set(kconf_err(e), errstr, errstr_size, "could not commit offsets: %s",
+                          rd_kafka_err2str(e));
+    return TP_OK;
 }
 
 void journal_consumer_free(struct journal_consumer *c)

@@ -39,6 +39,9 @@
 typedef Twinpipe__Telemetry__V1__Reading journal_reading;
 
 #define JOURNAL_OFFSET_BEGINNING (-2)
+/* In on_assign: resume from the group's committed offset in Kafka
+ * (journal_consumer_commit), else from the beginning. */
+#define JOURNAL_OFFSET_STORED (-1000)
 
 struct journal_config {
     const char *bootstrap_servers;
@@ -47,6 +50,7 @@ struct journal_config {
     int replication; /* used when the topic is created */
     int32_t schema_id;
     const struct config_extra *kafka; /* "kafka.*" passthrough, may be NULL */
+    bool report_eof;                  /* consumer: deliver end-of-partition events (ev->eof) */
 };
 
 /*
@@ -105,6 +109,10 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
 /* Creates the topic with cfg->partitions and cfg->replication if missing. */
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size);
+/* End (high watermark) offsets: ends[p] for partitions p < *n (at most max). */
+enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
+                                      int64_t *ends, size_t max, size_t *n, char *errstr,
+                                      size_t errstr_size);
 /* Sum over partitions of the high watermark minus the low one. */
 enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
                                 char *errstr, size_t errstr_size);
@@ -157,7 +165,10 @@ struct journal_rebalance {
 struct journal_event {
     int32_t partition;
     int64_t offset;
+    int64_t timestamp_ms; /* Kafka message timestamp (producer CreateTime) */
     int32_t schema_id;
+    bool eof;                 /* no event: the consumer reached the end of the partition
+                                 (offset = the end), only with report_eof */
     journal_reading *reading; /* NULL when the event could not be decoded */
     char error[160];          /* why, when reading is NULL */
 };
@@ -174,6 +185,10 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
                                   struct journal_event *ev, bool *got, char *errstr,
                                   size_t errstr_size);
 void journal_event_release(struct journal_event *ev);
+/* Commits next offsets to the consumer group in Kafka, synchronously. */
+enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
+                                    const int64_t *offsets, size_t n, char *errstr,
+                                    size_t errstr_size);
 /* Leaves the group (runs on_revoke) and frees; NULL is a no-op. */
 void journal_consumer_free(struct journal_consumer *c);
 

@@ -80,4 +80,5 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
     cfg->replication = (int)s->replication;
     cfg->schema_id = (int32_t)s->schema_id;
     cfg->kafka = kafka;
+    cfg->report_eof = false;
 }

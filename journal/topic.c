@@ -113,6 +113,36 @@ out:
     return ret;
 }
 
+enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
+                                      int64_t *ends, size_t max, size_t *n, char *errstr,
+                                      size_t errstr_size)
+{
+    enum tp_err ret = TP_OK;
+    rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
+    if (!rk)
+        return TP_KAFKA;
+    int parts = topic_partitions(rk, cfg->topic, timeout_ms, errstr, errstr_size);
+    *n = 0;
+    if (parts < 0)
+        ret = TP_KAFKA_TRANSIENT;
+    else if ((size_t)parts > max)
+        ret = tp_err_set(TP_TOO_LARGE, errstr, errstr_size,
+                         "topic \"%s\" has %d partitions, over %zu", cfg->topic, parts, max);
+    for (int p = 0; p < parts && ret == TP_OK; p++) {
+        int64_t lo;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, cfg->topic, p, &lo, &ends[p], timeout_ms);
+        if (e)
+            ret = tp_err_set(kconf_err(e), errstr, errstr_size,
+                             "could not read offsets of \"%s\" [%d]: %s", cfg->topic, p,
+                             rd_kafka_err2str(e));
+    }
+    if (ret == TP_OK)
+        *n = (size_t)parts;
+    rd_kafka_destroy(rk);
+    return ret;
+}
+
 enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
                                 char *errstr, size_t errstr_size)
 {

@@ -35,7 +35,12 @@ START_TEST(test_numbers)
     json_double(&b, 1.0 / 3.0);
     buf_append_str(&b, " ");
     json_i64(&b, -9007199254740993LL);
-    ck_assert_str_eq(b.data, "12.5 0.1 null 0.3333333333333333 -9007199254740993");
+    buf_append_str(&b, " ");
+    json_double(&b, -0.0);
+    buf_append_str(&b, " ");
+    json_double(&b, 5e-324);
+    ck_assert_str_eq(
+        b.data, "12.5 0.1 null 0.3333333333333333 -9007199254740993 -0.0 4.94065645841247e-324");
     buf_release(&b);
 }
 END_TEST

@@ -1,0 +1,299 @@
+#include "rollup.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "columns.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "layout.h"
+
+#define ROLLUP_MAX_PARTITIONS 4096
+#define ROLLUP_HOUR_MS        3600000LL
+
+struct rollup_part {
+    struct parquet_writer *w;
+    struct layout_paths paths;
+    int64_t hour;
+    int64_t next_offset;
+    uint64_t rows;
+    uint64_t bytes;
+    int64_t last_event_ms; /* monotonic */
+    unsigned schema_version;
+    bool reached_end; /* once mode */
+    int64_t position; /* next offset consumed, -1 = unknown */
+};
+
+struct rollup {
+    struct rollup_options opts;
+    struct journal_consumer *consumer;
+    struct rollup_schema schema;
+    struct parquet_column_spec specs[ROLLUP_COLUMNS_MAX];
+    struct rollup_part parts[ROLLUP_MAX_PARTITIONS];
+    int64_t ends[ROLLUP_MAX_PARTITIONS];
+    size_t n_ends;
+    int renames;
+    atomic_bool running;
+    enum tp_err fatal;
+    char fatal_msg[512];
+    _Atomic int64_t st_events, st_rows, st_skipped, st_files, st_open, st_lag;
+};
+
+static int64_t rollup_floor_hour(int64_t ms)
+{
+    int64_t h = ms / ROLLUP_HOUR_MS;
+    return (ms % ROLLUP_HOUR_MS < 0) ? h - 1 : h;
+}
+
+/* Closes the partition's file, publishes it and commits the offset after it. */
+static enum tp_err rollup_close(struct rollup *r, int32_t p, char *errstr, size_t errstr_size)
+{
+    struct rollup_part *part = &r->parts[p];
+    if (!part->w)
+        return TP_OK;
+    enum tp_err err = parquet_writer_close(part->w, errstr, errstr_size);
+    parquet_writer_free(part->w);
+    part->w = NULL;
+    atomic_fetch_sub(&r->st_open, 1);
+    if (err == TP_OK)
+        err = layout_publish(&part->paths, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    r->renames++;
+    if (r->opts.crash_after_rename && r->renames == r->opts.crash_after_rename) {
+        log_error("test hook: crashing after rename %d, before the offset commit", r->renames);
+        abort();
+    }
+    err = journal_consumer_commit(r->consumer, &p, &part->next_offset, 1, errstr, errstr_size);
+    if (err == TP_OK) {
+        atomic_fetch_add(&r->st_files, 1);
+        log_debug("wrote \"%s\" (%llu rows)", part->paths.final, (unsigned long long)part->rows);
+    }
+    return err;
+}
+
+static enum tp_err rollup_open(struct rollup *r, int32_t p, int64_t hour, int64_t first_offset,
+                               char *errstr, size_t errstr_size)
+{
+    struct rollup_part *part = &r->parts[p];
+    enum tp_err err = layout_paths(r->opts.dir, r->opts.journal->topic, hour * ROLLUP_HOUR_MS, p,
+                                   first_offset, &part->paths, errstr, errstr_size);
+    if (err == TP_OK)
+        err = layout_mkdirs(part->paths.dir, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    rollup_schema_specs(&r->schema, r->specs);
+    err = parquet_writer_new(part->paths.tmp, r->specs, r->schema.n, &r->opts.parquet, &part->w,
+                             errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    part->hour = hour;
+    part->rows = 0;
+    part->bytes = 0;
+    part->schema_version = r->schema.version;
+    atomic_fetch_add(&r->st_open, 1);
+    return TP_OK;
+}
+
+static uint64_t rollup_row_bytes(const journal_reading *rd)
+{
+    /* an estimate of the values' size, for rotation by bytes */
+    return 8 * 12 + strlen(rd->device_id) + (rd->model ? strlen(rd->model) : 0) +
+           (rd->firmware ? strlen(rd->firmware) : 0) + (rd->region ? strlen(rd->region) : 0) +
+           16 * rd->n_metrics;
+}
+
+static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev, char *errstr,
+                                size_t errstr_size)
+{
+    struct rollup_part *part = &r->parts[ev->partition];
+    enum tp_err err = TP_OK;
+    part->position = ev->offset + 1;
+    if (r->opts.once && part->position >= r->ends[ev->partition])
+        part->reached_end = true;
+    atomic_fetch_add(&r->st_events, 1);
+    if (!rollup_event_usable(ev)) {
+        atomic_fetch_add(&r->st_skipped, 1);
+        if (part->w)
+            part->next_offset = ev->offset + 1;
+        return TP_OK;
+    }
+    int64_t hour = rollup_floor_hour(ev->reading->timestamp_ms);
+    if (part->w && (hour != part->hour || part->schema_version != r->schema.version))
+        err = rollup_close(r, ev->partition, errstr, errstr_size);
+    if (err == TP_OK && !part->w)
+        err = rollup_open(r, ev->partition, hour, ev->offset, errstr, errstr_size);
+    if (err == TP_OK)
+        err = rollup_row_fill(&r->schema, part->w, ev, errstr, errstr_size);
+    if (err == TP_OK)
+        err = parquet_writer_end_row(part->w, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    atomic_fetch_add(&r->st_rows, 1);
+    part->rows++;
+    part->bytes += rollup_row_bytes(ev->reading);
+    part->next_offset = ev->offset + 1;
+    part->last_event_ms = tp_mono_ms();
+    if (part->rows >= r->opts.max_rows || part->bytes >= r->opts.max_bytes)
+        err = rollup_close(r, ev->partition, errstr, errstr_size);
+    return err;
+}
+
+static enum tp_err rollup_on_assign(void *arg, const int32_t *partitions, int64_t *offsets,
+                                    size_t n)
+{
+    struct rollup *r = arg;
+    for (size_t i = 0; i < n; i++) {
+        if (partitions[i] >= ROLLUP_MAX_PARTITIONS) {
+            snprintf(r->fatal_msg, sizeof(r->fatal_msg), "partition %d over the maximum %d",
+                     partitions[i], ROLLUP_MAX_PARTITIONS);
+            r->fatal = TP_TOO_LARGE;
+            return TP_TOO_LARGE;
+        }
+        offsets[i] = JOURNAL_OFFSET_STORED; /* the group's commits follow the renames */
+    }
+    return TP_OK;
+}
+
+static void rollup_on_revoke(void *arg, const int32_t *partitions, size_t n)
+{
+    struct rollup *r = arg;
+    char errstr[512];
+    for (size_t i = 0; i < n; i++) {
+        if (rollup_close(r, partitions[i], errstr, sizeof(errstr)) != TP_OK) {
+            log_error("could not close the file of partition %d on revoke: %s", partitions[i],
+                      errstr);
+            r->fatal = TP_IO;
+            snprintf(r->fatal_msg, sizeof(r->fatal_msg), "%s", errstr);
+        }
+    }
+}
+
+enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, char *errstr,
+                       size_t errstr_size)
+{
+    struct rollup *r = tp_calloc(1, sizeof(*r));
+    r->opts = *opts;
+    atomic_store(&r->running, true);
+    for (size_t p = 0; p < ROLLUP_MAX_PARTITIONS; p++)
+        r->parts[p].position = -1;
+    rollup_schema_init(&r->schema);
+    enum tp_err err = rollup_schema_add(&r->schema, &twinpipe__telemetry__v1__reading__descriptor,
+                                        errstr, errstr_size);
+    if (err == TP_OK)
+        err = layout_mkdirs(opts->dir, errstr, errstr_size);
+    if (err == TP_OK && opts->once)
+        err = journal_topic_end_offsets(opts->journal, 15000, r->ends, ROLLUP_MAX_PARTITIONS,
+                                        &r->n_ends, errstr, errstr_size);
+    if (err == TP_OK) {
+        struct journal_rebalance rb = {rollup_on_assign, rollup_on_revoke, r};
+        err = journal_consumer_new(opts->journal, opts->group, &rb, &r->consumer, errstr,
+                                   errstr_size);
+    }
+    if (err != TP_OK) {
+        rollup_free(r);
+        return err;
+    }
+    *out = r;
+    return TP_OK;
+}
+
+static bool rollup_all_done(struct rollup *r)
+{
+    for (size_t p = 0; p < r->n_ends; p++)
+        if (!r->parts[p].reached_end)
+            return false;
+    return true;
+}
+
+static void rollup_progress(struct rollup *r, bool final)
+{
+    static int64_t last;
+    int64_t now = tp_mono_ms();
+    if (!final && now - last < (r->opts.progress_tty ? 200 : 10000))
+        return;
+    last = now;
+    int64_t lag = 0;
+    for (size_t p = 0; p < r->n_ends; p++) {
+        int64_t pos = r->parts[p].position < 0 ? 0 : r->parts[p].position;
+        if (!r->parts[p].reached_end && r->ends[p] > pos)
+            lag += r->ends[p] - pos;
+    }
+    atomic_store(&r->st_lag, lag);
+    struct rollup_stats s;
+    rollup_stats_get(r, &s);
+    if (r->opts.progress_tty)
+        fprintf(stderr, "\rrollup: %lld events, %lld rows, %lld files, %lld open%s%lld%s",
+                (long long)s.events, (long long)s.rows, (long long)s.files, (long long)s.open_files,
+                r->opts.once ? ", left " : "", r->opts.once ? (long long)lag : 0LL,
+                final ? "\n" : "   ");
+    else
+        log_info("%lld events, %lld rows, %lld skipped, %lld files, %lld open, %lld left",
+                 (long long)s.events, (long long)s.rows, (long long)s.skipped, (long long)s.files,
+                 (long long)s.open_files, (long long)lag);
+}
+
+enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
+{
+    enum tp_err err = TP_OK;
+    int64_t last_idle_check = tp_mono_ms();
+    while (atomic_load(&r->running) && err == TP_OK) {
+        if (r->opts.once && rollup_all_done(r))
+            break;
+        struct journal_event ev;
+        bool got;
+        err = journal_consumer_poll(r->consumer, 100, &ev, &got, errstr, errstr_size);
+        if (err == TP_OK && r->fatal != TP_OK)
+            err = tp_err_set(r->fatal, errstr, errstr_size, "%s", r->fatal_msg);
+        if (err == TP_OK && got) {
+            if (ev.eof) {
+                if (r->opts.once && (size_t)ev.partition < r->n_ends &&
+                    ev.offset >= r->ends[ev.partition])
+                    r->parts[ev.partition].reached_end = true;
+            } else {
+                err = rollup_event(r, &ev, errstr, errstr_size);
+            }
+            journal_event_release(&ev);
+        }
+        int64_t now = tp_mono_ms();
+        if (r->opts.idle_flush_s > 0 && now - last_idle_check >= 1000) {
+            last_idle_check = now;
+            for (int32_t p = 0; err == TP_OK && p < ROLLUP_MAX_PARTITIONS; p++)
+                if (r->parts[p].w &&
+                    now - r->parts[p].last_event_ms >= r->opts.idle_flush_s * 1000LL)
+                    err = rollup_close(r, p, errstr, errstr_size);
+        }
+        rollup_progress(r, false);
+    }
+    for (int32_t p = 0; err == TP_OK && p < ROLLUP_MAX_PARTITIONS; p++)
+        err = rollup_close(r, p, errstr, errstr_size);
+    rollup_progress(r, true);
+    return err;
+}
+
+void rollup_stop(struct rollup *r)
+{
+    atomic_store(&r->running, false);
+}
+
+void rollup_stats_get(struct rollup *r, struct rollup_stats *out)
+{
+    out->events = atomic_load(&r->st_events);
+    out->rows = atomic_load(&r->st_rows);
+    out->skipped = atomic_load(&r->st_skipped);
+    out->files = atomic_load(&r->st_files);
+    out->open_files = atomic_load(&r->st_open);
+    out->lag = atomic_load(&r->st_lag);
+}
+
+void rollup_free(struct rollup *r)
+{
+    if (!r)
+        return;
+    journal_consumer_free(r->consumer); /* revoke closes and commits open files */
+    for (size_t p = 0; p < ROLLUP_MAX_PARTITIONS; p++)
+        parquet_writer_free(r->parts[p].w); /* only after an error: removes the temp file */
+    free(r);
+}

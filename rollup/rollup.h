@@ -1,0 +1,70 @@
+/*
+ * rollup.h - the rollup loop: journal events -> Parquet files, exactly once.
+ *
+ * One open file per assigned partition. A file is closed (written, fsynced,
+ * renamed to its final name, see layout.h) when it reaches rollup.max_rows
+ * rows or ~rollup.max_bytes bytes of values, when the next event's device
+ * time falls in another UTC hour, when the schema grew (new columns), on
+ * revoke and at shutdown. Only after the rename is the next offset committed
+ * to the consumer group; after a crash the consumer resumes at the last
+ * committed offset and rewrites the same range under the same file name,
+ * replacing rather than duplicating. Determinism needs the same boundaries:
+ * rows, bytes and hours are functions of the events; the optional idle
+ * flush (rollup.idle_flush_s) is not, so with it a crash between a rename
+ * and its commit can leave rows in two files (see README).
+ *
+ * Modes: continuous, or once (--rollup.once): the end offsets are captured
+ * at start; the loop stops when every partition reached them, closes its
+ * files and returns.
+ *
+ * Events that are not decodable or lack device_id/sequence/timestamp are
+ * skipped and counted (the projector skips the same ones).
+ *
+ * Object: struct rollup (heap, _new/_free). One loop thread; rollup_stop
+ * and rollup_stats_get from any thread.
+ *
+ *     rollup_new(&opts, &r, errstr, n);
+ *     rollup_run(r, errstr, n);       // until done (once) or rollup_stop
+ *     rollup_free(r);
+ */
+#ifndef TP_ROLLUP_H
+#define TP_ROLLUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "journal/journal.h"
+#include "parquet.h"
+
+struct rollup;
+
+struct rollup_options {
+    const struct journal_config *journal;
+    const char *group;
+    const char *dir;
+    uint64_t max_rows;
+    uint64_t max_bytes;
+    int idle_flush_s; /* 0 = off */
+    bool once;
+    bool progress_tty; /* draw a progress bar (stderr is a terminal) */
+    struct parquet_options parquet;
+    int crash_after_rename; /* TEST HOOK: abort() after the N-th rename, before its commit */
+};
+
+struct rollup_stats {
+    int64_t events;
+    int64_t rows;
+    int64_t skipped;
+    int64_t files;
+    int64_t open_files;
+    int64_t lag; /* once mode: events left to the captured end */
+};
+
+enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, char *errstr,
+                       size_t errstr_size);
+enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size);
+void rollup_stop(struct rollup *r);
+void rollup_stats_get(struct rollup *r, struct rollup_stats *out);
+void rollup_free(struct rollup *r);
+
+#endif

@@ -1,0 +1,262 @@
+/*
+ * tp-rollup end to end (integration): readings journaled through the real
+ * producer are rolled up with --rollup.once into a Hive-partitioned Parquet
+ * tree, then read by independent readers (DuckDB, pyarrow: check_lake.py)
+ * that compare every value, the file layout and the footer statistics.
+ * A second run adds nothing (offsets committed after the renames); a run
+ * that crashes between a rename and its commit, followed by a normal run,
+ * leaves no duplicate rows and no temporary files.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/mem.h"
+#include "journal/journal.h"
+#include "tests/support/check_main.h"
+#include "tests/support/stack.h"
+
+#define DEVICES      3
+#define MAX_ROWS_ENV "TP_ROLLUP_MAX_ROWS=7"
+
+static struct stack st;
+static char lake[256], expected_path[300], python[512];
+static struct buf expected; /* JSON array being built */
+static int64_t base_ms;
+static int next_seq[DEVICES];
+
+struct sent {
+    journal_reading r;
+    Twinpipe__Telemetry__V1__Reading__Location loc;
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry m;
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry *mp;
+    char id[32];
+    int32_t partition;
+    int64_t offset;
+    int done;
+};
+
+static void on_delivery(void *opaque, enum tp_err err, const char *errstr, int32_t partition,
+                        int64_t offset, void *arg)
+{
+    struct sent *s = opaque;
+    (void)arg;
+    ck_assert_msg(err == TP_OK, "delivery failed: %s", errstr);
+    s->partition = partition;
+    s->offset = offset;
+    s->done = 1;
+}
+
+static void json_key_double(struct buf *b, const char *key, int has, double v)
+{
+    buf_printf(b, ",\"%s\":", key);
+    if (has)
+        json_double(b, v);
+    else
+        buf_append_str(b, "null");
+}
+
+static void json_key_str(struct buf *b, const char *key, const char *v)
+{
+    buf_printf(b, ",\"%s\":", key);
+    if (v)
+        json_str(b, v);
+    else
+        buf_append_str(b, "null");
+}
+
+/* Journals k readings per device (plus one undecodable-for-rollup reading) and records them. */
+static void journal_readings(int k)
+{
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap,
+                                .topic = st.topic,
+                                .partitions = 3,
+                                .replication = 1,
+                                .schema_id = 1};
+    char errstr[256];
+    ck_assert_int_eq(journal_topic_ensure(&jc, 10000, errstr, sizeof(errstr)), TP_OK);
+    struct journal_producer *p;
+    ck_assert_int_eq(journal_producer_new(&jc, on_delivery, NULL, &p, errstr, sizeof(errstr)),
+                     TP_OK);
+    int n = DEVICES * k + 1;
+    struct sent *s = tp_calloc((size_t)n, sizeof(*s));
+    for (int i = 0; i < n; i++) {
+        journal_reading init = TWINPIPE__TELEMETRY__V1__READING__INIT;
+        Twinpipe__Telemetry__V1__Reading__Location linit =
+            TWINPIPE__TELEMETRY__V1__READING__LOCATION__INIT;
+        Twinpipe__Telemetry__V1__Reading__MetricsEntry minit =
+            TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+        s[i].r = init;
+        s[i].loc = linit;
+        s[i].m = minit;
+        journal_reading *r = &s[i].r;
+        if (i == n - 1) { /* no device_id: the rollup skips it */
+            r->has_sequence = r->has_timestamp_ms = 1;
+            r->sequence = 1;
+            r->timestamp_ms = base_ms;
+            continue;
+        }
+        int dev = i % DEVICES;
+        int seq = ++next_seq[dev];
+        snprintf(s[i].id, sizeof(s[i].id), "r-dev-%d", dev);
+        r->device_id = s[i].id;
+        r->has_sequence = r->has_timestamp_ms = 1;
+        r->sequence = (uint64_t)seq;
+        r->timestamp_ms = base_ms + (int64_t)seq * 7 * 60 * 1000 + dev; /* crosses hours */
+        if (seq % 5 != 0) {
+            r->has_speed_kmh = 1;
+            r->speed_kmh = seq == 1 ? 1e308 : seq == 2 ? -0.0 : seq == 3 ? 5e-324 : seq * 1.5;
+        }
+        if (seq % 3 != 0) {
+            s[i].loc.has_lat = s[i].loc.has_lon = 1;
+            s[i].loc.lat = 48.0 + seq * 0.001;
+            s[i].loc.lon = -(11.0 + dev);
+            r->location = &s[i].loc;
+        }
+        r->model = dev == 1 ? "Modèl-Ω ✓" : "m";
+        r->firmware = dev == 0 ? "" : "fw-1";
+        r->region = dev == 2 ? NULL : "eu";
+        if (dev == 0) {
+            s[i].m.key = "co2";
+            s[i].m.has_value = 1;
+            s[i].m.value = seq;
+            s[i].mp = &s[i].m;
+            r->metrics = &s[i].mp;
+            r->n_metrics = 1;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(journal_producer_append(p, &s[i].r, &s[i], errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(journal_producer_flush(p, 30000), TP_OK);
+    journal_producer_poll(p, 0);
+    for (int i = 0; i < n - 1; i++) {
+        const journal_reading *r = &s[i].r;
+        ck_assert(s[i].done);
+        buf_append_str(&expected, expected.len > 1 ? ",{" : "{");
+        buf_append_str(&expected, "\"device_id\":");
+        json_str(&expected, r->device_id);
+        buf_printf(&expected,
+                   ",\"sequence\":%" PRIu64 ",\"device_time\":%" PRId64
+                   ",\"journal_partition\":%d,\"journal_offset\":%" PRId64,
+                   r->sequence, r->timestamp_ms, s[i].partition, s[i].offset);
+        json_key_double(&expected, "speed_kmh", r->has_speed_kmh, r->speed_kmh);
+        json_key_double(&expected, "location_lat", r->location != NULL, s[i].loc.lat);
+        json_key_double(&expected, "location_lon", r->location != NULL, s[i].loc.lon);
+        json_key_str(&expected, "model", r->model);
+        json_key_str(&expected, "firmware", r->firmware);
+        json_key_str(&expected, "region", r->region);
+        if (r->n_metrics)
+            buf_printf(&expected, ",\"extra_metrics\":\"{\\\"co2\\\":%d}\"", (int)r->sequence);
+        buf_append_str(&expected, "}");
+    }
+    journal_producer_free(p);
+    free(s);
+}
+
+static int run_rollup(const char *extra_env)
+{
+    char dir_env[300], group_env[160];
+    snprintf(dir_env, sizeof(dir_env), "TP_ROLLUP_DIR=%s", lake);
+    snprintf(group_env, sizeof(group_env), "TP_ROLLUP_GROUP=%s", st.topic);
+    /* a crashed member holds its partitions until the session times out: keep it short */
+    const char *env[] = {"TP_ROLLUP_ONCE=true",
+                         MAX_ROWS_ENV,
+                         dir_env,
+                         group_env,
+                         "TP_KAFKA_SESSION_TIMEOUT_MS=6000",
+                         extra_env,
+                         NULL};
+    return stack_run(&st, "tp-rollup", env);
+}
+
+/* Runs check_lake.py on the lake against everything journaled so far. */
+static void check_lake(void)
+{
+    FILE *f = fopen(expected_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s]", expected.data);
+    fclose(f);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "%s %s/tests/rollup/check_lake.py %s %s", python, TP_SOURCE_DIR,
+             lake, expected_path);
+    ck_assert_msg(system(cmd) == 0, "check_lake.py found problems (see above)");
+}
+
+static int count_files(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "find %s -name '*.parquet' | wc -l", lake);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+    pclose(p);
+    return n;
+}
+
+static void setup(void)
+{
+    stack_init(&st, "rollup");
+    snprintf(lake, sizeof(lake), "%s/../Testing/%s-lake", TP_BIN_DIR, st.db);
+    snprintf(expected_path, sizeof(expected_path), "%s.json", lake);
+    FILE *p = popen(TP_SOURCE_DIR "/tests/rollup/pyvenv.sh", "r");
+    ck_assert_ptr_nonnull(fgets(python, sizeof(python), p));
+    ck_assert_int_eq(pclose(p), 0);
+    python[strcspn(python, "\n")] = '\0';
+    buf_init(&expected, 64 << 20);
+    buf_append_str(&expected, "[");
+    base_ms = (tp_now_ms() / 3600000) * 3600000 - 5 * 3600000 + 1234;
+}
+
+static void teardown(void)
+{
+    buf_release(&expected);
+}
+
+START_TEST(test_once_writes_every_row)
+{
+    journal_readings(24);
+    ck_assert_int_eq(run_rollup(NULL), 0);
+    /* 3 devices x 24 readings over ~3 hours, at most 7 rows a file */
+    ck_assert_int_ge(count_files(), 12);
+    check_lake();
+}
+END_TEST
+
+START_TEST(test_second_run_adds_nothing)
+{
+    int before = count_files();
+    ck_assert_int_eq(run_rollup(NULL), 0);
+    ck_assert_int_eq(count_files(), before);
+    check_lake();
+}
+END_TEST
+
+START_TEST(test_crash_between_rename_and_commit)
+{
+    journal_readings(10);
+    int status = run_rollup("TP_DEBUG_CRASH_AFTER_RENAME=2");
+    ck_assert_int_eq(status, 128 + 6); /* SIGABRT */
+    ck_assert_int_eq(run_rollup(NULL), 0);
+    check_lake();
+}
+END_TEST
+
+static Suite *rollup_suite(void)
+{
+    Suite *s = suite_create("rollup");
+    TCase *tc = tcase_create("once");
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_once_writes_every_row);
+    tcase_add_test(tc, test_second_run_adds_nothing);
+    tcase_add_test(tc, test_crash_between_rename_and_commit);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TP_CHECK_MAIN(rollup_suite)
