@@ -219,8 +219,10 @@ enum tp_err rollup_row_fill(struct rollup_schema *s, struct parquet_writer *w,
         case ROLLUP_SRC_STRING:
             if (f && f->type == PROTOBUF_C_TYPE_STRING && rollup_present(m, f)) {
                 const char *v = *(const char *const *)rollup_member(m, f);
-                if (json_utf8_valid(v, strlen(v))) /* else null: Parquet strings are UTF-8 */
-                    err = parquet_writer_set_string(w, i, v, strlen(v), errstr, errstr_size);
+                /* not UTF-8: the writer refuses it and the column stays null */
+                if (parquet_writer_set_string(w, i, v, strlen(v), errstr, errstr_size) ==
+                    TP_TOO_LARGE)
+                    err = TP_TOO_LARGE;
             }
             break;
         case ROLLUP_SRC_MAP_JSON:

@@ -22,6 +22,7 @@ struct rollup_config {
     long long idle_flush_s;
     long long row_group_rows;
     char *compression;
+    long long zstd_level;
     long long crash_after_rename;
     char *log_level;
     struct config_extra kafka;
@@ -46,6 +47,8 @@ static const struct config_entry rollup_table[] = {
      offsetof(struct rollup_config, row_group_rows), "rows per Parquet row group"},
     {"rollup.compression", CONFIG_STRING, "zstd", 0, 0, offsetof(struct rollup_config, compression),
      "zstd or none"},
+    {"rollup.zstd_level", CONFIG_INT, "1", 1, 22, offsetof(struct rollup_config, zstd_level),
+     "zstd level (1 = fastest, as pyarrow's default; higher = smaller, slower)"},
     {"debug.crash_after_rename", CONFIG_INT, "0", 0, 1000000,
      offsetof(struct rollup_config, crash_after_rename),
      "TEST HOOK: abort after the N-th file rename, before its offset commit (0 = off)"},
@@ -105,6 +108,7 @@ int main(int argc, char **argv)
     };
     parquet_options_init(&opts.parquet);
     opts.parquet.row_group_rows = (size_t)cfg.row_group_rows;
+    opts.parquet.zstd_level = (int)cfg.zstd_level;
     if (!strcmp(cfg.compression, "none"))
         opts.parquet.codec = PARQUET_CODEC_NONE;
     else if (strcmp(cfg.compression, "zstd") != 0) {
