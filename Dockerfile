@@ -1,4 +1,4 @@
-# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate.
+# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup.
 #
 #   docker build -t twinpipe:latest .
 #   docker-compose up -d            (see docker-compose.yml)
@@ -20,7 +20,7 @@ WORKDIR /src
 COPY . .
 # tests need Check and the broker: they run in CI, not in the image
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTP_BUILD_TESTS=OFF \
- && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate
+ && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate tp-rollup
 
 # ---------------------------------------------------------------- runtime
 FROM debian:12-slim
@@ -35,13 +35,16 @@ RUN apt-get update \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin twinpipe
 
 COPY --from=build /src/build/bin/tp-ingest /src/build/bin/tp-projector \
-                  /src/build/bin/tp-query /src/build/bin/tp-migrate /usr/local/bin/
+                  /src/build/bin/tp-query /src/build/bin/tp-migrate \
+                  /src/build/bin/tp-rollup /usr/local/bin/
 COPY --from=build /src/migrations/*.sql /usr/share/twinpipe/migrations/
 
 # fail the build, not the container, when a shared library is missing
 RUN ! ldd /usr/local/bin/tp-* | grep -F 'not found'
 
 ENV TP_MIGRATIONS_DIR=/usr/share/twinpipe/migrations
+# tp-rollup's files (a volume in docker-compose.yml), writable by the service user
+RUN mkdir -p /var/lib/twinpipe/lake && chown twinpipe /var/lib/twinpipe/lake
 USER twinpipe
 EXPOSE 8080 8081 8082
 CMD ["tp-ingest"]

@@ -23,6 +23,7 @@ struct rollup_config {
     long long row_group_rows;
     char *compression;
     long long zstd_level;
+    long long crash_before_rename;
     long long crash_after_rename;
     char *log_level;
     struct config_extra kafka;
@@ -49,6 +50,9 @@ static const struct config_entry rollup_table[] = {
      "zstd or none"},
     {"rollup.zstd_level", CONFIG_INT, "1", 1, 22, offsetof(struct rollup_config, zstd_level),
      "zstd level (1 = fastest, as pyarrow's default; higher = smaller, slower)"},
+    {"debug.crash_before_rename", CONFIG_INT, "0", 0, 1000000,
+     offsetof(struct rollup_config, crash_before_rename),
+     "TEST HOOK: abort when the N-th file is written, before its rename (0 = off)"},
     {"debug.crash_after_rename", CONFIG_INT, "0", 0, 1000000,
      offsetof(struct rollup_config, crash_after_rename),
      "TEST HOOK: abort after the N-th file rename, before its offset commit (0 = off)"},
@@ -104,6 +108,7 @@ int main(int argc, char **argv)
         .idle_flush_s = (int)cfg.idle_flush_s,
         .once = cfg.once,
         .progress_tty = isatty(STDERR_FILENO),
+        .crash_before_rename = (int)cfg.crash_before_rename,
         .crash_after_rename = (int)cfg.crash_after_rename,
     };
     parquet_options_init(&opts.parquet);
@@ -119,11 +124,12 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    /* the server borrows the routes until http_server_free: function scope */
+    const struct http_route routes[] = {
+        {"GET", "/healthz", 0, service_handle_health, NULL},
+        {"GET", "/metrics", 0, rollup_handle_metrics, r},
+    };
     if (!cfg.once) {
-        const struct http_route routes[] = {
-            {"GET", "/healthz", 0, service_handle_health, NULL},
-            {"GET", "/metrics", 0, rollup_handle_metrics, r},
-        };
         struct http_options hopts = http_settings_options(&cfg.http);
         if (http_server_new(routes, 2, &hopts, &srv, errstr, sizeof(errstr)) != TP_OK) {
             log_error("%s", errstr);

@@ -34,6 +34,7 @@ struct rollup {
     struct rollup_part parts[ROLLUP_MAX_PARTITIONS];
     int64_t ends[ROLLUP_MAX_PARTITIONS];
     size_t n_ends;
+    int closes;
     int renames;
     atomic_bool running;
     enum tp_err fatal;
@@ -57,6 +58,11 @@ static enum tp_err rollup_close(struct rollup *r, int32_t p, char *errstr, size_
     parquet_writer_free(part->w);
     part->w = NULL;
     atomic_fetch_sub(&r->st_open, 1);
+    r->closes++;
+    if (err == TP_OK && r->opts.crash_before_rename && r->closes == r->opts.crash_before_rename) {
+        log_error("test hook: crashing after writing file %d, before its rename", r->closes);
+        abort();
+    }
     if (err == TP_OK)
         err = layout_publish(&part->paths, errstr, errstr_size);
     if (err != TP_OK)

@@ -48,7 +48,9 @@ struct rollup_options {
     bool once;
     bool progress_tty; /* draw a progress bar (stderr is a terminal) */
     struct parquet_options parquet;
-    int crash_after_rename; /* TEST HOOK: abort() after the N-th rename, before its commit */
+    int crash_before_rename; /* TEST HOOK: abort() when the N-th file is written, before its rename
+                              */
+    int crash_after_rename;  /* TEST HOOK: abort() after the N-th rename, before its commit */
 };
 
 struct rollup_stats {

@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 FILE=${1:-$ROOT/docker-compose.yml}
 
-REQUIRED_SERVICES=(kafka postgres migrate ingest projector query)
+REQUIRED_SERVICES=(kafka postgres migrate ingest projector query rollup)
 # the TP_* variables the services are configured by (config key dots become
 # underscores: journal.topic -> TP_JOURNAL_TOPIC)
 ALLOWED_VARS=(
@@ -44,7 +44,7 @@ fi
 BIN_DIR=${2:-}
 if [[ -n "$BIN_DIR" ]]; then
 	ALLOWED_VARS=()
-	for prog in tp-ingest tp-projector tp-query tp-migrate; do
+	for prog in tp-ingest tp-projector tp-query tp-migrate tp-rollup; do
 		[[ -x "$BIN_DIR/$prog" ]] || {
 			echo "check_compose: \"$BIN_DIR/$prog\" not built" >&2
 			exit 1

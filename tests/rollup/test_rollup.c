@@ -4,10 +4,13 @@
  * tree, then read by independent readers (DuckDB, pyarrow: check_lake.py)
  * that compare every value, the file layout and the footer statistics.
  * A second run adds nothing (offsets committed after the renames); a run
- * that crashes between a rename and its commit, followed by a normal run,
- * leaves no duplicate rows and no temporary files.
+ * that crashes between writing a file and renaming it, or between a rename
+ * and its commit, followed by a normal run, leaves no duplicate rows and no
+ * temporary files. In continuous mode, /metrics counts the rows and SIGTERM
+ * publishes the open files.
  */
 #include <check.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,12 +239,51 @@ START_TEST(test_second_run_adds_nothing)
 }
 END_TEST
 
+START_TEST(test_crash_between_write_and_rename)
+{
+    journal_readings(6);
+    int status = run_rollup("TP_DEBUG_CRASH_BEFORE_RENAME=2");
+    ck_assert_int_eq(status, 128 + 6); /* SIGABRT */
+    ck_assert_int_eq(run_rollup(NULL), 0);
+    check_lake(); /* also: no temporary file left */
+}
+END_TEST
+
 START_TEST(test_crash_between_rename_and_commit)
 {
     journal_readings(10);
     int status = run_rollup("TP_DEBUG_CRASH_AFTER_RENAME=2");
     ck_assert_int_eq(status, 128 + 6); /* SIGABRT */
     ck_assert_int_eq(run_rollup(NULL), 0);
+    check_lake();
+}
+END_TEST
+
+/* Continuous mode: /metrics counts the rows; SIGTERM publishes the open files. */
+START_TEST(test_continuous_metrics_and_sigterm)
+{
+    journal_readings(4);
+    char dir_env[300], group_env[160], url[128];
+    snprintf(dir_env, sizeof(dir_env), "TP_ROLLUP_DIR=%s", lake);
+    snprintf(group_env, sizeof(group_env), "TP_ROLLUP_GROUP=%s", st.topic);
+    const char *env[] = {dir_env, group_env, "TP_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-rollup", env, port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    struct buf resp;
+    buf_init(&resp, 1 << 16);
+    bool seen = false;
+    for (int i = 0; i < 300 && !seen; i++) {
+        ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+        /* 4 readings per device, journaled after the last run: all are new rows */
+        seen = strstr(resp.data, "\ntp_rollup_rows_total 12\n") != NULL;
+        if (!seen)
+            usleep(100 * 1000);
+    }
+    ck_assert_msg(seen, "metrics never showed 12 rows: %s", resp.data);
+    ck_assert_ptr_nonnull(strstr(resp.data, "tp_rollup_open_files "));
+    buf_release(&resp);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
     check_lake();
 }
 END_TEST
@@ -254,7 +296,9 @@ static Suite *rollup_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_once_writes_every_row);
     tcase_add_test(tc, test_second_run_adds_nothing);
+    tcase_add_test(tc, test_crash_between_write_and_rename);
     tcase_add_test(tc, test_crash_between_rename_and_commit);
+    tcase_add_test(tc, test_continuous_metrics_and_sigterm);
     suite_add_tcase(s, tc);
     return s;
 }
