@@ -13,7 +13,7 @@ RUN apt-get update \
       build-essential cmake pkg-config \
       librdkafka-dev libpq-dev \
       libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev \
-      libzstd-dev libmicrohttpd-dev libssl-dev libcurl4-openssl-dev \
+      libzstd-dev libmicrohttpd-dev libsnappy-dev libssl-dev libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -29,7 +29,7 @@ FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libpq5 libprotobuf-c1 libzstd1 \
-      libmicrohttpd12 \
+      libmicrohttpd12 libsnappy1v5 \
       libssl3 libcurl4 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin twinpipe

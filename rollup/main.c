@@ -47,7 +47,7 @@ static const struct config_entry rollup_table[] = {
     {"rollup.row_group_rows", CONFIG_INT, "131072", 1, 100000000,
      offsetof(struct rollup_config, row_group_rows), "rows per Parquet row group"},
     {"rollup.compression", CONFIG_STRING, "zstd", 0, 0, offsetof(struct rollup_config, compression),
-     "zstd or none"},
+     "zstd, snappy or none"},
     {"rollup.zstd_level", CONFIG_INT, "1", 1, 22, offsetof(struct rollup_config, zstd_level),
      "zstd level (1 = fastest, as pyarrow's default; higher = smaller, slower)"},
     {"debug.crash_before_rename", CONFIG_INT, "0", 0, 1000000,
@@ -116,8 +116,10 @@ int main(int argc, char **argv)
     opts.parquet.zstd_level = (int)cfg.zstd_level;
     if (!strcmp(cfg.compression, "none"))
         opts.parquet.codec = PARQUET_CODEC_NONE;
+    else if (!strcmp(cfg.compression, "snappy"))
+        opts.parquet.codec = PARQUET_CODEC_SNAPPY;
     else if (strcmp(cfg.compression, "zstd") != 0) {
-        log_error("invalid rollup.compression \"%s\": use zstd or none", cfg.compression);
+        log_error("invalid rollup.compression \"%s\": use zstd, snappy or none", cfg.compression);
         goto out;
     }
     if (rollup_new(&opts, &r, errstr, sizeof(errstr)) != TP_OK) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <snappy-c.h>
 #include <zstd.h>
 
 #include "common/buf.h"
@@ -693,6 +694,21 @@ static enum tp_err write_page(struct parquet_writer *w, const void *page, size_t
         }
         body = w->zbuf;
         body_len = z;
+    } else if (w->opts.codec == PARQUET_CODEC_SNAPPY) {
+        size_t bound = snappy_max_compressed_length(page_len);
+        if (w->zcap < bound) {
+            free(w->zbuf);
+            w->zbuf = tp_malloc(bound);
+            w->zcap = bound;
+        }
+        size_t out_len = bound;
+        if (snappy_compress(body, page_len, (char *)w->zbuf, &out_len) != SNAPPY_OK) {
+            err = writer_fail(w, TP_IO, errstr, errstr_size,
+                              "could not compress a page of \"%s\" with snappy", w->path);
+            goto out;
+        }
+        body = w->zbuf;
+        body_len = out_len;
     }
 
     buf_reset(&w->hdr);
@@ -986,7 +1002,8 @@ static enum tp_err check_args(const struct parquet_column_spec *cols, size_t n_c
                 return tp_err_set(TP_INVALID_ARG, errstr, errstr_size,
                                   "column \"%s\" appears twice", name);
     }
-    if (o->codec != PARQUET_CODEC_NONE && o->codec != PARQUET_CODEC_ZSTD)
+    if (o->codec != PARQUET_CODEC_NONE && o->codec != PARQUET_CODEC_ZSTD &&
+        o->codec != PARQUET_CODEC_SNAPPY)
         return tp_err_set(TP_INVALID_ARG, errstr, errstr_size, "unsupported codec %d",
                           (int)o->codec);
     if (o->codec == PARQUET_CODEC_ZSTD &&

@@ -5,7 +5,7 @@
  * Written from the Parquet format specification (parquet.thrift,
  * Encodings.md): data pages v1, PLAIN values, RLE_DICTIONARY for strings
  * (dictionary page PLAIN), definition levels in the RLE/bit-packed hybrid with
- * their 4-byte length, ZSTD or no compression, column-chunk statistics
+ * their 4-byte length, ZSTD, SNAPPY or no compression, column-chunk statistics
  * (min_value/max_value under TYPE_ORDER, null_count, nan_count for doubles),
  * footer = FileMetaData + 4-byte length + "PAR1".
  *
@@ -57,6 +57,7 @@ enum parquet_type {
 /* Values are Parquet's CompressionCodec numbers. */
 enum parquet_codec {
     PARQUET_CODEC_NONE = 0,
+    PARQUET_CODEC_SNAPPY = 1, /* raw snappy blocks, via Debian's libsnappy C API */
     PARQUET_CODEC_ZSTD = 6,
 };
 

@@ -87,7 +87,10 @@ static void tw_open(struct tw *t, const struct parquet_column_spec *cols, size_t
     parquet_options_init(&d);
     if (!opts)
         opts = &d;
-    fprintf(t->exp, "codec %s\n", opts->codec == PARQUET_CODEC_ZSTD ? "ZSTD" : "UNCOMPRESSED");
+    fprintf(t->exp, "codec %s\n",
+            opts->codec == PARQUET_CODEC_ZSTD     ? "ZSTD"
+            : opts->codec == PARQUET_CODEC_SNAPPY ? "SNAPPY"
+                                                  : "UNCOMPRESSED");
     fprintf(t->exp, "statsmax %zu\n", opts->stats_max_bytes);
     static const char *types[] = {"string", "int64", "timestamp_ms", "double"};
     for (size_t i = 0; i < n; i++)
@@ -288,7 +291,7 @@ START_TEST(test_all_types)
 {
     struct parquet_options o;
     parquet_options_init(&o);
-    o.codec = _i == 0 ? PARQUET_CODEC_ZSTD : PARQUET_CODEC_NONE;
+    o.codec = _i == 0 ? PARQUET_CODEC_ZSTD : _i == 1 ? PARQUET_CODEC_NONE : PARQUET_CODEC_SNAPPY;
     o.row_group_rows = 40;
     struct tw t;
     tw_open(&t, all_cols, N_ALL, &o);
@@ -516,10 +519,10 @@ START_TEST(test_bad_arguments)
     ck_assert_int_eq(parquet_writer_new(path, dup, 1, &o, &w, errstr, sizeof(errstr)),
                      TP_INVALID_ARG);
     parquet_options_init(&o);
-    o.codec = (enum parquet_codec)1; /* SNAPPY: not supported */
+    o.codec = (enum parquet_codec)2; /* GZIP: not supported */
     ck_assert_int_eq(parquet_writer_new(path, dup, 1, &o, &w, errstr, sizeof(errstr)),
                      TP_INVALID_ARG);
-    ck_assert_str_eq(errstr, "unsupported codec 1");
+    ck_assert_str_eq(errstr, "unsupported codec 2");
     ck_assert_int_eq(access(path, F_OK), -1); /* nothing created */
 
     ck_assert_int_eq(
@@ -637,7 +640,7 @@ static Suite *parquet_suite(void)
     TCase *tc = tcase_create("write_and_read_back");
     tcase_add_unchecked_fixture(tc, setup_suite, teardown_suite);
     tcase_set_timeout(tc, 600);
-    tcase_add_loop_test(tc, test_all_types, 0, 2);
+    tcase_add_loop_test(tc, test_all_types, 0, 3);
     tcase_add_test(tc, test_defaults_and_small_pages);
     tcase_add_test(tc, test_many_row_groups);
     tcase_add_test(tc, test_dictionary_fallback);
