@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "auth.h"
 #include "decode.h"
 
 #define INGEST_REJECTED_MAX (1 << 20)
@@ -132,6 +133,14 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     unsigned status;
     struct decoded d;
 
+    struct auth_claims claims;
+    if (ing->limits.auth_secret &&
+        auth_verify(ing->limits.auth_secret, http_request_header(req, "Authorization"),
+                    tp_now_ms() / 1000, &claims, msg, sizeof(msg)) != TP_OK) {
+        http_reply_header(req, "WWW-Authenticate", "Bearer realm=\"twinpipe\"");
+        http_reply_error(req, 401, "unauthorized", "%s", msg);
+        return;
+    }
     if (!ingest_content_type_ok(http_request_header(req, "Content-Type"))) {
         http_reply_error(req, 415, "unsupported_media_type",
                          "Content-Type must be application/x-protobuf");
@@ -149,6 +158,20 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
                          ing->limits.max_readings);
         decode_release(&d);
         return;
+    }
+
+    if (ing->limits.auth_secret) {
+        for (size_t i = 0; i < d.n; i++) {
+            const char *id = d.readings[i]->device_id;
+            if (id && *id && !auth_covers(&claims, id)) {
+                http_reply_error(req, 403, "forbidden",
+                                 "reading %zu is for a device this token does not cover; "
+                                 "nothing was stored",
+                                 i);
+                decode_release(&d);
+                return;
+            }
+        }
     }
 
     struct ingest_call *call = tp_calloc(1, sizeof(*call));

@@ -9,7 +9,9 @@
  * (the client retries; projections deduplicate by sequence). Invalid
  * readings are listed in "rejected" and never journaled; a request with no
  * valid reading gets 422 and journals nothing. Whole-request problems get
- * 400/413/415 JSON errors.
+ * 400/413/415 JSON errors. With auth on, a missing or invalid bearer token
+ * gets 401 and a request with a reading of a device the token does not
+ * cover gets 403; both journal nothing (auth.h).
  *
  * Object: struct ingest (heap, ingest_new/ingest_free) owns the producer
  * and a delivery thread that serves delivery reports and answers requests.
@@ -31,7 +33,8 @@ struct ingest;
 
 struct ingest_limits {
     struct validate_limits reading;
-    size_t max_readings; /* per request */
+    size_t max_readings;     /* per request */
+    const char *auth_secret; /* HMAC secret of bearer tokens; NULL = no auth (auth.mode=off) */
 };
 
 enum tp_err ingest_new(const struct journal_config *journal, const struct ingest_limits *limits,

@@ -1,11 +1,17 @@
 /* tp-ingest: devices POST telemetry; every accepted reading is journaled. */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "common/mem.h"
 
 #include "common/http_config.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "ingest.h"
+
+extern char **environ;
 
 struct ingest_config {
     struct http_settings http;
@@ -16,6 +22,8 @@ struct ingest_config {
     long long max_future_s;
     long long max_string;
     long long max_metrics;
+    char *auth_mode;
+    char *auth_secret;
     char *log_level;
     struct config_extra kafka;
 };
@@ -35,12 +43,72 @@ static const struct config_entry ingest_table[] = {
      "longest attribute string, bytes"},
     {"ingest.max_metrics", CONFIG_INT, "256", 0, 65536, offsetof(struct ingest_config, max_metrics),
      "most extra metrics in one reading"},
+    {"auth.mode", CONFIG_STRING, "required", 0, 0, offsetof(struct ingest_config, auth_mode),
+     "required: every request needs a bearer token; off: no authentication (development)"},
+    {"auth.secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct ingest_config, auth_secret),
+     "fleet secret of the HMAC-SHA256 bearer tokens (never logged)"},
     SERVICE_LOG_ENTRY(struct ingest_config, log_level),
 };
 #define INGEST_TABLE_N (sizeof(ingest_table) / sizeof(ingest_table[0]))
 
+/* `tp-ingest token ...`: mints a bearer token for operators. */
+struct token_config {
+    char *auth_secret;
+    char *device;
+    char *prefix;
+    long long ttl_s;
+};
+
+static const struct config_entry token_table[] = {
+    {"auth.secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, auth_secret),
+     "fleet secret (TP_AUTH_SECRET)"},
+    {"device", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, device),
+     "device token: exactly this device_id"},
+    {"prefix", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, prefix),
+     "gateway token: every device_id with this prefix (\"\" = whole fleet)"},
+    {"ttl_s", CONFIG_INT, "0", 0, 315360000, offsetof(struct token_config, ttl_s),
+     "lifetime in seconds (0 = no expiry)"},
+};
+#define TOKEN_TABLE_N (sizeof(token_table) / sizeof(token_table[0]))
+
+static int ingest_token_main(int argc, char **argv)
+{
+    struct token_config cfg = {0};
+    char errstr[512], token[AUTH_TOKEN_MAX + 1];
+    bool help;
+    int rc = 2;
+    if (config_load(token_table, TOKEN_TABLE_N, &cfg, NULL, argc, argv, environ, &help, errstr,
+                    sizeof(errstr)) != TP_OK) {
+        fprintf(stderr, "tp-ingest token: %s\n", errstr);
+        goto out;
+    }
+    if (help) {
+        config_print_help(stdout, "tp-ingest token", token_table, TOKEN_TABLE_N, NULL);
+        rc = 0;
+        goto out;
+    }
+    if (!cfg.device == !cfg.prefix) {
+        fprintf(stderr, "tp-ingest token: give exactly one of --device or --prefix\n");
+        goto out;
+    }
+    struct auth_claims c = {.kind = cfg.device ? AUTH_DEVICE : AUTH_PREFIX,
+                            .expiry_s = cfg.ttl_s ? tp_now_ms() / 1000 + cfg.ttl_s : 0};
+    snprintf(c.scope, sizeof(c.scope), "%s", cfg.device ? cfg.device : cfg.prefix);
+    if (auth_mint(cfg.auth_secret, &c, token, sizeof(token), errstr, sizeof(errstr)) != TP_OK) {
+        fprintf(stderr, "tp-ingest token: %s\n", errstr);
+        goto out;
+    }
+    printf("%s\n", token);
+    rc = 0;
+out:
+    config_release(token_table, TOKEN_TABLE_N, &cfg, NULL);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "token"))
+        return ingest_token_main(argc - 1, argv + 1);
     struct ingest_config cfg = {.kafka = {.prefix = "kafka."}};
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
@@ -56,12 +124,25 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    bool auth = strcmp(cfg.auth_mode, "off") != 0;
+    if (auth && strcmp(cfg.auth_mode, "required") != 0) {
+        log_error("invalid auth.mode \"%s\": use required or off", cfg.auth_mode);
+        goto out;
+    }
+    if (auth && (!cfg.auth_secret || strlen(cfg.auth_secret) < 16)) {
+        log_error("auth.mode=required needs auth.secret (TP_AUTH_SECRET) of at least 16 "
+                  "characters; set auth.mode=off to run without authentication");
+        goto out;
+    }
+    if (!auth)
+        log_warn("auth.mode=off: accepting telemetry without authentication");
     struct ingest_limits limits = {
         .reading = {.max_past_ms = cfg.max_past_s * 1000,
                     .max_future_ms = cfg.max_future_s * 1000,
                     .max_string = (size_t)cfg.max_string,
                     .max_metrics = (size_t)cfg.max_metrics},
         .max_readings = (size_t)cfg.max_readings,
+        .auth_secret = auth ? cfg.auth_secret : NULL,
     };
     if (ingest_new(&jc, &limits, &ing, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);

@@ -24,6 +24,7 @@ struct loadgen_config {
     long long batch;
     long long interval_ms;
     long long seed;
+    char *token;
     char *log_level;
 };
 
@@ -40,6 +41,8 @@ static const struct config_entry loadgen_table[] = {
      offsetof(struct loadgen_config, interval_ms), "device time between readings of one vehicle"},
     {"loadgen.seed", CONFIG_INT, "42", 0, 1000000000, offsetof(struct loadgen_config, seed),
      "seed of the simulation"},
+    {"loadgen.token", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, token),
+     "bearer token sent with every POST (tp-ingest token --prefix=veh-)"},
     SERVICE_LOG_ENTRY(struct loadgen_config, log_level),
 };
 #define LOADGEN_TABLE_N (sizeof(loadgen_table) / sizeof(loadgen_table[0]))
@@ -78,6 +81,11 @@ int main(int argc, char **argv)
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
     h = curl_slist_append(h, "Expect:");
+    char auth[1100];
+    if (cfg.token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cfg.token);
+        h = curl_slist_append(h, auth);
+    }
     curl_easy_setopt(c, CURLOPT_URL, cfg.url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, loadgen_discard);

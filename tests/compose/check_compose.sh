@@ -41,6 +41,8 @@ if ! command -v docker-compose >/dev/null; then
 	echo "check_compose: docker-compose not found (run scripts/install-deps)" >&2
 	exit 1
 fi
+# docker-compose.yml requires the fleet secret from the environment
+export TP_AUTH_SECRET=${TP_AUTH_SECRET:-check-compose-placeholder-secret}
 BIN_DIR=${2:-}
 if [[ -n "$BIN_DIR" ]]; then
 	ALLOWED_VARS=()

@@ -4,7 +4,8 @@
  * twins with exact values. Also: duplicates change nothing, a projector
  * killed with SIGKILL resumes from the offsets in PostgreSQL without
  * losing or double-counting anything, and bad input gets the right 4xx
- * and journals nothing.
+ * and journals nothing; requests without a valid token get 401, readings
+ * of devices the token does not cover 403, and neither journals anything.
  */
 #include <check.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "ingest/auth.h"
 #include "journal/journal.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
@@ -31,7 +33,9 @@ static uint16_t ingest_port, query_port, projector_port;
 static pid_t ingest_pid, query_pid, projector_pid;
 static int64_t base_ms;
 
-static const char *const ingest_env[] = {"TP_INGEST_MAX_BODY=65536", NULL};
+#define SECRET "integration-test-secret-0001"
+static const char *const ingest_env[] = {"TP_INGEST_MAX_BODY=65536", "TP_AUTH_SECRET=" SECRET,
+                                         NULL};
 /* a killed member is noticed after the session timeout: keep it short in tests */
 static const char *const projector_env[] = {"TP_PROJECTOR_FLUSH_INTERVAL_MS=50",
                                             "TP_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
@@ -222,8 +226,19 @@ static void assert_twins(int last)
     }
 }
 
+static void token_for(enum auth_kind kind, const char *scope, char *out)
+{
+    struct auth_claims c = {.kind = kind};
+    char errstr[128];
+    snprintf(c.scope, sizeof(c.scope), "%s", scope);
+    ck_assert_int_eq(auth_mint(SECRET, &c, out, AUTH_TOKEN_MAX + 1, errstr, sizeof(errstr)), TP_OK);
+}
+
 static void setup(void)
 {
+    char token[AUTH_TOKEN_MAX + 1];
+    token_for(AUTH_PREFIX, "it-dev-", token); /* a gateway for the test fleet */
+    stack_set_bearer(token);
     stack_init(&st, "pipeline");
     stack_db_create(&st);
     base_ms = (tp_now_ms() / 1000) * 1000 - 3600 * 1000 + 123;
@@ -321,6 +336,33 @@ START_TEST(test_bad_input_changes_nothing)
     ck_assert_double_eq(jv_num(doc, "rejected.0.index"), 0);
     ck_assert_str_eq(jv_str(doc, "rejected.0.code"), "missing_device_id");
     jv_free(doc);
+
+    /* auth: no token, a forged one, a device token for another device */
+    char token[AUTH_TOKEN_MAX + 1], gateway[AUTH_TOKEN_MAX + 1];
+    token_for(AUTH_PREFIX, "it-dev-", gateway);
+    stack_set_bearer(NULL);
+    s = stack_http("POST", url, "application/x-protobuf", junk, sizeof(junk) - 1, &resp);
+    expect_error(s, resp.data, 401, "unauthorized");
+    stack_set_bearer("tp1.cHx8MA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    s = stack_http("POST", url, "application/x-protobuf", junk, sizeof(junk) - 1, &resp);
+    expect_error(s, resp.data, 401, "unauthorized");
+    token_for(AUTH_DEVICE, "it-dev-999", token);
+    stack_set_bearer(token);
+    journal_reading other = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    other.device_id = "it-dev-000";
+    other.has_sequence = other.has_timestamp_ms = 1;
+    other.sequence = 1000;
+    other.timestamp_ms = tp_now_ms();
+    journal_reading *op[] = {&other};
+    batch.readings = op;
+    len = protobuf_c_message_pack(&batch.base, body);
+    s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    expect_error(s, resp.data, 403, "forbidden");
+    token_for(AUTH_PREFIX, "car-", token); /* a gateway of another fleet */
+    stack_set_bearer(token);
+    s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    expect_error(s, resp.data, 403, "forbidden");
+    stack_set_bearer(gateway);
 
     s = stack_http("GET", url, NULL, NULL, 0, &resp);
     expect_error(s, resp.data, 405, "method_not_allowed");

@@ -143,6 +143,13 @@ int stack_run(const struct stack *st, const char *program, const char *const *ex
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+static char stack_bearer[1024];
+
+void stack_set_bearer(const char *token)
+{
+    snprintf(stack_bearer, sizeof(stack_bearer), "%s", token ? token : "");
+}
+
 static size_t stack_curl_write(char *data, size_t size, size_t n, void *arg)
 {
     struct buf *b = arg;
@@ -162,6 +169,11 @@ long stack_http(const char *method, const char *url, const char *content_type, c
         headers = curl_slist_append(headers, ct);
     }
     headers = curl_slist_append(headers, "Expect:");
+    char auth[1100];
+    if (stack_bearer[0]) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", stack_bearer);
+        headers = curl_slist_append(headers, auth);
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);

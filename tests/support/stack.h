@@ -52,6 +52,8 @@ int stack_service_stop(pid_t pid, int sig);
 /* Runs bin/<program> with the stack env to completion; returns its exit code. */
 int stack_run(const struct stack *st, const char *program, const char *const *extra);
 
+/* Sends "Authorization: Bearer <token>" with every later stack_http (NULL: none). */
+void stack_set_bearer(const char *token);
 /* HTTP over libcurl. body may be NULL for GET. Returns the status (0 = no answer). */
 long stack_http(const char *method, const char *url, const char *content_type, const void *body,
                 size_t len, struct buf *resp);

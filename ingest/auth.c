@@ -1,0 +1,145 @@
+#include "auth.h"
+
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define AUTH_TOKEN_TAG "tp1."
+#define AUTH_MAC_LEN   32
+
+static const char auth_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* base64url without padding; returns the length written, 0 if out is too small. */
+static size_t auth_b64_encode(const unsigned char *in, size_t n, char *out, size_t out_size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        size_t k = n - i;
+        if (k > 1)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (k > 2)
+            v |= in[i + 2];
+        size_t chars = k >= 3 ? 4 : k + 1;
+        if (o + chars + 1 > out_size)
+            return 0;
+        for (size_t c = 0; c < chars; c++)
+            out[o++] = auth_b64[(v >> (18 - 6 * c)) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Decodes base64url (no padding); returns the length, or -1 when invalid. */
+static long auth_b64_decode(const char *in, size_t n, unsigned char *out, size_t out_size)
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    if (n % 4 == 1)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = strchr(auth_b64, in[i]);
+        if (!p || !in[i])
+            return -1;
+        acc = (acc << 6) | (uint32_t)(p - auth_b64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == out_size)
+                return -1;
+            out[o++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (long)o;
+}
+
+static void auth_mac(const char *secret, const char *msg, size_t n, unsigned char *mac)
+{
+    unsigned int len = AUTH_MAC_LEN;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, n, mac, &len);
+}
+
+enum tp_err auth_mint(const char *secret, const struct auth_claims *c, char *out, size_t out_size,
+                      char *errstr, size_t errstr_size)
+{
+    char claims[AUTH_SCOPE_MAX + 64];
+    unsigned char mac[AUTH_MAC_LEN];
+    if (!secret || !*secret)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size, "no auth.secret configured");
+    if (strlen(c->scope) > AUTH_SCOPE_MAX || strchr(c->scope, '|') ||
+        (c->kind == AUTH_DEVICE && !*c->scope))
+        return tp_err_set(TP_INVALID_ARG, errstr, errstr_size, "invalid token scope");
+    int n = snprintf(claims, sizeof(claims), "%c|%s|%" PRId64, c->kind == AUTH_DEVICE ? 'd' : 'p',
+                     c->scope, c->expiry_s);
+    size_t o = strlen(AUTH_TOKEN_TAG);
+    if (out_size < o + 1)
+        return tp_err_set(TP_TOO_LARGE, errstr, errstr_size, "token buffer too small");
+    memcpy(out, AUTH_TOKEN_TAG, o);
+    size_t w = auth_b64_encode((const unsigned char *)claims, (size_t)n, out + o, out_size - o);
+    if (!w || o + w + 2 > out_size)
+        return tp_err_set(TP_TOO_LARGE, errstr, errstr_size, "token buffer too small");
+    o += w;
+    auth_mac(secret, out, o, mac);
+    out[o++] = '.';
+    if (!auth_b64_encode(mac, sizeof(mac), out + o, out_size - o))
+        return tp_err_set(TP_TOO_LARGE, errstr, errstr_size, "token buffer too small");
+    return TP_OK;
+}
+
+enum tp_err auth_verify(const char *secret, const char *header, int64_t now_s,
+                        struct auth_claims *c, char *errstr, size_t errstr_size)
+{
+    if (!header)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "missing Authorization: Bearer <token> header");
+    if (strncasecmp(header, "Bearer ", 7) != 0)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "Authorization header must be \"Bearer <token>\"");
+    const char *tok = header + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t len = strlen(tok);
+    const char *dot = strrchr(tok, '.');
+    if (len > AUTH_TOKEN_MAX || strncmp(tok, AUTH_TOKEN_TAG, strlen(AUTH_TOKEN_TAG)) != 0 || !dot ||
+        dot < tok + strlen(AUTH_TOKEN_TAG))
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token");
+    unsigned char mac[AUTH_MAC_LEN], given[AUTH_MAC_LEN + 3];
+    auth_mac(secret, tok, (size_t)(dot - tok), mac);
+    long glen = auth_b64_decode(dot + 1, strlen(dot + 1), given, sizeof(given));
+    if (glen != AUTH_MAC_LEN || CRYPTO_memcmp(mac, given, AUTH_MAC_LEN) != 0)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "token signature is not valid");
+    char claims[AUTH_SCOPE_MAX + 64];
+    const char *b = tok + strlen(AUTH_TOKEN_TAG);
+    long clen = auth_b64_decode(b, (size_t)(dot - b), (unsigned char *)claims, sizeof(claims) - 1);
+    if (clen < 4)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token claims");
+    claims[clen] = '\0';
+    char *bar1 = strchr(claims, '|');
+    char *bar2 = bar1 ? strrchr(claims, '|') : NULL;
+    if (!bar1 || bar2 == bar1 || bar1 != claims + 1 || (claims[0] != 'd' && claims[0] != 'p') ||
+        (size_t)(bar2 - bar1 - 1) > AUTH_SCOPE_MAX)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token claims");
+    c->kind = claims[0] == 'd' ? AUTH_DEVICE : AUTH_PREFIX;
+    memcpy(c->scope, bar1 + 1, (size_t)(bar2 - bar1 - 1));
+    c->scope[bar2 - bar1 - 1] = '\0';
+    char *end;
+    c->expiry_s = strtoll(bar2 + 1, &end, 10);
+    if (*end != '\0')
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token expiry");
+    if (c->expiry_s != 0 && c->expiry_s < now_s)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "token expired");
+    return TP_OK;
+}
+
+bool auth_covers(const struct auth_claims *c, const char *device_id)
+{
+    if (c->kind == AUTH_DEVICE)
+        return strcmp(c->scope, device_id) == 0;
+    return strncmp(c->scope, device_id, strlen(c->scope)) == 0;
+}
