@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,12 +12,16 @@
 
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "mem.h"
 
 #define HTTP_MAX_HEADERS 8
 
+#define HTTP_STATUS_MAX 600
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    _Atomic uint64_t status_counts[HTTP_STATUS_MAX];
     const struct http_route *routes;
     size_t n_routes;
     uint16_t port;
@@ -110,6 +115,8 @@ static enum MHD_Result http_queue(struct http_request *req)
         MHD_add_response_header(resp, req->header_names[i], req->header_values[i]);
     unsigned status = req->status;
     pthread_mutex_unlock(&req->lock);
+    if (status < HTTP_STATUS_MAX)
+        atomic_fetch_add(&req->srv->status_counts[status], 1);
     enum MHD_Result r = MHD_queue_response(req->conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -256,6 +263,37 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
 uint16_t http_server_port(const struct http_server *srv)
 {
     return srv->port;
+}
+
+uint64_t http_server_status_count(const struct http_server *srv, unsigned status)
+{
+    return status < HTTP_STATUS_MAX ? atomic_load(&srv->status_counts[status]) : 0;
+}
+
+unsigned http_server_connections(const struct http_server *srv)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+void http_server_metrics(const struct http_server *srv, const char *prefix, struct buf *b)
+{
+    char name[128], labels[32];
+    snprintf(name, sizeof(name), "%s_http_responses_total", prefix);
+    bool first = true;
+    for (unsigned st = 100; st < HTTP_STATUS_MAX; st++) {
+        uint64_t n = http_server_status_count(srv, st);
+        if (!n)
+            continue;
+        snprintf(labels, sizeof(labels), "status=\"%u\"", st);
+        metrics_sample(b, name, "counter", first ? "HTTP responses by status" : NULL, labels,
+                       (double)n);
+        first = false;
+    }
+    snprintf(name, sizeof(name), "%s_http_open_connections", prefix);
+    metrics_sample(b, name, "gauge", "open client connections", NULL,
+                   (double)http_server_connections(srv));
 }
 
 void http_server_quiesce(struct http_server *srv)

@@ -62,6 +62,12 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
                             size_t errstr_size);
 /* The bound port (useful with port 0). */
 uint16_t http_server_port(const struct http_server *srv);
+/* Responses sent so far with this status (100..599). */
+uint64_t http_server_status_count(const struct http_server *srv, unsigned status);
+/* Open client connections. */
+unsigned http_server_connections(const struct http_server *srv);
+/* Appends requests by status and open connections as Prometheus text, under `prefix`. */
+void http_server_metrics(const struct http_server *srv, const char *prefix, struct buf *b);
 /* Stops accepting new connections; requests in flight go on. */
 void http_server_quiesce(struct http_server *srv);
 /* Stops the server and frees it; NULL is a no-op. */

@@ -9,14 +9,30 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/mem.h"
 #include "auth.h"
 #include "decode.h"
 
 #define INGEST_REJECTED_MAX (1 << 20)
 
+/* Rejection reasons counted for /metrics (validate.h's codes). */
+static const char *const ingest_reasons[] = {
+    "missing_device_id", "invalid_device_id",      "missing_sequence", "invalid_sequence",
+    "missing_timestamp", "timestamp_out_of_range", "non_finite_value", "invalid_location",
+    "too_many_metrics",  "invalid_metric_name",    "string_too_long",  "invalid_utf8",
+};
+#define INGEST_N_REASONS (sizeof(ingest_reasons) / sizeof(ingest_reasons[0]))
+
 struct ingest {
     struct journal_producer *producer;
+    struct http_server *srv; /* borrowed, for /metrics */
+    _Atomic uint64_t accepted_total;
+    _Atomic uint64_t rejected_total[INGEST_N_REASONS + 1]; /* last: other */
+    _Atomic uint64_t overloaded_total;
+    struct metrics_histogram ack_latency;
+    _Atomic int64_t ready_checked_ms;
+    atomic_bool ready;
     struct ingest_limits limits;
     int32_t schema_id;
     pthread_t delivery_thread;
@@ -34,30 +50,75 @@ struct ingest_call {
     size_t accepted;
     struct buf rejected; /* JSON array body: {"index":..},... */
     struct ingest *ing;
+    bool overloaded;  /* the failure was a full producer queue */
+    int64_t start_ms; /* monotonic, when the first event was appended */
+    size_t n_parts;   /* consistency token: highest offset per partition (under lock) */
+    int32_t *parts;
+    int64_t *offsets;
 };
 
 static void ingest_call_free(void *p)
 {
     struct ingest_call *call = p;
     buf_release(&call->rejected);
+    free(call->parts);
+    free(call->offsets);
     pthread_mutex_destroy(&call->lock);
     free(call);
+}
+
+struct ingest_part_offset {
+    int32_t partition;
+    int64_t offset;
+};
+
+static int ingest_cmp_part(const void *a, const void *b)
+{
+    int32_t x = ((const struct ingest_part_offset *)a)->partition;
+    int32_t y = ((const struct ingest_part_offset *)b)->partition;
+    return (x > y) - (x < y);
+}
+
+/* "t1.<partition>:<offset>,..." sorted by partition: opaque to clients, read by tp-query. */
+static void ingest_token(struct ingest_call *call, struct buf *out)
+{
+    struct ingest_part_offset *po = tp_calloc(call->n_parts ? call->n_parts : 1, sizeof(*po));
+    for (size_t i = 0; i < call->n_parts; i++) {
+        po[i].partition = call->parts[i];
+        po[i].offset = call->offsets[i];
+    }
+    qsort(po, call->n_parts, sizeof(*po), ingest_cmp_part);
+    buf_append_str(out, "t1.");
+    for (size_t i = 0; i < call->n_parts; i++)
+        buf_printf(out, "%s%d:%lld", i ? "," : "", po[i].partition, (long long)po[i].offset);
+    free(po);
 }
 
 static void ingest_call_finish(struct ingest_call *call)
 {
     struct ingest *ing = call->ing;
+    metrics_histogram_observe(&ing->ack_latency, (double)(tp_mono_ms() - call->start_ms));
     if (atomic_load(&call->failed)) {
         http_reply_header(call->req, "Retry-After", "1");
-        http_reply_error(call->req, 503, "journal_unavailable",
-                         "the journal did not acknowledge every reading (%s); retry the whole "
-                         "request: readings already stored are deduplicated by sequence",
-                         call->fail_msg);
+        if (call->overloaded)
+            http_reply_error(call->req, 503, "overloaded",
+                             "ingest is at capacity (%s); retry the whole request after the "
+                             "Retry-After delay: readings already stored are deduplicated",
+                             call->fail_msg);
+        else
+            http_reply_error(call->req, 503, "journal_unavailable",
+                             "the journal did not acknowledge every reading (%s); retry the "
+                             "whole request: readings already stored are deduplicated by "
+                             "sequence",
+                             call->fail_msg);
     } else {
         struct buf body;
-        buf_init(&body, INGEST_REJECTED_MAX + 64);
-        buf_printf(&body, "{\"accepted\":%zu,\"rejected\":[%s]}", call->accepted,
+        buf_init(&body, INGEST_REJECTED_MAX + 65536);
+        buf_printf(&body, "{\"accepted\":%zu,\"rejected\":[%s],\"token\":\"", call->accepted,
                    call->rejected.data ? call->rejected.data : "");
+        ingest_token(call, &body);
+        buf_append_str(&body, "\"}");
+        atomic_fetch_add(&ing->accepted_total, call->accepted);
         http_reply_json(call->req, 202, &body);
         buf_release(&body);
     }
@@ -84,11 +145,24 @@ static void ingest_on_delivery(void *opaque, enum tp_err err, const char *errstr
 {
     struct ingest_call *call = opaque;
     (void)arg;
-    (void)partition;
-    (void)offset;
     if (err != TP_OK) {
         log_error("%s", errstr);
         ingest_call_fail(call, errstr);
+    } else {
+        pthread_mutex_lock(&call->lock);
+        size_t i = 0;
+        while (i < call->n_parts && call->parts[i] != partition)
+            i++;
+        if (i == call->n_parts) {
+            call->parts = tp_realloc(call->parts, (i + 1) * sizeof(*call->parts));
+            call->offsets = tp_realloc(call->offsets, (i + 1) * sizeof(*call->offsets));
+            call->parts[i] = partition;
+            call->offsets[i] = offset;
+            call->n_parts++;
+        } else if (offset > call->offsets[i]) {
+            call->offsets[i] = offset;
+        }
+        pthread_mutex_unlock(&call->lock);
     }
     ingest_call_release(call, 1);
 }
@@ -190,6 +264,10 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
             call->accepted++;
         } else {
             ingest_reject(&call->rejected, i, code, msg);
+            size_t r = 0;
+            while (r < INGEST_N_REASONS && strcmp(ingest_reasons[r], code) != 0)
+                r++;
+            atomic_fetch_add(&ing->rejected_total[r], 1);
         }
     }
     if (call->accepted == 0) {
@@ -204,7 +282,20 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
         goto out;
     }
 
+    /* Backpressure: refuse up front rather than queue without bound. */
+    size_t outstanding = (size_t)journal_producer_outstanding(ing->producer);
+    if (outstanding + call->accepted > ing->limits.max_outstanding) {
+        atomic_fetch_add(&ing->overloaded_total, 1);
+        http_reply_header(req, "Retry-After", "1");
+        http_reply_error(req, 503, "overloaded",
+                         "%zu events are already waiting for kafka (limit %zu); nothing was "
+                         "stored, retry after the Retry-After delay",
+                         outstanding, ing->limits.max_outstanding);
+        goto out;
+    }
+
     /* Answer later, when the last delivery report is in. */
+    call->start_ms = tp_mono_ms();
     atomic_fetch_add(&ing->in_flight, 1);
     atomic_store(&call->pending, (long)call->accepted + 1);
     http_request_suspend(req);
@@ -212,9 +303,14 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     for (size_t i = 0; i < d.n; i++) {
         if (!valid[i])
             continue;
-        if (journal_producer_append(ing->producer, d.readings[i], call, msg, sizeof(msg)) !=
-            TP_OK) {
+        enum tp_err aerr =
+            journal_producer_append(ing->producer, d.readings[i], call, msg, sizeof(msg));
+        if (aerr != TP_OK) {
             log_warn("%s", msg);
+            if (aerr == TP_QUEUE_FULL) {
+                call->overloaded = true;
+                atomic_fetch_add(&ing->overloaded_total, 1);
+            }
             ingest_call_fail(call, msg);
             break;
         }
@@ -225,6 +321,59 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
 out:
     free(valid);
     decode_release(&d);
+}
+
+void ingest_attach_server(struct ingest *ing, struct http_server *srv)
+{
+    ing->srv = srv;
+}
+
+void ingest_handle_ready(struct http_request *req, void *arg)
+{
+    struct ingest *ing = arg;
+    int64_t now = tp_mono_ms();
+    /* probes may come often: ask the broker at most once a second */
+    if (now - atomic_load(&ing->ready_checked_ms) >= 1000) {
+        atomic_store(&ing->ready, journal_producer_ready(ing->producer, 2000));
+        atomic_store(&ing->ready_checked_ms, now);
+    }
+    if (atomic_load(&ing->ready)) {
+        static const char body[] = "{\"status\":\"ready\"}";
+        http_reply(req, 200, "application/json", body, sizeof(body) - 1);
+    } else {
+        http_reply_error(req, 503, "not_ready", "kafka metadata is not reachable");
+    }
+}
+
+void ingest_handle_metrics(struct http_request *req, void *arg)
+{
+    struct ingest *ing = arg;
+    struct buf b;
+    char labels[64];
+    buf_init(&b, 1 << 20);
+    if (ing->srv)
+        http_server_metrics(ing->srv, "tp_ingest", &b);
+    metrics_sample(&b, "tp_ingest_readings_accepted_total", "counter",
+                   "readings acknowledged by kafka and answered 202", NULL,
+                   (double)atomic_load(&ing->accepted_total));
+    for (size_t r = 0; r <= INGEST_N_REASONS; r++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"",
+                 r < INGEST_N_REASONS ? ingest_reasons[r] : "other");
+        metrics_sample(&b, "tp_ingest_readings_rejected_total", "counter",
+                       r == 0 ? "readings rejected by validation, by reason" : NULL, labels,
+                       (double)atomic_load(&ing->rejected_total[r]));
+    }
+    metrics_sample(&b, "tp_ingest_overloaded_total", "counter",
+                   "requests refused with 503 because the producer queue was full", NULL,
+                   (double)atomic_load(&ing->overloaded_total));
+    metrics_sample(&b, "tp_ingest_producer_queue_depth", "gauge",
+                   "events waiting for their kafka acknowledgement", NULL,
+                   (double)journal_producer_outstanding(ing->producer));
+    metrics_histogram_write(&b, "tp_ingest_ack_latency_ms",
+                            "from the first append to the last acknowledgement of a request",
+                            &ing->ack_latency);
+    http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    buf_release(&b);
 }
 
 enum tp_err ingest_new(const struct journal_config *journal, const struct ingest_limits *limits,

@@ -4,9 +4,13 @@
  * For each request: check the content type, decode the body (decode.h),
  * validate every reading (validate.h), append one journal event per valid
  * reading, and answer only when every event's delivery report is in:
- *   202 {"accepted":N,"rejected":[{"index":i,"code":"..","message":".."}]}
- * when all were acknowledged by Kafka (acks=all); 503 when any was not
- * (the client retries; projections deduplicate by sequence). Invalid
+ *   202 {"accepted":N,"rejected":[{"index":i,"code":"..","message":".."}],
+ *        "token":"t1.<partition>:<offset>,..."}
+ * when all were acknowledged by Kafka (acks=all); `token` names the highest
+ * offset written per partition, for read-your-writes in the query service.
+ * 503 when any was not (the client retries; projections deduplicate by
+ * sequence), and 503 "overloaded" up front, journaling nothing, when more
+ * than max_outstanding events are already in flight (backpressure). Invalid
  * readings are listed in "rejected" and never journaled; a request with no
  * valid reading gets 422 and journals nothing. Whole-request problems get
  * 400/413/415 JSON errors. With auth on, a missing or invalid bearer token
@@ -35,12 +39,19 @@ struct ingest_limits {
     struct validate_limits reading;
     size_t max_readings;     /* per request */
     const char *auth_secret; /* HMAC secret of bearer tokens; NULL = no auth (auth.mode=off) */
+    size_t max_outstanding;  /* events in flight to Kafka before new requests get 503 */
 };
 
 enum tp_err ingest_new(const struct journal_config *journal, const struct ingest_limits *limits,
                        struct ingest **out, char *errstr, size_t errstr_size);
 /* Route handler for POST /v1/telemetry; arg is the struct ingest. */
 void ingest_handle_telemetry(struct http_request *req, void *arg);
+/* GET /readyz: 200 while broker metadata is reachable, else 503. */
+void ingest_handle_ready(struct http_request *req, void *arg);
+/* GET /metrics (Prometheus text). Needs ingest_attach_server first. */
+void ingest_handle_metrics(struct http_request *req, void *arg);
+/* Lets /metrics report the server's responses and connections (borrowed). */
+void ingest_attach_server(struct ingest *ing, struct http_server *srv);
 /* Waits until every appended event has been reported and answered. */
 enum tp_err ingest_drain(struct ingest *ing, int timeout_ms);
 void ingest_free(struct ingest *ing);

@@ -22,6 +22,7 @@ struct ingest_config {
     long long max_future_s;
     long long max_string;
     long long max_metrics;
+    long long max_outstanding;
     char *auth_mode;
     char *auth_secret;
     char *log_level;
@@ -43,6 +44,9 @@ static const struct config_entry ingest_table[] = {
      "longest attribute string, bytes"},
     {"ingest.max_metrics", CONFIG_INT, "256", 0, 65536, offsetof(struct ingest_config, max_metrics),
      "most extra metrics in one reading"},
+    {"ingest.max_outstanding", CONFIG_INT, "50000", 1, 10000000,
+     offsetof(struct ingest_config, max_outstanding),
+     "events in flight to kafka before new requests get 503 overloaded"},
     {"auth.mode", CONFIG_STRING, "required", 0, 0, offsetof(struct ingest_config, auth_mode),
      "required: every request needs a bearer token; off: no authentication (development)"},
     {"auth.secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct ingest_config, auth_secret),
@@ -143,6 +147,7 @@ int main(int argc, char **argv)
                     .max_metrics = (size_t)cfg.max_metrics},
         .max_readings = (size_t)cfg.max_readings,
         .auth_secret = auth ? cfg.auth_secret : NULL,
+        .max_outstanding = (size_t)cfg.max_outstanding,
     };
     if (ingest_new(&jc, &limits, &ing, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
@@ -151,6 +156,8 @@ int main(int argc, char **argv)
     const struct http_route routes[] = {
         {"POST", "/v1/telemetry", (size_t)cfg.max_body, ingest_handle_telemetry, ing},
         {"GET", "/healthz", 0, service_handle_health, NULL},
+        {"GET", "/readyz", 0, ingest_handle_ready, ing},
+        {"GET", "/metrics", 0, ingest_handle_metrics, ing},
     };
     struct http_options opts = http_settings_options(&cfg.http);
     if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
@@ -158,6 +165,7 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    ingest_attach_server(ing, srv);
     log_info("listening on \"%s\" (port %u), journal topic \"%s\" at \"%s\"", cfg.http.listen,
              http_server_port(srv), jc.topic, jc.bootstrap_servers);
     int sig = service_wait_signal(-1);

@@ -144,6 +144,8 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
 enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms);
+/* Whether broker metadata is reachable within timeout_ms (for /readyz). */
+bool journal_producer_ready(struct journal_producer *p, int timeout_ms);
 /* Events enqueued and not yet reported. */
 int journal_producer_outstanding(struct journal_producer *p);
 /* Flushes (bounded by 10 s) and frees; NULL is a no-op. */

@@ -64,6 +64,13 @@ enum tp_err journal_producer_new(const struct journal_config *cfg, journal_deliv
         rd_kafka_conf_set(kc, "partitioner", "murmur2_random", kerr, sizeof(kerr));
     if (!config_extra_get(cfg->kafka, "kafka.linger.ms"))
         rd_kafka_conf_set(kc, "linger.ms", "5", kerr, sizeof(kerr));
+    /* Bounded memory and bounded waits: 64 MiB of queued events at most, and
+     * a request whose events cannot reach the broker fails after 15 s (503)
+     * instead of waiting librdkafka's default 5 minutes. */
+    if (!config_extra_get(cfg->kafka, "kafka.queue.buffering.max.kbytes"))
+        rd_kafka_conf_set(kc, "queue.buffering.max.kbytes", "65536", kerr, sizeof(kerr));
+    if (!config_extra_get(cfg->kafka, "kafka.message.timeout.ms"))
+        rd_kafka_conf_set(kc, "message.timeout.ms", "15000", kerr, sizeof(kerr));
     rd_kafka_conf_set_dr_msg_cb(kc, producer_dr);
     rd_kafka_conf_set_log_cb(kc, producer_log);
     rd_kafka_conf_set_opaque(kc, p);
@@ -103,6 +110,17 @@ int journal_producer_poll(struct journal_producer *p, int timeout_ms)
 enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms)
 {
     return kconf_err(rd_kafka_flush(p->rk, timeout_ms));
+}
+
+bool journal_producer_ready(struct journal_producer *p, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, p->rkt, &md, timeout_ms);
+    bool ok = err == RD_KAFKA_RESP_ERR_NO_ERROR && md->broker_cnt > 0 && md->topic_cnt == 1 &&
+              md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    return ok;
 }
 
 int journal_producer_outstanding(struct journal_producer *p)

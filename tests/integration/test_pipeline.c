@@ -40,6 +40,28 @@ static const char *const ingest_env[] = {"TP_INGEST_MAX_BODY=65536", "TP_AUTH_SE
 static const char *const projector_env[] = {"TP_PROJECTOR_FLUSH_INTERVAL_MS=50",
                                             "TP_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
 
+static int posts; /* POSTs sent so far */
+
+/* Checks a consistency token "t1.<p>:<o>,..." (partitions ascending) and returns sum(o + 1). */
+static long token_events(const char *token)
+{
+    ck_assert_msg(!strncmp(token, "t1.", 3), "token %s", token);
+    long sum = 0;
+    int last = -1;
+    for (const char *p = token + 3; *p;) {
+        char *end;
+        long part = strtol(p, &end, 10);
+        ck_assert_msg(end != p && *end == ':' && part > last, "token %s", token);
+        last = (int)part;
+        p = end + 1;
+        long off = strtol(p, &end, 10);
+        ck_assert_msg(end != p && (*end == ',' || *end == '\0'), "token %s", token);
+        sum += off + 1;
+        p = *end ? end + 1 : end;
+    }
+    return sum;
+}
+
 static int64_t ts_of(int seq)
 {
     return base_ms + (int64_t)seq * 1000;
@@ -132,6 +154,12 @@ static void post_range(int seq_from, int seq_to)
         ck_assert_ptr_nonnull(doc);
         ck_assert_double_eq(jv_num(doc, "accepted"), (double)batch.n_readings);
         ck_assert_uint_eq(jv_len(doc, "rejected"), 0);
+        /* the first POST to the fresh topic wrote every event there: the token's
+         * highest offset per partition accounts for each of them exactly */
+        if (posts++ == 0)
+            ck_assert_int_eq(token_events(jv_str(doc, "token")), (long)batch.n_readings);
+        else
+            token_events(jv_str(doc, "token"));
         jv_free(doc);
         free(body);
     }
@@ -382,6 +410,88 @@ START_TEST(test_bad_input_changes_nothing)
 }
 END_TEST
 
+static void expect_line(const char *text, const char *line)
+{
+    char want[256];
+    snprintf(want, sizeof(want), "\n%s\n", line);
+    ck_assert_msg(strstr(text, want) != NULL, "metrics lack \"%s\":\n%s", line, text);
+}
+
+/* Runs after the tests above on the same tp-ingest: exact counters. */
+START_TEST(test_metrics_and_readiness)
+{
+    char url[128];
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", ingest_port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    ck_assert_str_eq(resp.data, "{\"status\":\"ready\"}");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", ingest_port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    /* (12 + 3 duplicates + 5 + 3 old) readings x 20 devices */
+    expect_line(resp.data, "tp_ingest_readings_accepted_total 460");
+    expect_line(resp.data, "tp_ingest_readings_rejected_total{reason=\"missing_device_id\"} 1");
+    expect_line(resp.data, "tp_ingest_readings_rejected_total{reason=\"invalid_sequence\"} 0");
+    expect_line(resp.data, "tp_ingest_http_responses_total{status=\"401\"} 2");
+    expect_line(resp.data, "tp_ingest_http_responses_total{status=\"403\"} 2");
+    expect_line(resp.data, "tp_ingest_http_responses_total{status=\"413\"} 1");
+    expect_line(resp.data, "tp_ingest_http_responses_total{status=\"415\"} 1");
+    expect_line(resp.data, "tp_ingest_http_responses_total{status=\"422\"} 1");
+    expect_line(resp.data, "tp_ingest_overloaded_total 0");
+    expect_line(resp.data, "tp_ingest_producer_queue_depth 0");
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_ingest_ack_latency_ms_count "));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_ingest_http_open_connections "));
+    buf_release(&resp);
+}
+END_TEST
+
+/* A second tp-ingest that allows 10 events in flight: 11 readings in one request get 503. */
+START_TEST(test_backpressure_refuses_and_stores_nothing)
+{
+    static const char *const env[] = {"TP_INGEST_MAX_OUTSTANDING=10", "TP_AUTH_SECRET=" SECRET,
+                                      NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-ingest", env, port);
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap, .topic = st.topic};
+    char errstr[256], url[128];
+    int64_t before, after;
+    ck_assert_int_eq(journal_topic_count(&jc, 10000, &before, errstr, sizeof(errstr)), TP_OK);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/telemetry", port);
+    journal_reading rs[11];
+    journal_reading *rp[11];
+    char ids[11][16];
+    for (int i = 0; i < 11; i++) {
+        journal_reading init = TWINPIPE__TELEMETRY__V1__READING__INIT;
+        rs[i] = init;
+        snprintf(ids[i], sizeof(ids[i]), "it-dev-%03d", 100 + i);
+        rs[i].device_id = ids[i];
+        rs[i].has_sequence = rs[i].has_timestamp_ms = 1;
+        rs[i].sequence = 1;
+        rs[i].timestamp_ms = tp_now_ms();
+        rp[i] = &rs[i];
+    }
+    Twinpipe__Telemetry__V1__ReadingBatch batch = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+    batch.readings = rp;
+    batch.n_readings = 11;
+    uint8_t body[2048];
+    size_t len = protobuf_c_message_pack(&batch.base, body);
+    struct buf resp;
+    buf_init(&resp, 1 << 16);
+    long s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    expect_error(s, resp.data, 503, "overloaded");
+    ck_assert_int_eq(journal_topic_count(&jc, 10000, &after, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(after, before);
+    batch.n_readings = 10; /* within the limit */
+    len = protobuf_c_message_pack(&batch.base, body);
+    s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    ck_assert_msg(s == 202, "status %ld: %s", s, resp.data);
+    ck_assert_int_eq(journal_topic_count(&jc, 10000, &after, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(after, before + 10);
+    buf_release(&resp);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -391,6 +501,8 @@ static Suite *pipeline_suite(void)
     tcase_add_test(tc, test_twins_exact);
     tcase_add_test(tc, test_projector_killed_resumes_exactly);
     tcase_add_test(tc, test_bad_input_changes_nothing);
+    tcase_add_test(tc, test_metrics_and_readiness);
+    tcase_add_test(tc, test_backpressure_refuses_and_stores_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
