@@ -17,6 +17,11 @@ void log_init(const char *component, enum log_level min_level)
     log_min = min_level;
 }
 
+const char *log_component_name(void)
+{
+    return log_component;
+}
+
 int log_level_parse(const char *s)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};

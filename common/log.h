@@ -19,6 +19,8 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_init(const char *component, enum log_level min_level);
 /* Parses "debug|info|warn|error"; returns -1 when unknown. */
 int log_level_parse(const char *s);
+/* The component given to log_init (e.g. "tp-ingest"). */
+const char *log_component_name(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

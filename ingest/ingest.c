@@ -30,6 +30,7 @@ struct ingest {
     _Atomic uint64_t accepted_total;
     _Atomic uint64_t rejected_total[INGEST_N_REASONS + 1]; /* last: other */
     _Atomic uint64_t overloaded_total;
+    _Atomic uint64_t dead_lettered_total;
     struct metrics_histogram ack_latency;
     _Atomic int64_t ready_checked_ms;
     atomic_bool ready;
@@ -55,6 +56,7 @@ struct ingest_call {
     size_t n_parts;   /* consistency token: highest offset per partition (under lock) */
     int32_t *parts;
     int64_t *offsets;
+    atomic_long dead_lettered; /* readings Kafka refused, kept in the dead-letter topic */
 };
 
 static void ingest_call_free(void *p)
@@ -114,7 +116,8 @@ static void ingest_call_finish(struct ingest_call *call)
     } else {
         struct buf body;
         buf_init(&body, INGEST_REJECTED_MAX + 65536);
-        buf_printf(&body, "{\"accepted\":%zu,\"rejected\":[%s],\"token\":\"", call->accepted,
+        buf_printf(&body, "{\"accepted\":%zu,\"dead_lettered\":%ld,\"rejected\":[%s],\"token\":\"",
+                   call->accepted, atomic_load(&call->dead_lettered),
                    call->rejected.data ? call->rejected.data : "");
         ingest_token(call, &body);
         buf_append_str(&body, "\"}");
@@ -140,14 +143,18 @@ static void ingest_call_release(struct ingest_call *call, long n)
         ingest_call_finish(call);
 }
 
-static void ingest_on_delivery(void *opaque, enum tp_err err, const char *errstr, int32_t partition,
-                               int64_t offset, void *arg)
+static void ingest_on_delivery(void *opaque, const struct journal_delivery *d, void *arg)
 {
     struct ingest_call *call = opaque;
-    (void)arg;
-    if (err != TP_OK) {
-        log_error("%s", errstr);
-        ingest_call_fail(call, errstr);
+    struct ingest *ing = arg;
+    int32_t partition = d->partition;
+    int64_t offset = d->offset;
+    if (d->err != TP_OK) {
+        log_error("%s", d->errstr);
+        ingest_call_fail(call, d->errstr);
+    } else if (d->dead_lettered) {
+        atomic_fetch_add(&call->dead_lettered, 1);
+        atomic_fetch_add(&ing->dead_lettered_total, 1);
     } else {
         pthread_mutex_lock(&call->lock);
         size_t i = 0;
@@ -363,6 +370,9 @@ void ingest_handle_metrics(struct http_request *req, void *arg)
                        r == 0 ? "readings rejected by validation, by reason" : NULL, labels,
                        (double)atomic_load(&ing->rejected_total[r]));
     }
+    metrics_sample(&b, "tp_ingest_readings_dead_lettered_total", "counter",
+                   "readings kafka refused for good, kept in the dead-letter topic", NULL,
+                   (double)atomic_load(&ing->dead_lettered_total));
     metrics_sample(&b, "tp_ingest_overloaded_total", "counter",
                    "requests refused with 503 because the producer queue was full", NULL,
                    (double)atomic_load(&ing->overloaded_total));

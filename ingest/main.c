@@ -23,6 +23,7 @@ struct ingest_config {
     long long max_string;
     long long max_metrics;
     long long max_outstanding;
+    char *dlq_topic;
     char *auth_mode;
     char *auth_secret;
     char *log_level;
@@ -47,6 +48,8 @@ static const struct config_entry ingest_table[] = {
     {"ingest.max_outstanding", CONFIG_INT, "50000", 1, 10000000,
      offsetof(struct ingest_config, max_outstanding),
      "events in flight to kafka before new requests get 503 overloaded"},
+    {"ingest.dlq_topic", CONFIG_STRING, NULL, 0, 0, offsetof(struct ingest_config, dlq_topic),
+     "dead-letter topic for events kafka refuses for good (default: <journal.topic>.dlq)"},
     {"auth.mode", CONFIG_STRING, "required", 0, 0, offsetof(struct ingest_config, auth_mode),
      "required: every request needs a bearer token; off: no authentication (development)"},
     {"auth.secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct ingest_config, auth_secret),
@@ -124,7 +127,15 @@ int main(int argc, char **argv)
 
     struct journal_config jc;
     journal_config_init(&jc, &cfg.journal, &cfg.kafka);
-    if (journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)) != TP_OK) {
+    char dlq[256];
+    snprintf(dlq, sizeof(dlq), "%s%s", cfg.dlq_topic ? cfg.dlq_topic : jc.topic,
+             cfg.dlq_topic ? "" : ".dlq");
+    struct journal_config dlq_cfg = jc;
+    dlq_cfg.topic = dlq;
+    dlq_cfg.max_message_bytes = 0;
+    jc.dlq_topic = dlq;
+    if (journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)) != TP_OK ||
+        journal_topic_ensure(&dlq_cfg, 15000, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }

@@ -147,6 +147,15 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
     ev->offset = m->offset;
     rd_kafka_timestamp_type_t tstype;
     ev->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const void *v;
+        size_t vlen;
+        if (rd_kafka_header_get_last(hdrs, "tp-reason", &v, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            snprintf(ev->dlq_reason, sizeof(ev->dlq_reason), "%.*s", (int)vlen, (const char *)v);
+        if (rd_kafka_header_get_last(hdrs, "tp-origin", &v, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            snprintf(ev->dlq_origin, sizeof(ev->dlq_origin), "%.*s", (int)vlen, (const char *)v);
+    }
     if (journal_event_unpack(m->payload, m->len, &ev->schema_id, &ev->reading, ev->error,
                              sizeof(ev->error)) != TP_OK)
         ev->reading = NULL;

@@ -51,6 +51,10 @@ struct journal_config {
     int32_t schema_id;
     const struct config_extra *kafka; /* "kafka.*" passthrough, may be NULL */
     bool report_eof;                  /* consumer: deliver end-of-partition events (ev->eof) */
+    /* producer: events Kafka rejects for good (too large, invalid) go here, with
+     * the reason and origin in headers; NULL = report the failure instead */
+    const char *dlq_topic;
+    int max_message_bytes; /* topic creation: max.message.bytes, 0 = broker default */
 };
 
 /*
@@ -130,9 +134,16 @@ void journal_reading_free(journal_reading *r);
 
 struct journal_producer;
 
-/* err is TP_OK when the event is durably in Kafka (acks=all). */
-typedef void (*journal_delivery_fn)(void *opaque, enum tp_err err, const char *errstr,
-                                    int32_t partition, int64_t offset, void *arg);
+/* The outcome of one appended event. */
+struct journal_delivery {
+    enum tp_err err;    /* TP_OK: durably in Kafka (acks=all), in the topic or the DLQ */
+    const char *errstr; /* why, when err != TP_OK */
+    int32_t partition;  /* where it was written */
+    int64_t offset;
+    bool dead_lettered; /* written to cfg->dlq_topic because the topic refused it */
+};
+
+typedef void (*journal_delivery_fn)(void *opaque, const struct journal_delivery *d, void *arg);
 
 enum tp_err journal_producer_new(const struct journal_config *cfg, journal_delivery_fn on_delivery,
                                  void *arg, struct journal_producer **out, char *errstr,
@@ -169,6 +180,8 @@ struct journal_event {
     int64_t offset;
     int64_t timestamp_ms; /* Kafka message timestamp (producer CreateTime) */
     int32_t schema_id;
+    char dlq_reason[160];     /* dead-letter events: the "tp-reason" header, else "" */
+    char dlq_origin[96];      /* dead-letter events: the "tp-origin" header, else "" */
     bool eof;                 /* no event: the consumer reached the end of the partition
                                  (offset = the end), only with report_eof */
     journal_reading *reading; /* NULL when the event could not be decoded */

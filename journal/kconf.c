@@ -81,4 +81,6 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
     cfg->schema_id = (int32_t)s->schema_id;
     cfg->kafka = kafka;
     cfg->report_eof = false;
+    cfg->dlq_topic = NULL;
+    cfg->max_message_bytes = 0;
 }

@@ -1,6 +1,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -10,21 +11,54 @@
 struct journal_producer {
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
+    rd_kafka_topic_t *dlq_rkt; /* NULL without a dead-letter topic */
+    char origin[96];           /* "tp-origin" header of dead letters */
     const struct journal_config *cfg;
     journal_delivery_fn on_delivery;
     void *arg;
 };
+
+/* Errors after which retrying the same event can never succeed. */
+static bool producer_permanent(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE || e == RD_KAFKA_RESP_ERR_INVALID_RECORD ||
+           e == RD_KAFKA_RESP_ERR_INVALID_MSG;
+}
+
+/* Re-produces a refused event to the dead-letter topic; false if it could not be enqueued. */
+static bool producer_dead_letter(struct journal_producer *p, const rd_kafka_message_t *m)
+{
+    const char *reason = rd_kafka_err2str(m->err);
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(p->dlq_rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_HEADER("tp-reason", reason, -1), RD_KAFKA_V_HEADER("tp-origin", p->origin, -1),
+        RD_KAFKA_V_HEADER("tp-topic", topic, -1), RD_KAFKA_V_OPAQUE(m->_private), RD_KAFKA_V_END);
+    if (e) {
+        log_error("could not dead-letter an event refused by \"%s\" (%s): %s", topic, reason,
+                  rd_kafka_err2str(e));
+        return false;
+    }
+    log_warn("event for \"%s\" refused (%s): written to the dead-letter topic \"%s\"", topic,
+             reason, rd_kafka_topic_name(p->dlq_rkt));
+    return true;
+}
 
 static void producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct journal_producer *p = opaque;
     (void)rk;
     char errstr[256] = "";
-    enum tp_err err = kconf_err(m->err);
+    bool dead = p->dlq_rkt && m->rkt == p->dlq_rkt;
+    if (m->err && !dead && p->dlq_rkt && producer_permanent(m->err) && producer_dead_letter(p, m))
+        return; /* reported when the dead letter is acknowledged */
     if (m->err)
-        snprintf(errstr, sizeof(errstr), "kafka did not acknowledge the event: %s",
-                 rd_kafka_err2str(m->err));
-    p->on_delivery(m->_private, err, errstr, m->partition, m->offset, p->arg);
+        snprintf(errstr, sizeof(errstr), "kafka did not acknowledge the event%s: %s",
+                 dead ? " in the dead-letter topic" : "", rd_kafka_err2str(m->err));
+    struct journal_delivery d = {kconf_err(m->err), errstr, m->partition, m->offset, dead};
+    p->on_delivery(m->_private, &d, p->arg);
 }
 
 static void producer_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -82,6 +116,11 @@ enum tp_err journal_producer_new(const struct journal_config *cfg, journal_deliv
                           kerr);
     }
     p->rkt = rd_kafka_topic_new(p->rk, cfg->topic, NULL);
+    if (cfg->dlq_topic)
+        p->dlq_rkt = rd_kafka_topic_new(p->rk, cfg->dlq_topic, NULL);
+    char host[64] = "unknown";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(p->origin, sizeof(p->origin), "%s@%s:%d", log_component_name(), host, (int)getpid());
     *out = p;
     return TP_OK;
 }
@@ -135,6 +174,8 @@ void journal_producer_free(struct journal_producer *p)
     if (rd_kafka_flush(p->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         log_error("%d events still unacknowledged at producer shutdown", rd_kafka_outq_len(p->rk));
     rd_kafka_topic_destroy(p->rkt);
+    if (p->dlq_rkt)
+        rd_kafka_topic_destroy(p->dlq_rkt);
     rd_kafka_destroy(p->rk);
     free(p);
 }

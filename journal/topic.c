@@ -73,6 +73,11 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
                          kerr);
         goto out;
     }
+    if (cfg->max_message_bytes > 0) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", cfg->max_message_bytes);
+        rd_kafka_NewTopic_set_config(nt, "max.message.bytes", v);
+    }
     q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     ev = rd_kafka_queue_poll(q, timeout_ms + 1000);

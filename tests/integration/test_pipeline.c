@@ -492,6 +492,108 @@ START_TEST(test_backpressure_refuses_and_stores_nothing)
 }
 END_TEST
 
+static enum tp_err dlq_on_assign(void *arg, const int32_t *parts, int64_t *offsets, size_t n)
+{
+    (void)arg;
+    (void)parts;
+    for (size_t i = 0; i < n; i++)
+        offsets[i] = JOURNAL_OFFSET_BEGINNING;
+    return TP_OK;
+}
+
+static void dlq_on_revoke(void *arg, const int32_t *parts, size_t n)
+{
+    (void)arg;
+    (void)parts;
+    (void)n;
+}
+
+/* A reading the topic refuses (over its max.message.bytes) lands in the dead-letter topic. */
+START_TEST(test_refused_event_is_dead_lettered)
+{
+    char small[160], dlq[200], errstr[256], url[128];
+    snprintf(small, sizeof(small), "%s-small", st.topic);
+    snprintf(dlq, sizeof(dlq), "%s.dlq", small);
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap,
+                                .topic = small,
+                                .partitions = 2,
+                                .replication = 1,
+                                .max_message_bytes = 2048};
+    ck_assert_int_eq(journal_topic_ensure(&jc, 10000, errstr, sizeof(errstr)), TP_OK);
+    char topic_env[200];
+    snprintf(topic_env, sizeof(topic_env), "TP_JOURNAL_TOPIC=%s", small);
+    const char *env[] = {topic_env, "TP_INGEST_MAX_METRICS=1000", "TP_AUTH_SECRET=" SECRET, NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-ingest", env, port);
+
+    /* 600 metrics with scattered names and values: well over 2048 bytes compressed */
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry m[600], *mp[600];
+    char names[600][16];
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 600; i++) {
+        Twinpipe__Telemetry__V1__Reading__MetricsEntry init =
+            TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        m[i] = init;
+        snprintf(names[i], sizeof(names[i]), "m%012llx",
+                 (unsigned long long)(x & 0xffffffffffffULL));
+        m[i].key = names[i];
+        m[i].has_value = 1;
+        m[i].value = (double)(x >> 11) / 9007199254740992.0;
+        mp[i] = &m[i];
+    }
+    journal_reading big = TWINPIPE__TELEMETRY__V1__READING__INIT, ok = big;
+    big.device_id = "it-dev-500";
+    ok.device_id = "it-dev-501";
+    big.has_sequence = big.has_timestamp_ms = ok.has_sequence = ok.has_timestamp_ms = 1;
+    big.sequence = ok.sequence = 1;
+    big.timestamp_ms = ok.timestamp_ms = tp_now_ms();
+    big.metrics = mp;
+    big.n_metrics = 600;
+    journal_reading *rp[] = {&big, &ok};
+    Twinpipe__Telemetry__V1__ReadingBatch batch = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+    batch.readings = rp;
+    batch.n_readings = 2;
+    size_t len = protobuf_c_message_get_packed_size(&batch.base);
+    uint8_t *body = malloc(len);
+    protobuf_c_message_pack(&batch.base, body);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/telemetry", port);
+    struct buf resp;
+    buf_init(&resp, 1 << 16);
+    long s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    free(body);
+    ck_assert_msg(s == 202, "status %ld: %s", s, resp.data);
+    struct jv *doc = jv_parse(resp.data);
+    ck_assert_double_eq(jv_num(doc, "accepted"), 2);
+    ck_assert_double_eq(jv_num(doc, "dead_lettered"), 1);
+    jv_free(doc);
+    buf_release(&resp);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+
+    int64_t n;
+    ck_assert_int_eq(journal_topic_count(&jc, 10000, &n, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(n, 1); /* only the small reading */
+    struct journal_config dc = {.bootstrap_servers = st.bootstrap, .topic = dlq};
+    ck_assert_int_eq(journal_topic_count(&dc, 10000, &n, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(n, 1);
+    struct journal_rebalance rb = {dlq_on_assign, dlq_on_revoke, NULL};
+    struct journal_consumer *c;
+    ck_assert_int_eq(journal_consumer_new(&dc, dlq, &rb, &c, errstr, sizeof(errstr)), TP_OK);
+    struct journal_event ev;
+    bool got = false;
+    for (int i = 0; i < 300 && !got; i++)
+        ck_assert_int_eq(journal_consumer_poll(c, 100, &ev, &got, errstr, sizeof(errstr)), TP_OK);
+    ck_assert(got);
+    ck_assert_ptr_nonnull(ev.reading);
+    ck_assert_str_eq(ev.reading->device_id, "it-dev-500");
+    ck_assert_uint_eq(ev.reading->n_metrics, 600);
+    ck_assert_str_eq(ev.dlq_reason, "Broker: Message size too large");
+    ck_assert_msg(!strncmp(ev.dlq_origin, "tp-ingest@", 10), "origin %s", ev.dlq_origin);
+    journal_event_release(&ev);
+    journal_consumer_free(c);
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -503,6 +605,7 @@ static Suite *pipeline_suite(void)
     tcase_add_test(tc, test_bad_input_changes_nothing);
     tcase_add_test(tc, test_metrics_and_readiness);
     tcase_add_test(tc, test_backpressure_refuses_and_stores_nothing);
+    tcase_add_test(tc, test_refused_event_is_dead_lettered);
     suite_add_tcase(s, tc);
     return s;
 }

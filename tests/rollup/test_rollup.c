@@ -44,14 +44,13 @@ struct sent {
     int done;
 };
 
-static void on_delivery(void *opaque, enum tp_err err, const char *errstr, int32_t partition,
-                        int64_t offset, void *arg)
+static void on_delivery(void *opaque, const struct journal_delivery *d, void *arg)
 {
     struct sent *s = opaque;
     (void)arg;
-    ck_assert_msg(err == TP_OK, "delivery failed: %s", errstr);
-    s->partition = partition;
-    s->offset = offset;
+    ck_assert_msg(d->err == TP_OK && !d->dead_lettered, "delivery failed: %s", d->errstr);
+    s->partition = d->partition;
+    s->offset = d->offset;
     s->done = 1;
 }
 
