@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "common/log.h"
@@ -38,7 +39,8 @@ struct ingest {
     int32_t schema_id;
     pthread_t delivery_thread;
     atomic_bool running;
-    atomic_long in_flight; /* requests waiting for delivery reports */
+    atomic_bool draining;
+    atomic_long in_flight; /* suspended requests not yet freed (response not yet sent) */
 };
 
 /* One POST's state while its events are in flight; owned by the request. */
@@ -57,11 +59,15 @@ struct ingest_call {
     int32_t *parts;
     int64_t *offsets;
     atomic_long dead_lettered; /* readings Kafka refused, kept in the dead-letter topic */
+    bool in_flight;            /* counted in ing->in_flight until freed */
 };
 
 static void ingest_call_free(void *p)
 {
     struct ingest_call *call = p;
+    /* runs when the request ends, after its response was sent */
+    if (call->in_flight)
+        atomic_fetch_sub(&call->ing->in_flight, 1);
     buf_release(&call->rejected);
     free(call->parts);
     free(call->offsets);
@@ -125,7 +131,6 @@ static void ingest_call_finish(struct ingest_call *call)
         http_reply_json(call->req, 202, &body);
         buf_release(&body);
     }
-    atomic_fetch_sub(&ing->in_flight, 1);
 }
 
 static void ingest_call_fail(struct ingest_call *call, const char *msg)
@@ -214,6 +219,13 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     unsigned status;
     struct decoded d;
 
+    if (atomic_load(&ing->draining)) {
+        http_reply_header(req, "Connection", "close");
+        http_reply_header(req, "Retry-After", "1");
+        http_reply_error(req, 503, "shutting_down",
+                         "this ingest replica is shutting down; retry (another replica answers)");
+        return;
+    }
     struct auth_claims claims;
     if (ing->limits.auth_secret &&
         auth_verify(ing->limits.auth_secret, http_request_header(req, "Authorization"),
@@ -304,6 +316,7 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     /* Answer later, when the last delivery report is in. */
     call->start_ms = tp_mono_ms();
     atomic_fetch_add(&ing->in_flight, 1);
+    call->in_flight = true;
     atomic_store(&call->pending, (long)call->accepted + 1);
     http_request_suspend(req);
     long appended = 0;
@@ -404,12 +417,35 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
     return TP_OK;
 }
 
+void ingest_begin_drain(struct ingest *ing)
+{
+    atomic_store(&ing->draining, true);
+}
+
 enum tp_err ingest_drain(struct ingest *ing, int timeout_ms)
 {
+    enum tp_err ret = TP_OK;
     int64_t deadline = tp_mono_ms() + timeout_ms;
-    while (atomic_load(&ing->in_flight) > 0 && tp_mono_ms() < deadline)
+    int idle = 0;
+    /* two quiet checks in a row: a handler that passed the draining check
+     * just before it was set has counted itself in by then */
+    while (idle < 2) {
+        if (atomic_load(&ing->in_flight) == 0) {
+            idle++;
+            usleep(50 * 1000);
+            continue;
+        }
+        idle = 0;
+        if (ret == TP_OK && tp_mono_ms() >= deadline) {
+            log_error("%ld requests still wait for kafka after %d ms: purging their events "
+                      "(they are answered 503)",
+                      atomic_load(&ing->in_flight), timeout_ms);
+            journal_producer_purge(ing->producer);
+            ret = TP_TIMEOUT;
+        }
         journal_producer_poll(ing->producer, 50);
-    return atomic_load(&ing->in_flight) == 0 ? TP_OK : TP_TIMEOUT;
+    }
+    return ret;
 }
 
 void ingest_free(struct ingest *ing)

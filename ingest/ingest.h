@@ -52,7 +52,14 @@ void ingest_handle_ready(struct http_request *req, void *arg);
 void ingest_handle_metrics(struct http_request *req, void *arg);
 /* Lets /metrics report the server's responses and connections (borrowed). */
 void ingest_attach_server(struct ingest *ing, struct http_server *srv);
-/* Waits until every appended event has been reported and answered. */
+/* From now on new requests get 503 shutting_down (Connection: close). */
+void ingest_begin_drain(struct ingest *ing);
+/*
+ * Waits until every request in flight has been answered and its response
+ * sent; past timeout_ms the events still queued are purged (their requests
+ * get 503) and the wait goes on until none is left. Afterwards no
+ * connection is suspended, so the HTTP server can be freed.
+ */
 enum tp_err ingest_drain(struct ingest *ing, int timeout_ms);
 void ingest_free(struct ingest *ing);
 

@@ -37,11 +37,21 @@ static void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             for (size_t i = 0; i < n; i++)
                 parts->elems[i].offset =
                     offsets[i] == JOURNAL_OFFSET_STORED ? RD_KAFKA_OFFSET_STORED : offsets[i];
-            rd_kafka_assign(rk, parts);
-            log_info("assigned %zu partitions of \"%s\"", n, c->cfg->topic);
+            rd_kafka_resp_err_t ae = rd_kafka_assign(rk, parts);
+            if (ae) {
+                c->fatal = kconf_err(ae);
+                snprintf(c->fatal_msg, sizeof(c->fatal_msg), "could not assign partitions: %s",
+                         rd_kafka_err2str(ae));
+            } else {
+                log_info("assigned %zu partitions of \"%s\"", n, c->cfg->topic);
+            }
         }
     } else {
-        c->rb.on_revoke(c->rb.arg, ids, n);
+        bool lost = rd_kafka_assignment_lost(rk);
+        if (lost)
+            log_warn("lost %zu partitions of \"%s\" to the group (timeout): dropping local state",
+                     n, c->cfg->topic);
+        c->rb.on_revoke(c->rb.arg, ids, n, lost);
         rd_kafka_assign(rk, NULL);
         log_info("released %zu partitions of \"%s\"", n, c->cfg->topic);
     }
@@ -69,6 +79,8 @@ enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *g
         {"group.id", group_id},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
+        /* the rebalance callback uses eager assign/unassign */
+        {"partition.assignment.strategy", "range,roundrobin"},
     };
     struct journal_consumer *c = tp_calloc(1, sizeof(*c));
     c->cfg = cfg;
@@ -137,7 +149,11 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
             m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
             e = tp_err_set(TP_NOT_FOUND, errstr, errstr_size, "topic \"%s\" is gone: %s",
                            c->cfg->topic, rd_kafka_message_errstr(m));
-        else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            char why[256];
+            rd_kafka_fatal_error(c->rk, why, sizeof(why));
+            e = tp_err_set(TP_KAFKA, errstr, errstr_size, "fatal kafka consumer error: %s", why);
+        } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             log_warn("kafka consumer: %s", rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
         return e;

@@ -155,6 +155,8 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
 enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms);
+/* Drops every event not yet acknowledged: each gets a failed delivery report. */
+void journal_producer_purge(struct journal_producer *p);
 /* Whether broker metadata is reachable within timeout_ms (for /readyz). */
 bool journal_producer_ready(struct journal_producer *p, int timeout_ms);
 /* Events enqueued and not yet reported. */
@@ -170,8 +172,10 @@ struct journal_rebalance {
     /* Fill offsets[i] with the next offset to read of partitions[i], or
      * JOURNAL_OFFSET_BEGINNING. Returning non-OK stops the consumer. */
     enum tp_err (*on_assign)(void *arg, const int32_t *partitions, int64_t *offsets, size_t n);
-    /* Called before the partitions are released: persist what is owed. */
-    void (*on_revoke)(void *arg, const int32_t *partitions, size_t n);
+    /* Called before the partitions are released: persist what is owed. When
+     * `lost` is true the group already gave them to another member (session
+     * or poll timeout): write nothing for them, only forget local state. */
+    void (*on_revoke)(void *arg, const int32_t *partitions, size_t n, bool lost);
     void *arg;
 };
 

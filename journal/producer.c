@@ -151,6 +151,11 @@ enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms)
     return kconf_err(rd_kafka_flush(p->rk, timeout_ms));
 }
 
+void journal_producer_purge(struct journal_producer *p)
+{
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
 bool journal_producer_ready(struct journal_producer *p, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;

@@ -24,6 +24,7 @@ struct projector {
     size_t n_parts;
     int64_t first_change_ms; /* monotonic time of the oldest unflushed change, 0 if none */
     struct journal_event *batch;
+    uint64_t generation; /* bumped by every revoke: a batch gathered before is stale */
     atomic_bool running;
     atomic_bool failed;
     char fail_msg[512];
@@ -114,11 +115,19 @@ static enum tp_err projector_on_assign(void *arg, const int32_t *partitions, int
     return TP_OK;
 }
 
-static void projector_on_revoke(void *arg, const int32_t *partitions, size_t n)
+static void projector_on_revoke(void *arg, const int32_t *partitions, size_t n, bool lost)
 {
     struct projector *pj = arg;
     char errstr[512];
-    if (projector_flush(pj, errstr, sizeof(errstr)) != TP_OK) {
+    pj->generation++;
+    if (lost) {
+        /* another projector owns them already: writing our twins or offsets now
+         * could move its state back; it resumes from postgresql, losing nothing */
+        twins_clean(pj->twins);
+        for (size_t p = 0; p < pj->n_parts; p++)
+            pj->offset_dirty[p] = false;
+        pj->first_change_ms = 0;
+    } else if (projector_flush(pj, errstr, sizeof(errstr)) != TP_OK) {
         /* Nothing unflushed is lost: whoever owns the partitions next resumes
          * from the offsets in postgresql, which match the twins there. */
         log_error("could not flush before releasing partitions: %s", errstr);
@@ -164,6 +173,10 @@ static void projector_fold_batch(struct projector *pj, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct journal_event *ev = &pj->batch[i];
+        if ((size_t)ev->partition >= pj->n_parts || !pj->assigned[ev->partition]) {
+            journal_event_release(ev); /* not ours (any more) */
+            continue;
+        }
         atomic_fetch_add(&pj->st_events, 1);
         if (ev->reading && fold_valid(ev->reading)) {
             struct twin *t = twins_get(pj->twins, ev->reading->device_id);
@@ -223,10 +236,17 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         /* Gather a batch: wait up to 100 ms for the first event, then take what is there. */
         size_t n = 0;
         int wait = 100;
+        uint64_t gen = pj->generation;
         while (n < pj->opts.batch_max && err == TP_OK) {
             bool got;
             err =
                 journal_consumer_poll(pj->consumer, wait, &pj->batch[n], &got, errstr, errstr_size);
+            if (pj->generation != gen) { /* a revoke ran inside that poll */
+                for (size_t i = 0; i < n; i++)
+                    journal_event_release(&pj->batch[i]);
+                n = 0;
+                gen = pj->generation;
+            }
             if (!got)
                 break;
             n++;

@@ -23,6 +23,7 @@ struct rollup_part {
     int64_t last_event_ms; /* monotonic */
     unsigned schema_version;
     bool reached_end; /* once mode */
+    bool assigned;
     int64_t position; /* next offset consumed, -1 = unknown */
 };
 
@@ -36,6 +37,7 @@ struct rollup {
     size_t n_ends;
     int closes;
     int renames;
+    bool ever_assigned;
     atomic_bool running;
     enum tp_err fatal;
     char fatal_msg[512];
@@ -159,15 +161,27 @@ static enum tp_err rollup_on_assign(void *arg, const int32_t *partitions, int64_
             return TP_TOO_LARGE;
         }
         offsets[i] = JOURNAL_OFFSET_STORED; /* the group's commits follow the renames */
+        r->parts[partitions[i]].assigned = true;
     }
+    r->ever_assigned = true;
     return TP_OK;
 }
 
-static void rollup_on_revoke(void *arg, const int32_t *partitions, size_t n)
+static void rollup_on_revoke(void *arg, const int32_t *partitions, size_t n, bool lost)
 {
     struct rollup *r = arg;
     char errstr[512];
     for (size_t i = 0; i < n; i++) {
+        struct rollup_part *part = &r->parts[partitions[i]];
+        part->assigned = false;
+        if (lost && part->w) {
+            /* the new owner rewrites this range under the same name: publishing
+             * ours now could replace its file with a shorter or longer one */
+            parquet_writer_free(part->w); /* removes the temporary file */
+            part->w = NULL;
+            atomic_fetch_sub(&r->st_open, 1);
+            continue;
+        }
         if (rollup_close(r, partitions[i], errstr, sizeof(errstr)) != TP_OK) {
             log_error("could not close the file of partition %d on revoke: %s", partitions[i],
                       errstr);
@@ -206,10 +220,14 @@ enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, c
     return TP_OK;
 }
 
+/* Once mode: every partition assigned to this member reached its end. (Run
+ * one once-job per group: partitions another member holds are its job.) */
 static bool rollup_all_done(struct rollup *r)
 {
+    if (!r->ever_assigned)
+        return r->n_ends == 0;
     for (size_t p = 0; p < r->n_ends; p++)
-        if (!r->parts[p].reached_end)
+        if (r->parts[p].assigned && !r->parts[p].reached_end && r->ends[p] > 0)
             return false;
     return true;
 }
