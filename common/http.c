@@ -88,7 +88,7 @@ static void http_store_reply(struct http_request *req, unsigned status, const ch
     req->status = status;
     req->resp = body;
     req->resp_len = len;
-    req->resp_type = type;
+    req->resp_type = type; /* a literal or a string the server owns: see http_reply */
     req->ready = true;
     bool resume = req->suspended;
     req->suspended = false;
@@ -174,7 +174,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                                  "method %s is not allowed on \"%s\"", method, url);
             else
                 http_reply_error(req, 404, "not_found", "no such endpoint \"%s\"", url);
-            return MHD_YES; /* queued on the next call, keeping keep-alive */
+            /* with a body announced, answer now: libmicrohttpd then never reads it
+             * (and sends no 100 Continue); without one, on the next call, which
+             * keeps the connection alive */
+            if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length") ||
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding"))
+                return http_queue(req);
+            return MHD_YES;
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > req->route->max_body) {
@@ -248,8 +254,7 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
         opts->threads > 1 ? opts->threads : 0, MHD_OPTION_CONNECTION_TIMEOUT,
         opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory, MHD_OPTION_END);
     if (!srv->daemon) {
         free(srv);
         return tp_err_set(TP_IO, errstr, errstr_size, "could not listen on \"%s\"", opts->listen);
@@ -357,13 +362,14 @@ void *http_request_user(const struct http_request *req)
 
 void http_request_suspend(struct http_request *req)
 {
+    /* suspend under the lock: a reply stored meanwhile on another thread
+     * resumes only after it (http_store_reply resumes after unlocking) */
     pthread_mutex_lock(&req->lock);
-    bool already_answered = req->ready;
-    if (!already_answered)
+    if (!req->ready) {
         req->suspended = true;
-    pthread_mutex_unlock(&req->lock);
-    if (!already_answered)
         MHD_suspend_connection(req->conn);
+    }
+    pthread_mutex_unlock(&req->lock);
 }
 
 void http_reply_header(struct http_request *req, const char *name, const char *value)

@@ -90,7 +90,7 @@ void http_request_suspend(struct http_request *req);
 
 /* Adds a response header; call before the reply. */
 void http_reply_header(struct http_request *req, const char *name, const char *value);
-/* Copies body. */
+/* Copies body; content_type must be a string literal (it is used after the call). */
 void http_reply(struct http_request *req, unsigned status, const char *content_type,
                 const char *body, size_t len);
 /* Takes the content of body (left empty). */

@@ -151,6 +151,12 @@ int main(int argc, char **argv)
     }
     if (!auth)
         log_warn("auth.mode=off: accepting telemetry without authentication");
+    if (cfg.max_outstanding < cfg.max_readings) {
+        log_error("ingest.max_outstanding (%lld) must be at least ingest.max_readings (%lld), "
+                  "or the largest requests could never be accepted",
+                  cfg.max_outstanding, cfg.max_readings);
+        goto out;
+    }
     struct ingest_limits limits = {
         .reading = {.max_past_ms = cfg.max_past_s * 1000,
                     .max_future_ms = cfg.max_future_s * 1000,

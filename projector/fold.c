@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/mem.h"
 #include "twin.h"
 
@@ -65,8 +66,12 @@ void twin_attr_set(struct twin *t, const char *name, const char *value)
 
 bool fold_valid(const journal_reading *r)
 {
-    return r->device_id && *r->device_id && r->has_sequence && r->sequence > 0 &&
-           r->sequence <= (uint64_t)INT64_MAX && r->has_timestamp_ms;
+    /* what PostgreSQL will take: UTF-8 text, and timestamps within
+     * timestamptz's range (years 1..9999, the same bound for the rollup) */
+    return r->device_id && *r->device_id && strlen(r->device_id) <= FOLD_DEVICE_ID_MAX &&
+           json_utf8_valid(r->device_id, strlen(r->device_id)) && r->has_sequence &&
+           r->sequence > 0 && r->sequence <= (uint64_t)INT64_MAX && r->has_timestamp_ms &&
+           r->timestamp_ms >= FOLD_TS_MIN_MS && r->timestamp_ms <= FOLD_TS_MAX_MS;
 }
 
 /* Every present optional double of the message, by field name. */
@@ -113,16 +118,16 @@ enum fold_result fold_apply(struct twin *t, const journal_reading *r)
     t->events++;
     fold_doubles(t, &r->base, ts);
     for (size_t i = 0; i < r->n_metrics; i++)
-        if (r->metrics[i]->key && *r->metrics[i]->key)
+        if (r->metrics[i]->key && *r->metrics[i]->key &&
+            json_utf8_valid(r->metrics[i]->key, strlen(r->metrics[i]->key)))
             twin_metric_set(t, r->metrics[i]->key,
                             r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts);
     if (r->location)
         fold_location(t, r->location, ts);
-    if (r->model && *r->model)
-        twin_attr_set(t, "model", r->model);
-    if (r->firmware && *r->firmware)
-        twin_attr_set(t, "firmware", r->firmware);
-    if (r->region && *r->region)
-        twin_attr_set(t, "region", r->region);
+    const char *const names[] = {"model", "firmware", "region"};
+    const char *const values[] = {r->model, r->firmware, r->region};
+    for (int i = 0; i < 3; i++)
+        if (values[i] && *values[i] && json_utf8_valid(values[i], strlen(values[i])))
+            twin_attr_set(t, names[i], values[i]);
     return FOLD_APPLIED;
 }

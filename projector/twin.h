@@ -67,7 +67,12 @@ const struct twin_metric *twin_metric_get(const struct twin *t, const char *name
 /* Replaces an attribute ("model", "firmware", "region"); value copied. */
 void twin_attr_set(struct twin *t, const char *name, const char *value);
 
-/* Whether r can be folded at all (device_id, sequence > 0, timestamp). */
+#define FOLD_DEVICE_ID_MAX 256
+#define FOLD_TS_MIN_MS     (-62135596800000LL) /* 0001-01-01 */
+#define FOLD_TS_MAX_MS     253402300799999LL   /* 9999-12-31 */
+
+/* Whether r can be folded at all: device_id (UTF-8, <= 256 bytes), sequence
+ * > 0, timestamp within years 1..9999. Anything else is skipped and counted. */
 bool fold_valid(const journal_reading *r);
 /* Applies r to t (r->device_id must be t's). */
 enum fold_result fold_apply(struct twin *t, const journal_reading *r);

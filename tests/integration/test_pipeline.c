@@ -446,49 +446,68 @@ START_TEST(test_metrics_and_readiness)
 }
 END_TEST
 
-/* A second tp-ingest that allows 10 events in flight: 11 readings in one request get 503. */
-START_TEST(test_backpressure_refuses_and_stores_nothing)
+/* POSTs `n` readings of device `id` (sequences from `seq`); returns the status. */
+static long post_readings(const char *url, const char *id, int seq, int n, struct buf *resp)
 {
-    static const char *const env[] = {"TP_INGEST_MAX_OUTSTANDING=10", "TP_AUTH_SECRET=" SECRET,
-                                      NULL};
-    uint16_t port = stack_free_port();
-    pid_t pid = stack_service_start(&st, "tp-ingest", env, port);
-    struct journal_config jc = {.bootstrap_servers = st.bootstrap, .topic = st.topic};
-    char errstr[256], url[128];
-    int64_t before, after;
-    ck_assert_int_eq(journal_topic_count(&jc, 10000, &before, errstr, sizeof(errstr)), TP_OK);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/telemetry", port);
-    journal_reading rs[11];
-    journal_reading *rp[11];
-    char ids[11][16];
-    for (int i = 0; i < 11; i++) {
+    journal_reading rs[16], *rp[16];
+    for (int i = 0; i < n; i++) {
         journal_reading init = TWINPIPE__TELEMETRY__V1__READING__INIT;
         rs[i] = init;
-        snprintf(ids[i], sizeof(ids[i]), "it-dev-%03d", 100 + i);
-        rs[i].device_id = ids[i];
+        rs[i].device_id = (char *)id;
         rs[i].has_sequence = rs[i].has_timestamp_ms = 1;
-        rs[i].sequence = 1;
+        rs[i].sequence = (uint64_t)(seq + i);
         rs[i].timestamp_ms = tp_now_ms();
         rp[i] = &rs[i];
     }
     Twinpipe__Telemetry__V1__ReadingBatch batch = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
     batch.readings = rp;
-    batch.n_readings = 11;
+    batch.n_readings = (size_t)n;
     uint8_t body[2048];
     size_t len = protobuf_c_message_pack(&batch.base, body);
+    return stack_http("POST", url, "application/x-protobuf", body, len, resp);
+}
+
+struct slow_post {
+    char url[128];
+    long status;
+};
+
+static void *slow_post_main(void *arg)
+{
+    struct slow_post *sp = arg;
     struct buf resp;
     buf_init(&resp, 1 << 16);
-    long s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    sp->status = post_readings(sp->url, "it-dev-600", 1, 10, &resp);
+    buf_release(&resp);
+    return NULL;
+}
+
+/* 10 events in flight allowed; Kafka acks slowly (linger 2 s): while a first request's 10
+ * events wait, a second request is refused with 503 and journals nothing. */
+START_TEST(test_backpressure_refuses_and_stores_nothing)
+{
+    static const char *const env[] = {"TP_INGEST_MAX_OUTSTANDING=10", "TP_INGEST_MAX_READINGS=10",
+                                      "TP_KAFKA_LINGER_MS=2000", "TP_AUTH_SECRET=" SECRET, NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-ingest", env, port);
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap, .topic = st.topic};
+    char errstr[256];
+    int64_t before, after;
+    ck_assert_int_eq(journal_topic_count(&jc, 10000, &before, errstr, sizeof(errstr)), TP_OK);
+    struct slow_post sp = {.status = 0};
+    snprintf(sp.url, sizeof(sp.url), "http://127.0.0.1:%u/v1/telemetry", port);
+    pthread_t t;
+    pthread_create(&t, NULL, slow_post_main, &sp);
+    usleep(600 * 1000);
+    struct buf resp;
+    buf_init(&resp, 1 << 16);
+    long s = post_readings(sp.url, "it-dev-601", 1, 1, &resp);
     expect_error(s, resp.data, 503, "overloaded");
-    ck_assert_int_eq(journal_topic_count(&jc, 10000, &after, errstr, sizeof(errstr)), TP_OK);
-    ck_assert_int_eq(after, before);
-    batch.n_readings = 10; /* within the limit */
-    len = protobuf_c_message_pack(&batch.base, body);
-    s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
-    ck_assert_msg(s == 202, "status %ld: %s", s, resp.data);
+    buf_release(&resp);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(sp.status, 202);
     ck_assert_int_eq(journal_topic_count(&jc, 10000, &after, errstr, sizeof(errstr)), TP_OK);
     ck_assert_int_eq(after, before + 10);
-    buf_release(&resp);
     ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
 }
 END_TEST

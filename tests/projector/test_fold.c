@@ -157,7 +157,18 @@ START_TEST(test_invalid_readings)
     ck_assert_int_eq(fold_apply(t, &r2), FOLD_INVALID);
     journal_reading r3 = reading("", 1, 1000);
     ck_assert(!fold_valid(&r3));
-    ck_assert_int_eq(t->events, 0);
+    /* what postgresql would refuse is skipped, never fatal */
+    journal_reading r4 = reading("bad\xff", 1, 1000);
+    ck_assert(!fold_valid(&r4));
+    journal_reading r5 = reading("x", 1, FOLD_TS_MAX_MS + 1);
+    ck_assert(!fold_valid(&r5));
+    journal_reading r6 = reading("x", 1, FOLD_TS_MIN_MS);
+    ck_assert(fold_valid(&r6));
+    journal_reading r7 = reading("x", 2, 1000);
+    r7.model = "caf\xc3"; /* invalid UTF-8 attribute: ignored, the reading still folds */
+    ck_assert_int_eq(fold_apply(t, &r7), FOLD_APPLIED);
+    ck_assert_ptr_null(t->model);
+    ck_assert_int_eq(t->events, 1);
     twin_free(t);
 }
 END_TEST
