@@ -1,5 +1,7 @@
 /* tp-projector: folds the journal into twins in PostgreSQL, exactly once. */
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -37,9 +39,13 @@ static const struct config_entry projector_table[] = {
 };
 #define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
 
+static atomic_bool projector_exiting; /* main is done with the object: leave it alone */
+
 static void *projector_signal_main(void *arg)
 {
     int sig = service_wait_signal(-1);
+    if (atomic_load(&projector_exiting))
+        return NULL; /* woken by main at exit */
     log_info("signal %d: flushing and leaving the consumer group", sig);
     projector_stop(arg);
     return NULL;
@@ -52,6 +58,8 @@ int main(int argc, char **argv)
     struct http_server *srv = NULL;
     char errstr[1024];
     int rc = 1;
+    pthread_t sig_thread;
+    bool sig_started = false;
     if (service_start("tp-projector", projector_table, PROJECTOR_TABLE_N, &cfg, &cfg.kafka, argc,
                       argv, &rc))
         goto out;
@@ -84,15 +92,19 @@ int main(int argc, char **argv)
     }
     log_info("consuming \"%s\" at \"%s\" as group \"%s\"; health on \"%s\"", jc.topic,
              jc.bootstrap_servers, cfg.group, cfg.http.listen);
-    pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, projector_signal_main, pj);
-    pthread_detach(sig_thread);
+    sig_started = true;
     if (projector_run(pj, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
     rc = 0;
 out:
+    if (sig_started) { /* wake the signal thread and wait for it before freeing */
+        atomic_store(&projector_exiting, true);
+        pthread_kill(sig_thread, SIGTERM);
+        pthread_join(sig_thread, NULL);
+    }
     http_server_free(srv);
     projector_free(pj);
     config_release(projector_table, PROJECTOR_TABLE_N, &cfg, &cfg.kafka);

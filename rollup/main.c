@@ -1,5 +1,7 @@
 /* tp-rollup: the journal as hourly Parquet files, exactly once. */
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -78,9 +80,13 @@ static void rollup_handle_metrics(struct http_request *req, void *arg)
     buf_release(&b);
 }
 
+static atomic_bool rollup_exiting; /* main is done with the object: leave it alone */
+
 static void *rollup_signal_main(void *arg)
 {
     int sig = service_wait_signal(-1);
+    if (atomic_load(&rollup_exiting))
+        return NULL; /* woken by main at exit */
     log_info("signal %d: closing files", sig);
     rollup_stop(arg);
     return NULL;
@@ -93,6 +99,8 @@ int main(int argc, char **argv)
     struct http_server *srv = NULL;
     char errstr[1024];
     int rc = 1;
+    pthread_t sig_thread;
+    bool sig_started = false;
     if (service_start("tp-rollup", rollup_table, ROLLUP_TABLE_N, &cfg, &cfg.kafka, argc, argv, &rc))
         goto out;
     rc = 1;
@@ -139,15 +147,19 @@ int main(int argc, char **argv)
         }
     }
     log_info("rolling \"%s\" up into \"%s\"%s", jc.topic, cfg.dir, cfg.once ? " (once)" : "");
-    pthread_t sig_thread;
     pthread_create(&sig_thread, NULL, rollup_signal_main, r);
-    pthread_detach(sig_thread);
+    sig_started = true;
     if (rollup_run(r, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
     rc = 0;
 out:
+    if (sig_started) { /* wake the signal thread and wait for it before freeing */
+        atomic_store(&rollup_exiting, true);
+        pthread_kill(sig_thread, SIGTERM);
+        pthread_join(sig_thread, NULL);
+    }
     http_server_free(srv);
     rollup_free(r);
     config_release(rollup_table, ROLLUP_TABLE_N, &cfg, &cfg.kafka);
