@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "json.h"
 #include "log.h"
@@ -212,6 +213,16 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     return http_queue(req);
 }
 
+__attribute__((format(printf, 2, 0))) static void http_mhd_log(void *cls, const char *fmt,
+                                                               va_list ap)
+{
+    char m[512];
+    (void)cls;
+    vsnprintf(m, sizeof(m), fmt, ap);
+    m[strcspn(m, "\n")] = '\0';
+    log_warn("libmicrohttpd: %s", m);
+}
+
 static enum tp_err http_parse_listen(const char *listen, struct sockaddr_in *sa, char *errstr,
                                      size_t errstr_size)
 {
@@ -244,17 +255,33 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
     enum tp_err err = http_parse_listen(opts->listen, &sa, errstr, errstr_size);
     if (err != TP_OK)
         return err;
+    /* every connection is a file descriptor: raise the soft limit, or refuse
+     * (libmicrohttpd would otherwise stop accepting silently at the limit) */
+    struct rlimit rl;
+    rlim_t need = (rlim_t)opts->max_connections + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
+            return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                              "http.max_connections %u needs %llu file descriptors, the limit is "
+                              "%llu (raise it, or lower http.max_connections)",
+                              opts->max_connections, (unsigned long long)need,
+                              (unsigned long long)rl.rlim_cur);
+    }
     struct http_server *srv = tp_calloc(1, sizeof(*srv));
     srv->routes = routes;
     srv->n_routes = n_routes;
     /* poll(2) rather than epoll: see docs/decisions/http-server.md */
-    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    unsigned flags =
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
         opts->threads > 1 ? opts->threads : 0, MHD_OPTION_CONNECTION_TIMEOUT,
         opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory, MHD_OPTION_EXTERNAL_LOGGER,
+        http_mhd_log, NULL, MHD_OPTION_END);
     if (!srv->daemon) {
         free(srv);
         return tp_err_set(TP_IO, errstr, errstr_size, "could not listen on \"%s\"", opts->listen);

@@ -25,6 +25,7 @@ struct loadgen_config {
     long long interval_ms;
     long long seed;
     char *token;
+    char *dump;
     char *log_level;
 };
 
@@ -43,6 +44,8 @@ static const struct config_entry loadgen_table[] = {
      "seed of the simulation"},
     {"loadgen.token", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, token),
      "bearer token sent with every POST (tp-ingest token --prefix=veh-)"},
+    {"loadgen.dump", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, dump),
+     "write one POST body (a batch of loadgen.batch readings) to this file and exit"},
     SERVICE_LOG_ENTRY(struct loadgen_config, log_level),
 };
 #define LOADGEN_TABLE_N (sizeof(loadgen_table) / sizeof(loadgen_table[0]))
@@ -77,6 +80,26 @@ int main(int argc, char **argv)
     struct sim_storage *ss = tp_calloc(batch, sizeof(*ss));
     double *lat = tp_calloc(total / batch + 2, sizeof(*lat));
     size_t n_req = 0, accepted = 0, failed_req = 0, sent = 0;
+    if (cfg.dump) { /* one body for other load tools (bench/ingest) */
+        size_t n = batch < total ? batch : total;
+        for (size_t i = 0; i < n; i++) {
+            sim_reading_next(fleet, i % (size_t)cfg.devices, &rs[i], &ss[i]);
+            ptrs[i] = &rs[i];
+        }
+        Twinpipe__Telemetry__V1__ReadingBatch b = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+        b.readings = ptrs;
+        b.n_readings = n;
+        size_t len = protobuf_c_message_get_packed_size(&b.base);
+        uint8_t *body = tp_malloc(len);
+        protobuf_c_message_pack(&b.base, body);
+        FILE *f = fopen(cfg.dump, "wb");
+        rc = f && fwrite(body, 1, len, f) == len ? 0 : 1;
+        if (f)
+            fclose(f);
+        free(body);
+        printf("wrote %zu readings, %zu bytes, to \"%s\"\n", n, len, cfg.dump);
+        goto cleanup;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     CURL *c = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
@@ -128,6 +151,7 @@ int main(int argc, char **argv)
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     curl_global_cleanup();
+cleanup:
     free(rs);
     free(ptrs);
     free(ss);
