@@ -79,3 +79,34 @@ void service_handle_health(struct http_request *req, void *arg)
     static const char body[] = "{\"status\":\"ok\"}";
     http_reply(req, 200, "application/json", body, sizeof(body) - 1);
 }
+
+static void *service_stopper_main(void *arg)
+{
+    struct service_stopper *s = arg;
+    int sig = service_wait_signal(-1);
+    if (atomic_load(&s->exiting))
+        return NULL; /* woken by service_stopper_join */
+    log_info("signal %d: %s", sig, s->what);
+    s->stop(s->arg);
+    return NULL;
+}
+
+void service_stopper_start(struct service_stopper *s, void (*stop)(void *), void *arg,
+                           const char *what)
+{
+    s->stop = stop;
+    s->arg = arg;
+    s->what = what;
+    atomic_store(&s->exiting, false);
+    s->started = pthread_create(&s->thread, NULL, service_stopper_main, s) == 0;
+}
+
+void service_stopper_join(struct service_stopper *s)
+{
+    if (!s->started)
+        return;
+    atomic_store(&s->exiting, true);
+    pthread_kill(s->thread, SIGTERM);
+    pthread_join(s->thread, NULL);
+    s->started = false;
+}

@@ -12,6 +12,8 @@
 #ifndef TP_SERVICE_H
 #define TP_SERVICE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -36,6 +38,23 @@ bool service_start(const char *program, const struct config_entry *table, size_t
                    struct config_extra *extra, int argc, char **argv, int *rc);
 /* Waits for SIGTERM/SIGINT; timeout_ms < 0 waits forever. Returns the signal or 0. */
 int service_wait_signal(int timeout_ms);
+/*
+ * A thread that waits for SIGTERM/SIGINT and then calls stop(arg) once,
+ * for services whose main thread runs a loop. service_stopper_join wakes
+ * it if no signal came and waits for it, so arg may be freed afterwards.
+ */
+struct service_stopper {
+    pthread_t thread;
+    bool started;
+    atomic_bool exiting;
+    void (*stop)(void *arg);
+    void *arg;
+    const char *what; /* logged with the signal, e.g. "flushing" */
+};
+void service_stopper_start(struct service_stopper *s, void (*stop)(void *), void *arg,
+                           const char *what);
+void service_stopper_join(struct service_stopper *s);
+
 /* GET /healthz handler: 200 {"status":"ok"} while the process serves. */
 void service_handle_health(struct http_request *req, void *arg);
 

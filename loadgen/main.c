@@ -81,17 +81,8 @@ int main(int argc, char **argv)
     double *lat = tp_calloc(total / batch + 2, sizeof(*lat));
     size_t n_req = 0, accepted = 0, failed_req = 0, sent = 0;
     if (cfg.dump) { /* one body for other load tools (bench/ingest) */
-        size_t n = batch < total ? batch : total;
-        for (size_t i = 0; i < n; i++) {
-            sim_reading_next(fleet, i % (size_t)cfg.devices, &rs[i], &ss[i]);
-            ptrs[i] = &rs[i];
-        }
-        Twinpipe__Telemetry__V1__ReadingBatch b = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
-        b.readings = ptrs;
-        b.n_readings = n;
-        size_t len = protobuf_c_message_get_packed_size(&b.base);
-        uint8_t *body = tp_malloc(len);
-        protobuf_c_message_pack(&b.base, body);
+        size_t n = batch < total ? batch : total, len, cursor = 0;
+        uint8_t *body = sim_batch_next(fleet, &cursor, n, rs, ss, ptrs, &len);
         FILE *f = fopen(cfg.dump, "wb");
         rc = f && fwrite(body, 1, len, f) == len ? 0 : 1;
         if (f)
@@ -115,17 +106,8 @@ int main(int argc, char **argv)
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     int64_t t0 = tp_mono_ms();
     while (sent < total) {
-        size_t n = 0;
-        for (; n < batch && sent < total; n++, sent++) {
-            sim_reading_next(fleet, sent % (size_t)cfg.devices, &rs[n], &ss[n]);
-            ptrs[n] = &rs[n];
-        }
-        Twinpipe__Telemetry__V1__ReadingBatch b = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
-        b.readings = ptrs;
-        b.n_readings = n;
-        size_t len = protobuf_c_message_get_packed_size(&b.base);
-        uint8_t *body = tp_malloc(len);
-        protobuf_c_message_pack(&b.base, body);
+        size_t n = total - sent < batch ? total - sent : batch, len;
+        uint8_t *body = sim_batch_next(fleet, &sent, n, rs, ss, ptrs, &len);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
         int64_t r0 = tp_mono_ms();

@@ -110,3 +110,19 @@ void sim_reading_next(struct sim_fleet *f, size_t i, journal_reading *r, struct 
     r->firmware = v->firmware;
     r->region = v->region;
 }
+
+uint8_t *sim_batch_next(struct sim_fleet *f, size_t *cursor, size_t n, journal_reading *rs,
+                        struct sim_storage *ss, journal_reading **ptrs, size_t *len)
+{
+    for (size_t i = 0; i < n; i++, (*cursor)++) {
+        sim_reading_next(f, *cursor % f->n, &rs[i], &ss[i]);
+        ptrs[i] = &rs[i];
+    }
+    Twinpipe__Telemetry__V1__ReadingBatch b = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+    b.readings = ptrs;
+    b.n_readings = n;
+    *len = protobuf_c_message_get_packed_size(&b.base);
+    uint8_t *body = tp_malloc(*len);
+    protobuf_c_message_pack(&b.base, body);
+    return body;
+}

@@ -51,4 +51,12 @@ void sim_fleet_free(struct sim_fleet *f);
 /* Advances device i by one interval and fills r (pointing into v and s). */
 void sim_reading_next(struct sim_fleet *f, size_t i, journal_reading *r, struct sim_storage *s);
 
+/*
+ * Packs the next n readings, round-robin over the fleet from *cursor (which
+ * advances by n), as a protobuf ReadingBatch; rs, ss and ptrs are n-element
+ * scratch arrays. Returns the body (caller frees) and its length in *len.
+ */
+uint8_t *sim_batch_next(struct sim_fleet *f, size_t *cursor, size_t n, journal_reading *rs,
+                        struct sim_storage *ss, journal_reading **ptrs, size_t *len);
+
 #endif

@@ -39,16 +39,9 @@ static const struct config_entry projector_table[] = {
 };
 #define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
 
-static atomic_bool projector_exiting; /* main is done with the object: leave it alone */
-
-static void *projector_signal_main(void *arg)
+static void projector_stop_cb(void *arg)
 {
-    int sig = service_wait_signal(-1);
-    if (atomic_load(&projector_exiting))
-        return NULL; /* woken by main at exit */
-    log_info("signal %d: flushing and leaving the consumer group", sig);
     projector_stop(arg);
-    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -58,8 +51,7 @@ int main(int argc, char **argv)
     struct http_server *srv = NULL;
     char errstr[1024];
     int rc = 1;
-    pthread_t sig_thread;
-    bool sig_started = false;
+    struct service_stopper stopper = {.started = false};
     if (service_start("tp-projector", projector_table, PROJECTOR_TABLE_N, &cfg, &cfg.kafka, argc,
                       argv, &rc))
         goto out;
@@ -92,19 +84,15 @@ int main(int argc, char **argv)
     }
     log_info("consuming \"%s\" at \"%s\" as group \"%s\"; health on \"%s\"", jc.topic,
              jc.bootstrap_servers, cfg.group, cfg.http.listen);
-    pthread_create(&sig_thread, NULL, projector_signal_main, pj);
-    sig_started = true;
+    service_stopper_start(&stopper, projector_stop_cb, pj,
+                          "flushing and leaving the consumer group");
     if (projector_run(pj, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
     rc = 0;
 out:
-    if (sig_started) { /* wake the signal thread and wait for it before freeing */
-        atomic_store(&projector_exiting, true);
-        pthread_kill(sig_thread, SIGTERM);
-        pthread_join(sig_thread, NULL);
-    }
+    service_stopper_join(&stopper); /* before the object is freed */
     http_server_free(srv);
     projector_free(pj);
     config_release(projector_table, PROJECTOR_TABLE_N, &cfg, &cfg.kafka);

@@ -80,16 +80,9 @@ static void rollup_handle_metrics(struct http_request *req, void *arg)
     buf_release(&b);
 }
 
-static atomic_bool rollup_exiting; /* main is done with the object: leave it alone */
-
-static void *rollup_signal_main(void *arg)
+static void rollup_stop_cb(void *arg)
 {
-    int sig = service_wait_signal(-1);
-    if (atomic_load(&rollup_exiting))
-        return NULL; /* woken by main at exit */
-    log_info("signal %d: closing files", sig);
     rollup_stop(arg);
-    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -99,8 +92,7 @@ int main(int argc, char **argv)
     struct http_server *srv = NULL;
     char errstr[1024];
     int rc = 1;
-    pthread_t sig_thread;
-    bool sig_started = false;
+    struct service_stopper stopper = {.started = false};
     if (service_start("tp-rollup", rollup_table, ROLLUP_TABLE_N, &cfg, &cfg.kafka, argc, argv, &rc))
         goto out;
     rc = 1;
@@ -147,19 +139,14 @@ int main(int argc, char **argv)
         }
     }
     log_info("rolling \"%s\" up into \"%s\"%s", jc.topic, cfg.dir, cfg.once ? " (once)" : "");
-    pthread_create(&sig_thread, NULL, rollup_signal_main, r);
-    sig_started = true;
+    service_stopper_start(&stopper, rollup_stop_cb, r, "closing files");
     if (rollup_run(r, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
     rc = 0;
 out:
-    if (sig_started) { /* wake the signal thread and wait for it before freeing */
-        atomic_store(&rollup_exiting, true);
-        pthread_kill(sig_thread, SIGTERM);
-        pthread_join(sig_thread, NULL);
-    }
+    service_stopper_join(&stopper); /* before the object is freed */
     http_server_free(srv);
     rollup_free(r);
     config_release(rollup_table, ROLLUP_TABLE_N, &cfg, &cfg.kafka);
