@@ -31,17 +31,19 @@ int main(int argc, char **argv)
 {
     struct query_config cfg = {0};
     struct http_server *srv = NULL;
-    struct pool *pool = NULL;
+    struct devices_ctx ctx = {0};
     char errstr[1024];
     int rc = 1;
     if (service_start("tp-query", query_table, QUERY_TABLE_N, &cfg, NULL, argc, argv, &rc))
         goto out;
     rc = 1;
-    pool =
+    ctx.pool =
         pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, devices_prepare);
     const struct http_route routes[] = {
-        {"GET", "/v1/devices/*", 0, devices_handle_get, pool},
+        {"GET", "/v1/devices/*", 0, devices_handle_get, &ctx},
         {"GET", "/healthz", 0, service_handle_health, NULL},
+        {"GET", "/readyz", 0, devices_handle_ready, &ctx},
+        {"GET", "/metrics", 0, devices_handle_metrics, &ctx},
     };
     struct http_options opts = http_settings_options(&cfg.http);
     if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
@@ -49,13 +51,14 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    ctx.srv = srv;
     log_info("listening on \"%s\" (port %u)", cfg.http.listen, http_server_port(srv));
     int sig = service_wait_signal(-1);
     log_info("signal %d: shutting down", sig);
     rc = 0;
 out:
     http_server_free(srv);
-    pool_free(pool);
+    pool_free(ctx.pool);
     config_release(query_table, QUERY_TABLE_N, &cfg, NULL);
     return rc;
 }

@@ -106,6 +106,14 @@ void pool_put(struct pool *p, PGconn *db)
     pthread_mutex_unlock(&p->lock);
 }
 
+void pool_stats(struct pool *p, size_t *open, size_t *idle)
+{
+    pthread_mutex_lock(&p->lock);
+    *open = p->n_open;
+    *idle = p->n_idle;
+    pthread_mutex_unlock(&p->lock);
+}
+
 void pool_free(struct pool *p)
 {
     if (!p)

@@ -29,6 +29,8 @@ struct pool *pool_new(const char *dsn, size_t size, int statement_timeout_ms,
 /* TP_TIMEOUT when no connection frees up within wait_ms. */
 enum tp_err pool_get(struct pool *p, int wait_ms, PGconn **out, char *errstr, size_t errstr_size);
 void pool_put(struct pool *p, PGconn *db);
+/* Connections open, and of those idle. */
+void pool_stats(struct pool *p, size_t *open, size_t *idle);
 void pool_free(struct pool *p);
 
 #endif

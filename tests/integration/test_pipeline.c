@@ -299,6 +299,29 @@ START_TEST(test_twins_exact)
     post_range(READINGS - 2, READINGS);
     wait_for_events(READINGS);
     assert_twins(READINGS);
+
+    /* the twin's version as ETag; a conditional GET of the same version: 304 */
+    char url[160];
+    struct buf resp;
+    buf_init(&resp, 1 << 16);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/devices/it-dev-003", query_port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    ck_assert_str_eq(stack_last_etag(), "\"v12\"");
+    stack_set_header("If-None-Match: \"v12\"");
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 304);
+    ck_assert_uint_eq(resp.len, 0);
+    ck_assert_str_eq(stack_last_etag(), "\"v12\"");
+    stack_set_header("If-None-Match: \"v11\", W/\"v3\"");
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    stack_set_header(NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", query_port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    ck_assert_str_eq(resp.data, "{\"status\":\"ready\"}");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", query_port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_http_responses_total{status=\"304\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_device_lookup_ms_count "));
+    buf_release(&resp);
 }
 END_TEST
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -150,6 +151,32 @@ void stack_set_bearer(const char *token)
     snprintf(stack_bearer, sizeof(stack_bearer), "%s", token ? token : "");
 }
 
+static char stack_header[512];
+static char stack_etag[128];
+
+void stack_set_header(const char *line)
+{
+    snprintf(stack_header, sizeof(stack_header), "%s", line ? line : "");
+}
+
+const char *stack_last_etag(void)
+{
+    return stack_etag;
+}
+
+static size_t stack_curl_header(char *data, size_t size, size_t n, void *arg)
+{
+    size_t len = size * n;
+    (void)arg;
+    if (len > 6 && !strncasecmp(data, "ETag: ", 6)) {
+        size_t v = len - 6;
+        while (v > 0 && (data[6 + v - 1] == '\r' || data[6 + v - 1] == '\n'))
+            v--;
+        snprintf(stack_etag, sizeof(stack_etag), "%.*s", (int)v, data + 6);
+    }
+    return len;
+}
+
 static size_t stack_curl_write(char *data, size_t size, size_t n, void *arg)
 {
     struct buf *b = arg;
@@ -170,6 +197,8 @@ long stack_http(const char *method, const char *url, const char *content_type, c
     }
     headers = curl_slist_append(headers, "Expect:");
     char auth[1100];
+    if (stack_header[0])
+        headers = curl_slist_append(headers, stack_header);
     if (stack_bearer[0]) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", stack_bearer);
         headers = curl_slist_append(headers, auth);
@@ -180,6 +209,8 @@ long stack_http(const char *method, const char *url, const char *content_type, c
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stack_curl_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, stack_curl_header);
+    stack_etag[0] = '\0';
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);

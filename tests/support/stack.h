@@ -54,6 +54,10 @@ int stack_run(const struct stack *st, const char *program, const char *const *ex
 
 /* Sends "Authorization: Bearer <token>" with every later stack_http (NULL: none). */
 void stack_set_bearer(const char *token);
+/* Sends this extra header line ("Name: value") with every later stack_http (NULL: none). */
+void stack_set_header(const char *line);
+/* The ETag of the last stack_http response ("" if none). */
+const char *stack_last_etag(void);
 /* HTTP over libcurl. body may be NULL for GET. Returns the status (0 = no answer). */
 long stack_http(const char *method, const char *url, const char *content_type, const void *body,
                 size_t len, struct buf *resp);
