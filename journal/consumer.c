@@ -186,6 +186,18 @@ void journal_event_release(struct journal_event *ev)
     ev->reading = NULL;
 }
 
+int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int64_t next_offset)
+{
+    int64_t lo, hi;
+    if (rd_kafka_get_watermark_offsets(c->rk, c->cfg->topic, partition, &lo, &hi) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        hi < 0)
+        return -1;
+    if (next_offset < 0)
+        next_offset = lo;
+    return hi > next_offset ? hi - next_offset : 0;
+}
+
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,
                                     size_t errstr_size)

@@ -204,6 +204,9 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
                                   struct journal_event *ev, bool *got, char *errstr,
                                   size_t errstr_size);
 void journal_event_release(struct journal_event *ev);
+/* Events after `next_offset` in the partition, from the consumer's cached
+ * high watermark (no request); -1 while unknown. Any thread. */
+int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int64_t next_offset);
 /* Commits next offsets to the consumer group in Kafka, synchronously. */
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,

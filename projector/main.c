@@ -76,12 +76,16 @@ int main(int argc, char **argv)
     }
     const struct http_route routes[] = {
         {"GET", "/healthz", 0, service_handle_health, NULL},
+        {"GET", "/readyz", 0, projector_handle_ready, pj},
+        {"GET", "/metrics", 0, projector_handle_metrics, pj},
     };
     struct http_options hopts = http_settings_options(&cfg.http);
-    if (http_server_new(routes, 1, &hopts, &srv, errstr, sizeof(errstr)) != TP_OK) {
+    if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &hopts, &srv, errstr,
+                        sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
+    projector_attach_server(pj, srv);
     log_info("consuming \"%s\" at \"%s\" as group \"%s\"; health on \"%s\"", jc.topic,
              jc.bootstrap_servers, cfg.group, cfg.http.listen);
     service_stopper_start(&stopper, projector_stop_cb, pj,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/mem.h"
 #include "store.h"
 #include "twins.h"
@@ -30,6 +31,11 @@ struct projector {
     char fail_msg[512];
     /* written on the loop thread, read by /metrics-like callers */
     _Atomic int64_t st_events, st_applied, st_duplicates, st_invalid, st_flushes, st_twins;
+    _Atomic int64_t st_twins_flushed, st_loop_ms, st_assigned;
+    atomic_bool st_flush_failing;
+    struct metrics_histogram flush_latency;
+    _Atomic int64_t lag[PROJECTOR_LAG_PARTITIONS]; /* -1: not assigned or unknown */
+    struct http_server *srv;
 };
 
 static void projector_parts_grow(struct projector *pj, int32_t partition)
@@ -66,6 +72,7 @@ static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t er
         for (int attempt = 0; attempt < PROJECTOR_FLUSH_RETRIES; attempt++) {
             err = store_flush(pj->store, pj->twins->dirty, pj->twins->n_dirty, parts, offs, n,
                               errstr, errstr_size);
+            atomic_store(&pj->st_flush_failing, err != TP_OK);
             if (err == TP_OK || !tp_err_retriable(err))
                 break;
             log_warn("flush failed, retrying in 1 s: %s", errstr);
@@ -74,6 +81,8 @@ static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t er
         if (err == TP_OK) {
             log_debug("flushed %zu twins and %zu offsets in %lld ms", pj->twins->n_dirty, n,
                       (long long)(tp_mono_ms() - t0));
+            metrics_histogram_observe(&pj->flush_latency, (double)(tp_mono_ms() - t0));
+            atomic_fetch_add(&pj->st_twins_flushed, (int64_t)pj->twins->n_dirty);
             twins_clean(pj->twins);
             for (size_t i = 0; i < n; i++)
                 pj->offset_dirty[parts[i]] = false;
@@ -108,6 +117,7 @@ static enum tp_err projector_on_assign(void *arg, const int32_t *partitions, int
         projector_parts_grow(pj, partitions[i]);
         pj->assigned[partitions[i]] = true;
         pj->next_offset[partitions[i]] = offsets[i];
+        atomic_fetch_add(&pj->st_assigned, 1);
         pj->offset_dirty[partitions[i]] = false;
         log_info("partition %d resumes at offset %lld (from postgresql)", partitions[i],
                  (long long)offsets[i]);
@@ -134,6 +144,8 @@ static void projector_on_revoke(void *arg, const int32_t *partitions, size_t n, 
     }
     for (size_t i = 0; i < n; i++)
         if ((size_t)partitions[i] < pj->n_parts) {
+            if (pj->assigned[partitions[i]])
+                atomic_fetch_sub(&pj->st_assigned, 1);
             pj->assigned[partitions[i]] = false;
             pj->offset_dirty[partitions[i]] = false;
         }
@@ -214,6 +226,8 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
     pj->twins = twins_new();
     pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));
     atomic_store(&pj->running, true);
+    for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++)
+        atomic_store(&pj->lag[p], -1);
     enum tp_err err =
         store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->store, errstr, errstr_size);
     if (err == TP_OK) {
@@ -227,6 +241,85 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
     }
     *out = pj;
     return TP_OK;
+}
+
+/* Publishes per-partition lag for /metrics (loop thread; at most every 500 ms). */
+static void projector_update_lag(struct projector *pj)
+{
+    int64_t now = tp_mono_ms();
+    if (now - atomic_load(&pj->st_loop_ms) < 500)
+        return;
+    atomic_store(&pj->st_loop_ms, now);
+    for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++) {
+        int64_t lag = -1;
+        if (p < pj->n_parts && pj->assigned[p])
+            lag = journal_consumer_lag(pj->consumer, (int32_t)p, pj->next_offset[p]);
+        atomic_store(&pj->lag[p], lag);
+    }
+}
+
+void projector_attach_server(struct projector *pj, struct http_server *srv)
+{
+    pj->srv = srv;
+}
+
+void projector_handle_metrics(struct http_request *req, void *arg)
+{
+    struct projector *pj = arg;
+    struct buf b;
+    char labels[48];
+    buf_init(&b, 1 << 20);
+    if (pj->srv)
+        http_server_metrics(pj->srv, "tp_projector", &b);
+    metrics_sample(&b, "tp_projector_events_total", "counter", "journal events consumed", NULL,
+                   (double)atomic_load(&pj->st_events));
+    metrics_sample(&b, "tp_projector_applied_total", "counter", "readings folded into twins", NULL,
+                   (double)atomic_load(&pj->st_applied));
+    metrics_sample(&b, "tp_projector_duplicates_total", "counter",
+                   "readings ignored: sequence not above the twin's", NULL,
+                   (double)atomic_load(&pj->st_duplicates));
+    metrics_sample(&b, "tp_projector_invalid_total", "counter",
+                   "events skipped: undecodable or unusable", NULL,
+                   (double)atomic_load(&pj->st_invalid));
+    metrics_sample(&b, "tp_projector_flushes_total", "counter", "transactions committed", NULL,
+                   (double)atomic_load(&pj->st_flushes));
+    metrics_sample(&b, "tp_projector_twins_flushed_total", "counter", "twin rows written", NULL,
+                   (double)atomic_load(&pj->st_twins_flushed));
+    metrics_sample(&b, "tp_projector_twins_in_memory", "gauge", "twins held in memory", NULL,
+                   (double)atomic_load(&pj->st_twins));
+    metrics_histogram_write(&b, "tp_projector_flush_ms", "flush transaction latency",
+                            &pj->flush_latency);
+    bool first = true;
+    for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++) {
+        int64_t lag = atomic_load(&pj->lag[p]);
+        if (lag < 0)
+            continue;
+        snprintf(labels, sizeof(labels), "partition=\"%zu\"", p);
+        metrics_sample(&b, "tp_projector_lag_events", "gauge",
+                       first ? "events in the journal not yet consumed, by partition" : NULL,
+                       labels, (double)lag);
+        first = false;
+    }
+    http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    buf_release(&b);
+}
+
+void projector_handle_ready(struct http_request *req, void *arg)
+{
+    struct projector *pj = arg;
+    /* ready: the loop turns, the last flush went through, partitions are assigned */
+    bool loop_ok = tp_mono_ms() - atomic_load(&pj->st_loop_ms) < 5000;
+    bool flush_ok = !atomic_load(&pj->st_flush_failing);
+    bool assigned = atomic_load(&pj->st_assigned) > 0;
+    if (loop_ok && flush_ok && assigned) {
+        static const char body[] = "{\"status\":\"ready\"}";
+        http_reply(req, 200, "application/json", body, sizeof(body) - 1);
+    } else {
+        http_reply_error(req, 503, "not_ready", "%s",
+                         !assigned  ? "no journal partition assigned yet"
+                         : !loop_ok ? "the consume loop is stuck"
+                                    : "flushes to postgresql are failing");
+    }
 }
 
 enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size)
@@ -262,6 +355,7 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
             break;
         }
         projector_fold_batch(pj, n);
+        projector_update_lag(pj);
         bool due =
             pj->first_change_ms && tp_mono_ms() - pj->first_change_ms >= pj->opts.flush_interval_ms;
         if (pj->twins->n_dirty >= pj->opts.flush_max_twins || due)

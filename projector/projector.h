@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/http.h"
 #include "journal/journal.h"
 
 struct projector;
@@ -37,6 +38,8 @@ struct projector_options {
     int flush_interval_ms;  /* ... or when the oldest change is this old */
     size_t batch_max;       /* events consumed before one fold pass */
 };
+
+#define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */
 
 struct projector_stats {
     int64_t events;
@@ -52,6 +55,11 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
 enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size);
 void projector_stop(struct projector *pj);
 void projector_stats_get(struct projector *pj, struct projector_stats *out);
+/* GET /metrics (Prometheus text) and GET /readyz; arg is the struct projector. */
+void projector_handle_metrics(struct http_request *req, void *arg);
+void projector_handle_ready(struct http_request *req, void *arg);
+/* Lets /metrics report the HTTP server's figures (borrowed). */
+void projector_attach_server(struct projector *pj, struct http_server *srv);
 void projector_free(struct projector *pj);
 
 #endif

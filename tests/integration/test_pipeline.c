@@ -321,6 +321,24 @@ START_TEST(test_twins_exact)
     ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
     ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_http_responses_total{status=\"304\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_device_lookup_ms_count "));
+
+    /* the projector's own account: 240 applied, the 60 re-sent readings ignored, no lag */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", projector_port);
+    bool settled = false;
+    for (int i = 0; i < 300 && !settled; i++) {
+        ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+        settled = strstr(resp.data, "\ntp_projector_duplicates_total 60\n") &&
+                  !strstr(resp.data, "tp_projector_lag_events{partition=\"0\"} 1");
+        if (!settled)
+            usleep(100 * 1000);
+    }
+    ck_assert_msg(settled, "projector never counted the 60 duplicates:\n%s", resp.data);
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_applied_total 240\n"));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_invalid_total 0\n"));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_events_total 300\n"));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_flush_ms_count "));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", projector_port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
     buf_release(&resp);
 }
 END_TEST
