@@ -276,12 +276,12 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
     unsigned flags =
         MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_NOTIFY_COMPLETED, http_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
-        opts->threads > 1 ? opts->threads : 0, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory, MHD_OPTION_EXTERNAL_LOGGER,
-        http_mhd_log, NULL, MHD_OPTION_END);
+        flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
+        srv, MHD_OPTION_THREAD_POOL_SIZE, opts->threads > 1 ? opts->threads : 0,
+        MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        opts->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         free(srv);
         return tp_err_set(TP_IO, errstr, errstr_size, "could not listen on \"%s\"", opts->listen);

@@ -12,6 +12,7 @@ struct journal_consumer {
     const struct journal_config *cfg;
     struct journal_rebalance rb;
     enum tp_err fatal; /* set by a failed rebalance callback */
+    int64_t unknown_topic_logged_ms;
     char fatal_msg[256];
 };
 
@@ -146,10 +147,16 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
     if (m->err) {
         enum tp_err e = TP_OK;
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-            m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC)
-            e = tp_err_set(TP_NOT_FOUND, errstr, errstr_size, "topic \"%s\" is gone: %s",
-                           c->cfg->topic, rd_kafka_message_errstr(m));
-        else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+            /* transient right after the topic was created (metadata not yet
+             * everywhere); librdkafka keeps retrying, so keep polling */
+            int64_t now = tp_mono_ms();
+            if (now - c->unknown_topic_logged_ms > 10000) {
+                log_warn("topic \"%s\" not available yet: %s", c->cfg->topic,
+                         rd_kafka_message_errstr(m));
+                c->unknown_topic_logged_ms = now;
+            }
+        } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
             char why[256];
             rd_kafka_fatal_error(c->rk, why, sizeof(why));
             e = tp_err_set(TP_KAFKA, errstr, errstr_size, "fatal kafka consumer error: %s", why);

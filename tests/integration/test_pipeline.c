@@ -7,7 +7,11 @@
  * and journals nothing; requests without a valid token get 401, readings
  * of devices the token does not cover 403, and neither journals anything.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -281,11 +285,14 @@ static void setup(void)
 
 static void teardown(void)
 {
-    /* graceful stops must exit 0 */
-    ck_assert_int_eq(stack_service_stop(query_pid, SIGTERM), 0);
-    ck_assert_int_eq(stack_service_stop(projector_pid, SIGTERM), 0);
-    ck_assert_int_eq(stack_service_stop(ingest_pid, SIGTERM), 0);
+    /* stop every service first (none may outlive the test), then: graceful stops exit 0 */
+    int q = stack_service_stop(query_pid, SIGTERM);
+    int p = stack_service_stop(projector_pid, SIGTERM);
+    int i = stack_service_stop(ingest_pid, SIGTERM);
     stack_release(&st);
+    ck_assert_int_eq(q, 0);
+    ck_assert_int_eq(p, 0);
+    ck_assert_int_eq(i, 0);
 }
 
 START_TEST(test_twins_exact)
@@ -694,6 +701,31 @@ static void *poster_main(void *arg)
     return NULL;
 }
 
+/* A client that never finishes its headers is disconnected after http.timeout_s. */
+START_TEST(test_slow_client_is_disconnected)
+{
+    static const char *const env[] = {"TP_HTTP_TIMEOUT_S=1", "TP_AUTH_SECRET=" SECRET, NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-ingest", env, port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    const char partial[] = "POST /v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Le";
+    ck_assert_int_eq(send(fd, partial, sizeof(partial) - 1, 0), (ssize_t)sizeof(partial) - 1);
+    struct timeval tv = {5, 0}; /* the server must close well before this */
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int64_t t0 = tp_mono_ms();
+    char byte;
+    ssize_t r = recv(fd, &byte, 1, 0);
+    int64_t waited = tp_mono_ms() - t0;
+    close(fd);
+    ck_assert_int_eq(r, 0); /* closed by the server, nothing sent */
+    ck_assert_msg(waited < 4000, "closed only after %lld ms", (long long)waited);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+}
+END_TEST
+
 /* SIGTERM under load: every reading answered 202 is in the journal, exactly once. */
 START_TEST(test_sigterm_during_load_loses_nothing)
 {
@@ -731,6 +763,7 @@ static Suite *pipeline_suite(void)
     tcase_add_test(tc, test_backpressure_refuses_and_stores_nothing);
     tcase_add_test(tc, test_refused_event_is_dead_lettered);
     tcase_add_test(tc, test_sigterm_during_load_loses_nothing);
+    tcase_add_test(tc, test_slow_client_is_disconnected);
     suite_add_tcase(s, tc);
     return s;
 }

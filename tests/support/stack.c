@@ -94,8 +94,10 @@ static pid_t stack_spawn(const struct stack *st, const char *program, const char
         setenv("TP_MIGRATIONS_DIR", TP_SOURCE_DIR "/migrations", 1);
         for (const char *const *e = extra; e && *e; e++)
             putenv((char *)*e);
+        /* both streams to the log: a service never holds the test runner's pipe */
         FILE *f = freopen(log, "a", stderr);
         (void)f;
+        dup2(STDERR_FILENO, STDOUT_FILENO);
         execl(path, program, (char *)NULL);
         _exit(127);
     }
@@ -124,6 +126,10 @@ pid_t stack_service_start(const struct stack *st, const char *program, const cha
 int stack_service_stop(pid_t pid, int sig)
 {
     int status = 0;
+    if (pid <= 0)
+        return -1;
+    if (waitpid(pid, &status, WNOHANG) == pid)
+        return status | 0x10000; /* had exited already: never equal to a clean stop */
     kill(pid, sig);
     for (int i = 0; i < 200; i++) {
         if (waitpid(pid, &status, WNOHANG) == pid)
@@ -132,8 +138,9 @@ int stack_service_stop(pid_t pid, int sig)
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    ck_abort_msg("process %d did not stop within 20 s after signal %d", (int)pid, sig);
-    return status;
+    /* not an abort: teardown must go on stopping the other services */
+    fprintf(stderr, "process %d did not stop within 20 s after signal %d: killed\n", (int)pid, sig);
+    return status | 0x20000;
 }
 
 int stack_run(const struct stack *st, const char *program, const char *const *extra)

@@ -47,7 +47,8 @@ uint16_t stack_free_port(void);
  */
 pid_t stack_service_start(const struct stack *st, const char *program, const char *const *extra,
                           uint16_t port);
-/* Sends sig and waits (20 s, then SIGKILL); returns the exit status as waitpid gives it. */
+/* Sends sig and waits (20 s, then SIGKILL); returns the exit status as waitpid gives it,
+ * with 0x10000 added if it had exited before, 0x20000 if it had to be killed. */
 int stack_service_stop(pid_t pid, int sig);
 /* Runs bin/<program> with the stack env to completion; returns its exit code. */
 int stack_run(const struct stack *st, const char *program, const char *const *extra);
