@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 #include "journal.h"
 #include "kconf.h"
 
@@ -118,9 +119,10 @@ out:
     return ret;
 }
 
-enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
-                                      int64_t *ends, size_t max, size_t *n, char *errstr,
-                                      size_t errstr_size)
+/* Low and high watermarks of every partition (at most max); *n = partitions. */
+static enum tp_err topic_watermarks(const struct journal_config *cfg, int timeout_ms, int64_t *lo,
+                                    int64_t *hi, size_t max, size_t *n, char *errstr,
+                                    size_t errstr_size)
 {
     enum tp_err ret = TP_OK;
     rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
@@ -134,9 +136,8 @@ enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int time
         ret = tp_err_set(TP_TOO_LARGE, errstr, errstr_size,
                          "topic \"%s\" has %d partitions, over %zu", cfg->topic, parts, max);
     for (int p = 0; p < parts && ret == TP_OK; p++) {
-        int64_t lo;
         rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(rk, cfg->topic, p, &lo, &ends[p], timeout_ms);
+            rd_kafka_query_watermark_offsets(rk, cfg->topic, p, &lo[p], &hi[p], timeout_ms);
         if (e)
             ret = tp_err_set(kconf_err(e), errstr, errstr_size,
                              "could not read offsets of \"%s\" [%d]: %s", cfg->topic, p,
@@ -148,28 +149,30 @@ enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int time
     return ret;
 }
 
+enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
+                                      int64_t *ends, size_t max, size_t *n, char *errstr,
+                                      size_t errstr_size)
+{
+    int64_t *lo = tp_calloc(max ? max : 1, sizeof(*lo));
+    enum tp_err ret = topic_watermarks(cfg, timeout_ms, lo, ends, max, n, errstr, errstr_size);
+    free(lo);
+    return ret;
+}
+
+#define TOPIC_COUNT_MAX 10000 /* journal.partitions' bound */
+
 enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
                                 char *errstr, size_t errstr_size)
 {
-    enum tp_err ret = TP_OK;
-    rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
-    if (!rk)
-        return TP_KAFKA;
+    int64_t *lo = tp_calloc(TOPIC_COUNT_MAX, sizeof(*lo));
+    int64_t *hi = tp_calloc(TOPIC_COUNT_MAX, sizeof(*hi));
+    size_t n;
     *count = 0;
-    int n = topic_partitions(rk, cfg->topic, timeout_ms, errstr, errstr_size);
-    if (n < 0)
-        ret = TP_KAFKA_TRANSIENT;
-    for (int p = 0; p < n && ret == TP_OK; p++) {
-        int64_t lo, hi;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(rk, cfg->topic, p, &lo, &hi, timeout_ms);
-        if (e)
-            ret = tp_err_set(kconf_err(e), errstr, errstr_size,
-                             "could not read offsets of \"%s\" [%d]: %s", cfg->topic, p,
-                             rd_kafka_err2str(e));
-        else
-            *count += hi - lo;
-    }
-    rd_kafka_destroy(rk);
+    enum tp_err ret =
+        topic_watermarks(cfg, timeout_ms, lo, hi, TOPIC_COUNT_MAX, &n, errstr, errstr_size);
+    for (size_t p = 0; ret == TP_OK && p < n; p++)
+        *count += hi[p] - lo[p];
+    free(lo);
+    free(hi);
     return ret;
 }
