@@ -26,6 +26,7 @@ struct http_server {
     const struct http_route *routes;
     size_t n_routes;
     uint16_t port;
+    size_t max_header_bytes;
 };
 
 struct http_request {
@@ -149,6 +150,23 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's per-connection pool holds the request line, the headers and the read
+ * buffer; headers that do not fit get its own HTML 431, so the pool is kept well above our
+ * limit and the limit is enforced (with a JSON error) in http_access. */
+static size_t http_memory_limit(const struct http_server *srv)
+{
+    size_t m = 2 * srv->max_header_bytes + 16 * 1024;
+    return m < 32 * 1024 ? 32 * 1024 : m;
+}
+
+static enum MHD_Result http_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
@@ -165,6 +183,15 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         req->method = method;
         req->path = url;
         *con_cls = req;
+        size_t head = strlen(method) + strlen(url) + strlen(version) + 4;
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, http_header_bytes, &head);
+        if (head > srv->max_header_bytes) {
+            req->handled = true;
+            http_reply_error(req, 431, "headers_too_large",
+                             "request line and headers take %zu bytes, over the limit of %zu", head,
+                             srv->max_header_bytes);
+            return http_queue(req); /* now: a body is never read */
+        }
         bool path_known;
         req->route = http_route_find(srv, method, url, &path_known);
         buf_init(&req->body, req->route ? req->route->max_body : 0);
@@ -270,6 +297,7 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
                               (unsigned long long)rl.rlim_cur);
     }
     struct http_server *srv = tp_calloc(1, sizeof(*srv));
+    srv->max_header_bytes = opts->max_header_bytes ? opts->max_header_bytes : 8192;
     srv->routes = routes;
     srv->n_routes = n_routes;
     /* poll(2) rather than epoll: see docs/decisions/http-server.md */
@@ -280,7 +308,7 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
         srv, MHD_OPTION_THREAD_POOL_SIZE, opts->threads > 1 ? opts->threads : 0,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->header_memory,
+        opts->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, http_memory_limit(srv),
         MHD_OPTION_END);
     if (!srv->daemon) {
         free(srv);

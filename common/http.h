@@ -54,7 +54,7 @@ struct http_options {
     unsigned threads;              /* server threads (>= 1) */
     unsigned connection_timeout_s; /* idle/slow client timeout */
     unsigned max_connections;
-    size_t header_memory; /* per-connection memory for headers */
+    size_t max_header_bytes; /* request line + headers; over it: 431 JSON (0: 8192) */
 };
 
 enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,

@@ -13,6 +13,7 @@ struct http_settings {
     long long threads;
     long long timeout_s;
     long long max_connections;
+    long long max_header_bytes;
 };
 
 #define HTTP_CONFIG_ENTRIES(type, member, listen_default)                                          \
@@ -32,15 +33,23 @@ struct http_settings {
          3600,                                                                                     \
          offsetof(type, member.timeout_s),                                                         \
          "idle and slow-client connection timeout, seconds"},                                      \
+        {"http.max_connections",                                                                   \
+         CONFIG_INT,                                                                               \
+         "10000",                                                                                  \
+         1,                                                                                        \
+         1000000,                                                                                  \
+         offsetof(type, member.max_connections),                                                   \
+         "concurrent connections"},                                                                \
     {                                                                                              \
-        "http.max_connections", CONFIG_INT, "10000", 1, 1000000,                                   \
-            offsetof(type, member.max_connections), "concurrent connections"                       \
+        "http.max_header_bytes", CONFIG_INT, "8192", 1024, 65536,                                  \
+            offsetof(type, member.max_header_bytes),                                               \
+            "request line + headers; over it: 431 headers_too_large"                               \
     }
 
 static inline struct http_options http_settings_options(const struct http_settings *s)
 {
     struct http_options o = {s->listen, (unsigned)s->threads, (unsigned)s->timeout_s,
-                             (unsigned)s->max_connections, 32 * 1024};
+                             (unsigned)s->max_connections, (size_t)s->max_header_bytes};
     return o;
 }
 

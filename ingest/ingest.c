@@ -33,7 +33,6 @@ struct ingest {
     _Atomic uint64_t overloaded_total;
     _Atomic uint64_t dead_lettered_total;
     struct metrics_histogram ack_latency;
-    _Atomic int64_t ready_checked_ms;
     atomic_bool ready;
     struct ingest_limits limits;
     int32_t schema_id;
@@ -348,15 +347,16 @@ void ingest_attach_server(struct ingest *ing, struct http_server *srv)
     ing->srv = srv;
 }
 
+void ingest_probe_ready(struct ingest *ing, int timeout_ms)
+{
+    atomic_store(&ing->ready, journal_producer_ready(ing->producer, timeout_ms));
+}
+
 void ingest_handle_ready(struct http_request *req, void *arg)
 {
     struct ingest *ing = arg;
-    int64_t now = tp_mono_ms();
-    /* probes may come often: ask the broker at most once a second */
-    if (now - atomic_load(&ing->ready_checked_ms) >= 1000) {
-        atomic_store(&ing->ready, journal_producer_ready(ing->producer, 2000));
-        atomic_store(&ing->ready_checked_ms, now);
-    }
+    /* never asks the broker here: probes come often, and an unreachable broker would hold
+     * a worker thread for the metadata timeout; the main thread probes once a second */
     if (atomic_load(&ing->ready)) {
         static const char body[] = "{\"status\":\"ready\"}";
         http_reply(req, 200, "application/json", body, sizeof(body) - 1);

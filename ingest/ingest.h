@@ -46,6 +46,9 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
                        struct ingest **out, char *errstr, size_t errstr_size);
 /* Route handler for POST /v1/telemetry; arg is the struct ingest. */
 void ingest_handle_telemetry(struct http_request *req, void *arg);
+/* Asks the broker for metadata (up to timeout_ms) and records the answer for /readyz.
+ * Called by the main thread once a second, and once before serving. */
+void ingest_probe_ready(struct ingest *ing, int timeout_ms);
 /* GET /readyz: 200 while broker metadata is reachable, else 503. */
 void ingest_handle_ready(struct http_request *req, void *arg);
 /* GET /metrics (Prometheus text). Needs ingest_attach_server first. */

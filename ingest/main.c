@@ -183,9 +183,12 @@ int main(int argc, char **argv)
         goto out;
     }
     ingest_attach_server(ing, srv);
+    ingest_probe_ready(ing, 5000);
     log_info("listening on \"%s\" (port %u), journal topic \"%s\" at \"%s\"", cfg.http.listen,
              http_server_port(srv), jc.topic, jc.bootstrap_servers);
-    int sig = service_wait_signal(-1);
+    int sig;
+    while (!(sig = service_wait_signal(1000)))
+        ingest_probe_ready(ing, 1000);
     log_info("signal %d: draining requests in flight", sig);
     ingest_begin_drain(ing);
     http_server_quiesce(srv);

@@ -395,6 +395,17 @@ START_TEST(test_bad_input_changes_nothing)
     expect_error(s, resp.data, 413, "payload_too_large");
     free(big);
 
+    /* request line + headers over http.max_header_bytes (8192): JSON 431, body never read */
+    char *hdr = malloc(9001);
+    memcpy(hdr, "X-Padding: ", 11);
+    memset(hdr + 11, 'p', 8989);
+    hdr[9000] = '\0';
+    stack_set_header(hdr);
+    s = stack_http("POST", url, "application/x-protobuf", junk, sizeof(junk) - 1, &resp);
+    stack_set_header(NULL);
+    free(hdr);
+    expect_error(s, resp.data, 431, "headers_too_large");
+
     /* a batch whose only reading has no device_id */
     journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
     r.has_sequence = r.has_timestamp_ms = 1;

@@ -158,7 +158,7 @@ void stack_set_bearer(const char *token)
     snprintf(stack_bearer, sizeof(stack_bearer), "%s", token ? token : "");
 }
 
-static char stack_header[512];
+static char stack_header[16384];
 static char stack_etag[128];
 
 void stack_set_header(const char *line)
