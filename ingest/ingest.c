@@ -34,6 +34,8 @@ struct ingest {
     _Atomic uint64_t dead_lettered_total;
     struct metrics_histogram ack_latency;
     atomic_bool ready;
+    int64_t fail_logged_ms; /* delivery thread only: rate limit of failure logs */
+    uint64_t fail_suppressed;
     struct ingest_limits limits;
     int32_t schema_id;
     pthread_t delivery_thread;
@@ -147,6 +149,24 @@ static void ingest_call_release(struct ingest_call *call, long n)
         ingest_call_finish(call);
 }
 
+/* While the broker is down every event fails: one line a second, with the count of the
+ * others (delivery reports come from the delivery thread only). */
+static void ingest_log_failure(struct ingest *ing, const char *msg)
+{
+    int64_t now = tp_mono_ms();
+    if (now - ing->fail_logged_ms < 1000) {
+        ing->fail_suppressed++;
+        return;
+    }
+    if (ing->fail_suppressed)
+        log_error("%s (and %llu more failed events since the last such line)", msg,
+                  (unsigned long long)ing->fail_suppressed);
+    else
+        log_error("%s", msg);
+    ing->fail_logged_ms = now;
+    ing->fail_suppressed = 0;
+}
+
 static void ingest_on_delivery(void *opaque, const struct journal_delivery *d, void *arg)
 {
     struct ingest_call *call = opaque;
@@ -154,7 +174,7 @@ static void ingest_on_delivery(void *opaque, const struct journal_delivery *d, v
     int32_t partition = d->partition;
     int64_t offset = d->offset;
     if (d->err != TP_OK) {
-        log_error("%s", d->errstr);
+        ingest_log_failure(ing, d->errstr);
         ingest_call_fail(call, d->errstr);
     } else if (d->dead_lettered) {
         atomic_fetch_add(&call->dead_lettered, 1);

@@ -171,10 +171,40 @@ const char *stack_last_etag(void)
     return stack_etag;
 }
 
+static char stack_headers[8192]; /* the last response's header lines */
+static size_t stack_headers_len;
+
+const char *stack_last_header(const char *name)
+{
+    static char value[1024];
+    size_t nl = strlen(name);
+    for (const char *p = stack_headers; *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t l = eol ? (size_t)(eol - p) : strlen(p);
+        if (l > nl + 1 && !strncasecmp(p, name, nl) && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = l - (size_t)(v - p);
+            while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+                vl--;
+            snprintf(value, sizeof(value), "%.*s", (int)vl, v);
+            return value;
+        }
+        p += l + (eol ? 1 : 0);
+    }
+    return NULL;
+}
+
 static size_t stack_curl_header(char *data, size_t size, size_t n, void *arg)
 {
     size_t len = size * n;
     (void)arg;
+    if (stack_headers_len + len < sizeof(stack_headers)) {
+        memcpy(stack_headers + stack_headers_len, data, len);
+        stack_headers_len += len;
+        stack_headers[stack_headers_len] = '\0';
+    }
     if (len > 6 && !strncasecmp(data, "ETag: ", 6)) {
         size_t v = len - 6;
         while (v > 0 && (data[6 + v - 1] == '\r' || data[6 + v - 1] == '\n'))
@@ -218,6 +248,8 @@ long stack_http(const char *method, const char *url, const char *content_type, c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, stack_curl_header);
     stack_etag[0] = '\0';
+    stack_headers[0] = '\0';
+    stack_headers_len = 0;
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
