@@ -199,10 +199,11 @@ static void produce(const struct workload *w, size_t from, size_t to)
             r.n_metrics++;
         }
         r.metrics = ep;
-        enum tp_err err;
-        while ((err = journal_producer_append(p, &r, NULL, errstr, sizeof(errstr))) ==
-               TP_QUEUE_FULL)
+        enum tp_err err = journal_producer_append(p, &r, NULL, errstr, sizeof(errstr));
+        while (err == TP_QUEUE_FULL) {
             journal_producer_poll(p, 50);
+            err = journal_producer_append(p, &r, NULL, errstr, sizeof(errstr));
+        }
         ck_assert_msg(err == TP_OK, "append: %s", errstr);
         journal_producer_poll(p, 0);
     }
@@ -336,6 +337,15 @@ static int64_t i64(PGresult *res, int r, int c)
 {
     ck_assert_msg(!PQgetisnull(res, r, c), "row %d column %d is NULL", r, c);
     return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+/* The one integer a query answers. */
+static int64_t query_i64(const char *sql, const char *param)
+{
+    PGresult *res = query(sql, param);
+    int64_t v = i64(res, 0, 0);
+    PQclear(res);
+    return v;
 }
 
 /* Every twin and every metric_minutes row of the workload's devices equals e, exactly. */
@@ -543,12 +553,9 @@ END_TEST
 /* Sum of the next offsets stored for the group. */
 static int64_t stored_progress(void)
 {
-    PGresult *res = query("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets"
-                          " WHERE consumer_group = $1",
-                          st.topic);
-    int64_t v = i64(res, 0, 0);
-    PQclear(res);
-    return v;
+    return query_i64("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets"
+                     " WHERE consumer_group = $1",
+                     st.topic);
 }
 
 /* (b) 100k events, ~1000 devices: SIGKILL at random moments, 12 times; nothing lost or doubled. */
@@ -650,13 +657,10 @@ END_TEST
 /* Terminates every connection to the test database but ours; returns how many. */
 static int terminate_backends(void)
 {
-    PGresult *res = query("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
+    return (int)query_i64("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))"
                           " FROM pg_stat_activity"
                           " WHERE datname = current_database() AND pid <> pg_backend_pid()",
                           NULL);
-    int n = (int)i64(res, 0, 0);
-    PQclear(res);
-    return n;
 }
 
 /* (d) the projector's connections are terminated mid-run, while it holds unflushed twins
@@ -699,14 +703,6 @@ START_TEST(test_postgres_connection_loss_exact)
 }
 END_TEST
 
-static int64_t history_rows(void)
-{
-    PGresult *res = query("SELECT count(*) FROM metric_minutes", NULL);
-    int64_t n = i64(res, 0, 0);
-    PQclear(res);
-    return n;
-}
-
 /* Retention: rows older than projector.history_retention_h go, exactly those; 0 keeps all. */
 START_TEST(test_retention_deletes_old_minutes)
 {
@@ -724,7 +720,7 @@ START_TEST(test_retention_deletes_old_minutes)
     wait_ready(port);
     usleep(300 * 1000);
     ck_assert_double_eq(metric_value(port, "tp_projector_history_rows_deleted_total"), 0);
-    ck_assert_int_eq(history_rows(), 3);
+    ck_assert_int_eq(query_i64("SELECT count(*) FROM metric_minutes", NULL), 3);
     ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
 
     static const char *const two_h[] = {PROJECTOR_ENV, "TP_PROJECTOR_HISTORY_RETENTION_H=2", NULL};
