@@ -2,10 +2,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "api.h"
 #include "common/http_config.h"
 #include "common/log.h"
 #include "common/service.h"
-#include "devices.h"
 #include "pool.h"
 
 struct query_config {
@@ -13,6 +13,8 @@ struct query_config {
     char *pg_dsn;
     long long pool_size;
     long long statement_timeout_ms;
+    long long online_window_s;
+    char *cursor_secret;
     char *log_level;
 };
 
@@ -23,6 +25,12 @@ static const struct config_entry query_table[] = {
      "database connections"},
     {"pg.statement_timeout_ms", CONFIG_INT, "5000", 1, 600000,
      offsetof(struct query_config, statement_timeout_ms), "statement_timeout of every query"},
+    {"query.online_window_s", CONFIG_INT, "300", 1, 31536000,
+     offsetof(struct query_config, online_window_s),
+     "a device is online while its last_seen is at most this many seconds before now()"},
+    {"query.cursor_secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, cursor_secret),
+     "HMAC key of page cursors, the same on every replica (unset: a built-in key; never "
+     "logged)"},
     SERVICE_LOG_ENTRY(struct query_config, log_level),
 };
 #define QUERY_TABLE_N (sizeof(query_table) / sizeof(query_table[0]))
@@ -31,34 +39,31 @@ int main(int argc, char **argv)
 {
     struct query_config cfg = {0};
     struct http_server *srv = NULL;
-    struct devices_ctx ctx = {0};
+    struct query_api api = {0};
     char errstr[1024];
     int rc = 1;
     if (service_start("tp-query", query_table, QUERY_TABLE_N, &cfg, NULL, argc, argv, &rc))
         goto out;
     rc = 1;
-    ctx.pool =
-        pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, devices_prepare);
-    const struct http_route routes[] = {
-        {"GET", "/v1/devices/*", 0, devices_handle_get, &ctx},
-        {"GET", "/healthz", 0, service_handle_health, NULL},
-        {"GET", "/readyz", 0, devices_handle_ready, &ctx},
-        {"GET", "/metrics", 0, devices_handle_metrics, &ctx},
-    };
+    api.pool =
+        pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, api_prepare);
+    api.settings.online_window_s = (long)cfg.online_window_s;
+    api.settings.cursor_secret = cfg.cursor_secret;
+    size_t n_routes;
+    const struct http_route *routes = api_routes(&api, &n_routes);
     struct http_options opts = http_settings_options(&cfg.http);
-    if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
-                        sizeof(errstr)) != TP_OK) {
+    if (http_server_new(routes, n_routes, &opts, &srv, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
-    ctx.srv = srv;
+    api.srv = srv;
     log_info("listening on \"%s\" (port %u)", cfg.http.listen, http_server_port(srv));
     int sig = service_wait_signal(-1);
     log_info("signal %d: shutting down", sig);
     rc = 0;
 out:
     http_server_free(srv);
-    pool_free(ctx.pool);
+    pool_free(api.pool);
     config_release(query_table, QUERY_TABLE_N, &cfg, NULL);
     return rc;
 }

@@ -1,0 +1,100 @@
+#include "api.h"
+
+#include <stdio.h>
+
+#include "common/log.h"
+#include "common/pg.h"
+#include "common/service.h"
+#include "devices.h"
+#include "errors.h"
+#include "list.h"
+
+const struct http_route *api_routes(struct query_api *api, size_t *n)
+{
+    const struct http_route routes[] = {
+        {"GET", "/v1/devices", 0, list_handle, api},
+        {"GET", "/v1/devices/*", 0, devices_handle_get, api},
+        {"GET", "/healthz", 0, service_handle_health, NULL},
+        {"GET", "/readyz", 0, api_handle_ready, api},
+        {"GET", "/metrics", 0, api_handle_metrics, api},
+    };
+    size_t k = sizeof(routes) / sizeof(routes[0]);
+    _Static_assert(sizeof(routes) / sizeof(routes[0]) <= API_N_ROUTES, "API_N_ROUTES");
+    for (size_t i = 0; i < k; i++)
+        api->routes[i] = routes[i];
+    *n = k;
+    return api->routes;
+}
+
+enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size)
+{
+    return devices_prepare(db, errstr, errstr_size);
+}
+
+bool api_begin(struct query_api *api, struct http_request *req)
+{
+    (void)api;
+    (void)req;
+    return true;
+}
+
+static bool api_arg(void *arg, const char *key, const char *value)
+{
+    params_args_add(arg, key, value);
+    return true;
+}
+
+void api_args(struct http_request *req, struct params_args *a)
+{
+    a->n = 0;
+    a->too_many = false;
+    http_request_query_each(req, api_arg, a);
+}
+
+bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db)
+{
+    char errstr[512];
+    if (pool_get(api->pool, API_POOL_WAIT_MS, db, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store is not reachable");
+        return false;
+    }
+    return true;
+}
+
+void api_handle_ready(struct http_request *req, void *arg)
+{
+    struct query_api *api = arg;
+    char errstr[512] = "";
+    PGconn *db;
+    if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
+        enum tp_err err =
+            pg_check(db, PQexec(db, "SELECT 1"), PGRES_TUPLES_OK, NULL, errstr, sizeof(errstr));
+        pool_put(api->pool, db);
+        if (err == TP_OK) {
+            static const char body[] = "{\"status\":\"ready\"}";
+            http_reply(req, 200, "application/json", body, sizeof(body) - 1);
+            return;
+        }
+    }
+    query_error_reply(req, QERR_NOT_READY, "the twin store is not reachable: %s", errstr);
+}
+
+void api_handle_metrics(struct http_request *req, void *arg)
+{
+    struct query_api *api = arg;
+    struct buf b;
+    size_t open, idle;
+    buf_init(&b, 1 << 20);
+    if (api->srv)
+        http_server_metrics(api->srv, "tp_query", &b);
+    metrics_histogram_write(&b, "tp_query_device_lookup_ms", "GET /v1/devices/{id} latency",
+                            &api->lookup_latency);
+    pool_stats(api->pool, &open, &idle);
+    metrics_sample(&b, "tp_query_pool_connections", "gauge", "database connections open", NULL,
+                   (double)open);
+    metrics_sample(&b, "tp_query_pool_in_use", "gauge", "database connections in use", NULL,
+                   (double)(open - idle));
+    http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    buf_release(&b);
+}
