@@ -8,12 +8,16 @@
 #include "devices.h"
 #include "errors.h"
 #include "list.h"
+#include "series.h"
+#include "summary.h"
 
 const struct http_route *api_routes(struct query_api *api, size_t *n)
 {
     const struct http_route routes[] = {
         {"GET", "/v1/devices", 0, list_handle, api},
         {"GET", "/v1/devices/*", 0, devices_handle_get, api},
+        {"GET", "/v1/devices/*/series", 0, series_handle, api},
+        {"GET", "/v1/fleet/summary", 0, summary_handle, api},
         {"GET", "/healthz", 0, service_handle_health, NULL},
         {"GET", "/readyz", 0, api_handle_ready, api},
         {"GET", "/metrics", 0, api_handle_metrics, api},
@@ -28,7 +32,12 @@ const struct http_route *api_routes(struct query_api *api, size_t *n)
 
 enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size)
 {
-    return devices_prepare(db, errstr, errstr_size);
+    enum tp_err err = devices_prepare(db, errstr, errstr_size);
+    if (err == TP_OK)
+        err = series_prepare(db, errstr, errstr_size);
+    if (err == TP_OK)
+        err = summary_prepare(db, errstr, errstr_size);
+    return err;
 }
 
 bool api_begin(struct query_api *api, struct http_request *req)

@@ -165,6 +165,15 @@ void params_time_format(int64_t us, char *out, size_t out_size)
              (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
 }
 
+void params_time_rfc3339(int64_t us, char *out, size_t out_size)
+{
+    char t[PARAMS_TIME_TEXT];
+    params_time_format(us, t, sizeof(t)); /* "YYYY-MM-DD HH:MM:SS.uuuuuu+00" */
+    t[10] = 'T';
+    bool micro = us % 1000 != 0;
+    snprintf(out, out_size, "%.*sZ", micro ? 26 : 23, t);
+}
+
 int64_t params_step_us(enum params_step s)
 {
     return params_step_lengths_s[s] * 1000000;

@@ -115,6 +115,8 @@ bool params_name_ok(const char *name);
 bool params_time_parse(const char *s, int64_t *us);
 /* Microseconds since the epoch as PostgreSQL timestamptz input, UTC. */
 void params_time_format(int64_t us, char *out, size_t out_size);
+/* Microseconds since the epoch as RFC 3339 in UTC: ".mmmZ", or ".uuuuuuZ" when needed. */
+void params_time_rfc3339(int64_t us, char *out, size_t out_size);
 /* Step length in microseconds, and its name ("5m"). */
 int64_t params_step_us(enum params_step s);
 const char *params_step_name(enum params_step s);

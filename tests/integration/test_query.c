@@ -492,6 +492,21 @@ START_TEST(test_json_escaping)
         for (size_t k = 0; k < resp.len; k++)
             ck_assert_uint_ge((unsigned char)resp.data[k], 0x20);
     }
+    /* and as group keys of the summary (written by json.h) */
+    ck_assert_int_eq(get("/v1/fleet/summary?group_by=region", &resp), 200);
+    struct jv *sum = jv_parse(resp.data);
+    ck_assert_msg(sum != NULL, "not JSON: %s", resp.data);
+    ck_assert_uint_eq(jv_len(sum, "groups"), 5);
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        bool found = false;
+        for (size_t g = 0; g < 5; g++) {
+            char path[32];
+            snprintf(path, sizeof(path), "groups.%zu.key", g);
+            found = found || !strcmp(jv_str(sum, path), odd[i]);
+        }
+        ck_assert_msg(found, "group key %zu not read back", i);
+    }
+    jv_free(sum);
     ck_assert_int_eq(sql_count("SELECT count(*) FROM twins"), 5);
     buf_release(&resp);
 }
@@ -576,6 +591,152 @@ START_TEST(test_list_injection)
 }
 END_TEST
 
+static void minute(const char *id, const char *metric, const char *at, double min, double max,
+                   double sum, int count)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO metric_minutes VALUES ('%s', '%s', timestamptz '%s', %.17g, %.17g, %.17g,"
+             " %d)",
+             id, metric, at, min, max, sum, count);
+    sql_exec(sql);
+}
+
+static void expect_body(const char *path_and_query, const char *want)
+{
+    struct buf resp;
+    buf_init(&resp, 4 << 20);
+    long s = get(path_and_query, &resp);
+    ck_assert_msg(s == 200, "%s: %ld %s", path_and_query, s, resp.data);
+    ck_assert_str_eq(resp.data, want);
+    buf_release(&resp);
+}
+
+START_TEST(test_series_exact)
+{
+    fixture_four();
+    minute("dev-a", "speed_kmh", "2026-03-01T10:00:00Z", 1, 5, 6, 2);
+    minute("dev-a", "speed_kmh", "2026-03-01T10:01:00Z", 0, 9, 9, 3);
+    minute("dev-a", "speed_kmh", "2026-03-01T10:05:00Z", 2, 2, 2, 1);
+    minute("dev-a", "speed_kmh", "2026-03-01T11:00:00Z", 7, 8, 15, 2);
+    minute("dev-a", "fuel_level_pct", "2026-03-01T10:00:00Z", 50, 50, 50, 1);
+    minute("dev-b", "speed_kmh", "2026-03-01T10:00:00Z", 100, 100, 100, 1);
+    expect_body("/v1/devices/dev-a/series?metric=speed_kmh&from=2026-03-01T10:00:00Z"
+                "&to=2026-03-01T11:00:00Z&step=5m",
+                "{\"device_id\":\"dev-a\",\"metric\":\"speed_kmh\",\"step\":\"5m\","
+                "\"from\":\"2026-03-01T10:00:00.000Z\",\"to\":\"2026-03-01T11:00:00.000Z\","
+                "\"buckets\":[{\"start\":\"2026-03-01T10:00:00.000Z\",\"min\":0,\"max\":9,"
+                "\"avg\":3,\"count\":5},{\"start\":\"2026-03-01T10:05:00.000Z\",\"min\":2,"
+                "\"max\":2,\"avg\":2,\"count\":1}]}");
+    expect_body("/v1/devices/dev-a/series?metric=speed_kmh&from=2026-03-01T10:00:00Z"
+                "&to=2026-03-01T12:00:00Z&step=1h",
+                "{\"device_id\":\"dev-a\",\"metric\":\"speed_kmh\",\"step\":\"1h\","
+                "\"from\":\"2026-03-01T10:00:00.000Z\",\"to\":\"2026-03-01T12:00:00.000Z\","
+                "\"buckets\":[{\"start\":\"2026-03-01T10:00:00.000Z\",\"min\":0,\"max\":9,"
+                "\"avg\":2.8333333333333335,\"count\":6},{\"start\":\"2026-03-01T11:00:00.000Z\","
+                "\"min\":7,\"max\":8,\"avg\":7.5,\"count\":2}]}");
+    /* a day starts at 00:00Z; the 1m default; from inside a minute skips it */
+    expect_body("/v1/devices/dev-a/series?metric=speed_kmh&from=2026-03-01T09:30:00%2B01:00"
+                "&to=2026-03-02T00:00:00.000001Z&step=1d",
+                "{\"device_id\":\"dev-a\",\"metric\":\"speed_kmh\",\"step\":\"1d\","
+                "\"from\":\"2026-03-01T08:30:00.000Z\",\"to\":\"2026-03-02T00:00:00.000001Z\","
+                "\"buckets\":[{\"start\":\"2026-03-01T00:00:00.000Z\",\"min\":0,\"max\":9,"
+                "\"avg\":4,\"count\":8}]}");
+    expect_body("/v1/devices/dev-a/series?metric=speed_kmh&from=2026-03-01T10:00:30Z"
+                "&to=2026-03-01T10:06:00Z",
+                "{\"device_id\":\"dev-a\",\"metric\":\"speed_kmh\",\"step\":\"1m\","
+                "\"from\":\"2026-03-01T10:00:30.000Z\",\"to\":\"2026-03-01T10:06:00.000Z\","
+                "\"buckets\":[{\"start\":\"2026-03-01T10:01:00.000Z\",\"min\":0,\"max\":9,"
+                "\"avg\":3,\"count\":3},{\"start\":\"2026-03-01T10:05:00.000Z\",\"min\":2,"
+                "\"max\":2,\"avg\":2,\"count\":1}]}");
+    /* a twin without minutes: no buckets */
+    expect_body("/v1/devices/dev-c/series?metric=speed_kmh&from=2026-03-01T10:00:00Z"
+                "&to=2026-03-01T11:00:00Z",
+                "{\"device_id\":\"dev-c\",\"metric\":\"speed_kmh\",\"step\":\"1m\","
+                "\"from\":\"2026-03-01T10:00:00.000Z\",\"to\":\"2026-03-01T11:00:00.000Z\","
+                "\"buckets\":[]}");
+    expect_get("/v1/devices/nobody/series?metric=speed_kmh&from=2026-03-01T10:00:00Z"
+               "&to=2026-03-01T11:00:00Z",
+               404, "device_not_found");
+    expect_get("/v1/devices/bad$id/series?metric=x&from=2026-03-01T10:00:00Z"
+               "&to=2026-03-01T11:00:00Z",
+               400, "invalid_device_id");
+    expect_get("/v1/devices/dev-a/series?metric=speed_kmh&from=2026-01-01T00:00:00Z"
+               "&to=2026-03-01T00:00:00Z&step=1m",
+               400, "too_many_buckets");
+    expect_get("/v1/devices/dev-a/series?metric=speed_kmh&from=2026-01-01T00:00:00Z"
+               "&to=2026-03-01T00:00:00Z&step=2m",
+               400, "invalid_parameter");
+    expect_get("/v1/devices/dev-a/series?metric=speed_kmh", 400, "invalid_parameter");
+}
+END_TEST
+
+START_TEST(test_summary_exact)
+{
+    fixture_four();
+    twin("dev-on", "now() - interval '10 seconds'", 1, "{\"speed_kmh\":{\"value\":1}}",
+         "{\"region\":\"us\"}");
+    expect_body("/v1/fleet/summary?group_by=region&metric=speed_kmh",
+                "{\"group_by\":\"region\",\"metric\":\"speed_kmh\",\"online_window_s\":300,"
+                "\"groups\":[{\"key\":\"eu\",\"devices\":2,\"online\":0,\"metric\":{\"devices\":2,"
+                "\"min\":10.5,\"max\":99,\"avg\":54.75}},{\"key\":\"us\",\"devices\":2,"
+                "\"online\":1,\"metric\":{\"devices\":1,\"min\":1,\"max\":1,\"avg\":1}},"
+                "{\"key\":null,\"devices\":1,\"online\":0,\"metric\":{\"devices\":0,\"min\":null,"
+                "\"max\":null,\"avg\":null}}],\"truncated\":false}");
+    expect_body("/v1/fleet/summary?group_by=model",
+                "{\"group_by\":\"model\",\"metric\":null,\"online_window_s\":300,"
+                "\"groups\":[{\"key\":\"m1\",\"devices\":2,\"online\":0},{\"key\":\"m2\","
+                "\"devices\":2,\"online\":0},{\"key\":null,\"devices\":1,\"online\":1}],"
+                "\"truncated\":false}");
+    expect_body("/v1/fleet/summary?metric=fuel_level_pct",
+                "{\"group_by\":null,\"metric\":\"fuel_level_pct\",\"online_window_s\":300,"
+                "\"groups\":[{\"key\":null,\"devices\":5,\"online\":1,\"metric\":{\"devices\":1,"
+                "\"min\":42,\"max\":42,\"avg\":42}}],\"truncated\":false}");
+    expect_get("/v1/fleet/summary?group_by=", 400, "invalid_parameter");
+    expect_get("/v1/fleet/summary?groupby=model", 400, "invalid_parameter");
+    sql_exec("TRUNCATE twins");
+    expect_body("/v1/fleet/summary",
+                "{\"group_by\":null,\"metric\":null,\"online_window_s\":300,\"groups\":[],"
+                "\"truncated\":false}");
+}
+END_TEST
+
+/* Injection attempts in the series and summary parameters: 400 or nothing, nothing changed. */
+START_TEST(test_series_summary_injection)
+{
+    fixture_four();
+    minute("dev-a", "speed_kmh", "2026-03-01T10:00:00Z", 1, 5, 6, 2);
+    static const char *const attacks[] = {"speed_kmh' OR '1'='1", "x'); DELETE FROM twins; --",
+                                          "1 day'::interval; DROP TABLE metric_minutes; --"};
+    static const char *const fmts[][2] = {
+        {"/v1/devices/dev-a/series?metric=", "&from=2026-03-01T10:00:00Z&to=2026-03-01T11:00:00Z"},
+        {"/v1/devices/dev-a/series?metric=speed_kmh&from=", "&to=2026-03-01T11:00:00Z"},
+        {"/v1/devices/dev-a/series?metric=speed_kmh&from=2026-03-01T10:00:00Z&to=", ""},
+        {"/v1/devices/dev-a/"
+         "series?metric=speed_kmh&from=2026-03-01T10:00:00Z&to=2026-03-01T11:00:00Z&step=",
+         ""},
+        {"/v1/devices/",
+         "/series?metric=speed_kmh&from=2026-03-01T10:00:00Z&to=2026-03-01T11:00:00Z"},
+        {"/v1/devices/", ""},
+        {"/v1/fleet/summary?group_by=", ""},
+        {"/v1/fleet/summary?metric=", ""},
+    };
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
+        for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+            char url[1024];
+            snprintf(url, sizeof(url), "%s%s%s", fmts[f][0], enc(attacks[i]), fmts[f][1]);
+            long s = get(url, &resp);
+            ck_assert_msg(s == 400 || s == 404, "%s: %ld %s", url, s, resp.data);
+        }
+    }
+    ck_assert_int_eq(sql_count("SELECT count(*) FROM twins"), 4);
+    ck_assert_int_eq(sql_count("SELECT count(*) FROM metric_minutes"), 1);
+    buf_release(&resp);
+}
+END_TEST
+
 static Suite *query_suite(void)
 {
     Suite *s = suite_create("query");
@@ -590,6 +751,9 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_json_escaping);
     tcase_add_test(tc, test_list_errors);
     tcase_add_test(tc, test_list_injection);
+    tcase_add_test(tc, test_series_exact);
+    tcase_add_test(tc, test_summary_exact);
+    tcase_add_test(tc, test_series_summary_injection);
     suite_add_tcase(s, tc);
     return s;
 }

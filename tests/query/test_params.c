@@ -162,6 +162,10 @@ START_TEST(test_time)
     ck_assert_str_eq(t, "1969-12-31 23:59:59.500000+00");
     params_time_format(0, t, sizeof(t));
     ck_assert_str_eq(t, "1970-01-01 00:00:00.000000+00");
+    params_time_rfc3339(1795429486706000LL, t, sizeof(t));
+    ck_assert_str_eq(t, "2026-11-23T10:24:46.706Z");
+    params_time_rfc3339(1795429486706123LL, t, sizeof(t));
+    ck_assert_str_eq(t, "2026-11-23T10:24:46.706123Z");
 }
 END_TEST
 
