@@ -42,8 +42,12 @@ enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size)
 
 bool api_begin(struct query_api *api, struct http_request *req)
 {
-    (void)api;
-    (void)req;
+    char why[128];
+    if (api->keys &&
+        !apikeys_check(api->keys, http_request_header(req, "Authorization"), why, sizeof(why))) {
+        query_error_reply(req, QERR_UNAUTHORIZED, "%s", why);
+        return false;
+    }
     return true;
 }
 

@@ -21,6 +21,7 @@
 
 #include "common/http.h"
 #include "common/metrics.h"
+#include "apikeys.h"
 #include "params.h"
 #include "pool.h"
 
@@ -34,7 +35,8 @@ struct query_settings {
 
 struct query_api {
     struct pool *pool;
-    struct http_server *srv; /* borrowed, for /metrics; set once listening */
+    const struct apikeys *keys; /* NULL: query.auth=off */
+    struct http_server *srv;    /* borrowed, for /metrics; set once listening */
     struct query_settings settings;
     struct metrics_histogram lookup_latency; /* GET /v1/devices/{id} */
     struct http_route routes[API_N_ROUTES];
@@ -46,8 +48,10 @@ const struct http_route *api_routes(struct query_api *api, size_t *n);
 enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size);
 
 /*
- * Gate of the data endpoints: true when the handler may go on; false when
- * the request has been answered (or suspended to be called again).
+ * Gate of the data endpoints, first thing in their handlers: the API key
+ * (401 unauthorized), then read-your-writes. True when the handler may go
+ * on; false when the request has been answered (or suspended, to be called
+ * again). /healthz, /readyz, /metrics and /openapi.json stay open.
  */
 bool api_begin(struct query_api *api, struct http_request *req);
 /* The request's query arguments (borrowed from it). */

@@ -42,12 +42,14 @@ void devices_handle_get(struct http_request *req, void *arg)
     PGconn *db;
     PGresult *res = NULL;
     int64_t t0 = tp_mono_ms();
+    if (!api_begin(api, req))
+        return;
     if (!params_device_id_ok(id)) {
         query_error_reply(req, QERR_INVALID_DEVICE_ID,
                           "device ids are 1..128 characters of A-Z a-z 0-9 . _ : -");
         return;
     }
-    if (!api_begin(api, req) || !api_db_get(api, req, &db))
+    if (!api_db_get(api, req, &db))
         return;
     const char *params[] = {id};
     enum tp_err err = pg_check(db, PQexecPrepared(db, "devices_get", 1, params, NULL, NULL, 0),

@@ -1,6 +1,7 @@
 /* tp-query: the read API over the twins in PostgreSQL. */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api.h"
 #include "common/http_config.h"
@@ -15,6 +16,9 @@ struct query_config {
     long long statement_timeout_ms;
     long long online_window_s;
     char *cursor_secret;
+    char *auth;
+    char *api_keys;
+    char *api_keys_file;
     char *log_level;
 };
 
@@ -31,6 +35,13 @@ static const struct config_entry query_table[] = {
     {"query.cursor_secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, cursor_secret),
      "HMAC key of page cursors, the same on every replica (unset: a built-in key; never "
      "logged)"},
+    {"query.auth", CONFIG_STRING, "required", 0, 0, offsetof(struct query_config, auth),
+     "required: the data endpoints need Authorization: Bearer <API key>; off: no "
+     "authentication (development)"},
+    {"query.api_keys", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, api_keys),
+     "comma-separated SHA-256 hex digests of the analysts' API keys"},
+    {"query.api_keys_file", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, api_keys_file),
+     "file of SHA-256 hex digests of API keys, one a line ('#' comments)"},
     SERVICE_LOG_ENTRY(struct query_config, log_level),
 };
 #define QUERY_TABLE_N (sizeof(query_table) / sizeof(query_table[0]))
@@ -40,11 +51,35 @@ int main(int argc, char **argv)
     struct query_config cfg = {0};
     struct http_server *srv = NULL;
     struct query_api api = {0};
+    static struct apikeys keys;
     char errstr[1024];
     int rc = 1;
     if (service_start("tp-query", query_table, QUERY_TABLE_N, &cfg, NULL, argc, argv, &rc))
         goto out;
     rc = 1;
+    bool auth = strcmp(cfg.auth, "off") != 0;
+    if (auth && strcmp(cfg.auth, "required") != 0) {
+        log_error("invalid query.auth \"%s\": use required or off", cfg.auth);
+        goto out;
+    }
+    if (auth &&
+        ((cfg.api_keys && apikeys_add_list(&keys, cfg.api_keys, errstr, sizeof(errstr)) != TP_OK) ||
+         (cfg.api_keys_file &&
+          apikeys_add_file(&keys, cfg.api_keys_file, errstr, sizeof(errstr)) != TP_OK))) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    if (auth && keys.n == 0) {
+        log_error("query.auth=required needs query.api_keys (TP_QUERY_API_KEYS) or "
+                  "query.api_keys_file: the SHA-256 hex of each analyst key; set query.auth=off "
+                  "to run without authentication");
+        goto out;
+    }
+    if (auth)
+        log_info("%zu API keys", keys.n);
+    else
+        log_warn("query.auth=off: answering every request without authentication");
+    api.keys = auth ? &keys : NULL;
     api.pool =
         pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, api_prepare);
     api.settings.online_window_s = (long)cfg.online_window_s;

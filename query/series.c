@@ -50,13 +50,13 @@ void series_handle(struct http_request *req, void *arg)
     struct series_params p;
     PGconn *db;
     PGresult *res = NULL;
+    if (!api_begin(api, req))
+        return;
     if (!params_device_id_ok(id)) {
         query_error_reply(req, QERR_INVALID_DEVICE_ID,
                           "device ids are 1..128 characters of A-Z a-z 0-9 . _ : -");
         return;
     }
-    if (!api_begin(api, req))
-        return;
     api_args(req, &a);
     enum tp_err err = params_series_parse(&a, &p, errstr, sizeof(errstr));
     if (err != TP_OK) {

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <libpq-fe.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -28,7 +29,20 @@ static uint16_t query_port;
 static pid_t query_pid;
 static PGconn *db;
 
-static const char *const query_env[] = {"TP_QUERY_ONLINE_WINDOW_S=300", NULL};
+#define ANALYST_KEY "test-analyst-key-0001"
+static char keys_env[128];
+static const char *query_env[] = {"TP_QUERY_ONLINE_WINDOW_S=300", keys_env, NULL};
+
+/* "TP_QUERY_API_KEYS=<sha256 hex of key>" */
+static void keys_env_for(const char *key, char *out, size_t n)
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    EVP_Digest(key, strlen(key), d, &dl, EVP_sha256(), NULL);
+    size_t o = (size_t)snprintf(out, n, "TP_QUERY_API_KEYS=");
+    for (unsigned i = 0; i < dl && o + 3 <= n; i++)
+        o += (size_t)snprintf(out + o, n - o, "%02x", d[i]);
+}
 
 static void sql_exec(const char *sql)
 {
@@ -140,6 +154,8 @@ static void setup(void)
     stack_db_create(&st);
     db = PQconnectdb(st.dsn);
     ck_assert_msg(PQstatus(db) == CONNECTION_OK, "%s", PQerrorMessage(db));
+    keys_env_for(ANALYST_KEY, keys_env, sizeof(keys_env));
+    stack_set_bearer(ANALYST_KEY);
     query_port = stack_free_port();
     query_pid = stack_service_start(&st, "tp-query", query_env, query_port);
 }
@@ -737,6 +753,43 @@ START_TEST(test_series_summary_injection)
 }
 END_TEST
 
+/* Data endpoints need a known API key (401 with WWW-Authenticate); operations stay open. */
+START_TEST(test_auth)
+{
+    fixture_four();
+    static const char *const data[] = {
+        "/v1/devices",
+        "/v1/devices/dev-a",
+        "/v1/devices/dev-a/series?metric=x&from=2026-03-01T10:00:00Z&to=2026-03-01T11:00:00Z",
+        "/v1/fleet/summary",
+        "/v1/devices/bad$id", /* authenticated before anything else is looked at */
+    };
+    static const char *const bearers[] = {NULL, "wrong-key", "", ANALYST_KEY "x"};
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    for (size_t b = 0; b < sizeof(bearers) / sizeof(bearers[0]); b++) {
+        stack_set_bearer(bearers[b]);
+        for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+            long s = get(data[i], &resp);
+            expect_error(s, resp.data, 401, "unauthorized");
+            ck_assert_str_eq(stack_last_header("WWW-Authenticate"),
+                             "Bearer realm=\"twinpipe-query\"");
+        }
+        ck_assert_int_eq(get("/healthz", &resp), 200);
+        ck_assert_int_eq(get("/readyz", &resp), 200);
+        ck_assert_int_eq(get("/metrics", &resp), 200);
+    }
+    stack_set_header("Authorization: Basic dGVzdDp0ZXN0");
+    long s = get("/v1/devices", &resp);
+    expect_error(s, resp.data, 401, "unauthorized");
+    stack_set_header(NULL);
+    stack_set_bearer(ANALYST_KEY);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(get(data[i], &resp), 200);
+    buf_release(&resp);
+}
+END_TEST
+
 static Suite *query_suite(void)
 {
     Suite *s = suite_create("query");
@@ -754,6 +807,7 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_series_exact);
     tcase_add_test(tc, test_summary_exact);
     tcase_add_test(tc, test_series_summary_injection);
+    tcase_add_test(tc, test_auth);
     suite_add_tcase(s, tc);
     return s;
 }

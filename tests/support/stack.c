@@ -160,6 +160,7 @@ void stack_set_bearer(const char *token)
 
 static char stack_header[512];
 static char stack_etag[128];
+static char stack_headers[8192]; /* the last response's header lines */
 
 void stack_set_header(const char *line)
 {
@@ -171,10 +172,33 @@ const char *stack_last_etag(void)
     return stack_etag;
 }
 
+const char *stack_last_header(const char *name)
+{
+    static char value[1024];
+    size_t l = strlen(name);
+    value[0] = '\0';
+    for (const char *p = stack_headers; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
+        if (!strncasecmp(p, name, l) && p[l] == ':') {
+            const char *v = p + l + 1;
+            while (*v == ' ')
+                v++;
+            size_t n = strcspn(v, "\r\n");
+            snprintf(value, sizeof(value), "%.*s", (int)n, v);
+            break;
+        }
+    }
+    return value;
+}
+
 static size_t stack_curl_header(char *data, size_t size, size_t n, void *arg)
 {
     size_t len = size * n;
+    size_t have = strlen(stack_headers);
     (void)arg;
+    if (have + len + 1 < sizeof(stack_headers)) {
+        memcpy(stack_headers + have, data, len);
+        stack_headers[have + len] = '\0';
+    }
     if (len > 6 && !strncasecmp(data, "ETag: ", 6)) {
         size_t v = len - 6;
         while (v > 0 && (data[6 + v - 1] == '\r' || data[6 + v - 1] == '\n'))
@@ -218,6 +242,7 @@ long stack_http(const char *method, const char *url, const char *content_type, c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, stack_curl_header);
     stack_etag[0] = '\0';
+    stack_headers[0] = '\0';
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);

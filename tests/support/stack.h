@@ -59,6 +59,8 @@ void stack_set_bearer(const char *token);
 void stack_set_header(const char *line);
 /* The ETag of the last stack_http response ("" if none). */
 const char *stack_last_etag(void);
+/* A header of the last stack_http response (name case-insensitive; "" if none). */
+const char *stack_last_header(const char *name);
 /* HTTP over libcurl. body may be NULL for GET. Returns the status (0 = no answer). */
 long stack_http(const char *method, const char *url, const char *content_type, const void *body,
                 size_t len, struct buf *resp);
