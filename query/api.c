@@ -1,8 +1,10 @@
 #include "api.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/pg.h"
 #include "common/service.h"
 #include "devices.h"
@@ -40,6 +42,78 @@ enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size)
     return err;
 }
 
+/* Read-your-writes: see api_begin. */
+static bool api_consistent(struct query_api *api, struct http_request *req)
+{
+    char errstr[512];
+    long wait_ms = api->settings.consistency_wait_ms;
+    struct waiter_entry *e = http_request_user(req);
+    if (e) { /* called again by the waiter */
+        switch (e->outcome) {
+        case WAIT_COVERED:
+            return true;
+        case WAIT_TIMEOUT:
+            query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
+                              "the projector has not applied the events of this token within "
+                              "%ld ms (%s); retry later",
+                              wait_ms, e->detail);
+            return false;
+        case WAIT_PENDING:
+        case WAIT_SHUTDOWN:
+            break;
+        }
+        query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+        return false;
+    }
+    const char *q = http_request_query(req, "after");
+    const char *h = http_request_header(req, "X-Consistency-Token");
+    if (!q && !h)
+        return true;
+    if (q && h && strcmp(q, h) != 0) {
+        query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN,
+                          "?after= and X-Consistency-Token differ: give the token once");
+        return false;
+    }
+    e = waiter_entry_new(api->waiter, tp_mono_ms() + wait_ms);
+    http_request_set_user(req, e, waiter_entry_free);
+    if (token_parse(q ? q : h, &e->token, errstr, sizeof(errstr)) != TP_OK) {
+        query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN, "%s", errstr);
+        return false;
+    }
+    PGconn *db;
+    bool covered = false;
+    if (!api_db_get(api, req, &db))
+        return false;
+    enum tp_err err =
+        waiter_covered_now(api->waiter, db, &e->token, &covered, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    if (err != TP_OK) {
+        log_error("could not read projector offsets: %s", errstr);
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store did not answer");
+        return false;
+    }
+    if (covered)
+        return true;
+    if (wait_ms == 0) {
+        query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
+                          "the projector has not applied the events of this token yet "
+                          "(query.consistency_wait_ms is 0); retry later");
+        return false;
+    }
+    switch (waiter_add(api->waiter, req, e)) {
+    case WAITER_ADDED:
+        return false; /* called again */
+    case WAITER_FULL:
+        query_error_reply(req, QERR_OVERLOADED,
+                          "too many requests already wait for the projector; retry later");
+        return false;
+    case WAITER_STOPPING:
+        break;
+    }
+    query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+    return false;
+}
+
 bool api_begin(struct query_api *api, struct http_request *req)
 {
     char why[128];
@@ -48,7 +122,7 @@ bool api_begin(struct query_api *api, struct http_request *req)
         query_error_reply(req, QERR_UNAUTHORIZED, "%s", why);
         return false;
     }
-    return true;
+    return api_consistent(api, req);
 }
 
 static bool api_arg(void *arg, const char *key, const char *value)
@@ -103,6 +177,8 @@ void api_handle_metrics(struct http_request *req, void *arg)
         http_server_metrics(api->srv, "tp_query", &b);
     metrics_histogram_write(&b, "tp_query_device_lookup_ms", "GET /v1/devices/{id} latency",
                             &api->lookup_latency);
+    if (api->waiter)
+        waiter_metrics(api->waiter, &b);
     pool_stats(api->pool, &open, &idle);
     metrics_sample(&b, "tp_query_pool_connections", "gauge", "database connections open", NULL,
                    (double)open);

@@ -24,6 +24,7 @@
 #include "apikeys.h"
 #include "params.h"
 #include "pool.h"
+#include "waiter.h"
 
 #define API_POOL_WAIT_MS 2000
 #define API_N_ROUTES     9
@@ -31,11 +32,13 @@
 struct query_settings {
     long online_window_s;      /* query.online_window_s */
     const char *cursor_secret; /* query.cursor_secret; NULL = built in */
+    long consistency_wait_ms;  /* query.consistency_wait_ms */
 };
 
 struct query_api {
     struct pool *pool;
     const struct apikeys *keys; /* NULL: query.auth=off */
+    struct waiter *waiter;      /* read-your-writes */
     struct http_server *srv;    /* borrowed, for /metrics; set once listening */
     struct query_settings settings;
     struct metrics_histogram lookup_latency; /* GET /v1/devices/{id} */
@@ -49,9 +52,14 @@ enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size);
 
 /*
  * Gate of the data endpoints, first thing in their handlers: the API key
- * (401 unauthorized), then read-your-writes. True when the handler may go
- * on; false when the request has been answered (or suspended, to be called
- * again). /healthz, /readyz, /metrics and /openapi.json stay open.
+ * (401 unauthorized), then read-your-writes: with a consistency token
+ * (`?after=` or `X-Consistency-Token`; 400 when malformed or when both
+ * differ) the projector's offsets are read; if it has not applied the
+ * token's events yet the request is suspended in the waiter (waiter.h)
+ * and the handler is called again when they are in (go on), or after
+ * query.consistency_wait_ms (504 consistency_timeout). True when the
+ * handler may go on; false when the request has been answered or
+ * suspended. /healthz, /readyz, /metrics and /openapi.json stay open.
  */
 bool api_begin(struct query_api *api, struct http_request *req);
 /* The request's query arguments (borrowed from it). */

@@ -16,6 +16,11 @@ struct query_config {
     long long statement_timeout_ms;
     long long online_window_s;
     char *cursor_secret;
+    long long consistency_wait_ms;
+    long long consistency_poll_ms;
+    long long consistency_max_waiting;
+    char *projector_group;
+    char *topic;
     char *auth;
     char *api_keys;
     char *api_keys_file;
@@ -35,6 +40,22 @@ static const struct config_entry query_table[] = {
     {"query.cursor_secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, cursor_secret),
      "HMAC key of page cursors, the same on every replica (unset: a built-in key; never "
      "logged)"},
+    {"query.consistency_wait_ms", CONFIG_INT, "5000", 0, 60000,
+     offsetof(struct query_config, consistency_wait_ms),
+     "read-your-writes: how long a request with a consistency token waits for the projector "
+     "(then 504)"},
+    {"query.consistency_poll_ms", CONFIG_INT, "20", 1, 1000,
+     offsetof(struct query_config, consistency_poll_ms),
+     "read-your-writes: how often the projector's offsets are read while requests wait"},
+    {"query.consistency_max_waiting", CONFIG_INT, "10000", 1, 1000000,
+     offsetof(struct query_config, consistency_max_waiting),
+     "read-your-writes: requests waiting at once (503 overloaded past it)"},
+    {"query.projector_group", CONFIG_STRING, "tp-projector", 0, 0,
+     offsetof(struct query_config, projector_group),
+     "the projector's consumer group (its projector.group), for read-your-writes"},
+    {"query.topic", CONFIG_STRING, "twinpipe.telemetry.v1", 0, 0,
+     offsetof(struct query_config, topic),
+     "the journal topic the projector reads (its journal.topic), for read-your-writes"},
     {"query.auth", CONFIG_STRING, "required", 0, 0, offsetof(struct query_config, auth),
      "required: the data endpoints need Authorization: Bearer <API key>; off: no "
      "authentication (development)"},
@@ -84,6 +105,10 @@ int main(int argc, char **argv)
         pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, api_prepare);
     api.settings.online_window_s = (long)cfg.online_window_s;
     api.settings.cursor_secret = cfg.cursor_secret;
+    api.settings.consistency_wait_ms = (long)cfg.consistency_wait_ms;
+    struct waiter_settings ws = {cfg.pg_dsn, cfg.projector_group, cfg.topic,
+                                 (int)cfg.consistency_poll_ms, (size_t)cfg.consistency_max_waiting};
+    api.waiter = waiter_new(&ws);
     size_t n_routes;
     const struct http_route *routes = api_routes(&api, &n_routes);
     struct http_options opts = http_settings_options(&cfg.http);
@@ -95,9 +120,12 @@ int main(int argc, char **argv)
     log_info("listening on \"%s\" (port %u)", cfg.http.listen, http_server_port(srv));
     int sig = service_wait_signal(-1);
     log_info("signal %d: shutting down", sig);
+    http_server_quiesce(srv);
+    waiter_stop(api.waiter, 5000); /* no request may stay suspended when the server stops */
     rc = 0;
 out:
     http_server_free(srv);
+    waiter_free(api.waiter);
     pool_free(api.pool);
     config_release(query_table, QUERY_TABLE_N, &cfg, NULL);
     return rc;

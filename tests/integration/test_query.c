@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "journal/journal.h"
 #include "query/cursor.h"
 #include "query/list.h"
 #include "tests/support/check_main.h"
@@ -31,7 +32,13 @@ static PGconn *db;
 
 #define ANALYST_KEY "test-analyst-key-0001"
 static char keys_env[128];
-static const char *query_env[] = {"TP_QUERY_ONLINE_WINDOW_S=300", keys_env, NULL};
+/* read-your-writes against projector_offsets rows the tests write themselves */
+static const char *query_env[] = {"TP_QUERY_ONLINE_WINDOW_S=300",
+                                  "TP_QUERY_PROJECTOR_GROUP=tq-group",
+                                  "TP_QUERY_TOPIC=tq-topic",
+                                  "TP_QUERY_CONSISTENCY_WAIT_MS=700",
+                                  keys_env,
+                                  NULL};
 
 /* "TP_QUERY_API_KEYS=<sha256 hex of key>" */
 static void keys_env_for(const char *key, char *out, size_t n)
@@ -790,6 +797,264 @@ START_TEST(test_auth)
 }
 END_TEST
 
+static void offsets(int partition, long next)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO projector_offsets VALUES ('tq-group', 'tq-topic', %d, %ld, now())"
+             " ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = %ld",
+             partition, next, next);
+    sql_exec(sql);
+}
+
+struct timed_get {
+    char path[512];
+    long status;
+    int64_t ms;
+    struct buf resp;
+};
+
+static void *timed_get_main(void *arg)
+{
+    struct timed_get *g = arg;
+    int64_t t0 = tp_mono_ms();
+    g->status = get(g->path, &g->resp);
+    g->ms = tp_mono_ms() - t0;
+    return NULL;
+}
+
+/* Read-your-writes on offsets the test writes: covered at once, after a wait, or 504. */
+START_TEST(test_consistency_offsets)
+{
+    fixture_four();
+    offsets(0, 100);
+    offsets(3, 50);
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    /* covered: offsets 99 and 49 are in (next_offset above them) */
+    ck_assert_int_eq(get("/v1/devices/dev-a?after=t1.0:99,3:49", &resp), 200);
+    ck_assert_str_eq(resp.data, TWIN_A);
+    stack_set_header("X-Consistency-Token: t1.3:10");
+    ck_assert_int_eq(get("/v1/devices?model=m1", &resp), 200);
+    ck_assert_int_eq(get("/v1/devices?model=m1&after=t1.3:10", &resp), 200);
+    expect_get("/v1/devices?after=t1.3:11", 400, "invalid_consistency_token");
+    stack_set_header(NULL);
+    ck_assert_int_eq(get("/v1/fleet/summary?after=t1.0:0", &resp), 200);
+    ck_assert_int_eq(get("/v1/devices/dev-a/series?metric=x&from=2026-03-01T10:00:00Z"
+                         "&to=2026-03-01T11:00:00Z&after=t1.0:0",
+                         &resp),
+                     200);
+
+    /* not yet: 504 after query.consistency_wait_ms (700) with where the projector stands */
+    struct timed_get g = {.path = "/v1/devices/dev-a?after=t1.0:100,3:49"};
+    buf_init(&g.resp, 1 << 20);
+    timed_get_main(&g);
+    expect_error(g.status, g.resp.data, 504, "consistency_timeout");
+    ck_assert_msg(strstr(g.resp.data, "partition 0: the token needs offset 100, the projector is "
+                                      "at next offset 100") != NULL,
+                  "%s", g.resp.data);
+    ck_assert_int_ge(g.ms, 650);
+    ck_assert_int_lt(g.ms, 5000);
+    ck_assert_str_eq(stack_last_header("Retry-After"), "1");
+    /* a partition the projector has never written */
+    snprintf(g.path, sizeof(g.path), "/v1/devices?after=t1.7:0");
+    timed_get_main(&g);
+    expect_error(g.status, g.resp.data, 504, "consistency_timeout");
+    ck_assert_ptr_nonnull(strstr(g.resp.data, "the projector is at no offset"));
+
+    /* waits, and answers as soon as the projector gets there */
+    snprintf(g.path, sizeof(g.path), "/v1/devices/dev-a?after=t1.0:104");
+    pthread_t th;
+    pthread_create(&th, NULL, timed_get_main, &g);
+    usleep(250 * 1000);
+    offsets(0, 105);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(g.status, 200);
+    ck_assert_str_eq(g.resp.data, TWIN_A);
+    ck_assert_int_ge(g.ms, 240);
+    ck_assert_int_lt(g.ms, 650);
+
+    /* malformed tokens */
+    expect_get("/v1/devices?after=t1.0:x", 400, "invalid_consistency_token");
+    expect_get("/v1/devices?after=", 400, "invalid_consistency_token");
+    expect_get("/v1/devices/dev-a?after=t1.3:1,0:1", 400, "invalid_consistency_token");
+    expect_get("/v1/devices?after=t1.0:1%27%20OR%201=1", 400, "invalid_consistency_token");
+
+    ck_assert_int_eq(get("/metrics", &resp), 200);
+    ck_assert_msg(
+        strstr(resp.data, "\ntp_query_consistency_waits_total{outcome=\"covered\"} 1\n") &&
+            strstr(resp.data, "\ntp_query_consistency_waits_total{outcome=\"timeout\"} 2\n") &&
+            strstr(resp.data, "\ntp_query_consistency_waiting 0\n"),
+        "%s", resp.data);
+    buf_release(&g.resp);
+    buf_release(&resp);
+}
+END_TEST
+
+/* SIGTERM while requests wait: they are answered 503 shutting_down, and tp-query exits 0. */
+START_TEST(test_consistency_shutdown)
+{
+    fixture_four();
+    offsets(0, 1);
+    struct timed_get g[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&g[i], 0, sizeof(g[i]));
+        snprintf(g[i].path, sizeof(g[i].path), "/v1/devices?after=t1.0:%d", 1000 + i);
+        buf_init(&g[i].resp, 1 << 16);
+    }
+    /* a longer wait than the test's, from a second replica */
+    uint16_t port = stack_free_port();
+    const char *env[] = {"TP_QUERY_PROJECTOR_GROUP=tq-group", "TP_QUERY_TOPIC=tq-topic",
+                         "TP_QUERY_CONSISTENCY_WAIT_MS=30000", keys_env, NULL};
+    pid_t pid = stack_service_start(&st, "tp-query", env, port);
+    uint16_t saved = query_port;
+    query_port = port;
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, timed_get_main, &g[i]);
+    usleep(400 * 1000);
+    int64_t t0 = tp_mono_ms();
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    ck_assert_int_lt(tp_mono_ms() - t0, 5000);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        expect_error(g[i].status, g[i].resp.data, 503, "shutting_down");
+        buf_release(&g[i].resp);
+    }
+    query_port = saved;
+}
+END_TEST
+
+/* ---- read-your-writes end to end: tp-ingest -> Kafka -> tp-projector -> tp-query ---- */
+
+static uint16_t ingest_port, projector_port;
+static pid_t ingest_pid, projector_pid;
+static char group_env[160], topic_env[160];
+
+static void setup_pipeline(void)
+{
+    stack_init(&st, "queryryw");
+    stack_db_create(&st);
+    db = PQconnectdb(st.dsn);
+    ck_assert_msg(PQstatus(db) == CONNECTION_OK, "%s", PQerrorMessage(db));
+    keys_env_for(ANALYST_KEY, keys_env, sizeof(keys_env));
+    stack_set_bearer(ANALYST_KEY);
+    const char *ingest_env[] = {"TP_AUTH_MODE=off", NULL};
+    const char *projector_env[] = {"TP_PROJECTOR_FLUSH_INTERVAL_MS=50",
+                                   "TP_KAFKA_SESSION_TIMEOUT_MS=6000", NULL};
+    /* the stack gives the projector group = topic = the test's topic */
+    snprintf(group_env, sizeof(group_env), "TP_QUERY_PROJECTOR_GROUP=%s", st.topic);
+    snprintf(topic_env, sizeof(topic_env), "TP_QUERY_TOPIC=%s", st.topic);
+    const char *env[] = {group_env, topic_env, "TP_QUERY_CONSISTENCY_WAIT_MS=20000", keys_env,
+                         NULL};
+    ingest_port = stack_free_port();
+    ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);
+    projector_port = stack_free_port();
+    projector_pid = stack_service_start(&st, "tp-projector", projector_env, projector_port);
+    query_port = stack_free_port();
+    query_pid = stack_service_start(&st, "tp-query", env, query_port);
+}
+
+static void teardown_pipeline(void)
+{
+    kill(projector_pid, SIGCONT); /* in case a test stopped it */
+    int q = stack_service_stop(query_pid, SIGTERM);
+    int p = stack_service_stop(projector_pid, SIGTERM);
+    int i = stack_service_stop(ingest_pid, SIGTERM);
+    PQfinish(db);
+    stack_release(&st);
+    ck_assert_int_eq(q, 0);
+    ck_assert_int_eq(p, 0);
+    ck_assert_int_eq(i, 0);
+}
+
+/* POSTs one reading of dev-ryw (sequence seq, speed) and returns ingest's token. */
+static void post_reading(int seq, double speed, char *token, size_t n)
+{
+    journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    r.device_id = "dev-ryw";
+    r.has_sequence = r.has_timestamp_ms = r.has_speed_kmh = 1;
+    r.sequence = (uint64_t)seq;
+    r.timestamp_ms = tp_now_ms() - 1000 + seq;
+    r.speed_kmh = speed;
+    journal_reading *rp[] = {&r};
+    Twinpipe__Telemetry__V1__ReadingBatch batch = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+    batch.readings = rp;
+    batch.n_readings = 1;
+    uint8_t body[256];
+    size_t len = protobuf_c_message_pack(&batch.base, body);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/telemetry", ingest_port);
+    struct buf resp;
+    buf_init(&resp, 1 << 16);
+    long s = stack_http("POST", url, "application/x-protobuf", body, len, &resp);
+    ck_assert_msg(s == 202, "POST: %ld %s", s, resp.data);
+    struct jv *doc = jv_parse(resp.data);
+    snprintf(token, n, "%s", jv_str(doc, "token"));
+    jv_free(doc);
+    buf_release(&resp);
+}
+
+START_TEST(test_read_your_writes_end_to_end)
+{
+    char token[256];
+    struct timed_get g = {0};
+    buf_init(&g.resp, 1 << 20);
+    /* the first reading: the answer includes it, however long the projector takes to join */
+    post_reading(1, 42.5, token, sizeof(token));
+    snprintf(g.path, sizeof(g.path), "/v1/devices/dev-ryw?after=%s", token);
+    timed_get_main(&g);
+    ck_assert_msg(g.status == 200, "%ld %s", g.status, g.resp.data);
+    struct jv *doc = jv_parse(g.resp.data);
+    ck_assert_double_eq(jv_num(doc, "events"), 1);
+    ck_assert_double_eq(jv_num(doc, "metrics.speed_kmh.value"), 42.5);
+    jv_free(doc);
+
+    /* the projector stopped: the request waits (suspended), and answers when it goes on */
+    ck_assert_int_eq(kill(projector_pid, SIGSTOP), 0);
+    post_reading(2, 77.25, token, sizeof(token));
+    char header[300];
+    snprintf(header, sizeof(header), "X-Consistency-Token: %s", token);
+    stack_set_header(header);
+    snprintf(g.path, sizeof(g.path), "/v1/devices/dev-ryw");
+    pthread_t th;
+    pthread_create(&th, NULL, timed_get_main, &g);
+    usleep(500 * 1000);
+    /* meanwhile the server answers others (no HTTP thread is blocked) */
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    stack_set_header(NULL);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(get("/v1/devices/dev-ryw", &resp), 200);
+        doc = jv_parse(resp.data);
+        ck_assert_double_eq(jv_num(doc, "events"), 1); /* not yet applied */
+        jv_free(doc);
+    }
+    ck_assert_int_eq(get("/metrics", &resp), 200);
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_consistency_waiting 1\n"));
+    ck_assert_int_eq(kill(projector_pid, SIGCONT), 0);
+    pthread_join(th, NULL);
+    ck_assert_msg(g.status == 200, "%ld %s", g.status, g.resp.data);
+    doc = jv_parse(g.resp.data);
+    ck_assert_double_eq(jv_num(doc, "events"), 2);
+    ck_assert_double_eq(jv_num(doc, "metrics.speed_kmh.value"), 77.25);
+    jv_free(doc);
+    ck_assert_int_ge(g.ms, 500);
+
+    /* an offset far ahead of anything journaled: 504 (after a short wait on a second replica) */
+    uint16_t port = stack_free_port();
+    const char *env[] = {group_env, topic_env, "TP_QUERY_CONSISTENCY_WAIT_MS=300", keys_env, NULL};
+    pid_t pid = stack_service_start(&st, "tp-query", env, port);
+    uint16_t saved = query_port;
+    query_port = port;
+    expect_get("/v1/devices/dev-ryw?after=t1.0:999999999", 504, "consistency_timeout");
+    query_port = saved;
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    buf_release(&resp);
+    buf_release(&g.resp);
+}
+END_TEST
+
 static Suite *query_suite(void)
 {
     Suite *s = suite_create("query");
@@ -808,7 +1073,14 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_summary_exact);
     tcase_add_test(tc, test_series_summary_injection);
     tcase_add_test(tc, test_auth);
+    tcase_add_test(tc, test_consistency_offsets);
+    tcase_add_test(tc, test_consistency_shutdown);
     suite_add_tcase(s, tc);
+    TCase *ryw = tcase_create("read_your_writes");
+    tcase_set_timeout(ryw, 300);
+    tcase_add_checked_fixture(ryw, setup_pipeline, teardown_pipeline);
+    tcase_add_test(ryw, test_read_your_writes_end_to_end);
+    suite_add_tcase(s, ryw);
     return s;
 }
 
