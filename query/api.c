@@ -23,6 +23,7 @@ const struct http_route *api_routes(struct query_api *api, size_t *n)
         {"GET", "/healthz", 0, service_handle_health, NULL},
         {"GET", "/readyz", 0, api_handle_ready, api},
         {"GET", "/metrics", 0, api_handle_metrics, api},
+        {"GET", "/openapi.json", 0, api_handle_openapi, NULL},
     };
     size_t k = sizeof(routes) / sizeof(routes[0]);
     _Static_assert(sizeof(routes) / sizeof(routes[0]) <= API_N_ROUTES, "API_N_ROUTES");
@@ -165,6 +166,12 @@ void api_handle_ready(struct http_request *req, void *arg)
         }
     }
     query_error_reply(req, QERR_NOT_READY, "the twin store is not reachable: %s", errstr);
+}
+
+void api_handle_openapi(struct http_request *req, void *arg)
+{
+    (void)arg;
+    http_reply(req, 200, "application/json", api_openapi_json, api_openapi_json_len);
 }
 
 void api_handle_metrics(struct http_request *req, void *arg)

@@ -67,7 +67,12 @@ void api_args(struct http_request *req, struct params_args *a);
 /* A pooled connection, or false after answering 503 database_unavailable. */
 bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db);
 
+/* query/openapi.json, compiled in (query/embed.cmake). */
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
 void api_handle_ready(struct http_request *req, void *arg);
+void api_handle_openapi(struct http_request *req, void *arg);
 void api_handle_metrics(struct http_request *req, void *arg);
 
 #endif

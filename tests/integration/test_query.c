@@ -591,7 +591,8 @@ START_TEST(test_list_injection)
                                        "status",
                                        "sort",
                                        "limit",
-                                       "cursor"};
+                                       "cursor",
+                                       "after"};
     struct buf resp;
     buf_init(&resp, 1 << 20);
     char url[1024], ids[256];
@@ -785,6 +786,7 @@ START_TEST(test_auth)
         ck_assert_int_eq(get("/healthz", &resp), 200);
         ck_assert_int_eq(get("/readyz", &resp), 200);
         ck_assert_int_eq(get("/metrics", &resp), 200);
+        ck_assert_int_eq(get("/openapi.json", &resp), 200);
     }
     stack_set_header("Authorization: Basic dGVzdDp0ZXN0");
     long s = get("/v1/devices", &resp);
@@ -922,6 +924,69 @@ START_TEST(test_consistency_shutdown)
         buf_release(&g[i].resp);
     }
     query_port = saved;
+}
+END_TEST
+
+/* Member of an object by exact key (keys may contain dots), or NULL. */
+static const struct jv *member(const struct jv *o, const char *key)
+{
+    for (size_t i = 0; o && o->type == JV_OBJ && i < o->n; i++)
+        if (!strcmp(o->keys[i], key))
+            return o->items[i];
+    return NULL;
+}
+
+/* Every path of query/openapi.json answers a documented 2xx, with its required parameters. */
+START_TEST(test_openapi_paths_answer)
+{
+    fixture_four();
+    FILE *f = fopen(TP_SOURCE_DIR "/query/openapi.json", "rb");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    struct buf resp;
+    buf_init(&resp, 4 << 20);
+    ck_assert_int_eq(get("/openapi.json", &resp), 200);
+    ck_assert_str_eq(resp.data, text); /* the document of the repo, served */
+    struct jv *doc = jv_parse(text);
+    const struct jv *paths = member(doc, "paths");
+    ck_assert_uint_ge(paths->n, 8);
+    for (size_t i = 0; i < paths->n; i++) {
+        const struct jv *op = member(paths->items[i], "get");
+        ck_assert_ptr_nonnull(op);
+        char url[1024];
+        size_t o = 0;
+        for (const char *p = paths->keys[i]; *p; p++) {
+            if (*p == '{') { /* every path parameter is a device id here */
+                o += (size_t)snprintf(url + o, sizeof(url) - o, "dev-a");
+                p = strchr(p, '}');
+            } else {
+                url[o++] = *p;
+            }
+        }
+        url[o] = '\0';
+        const struct jv *ps = member(op, "parameters");
+        char sep = '?';
+        for (size_t k = 0; ps && k < ps->n; k++) {
+            const struct jv *req = member(ps->items[k], "required");
+            const struct jv *in = member(ps->items[k], "in");
+            if (req && req->b && in && !strcmp(in->str, "query")) {
+                o += (size_t)snprintf(url + o, sizeof(url) - o, "%c%s=%s", sep,
+                                      jv_str(ps->items[k], "name"),
+                                      enc(jv_str(ps->items[k], "example")));
+                sep = '&';
+            }
+        }
+        long s = get(url, &resp);
+        char code[8];
+        snprintf(code, sizeof(code), "%ld", s);
+        ck_assert_msg(s >= 200 && s < 300 && member(member(op, "responses"), code),
+                      "%s answered %ld, not a documented 2xx: %s", url, s, resp.data);
+    }
+    jv_free(doc);
+    buf_release(&resp);
 }
 END_TEST
 
@@ -1075,6 +1140,7 @@ static Suite *query_suite(void)
     tcase_add_test(tc, test_auth);
     tcase_add_test(tc, test_consistency_offsets);
     tcase_add_test(tc, test_consistency_shutdown);
+    tcase_add_test(tc, test_openapi_paths_answer);
     suite_add_tcase(s, tc);
     TCase *ryw = tcase_create("read_your_writes");
     tcase_set_timeout(ryw, 300);
