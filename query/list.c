@@ -27,7 +27,7 @@ static int list_param(struct list_sql *q, const char *value)
     return ++q->n;
 }
 
-/* $n for a value copied into q. */
+/* $n for a short value (a number or a time) copied into q. */
 static int list_param_copy(struct list_sql *q, const char *value)
 {
     snprintf(q->text[q->n], sizeof(q->text[q->n]), "%s", value);
@@ -94,10 +94,10 @@ void list_sql_build(const struct list_params *p, const struct cursor *after, lon
             params_time_format(after->last_seen_us, t, sizeof(t));
             int a = list_param_copy(q, t);
             buf_printf(&q->sql, "(last_seen, device_id) %s ($%d::timestamptz, $%d)",
-                       desc ? "<" : ">", a, list_param_copy(q, after->device_id));
+                       desc ? "<" : ">", a, list_param(q, after->device_id));
         } else {
             buf_printf(&q->sql, "device_id %s $%d", desc ? "<" : ">",
-                       list_param_copy(q, after->device_id));
+                       list_param(q, after->device_id));
         }
     }
     if (by_time)

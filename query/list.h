@@ -45,7 +45,7 @@ enum { LIST_COL_JSON, LIST_COL_LAST_SEEN_US, LIST_COL_DEVICE_ID };
 struct list_sql {
     struct buf sql;
     int n;
-    const char *values[LIST_SQL_PARAMS]; /* borrowed from params or into text */
+    const char *values[LIST_SQL_PARAMS]; /* borrowed from params/cursor, or into text */
     char text[LIST_SQL_PARAMS][PARAMS_TIME_TEXT];
 };
 
@@ -53,7 +53,8 @@ struct list_sql {
 extern const char *const list_indexed_metrics[];
 extern const size_t list_n_indexed_metrics;
 
-/* The page statement (limit + 1 rows, to know whether another page follows). */
+/* The page statement (limit + 1 rows, to know whether another page follows); q borrows
+ * strings from p and after, which must outlive it. */
 void list_sql_build(const struct list_params *p, const struct cursor *after, long online_window_s,
                     struct list_sql *q);
 void list_sql_release(struct list_sql *q);

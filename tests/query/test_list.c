@@ -110,6 +110,18 @@ START_TEST(test_cursor_by_id)
     ck_assert_str_eq(q.values[1], "dev-5");
     ck_assert_str_eq(q.values[2], "101");
     list_sql_release(&q);
+    /* the longest device id reaches the statement whole */
+    memset(c.device_id, 'x', PARAMS_ID_MAX);
+    c.device_id[PARAMS_ID_MAX] = '\0';
+    list_sql_build(&p, &c, 300, &q);
+    ck_assert_uint_eq(strlen(q.values[1]), PARAMS_ID_MAX);
+    list_sql_release(&q);
+    c.sort = SORT_LAST_SEEN;
+    const char *kv2[] = {"sort=last_seen", NULL};
+    parse(kv2, &p);
+    list_sql_build(&p, &c, 300, &q);
+    ck_assert_uint_eq(strlen(q.values[1]), PARAMS_ID_MAX);
+    list_sql_release(&q);
 }
 END_TEST
 
