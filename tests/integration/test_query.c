@@ -96,7 +96,7 @@ static long get(const char *path_and_query, struct buf *resp)
 /* URL-encodes s (static buffer, one at a time). */
 static const char *enc(const char *s)
 {
-    static char out[4096];
+    static char out[1024];
     char *e = curl_easy_escape(NULL, s, (int)strlen(s));
     snprintf(out, sizeof(out), "%s", e);
     curl_free(e);
@@ -499,7 +499,7 @@ START_TEST(test_json_escaping)
     struct buf resp;
     buf_init(&resp, 1 << 20);
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
-        char url[1024], id[16];
+        char url[4096], id[16];
         snprintf(id, sizeof(id), "esc-%zu", i);
         /* found by the exact value, and read back exactly */
         snprintf(url, sizeof(url), "/v1/devices?model=%s", enc(odd[i]));
@@ -595,10 +595,10 @@ START_TEST(test_list_injection)
                                        "after"};
     struct buf resp;
     buf_init(&resp, 1 << 20);
-    char url[1024], ids[256];
+    char url[4096], ids[256];
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
         for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
-            char key[128];
+            char key[1024];
             snprintf(key, sizeof(key), "%s", enc(keys[k]));
             snprintf(url, sizeof(url), "/v1/devices?%s=%s", key, enc(attacks[i]));
             long s = get(url, &resp);
@@ -749,7 +749,7 @@ START_TEST(test_series_summary_injection)
     buf_init(&resp, 1 << 20);
     for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
         for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
-            char url[1024];
+            char url[4096];
             snprintf(url, sizeof(url), "%s%s%s", fmts[f][0], enc(attacks[i]), fmts[f][1]);
             long s = get(url, &resp);
             ck_assert_msg(s == 400 || s == 404, "%s: %ld %s", url, s, resp.data);
@@ -956,7 +956,7 @@ START_TEST(test_openapi_paths_answer)
     for (size_t i = 0; i < paths->n; i++) {
         const struct jv *op = member(paths->items[i], "get");
         ck_assert_ptr_nonnull(op);
-        char url[1024];
+        char url[4096];
         size_t o = 0;
         for (const char *p = paths->keys[i]; *p; p++) {
             if (*p == '{') { /* every path parameter is a device id here */
