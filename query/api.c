@@ -1,8 +1,10 @@
 #include "api.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/pg.h"
@@ -137,6 +139,24 @@ void api_args(struct http_request *req, struct params_args *a)
     a->n = 0;
     a->too_many = false;
     http_request_query_each(req, api_arg, a);
+}
+
+const char *api_device_id(struct http_request *req)
+{
+    const char *id = http_request_path_tail(req);
+    if (params_device_id_ok(id))
+        return id;
+    query_error_reply(req, QERR_INVALID_DEVICE_ID,
+                      "device ids are 1..128 characters of A-Z a-z 0-9 . _ : -");
+    return NULL;
+}
+
+void api_json_float8(struct buf *b, const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        buf_append_str(b, "null");
+    else
+        json_double(b, strtod(PQgetvalue(res, row, col), NULL));
 }
 
 bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db)

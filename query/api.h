@@ -64,6 +64,10 @@ enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size);
 bool api_begin(struct query_api *api, struct http_request *req);
 /* The request's query arguments (borrowed from it). */
 void api_args(struct http_request *req, struct params_args *a);
+/* The device id of the path, or NULL after answering 400 invalid_device_id. */
+const char *api_device_id(struct http_request *req);
+/* A float8 column as a JSON number; NULL, NaN and infinities as null. */
+void api_json_float8(struct buf *b, const PGresult *res, int row, int col);
 /* A pooled connection, or false after answering 503 database_unavailable. */
 bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db);
 

@@ -37,18 +37,16 @@ static bool devices_etag_matches(const char *header, const char *etag)
 void devices_handle_get(struct http_request *req, void *arg)
 {
     struct query_api *api = arg;
-    const char *id = http_request_path_tail(req);
+    const char *id;
     char errstr[512];
     PGconn *db;
     PGresult *res = NULL;
     int64_t t0 = tp_mono_ms();
     if (!api_begin(api, req))
         return;
-    if (!params_device_id_ok(id)) {
-        query_error_reply(req, QERR_INVALID_DEVICE_ID,
-                          "device ids are 1..128 characters of A-Z a-z 0-9 . _ : -");
+    id = api_device_id(req);
+    if (!id)
         return;
-    }
     if (!api_db_get(api, req, &db))
         return;
     const char *params[] = {id};

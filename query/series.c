@@ -32,19 +32,10 @@ enum tp_err series_prepare(PGconn *db, char *errstr, size_t errstr_size)
     return err;
 }
 
-/* A float8 column as a JSON number (NaN and infinities as null). */
-static void series_number(struct buf *b, const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        buf_append_str(b, "null");
-    else
-        json_double(b, strtod(PQgetvalue(res, row, col), NULL));
-}
-
 void series_handle(struct http_request *req, void *arg)
 {
     struct query_api *api = arg;
-    const char *id = http_request_path_tail(req);
+    const char *id;
     char errstr[512], from[PARAMS_TIME_TEXT], to[PARAMS_TIME_TEXT];
     struct params_args a;
     struct series_params p;
@@ -52,11 +43,9 @@ void series_handle(struct http_request *req, void *arg)
     PGresult *res = NULL;
     if (!api_begin(api, req))
         return;
-    if (!params_device_id_ok(id)) {
-        query_error_reply(req, QERR_INVALID_DEVICE_ID,
-                          "device ids are 1..128 characters of A-Z a-z 0-9 . _ : -");
+    id = api_device_id(req);
+    if (!id)
         return;
-    }
     api_args(req, &a);
     enum tp_err err = params_series_parse(&a, &p, errstr, sizeof(errstr));
     if (err != TP_OK) {
@@ -107,11 +96,11 @@ void series_handle(struct http_request *req, void *arg)
         buf_append_str(&b, r ? ",{\"start\":" : "{\"start\":");
         json_str(&b, PQgetvalue(res, r, 0));
         buf_append_str(&b, ",\"min\":");
-        series_number(&b, res, r, 1);
+        api_json_float8(&b, res, r, 1);
         buf_append_str(&b, ",\"max\":");
-        series_number(&b, res, r, 2);
+        api_json_float8(&b, res, r, 2);
         buf_append_str(&b, ",\"avg\":");
-        series_number(&b, res, r, 3);
+        api_json_float8(&b, res, r, 3);
         buf_printf(&b, ",\"count\":%s}", PQgetvalue(res, r, 4));
     }
     buf_append_str(&b, "]}");

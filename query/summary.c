@@ -28,14 +28,6 @@ enum tp_err summary_prepare(PGconn *db, char *errstr, size_t errstr_size)
                     errstr, errstr_size);
 }
 
-static void summary_number(struct buf *b, const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        buf_append_str(b, "null");
-    else
-        json_double(b, strtod(PQgetvalue(res, row, col), NULL));
-}
-
 static void summary_name(struct buf *b, const char *name)
 {
     if (*name)
@@ -90,11 +82,11 @@ void summary_handle(struct http_request *req, void *arg)
                    PQgetvalue(res, r, 2));
         if (p.metric[0]) {
             buf_printf(&b, ",\"metric\":{\"devices\":%s,\"min\":", PQgetvalue(res, r, 3));
-            summary_number(&b, res, r, 4);
+            api_json_float8(&b, res, r, 4);
             buf_append_str(&b, ",\"max\":");
-            summary_number(&b, res, r, 5);
+            api_json_float8(&b, res, r, 5);
             buf_append_str(&b, ",\"avg\":");
-            summary_number(&b, res, r, 6);
+            api_json_float8(&b, res, r, 6);
             buf_append_str(&b, "}");
         }
         buf_append_str(&b, "}");
