@@ -16,6 +16,7 @@
 #define PROJECTOR_ASSIGN_ATTEMPTS 12    /* offset loads on assign, backoff up to 5 s: ~35 s */
 #define PROJECTOR_BACKOFF_MAX_MS  5000  /* between attempts while postgresql does not answer */
 #define PROJECTOR_RETENTION_EVERY 60000 /* ms between two history retention deletes */
+#define PROJECTOR_FRESH_MAX       (1 << 20) /* freshness samples per flush (then skipped) */
 
 struct projector {
     struct projector_options opts;
@@ -43,6 +44,11 @@ struct projector {
     _Atomic int64_t st_history_rows, st_history_deleted, st_resyncs;
     atomic_bool st_flush_failing;
     struct metrics_histogram flush_latency;
+    /* freshness: journal append time (Kafka CreateTime, set by tp-ingest) of each reading
+     * applied since the last flush; observed as commit time - append time on commit */
+    int64_t *fresh_ts;
+    size_t n_fresh, cap_fresh;
+    struct metrics_histogram freshness;
     _Atomic int64_t lag[PROJECTOR_LAG_PARTITIONS]; /* -1: not assigned or unknown */
     struct http_server *srv;
 };
@@ -117,6 +123,10 @@ static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t er
             metrics_histogram_observe(&pj->flush_latency, (double)ms);
             atomic_fetch_add(&pj->st_twins_flushed, (int64_t)pj->twins->n_dirty);
             atomic_fetch_add(&pj->st_history_rows, (int64_t)n_hist);
+            int64_t committed = tp_now_ms();
+            for (size_t i = 0; i < pj->n_fresh; i++)
+                metrics_histogram_observe(&pj->freshness, (double)(committed - pj->fresh_ts[i]));
+            pj->n_fresh = 0;
             twins_clean(pj->twins);
             history_clear(pj->history);
             for (size_t i = 0; i < n; i++) {
@@ -155,6 +165,7 @@ static void projector_drop_state(struct projector *pj)
 {
     twins_clear(pj->twins);
     history_clear(pj->history);
+    pj->n_fresh = 0;
     for (size_t p = 0; p < pj->n_parts; p++)
         pj->offset_dirty[p] = false;
     pj->first_change_ms = 0;
@@ -312,6 +323,13 @@ static void projector_fold_batch(struct projector *pj, size_t n)
                 t = twins_put(pj->twins, twin_new(ev->reading->device_id));
             if (fold_apply(t, ev->reading, pj->history) == FOLD_APPLIED) {
                 twins_mark_dirty(pj->twins, t);
+                if (ev->timestamp_ms > 0 && pj->n_fresh < PROJECTOR_FRESH_MAX) {
+                    if (pj->n_fresh == pj->cap_fresh) {
+                        pj->cap_fresh = pj->cap_fresh ? 2 * pj->cap_fresh : 4096;
+                        pj->fresh_ts = tp_realloc(pj->fresh_ts, pj->cap_fresh * sizeof(int64_t));
+                    }
+                    pj->fresh_ts[pj->n_fresh++] = ev->timestamp_ms;
+                }
                 atomic_fetch_add(&pj->st_applied, 1);
             } else {
                 atomic_fetch_add(&pj->st_duplicates, 1);
@@ -414,6 +432,9 @@ void projector_handle_metrics(struct http_request *req, void *arg)
                    "unflushed state dropped and partitions rewound to postgresql's offsets "
                    "after a failed flush or load",
                    NULL, (double)atomic_load(&pj->st_resyncs));
+    metrics_histogram_write(
+        &b, "tp_projector_freshness_ms",
+        "journal append (tp-ingest) to twin committed in PostgreSQL, per reading", &pj->freshness);
     metrics_histogram_write(&b, "tp_projector_flush_ms", "flush transaction latency",
                             &pj->flush_latency);
     bool first = true;
@@ -565,6 +586,7 @@ void projector_free(struct projector *pj)
     twins_free(pj->twins);
     history_free(pj->history);
     free(pj->batch);
+    free(pj->fresh_ts);
     free(pj->next_offset);
     free(pj->offset_dirty);
     free(pj->stored_offset);
