@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/mem.h"
 #include "framing.h"
 #include "journal.h"
@@ -21,6 +22,13 @@ uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t 
 enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
                                  journal_reading **out, char *errstr, size_t errstr_size)
 {
+    return journal_event_unpack_arena(data, len, NULL, schema_id, out, errstr, errstr_size);
+}
+
+enum tp_err journal_event_unpack_arena(const uint8_t *data, size_t len, struct arena *a,
+                                       int32_t *schema_id, journal_reading **out, char *errstr,
+                                       size_t errstr_size)
+{
     struct framing_header h;
     enum tp_err err = framing_decode(data, len, &h, errstr, errstr_size);
     if (err != TP_OK)
@@ -29,7 +37,11 @@ enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schem
         return tp_err_set(TP_DECODE, errstr, errstr_size,
                           "event names message index path of length %zu, expected [0] (Reading)",
                           h.path_len);
-    journal_reading *r = twinpipe__telemetry__v1__reading__unpack(NULL, h.payload_len, h.payload);
+    ProtobufCAllocator pa;
+    if (a)
+        pa = arena_protobuf(a);
+    journal_reading *r =
+        twinpipe__telemetry__v1__reading__unpack(a ? &pa : NULL, h.payload_len, h.payload);
     if (!r)
         return tp_err_set(TP_DECODE, errstr, errstr_size,
                           "event payload of %zu bytes is not a valid Reading", h.payload_len);

@@ -129,6 +129,12 @@ uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t 
 enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
                                  journal_reading **out, char *errstr, size_t errstr_size);
 void journal_reading_free(journal_reading *r);
+struct arena;
+/* As journal_event_unpack, the reading allocated in a (NULL: the heap); an arena's reading
+ * is never journal_reading_free'd, arena_release frees it. */
+enum tp_err journal_event_unpack_arena(const uint8_t *data, size_t len, struct arena *a,
+                                       int32_t *schema_id, journal_reading **out, char *errstr,
+                                       size_t errstr_size);
 
 /* ---- producer (producer.c) ---- */
 
@@ -220,5 +226,54 @@ enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *p
                                     size_t errstr_size);
 /* Leaves the group (runs on_revoke) and frees; NULL is a no-op. */
 void journal_consumer_free(struct journal_consumer *c);
+
+/* ---- reader (reader.c): every partition by assign, no group membership ---- */
+
+/*
+ * For a tool that reads ranges of the journal itself (tp-replay): partitions
+ * are assigned by the caller at the offsets it chooses, nothing is committed
+ * and no group is joined (the group.id librdkafka requires for assign is
+ * "tp-reader" and never used). Events come in batches whose readings are
+ * unpacked into a caller's arena: a batch costs a few allocations instead of
+ * several per reading. One thread.
+ *
+ *     journal_reader_new(&cfg, &r, errstr, n);
+ *     journal_reader_watermarks(r, 10000, lo, hi, max, &n_parts, ...);
+ *     journal_reader_assign(r, parts, offsets, n_parts, ...);
+ *     journal_reader_poll(r, 100, evs, 10000, &arena, &n, ...);  // then arena_release
+ *     journal_reader_free(r);
+ */
+struct journal_reader;
+
+enum tp_err journal_reader_new(const struct journal_config *cfg, struct journal_reader **out,
+                               char *errstr, size_t errstr_size);
+/* Low and high watermarks of every partition of the topic (at most max); *n = partitions. */
+enum tp_err journal_reader_watermarks(struct journal_reader *r, int timeout_ms, int64_t *lo,
+                                      int64_t *hi, size_t max, size_t *n, char *errstr,
+                                      size_t errstr_size);
+/* offsets[p] for p < n: the first offset whose Kafka timestamp is >= ts_ms (offsetsForTimes),
+ * or the high watermark when there is none. */
+enum tp_err journal_reader_offsets_for_time(struct journal_reader *r, int64_t ts_ms, int timeout_ms,
+                                            int64_t *offsets, size_t n, char *errstr,
+                                            size_t errstr_size);
+/* Reads partitions[i] from offsets[i] on (JOURNAL_OFFSET_BEGINNING allowed), replacing the
+ * previous assignment; events fetched before and not yet polled are dropped. */
+enum tp_err journal_reader_assign(struct journal_reader *r, const int32_t *partitions,
+                                  const int64_t *offsets, size_t n, char *errstr,
+                                  size_t errstr_size);
+/*
+ * Up to max events (waiting up to timeout_ms for the first); *n = how many. A reading is
+ * allocated in `a` and valid until arena_release(a): never journal_event_release it. Only
+ * partition, offset, timestamp_ms, schema_id, reading and error are set (no headers).
+ * End-of-partition notices are not reported.
+ */
+enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct journal_event *evs,
+                                size_t max, struct arena *a, size_t *n, char *errstr,
+                                size_t errstr_size);
+/* Events after next_offset in the partition, from the cached high watermark (no request);
+ * -1 while unknown. */
+int64_t journal_reader_lag(struct journal_reader *r, int32_t partition, int64_t next_offset);
+/* NULL is a no-op. */
+void journal_reader_free(struct journal_reader *r);
 
 #endif

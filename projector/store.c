@@ -18,6 +18,9 @@ struct store {
     char *dsn;
     char *group;
     char *topic;
+    /* pg_class oid of the twins table this projector's state comes from (0: not known yet);
+     * tp-replay swaps in a rebuilt table, and a flush of state from the old one must fail */
+    int64_t twins_oid;
 };
 
 static const char store_stage_sql[] =
@@ -65,6 +68,15 @@ static const char store_offsets_sql[] =
     " AND po.next_offset = x.e RETURNING 1)"
     " SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd)";
 
+/*
+ * The twins table's identity, read from pg_class with the statement's snapshot (not the
+ * syscache, which may not have processed a concurrent rename yet): a replay swap (tp-replay)
+ * renames a rebuilt table to twins in the transaction that moves this group's offsets.
+ */
+static const char store_twins_oid_sql[] =
+    "SELECT coalesce((SELECT c.oid::bigint FROM pg_class c JOIN pg_namespace n"
+    " ON n.oid = c.relnamespace WHERE c.relname = 'twins' AND n.nspname = current_schema()), 0)";
+
 static const char store_retention_sql[] =
     "DELETE FROM metric_minutes WHERE minute < now() - $1::bigint * interval '1 hour'";
 
@@ -76,6 +88,39 @@ static enum tp_err store_connect(struct store *st, char *errstr, size_t errstr_s
     if (err == TP_OK)
         err = pg_command(st->db, store_stage_sql, errstr, errstr_size);
     return err;
+}
+
+static enum tp_err store_twins_oid(struct store *st, int64_t *oid, char *errstr, size_t errstr_size)
+{
+    PGresult *res = NULL;
+    enum tp_err err = pg_exec_params(st->db, store_twins_oid_sql, 0, NULL, PGRES_TUPLES_OK, &res,
+                                     errstr, errstr_size);
+    if (err == TP_OK)
+        *oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return err;
+}
+
+/*
+ * In the flush transaction, after the offsets' compare-and-set (whose row locks a replay
+ * swap holds until it commits): TP_CONFLICT when the twins table is no longer the one this
+ * projector's state came from, so that state is dropped and reloaded (a resync) instead of
+ * written over the rebuilt projection.
+ */
+static enum tp_err store_check_projection(struct store *st, char *errstr, size_t errstr_size)
+{
+    int64_t oid = 0;
+    enum tp_err err = store_twins_oid(st, &oid, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    if (st->twins_oid != 0 && oid != st->twins_oid) {
+        st->twins_oid = oid;
+        return tp_err_set(TP_CONFLICT, errstr, errstr_size,
+                          "the projection was rebuilt and swapped in (tp-replay) since this "
+                          "projector loaded its state");
+    }
+    st->twins_oid = oid;
+    return TP_OK;
 }
 
 /* Reconnects when a previous failure left the connection broken. */
@@ -95,6 +140,8 @@ enum tp_err store_new(const char *dsn, const char *group, const char *topic, str
     st->group = tp_strdup(group);
     st->topic = tp_strdup(topic);
     enum tp_err err = store_connect(st, errstr, errstr_size);
+    if (err == TP_OK)
+        err = store_twins_oid(st, &st->twins_oid, errstr, errstr_size);
     if (err != TP_OK) {
         store_free(st);
         return err;
@@ -149,6 +196,11 @@ enum tp_err store_load_offsets(struct store *st, const int32_t *parts, int64_t *
     for (size_t i = 0; i < n; i++)
         offsets[i] = JOURNAL_OFFSET_BEGINNING;
     enum tp_err err = store_ready(st, errstr, errstr_size);
+    /* the projection's identity first: if a swap commits between the two statements, the
+     * offsets read are the swap's, and the next flush finds the old identity and resyncs */
+    int64_t oid = 0;
+    if (err == TP_OK)
+        err = store_twins_oid(st, &oid, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     const char *params[] = {st->group, st->topic, arr.data};
@@ -159,6 +211,7 @@ enum tp_err store_load_offsets(struct store *st, const int32_t *parts, int64_t *
                          3, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
+    st->twins_oid = oid; /* called holding no unflushed state: on assign and on resync */
     for (int r = 0; r < PQntuples(res); r++) {
         int32_t p = (int32_t)strtol(PQgetvalue(res, r, 0), NULL, 10);
         for (size_t i = 0; i < n; i++)
@@ -482,6 +535,8 @@ enum tp_err store_flush(struct store *st, const struct store_batch *b, char *err
         return err;
     if (b->n_parts > 0)
         err = store_offsets_cas(st, b, errstr, errstr_size);
+    if (err == TP_OK)
+        err = store_check_projection(st, errstr, errstr_size);
     if (err == TP_OK && b->n_twins > 0) {
         err = store_copy(st, "COPY twins_stage FROM STDIN", store_twin_row_at, b->twins, b->n_twins,
                          errstr, errstr_size);

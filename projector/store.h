@@ -15,6 +15,13 @@
  * compare-and-set makes a retried flush safe even though the history rows
  * are increments: a flush that did commit cannot be applied twice.
  *
+ * Replay swaps (tp-replay, replay/README.md): the store remembers which twins
+ * table (pg_class oid) its state came from, read at store_new and by
+ * store_load_offsets (called holding no unflushed state). A flush that finds
+ * another table under the name twins after its compare-and-set fails with
+ * TP_CONFLICT, so the projector resyncs from the rebuilt projection and its
+ * offsets instead of writing state folded from the old one.
+ *
  * Object: struct store (heap, _new/_free) owns one connection, reopened by
  * the next call after it broke. Threads: the projector's loop thread only.
  *
@@ -53,7 +60,8 @@ struct store_batch {
 enum tp_err store_new(const char *dsn, const char *group, const char *topic, struct store **out,
                       char *errstr, size_t errstr_size);
 void store_free(struct store *st);
-/* offsets[i] = stored next offset of parts[i], or JOURNAL_OFFSET_BEGINNING. */
+/* offsets[i] = stored next offset of parts[i], or JOURNAL_OFFSET_BEGINNING. Also records
+ * the twins table's identity: call it only while holding no unflushed state. */
 enum tp_err store_load_offsets(struct store *st, const int32_t *parts, int64_t *offsets, size_t n,
                                char *errstr, size_t errstr_size);
 /* Loads the stored twins among ids into tt (ids not stored are skipped), with their
@@ -61,7 +69,8 @@ enum tp_err store_load_offsets(struct store *st, const int32_t *parts, int64_t *
  * failure tt is unchanged. */
 enum tp_err store_load_twins(struct store *st, char *const *ids, size_t n, struct twins *tt,
                              char *errstr, size_t errstr_size);
-/* One transaction (see above); TP_CONFLICT when an offset had moved. */
+/* One transaction (see above); TP_CONFLICT when an offset had moved or the twins table was
+ * swapped (tp-replay) since the state was loaded. */
 enum tp_err store_flush(struct store *st, const struct store_batch *b, char *errstr,
                         size_t errstr_size);
 /* DELETE FROM metric_minutes older than `hours` (its own statement); *deleted = rows. */

@@ -1,0 +1,472 @@
+#include "replay.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/arena.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "projector/history.h"
+#include "projector/twins.h"
+#include "shadow.h"
+
+#define REPLAY_MAX_PARTITIONS 10000 /* journal.partitions' bound */
+#define REPLAY_KAFKA_TIMEOUT  15000 /* ms for metadata and offset requests */
+#define REPLAY_SWAP_ATTEMPTS  10    /* swaps that time out on their locks, then give up */
+#define REPLAY_INVALID_LOGGED 10    /* invalid events logged one by one, then only counted */
+
+struct replay {
+    struct replay_options opts;
+    struct journal_reader *reader;
+    struct shadow *shadow;
+    struct twins *twins;
+    struct history *history;
+    struct journal_event *batch;
+    struct arena arena; /* the batch's readings */
+    size_t n_parts;
+    int32_t *parts;  /* 0 .. n_parts - 1 */
+    int64_t *pos;    /* next offset to read (= next offset of the rebuilt projection) */
+    int64_t *target; /* the phase reads until pos >= target everywhere */
+    bool indexed;    /* the shadows have their indexes: changes go in as upserts */
+    atomic_bool running;
+    /* progress of the current phase */
+    const char *phase;
+    int64_t phase_t0, phase_events0, phase_total, last_progress_ms;
+    int64_t t0;
+    _Atomic int64_t st_events, st_applied, st_duplicates, st_invalid, st_twins, st_history;
+    _Atomic int64_t st_build_events, st_build_ms, st_total_ms;
+    atomic_int st_swaps;
+};
+
+enum tp_err replay_from_parse(const char *s, bool *from_start, int64_t *ms, char *errstr,
+                              size_t errstr_size)
+{
+    *from_start = false;
+    *ms = 0;
+    if (!*s || !strcmp(s, "start")) {
+        *from_start = true;
+        return TP_OK;
+    }
+    if (strspn(s, "0123456789") == strlen(s) && strlen(s) <= 15) {
+        *ms = strtoll(s, NULL, 10);
+        return TP_OK;
+    }
+    struct tm tm = {0};
+    int used = 0, frac_ms = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+        used != 19 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        goto bad;
+    const char *p = s + used;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+        if (digits == 0)
+            goto bad;
+        for (; digits < 3; digits++)
+            frac_ms *= 10;
+    }
+    int offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh, mm, n = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5 || hh > 23 || mm > 59)
+            goto bad;
+        offset_min = (*p == '-' ? -1 : 1) * (hh * 60 + mm);
+        p += 6;
+    } else {
+        goto bad;
+    }
+    if (*p)
+        goto bad;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    *ms = ((int64_t)timegm(&tm) - (int64_t)offset_min * 60) * 1000 + frac_ms;
+    return TP_OK;
+bad:
+    return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                      "invalid replay.from \"%s\": use an RFC 3339 time "
+                      "(2026-11-23T10:00:00Z), milliseconds since the epoch, or \"start\"",
+                      s);
+}
+
+void replay_progress_format(char *out, size_t n, const char *phase, int64_t done, int64_t total,
+                            double rate, int64_t lag)
+{
+    char eta[32] = "?";
+    if (rate > 0 && total >= done) {
+        double s = (double)(total - done) / rate;
+        if (s < 60)
+            snprintf(eta, sizeof(eta), "%.0f s", s);
+        else if (s < 3600)
+            snprintf(eta, sizeof(eta), "%dm%02ds", (int)(s / 60), (int)s % 60);
+        else
+            snprintf(eta, sizeof(eta), "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    }
+    int pct = total > 0 ? (int)(100 * (done < total ? done : total) / total) : 100;
+    snprintf(out, n, "%s: %lld of %lld events (%d%%), %.0f events/s, ETA %s, lag %lld", phase,
+             (long long)done, (long long)total, pct, rate, eta, (long long)lag);
+}
+
+/* Events left to the current end of the journal (cached high watermarks). */
+static int64_t replay_lag(struct replay *rp)
+{
+    int64_t lag = 0;
+    for (size_t p = 0; p < rp->n_parts; p++) {
+        int64_t l = journal_reader_lag(rp->reader, (int32_t)p, rp->pos[p]);
+        if (l < 0) /* not fetched yet: what the phase still has to read */
+            l = rp->target[p] > rp->pos[p] ? rp->target[p] - rp->pos[p] : 0;
+        lag += l;
+    }
+    return lag;
+}
+
+/* The progress line: \r on a TTY (every 200 ms), else a log line every 10 s. */
+static void replay_progress(struct replay *rp, bool final)
+{
+    int64_t now = tp_mono_ms();
+    if (!final && now - rp->last_progress_ms < (rp->opts.progress_tty ? 200 : 10000))
+        return;
+    rp->last_progress_ms = now;
+    int64_t done = atomic_load(&rp->st_events) - rp->phase_events0;
+    double secs = (double)(now - rp->phase_t0) / 1000.0;
+    char line[256];
+    if (done > rp->phase_total) /* events past the phase's end come in the same batches */
+        rp->phase_total = done;
+    replay_progress_format(line, sizeof(line), rp->phase, done, rp->phase_total,
+                           secs > 0 ? (double)done / secs : 0, replay_lag(rp));
+    if (rp->opts.progress_tty)
+        fprintf(stderr, "\r%s   %s", line, final ? "\n" : "");
+    else
+        log_info("%s", line);
+}
+
+static void replay_phase(struct replay *rp, const char *phase)
+{
+    rp->phase = phase;
+    rp->phase_t0 = tp_mono_ms();
+    rp->phase_events0 = atomic_load(&rp->st_events);
+    rp->phase_total = 0;
+    for (size_t p = 0; p < rp->n_parts; p++)
+        if (rp->target[p] > rp->pos[p])
+            rp->phase_total += rp->target[p] - rp->pos[p];
+    rp->last_progress_ms = 0;
+}
+
+enum tp_err replay_new(const struct replay_options *opts, struct replay **out, char *errstr,
+                       size_t errstr_size)
+{
+    struct replay *rp = tp_calloc(1, sizeof(*rp));
+    rp->opts = *opts;
+    rp->t0 = tp_mono_ms();
+    rp->twins = twins_new();
+    rp->history = history_new();
+    rp->batch = tp_calloc(opts->batch_max, sizeof(*rp->batch));
+    arena_init(&rp->arena);
+    atomic_store(&rp->running, true);
+    enum tp_err err = shadow_new(opts->pg_dsn, opts->group, opts->journal->topic,
+                                 opts->lock_timeout_ms, &rp->shadow, errstr, errstr_size);
+    if (err == TP_OK)
+        err = journal_reader_new(opts->journal, &rp->reader, errstr, errstr_size);
+    if (err != TP_OK) {
+        replay_free(rp);
+        return err;
+    }
+    *out = rp;
+    return TP_OK;
+}
+
+/* Folds one event as the live projector does (projector_fold_batch). */
+static void replay_fold(struct replay *rp, const struct journal_event *ev)
+{
+    const journal_reading *r = ev->reading;
+    if (r && fold_valid(r)) {
+        struct twin *t = twins_get(rp->twins, r->device_id);
+        if (!t)
+            t = twins_put(rp->twins, twin_new(r->device_id));
+        if (fold_apply(t, r, rp->history) == FOLD_APPLIED) {
+            twins_mark_dirty(rp->twins, t);
+            atomic_fetch_add(&rp->st_applied, 1);
+        } else {
+            atomic_fetch_add(&rp->st_duplicates, 1);
+        }
+    } else {
+        if (atomic_fetch_add(&rp->st_invalid, 1) < REPLAY_INVALID_LOGGED)
+            log_warn("skipping event at partition %d offset %lld: %s", ev->partition,
+                     (long long)ev->offset,
+                     r ? "reading lacks device_id, sequence or timestamp" : ev->error);
+    }
+}
+
+/* Writes what changed since the last write into the shadows: bulk COPY before the indexes
+ * exist (history only: a spill), upserts after. Forgets it unless inside a swap. */
+static enum tp_err replay_write(struct replay *rp, bool keep, char *errstr, size_t errstr_size)
+{
+    enum tp_err err;
+    atomic_fetch_add(&rp->st_history, (int64_t)history_count(rp->history));
+    if (!rp->indexed)
+        err = shadow_copy(rp->shadow, NULL, 0, rp->history, errstr, errstr_size);
+    else
+        err = shadow_apply(rp->shadow, rp->twins->dirty, rp->twins->n_dirty, rp->history, errstr,
+                           errstr_size);
+    if (err != TP_OK || keep)
+        return err;
+    if (rp->indexed)
+        twins_clean(rp->twins);
+    history_clear(rp->history);
+    return TP_OK;
+}
+
+static bool replay_reached(const struct replay *rp)
+{
+    for (size_t p = 0; p < rp->n_parts; p++)
+        if (rp->pos[p] < rp->target[p])
+            return false;
+    return true;
+}
+
+/*
+ * Reads and folds until every partition reached its target (events past it that come in
+ * the same batches are folded too: pos is what counts). A full history map is written out
+ * (never inside a swap: keep_history). *read = events of this call.
+ */
+static enum tp_err replay_read(struct replay *rp, bool keep_history, int64_t *read, char *errstr,
+                               size_t errstr_size)
+{
+    enum tp_err err = TP_OK;
+    int64_t before = atomic_load(&rp->st_events);
+    while (err == TP_OK && !replay_reached(rp)) {
+        if (!atomic_load(&rp->running))
+            return tp_err_set(TP_TIMEOUT, errstr, errstr_size, "stopped before the swap");
+        size_t n = 0;
+        err = journal_reader_poll(rp->reader, 100, rp->batch, rp->opts.batch_max, &rp->arena, &n,
+                                  errstr, errstr_size);
+        for (size_t i = 0; err == TP_OK && i < n; i++) {
+            const struct journal_event *ev = &rp->batch[i];
+            if ((size_t)ev->partition >= rp->n_parts || ev->offset < rp->pos[ev->partition])
+                continue; /* a partition added since the start, or read already */
+            replay_fold(rp, ev);
+            rp->pos[ev->partition] = ev->offset + 1;
+        }
+        arena_release(&rp->arena);
+        atomic_fetch_add(&rp->st_events, (int64_t)n);
+        atomic_store(&rp->st_twins, (int64_t)rp->twins->count);
+        if (err == TP_OK && !keep_history &&
+            history_count(rp->history) >= rp->opts.history_max_rows)
+            err = replay_write(rp, false, errstr, errstr_size);
+        replay_progress(rp, false);
+    }
+    *read = atomic_load(&rp->st_events) - before;
+    return err;
+}
+
+/* target = the current end of every partition. */
+static enum tp_err replay_end_offsets(struct replay *rp, char *errstr, size_t errstr_size)
+{
+    int64_t *lo = tp_calloc(rp->n_parts, sizeof(*lo));
+    int64_t *hi = tp_calloc(REPLAY_MAX_PARTITIONS, sizeof(*hi));
+    size_t n = 0;
+    enum tp_err err = journal_reader_watermarks(rp->reader, REPLAY_KAFKA_TIMEOUT, lo, hi,
+                                                rp->n_parts, &n, errstr, errstr_size);
+    if (err == TP_OK && n != rp->n_parts)
+        err = tp_err_set(TP_CONFLICT, errstr, errstr_size,
+                         "topic \"%s\" has %zu partitions, %zu when the replay started",
+                         rp->opts.journal->topic, n, rp->n_parts);
+    for (size_t p = 0; err == TP_OK && p < n; p++)
+        rp->target[p] = hi[p];
+    free(lo);
+    free(hi);
+    return err;
+}
+
+/* Phase 1: partitions, start and end offsets, the assignment. */
+static enum tp_err replay_start(struct replay *rp, char *errstr, size_t errstr_size)
+{
+    int64_t *lo = tp_calloc(REPLAY_MAX_PARTITIONS, sizeof(*lo));
+    int64_t *hi = tp_calloc(REPLAY_MAX_PARTITIONS, sizeof(*hi));
+    size_t n = 0;
+    enum tp_err err = journal_reader_watermarks(rp->reader, REPLAY_KAFKA_TIMEOUT, lo, hi,
+                                                REPLAY_MAX_PARTITIONS, &n, errstr, errstr_size);
+    if (err == TP_OK) {
+        rp->n_parts = n;
+        rp->parts = tp_calloc(n, sizeof(*rp->parts));
+        rp->pos = tp_calloc(n, sizeof(*rp->pos));
+        rp->target = tp_calloc(n, sizeof(*rp->target));
+        for (size_t p = 0; p < n; p++) {
+            rp->parts[p] = (int32_t)p;
+            rp->pos[p] = lo[p];
+            rp->target[p] = hi[p];
+        }
+        if (!rp->opts.from_start)
+            err =
+                journal_reader_offsets_for_time(rp->reader, rp->opts.from_ms, REPLAY_KAFKA_TIMEOUT,
+                                                rp->pos, n, errstr, errstr_size);
+    }
+    if (err == TP_OK)
+        err = journal_reader_assign(rp->reader, rp->parts, rp->pos, n, errstr, errstr_size);
+    if (err == TP_OK)
+        for (size_t p = 0; p < n; p++)
+            log_info("partition %zu: rebuilding from offset %lld to %lld", p, (long long)rp->pos[p],
+                     (long long)rp->target[p]);
+    free(lo);
+    free(hi);
+    return err;
+}
+
+/* Phases 1 and 2: journal -> memory -> indexed shadow tables. */
+static enum tp_err replay_build(struct replay *rp, char *errstr, size_t errstr_size)
+{
+    int64_t read = 0;
+    enum tp_err err = shadow_create(rp->shadow, errstr, errstr_size);
+    if (err == TP_OK)
+        err = replay_start(rp, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    replay_phase(rp, "replay build");
+    err = replay_read(rp, false, &read, errstr, errstr_size);
+    replay_progress(rp, true);
+    if (err != TP_OK)
+        return err;
+    int64_t t = tp_mono_ms();
+    atomic_fetch_add(&rp->st_history, (int64_t)history_count(rp->history));
+    err = shadow_copy(rp->shadow, rp->twins->dirty, rp->twins->n_dirty, rp->history, errstr,
+                      errstr_size);
+    if (err != TP_OK)
+        return err;
+    log_info("wrote %zu twins and the history into the shadow tables in %lld ms",
+             rp->twins->n_dirty, (long long)(tp_mono_ms() - t));
+    twins_clean(rp->twins);
+    history_clear(rp->history);
+    t = tp_mono_ms();
+    err = shadow_index(rp->shadow, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    rp->indexed = true;
+    log_info("indexed the shadow tables in %lld ms", (long long)(tp_mono_ms() - t));
+    atomic_store(&rp->st_build_events, read);
+    atomic_store(&rp->st_build_ms, tp_mono_ms() - rp->t0);
+    return TP_OK;
+}
+
+/* Phase 3: catch-up rounds until one reads fewer than replay.catchup_events. */
+static enum tp_err replay_catch_up(struct replay *rp, char *errstr, size_t errstr_size)
+{
+    enum tp_err err = TP_OK;
+    int64_t read;
+    do {
+        err = replay_end_offsets(rp, errstr, errstr_size);
+        if (err != TP_OK)
+            break;
+        replay_phase(rp, "replay catch-up");
+        err = replay_read(rp, false, &read, errstr, errstr_size);
+        if (err == TP_OK)
+            err = replay_write(rp, false, errstr, errstr_size);
+        if (err == TP_OK && read > 0)
+            log_info("caught up %lld events", (long long)read);
+    } while (err == TP_OK && read >= rp->opts.catchup_events);
+    return err;
+}
+
+/* Phase 4: one swap attempt (see replay.h). */
+static enum tp_err replay_swap(struct replay *rp, char *errstr, size_t errstr_size)
+{
+    int64_t read = 0, t = tp_mono_ms();
+    enum tp_err err =
+        shadow_swap_begin(rp->shadow, rp->parts, rp->pos, rp->n_parts, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    /* the live projector's flushes wait from here: read to the end as it stands now */
+    err = replay_end_offsets(rp, errstr, errstr_size);
+    if (err == TP_OK) {
+        replay_phase(rp, "replay swap");
+        err = replay_read(rp, true, &read, errstr, errstr_size);
+    }
+    if (err == TP_OK)
+        err = replay_write(rp, true, errstr, errstr_size); /* kept until COMMIT */
+    if (err == TP_OK) {
+        atomic_fetch_add(&rp->st_swaps, 1);
+        err = shadow_swap_commit(rp->shadow, rp->parts, rp->pos, rp->n_parts, errstr, errstr_size);
+    } else {
+        shadow_swap_abort(rp->shadow); /* the folded events stay dirty for the next attempt */
+    }
+    if (err != TP_OK)
+        return err;
+    twins_clean(rp->twins);
+    history_clear(rp->history);
+    log_info("swapped the rebuilt projection in (%lld events read under the lock, %lld ms)",
+             (long long)read, (long long)(tp_mono_ms() - t));
+    return TP_OK;
+}
+
+enum tp_err replay_run(struct replay *rp, char *errstr, size_t errstr_size)
+{
+    enum tp_err err = replay_build(rp, errstr, errstr_size);
+    if (err == TP_OK && !rp->opts.swap) {
+        log_info("shadow tables twins_shadow and metric_minutes_shadow built; not swapped "
+                 "(replay.swap=false)");
+        goto out;
+    }
+    for (int attempt = 1; err == TP_OK; attempt++) {
+        err = replay_catch_up(rp, errstr, errstr_size);
+        if (err != TP_OK)
+            break;
+        err = replay_swap(rp, errstr, errstr_size);
+        if (err == TP_OK || !tp_err_retriable(err) || attempt == REPLAY_SWAP_ATTEMPTS ||
+            !atomic_load(&rp->running))
+            break;
+        log_warn("swap attempt %d failed, catching up and retrying: %s", attempt, errstr);
+        err = TP_OK;
+        usleep(500 * 1000);
+    }
+out:
+    if (err != TP_OK) {
+        char ignore[256];
+        if (shadow_drop(rp->shadow, ignore, sizeof(ignore)) != TP_OK)
+            log_warn("could not drop the shadow tables: %s", ignore);
+    }
+    atomic_store(&rp->st_total_ms, tp_mono_ms() - rp->t0);
+    return err;
+}
+
+void replay_stop(struct replay *rp)
+{
+    atomic_store(&rp->running, false);
+}
+
+void replay_stats_get(struct replay *rp, struct replay_stats *out)
+{
+    out->events = atomic_load(&rp->st_events);
+    out->applied = atomic_load(&rp->st_applied);
+    out->duplicates = atomic_load(&rp->st_duplicates);
+    out->invalid = atomic_load(&rp->st_invalid);
+    out->twins = atomic_load(&rp->st_twins);
+    out->history_rows = atomic_load(&rp->st_history);
+    out->build_events = atomic_load(&rp->st_build_events);
+    out->build_ms = atomic_load(&rp->st_build_ms);
+    out->total_ms = atomic_load(&rp->st_total_ms);
+    out->swap_attempts = atomic_load(&rp->st_swaps);
+}
+
+void replay_free(struct replay *rp)
+{
+    if (!rp)
+        return;
+    journal_reader_free(rp->reader);
+    shadow_free(rp->shadow);
+    twins_free(rp->twins);
+    history_free(rp->history);
+    arena_release(&rp->arena);
+    free(rp->batch);
+    free(rp->parts);
+    free(rp->pos);
+    free(rp->target);
+    free(rp);
+}

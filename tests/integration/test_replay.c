@@ -1,0 +1,373 @@
+/*
+ * tp-replay against the real stack (readings produced straight into the
+ * journal, tests/support/workload.h, with duplicates and out-of-order
+ * sequences):
+ *   - replay equals live: after tp-projector caught up, every column of
+ *     every twin (but updated_at, the write time) and of every
+ *     metric_minutes row is the same after the rebuild and swap; the
+ *     indexes and keys keep their names; the group's offsets are the end of
+ *     the journal; the projector still running goes on from them (more
+ *     readings, then every twin equals the independent fold);
+ *   - from a time: the rebuilt projection holds only the readings appended
+ *     since, and the live projector, caught up and holding the old twins in
+ *     memory, does not write them back after the swap (it resyncs);
+ *   - while ingest goes on and the projector runs: nothing lost, nothing
+ *     doubled;
+ *   - a query during the swap never sees a half-built projection: counts of
+ *     twins and metric_minutes, polled through prepared statements in
+ *     another connection, never drop below the pre-swap counts.
+ */
+#include <check.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/mem.h"
+#include "tests/support/check_main.h"
+#include "tests/support/stack.h"
+#include "tests/support/workload.h"
+
+static struct stack st;
+static PGconn *db;
+
+#define PROJECTOR_ENV "TP_PROJECTOR_FLUSH_INTERVAL_MS=100", "TP_KAFKA_SESSION_TIMEOUT_MS=6000"
+
+static void setup(void)
+{
+    stack_init(&st, "replay");
+    stack_db_create(&st);
+    struct journal_config jc = workload_journal(&st);
+    char errstr[256];
+    ck_assert_int_eq(journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)), TP_OK);
+    db = PQconnectdb(st.dsn);
+    ck_assert_msg(PQstatus(db) == CONNECTION_OK, "%s", PQerrorMessage(db));
+}
+
+static void teardown(void)
+{
+    PQfinish(db);
+    db = NULL;
+    stack_release(&st);
+}
+
+/* Every row of a query as text, one line per row, columns tab-separated. */
+static void snapshot(const char *sql, struct buf *out)
+{
+    PGresult *res = workload_query(db, sql, NULL);
+    buf_reset(out);
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < PQnfields(res); c++)
+            buf_printf(out, "%s%s", c ? "\t" : "",
+                       PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
+        buf_append_str(out, "\n");
+    }
+    PQclear(res);
+}
+
+static const char twins_sql[] =
+    "SELECT device_id, first_seen, last_seen, last_sequence, events, metrics::text,"
+    " location::text, attributes::text FROM twins ORDER BY device_id COLLATE \"C\"";
+static const char minutes_sql[] =
+    "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
+    " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute";
+/* indexes (with their definitions) and constraints of the projection's tables */
+static const char schema_sql[] =
+    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('twins', 'metric_minutes')"
+    " UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+    " WHERE conrelid IN ('twins'::regclass, 'metric_minutes'::regclass) ORDER BY 1, 2";
+
+/* Runs tp-replay for the stack's group (plus extra env), expecting exit 0. */
+static void run_replay(const char *extra)
+{
+    char group[128];
+    snprintf(group, sizeof(group), "TP_REPLAY_GROUP=%s", st.topic);
+    const char *env[] = {group, "TP_LOG_LEVEL=debug", extra, NULL};
+    int64_t t0 = tp_mono_ms();
+    ck_assert_int_eq(stack_run(&st, "tp-replay", env), 0);
+    fprintf(stderr, "tp-replay took %lld ms\n", (long long)(tp_mono_ms() - t0));
+}
+
+/* The group's next offsets equal the end of every partition. */
+static void assert_offsets_at_end(void)
+{
+    struct journal_config jc = workload_journal(&st);
+    int64_t ends[WORKLOAD_PARTITIONS];
+    size_t n;
+    char errstr[256];
+    ck_assert_int_eq(journal_topic_end_offsets(&jc, 10000, ends, WORKLOAD_PARTITIONS, &n, errstr,
+                                               sizeof(errstr)),
+                     TP_OK);
+    PGresult *res = workload_query(db,
+                                   "SELECT partition, next_offset FROM projector_offsets"
+                                   " WHERE consumer_group = $1 AND topic = $1 ORDER BY partition",
+                                   st.topic);
+    ck_assert_int_eq(PQntuples(res), WORKLOAD_PARTITIONS);
+    for (int r = 0; r < PQntuples(res); r++)
+        ck_assert_int_eq(workload_i64(res, r, 1), ends[workload_i64(res, r, 0)]);
+    PQclear(res);
+}
+
+/* (1) replay equals live, column for column; the projector goes on from the swap. */
+START_TEST(test_replay_equals_live)
+{
+    static const char *const env[] = {PROJECTOR_ENV, NULL};
+    struct workload w;
+    struct expected e = {0};
+    workload_init(&w, "a-dev", 300, 60);
+    size_t part = (size_t)45 * 300;
+    workload_produce(&st, &w, 0, part);
+    workload_expect(&e, &w, 0, part);
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-projector", env, port);
+    workload_wait_caught_up(&st, db, &pid, 1, 60);
+    workload_assert_state(db, &w, &e);
+
+    struct buf twins_live, minutes_live, schema_live, now;
+    buf_init(&twins_live, SIZE_MAX / 2);
+    buf_init(&minutes_live, SIZE_MAX / 2);
+    buf_init(&schema_live, SIZE_MAX / 2);
+    buf_init(&now, SIZE_MAX / 2);
+    snapshot(twins_sql, &twins_live);
+    snapshot(minutes_sql, &minutes_live);
+    snapshot(schema_sql, &schema_live);
+    int64_t oid = workload_query_i64(db, "SELECT 'twins'::regclass::oid::bigint", NULL);
+
+    run_replay(NULL);
+    ck_assert_int_ne(workload_query_i64(db, "SELECT 'twins'::regclass::oid::bigint", NULL), oid);
+    snapshot(twins_sql, &now);
+    ck_assert_int_eq(now.len, twins_live.len);
+    ck_assert_msg(!memcmp(now.data, twins_live.data, now.len), "twins differ after the replay");
+    snapshot(minutes_sql, &now);
+    ck_assert_int_eq(now.len, minutes_live.len);
+    ck_assert_msg(!memcmp(now.data, minutes_live.data, now.len),
+                  "metric_minutes differ after the replay");
+    snapshot(schema_sql, &now);
+    ck_assert_str_eq(now.data, schema_live.data);
+    ck_assert_int_eq(workload_query_i64(db,
+                                        "SELECT count(*) FROM pg_class WHERE relnamespace ="
+                                        " 'public'::regnamespace AND relname LIKE '%shadow%'",
+                                        NULL),
+                     0);
+    assert_offsets_at_end();
+
+    /* the live projector, still running, goes on from the rebuilt offsets */
+    workload_produce(&st, &w, part, w.n);
+    workload_expect(&e, &w, part, w.n);
+    workload_wait_caught_up(&st, db, &pid, 1, 60);
+    workload_assert_state(db, &w, &e);
+    ck_assert_double_eq(workload_metric(port, "tp_projector_resyncs_total"), 1);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    buf_release(&twins_live);
+    buf_release(&minutes_live);
+    buf_release(&schema_live);
+    buf_release(&now);
+    expected_release(&e);
+    workload_release(&w);
+}
+END_TEST
+
+/* (2) replay.from a time: only what was appended since; the caught-up projector, which holds
+ * the old twins in memory and whose stored offsets equal the rebuilt ones, resyncs rather
+ * than writing them back. */
+START_TEST(test_replay_from_time)
+{
+    static const char *const env[] = {PROJECTOR_ENV, NULL};
+    struct workload w;
+    struct expected all = {0}, since = {0};
+    workload_init(&w, "b-dev", 100, 60);
+    size_t a = (size_t)20 * 100, b = (size_t)40 * 100;
+    workload_produce(&st, &w, 0, a);
+    usleep(1500 * 1000);
+    char from[64];
+    snprintf(from, sizeof(from), "TP_REPLAY_FROM=%lld", (long long)tp_now_ms());
+    usleep(500 * 1000);
+    workload_produce(&st, &w, a, b);
+    workload_expect(&all, &w, 0, b);
+    workload_expect(&since, &w, a, b);
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-projector", env, port);
+    workload_wait_caught_up(&st, db, &pid, 1, 60);
+    workload_assert_state(db, &w, &all);
+
+    run_replay(from);
+    workload_assert_state(db, &w, &since);
+    assert_offsets_at_end();
+
+    workload_produce(&st, &w, b, w.n);
+    workload_expect(&since, &w, b, w.n);
+    workload_wait_caught_up(&st, db, &pid, 1, 60);
+    workload_assert_state(db, &w, &since);
+    ck_assert_double_eq(workload_metric(port, "tp_projector_resyncs_total"), 1);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    expected_release(&all);
+    expected_release(&since);
+    workload_release(&w);
+}
+END_TEST
+
+struct replay_thread {
+    pthread_t thread;
+    const char *extra;
+    int rc;
+    atomic_bool done;
+};
+
+static void *replay_thread_main(void *arg)
+{
+    struct replay_thread *t = arg;
+    char group[128];
+    snprintf(group, sizeof(group), "TP_REPLAY_GROUP=%s", st.topic);
+    const char *env[] = {group, "TP_LOG_LEVEL=debug", "TP_REPLAY_CATCHUP_EVENTS=2000", t->extra,
+                         NULL};
+    t->rc = stack_run(&st, "tp-replay", env);
+    atomic_store(&t->done, true);
+    return NULL;
+}
+
+/* (3) replay while readings keep coming and the projector runs: 0 lost, 0 doubled. */
+START_TEST(test_replay_while_ingest)
+{
+    static const char *const env[] = {PROJECTOR_ENV, NULL};
+    struct workload w;
+    struct expected e = {0};
+    workload_init(&w, "c-dev", 1000, 100);
+    workload_expect(&e, &w, 0, w.n);
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-projector", env, port);
+    const size_t chunk = 1000;
+    size_t from = 0;
+    for (; from < w.n / 5; from += chunk)
+        workload_produce(&st, &w, from, from + chunk);
+    struct replay_thread rt = {.extra = "TP_REPLAY_HISTORY_MAX_ROWS=5000"}; /* spills too */
+    atomic_store(&rt.done, false);
+    ck_assert_int_eq(pthread_create(&rt.thread, NULL, replay_thread_main, &rt), 0);
+    int during = 0;
+    for (; from < w.n; from += chunk) {
+        /* keep the last chunks for after the swap: the projector must take them over */
+        while (from + 3 * chunk >= w.n && !atomic_load(&rt.done))
+            usleep(50 * 1000);
+        workload_produce(&st, &w, from, from + chunk < w.n ? from + chunk : w.n);
+        if (!atomic_load(&rt.done))
+            during++;
+    }
+    pthread_join(rt.thread, NULL);
+    ck_assert_int_eq(rt.rc, 0);
+    fprintf(stderr, "test_replay_while_ingest: %d chunks of %zu produced during the replay\n",
+            during, chunk);
+    ck_assert_int_ge(during, 2);
+    workload_wait_caught_up(&st, db, &pid, 1, 120);
+    workload_assert_state(db, &w, &e);
+    ck_assert_double_ge(workload_metric(port, "tp_projector_resyncs_total"), 1);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    expected_release(&e);
+    workload_release(&w);
+}
+END_TEST
+
+struct poller {
+    pthread_t thread;
+    atomic_bool stop;
+    int64_t min_twins, min_minutes, polls, errors;
+    int64_t oids_seen; /* distinct twins oids observed (2: before and after the swap) */
+    char error[256];
+};
+
+static void *poller_main(void *arg)
+{
+    struct poller *p = arg;
+    PGconn *c = PQconnectdb(st.dsn);
+    int64_t last_oid = 0;
+    PGresult *res = PQprepare(c, "counts",
+                              "SELECT (SELECT count(*) FROM twins),"
+                              " (SELECT count(*) FROM metric_minutes)",
+                              0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(p->error, sizeof(p->error), "%s", PQerrorMessage(c));
+        p->errors++;
+    }
+    PQclear(res);
+    while (!atomic_load(&p->stop)) {
+        res = PQexecPrepared(c, "counts", 0, NULL, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            snprintf(p->error, sizeof(p->error), "%s", PQerrorMessage(c));
+            p->errors++;
+        } else {
+            int64_t t = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            int64_t m = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+            p->min_twins = p->polls == 0 || t < p->min_twins ? t : p->min_twins;
+            p->min_minutes = p->polls == 0 || m < p->min_minutes ? m : p->min_minutes;
+            p->polls++;
+        }
+        PQclear(res);
+        res = PQexec(c, "SELECT 'twins'::regclass::oid::bigint");
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            int64_t oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            if (oid != last_oid)
+                p->oids_seen++;
+            last_oid = oid;
+        }
+        PQclear(res);
+    }
+    PQfinish(c);
+    return NULL;
+}
+
+/* (4) queries during the swap see the old projection or the new one, never a part. */
+START_TEST(test_swap_never_half_built)
+{
+    static const char *const env[] = {PROJECTOR_ENV, NULL};
+    struct workload w;
+    struct expected e = {0};
+    workload_init(&w, "d-dev", 2000, 20);
+    workload_produce(&st, &w, 0, w.n);
+    workload_expect(&e, &w, 0, w.n);
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-projector", env, port);
+    workload_wait_caught_up(&st, db, &pid, 1, 60);
+    int64_t twins = workload_query_i64(db, "SELECT count(*) FROM twins", NULL);
+    int64_t minutes = workload_query_i64(db, "SELECT count(*) FROM metric_minutes", NULL);
+    ck_assert_int_eq(twins, 2000);
+
+    struct poller p = {0};
+    atomic_store(&p.stop, false);
+    ck_assert_int_eq(pthread_create(&p.thread, NULL, poller_main, &p), 0);
+    usleep(200 * 1000);
+    run_replay(NULL);
+    usleep(200 * 1000);
+    atomic_store(&p.stop, true);
+    pthread_join(p.thread, NULL);
+    fprintf(stderr, "test_swap_never_half_built: %lld polls, min %lld twins, %lld minutes\n",
+            (long long)p.polls, (long long)p.min_twins, (long long)p.min_minutes);
+    ck_assert_msg(p.errors == 0, "%lld queries failed: %s", (long long)p.errors, p.error);
+    ck_assert_int_ge(p.polls, 20);
+    ck_assert_int_eq(p.oids_seen, 2); /* it polled before and after the swap */
+    ck_assert_int_eq(p.min_twins, twins);
+    ck_assert_int_eq(p.min_minutes, minutes);
+    workload_assert_state(db, &w, &e);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    expected_release(&e);
+    workload_release(&w);
+}
+END_TEST
+
+static Suite *replay_suite(void)
+{
+    Suite *s = suite_create("replay");
+    TCase *tc = tcase_create("replay");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_replay_equals_live);
+    tcase_add_test(tc, test_replay_from_time);
+    tcase_add_test(tc, test_replay_while_ingest);
+    tcase_add_test(tc, test_swap_never_half_built);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TP_CHECK_MAIN(replay_suite)

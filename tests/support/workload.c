@@ -1,0 +1,406 @@
+#include "workload.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/mem.h"
+
+/* sorted as PostgreSQL's "C" collation sorts them */
+const char *const workload_metric_names[WORKLOAD_METRICS] = {
+    "battery_voltage_v", "co2_ppm", "fuel_level_pct", "speed_kmh", "temp_c"};
+enum { M_BATTERY, M_CO2, M_FUEL, M_SPEED, M_TEMP };
+
+static uint32_t workload_mix(uint32_t a, uint32_t b)
+{
+    uint32_t h = a * 2654435761u ^ (b + 0x9e3779b9u + (a << 6) + (a >> 2));
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    return h;
+}
+
+/* Per device: mostly the next sequence; sometimes an older one again (variant 1), sometimes
+ * next + 1 before next (then next is out of order and ignored). */
+void workload_init(struct workload *w, const char *prefix, int devices, int per_device)
+{
+    w->prefix = prefix;
+    w->devices = devices;
+    w->per_device = per_device;
+    w->base_ms = (tp_now_ms() / 60000) * 60000 - 3600 * 1000 + 17000; /* an hour ago */
+    w->n = (size_t)devices * (size_t)per_device;
+    w->sends = tp_calloc(w->n, sizeof(*w->sends));
+    for (int d = 0; d < devices; d++) {
+        int next = 1;
+        for (int k = 0; k < per_device;) {
+            uint32_t r = workload_mix((uint32_t)d, (uint32_t)k);
+            struct send *s = &w->sends[(size_t)k * (size_t)devices + (size_t)d];
+            if (r % 10 == 0 && next > 1) {
+                int back = next - 1 < 3 ? next - 1 : 3;
+                *s = (struct send){d, next - 1 - (int)((r / 10) % (uint32_t)back), 1};
+                k++;
+            } else if (r % 10 == 1 && k + 1 < per_device) {
+                *s = (struct send){d, next + 1, 0};
+                w->sends[(size_t)(k + 1) * (size_t)devices + (size_t)d] = (struct send){d, next, 0};
+                next += 2;
+                k += 2;
+            } else {
+                *s = (struct send){d, next++, 0};
+                k++;
+            }
+        }
+    }
+}
+
+void workload_release(struct workload *w)
+{
+    free(w->sends);
+}
+
+void workload_device_id(const struct workload *w, int d, char *out, size_t n)
+{
+    snprintf(out, n, "%s-%04d", w->prefix, d);
+}
+
+/* The reading's timestamp and metric values (has[i] false: absent). */
+int64_t workload_values(const struct workload *w, const struct send *s, double v[WORKLOAD_METRICS],
+                        bool has[WORKLOAD_METRICS])
+{
+    int d = s->dev, q = s->seq, x = s->variant;
+    has[M_SPEED] = true;
+    v[M_SPEED] = ((d * 37 + q * 11 + x * 5) % 800) * 0.25;
+    has[M_FUEL] = q % 5 != 0;
+    v[M_FUEL] = 100 - ((q + d + x) % 64) * 0.5;
+    has[M_BATTERY] = q % 2 == 0;
+    v[M_BATTERY] = 11 + ((d + q * 3 + x) % 16) * 0.125;
+    has[M_CO2] = d % 3 == 0;
+    v[M_CO2] = 400 + ((q * 7 + d + x) % 200);
+    has[M_TEMP] = q % 3 == 1;
+    v[M_TEMP] = -20 + ((q + d * 5 + x) % 80) * 0.5;
+    return w->base_ms + (int64_t)q * 4000 + d % 997 + x * 1000;
+}
+
+/* ---- producing ---- */
+
+static _Atomic long delivered, delivery_failed;
+
+static void on_delivery(void *opaque, const struct journal_delivery *d, void *arg)
+{
+    (void)opaque;
+    (void)arg;
+    if (d->err == TP_OK && !d->dead_lettered)
+        delivered++;
+    else
+        delivery_failed++;
+}
+
+struct journal_config workload_journal(const struct stack *st)
+{
+    struct journal_config jc = {.bootstrap_servers = st->bootstrap,
+                                .topic = st->topic,
+                                .partitions = WORKLOAD_PARTITIONS,
+                                .replication = 1,
+                                .schema_id = 1};
+    return jc;
+}
+
+void workload_produce(const struct stack *st, const struct workload *w, size_t from, size_t to)
+{
+    struct journal_config jc = workload_journal(st);
+    char errstr[256];
+    struct journal_producer *p;
+    ck_assert_int_eq(journal_producer_new(&jc, on_delivery, NULL, &p, errstr, sizeof(errstr)),
+                     TP_OK);
+    long before = delivered;
+    for (size_t i = from; i < to; i++) {
+        const struct send *s = &w->sends[i];
+        double v[WORKLOAD_METRICS];
+        bool has[WORKLOAD_METRICS];
+        char id[32];
+        workload_device_id(w, s->dev, id, sizeof(id));
+        journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
+        Twinpipe__Telemetry__V1__Reading__MetricsEntry e[2], *ep[2];
+        r.device_id = id;
+        r.has_sequence = r.has_timestamp_ms = 1;
+        r.sequence = (uint64_t)s->seq;
+        r.timestamp_ms = workload_values(w, s, v, has);
+        r.has_speed_kmh = has[M_SPEED];
+        r.speed_kmh = v[M_SPEED];
+        r.has_fuel_level_pct = has[M_FUEL];
+        r.fuel_level_pct = v[M_FUEL];
+        r.has_battery_voltage_v = has[M_BATTERY];
+        r.battery_voltage_v = v[M_BATTERY];
+        const int map[2] = {M_CO2, M_TEMP};
+        for (int k = 0; k < 2; k++) {
+            if (!has[map[k]])
+                continue;
+            Twinpipe__Telemetry__V1__Reading__MetricsEntry init =
+                TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+            e[r.n_metrics] = init;
+            e[r.n_metrics].key = (char *)workload_metric_names[map[k]];
+            e[r.n_metrics].has_value = 1;
+            e[r.n_metrics].value = v[map[k]];
+            ep[r.n_metrics] = &e[r.n_metrics];
+            r.n_metrics++;
+        }
+        r.metrics = ep;
+        enum tp_err err = journal_producer_append(p, &r, NULL, errstr, sizeof(errstr));
+        while (err == TP_QUEUE_FULL) {
+            journal_producer_poll(p, 50);
+            err = journal_producer_append(p, &r, NULL, errstr, sizeof(errstr));
+        }
+        ck_assert_msg(err == TP_OK, "append: %s", errstr);
+        journal_producer_poll(p, 0);
+    }
+    ck_assert_int_eq(journal_producer_flush(p, 60000), TP_OK);
+    journal_producer_poll(p, 0);
+    journal_producer_free(p);
+    ck_assert_int_eq(delivery_failed, 0);
+    ck_assert_int_eq(delivered - before, (long)(to - from));
+}
+
+/* ---- the independent fold ---- */
+
+static int64_t workload_minute(int64_t ms)
+{
+    int64_t m = ms / 60000 - (ms % 60000 < 0);
+    return m * 60000;
+}
+
+void workload_expect(struct expected *e, const struct workload *w, size_t from, size_t to)
+{
+    if (!e->twins)
+        e->twins = tp_calloc((size_t)w->devices, sizeof(*e->twins));
+    for (size_t i = from; i < to; i++) {
+        const struct send *s = &w->sends[i];
+        struct exp_twin *t = &e->twins[s->dev];
+        if (t->events > 0 && s->seq <= t->last_seq) {
+            e->ignored++;
+            continue;
+        }
+        e->applied++;
+        double v[WORKLOAD_METRICS];
+        bool has[WORKLOAD_METRICS];
+        int64_t ts = workload_values(w, s, v, has);
+        if (t->events == 0)
+            t->first_ms = ts;
+        t->events++;
+        t->last_seq = s->seq;
+        t->last_ms = ts;
+        for (int k = 0; k < WORKLOAD_METRICS; k++) {
+            if (!has[k])
+                continue;
+            struct exp_metric *m = &t->m[k];
+            m->min = !m->seen || v[k] < m->min ? v[k] : m->min;
+            m->max = !m->seen || v[k] > m->max ? v[k] : m->max;
+            m->sum = m->seen ? m->sum + v[k] : v[k];
+            m->count++;
+            m->seen = true;
+            m->value = v[k];
+            m->ts = ts;
+            /* applied readings of a device come in increasing time: the minute is the last
+             * entry's or a new one */
+            struct exp_hist *h = t->last_hist[k] ? &e->hist[t->last_hist[k] - 1] : NULL;
+            if (h && h->minute == workload_minute(ts)) {
+                h->min = v[k] < h->min ? v[k] : h->min;
+                h->max = v[k] > h->max ? v[k] : h->max;
+                h->sum += v[k];
+                h->count++;
+                continue;
+            }
+            if (e->n_hist == e->cap_hist) {
+                e->cap_hist = e->cap_hist ? 2 * e->cap_hist : 1024;
+                e->hist = tp_realloc(e->hist, e->cap_hist * sizeof(*e->hist));
+            }
+            e->hist[e->n_hist++] =
+                (struct exp_hist){s->dev, k, workload_minute(ts), v[k], v[k], v[k], 1};
+            t->last_hist[k] = e->n_hist;
+        }
+    }
+}
+
+void expected_release(struct expected *e)
+{
+    free(e->twins);
+    free(e->hist);
+    memset(e, 0, sizeof(*e));
+}
+
+static int hist_cmp(const void *a, const void *b)
+{
+    const struct exp_hist *x = a, *y = b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    if (x->metric != y->metric)
+        return x->metric < y->metric ? -1 : 1;
+    return x->minute < y->minute ? -1 : x->minute > y->minute;
+}
+
+/* ---- reading back ---- */
+
+PGresult *workload_query(PGconn *db, const char *sql, const char *param)
+{
+    const char *params[] = {param};
+    PGresult *res = PQexecParams(db, sql, param ? 1 : 0, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(db));
+    return res;
+}
+
+double workload_num(PGresult *res, int r, int c)
+{
+    ck_assert_msg(!PQgetisnull(res, r, c), "row %d column %d is NULL", r, c);
+    return strtod(PQgetvalue(res, r, c), NULL);
+}
+
+int64_t workload_i64(PGresult *res, int r, int c)
+{
+    ck_assert_msg(!PQgetisnull(res, r, c), "row %d column %d is NULL", r, c);
+    return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+int64_t workload_query_i64(PGconn *db, const char *sql, const char *param)
+{
+    PGresult *res = workload_query(db, sql, param);
+    int64_t v = workload_i64(res, 0, 0);
+    PQclear(res);
+    return v;
+}
+
+void workload_assert_state(PGconn *db, const struct workload *w, struct expected *e)
+{
+    char like[32], id[32];
+    snprintf(like, sizeof(like), "%s-%%", w->prefix);
+    PGresult *res = workload_query(
+        db,
+        "SELECT device_id, events, last_sequence, (extract(epoch FROM first_seen) * 1000)::bigint,"
+        " (extract(epoch FROM last_seen) * 1000)::bigint, m.key, (m.value->>'value')::float8,"
+        " (m.value->>'ts')::bigint, (m.value->>'min')::float8, (m.value->>'max')::float8,"
+        " (m.value->>'sum')::float8, (m.value->>'count')::bigint"
+        " FROM twins t CROSS JOIN LATERAL jsonb_each(t.metrics) m WHERE device_id LIKE $1"
+        " ORDER BY device_id COLLATE \"C\", m.key COLLATE \"C\"",
+        like);
+    int r = 0, rows = PQntuples(res);
+    for (int d = 0; d < w->devices; d++) {
+        const struct exp_twin *t = &e->twins[d];
+        if (t->events == 0)
+            continue;
+        workload_device_id(w, d, id, sizeof(id));
+        for (int k = 0; k < WORKLOAD_METRICS; k++) {
+            const struct exp_metric *m = &t->m[k];
+            if (!m->seen)
+                continue;
+            ck_assert_msg(r < rows, "twin %s metric %s missing", id, workload_metric_names[k]);
+            ck_assert_str_eq(PQgetvalue(res, r, 0), id);
+            ck_assert_int_eq(workload_i64(res, r, 1), t->events);
+            ck_assert_int_eq(workload_i64(res, r, 2), t->last_seq);
+            ck_assert_int_eq(workload_i64(res, r, 3), t->first_ms);
+            ck_assert_int_eq(workload_i64(res, r, 4), t->last_ms);
+            ck_assert_str_eq(PQgetvalue(res, r, 5), workload_metric_names[k]);
+            ck_assert_double_eq(workload_num(res, r, 6), m->value);
+            ck_assert_int_eq(workload_i64(res, r, 7), m->ts);
+            ck_assert_msg(workload_num(res, r, 8) == m->min && workload_num(res, r, 9) == m->max &&
+                              workload_num(res, r, 10) == m->sum &&
+                              workload_i64(res, r, 11) == m->count,
+                          "%s %s: min/max/sum/count %s/%s/%s/%s, expected %.17g/%.17g/%.17g/%lld",
+                          id, workload_metric_names[k], PQgetvalue(res, r, 8),
+                          PQgetvalue(res, r, 9), PQgetvalue(res, r, 10), PQgetvalue(res, r, 11),
+                          m->min, m->max, m->sum, (long long)m->count);
+            r++;
+        }
+    }
+    ck_assert_int_eq(rows, r); /* no other twin, no other metric */
+    PQclear(res);
+
+    qsort(e->hist, e->n_hist, sizeof(*e->hist), hist_cmp);
+    res = workload_query(
+        db,
+        "SELECT device_id, metric, (extract(epoch FROM minute) * 1000)::bigint, min, max,"
+        " sum, count FROM metric_minutes WHERE device_id LIKE $1"
+        " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute",
+        like);
+    ck_assert_int_eq(PQntuples(res), (int)e->n_hist);
+    for (size_t i = 0; i < e->n_hist; i++) {
+        const struct exp_hist *h = &e->hist[i];
+        int row = (int)i;
+        workload_device_id(w, h->dev, id, sizeof(id));
+        ck_assert_str_eq(PQgetvalue(res, row, 0), id);
+        ck_assert_str_eq(PQgetvalue(res, row, 1), workload_metric_names[h->metric]);
+        ck_assert_int_eq(workload_i64(res, row, 2), h->minute);
+        ck_assert_msg(workload_num(res, row, 3) == h->min && workload_num(res, row, 4) == h->max &&
+                          workload_num(res, row, 5) == h->sum &&
+                          workload_i64(res, row, 6) == h->count,
+                      "%s %s %lld: min/max/sum/count %s/%s/%s/%s, expected %g/%g/%g/%lld", id,
+                      workload_metric_names[h->metric], (long long)h->minute,
+                      PQgetvalue(res, row, 3), PQgetvalue(res, row, 4), PQgetvalue(res, row, 5),
+                      PQgetvalue(res, row, 6), h->min, h->max, h->sum, (long long)h->count);
+    }
+    PQclear(res);
+    /* the per-device restart of last_hist relies on this order; keep it usable after sorting */
+    for (int d = 0; d < w->devices; d++)
+        memset(e->twins[d].last_hist, 0, sizeof(e->twins[d].last_hist));
+    for (size_t i = 0; i < e->n_hist; i++)
+        e->twins[e->hist[i].dev].last_hist[e->hist[i].metric] = i + 1; /* sorted: latest last */
+}
+
+/* ---- processes ---- */
+
+void workload_assert_alive(const struct stack *st, pid_t pid)
+{
+    int status;
+    ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0,
+                  "tp-projector %d exited (status 0x%x), see build/<variant>/Testing/%s-*.log",
+                  (int)pid, status, st->db);
+}
+
+void workload_wait_caught_up(const struct stack *st, PGconn *db, const pid_t *pids, int n_pids,
+                             int timeout_s)
+{
+    struct journal_config jc = workload_journal(st);
+    int64_t ends[WORKLOAD_PARTITIONS];
+    size_t n;
+    char errstr[256];
+    ck_assert_int_eq(journal_topic_end_offsets(&jc, 10000, ends, WORKLOAD_PARTITIONS, &n, errstr,
+                                               sizeof(errstr)),
+                     TP_OK);
+    ck_assert_int_eq(n, WORKLOAD_PARTITIONS);
+    for (int i = 0; i < timeout_s * 10; i++) {
+        for (int k = 0; k < n_pids; k++)
+            workload_assert_alive(st, pids[k]);
+        PGresult *res = workload_query(db,
+                                       "SELECT partition, next_offset FROM projector_offsets"
+                                       " WHERE consumer_group = $1 AND topic = $1",
+                                       st->topic);
+        size_t done = 0;
+        for (int r = 0; r < PQntuples(res); r++) {
+            int p = (int)workload_i64(res, r, 0);
+            if (p < WORKLOAD_PARTITIONS && workload_i64(res, r, 1) == ends[p])
+                done++;
+        }
+        for (size_t p = 0; p < WORKLOAD_PARTITIONS; p++)
+            if (ends[p] == 0)
+                done++; /* nothing to read there */
+        PQclear(res);
+        if (done == WORKLOAD_PARTITIONS)
+            return;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("the projector did not reach the end of the journal within %d s", timeout_s);
+}
+
+double workload_metric(uint16_t port, const char *name)
+{
+    char url[96], want[128];
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    snprintf(want, sizeof(want), "\n%s ", name);
+    const char *at = strstr(resp.data, want);
+    ck_assert_msg(at != NULL, "no %s in /metrics", name);
+    double v = strtod(at + strlen(want), NULL);
+    buf_release(&resp);
+    return v;
+}
