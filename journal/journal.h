@@ -263,7 +263,8 @@ enum tp_err journal_reader_assign(struct journal_reader *r, const int32_t *parti
                                   size_t errstr_size);
 /*
  * Up to max events (waiting up to timeout_ms for the first); *n = how many. A reading is
- * allocated in `a` and valid until arena_release(a): never journal_event_release it. Only
+ * allocated in `a` and valid until arena_release(a): never journal_event_release it (a NULL:
+ * events are not decoded, reading is NULL: for measuring the journal alone). Only
  * partition, offset, timestamp_ms, schema_id, reading and error are set (no headers).
  * End-of-partition notices are not reported.
  */

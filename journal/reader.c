@@ -188,8 +188,9 @@ enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct
         ev->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
         ev->eof = false;
         ev->error[0] = ev->dlq_reason[0] = ev->dlq_origin[0] = '\0';
-        if (journal_event_unpack_arena(m->payload, m->len, a, &ev->schema_id, &ev->reading,
-                                       ev->error, sizeof(ev->error)) != TP_OK)
+        ev->reading = NULL;
+        if (a && journal_event_unpack_arena(m->payload, m->len, a, &ev->schema_id, &ev->reading,
+                                            ev->error, sizeof(ev->error)) != TP_OK)
             ev->reading = NULL;
         rd_kafka_message_destroy(m);
     }

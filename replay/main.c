@@ -13,6 +13,7 @@ struct replay_config {
     char *group;
     char *from;
     long long batch_max;
+    long long threads;
     long long history_max_rows;
     long long catchup_events;
     long long lock_timeout_ms;
@@ -31,6 +32,9 @@ static const struct config_entry replay_table[] = {
      "or ms since the epoch"},
     {"replay.batch_max", CONFIG_INT, "10000", 1, 10000, offsetof(struct replay_config, batch_max),
      "events taken from the journal per poll"},
+    {"replay.threads", CONFIG_INT, "2", 1, 64, offsetof(struct replay_config, threads),
+     "workers folding partitions in parallel during the build (each its own reader, twins, "
+     "history and connection)"},
     {"replay.history_max_rows", CONFIG_INT, "5000000", 1000, 1000000000,
      offsetof(struct replay_config, history_max_rows),
      "history rows held in memory before a spill into the shadow table (~60 bytes each plus "
@@ -69,6 +73,7 @@ int main(int argc, char **argv)
         .pg_dsn = cfg.pg_dsn,
         .group = cfg.group,
         .batch_max = (size_t)cfg.batch_max,
+        .threads = (int)cfg.threads,
         .history_max_rows = (size_t)cfg.history_max_rows,
         .catchup_events = cfg.catchup_events,
         .lock_timeout_ms = (int)cfg.lock_timeout_ms,

@@ -1,5 +1,6 @@
 #include "replay.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,21 +18,41 @@
 #define REPLAY_MAX_PARTITIONS 10000 /* journal.partitions' bound */
 #define REPLAY_KAFKA_TIMEOUT  15000 /* ms for metadata and offset requests */
 #define REPLAY_SWAP_ATTEMPTS  10    /* swaps that time out on their locks, then give up */
+#define REPLAY_CATCHUP_ROUNDS 20    /* then swap anyway: the rest is read under the lock */
 #define REPLAY_INVALID_LOGGED 10    /* invalid events logged one by one, then only counted */
 
-struct replay {
-    struct replay_options opts;
+/*
+ * A worker owns the partitions p with p % n_workers == its index, with their reader, twins
+ * and history: devices never cross partitions, so workers share nothing but counters. The
+ * build runs one thread per worker; catch-up and swap run them one after another on the
+ * calling thread (the swap's transaction is one connection).
+ */
+struct replay_worker {
+    struct replay *rp;
+    int index;
+    pthread_t thread;
     struct journal_reader *reader;
-    struct shadow *shadow;
+    struct shadow *shadow; /* its own connection for the bulk COPY (not the swap's) */
     struct twins *twins;
     struct history *history;
     struct journal_event *batch;
     struct arena arena; /* the batch's readings */
+    int spills;         /* history parts written before the end of the build */
+    enum tp_err err;
+    char errstr[512];
+};
+
+struct replay {
+    struct replay_options opts;
+    struct journal_reader *reader; /* watermarks and offsets by time */
+    struct shadow *shadow;         /* exclusive; the swap's connection */
+    struct replay_worker *workers;
+    int n_workers;
     size_t n_parts;
-    int32_t *parts;  /* 0 .. n_parts - 1 */
-    int64_t *pos;    /* next offset to read (= next offset of the rebuilt projection) */
-    int64_t *target; /* the phase reads until pos >= target everywhere */
-    bool indexed;    /* the shadows have their indexes: changes go in as upserts */
+    int32_t *parts;       /* 0 .. n_parts - 1 */
+    _Atomic int64_t *pos; /* next offset to read (= next offset of the rebuilt projection) */
+    int64_t *target;      /* a phase reads until pos >= target everywhere */
+    bool indexed;         /* the shadows have their indexes: changes go in as upserts */
     atomic_bool running;
     /* progress of the current phase */
     const char *phase;
@@ -121,9 +142,11 @@ static int64_t replay_lag(struct replay *rp)
 {
     int64_t lag = 0;
     for (size_t p = 0; p < rp->n_parts; p++) {
-        int64_t l = journal_reader_lag(rp->reader, (int32_t)p, rp->pos[p]);
+        int64_t pos = atomic_load(&rp->pos[p]);
+        int64_t l =
+            journal_reader_lag(rp->workers[p % (size_t)rp->n_workers].reader, (int32_t)p, pos);
         if (l < 0) /* not fetched yet: what the phase still has to read */
-            l = rp->target[p] > rp->pos[p] ? rp->target[p] - rp->pos[p] : 0;
+            l = rp->target[p] > pos ? rp->target[p] - pos : 0;
         lag += l;
     }
     return lag;
@@ -155,9 +178,11 @@ static void replay_phase(struct replay *rp, const char *phase)
     rp->phase_t0 = tp_mono_ms();
     rp->phase_events0 = atomic_load(&rp->st_events);
     rp->phase_total = 0;
-    for (size_t p = 0; p < rp->n_parts; p++)
-        if (rp->target[p] > rp->pos[p])
-            rp->phase_total += rp->target[p] - rp->pos[p];
+    for (size_t p = 0; p < rp->n_parts; p++) {
+        int64_t pos = atomic_load(&rp->pos[p]);
+        if (rp->target[p] > pos)
+            rp->phase_total += rp->target[p] - pos;
+    }
     rp->last_progress_ms = 0;
 }
 
@@ -167,15 +192,27 @@ enum tp_err replay_new(const struct replay_options *opts, struct replay **out, c
     struct replay *rp = tp_calloc(1, sizeof(*rp));
     rp->opts = *opts;
     rp->t0 = tp_mono_ms();
-    rp->twins = twins_new();
-    rp->history = history_new();
-    rp->batch = tp_calloc(opts->batch_max, sizeof(*rp->batch));
-    arena_init(&rp->arena);
+    rp->n_workers = opts->threads > 0 ? opts->threads : 1;
+    rp->workers = tp_calloc((size_t)rp->n_workers, sizeof(*rp->workers));
     atomic_store(&rp->running, true);
     enum tp_err err = shadow_new(opts->pg_dsn, opts->group, opts->journal->topic,
-                                 opts->lock_timeout_ms, &rp->shadow, errstr, errstr_size);
+                                 opts->lock_timeout_ms, true, &rp->shadow, errstr, errstr_size);
     if (err == TP_OK)
         err = journal_reader_new(opts->journal, &rp->reader, errstr, errstr_size);
+    for (int i = 0; i < rp->n_workers; i++) {
+        struct replay_worker *w = &rp->workers[i];
+        w->rp = rp;
+        w->index = i;
+        w->twins = twins_new();
+        w->history = history_new();
+        w->batch = tp_calloc(opts->batch_max, sizeof(*w->batch));
+        arena_init(&w->arena);
+        if (err == TP_OK)
+            err = journal_reader_new(opts->journal, &w->reader, errstr, errstr_size);
+        if (err == TP_OK)
+            err = shadow_new(opts->pg_dsn, opts->group, opts->journal->topic, opts->lock_timeout_ms,
+                             false, &w->shadow, errstr, errstr_size);
+    }
     if (err != TP_OK) {
         replay_free(rp);
         return err;
@@ -184,87 +221,108 @@ enum tp_err replay_new(const struct replay_options *opts, struct replay **out, c
     return TP_OK;
 }
 
+/* Per-batch counts, added to the shared ones once per batch. */
+struct replay_counts {
+    int64_t applied, duplicates, invalid;
+};
+
 /* Folds one event as the live projector does (projector_fold_batch). */
-static void replay_fold(struct replay *rp, const struct journal_event *ev)
+static void replay_fold(struct replay_worker *w, const struct journal_event *ev,
+                        struct replay_counts *c)
 {
     const journal_reading *r = ev->reading;
     if (r && fold_valid(r)) {
-        struct twin *t = twins_get(rp->twins, r->device_id);
+        struct twin *t = twins_get(w->twins, r->device_id);
         if (!t)
-            t = twins_put(rp->twins, twin_new(r->device_id));
-        if (fold_apply(t, r, rp->history) == FOLD_APPLIED) {
-            twins_mark_dirty(rp->twins, t);
-            atomic_fetch_add(&rp->st_applied, 1);
+            t = twins_put(w->twins, twin_new(r->device_id));
+        if (fold_apply(t, r, w->history) == FOLD_APPLIED) {
+            twins_mark_dirty(w->twins, t);
+            c->applied++;
         } else {
-            atomic_fetch_add(&rp->st_duplicates, 1);
+            c->duplicates++;
         }
     } else {
-        if (atomic_fetch_add(&rp->st_invalid, 1) < REPLAY_INVALID_LOGGED)
+        if (atomic_load(&w->rp->st_invalid) + c->invalid < REPLAY_INVALID_LOGGED)
             log_warn("skipping event at partition %d offset %lld: %s", ev->partition,
                      (long long)ev->offset,
                      r ? "reading lacks device_id, sequence or timestamp" : ev->error);
+        c->invalid++;
     }
 }
 
-/* Writes what changed since the last write into the shadows: bulk COPY before the indexes
- * exist (history only: a spill), upserts after. Forgets it unless inside a swap. */
-static enum tp_err replay_write(struct replay *rp, bool keep, char *errstr, size_t errstr_size)
+/* Writes what the worker changed since its last write into the shadows: before the indexes
+ * exist a bulk COPY on its own connection (history only: a spill), after them upserts in the
+ * main connection (the swap's transaction when one is open). Forgets it unless keep. */
+static enum tp_err replay_write(struct replay_worker *w, bool keep, char *errstr,
+                                size_t errstr_size)
 {
+    struct replay *rp = w->rp;
     enum tp_err err;
-    atomic_fetch_add(&rp->st_history, (int64_t)history_count(rp->history));
-    if (!rp->indexed)
-        err = shadow_copy(rp->shadow, NULL, 0, rp->history, errstr, errstr_size);
-    else
-        err = shadow_apply(rp->shadow, rp->twins->dirty, rp->twins->n_dirty, rp->history, errstr,
+    atomic_fetch_add(&rp->st_history, (int64_t)history_count(w->history));
+    if (!rp->indexed) {
+        err = shadow_copy(w->shadow, NULL, 0, w->history, errstr, errstr_size);
+        w->spills++;
+    } else {
+        err = shadow_apply(rp->shadow, w->twins->dirty, w->twins->n_dirty, w->history, errstr,
                            errstr_size);
+    }
     if (err != TP_OK || keep)
         return err;
     if (rp->indexed)
-        twins_clean(rp->twins);
-    history_clear(rp->history);
+        twins_clean(w->twins);
+    history_clear(w->history);
     return TP_OK;
 }
 
-static bool replay_reached(const struct replay *rp)
+/* Whether the worker's partitions all reached their targets. */
+static bool replay_reached(const struct replay_worker *w)
 {
-    for (size_t p = 0; p < rp->n_parts; p++)
-        if (rp->pos[p] < rp->target[p])
+    const struct replay *rp = w->rp;
+    for (size_t p = (size_t)w->index; p < rp->n_parts; p += (size_t)rp->n_workers)
+        if (atomic_load(&rp->pos[p]) < rp->target[p])
             return false;
     return true;
 }
 
 /*
- * Reads and folds until every partition reached its target (events past it that come in
- * the same batches are folded too: pos is what counts). A full history map is written out
- * (never inside a swap: keep_history). *read = events of this call.
+ * Reads and folds the worker's partitions until they reached their targets (events past it
+ * that come in the same batches are folded too: pos is what counts). A full history map is
+ * written out (never inside a swap: keep_history). progress: print it (the calling thread
+ * owns the progress line). *read = events of this call.
  */
-static enum tp_err replay_read(struct replay *rp, bool keep_history, int64_t *read, char *errstr,
-                               size_t errstr_size)
+static enum tp_err replay_read(struct replay_worker *w, bool keep_history, bool progress,
+                               int64_t *read, char *errstr, size_t errstr_size)
 {
+    struct replay *rp = w->rp;
     enum tp_err err = TP_OK;
-    int64_t before = atomic_load(&rp->st_events);
-    while (err == TP_OK && !replay_reached(rp)) {
+    *read = 0;
+    while (err == TP_OK && !replay_reached(w)) {
         if (!atomic_load(&rp->running))
             return tp_err_set(TP_TIMEOUT, errstr, errstr_size, "stopped before the swap");
         size_t n = 0;
-        err = journal_reader_poll(rp->reader, 100, rp->batch, rp->opts.batch_max, &rp->arena, &n,
+        struct replay_counts c = {0};
+        err = journal_reader_poll(w->reader, 100, w->batch, rp->opts.batch_max, &w->arena, &n,
                                   errstr, errstr_size);
         for (size_t i = 0; err == TP_OK && i < n; i++) {
-            const struct journal_event *ev = &rp->batch[i];
-            if ((size_t)ev->partition >= rp->n_parts || ev->offset < rp->pos[ev->partition])
+            const struct journal_event *ev = &w->batch[i];
+            if ((size_t)ev->partition >= rp->n_parts ||
+                ev->offset < atomic_load(&rp->pos[ev->partition]))
                 continue; /* a partition added since the start, or read already */
-            replay_fold(rp, ev);
-            rp->pos[ev->partition] = ev->offset + 1;
+            replay_fold(w, ev, &c);
+            atomic_store(&rp->pos[ev->partition], ev->offset + 1);
         }
-        arena_release(&rp->arena);
+        arena_release(&w->arena);
+        *read += (int64_t)n;
         atomic_fetch_add(&rp->st_events, (int64_t)n);
-        atomic_store(&rp->st_twins, (int64_t)rp->twins->count);
+        atomic_fetch_add(&rp->st_applied, c.applied);
+        atomic_fetch_add(&rp->st_duplicates, c.duplicates);
+        atomic_fetch_add(&rp->st_invalid, c.invalid);
         if (err == TP_OK && !keep_history &&
-            history_count(rp->history) >= rp->opts.history_max_rows)
-            err = replay_write(rp, false, errstr, errstr_size);
-        replay_progress(rp, false);
+            history_count(w->history) >= rp->opts.history_max_rows / (size_t)rp->n_workers)
+            err = replay_write(w, false, errstr, errstr_size);
+        if (progress)
+            replay_progress(rp, false);
     }
-    *read = atomic_load(&rp->st_events) - before;
     return err;
 }
 
@@ -272,7 +330,7 @@ static enum tp_err replay_read(struct replay *rp, bool keep_history, int64_t *re
 static enum tp_err replay_end_offsets(struct replay *rp, char *errstr, size_t errstr_size)
 {
     int64_t *lo = tp_calloc(rp->n_parts, sizeof(*lo));
-    int64_t *hi = tp_calloc(REPLAY_MAX_PARTITIONS, sizeof(*hi));
+    int64_t *hi = tp_calloc(rp->n_parts, sizeof(*hi));
     size_t n = 0;
     enum tp_err err = journal_reader_watermarks(rp->reader, REPLAY_KAFKA_TIMEOUT, lo, hi,
                                                 rp->n_parts, &n, errstr, errstr_size);
@@ -287,91 +345,162 @@ static enum tp_err replay_end_offsets(struct replay *rp, char *errstr, size_t er
     return err;
 }
 
-/* Phase 1: partitions, start and end offsets, the assignment. */
+/* Phase 1: partitions, start and end offsets, each worker's assignment. */
 static enum tp_err replay_start(struct replay *rp, char *errstr, size_t errstr_size)
 {
     int64_t *lo = tp_calloc(REPLAY_MAX_PARTITIONS, sizeof(*lo));
     int64_t *hi = tp_calloc(REPLAY_MAX_PARTITIONS, sizeof(*hi));
+    int64_t *start = tp_calloc(REPLAY_MAX_PARTITIONS, sizeof(*start));
     size_t n = 0;
     enum tp_err err = journal_reader_watermarks(rp->reader, REPLAY_KAFKA_TIMEOUT, lo, hi,
                                                 REPLAY_MAX_PARTITIONS, &n, errstr, errstr_size);
     if (err == TP_OK) {
+        memcpy(start, lo, n * sizeof(*start));
+        if (!rp->opts.from_start)
+            err = journal_reader_offsets_for_time(
+                rp->reader, rp->opts.from_ms, REPLAY_KAFKA_TIMEOUT, start, n, errstr, errstr_size);
+    }
+    if (err == TP_OK) {
         rp->n_parts = n;
-        rp->parts = tp_calloc(n, sizeof(*rp->parts));
-        rp->pos = tp_calloc(n, sizeof(*rp->pos));
-        rp->target = tp_calloc(n, sizeof(*rp->target));
+        rp->parts = tp_calloc(n ? n : 1, sizeof(*rp->parts));
+        rp->pos = tp_calloc(n ? n : 1, sizeof(*rp->pos));
+        rp->target = tp_calloc(n ? n : 1, sizeof(*rp->target));
         for (size_t p = 0; p < n; p++) {
             rp->parts[p] = (int32_t)p;
-            rp->pos[p] = lo[p];
+            atomic_store(&rp->pos[p], start[p]);
             rp->target[p] = hi[p];
+            log_info("partition %zu: rebuilding from offset %lld to %lld", p, (long long)start[p],
+                     (long long)hi[p]);
         }
-        if (!rp->opts.from_start)
-            err =
-                journal_reader_offsets_for_time(rp->reader, rp->opts.from_ms, REPLAY_KAFKA_TIMEOUT,
-                                                rp->pos, n, errstr, errstr_size);
     }
-    if (err == TP_OK)
-        err = journal_reader_assign(rp->reader, rp->parts, rp->pos, n, errstr, errstr_size);
-    if (err == TP_OK)
-        for (size_t p = 0; p < n; p++)
-            log_info("partition %zu: rebuilding from offset %lld to %lld", p, (long long)rp->pos[p],
-                     (long long)rp->target[p]);
+    /* worker i reads partitions i, i + n_workers, ... */
+    for (int i = 0; err == TP_OK && i < rp->n_workers; i++) {
+        size_t k = 0;
+        for (size_t p = (size_t)i; p < n; p += (size_t)rp->n_workers, k++) {
+            lo[k] = start[p];
+            hi[k] = (int64_t)p;
+        }
+        int32_t *mine = tp_calloc(k ? k : 1, sizeof(*mine));
+        for (size_t j = 0; j < k; j++)
+            mine[j] = (int32_t)hi[j];
+        err = journal_reader_assign(rp->workers[i].reader, mine, lo, k, errstr, errstr_size);
+        free(mine);
+    }
     free(lo);
     free(hi);
+    free(start);
     return err;
+}
+
+/* A worker's build: its partitions to their targets, then its twins and history COPYed. */
+static void *replay_worker_build(void *arg)
+{
+    struct replay_worker *w = arg;
+    int64_t read;
+    w->err = replay_read(w, false, false, &read, w->errstr, sizeof(w->errstr));
+    atomic_fetch_add(&w->rp->st_twins, (int64_t)w->twins->count);
+    if (w->err == TP_OK) {
+        atomic_fetch_add(&w->rp->st_history, (int64_t)history_count(w->history));
+        w->err = shadow_copy(w->shadow, w->twins->dirty, w->twins->n_dirty, w->history, w->errstr,
+                             sizeof(w->errstr));
+    }
+    if (w->err == TP_OK) {
+        twins_clean(w->twins);
+        history_clear(w->history);
+    }
+    return NULL;
 }
 
 /* Phases 1 and 2: journal -> memory -> indexed shadow tables. */
 static enum tp_err replay_build(struct replay *rp, char *errstr, size_t errstr_size)
 {
-    int64_t read = 0;
     enum tp_err err = shadow_create(rp->shadow, errstr, errstr_size);
     if (err == TP_OK)
         err = replay_start(rp, errstr, errstr_size);
     if (err != TP_OK)
         return err;
     replay_phase(rp, "replay build");
-    err = replay_read(rp, false, &read, errstr, errstr_size);
-    replay_progress(rp, true);
-    if (err != TP_OK)
-        return err;
+    int started = 0;
+    for (; started < rp->n_workers; started++)
+        if (pthread_create(&rp->workers[started].thread, NULL, replay_worker_build,
+                           &rp->workers[started]) != 0)
+            break;
+    if (started < rp->n_workers) {
+        atomic_store(&rp->running, false);
+        err = tp_err_set(TP_IO, errstr, errstr_size, "could not start worker threads");
+    }
+    bool reading = true;
+    while (reading && started == rp->n_workers) {
+        usleep(100 * 1000);
+        reading = false;
+        for (int i = 0; i < rp->n_workers; i++)
+            reading = reading || !replay_reached(&rp->workers[i]);
+        replay_progress(rp, !reading);
+    }
     int64_t t = tp_mono_ms();
-    atomic_fetch_add(&rp->st_history, (int64_t)history_count(rp->history));
-    err = shadow_copy(rp->shadow, rp->twins->dirty, rp->twins->n_dirty, rp->history, errstr,
-                      errstr_size);
+    bool spilled = false;
+    for (int i = 0; i < started; i++) {
+        struct replay_worker *w = &rp->workers[i];
+        pthread_join(w->thread, NULL);
+        spilled = spilled || w->spills > 0;
+        if (err == TP_OK && w->err != TP_OK)
+            err = tp_err_set(w->err, errstr, errstr_size, "%s", w->errstr);
+    }
     if (err != TP_OK)
         return err;
-    log_info("wrote %zu twins and the history into the shadow tables in %lld ms",
-             rp->twins->n_dirty, (long long)(tp_mono_ms() - t));
-    twins_clean(rp->twins);
-    history_clear(rp->history);
+    log_info("wrote %lld twins into the shadow tables (%d connections) in %lld ms after the last "
+             "event",
+             (long long)atomic_load(&rp->st_twins), rp->n_workers, (long long)(tp_mono_ms() - t));
     t = tp_mono_ms();
-    err = shadow_index(rp->shadow, errstr, errstr_size);
+    err = shadow_index(rp->shadow, spilled, errstr, errstr_size);
     if (err != TP_OK)
         return err;
     rp->indexed = true;
-    log_info("indexed the shadow tables in %lld ms", (long long)(tp_mono_ms() - t));
-    atomic_store(&rp->st_build_events, read);
+    log_info("indexed the shadow tables in %lld ms%s", (long long)(tp_mono_ms() - t),
+             spilled ? " (history merged: it was spilled)" : "");
+    atomic_store(&rp->st_build_events, atomic_load(&rp->st_events));
     atomic_store(&rp->st_build_ms, tp_mono_ms() - rp->t0);
     return TP_OK;
 }
 
-/* Phase 3: catch-up rounds until one reads fewer than replay.catchup_events. */
+/* Every worker reads to the targets; their changes are written (kept inside a swap). */
+static enum tp_err replay_read_all(struct replay *rp, bool in_swap, int64_t *read, char *errstr,
+                                   size_t errstr_size)
+{
+    enum tp_err err = TP_OK;
+    *read = 0;
+    for (int i = 0; i < rp->n_workers && err == TP_OK; i++) {
+        int64_t n = 0;
+        err = replay_read(&rp->workers[i], in_swap, true, &n, errstr, errstr_size);
+        *read += n;
+        if (err == TP_OK)
+            err = replay_write(&rp->workers[i], in_swap, errstr, errstr_size);
+    }
+    atomic_store(&rp->st_twins, 0);
+    for (int i = 0; i < rp->n_workers; i++)
+        atomic_fetch_add(&rp->st_twins, (int64_t)rp->workers[i].twins->count);
+    return err;
+}
+
+/* Phase 3: catch-up rounds until one reads fewer than replay.catchup_events, or no fewer than
+ * the round before (ingest as fast as the catch-up: it would never end), or
+ * REPLAY_CATCHUP_ROUNDS: the rest is read under the swap's lock. */
 static enum tp_err replay_catch_up(struct replay *rp, char *errstr, size_t errstr_size)
 {
     enum tp_err err = TP_OK;
-    int64_t read;
-    do {
+    int64_t read = 0, before = INT64_MAX;
+    for (int round = 0; err == TP_OK && round < REPLAY_CATCHUP_ROUNDS; round++) {
         err = replay_end_offsets(rp, errstr, errstr_size);
         if (err != TP_OK)
             break;
         replay_phase(rp, "replay catch-up");
-        err = replay_read(rp, false, &read, errstr, errstr_size);
-        if (err == TP_OK)
-            err = replay_write(rp, false, errstr, errstr_size);
+        err = replay_read_all(rp, false, &read, errstr, errstr_size);
         if (err == TP_OK && read > 0)
             log_info("caught up %lld events", (long long)read);
-    } while (err == TP_OK && read >= rp->opts.catchup_events);
+        if (read < rp->opts.catchup_events || read >= before)
+            break;
+        before = read;
+    }
     return err;
 }
 
@@ -379,31 +508,38 @@ static enum tp_err replay_catch_up(struct replay *rp, char *errstr, size_t errst
 static enum tp_err replay_swap(struct replay *rp, char *errstr, size_t errstr_size)
 {
     int64_t read = 0, t = tp_mono_ms();
+    int64_t *pos = tp_calloc(rp->n_parts ? rp->n_parts : 1, sizeof(*pos));
+    for (size_t p = 0; p < rp->n_parts; p++)
+        pos[p] = atomic_load(&rp->pos[p]);
     enum tp_err err =
-        shadow_swap_begin(rp->shadow, rp->parts, rp->pos, rp->n_parts, errstr, errstr_size);
+        shadow_swap_begin(rp->shadow, rp->parts, pos, rp->n_parts, errstr, errstr_size);
     if (err != TP_OK)
-        return err;
+        goto out;
     /* the live projector's flushes wait from here: read to the end as it stands now */
     err = replay_end_offsets(rp, errstr, errstr_size);
     if (err == TP_OK) {
         replay_phase(rp, "replay swap");
-        err = replay_read(rp, true, &read, errstr, errstr_size);
+        err = replay_read_all(rp, true, &read, errstr, errstr_size); /* kept until COMMIT */
     }
-    if (err == TP_OK)
-        err = replay_write(rp, true, errstr, errstr_size); /* kept until COMMIT */
     if (err == TP_OK) {
         atomic_fetch_add(&rp->st_swaps, 1);
-        err = shadow_swap_commit(rp->shadow, rp->parts, rp->pos, rp->n_parts, errstr, errstr_size);
+        for (size_t p = 0; p < rp->n_parts; p++)
+            pos[p] = atomic_load(&rp->pos[p]);
+        err = shadow_swap_commit(rp->shadow, rp->parts, pos, rp->n_parts, errstr, errstr_size);
     } else {
         shadow_swap_abort(rp->shadow); /* the folded events stay dirty for the next attempt */
     }
     if (err != TP_OK)
-        return err;
-    twins_clean(rp->twins);
-    history_clear(rp->history);
+        goto out;
+    for (int i = 0; i < rp->n_workers; i++) {
+        twins_clean(rp->workers[i].twins);
+        history_clear(rp->workers[i].history);
+    }
     log_info("swapped the rebuilt projection in (%lld events read under the lock, %lld ms)",
              (long long)read, (long long)(tp_mono_ms() - t));
-    return TP_OK;
+out:
+    free(pos);
+    return err;
 }
 
 enum tp_err replay_run(struct replay *rp, char *errstr, size_t errstr_size)
@@ -459,12 +595,18 @@ void replay_free(struct replay *rp)
 {
     if (!rp)
         return;
+    for (int i = 0; rp->workers && i < rp->n_workers; i++) {
+        struct replay_worker *w = &rp->workers[i];
+        journal_reader_free(w->reader);
+        shadow_free(w->shadow);
+        twins_free(w->twins);
+        history_free(w->history);
+        arena_release(&w->arena);
+        free(w->batch);
+    }
+    free(rp->workers);
     journal_reader_free(rp->reader);
     shadow_free(rp->shadow);
-    twins_free(rp->twins);
-    history_free(rp->history);
-    arena_release(&rp->arena);
-    free(rp->batch);
     free(rp->parts);
     free(rp->pos);
     free(rp->target);

@@ -27,8 +27,14 @@
  * unflushed state, reloads the offsets, reads on from where the rebuild
  * stopped against twins loaded from the rebuilt table.
  *
+ * Parallel: replay.threads workers, each owning the partitions
+ * p % threads == its index with their own reader, twins and history (a
+ * device never changes partition, so they share nothing), fold during the
+ * build and COPY their rows over their own connections; the catch-up and the
+ * swap run the workers one after another on replay_run's thread.
+ *
  * Object: struct replay (heap, _new/_free). Threads: replay_run on one
- * thread; replay_stop and replay_stats_get from any.
+ * thread (it starts the workers); replay_stop and replay_stats_get from any.
  *
  *     replay_new(&opts, &rp, errstr, n);
  *     replay_run(rp, errstr, n);     // until swapped (or replay_stop: nothing swapped)
@@ -54,6 +60,7 @@ struct replay_options {
     bool from_start;         /* true: from the start of the journal, else from from_ms */
     int64_t from_ms;         /* Kafka timestamp (journal append time) to rebuild from */
     size_t batch_max;        /* events taken from the journal per poll */
+    int threads;             /* workers folding partitions in parallel during the build */
     size_t history_max_rows; /* history rows held before a spill into the shadow table */
     int64_t catchup_events;  /* swap once a catch-up round read fewer events than this */
     int lock_timeout_ms;     /* the swap's wait for table locks, then retry */

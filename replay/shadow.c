@@ -25,7 +25,6 @@ struct shadow {
     char *group;
     char *topic;
     int lock_timeout_ms;
-    int history_parts; /* shadow_copy calls that wrote history rows */
     bool in_swap;
 };
 
@@ -103,7 +102,7 @@ static void shadow_notice(void *arg, const char *message)
 }
 
 enum tp_err shadow_new(const char *dsn, const char *group, const char *topic, int lock_timeout_ms,
-                       struct shadow **out, char *errstr, size_t errstr_size)
+                       bool exclusive, struct shadow **out, char *errstr, size_t errstr_size)
 {
     PGresult *res = NULL;
     struct shadow *sh = tp_calloc(1, sizeof(*sh));
@@ -113,10 +112,10 @@ enum tp_err shadow_new(const char *dsn, const char *group, const char *topic, in
     enum tp_err err = pg_connect(dsn, "tp-replay", &sh->db, errstr, errstr_size);
     if (err == TP_OK)
         PQsetNoticeProcessor(sh->db, shadow_notice, NULL);
-    if (err == TP_OK)
+    if (err == TP_OK && exclusive)
         err = pg_exec_params(sh->db, "SELECT pg_try_advisory_lock(hashtext('tp-replay'))", 0, NULL,
                              PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err == TP_OK && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+    if (err == TP_OK && exclusive && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
         err = tp_err_set(TP_CONFLICT, errstr, errstr_size,
                          "another tp-replay is running on this database");
     PQclear(res);
@@ -244,7 +243,6 @@ out:
 
 enum tp_err shadow_create(struct shadow *sh, char *errstr, size_t errstr_size)
 {
-    sh->history_parts = 0;
     return pg_command(sh->db, shadow_create_sql, errstr, errstr_size);
 }
 
@@ -259,8 +257,6 @@ enum tp_err shadow_copy(struct shadow *sh, struct twin *const *twins, size_t n_t
     if (err == TP_OK && n_hist > 0) {
         err = shadow_copy_rows(sh, "metric_minutes_shadow", shadow_history_cols, shadow_history_row,
                                SHADOW_HISTORY_TS, h, n_hist, errstr, errstr_size);
-        if (err == TP_OK)
-            sh->history_parts++;
     }
     return err;
 }
@@ -320,10 +316,10 @@ static enum tp_err shadow_index_like(struct shadow *sh, const char *live, const 
     return err;
 }
 
-enum tp_err shadow_index(struct shadow *sh, char *errstr, size_t errstr_size)
+enum tp_err shadow_index(struct shadow *sh, bool merge, char *errstr, size_t errstr_size)
 {
     enum tp_err err = TP_OK;
-    if (sh->history_parts > 1)
+    if (merge)
         err = pg_command(sh->db, shadow_merge_sql, errstr, errstr_size);
     for (size_t i = 0; i < 2 && err == TP_OK; i++)
         err = shadow_index_like(sh, shadow_live[i], shadow_tables[i], errstr, errstr_size);

@@ -25,15 +25,16 @@
  * it resyncs from the rebuilt tables and offsets. lock_timeout bounds the
  * wait for the table locks; a timeout rolls back and the caller retries.
  *
- * Only one tp-replay at a time per database: shadow_new takes a session
- * advisory lock (TP_CONFLICT if another holds it).
+ * Only one tp-replay at a time per database: shadow_new(exclusive) takes a
+ * session advisory lock (TP_CONFLICT if another holds it). More connections
+ * (not exclusive) may COPY into the shadows at once: tp-replay's workers do.
  *
  * Object: struct shadow (heap, _new/_free), one connection. Threads: one.
  *
- *     shadow_new(dsn, group, topic, &sh, ...);
+ *     shadow_new(dsn, group, topic, lock_timeout_ms, true, &sh, ...);
  *     shadow_create(sh, ...);                        // fresh shadow tables
  *     shadow_copy(sh, twins, n, hist, ...);          // bulk, after the build
- *     shadow_index(sh, ...);                         // indexes, ANALYZE
+ *     shadow_index(sh, spilled, ...);                // indexes, ANALYZE
  *     shadow_apply(sh, dirty, n, hist, ...);         // catch-up rounds
  *     shadow_swap_begin(sh, parts, offs, n, ...);    // pause the projector
  *     shadow_apply(sh, ...); shadow_swap_commit(sh, parts, offs, n, ...);
@@ -42,6 +43,7 @@
 #ifndef TP_SHADOW_H
 #define TP_SHADOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,16 +55,17 @@
 struct shadow;
 
 enum tp_err shadow_new(const char *dsn, const char *group, const char *topic, int lock_timeout_ms,
-                       struct shadow **out, char *errstr, size_t errstr_size);
+                       bool exclusive, struct shadow **out, char *errstr, size_t errstr_size);
 void shadow_free(struct shadow *sh);
 /* Drops shadow tables left by an earlier run and creates empty ones. */
 enum tp_err shadow_create(struct shadow *sh, char *errstr, size_t errstr_size);
 /* COPYs twins and history rows into the shadows (no index yet; may be called again for more
- * history: the rows of one (device, metric, minute) are then merged by shadow_index). */
+ * history: rows of one (device, metric, minute) in several parts are merged by shadow_index). */
 enum tp_err shadow_copy(struct shadow *sh, struct twin *const *twins, size_t n_twins,
                         const struct history *h, char *errstr, size_t errstr_size);
-/* Merges history copied in several parts, creates the live tables' indexes, ANALYZE. */
-enum tp_err shadow_index(struct shadow *sh, char *errstr, size_t errstr_size);
+/* Merges history copied in several parts (merge: some key may be in more than one), creates
+ * the live tables' indexes, ANALYZE. */
+enum tp_err shadow_index(struct shadow *sh, bool merge, char *errstr, size_t errstr_size);
 /* Writes changed twins (upsert) and adds history (min/max/sum/count) into the indexed
  * shadows; its own transaction, or the swap's when one is open. */
 enum tp_err shadow_apply(struct shadow *sh, struct twin *const *twins, size_t n_twins,

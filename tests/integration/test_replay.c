@@ -223,44 +223,67 @@ static void *replay_thread_main(void *arg)
     struct replay_thread *t = arg;
     char group[128];
     snprintf(group, sizeof(group), "TP_REPLAY_GROUP=%s", st.topic);
-    const char *env[] = {group, "TP_LOG_LEVEL=debug", "TP_REPLAY_CATCHUP_EVENTS=2000", t->extra,
+    const char *env[] = {group, "TP_LOG_LEVEL=debug", "TP_REPLAY_CATCHUP_EVENTS=500", t->extra,
                          NULL};
     t->rc = stack_run(&st, "tp-replay", env);
     atomic_store(&t->done, true);
     return NULL;
 }
 
-/* (3) replay while readings keep coming and the projector runs: 0 lost, 0 doubled. */
+/* Events tp-replay read under the swap's lock, from its log (-1: no swap logged). */
+static long replay_log_locked_events(void)
+{
+    char path[1024], line[1024];
+    long n = -1;
+    snprintf(path, sizeof(path), "%s/../Testing/%s-tp-replay.log", TP_BIN_DIR, st.db);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no log %s", path);
+    while (fgets(line, sizeof(line), f)) {
+        const char *at = strstr(line, "swapped the rebuilt projection in (");
+        if (at)
+            n = strtol(at + strlen("swapped the rebuilt projection in ("), NULL, 10);
+    }
+    fclose(f);
+    return n;
+}
+
+/* (3) replay while readings keep coming and the projector runs: 0 lost, 0 doubled. Readings
+ * are produced before, during (also while the swap holds its lock) and after the replay. */
 START_TEST(test_replay_while_ingest)
 {
     static const char *const env[] = {PROJECTOR_ENV, NULL};
     struct workload w;
     struct expected e = {0};
-    workload_init(&w, "c-dev", 1000, 100);
+    workload_init(&w, "c-dev", 1000, 200);
     workload_expect(&e, &w, 0, w.n);
     uint16_t port = stack_free_port();
     pid_t pid = stack_service_start(&st, "tp-projector", env, port);
-    const size_t chunk = 1000;
+    const size_t chunk = 500;
     size_t from = 0;
-    for (; from < w.n / 5; from += chunk)
+    for (; from < w.n / 10; from += chunk)
         workload_produce(&st, &w, from, from + chunk);
     struct replay_thread rt = {.extra = "TP_REPLAY_HISTORY_MAX_ROWS=5000"}; /* spills too */
     atomic_store(&rt.done, false);
     ck_assert_int_eq(pthread_create(&rt.thread, NULL, replay_thread_main, &rt), 0);
-    int during = 0;
+    int during = 0, after = 0;
     for (; from < w.n; from += chunk) {
-        /* keep the last chunks for after the swap: the projector must take them over */
-        while (from + 3 * chunk >= w.n && !atomic_load(&rt.done))
-            usleep(50 * 1000);
         workload_produce(&st, &w, from, from + chunk < w.n ? from + chunk : w.n);
         if (!atomic_load(&rt.done))
             during++;
+        else
+            after++;
+        usleep(10 * 1000);
     }
     pthread_join(rt.thread, NULL);
     ck_assert_int_eq(rt.rc, 0);
-    fprintf(stderr, "test_replay_while_ingest: %d chunks of %zu produced during the replay\n",
-            during, chunk);
-    ck_assert_int_ge(during, 2);
+    long locked = replay_log_locked_events();
+    fprintf(stderr,
+            "test_replay_while_ingest: chunks of %zu: %d produced during the replay, %d after; "
+            "%ld events read under the swap's lock\n",
+            chunk, during, after, locked);
+    ck_assert_int_ge(during, 5);
+    ck_assert_int_ge(after, 5); /* the projector takes over from the rebuilt offsets */
+    ck_assert_int_gt(locked, 0);
     workload_wait_caught_up(&st, db, &pid, 1, 120);
     workload_assert_state(db, &w, &e);
     ck_assert_double_ge(workload_metric(port, "tp_projector_resyncs_total"), 1);
