@@ -1,4 +1,4 @@
-# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup.
+# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup; the tool tp-replay.
 #
 #   docker build -t twinpipe:latest .
 #   docker-compose up -d            (see docker-compose.yml)
@@ -20,7 +20,7 @@ WORKDIR /src
 COPY . .
 # tests need Check and the broker: they run in CI, not in the image
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTP_BUILD_TESTS=OFF \
- && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate tp-rollup
+ && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-replay
 
 # ---------------------------------------------------------------- runtime
 FROM debian:12-slim
@@ -36,7 +36,7 @@ RUN apt-get update \
 
 COPY --from=build /src/build/bin/tp-ingest /src/build/bin/tp-projector \
                   /src/build/bin/tp-query /src/build/bin/tp-migrate \
-                  /src/build/bin/tp-rollup /usr/local/bin/
+                  /src/build/bin/tp-rollup /src/build/bin/tp-replay /usr/local/bin/
 COPY --from=build /src/migrations/*.sql /usr/share/twinpipe/migrations/
 
 # fail the build, not the container, when a shared library is missing

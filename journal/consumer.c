@@ -60,17 +60,6 @@ static void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     free(offsets);
 }
 
-static void consumer_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    if (level <= 3)
-        log_error("kafka %s: %s", fac, buf);
-    else if (level <= 5)
-        log_warn("kafka %s: %s", fac, buf);
-    else
-        log_debug("kafka %s: %s", fac, buf);
-}
-
 enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
                                  const struct journal_rebalance *rb, struct journal_consumer **out,
                                  char *errstr, size_t errstr_size)
@@ -98,7 +87,7 @@ enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *g
     if (!config_extra_get(cfg->kafka, "kafka.auto.offset.reset"))
         rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", kerr, sizeof(kerr));
     rd_kafka_conf_set_rebalance_cb(kc, consumer_rebalance);
-    rd_kafka_conf_set_log_cb(kc, consumer_log);
+    rd_kafka_conf_set_log_cb(kc, kconf_log);
     rd_kafka_conf_set_opaque(kc, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
     if (!c->rk) {

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "common/log.h"
+
 rd_kafka_conf_t *kconf_new(const struct journal_config *cfg, const struct kconf_setting *forced,
                            size_t n_forced, char *errstr, size_t errstr_size)
 {
@@ -32,6 +34,17 @@ fail:
     tp_err_set(TP_CONFIG, errstr, errstr_size, "invalid kafka setting: %s", kerr);
     rd_kafka_conf_destroy(kc);
     return NULL;
+}
+
+void kconf_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3)
+        log_error("kafka %s: %s", fac, buf);
+    else if (level <= 5)
+        log_warn("kafka %s: %s", fac, buf);
+    else
+        log_debug("kafka %s: %s", fac, buf);
 }
 
 enum tp_err kconf_err(rd_kafka_resp_err_t err)

@@ -61,17 +61,6 @@ static void producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     p->on_delivery(m->_private, &d, p->arg);
 }
 
-static void producer_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    if (level <= 3)
-        log_error("kafka %s: %s", fac, buf);
-    else if (level <= 5)
-        log_warn("kafka %s: %s", fac, buf);
-    else
-        log_debug("kafka %s: %s", fac, buf);
-}
-
 enum tp_err journal_producer_new(const struct journal_config *cfg, journal_delivery_fn on_delivery,
                                  void *arg, struct journal_producer **out, char *errstr,
                                  size_t errstr_size)
@@ -112,7 +101,7 @@ enum tp_err journal_producer_new(const struct journal_config *cfg, journal_deliv
     if (!config_extra_get(cfg->kafka, "kafka.reconnect.backoff.max.ms"))
         rd_kafka_conf_set(kc, "reconnect.backoff.max.ms", "1000", kerr, sizeof(kerr));
     rd_kafka_conf_set_dr_msg_cb(kc, producer_dr);
-    rd_kafka_conf_set_log_cb(kc, producer_log);
+    rd_kafka_conf_set_log_cb(kc, kconf_log);
     rd_kafka_conf_set_opaque(kc, p);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerr, sizeof(kerr));
     if (!p->rk) {

@@ -17,17 +17,6 @@ struct journal_reader {
     rd_kafka_message_t *msgs[READER_BATCH_MAX];
 };
 
-static void reader_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    if (level <= 3)
-        log_error("kafka %s: %s", fac, buf);
-    else if (level <= 5)
-        log_warn("kafka %s: %s", fac, buf);
-    else
-        log_debug("kafka %s: %s", fac, buf);
-}
-
 enum tp_err journal_reader_new(const struct journal_config *cfg, struct journal_reader **out,
                                char *errstr, size_t errstr_size)
 {
@@ -45,7 +34,7 @@ enum tp_err journal_reader_new(const struct journal_config *cfg, struct journal_
     char kerr[512];
     if (!config_extra_get(cfg->kafka, "kafka.auto.offset.reset"))
         rd_kafka_conf_set(kc, "auto.offset.reset", "earliest", kerr, sizeof(kerr));
-    rd_kafka_conf_set_log_cb(kc, reader_log);
+    rd_kafka_conf_set_log_cb(kc, kconf_log);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerr, sizeof(kerr));
     if (!rk) {
         rd_kafka_conf_destroy(kc);

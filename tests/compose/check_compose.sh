@@ -47,7 +47,7 @@ export TP_QUERY_API_KEYS=${TP_QUERY_API_KEYS:-0000000000000000000000000000000000
 BIN_DIR=${2:-}
 if [[ -n "$BIN_DIR" ]]; then
 	ALLOWED_VARS=()
-	for prog in tp-ingest tp-projector tp-query tp-migrate tp-rollup; do
+	for prog in tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-replay; do
 		[[ -x "$BIN_DIR/$prog" ]] || {
 			echo "check_compose: \"$BIN_DIR/$prog\" not built" >&2
 			exit 1
