@@ -272,7 +272,7 @@ enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct
                                 size_t max, struct arena *a, size_t *n, char *errstr,
                                 size_t errstr_size);
 /* Events after next_offset in the partition, from the cached high watermark (no request);
- * -1 while unknown. */
+ * -1 while unknown. Any thread. */
 int64_t journal_reader_lag(struct journal_reader *r, int32_t partition, int64_t next_offset);
 /* NULL is a no-op. */
 void journal_reader_free(struct journal_reader *r);

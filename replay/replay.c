@@ -38,6 +38,7 @@ struct replay_worker {
     struct journal_event *batch;
     struct arena arena; /* the batch's readings */
     int spills;         /* history parts written before the end of the build */
+    atomic_bool built;  /* its build thread finished (err says how) */
     enum tp_err err;
     char errstr[512];
 };
@@ -407,7 +408,10 @@ static void *replay_worker_build(void *arg)
     if (w->err == TP_OK) {
         twins_clean(w->twins);
         history_clear(w->history);
+    } else if (w->err != TP_TIMEOUT) {
+        atomic_store(&w->rp->running, false); /* the others stop too: the run failed */
     }
+    atomic_store(&w->built, true);
     return NULL;
 }
 
@@ -429,13 +433,17 @@ static enum tp_err replay_build(struct replay *rp, char *errstr, size_t errstr_s
         atomic_store(&rp->running, false);
         err = tp_err_set(TP_IO, errstr, errstr_size, "could not start worker threads");
     }
-    bool reading = true;
-    while (reading && started == rp->n_workers) {
+    bool reading = true, building = true;
+    while (building && started == rp->n_workers) {
         usleep(100 * 1000);
-        reading = false;
-        for (int i = 0; i < rp->n_workers; i++)
+        bool was_reading = reading;
+        reading = building = false;
+        for (int i = 0; i < rp->n_workers; i++) {
             reading = reading || !replay_reached(&rp->workers[i]);
-        replay_progress(rp, !reading);
+            building = building || !atomic_load(&rp->workers[i].built);
+        }
+        if (was_reading)
+            replay_progress(rp, !reading || !building);
     }
     int64_t t = tp_mono_ms();
     bool spilled = false;
@@ -443,7 +451,8 @@ static enum tp_err replay_build(struct replay *rp, char *errstr, size_t errstr_s
         struct replay_worker *w = &rp->workers[i];
         pthread_join(w->thread, NULL);
         spilled = spilled || w->spills > 0;
-        if (err == TP_OK && w->err != TP_OK)
+        /* the first worker's error that is not "stopped" (the others stop because of it) */
+        if (w->err != TP_OK && (err == TP_OK || (err == TP_TIMEOUT && w->err != TP_TIMEOUT)))
             err = tp_err_set(w->err, errstr, errstr_size, "%s", w->errstr);
     }
     if (err != TP_OK)
