@@ -13,6 +13,7 @@ struct replay_config {
     char *group;
     char *from;
     long long batch_max;
+    long long sort_events;
     long long threads;
     long long history_max_rows;
     long long catchup_events;
@@ -32,6 +33,10 @@ static const struct config_entry replay_table[] = {
      "or ms since the epoch"},
     {"replay.batch_max", CONFIG_INT, "10000", 1, 10000, offsetof(struct replay_config, batch_max),
      "events taken from the journal per poll"},
+    {"replay.sort_events", CONFIG_INT, "100000", 1, 10000000,
+     offsetof(struct replay_config, sort_events),
+     "events gathered and folded per batch sorted by device (each device's readings in journal "
+     "order), so a device's twin and history stay in the cache; <= replay.batch_max: no sort"},
     {"replay.threads", CONFIG_INT, "2", 1, 64, offsetof(struct replay_config, threads),
      "workers folding partitions in parallel during the build (each its own reader, twins, "
      "history and connection)"},
@@ -73,6 +78,7 @@ int main(int argc, char **argv)
         .pg_dsn = cfg.pg_dsn,
         .group = cfg.group,
         .batch_max = (size_t)cfg.batch_max,
+        .sort_events = (size_t)cfg.sort_events,
         .threads = (int)cfg.threads,
         .history_max_rows = (size_t)cfg.history_max_rows,
         .catchup_events = cfg.catchup_events,

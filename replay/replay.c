@@ -27,6 +27,8 @@
  * build runs one thread per worker; catch-up and swap run them one after another on the
  * calling thread (the swap's transaction is one connection).
  */
+struct replay_pending;
+
 struct replay_worker {
     struct replay *rp;
     int index;
@@ -36,9 +38,11 @@ struct replay_worker {
     struct twins *twins;
     struct history *history;
     struct journal_event *batch;
-    struct arena arena; /* the batch's readings */
-    int spills;         /* history parts written before the end of the build */
-    atomic_bool built;  /* its build thread finished (err says how) */
+    struct arena arena;             /* the batch's readings */
+    struct replay_pending *pending; /* the batch's valid readings, sorted by device */
+    size_t cap_pending;
+    int spills;        /* history parts written before the end of the build */
+    atomic_bool built; /* its build thread finished (err says how) */
     enum tp_err err;
     char errstr[512];
 };
@@ -227,28 +231,58 @@ struct replay_counts {
     int64_t applied, duplicates, invalid;
 };
 
-/* Folds one event as the live projector does (projector_fold_batch). */
-static void replay_fold(struct replay_worker *w, const struct journal_event *ev,
+/* A valid reading waiting in the worker's sorted batch. */
+struct replay_pending {
+    uint64_t device; /* hash of the device_id: the sort key */
+    int32_t partition;
+    int64_t offset;
+    const journal_reading *reading;
+};
+
+static uint64_t replay_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* By device, then partition and offset: each device's readings stay in journal order. */
+static int replay_pending_cmp(const void *a, const void *b)
+{
+    const struct replay_pending *x = a, *y = b;
+    if (x->device != y->device)
+        return x->device < y->device ? -1 : 1;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Folds one valid reading as the live projector does (projector_fold_batch). */
+static void replay_fold(struct replay_worker *w, const journal_reading *r, struct replay_counts *c)
+{
+    struct twin *t = twins_get(w->twins, r->device_id);
+    if (!t)
+        t = twins_put(w->twins, twin_new(r->device_id));
+    if (fold_apply(t, r, w->history) == FOLD_APPLIED) {
+        twins_mark_dirty(w->twins, t);
+        c->applied++;
+    } else {
+        c->duplicates++;
+    }
+}
+
+/* Counts (and logs, the first few) an event the projector would skip. */
+static void replay_skip(struct replay_worker *w, const struct journal_event *ev,
                         struct replay_counts *c)
 {
-    const journal_reading *r = ev->reading;
-    if (r && fold_valid(r)) {
-        struct twin *t = twins_get(w->twins, r->device_id);
-        if (!t)
-            t = twins_put(w->twins, twin_new(r->device_id));
-        if (fold_apply(t, r, w->history) == FOLD_APPLIED) {
-            twins_mark_dirty(w->twins, t);
-            c->applied++;
-        } else {
-            c->duplicates++;
-        }
-    } else {
-        if (atomic_load(&w->rp->st_invalid) + c->invalid < REPLAY_INVALID_LOGGED)
-            log_warn("skipping event at partition %d offset %lld: %s", ev->partition,
-                     (long long)ev->offset,
-                     r ? "reading lacks device_id, sequence or timestamp" : ev->error);
-        c->invalid++;
-    }
+    if (atomic_load(&w->rp->st_invalid) + c->invalid < REPLAY_INVALID_LOGGED)
+        log_warn("skipping event at partition %d offset %lld: %s", ev->partition,
+                 (long long)ev->offset,
+                 ev->reading ? "reading lacks device_id, sequence or timestamp" : ev->error);
+    c->invalid++;
 }
 
 /* Writes what the worker changed since its last write into the shadows: before the indexes
@@ -286,6 +320,58 @@ static bool replay_reached(const struct replay_worker *w)
 }
 
 /*
+ * Gathers up to replay.sort_events events (one poll waiting up to 100 ms, then what is
+ * there) and folds them sorted by device: a device's readings then come one after another,
+ * so its twin and its history entries are in the cache for all but the first (with 10,000
+ * devices interleaved a batch of 10,000 holds about one reading per device, and every
+ * history value costs two cache misses). Each device's readings keep their journal order,
+ * and a device's twin and history depend on nothing else: the result is the live fold's.
+ * *n = events taken (folded or skipped).
+ */
+static enum tp_err replay_batch(struct replay_worker *w, size_t *n, struct replay_counts *c,
+                                char *errstr, size_t errstr_size)
+{
+    struct replay *rp = w->rp;
+    enum tp_err err = TP_OK;
+    size_t k = 0, got;
+    *n = 0;
+    do {
+        got = 0;
+        err = journal_reader_poll(w->reader, *n ? 0 : 100, w->batch, rp->opts.batch_max, &w->arena,
+                                  &got, errstr, errstr_size);
+        for (size_t i = 0; err == TP_OK && i < got; i++) {
+            const struct journal_event *ev = &w->batch[i];
+            if ((size_t)ev->partition >= rp->n_parts ||
+                ev->offset < atomic_load(&rp->pos[ev->partition]))
+                continue; /* a partition added since the start, or read already */
+            if (ev->reading && fold_valid(ev->reading)) {
+                if (k == w->cap_pending) {
+                    w->cap_pending = w->cap_pending ? 2 * w->cap_pending : 16384;
+                    w->pending = tp_realloc(w->pending, w->cap_pending * sizeof(*w->pending));
+                }
+                w->pending[k++] = (struct replay_pending){replay_hash(ev->reading->device_id),
+                                                          ev->partition, ev->offset, ev->reading};
+            } else {
+                replay_skip(w, ev, c);
+                if (ev->offset + 1 > atomic_load(&rp->pos[ev->partition]))
+                    atomic_store(&rp->pos[ev->partition], ev->offset + 1);
+            }
+        }
+        *n += got;
+    } while (err == TP_OK && got > 0 && *n + rp->opts.batch_max <= rp->opts.sort_events);
+    if (k > 1 && rp->opts.sort_events > rp->opts.batch_max)
+        qsort(w->pending, k, sizeof(*w->pending), replay_pending_cmp);
+    for (size_t i = 0; i < k; i++) {
+        const struct replay_pending *e = &w->pending[i];
+        replay_fold(w, e->reading, c);
+        if (e->offset + 1 > atomic_load(&rp->pos[e->partition]))
+            atomic_store(&rp->pos[e->partition], e->offset + 1);
+    }
+    arena_release(&w->arena);
+    return err;
+}
+
+/*
  * Reads and folds the worker's partitions until they reached their targets (events past it
  * that come in the same batches are folded too: pos is what counts). A full history map is
  * written out (never inside a swap: keep_history). progress: print it (the calling thread
@@ -302,17 +388,7 @@ static enum tp_err replay_read(struct replay_worker *w, bool keep_history, bool 
             return tp_err_set(TP_TIMEOUT, errstr, errstr_size, "stopped before the swap");
         size_t n = 0;
         struct replay_counts c = {0};
-        err = journal_reader_poll(w->reader, 100, w->batch, rp->opts.batch_max, &w->arena, &n,
-                                  errstr, errstr_size);
-        for (size_t i = 0; err == TP_OK && i < n; i++) {
-            const struct journal_event *ev = &w->batch[i];
-            if ((size_t)ev->partition >= rp->n_parts ||
-                ev->offset < atomic_load(&rp->pos[ev->partition]))
-                continue; /* a partition added since the start, or read already */
-            replay_fold(w, ev, &c);
-            atomic_store(&rp->pos[ev->partition], ev->offset + 1);
-        }
-        arena_release(&w->arena);
+        err = replay_batch(w, &n, &c, errstr, errstr_size);
         *read += (int64_t)n;
         atomic_fetch_add(&rp->st_events, (int64_t)n);
         atomic_fetch_add(&rp->st_applied, c.applied);
@@ -434,6 +510,7 @@ static enum tp_err replay_build(struct replay *rp, char *errstr, size_t errstr_s
         err = tp_err_set(TP_IO, errstr, errstr_size, "could not start worker threads");
     }
     bool reading = true, building = true;
+    int64_t t = tp_mono_ms(); /* when the last partition reached its end: then the COPYs */
     while (building && started == rp->n_workers) {
         usleep(100 * 1000);
         bool was_reading = reading;
@@ -444,8 +521,9 @@ static enum tp_err replay_build(struct replay *rp, char *errstr, size_t errstr_s
         }
         if (was_reading)
             replay_progress(rp, !reading || !building);
+        if (was_reading && !reading)
+            t = tp_mono_ms();
     }
-    int64_t t = tp_mono_ms();
     bool spilled = false;
     for (int i = 0; i < started; i++) {
         struct replay_worker *w = &rp->workers[i];
@@ -612,6 +690,7 @@ void replay_free(struct replay *rp)
         history_free(w->history);
         arena_release(&w->arena);
         free(w->batch);
+        free(w->pending);
     }
     free(rp->workers);
     journal_reader_free(rp->reader);

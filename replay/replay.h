@@ -60,6 +60,7 @@ struct replay_options {
     bool from_start;         /* true: from the start of the journal, else from from_ms */
     int64_t from_ms;         /* Kafka timestamp (journal append time) to rebuild from */
     size_t batch_max;        /* events taken from the journal per poll */
+    size_t sort_events;      /* events folded per batch, sorted by device (<= batch_max: no sort) */
     int threads;             /* workers folding partitions in parallel during the build */
     size_t history_max_rows; /* history rows held before a spill into the shadow table */
     int64_t catchup_events;  /* swap once a catch-up round read fewer events than this */
