@@ -7,7 +7,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/pg.h"
-#include "pool.h"
+#include "common/pool.h"
 
 #define DEVICES_POOL_WAIT_MS 2000
 #define DEVICES_ID_MAX       128

@@ -27,7 +27,7 @@
 
 #include "common/http.h"
 #include "common/metrics.h"
-#include "pool.h"
+#include "common/pool.h"
 
 struct devices_ctx {
     struct pool *pool;

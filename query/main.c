@@ -6,7 +6,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "devices.h"
-#include "pool.h"
+#include "common/pool.h"
 
 struct query_config {
     struct http_settings http;
