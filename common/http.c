@@ -155,8 +155,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
  * limit and the limit is enforced (with a JSON error) in http_access. */
 static size_t http_memory_limit(const struct http_server *srv)
 {
-    size_t m = 2 * srv->max_header_bytes + 16 * 1024;
-    return m < 32 * 1024 ? 32 * 1024 : m;
+    return srv->max_header_bytes + 4 * 1024;
 }
 
 static enum MHD_Result http_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,

@@ -16,6 +16,8 @@ enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, stru
                         unsigned *status, const char **code, char *msg, size_t msg_size)
 {
     memset(out, 0, sizeof(*out));
+    arena_init(&out->arena);
+    ProtobufCAllocator pa = arena_protobuf(&out->arena);
     if (len == 0)
         return decode_fail(status, 400, code, "empty_body", msg, msg_size, "request body is empty");
     const uint8_t *payload = data;
@@ -46,17 +48,21 @@ enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, stru
         index = h.path[0];
     }
     if (index == 0) {
-        out->single = twinpipe__telemetry__v1__reading__unpack(NULL, payload_len, payload);
-        if (!out->single)
+        out->single = twinpipe__telemetry__v1__reading__unpack(&pa, payload_len, payload);
+        if (!out->single) {
+            decode_release(out);
             return decode_fail(status, 400, code, "invalid_protobuf", msg, msg_size,
                                "body is not a valid protobuf Reading");
+        }
         out->readings = &out->single;
         out->n = 1;
     } else {
-        out->batch = twinpipe__telemetry__v1__reading_batch__unpack(NULL, payload_len, payload);
-        if (!out->batch)
+        out->batch = twinpipe__telemetry__v1__reading_batch__unpack(&pa, payload_len, payload);
+        if (!out->batch) {
+            decode_release(out);
             return decode_fail(status, 400, code, "invalid_protobuf", msg, msg_size,
                                "body is not a valid protobuf ReadingBatch");
+        }
         out->readings = out->batch->readings;
         out->n = out->batch->n_readings;
     }
@@ -70,9 +76,6 @@ enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, stru
 
 void decode_release(struct decoded *d)
 {
-    if (d->batch)
-        twinpipe__telemetry__v1__reading_batch__free_unpacked(d->batch, NULL);
-    if (d->single)
-        twinpipe__telemetry__v1__reading__free_unpacked(d->single, NULL);
+    arena_release(&d->arena); /* the messages: never free_unpacked */
     memset(d, 0, sizeof(*d));
 }

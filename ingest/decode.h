@@ -8,8 +8,9 @@
  *     the schema id must be the one ingest serves (journal.schema_id).
  * A failure gives a stable error code and the HTTP status to answer.
  *
- * Ownership: struct decoded owns the unpacked messages; readings[] borrows
- * from them until decode_release. Pure; any thread.
+ * Ownership: struct decoded owns the unpacked messages (all in its arena:
+ * a few mallocs per request instead of several per reading); readings[]
+ * borrows from them until decode_release. Pure; any thread.
  *
  *     struct decoded d;
  *     if (decode_body(body, len, schema_id, &d, &status, &code, msg, n) != TP_OK)
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/arena.h"
 #include "common/err.h"
 #include "journal/journal.h"
 
@@ -31,6 +33,7 @@ struct decoded {
     journal_reading *single;                      /* framed [0] */
     journal_reading **readings;                   /* borrowed */
     size_t n;
+    struct arena arena; /* every unpacked message lives here */
 };
 
 enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, struct decoded *out,

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/mem.h"
 
@@ -19,15 +20,55 @@ static double sim_unit(uint64_t seed, uint64_t a, uint64_t b)
     return (double)(z >> 11) / 9007199254740992.0;
 }
 
+static const char *const sim_meter_models[] = {"tp-meter-1ph", "tp-meter-3ph"};
+static const char *const sim_meter_names[SIM_METER_METRICS] = {"energy_kwh", "power_w", "voltage_v",
+                                                               "current_a", "frequency_hz"};
+
+bool sim_profile_parse(const char *name, enum sim_profile *out)
+{
+    if (!strcmp(name, "vehicle"))
+        *out = SIM_VEHICLE;
+    else if (!strcmp(name, "meter"))
+        *out = SIM_METER;
+    else
+        return false;
+    return true;
+}
+
+static void sim_meter_init(struct sim_fleet *f, size_t i)
+{
+    struct sim_vehicle *v = &f->vehicles[i];
+    uint64_t seed = f->seed;
+    snprintf(v->device_id, sizeof(v->device_id), "mtr-%07zu", i);
+    snprintf(v->model, sizeof(v->model), "%s", sim_meter_models[i % 2]);
+    snprintf(v->firmware, sizeof(v->firmware), "5.%u.%u", (unsigned)(i % 4),
+             (unsigned)(sim_unit(seed, i, 1) * 10));
+    snprintf(v->region, sizeof(v->region), "%s", sim_regions[(i / 2) % 4]);
+    v->lat = 47.0 + sim_unit(seed, i, 2) * 6.0;
+    v->lon = 6.0 + sim_unit(seed, i, 3) * 9.0;
+    v->energy_kwh = 1000.0 + sim_unit(seed, i, 4) * 40000.0;
+    v->voltage_v = 230.0;
+    v->frequency_hz = 50.0;
+}
+
 struct sim_fleet *sim_fleet_new(size_t n, uint64_t seed, int64_t start_ms, int64_t interval_ms)
 {
+    return sim_fleet_new_profile(SIM_VEHICLE, n, seed, start_ms, interval_ms);
+}
+
+struct sim_fleet *sim_fleet_new_profile(enum sim_profile profile, size_t n, uint64_t seed,
+                                        int64_t start_ms, int64_t interval_ms)
+{
     struct sim_fleet *f = tp_calloc(1, sizeof(*f));
+    f->profile = profile;
     f->vehicles = tp_calloc(n ? n : 1, sizeof(*f->vehicles));
     f->n = n;
     f->seed = seed;
     f->clock_ms = start_ms;
     f->interval_ms = interval_ms;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && profile == SIM_METER; i++)
+        sim_meter_init(f, i);
+    for (size_t i = 0; i < n && profile == SIM_VEHICLE; i++) {
         struct sim_vehicle *v = &f->vehicles[i];
         snprintf(v->device_id, sizeof(v->device_id), "veh-%06zu", i);
         snprintf(v->model, sizeof(v->model), "%s", sim_models[i % 4]);
@@ -54,8 +95,63 @@ void sim_fleet_free(struct sim_fleet *f)
     free(f);
 }
 
+static void sim_meter_next(struct sim_fleet *f, size_t i, journal_reading *r, struct sim_storage *s)
+{
+    struct sim_vehicle *v = &f->vehicles[i];
+    v->sequence++;
+    int64_t ts = f->clock_ms + (int64_t)(v->sequence - 1) * f->interval_ms;
+    /* daily load curve: low at night, peaks morning and evening; per-meter size */
+    double hour = fmod((double)ts / 3600000.0, 24.0);
+    double curve =
+        0.35 + 0.4 * exp(-pow(hour - 8.0, 2) / 4.0) + 0.6 * exp(-pow(hour - 19.0, 2) / 6.0);
+    double size_w = 800.0 + 4000.0 * sim_unit(f->seed, i, 9);
+    double noise = 0.8 + 0.4 * sim_unit(f->seed, i, 1000 + v->sequence);
+    v->power_w = round(size_w * curve * noise);
+    v->energy_kwh += v->power_w * ((double)f->interval_ms / 3600000.0) / 1000.0;
+    v->voltage_v +=
+        (230.0 - v->voltage_v) * 0.2 + (sim_unit(f->seed, i, 2000 + v->sequence) - 0.5) * 2.0;
+    v->frequency_hz +=
+        (50.0 - v->frequency_hz) * 0.3 + (sim_unit(f->seed, i, 3000 + v->sequence) - 0.5) * 0.02;
+
+    journal_reading init = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    Twinpipe__Telemetry__V1__Reading__Location linit =
+        TWINPIPE__TELEMETRY__V1__READING__LOCATION__INIT;
+    *r = init;
+    s->location = linit;
+    r->device_id = v->device_id;
+    r->has_sequence = 1;
+    r->sequence = v->sequence;
+    r->has_timestamp_ms = 1;
+    r->timestamp_ms = ts;
+    double values[SIM_METER_METRICS] = {
+        round(v->energy_kwh * 1000) / 1000, v->power_w, round(v->voltage_v * 10) / 10,
+        round(v->power_w / v->voltage_v * 100) / 100, round(v->frequency_hz * 1000) / 1000};
+    for (int k = 0; k < SIM_METER_METRICS; k++) {
+        Twinpipe__Telemetry__V1__Reading__MetricsEntry minit =
+            TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+        s->metrics[k] = minit;
+        s->metrics[k].key = (char *)sim_meter_names[k];
+        s->metrics[k].has_value = 1;
+        s->metrics[k].value = values[k];
+        s->metric_ptrs[k] = &s->metrics[k];
+    }
+    r->metrics = s->metric_ptrs;
+    r->n_metrics = SIM_METER_METRICS;
+    s->location.has_lat = s->location.has_lon = 1;
+    s->location.lat = round(v->lat * 1e6) / 1e6;
+    s->location.lon = round(v->lon * 1e6) / 1e6;
+    r->location = &s->location;
+    r->model = v->model;
+    r->firmware = v->firmware;
+    r->region = v->region;
+}
+
 void sim_reading_next(struct sim_fleet *f, size_t i, journal_reading *r, struct sim_storage *s)
 {
+    if (f->profile == SIM_METER) {
+        sim_meter_next(f, i, r, s);
+        return;
+    }
     struct sim_vehicle *v = &f->vehicles[i];
     v->sequence++;
     double hours = (double)f->interval_ms / 3600000.0;

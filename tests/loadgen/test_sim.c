@@ -46,12 +46,44 @@ START_TEST(test_odometer_rises)
 }
 END_TEST
 
+START_TEST(test_meters)
+{
+    enum sim_profile p;
+    ck_assert(sim_profile_parse("meter", &p));
+    ck_assert_int_eq(p, SIM_METER);
+    ck_assert(!sim_profile_parse("boat", &p));
+    struct sim_fleet *f = sim_fleet_new_profile(SIM_METER, 5, 3, 0, 15 * 60 * 1000);
+    journal_reading r;
+    struct sim_storage s;
+    double energy = 0;
+    for (int k = 1; k <= 96; k++) { /* one day of quarter hours */
+        sim_reading_next(f, 4, &r, &s);
+        ck_assert_str_eq(r.device_id, "mtr-0000004");
+        ck_assert_uint_eq(r.sequence, (uint64_t)k);
+        ck_assert_int_eq(r.timestamp_ms, (int64_t)(k - 1) * 15 * 60 * 1000);
+        ck_assert_uint_eq(r.n_metrics, SIM_METER_METRICS);
+        ck_assert_str_eq(r.metrics[0]->key, "energy_kwh");
+        ck_assert_str_eq(r.metrics[1]->key, "power_w");
+        ck_assert(r.metrics[0]->value >= energy); /* energy never falls */
+        energy = r.metrics[0]->value;
+        ck_assert(r.metrics[1]->value > 0 && r.metrics[1]->value < 10000);
+        ck_assert(r.metrics[2]->value > 220 && r.metrics[2]->value < 240);
+        ck_assert(r.metrics[4]->value > 49.9 && r.metrics[4]->value < 50.1);
+        ck_assert_uint_eq(r.has_speed_kmh, 0);
+    }
+    ck_assert_str_eq(r.model, "tp-meter-1ph");
+    ck_assert(r.location && r.location->has_lat);
+    sim_fleet_free(f);
+}
+END_TEST
+
 static Suite *sim_suite(void)
 {
     Suite *s = suite_create("sim");
     TCase *tc = tcase_create("vehicles");
     tcase_add_test(tc, test_deterministic_and_ordered);
     tcase_add_test(tc, test_odometer_rises);
+    tcase_add_test(tc, test_meters);
     suite_add_tcase(s, tc);
     return s;
 }

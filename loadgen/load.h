@@ -1,0 +1,99 @@
+/*
+ * load.h - the load engine of tp-loadgen: simulated devices POST telemetry
+ * to tp-ingest over a number of keep-alive connections (libcurl multi, one
+ * thread), optionally paced, with a share of deliberately bad readings, and
+ * with what every device's twin must look like afterwards (struct
+ * load_expect) for verify.h.
+ *
+ * Order: each device belongs to one connection (device i -> connection
+ * i % connections) and a connection has one request in flight, so every
+ * device's readings reach tp-ingest in sequence order, as a real device's.
+ *
+ * Bad readings (bad_pct of the readings, in turn):
+ *   duplicate    - a device's previous reading sent again (accepted by
+ *                  ingest, ignored by the projector);
+ *   out_of_order - an older sequence with other values (likewise);
+ *   invalid      - a timestamp ten days ahead: ingest must reject it.
+ *
+ * 503 answers are retried with the same body after Retry-After (up to
+ * `retries` times), as a device would; a request that still fails, or gets
+ * no answer, leaves its devices "uncertain" (ingest may have journaled part
+ * of it) and verify checks them only loosely.
+ *
+ * Object: load_run() is one blocking call; struct load_result (caller-owned,
+ * load_result_free) holds the figures, a per-second timeline and per-device
+ * expectations. Threads: the calling thread only.
+ */
+#ifndef TP_LOAD_H
+#define TP_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/err.h"
+#include "hist.h"
+#include "sim.h"
+
+#define LOAD_EXPECT_VALUES 3 /* last values checked per device */
+
+struct load_options {
+    const char *url; /* POST endpoint of tp-ingest */
+    enum sim_profile profile;
+    size_t devices;
+    uint64_t readings;    /* total readings to send (fixed-size job); 0 = until duration */
+    uint64_t duration_ms; /* 0 = until readings */
+    size_t batch;         /* readings per POST */
+    size_t connections;
+    int64_t period_ms;  /* > 0: each device reports every period_ms in real time */
+    double rate;        /* > 0: at most this many readings/s overall */
+    double skew;        /* Zipf exponent over each connection's devices; 0 = round robin */
+    unsigned bad_pct;   /* share of bad readings, percent */
+    const char *token;  /* one bearer token for every POST (gateway), or NULL */
+    const char *secret; /* mint a device token per device (one device per POST), or NULL */
+    unsigned retries;   /* 503s retried per request */
+    uint64_t seed;
+    bool progress_tty; /* \r progress line; else a plain line every 5 s */
+    FILE *progress;    /* NULL: no progress output */
+};
+
+/* What a device's twin must show once the projector has caught up. */
+struct load_expect {
+    uint64_t events;   /* fresh readings accepted (applied once each) */
+    uint64_t last_seq; /* highest sequence accepted */
+    double last[LOAD_EXPECT_VALUES];
+    bool uncertain; /* a request of this device failed without a clear answer */
+};
+
+/* One second of the run. */
+struct load_tick {
+    double t_s;
+    uint64_t sent, accepted, requests, failed;
+    uint64_t p50_us, p99_us;
+};
+
+struct load_result {
+    uint64_t sent;           /* readings in answered requests */
+    uint64_t accepted;       /* readings ingest accepted (202) */
+    uint64_t rejected;       /* readings ingest listed in `rejected` */
+    uint64_t invalid_sent;   /* bad readings of kind invalid */
+    uint64_t invalid_passed; /* ...that ingest accepted anyway (must stay 0) */
+    uint64_t valid_rejected; /* good readings ingest rejected (must stay 0) */
+    uint64_t duplicates_sent, out_of_order_sent;
+    uint64_t requests, failed_requests, retried_requests;
+    uint64_t status_counts[6]; /* by status class: [2]=2xx .. [5]=5xx, [0]=no answer */
+    double seconds;
+    struct hist latency;
+    struct load_tick *ticks;
+    size_t n_ticks;
+    struct sim_fleet *fleet;        /* device ids, attributes */
+    struct load_expect *expect;     /* [fleet->n] */
+    const char *const *value_names; /* the LOAD_EXPECT_VALUES metric names checked */
+};
+
+enum tp_err load_run(const struct load_options *opt, struct load_result *res, char *errstr,
+                     size_t errstr_size);
+void load_result_free(struct load_result *res);
+
+#endif
