@@ -85,6 +85,14 @@ static bool api_version_parse(const char *s, int *out)
     return true;
 }
 
+static void api_bad_version(struct http_request *req, const char *version)
+{
+    api_error(req, 422, 42202,
+              "The specified version '%s' is not a valid version id. Allowed values are between "
+              "[1, 2^31-1] and the string \"latest\"",
+              version);
+}
+
 /*
  * Splits a path tail "S", "S/versions" or "S/versions/V" (subject names may
  * contain '/': the last "/versions" decides). *version is NULL without a V.
@@ -172,10 +180,7 @@ void api_handle_subject_get(struct http_request *req, void *arg)
         return;
     }
     if (p.has_version && !api_version_parse(p.version, &version)) {
-        api_error(req, 422, 42202,
-                  "The specified version '%s' is not a valid version id. Allowed values are "
-                  "between [1, 2^31-1] and the string \"latest\"",
-                  p.version);
+        api_bad_version(req, p.version);
         return;
     }
     PGconn *db = api_db(api, req);
@@ -394,8 +399,7 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         return;
     }
     if (!api_version_parse(p.version, &version)) {
-        api_error(req, 422, 42202, "The specified version '%s' is not a valid version id",
-                  p.version);
+        api_bad_version(req, p.version);
         return;
     }
     PGconn *db = api_db(api, req);
@@ -504,8 +508,7 @@ void api_handle_compatibility(struct http_request *req, void *arg)
         return;
     }
     if (p.has_version && !api_version_parse(p.version, &version)) {
-        api_error(req, 422, 42202, "The specified version '%s' is not a valid version id",
-                  p.version);
+        api_bad_version(req, p.version);
         return;
     }
     PGconn *db = api_db(api, req);

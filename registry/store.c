@@ -25,6 +25,16 @@ static enum tp_err store_text(PGconn *db, const char *sql, int n, const char *co
     return TP_OK;
 }
 
+/* store_text with the schema id as its only parameter. */
+static enum tp_err store_text_id(PGconn *db, const char *sql, int32_t id, char **out, char *errstr,
+                                 size_t errstr_size)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", id);
+    const char *params[] = {v};
+    return store_text(db, sql, 1, params, out, errstr, errstr_size);
+}
+
 static char *store_dup_or_null(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? NULL : tp_strdup(PQgetvalue(res, row, col));
@@ -396,37 +406,29 @@ enum tp_err store_version_json(PGconn *db, const char *subject, int version, cha
 
 enum tp_err store_schema_json(PGconn *db, int32_t id, char **json, char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v};
-    return store_text(db,
-                      "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
-                      " 'schema', s.schema_text, 'references', " STORE_REFS_JSON "))::text"
-                      " FROM registry_schemas s WHERE s.id = $1::int",
-                      1, params, json, errstr, errstr_size);
+    return store_text_id(db,
+                         "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
+                         " 'schema', s.schema_text, 'references', " STORE_REFS_JSON "))::text"
+                         " FROM registry_schemas s WHERE s.id = $1::int",
+                         id, json, errstr, errstr_size);
 }
 
 enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
                                        size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v};
-    return store_text(db,
-                      "SELECT CASE WHEN EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1::int)"
-                      " THEN coalesce((SELECT json_agg(json_build_object('subject', subject,"
-                      " 'version', version) ORDER BY subject, version) FROM registry_versions"
-                      " WHERE schema_id = $1::int AND NOT deleted), '[]') END::text",
-                      1, params, json, errstr, errstr_size);
+    return store_text_id(
+        db,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1::int)"
+        " THEN coalesce((SELECT json_agg(json_build_object('subject', subject,"
+        " 'version', version) ORDER BY subject, version) FROM registry_versions"
+        " WHERE schema_id = $1::int AND NOT deleted), '[]') END::text",
+        id, json, errstr, errstr_size);
 }
 
 enum tp_err store_schema_text(PGconn *db, int32_t id, char **text, char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v};
-    return store_text(db, "SELECT schema_text FROM registry_schemas WHERE id = $1::int", 1, params,
-                      text, errstr, errstr_size);
+    return store_text_id(db, "SELECT schema_text FROM registry_schemas WHERE id = $1::int", id,
+                         text, errstr, errstr_size);
 }
 
 enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_t **fds,
