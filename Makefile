@@ -3,7 +3,8 @@
 #               simulate a fleet, print twins, shut everything down
 #   make test   install what is missing, build with ASan+UBSan, start the dev stack,
 #               run every test through ctest
-.PHONY: all build demo test format clean deps stack-up stack-down
+#   make bench  the benchmark suite (about 15 minutes): bench/RESULTS.md and bench/e2e.png
+.PHONY: all build demo test bench format clean deps stack-up stack-down
 
 all: build
 
@@ -19,6 +20,9 @@ demo:
 
 test:
 	scripts/test
+
+bench: build
+	TP_BIN_DIR=$(CURDIR)/build/release/bin bench/run
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i

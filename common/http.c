@@ -18,12 +18,20 @@
 
 #define HTTP_MAX_HEADERS 8
 
-#define HTTP_STATUS_MAX 600
+#define HTTP_STATUS_MAX  600
+#define HTTP_SEGMENT_MAX 256
+
+/* Responses and latency of one route, for /metrics. */
+struct http_route_stats {
+    _Atomic uint64_t status_counts[HTTP_STATUS_MAX];
+    struct metrics_histogram latency;
+};
 
 struct http_server {
     struct MHD_Daemon *daemon;
     _Atomic uint64_t status_counts[HTTP_STATUS_MAX];
     const struct http_route *routes;
+    struct http_route_stats *route_stats; /* parallel to routes */
     size_t n_routes;
     uint16_t port;
     size_t max_header_bytes;
@@ -38,11 +46,14 @@ struct http_request {
     struct buf body;
     bool too_large;
     bool handled;
+    int64_t start_ms;               /* monotonic, first call */
+    char segment[HTTP_SEGMENT_MAX]; /* what the route's '*' matched */
     void *user;
     void (*user_free)(void *);
 
     pthread_mutex_t lock; /* guards the fields below */
     bool suspended;
+    bool again; /* resumed without a reply: call the handler again */
     bool ready; /* a reply is stored and not yet queued */
     bool queued;
     unsigned status;
@@ -54,12 +65,25 @@ struct http_request {
     char *header_values[HTTP_MAX_HEADERS];
 };
 
-static bool http_route_matches(const struct http_route *r, const char *path)
+/* A '*' in the route matches one non-empty path segment (no '/'); *seg_at and
+ * *seg_len tell where (seg_at may be NULL). */
+static bool http_route_matches(const struct http_route *r, const char *path, const char **seg_at,
+                               size_t *seg_len)
 {
-    size_t l = strlen(r->path);
-    if (l > 0 && r->path[l - 1] == '*')
-        return strncmp(r->path, path, l - 1) == 0 && path[l - 1] != '\0';
-    return strcmp(r->path, path) == 0;
+    const char *star = strchr(r->path, '*');
+    if (!star)
+        return strcmp(r->path, path) == 0;
+    size_t pre = (size_t)(star - r->path);
+    if (strncmp(r->path, path, pre) != 0)
+        return false;
+    size_t seg = strcspn(path + pre, "/");
+    if (seg == 0 || strcmp(star + 1, path + pre + seg) != 0)
+        return false;
+    if (seg_at) {
+        *seg_at = path + pre;
+        *seg_len = seg;
+    }
+    return true;
 }
 
 /* Route for method+path; *path_known tells 404 from 405. */
@@ -68,7 +92,7 @@ static const struct http_route *http_route_find(const struct http_server *srv, c
 {
     *path_known = false;
     for (size_t i = 0; i < srv->n_routes; i++) {
-        if (!http_route_matches(&srv->routes[i], path))
+        if (!http_route_matches(&srv->routes[i], path, NULL, NULL))
             continue;
         *path_known = true;
         if (strcmp(srv->routes[i].method, method) == 0)
@@ -119,6 +143,12 @@ static enum MHD_Result http_queue(struct http_request *req)
     pthread_mutex_unlock(&req->lock);
     if (status < HTTP_STATUS_MAX)
         atomic_fetch_add(&req->srv->status_counts[status], 1);
+    if (req->route) {
+        struct http_route_stats *rs = &req->srv->route_stats[req->route - req->srv->routes];
+        if (status < HTTP_STATUS_MAX)
+            atomic_fetch_add(&rs->status_counts[status], 1);
+        metrics_histogram_observe(&rs->latency, (double)(tp_mono_ms() - req->start_ms));
+    }
     enum MHD_Result r = MHD_queue_response(req->conn, status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -181,6 +211,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         req->conn = conn;
         req->method = method;
         req->path = url;
+        req->start_ms = tp_mono_ms();
         *con_cls = req;
         size_t head = strlen(method) + strlen(url) + strlen(version) + 4;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, http_header_bytes, &head);
@@ -193,6 +224,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         }
         bool path_known;
         req->route = http_route_find(srv, method, url, &path_known);
+        const char *seg = NULL;
+        size_t seg_len = 0;
+        if (req->route && http_route_matches(req->route, url, &seg, &seg_len) && seg)
+            snprintf(req->segment, sizeof(req->segment), "%.*s", (int)seg_len, seg);
         buf_init(&req->body, req->route ? req->route->max_body : 0);
         if (!req->route) {
             req->handled = true;
@@ -234,6 +269,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
             http_reply_error(req, 413, "payload_too_large",
                              "request body is over the limit of %zu bytes", req->route->max_body);
         else
+            req->route->fn(req, req->route->arg);
+    } else {
+        pthread_mutex_lock(&req->lock);
+        bool again = req->again;
+        req->again = false;
+        pthread_mutex_unlock(&req->lock);
+        if (again)
             req->route->fn(req, req->route->arg);
     }
     return http_queue(req);
@@ -299,6 +341,7 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
     srv->max_header_bytes = opts->max_header_bytes ? opts->max_header_bytes : 8192;
     srv->routes = routes;
     srv->n_routes = n_routes;
+    srv->route_stats = tp_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_stats));
     /* poll(2) rather than epoll: see docs/decisions/http-server.md */
     unsigned flags =
         MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -310,6 +353,7 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
         opts->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, http_memory_limit(srv),
         MHD_OPTION_END);
     if (!srv->daemon) {
+        free(srv->route_stats);
         free(srv);
         return tp_err_set(TP_IO, errstr, errstr_size, "could not listen on \"%s\"", opts->listen);
     }
@@ -353,6 +397,31 @@ void http_server_metrics(const struct http_server *srv, const char *prefix, stru
     snprintf(name, sizeof(name), "%s_http_open_connections", prefix);
     metrics_sample(b, name, "gauge", "open client connections", NULL,
                    (double)http_server_connections(srv));
+    char rlabels[HTTP_SEGMENT_MAX];
+    snprintf(name, sizeof(name), "%s_http_route_responses_total", prefix);
+    first = true;
+    for (size_t r = 0; r < srv->n_routes; r++) {
+        for (unsigned st = 100; st < HTTP_STATUS_MAX; st++) {
+            uint64_t n = atomic_load(&srv->route_stats[r].status_counts[st]);
+            if (!n)
+                continue;
+            snprintf(rlabels, sizeof(rlabels), "method=\"%s\",route=\"%s\",status=\"%u\"",
+                     srv->routes[r].method, srv->routes[r].path, st);
+            metrics_sample(b, name, "counter",
+                           first ? "HTTP responses by route (method and path pattern) and status"
+                                 : NULL,
+                           rlabels, (double)n);
+            first = false;
+        }
+    }
+    snprintf(name, sizeof(name), "%s_http_route_ms", prefix);
+    for (size_t r = 0; r < srv->n_routes; r++) {
+        snprintf(rlabels, sizeof(rlabels), "method=\"%s\",route=\"%s\"", srv->routes[r].method,
+                 srv->routes[r].path);
+        metrics_histogram_write_labels(
+            b, name, r == 0 ? "from the request's headers to its response being queued" : NULL,
+            rlabels, &srv->route_stats[r].latency);
+    }
 }
 
 void http_server_quiesce(struct http_server *srv)
@@ -366,6 +435,7 @@ void http_server_free(struct http_server *srv)
     if (!srv)
         return;
     MHD_stop_daemon(srv->daemon);
+    free(srv->route_stats);
     free(srv);
 }
 
@@ -381,10 +451,7 @@ const char *http_request_path(const struct http_request *req)
 
 const char *http_request_path_tail(const struct http_request *req)
 {
-    size_t l = strlen(req->route->path);
-    if (l > 0 && req->route->path[l - 1] == '*')
-        return req->path + l - 1;
-    return "";
+    return req->segment;
 }
 
 const char *http_request_header(const struct http_request *req, const char *name)
@@ -395,6 +462,31 @@ const char *http_request_header(const struct http_request *req, const char *name
 const char *http_request_query(const struct http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct http_query_each {
+    http_query_fn fn;
+    void *arg;
+    bool stopped;
+};
+
+static enum MHD_Result http_query_one(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    struct http_query_each *e = cls;
+    (void)kind;
+    if (!e->fn(e->arg, key, value ? value : "")) {
+        e->stopped = true;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+bool http_request_query_each(const struct http_request *req, http_query_fn fn, void *arg)
+{
+    struct http_query_each e = {fn, arg, false};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, http_query_one, &e);
+    return !e.stopped;
 }
 
 const void *http_request_body(const struct http_request *req, size_t *len)
@@ -424,6 +516,19 @@ void http_request_suspend(struct http_request *req)
         MHD_suspend_connection(req->conn);
     }
     pthread_mutex_unlock(&req->lock);
+}
+
+void http_request_resume(struct http_request *req)
+{
+    pthread_mutex_lock(&req->lock);
+    bool resume = req->suspended && !req->ready;
+    if (resume) {
+        req->suspended = false;
+        req->again = true;
+    }
+    pthread_mutex_unlock(&req->lock);
+    if (resume)
+        MHD_resume_connection(req->conn);
 }
 
 void http_reply_header(struct http_request *req, const char *name, const char *value)

@@ -7,7 +7,9 @@
  * before any of the body is read), then calls the handler once, on a server
  * thread, with the whole body. The handler answers exactly once with
  * http_reply*(), either before it returns or later from any thread after
- * calling http_request_suspend() (ingest answers when Kafka has acked).
+ * calling http_request_suspend() (ingest answers when Kafka has acked), or
+ * resumes it unanswered with http_request_resume() to be called again (the
+ * query service waits for the projector that way).
  * Unknown paths get 404 and known paths with another method 405, as JSON
  * errors: {"error":{"code":"...","message":"..."}}.
  *
@@ -30,6 +32,7 @@
 #ifndef TP_HTTP_H
 #define TP_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,7 +46,7 @@ typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 
 struct http_route {
     const char *method; /* "GET", "POST" */
-    const char *path;   /* exact path, or a prefix when it ends in '*' */
+    const char *path;   /* exact path; one '*' in it matches one path segment */
     size_t max_body;    /* bytes; 0 = no body accepted */
     http_handler_fn fn;
     void *arg;
@@ -76,10 +79,16 @@ void http_server_free(struct http_server *srv);
 /* Request accessors; returned strings are borrowed, valid until the reply. */
 const char *http_request_method(const struct http_request *req);
 const char *http_request_path(const struct http_request *req);
-/* The part of the path matched by the route's trailing '*'. */
+/* The path segment matched by the route's '*' ("" without one): a '*'
+ * matches one non-empty segment, so "/v1/devices/<id>" and
+ * "/v1/devices/<id>/series" can be two routes. */
 const char *http_request_path_tail(const struct http_request *req);
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_query(const struct http_request *req, const char *name);
+/* Called for each query argument (decoded; value "" when absent); return false to stop. */
+typedef bool (*http_query_fn)(void *arg, const char *key, const char *value);
+/* Calls fn for every query argument in order; false when fn stopped it. */
+bool http_request_query_each(const struct http_request *req, http_query_fn fn, void *arg);
 const void *http_request_body(const struct http_request *req, size_t *len);
 /* Takes ownership of user; free_fn(user) runs when the request ends. */
 void http_request_set_user(struct http_request *req, void *user, void (*free_fn)(void *));
@@ -87,6 +96,12 @@ void *http_request_user(const struct http_request *req);
 
 /* Call in the handler to answer later (from any thread). */
 void http_request_suspend(struct http_request *req);
+/*
+ * Resumes a suspended request without answering it: the handler is called
+ * again on a server thread (http_request_user tells it apart) and answers or
+ * suspends again. Any thread; a no-op when the request is not suspended.
+ */
+void http_request_resume(struct http_request *req);
 
 /* Adds a response header; call before the reply. */
 void http_reply_header(struct http_request *req, const char *name, const char *value);

@@ -31,6 +31,10 @@ struct metrics_histogram {
 void metrics_histogram_observe(struct metrics_histogram *h, double ms);
 void metrics_histogram_write(struct buf *b, const char *name, const char *help,
                              struct metrics_histogram *h);
+/* The same with labels (`route="/x"`, or NULL) on every line; HELP/TYPE lines only when help is
+ * set. */
+void metrics_histogram_write_labels(struct buf *b, const char *name, const char *help,
+                                    const char *labels, struct metrics_histogram *h);
 /* One sample; labels like `status="202"` or NULL. help/type lines only when help is set. */
 void metrics_sample(struct buf *b, const char *name, const char *type, const char *help,
                     const char *labels, double value);

@@ -9,55 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/base64.h"
+
 #define AUTH_TOKEN_TAG "tp1."
 #define AUTH_MAC_LEN   32
-
-static const char auth_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* base64url without padding; returns the length written, 0 if out is too small. */
-static size_t auth_b64_encode(const unsigned char *in, size_t n, char *out, size_t out_size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        size_t k = n - i;
-        if (k > 1)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (k > 2)
-            v |= in[i + 2];
-        size_t chars = k >= 3 ? 4 : k + 1;
-        if (o + chars + 1 > out_size)
-            return 0;
-        for (size_t c = 0; c < chars; c++)
-            out[o++] = auth_b64[(v >> (18 - 6 * c)) & 63];
-    }
-    out[o] = '\0';
-    return o;
-}
-
-/* Decodes base64url (no padding); returns the length, or -1 when invalid. */
-static long auth_b64_decode(const char *in, size_t n, unsigned char *out, size_t out_size)
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    if (n % 4 == 1)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        const char *p = strchr(auth_b64, in[i]);
-        if (!p || !in[i])
-            return -1;
-        acc = (acc << 6) | (uint32_t)(p - auth_b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == out_size)
-                return -1;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
 
 static void auth_mac(const char *secret, const char *msg, size_t n, unsigned char *mac)
 {
@@ -81,13 +36,13 @@ enum tp_err auth_mint(const char *secret, const struct auth_claims *c, char *out
     if (out_size < o + 1)
         return tp_err_set(TP_TOO_LARGE, errstr, errstr_size, "token buffer too small");
     memcpy(out, AUTH_TOKEN_TAG, o);
-    size_t w = auth_b64_encode((const unsigned char *)claims, (size_t)n, out + o, out_size - o);
+    size_t w = base64url_encode((const unsigned char *)claims, (size_t)n, out + o, out_size - o);
     if (!w || o + w + 2 > out_size)
         return tp_err_set(TP_TOO_LARGE, errstr, errstr_size, "token buffer too small");
     o += w;
     auth_mac(secret, out, o, mac);
     out[o++] = '.';
-    if (!auth_b64_encode(mac, sizeof(mac), out + o, out_size - o))
+    if (!base64url_encode(mac, sizeof(mac), out + o, out_size - o))
         return tp_err_set(TP_TOO_LARGE, errstr, errstr_size, "token buffer too small");
     return TP_OK;
 }
@@ -111,12 +66,12 @@ enum tp_err auth_verify(const char *secret, const char *header, int64_t now_s,
         return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token");
     unsigned char mac[AUTH_MAC_LEN], given[AUTH_MAC_LEN + 3];
     auth_mac(secret, tok, (size_t)(dot - tok), mac);
-    long glen = auth_b64_decode(dot + 1, strlen(dot + 1), given, sizeof(given));
+    long glen = base64url_decode(dot + 1, strlen(dot + 1), given, sizeof(given));
     if (glen != AUTH_MAC_LEN || CRYPTO_memcmp(mac, given, AUTH_MAC_LEN) != 0)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size, "token signature is not valid");
     char claims[AUTH_SCOPE_MAX + 64];
     const char *b = tok + strlen(AUTH_TOKEN_TAG);
-    long clen = auth_b64_decode(b, (size_t)(dot - b), (unsigned char *)claims, sizeof(claims) - 1);
+    long clen = base64url_decode(b, (size_t)(dot - b), (unsigned char *)claims, sizeof(claims) - 1);
     if (clen < 4)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token claims");
     claims[clen] = '\0';

@@ -209,15 +209,55 @@ int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int6
     return hi > next_offset ? hi - next_offset : 0;
 }
 
+/* The topic's partitions[i] at offsets[i] (JOURNAL_OFFSET_BEGINNING allowed); caller destroys. */
+static rd_kafka_topic_partition_list_t *consumer_list(struct journal_consumer *c,
+                                                      const int32_t *partitions,
+                                                      const int64_t *offsets, size_t n)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, c->cfg->topic, partitions[i])->offset =
+            offsets[i] == JOURNAL_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : offsets[i];
+    return list;
+}
+
+enum tp_err journal_consumer_seek(struct journal_consumer *c, const int32_t *partitions,
+                                  const int64_t *offsets, size_t n, char *errstr,
+                                  size_t errstr_size)
+{
+    if (n == 0)
+        return TP_OK;
+    rd_kafka_topic_partition_list_t *list = consumer_list(c, partitions, offsets, n);
+    /* Asynchronous (timeout 0): the call bumps each partition's version barrier before it
+     * returns, so no later poll yields an event fetched before it, and the fetcher restarts
+     * at the offset. Waiting for the fetcher's acknowledgement (a timeout > 0) timed out at
+     * once in librdkafka 2.0.2 when a seek followed another within ~100 ms. */
+    enum tp_err err = TP_OK;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, list, 0);
+    if (e) {
+        enum tp_err code = kconf_err(rd_kafka_error_code(e));
+        err = tp_err_set(
+            rd_kafka_error_is_retriable(e) && !tp_err_retriable(code) ? TP_KAFKA_TRANSIENT : code,
+            errstr, errstr_size, "could not seek \"%s\": %s", c->cfg->topic,
+            rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    for (int i = 0; err == TP_OK && i < list->cnt; i++)
+        if (list->elems[i].err && list->elems[i].err != RD_KAFKA_RESP_ERR__IN_PROGRESS)
+            err = tp_err_set(kconf_err(list->elems[i].err), errstr, errstr_size,
+                             "could not seek partition %d of \"%s\": %s", list->elems[i].partition,
+                             c->cfg->topic, rd_kafka_err2str(list->elems[i].err));
+    rd_kafka_topic_partition_list_destroy(list);
+    return err;
+}
+
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,
                                     size_t errstr_size)
 {
     if (n == 0)
         return TP_OK;
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(list, c->cfg->topic, partitions[i])->offset = offsets[i];
+    rd_kafka_topic_partition_list_t *list = consumer_list(c, partitions, offsets, n);
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, list, 0);
     rd_kafka_topic_partition_list_destroy(list);
     if (e)

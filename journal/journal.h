@@ -237,6 +237,13 @@ void journal_event_release(struct journal_event *ev);
 /* Events after `next_offset` in the partition, from the consumer's cached
  * high watermark (no request); -1 while unknown. Any thread. */
 int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int64_t next_offset);
+/* Moves the next fetch of assigned partitions to offsets[i] (JOURNAL_OFFSET_BEGINNING
+ * allowed): events fetched before the call and not yet polled are never returned. Does not
+ * wait for the broker. For a consumer that threw away what it had consumed (the projector
+ * after a failed flush). */
+enum tp_err journal_consumer_seek(struct journal_consumer *c, const int32_t *partitions,
+                                  const int64_t *offsets, size_t n, char *errstr,
+                                  size_t errstr_size);
 /* Commits next offsets to the consumer group in Kafka, synchronously. */
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,

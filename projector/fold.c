@@ -1,8 +1,10 @@
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/json.h"
 #include "common/mem.h"
+#include "history.h"
 #include "twin.h"
 
 const char *const twin_loc_names[TWIN_LOC_N] = {"lat", "lon", "altitude_m", "heading_deg",
@@ -37,7 +39,7 @@ const struct twin_metric *twin_metric_get(const struct twin *t, const char *name
     return NULL;
 }
 
-void twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms)
+struct twin_metric *twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms)
 {
     struct twin_metric *m = (struct twin_metric *)twin_metric_get(t, name);
     if (!m) {
@@ -46,10 +48,21 @@ void twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_
             t->metrics = tp_realloc(t->metrics, t->cap_metrics * sizeof(*t->metrics));
         }
         m = &t->metrics[t->n_metrics++];
-        m->name = tp_strdup(name);
+        *m = (struct twin_metric){.name = tp_strdup(name)};
     }
     m->value = value;
     m->ts_ms = ts_ms;
+    return m;
+}
+
+void twin_metric_observe(struct twin_metric *m, double value)
+{
+    if (m->count == 0 || value < m->min)
+        m->min = value;
+    if (m->count == 0 || value > m->max)
+        m->max = value;
+    m->sum = m->count == 0 ? value : m->sum + value;
+    m->count++;
 }
 
 void twin_attr_set(struct twin *t, const char *name, const char *value)
@@ -74,8 +87,20 @@ bool fold_valid(const journal_reading *r)
            r->timestamp_ms >= FOLD_TS_MIN_MS && r->timestamp_ms <= FOLD_TS_MAX_MS;
 }
 
+/* One value of an applied reading: latest value, statistics, history. */
+static void fold_metric(struct twin *t, struct history *h, const char *name, double value,
+                        int64_t ts)
+{
+    struct twin_metric *m = twin_metric_set(t, name, value, ts);
+    if (!isfinite(value))
+        return; /* JSON cannot hold it: latest value only (written as null) */
+    twin_metric_observe(m, value);
+    if (h)
+        history_add(h, t->device_id, m->name, ts, value);
+}
+
 /* Every present optional double of the message, by field name. */
-static void fold_doubles(struct twin *t, const ProtobufCMessage *m, int64_t ts)
+static void fold_doubles(struct twin *t, struct history *h, const ProtobufCMessage *m, int64_t ts)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -83,7 +108,7 @@ static void fold_doubles(struct twin *t, const ProtobufCMessage *m, int64_t ts)
         if (f->type != PROTOBUF_C_TYPE_DOUBLE || f->label != PROTOBUF_C_LABEL_OPTIONAL)
             continue;
         if (*(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset))
-            twin_metric_set(t, f->name, *(const double *)((const char *)m + f->offset), ts);
+            fold_metric(t, h, f->name, *(const double *)((const char *)m + f->offset), ts);
     }
 }
 
@@ -103,7 +128,7 @@ static void fold_location(struct twin *t, const Twinpipe__Telemetry__V1__Reading
     t->location_ts_ms = ts;
 }
 
-enum fold_result fold_apply(struct twin *t, const journal_reading *r)
+enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct history *h)
 {
     if (!fold_valid(r))
         return FOLD_INVALID;
@@ -116,12 +141,12 @@ enum fold_result fold_apply(struct twin *t, const journal_reading *r)
     t->last_seen_ms = ts;
     t->last_sequence = seq;
     t->events++;
-    fold_doubles(t, &r->base, ts);
+    fold_doubles(t, h, &r->base, ts);
     for (size_t i = 0; i < r->n_metrics; i++)
         if (r->metrics[i]->key && *r->metrics[i]->key &&
             json_utf8_valid(r->metrics[i]->key, strlen(r->metrics[i]->key)))
-            twin_metric_set(t, r->metrics[i]->key,
-                            r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts);
+            fold_metric(t, h, r->metrics[i]->key,
+                        r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts);
     if (r->location)
         fold_location(t, r->location, ts);
     const char *const names[] = {"model", "firmware", "region"};

@@ -19,6 +19,8 @@ struct projector_config {
     long long flush_max_twins;
     long long flush_interval_ms;
     long long batch_max;
+    long long history_max_rows;
+    long long history_retention_h;
     struct telemetry_registry_settings registry;
     char *log_level;
     struct config_extra kafka;
@@ -37,6 +39,13 @@ static const struct config_entry projector_table[] = {
      "flush when the oldest unflushed change is this old, ms"},
     {"projector.batch_max", CONFIG_INT, "5000", 1, 1000000,
      offsetof(struct projector_config, batch_max), "events consumed per fold pass"},
+    {"projector.history_max_rows", CONFIG_INT, "200000", 1, 100000000,
+     offsetof(struct projector_config, history_max_rows),
+     "flush when the history map holds this many (device, metric, minute) rows"},
+    {"projector.history_retention_h", CONFIG_INT, "168", 0, 1000000,
+     offsetof(struct projector_config, history_retention_h),
+     "delete metric_minutes rows older than this many hours (checked once a minute); 0 = keep "
+     "forever"},
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct projector_config, registry),
     SERVICE_LOG_ENTRY(struct projector_config, log_level),
 };
@@ -84,6 +93,8 @@ int main(int argc, char **argv)
         .flush_max_twins = (size_t)cfg.flush_max_twins,
         .flush_interval_ms = (int)cfg.flush_interval_ms,
         .batch_max = (size_t)cfg.batch_max,
+        .history_max_rows = (size_t)cfg.history_max_rows,
+        .history_retention_h = (int)cfg.history_retention_h,
     };
     if (projector_new(&opts, &pj, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);

@@ -8,22 +8,30 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
+#include "history.h"
 #include "store.h"
 #include "twins.h"
 
-#define PROJECTOR_FLUSH_RETRIES 30
+#define PROJECTOR_FINAL_ATTEMPTS  5     /* flushes on revoke and at stop (then state is dropped) */
+#define PROJECTOR_ASSIGN_ATTEMPTS 12    /* offset loads on assign, backoff up to 5 s: ~35 s */
+#define PROJECTOR_BACKOFF_MAX_MS  5000  /* between attempts while postgresql does not answer */
+#define PROJECTOR_RETENTION_EVERY 60000 /* ms between two history retention deletes */
 
 struct projector {
     struct projector_options opts;
     struct store *store;
     struct journal_consumer *consumer;
     struct twins *twins;
-    /* per partition: next offset to read, and whether it moved since the last flush */
+    struct history *history; /* of the applied readings since the last flush */
+    /* per partition: next offset to read, whether it moved since the last flush, and the
+     * next offset postgresql holds (the flush's compare-and-set expects it there) */
     int64_t *next_offset;
     bool *offset_dirty;
+    int64_t *stored_offset;
     bool *assigned;
     size_t n_parts;
-    int64_t first_change_ms; /* monotonic time of the oldest unflushed change, 0 if none */
+    int64_t first_change_ms;   /* monotonic time of the oldest unflushed change, 0 if none */
+    int64_t last_retention_ms; /* monotonic time of the last retention delete, 0 = never */
     struct journal_event *batch;
     uint64_t generation; /* bumped by every revoke: a batch gathered before is stale */
     atomic_bool running;
@@ -32,6 +40,7 @@ struct projector {
     /* written on the loop thread, read by /metrics-like callers */
     _Atomic int64_t st_events, st_applied, st_duplicates, st_invalid, st_flushes, st_twins;
     _Atomic int64_t st_twins_flushed, st_loop_ms, st_assigned;
+    _Atomic int64_t st_history_rows, st_history_deleted, st_resyncs;
     atomic_bool st_flush_failing;
     struct metrics_histogram flush_latency;
     _Atomic int64_t lag[PROJECTOR_LAG_PARTITIONS]; /* -1: not assigned or unknown */
@@ -45,52 +54,154 @@ static void projector_parts_grow(struct projector *pj, int32_t partition)
         return;
     pj->next_offset = tp_realloc(pj->next_offset, need * sizeof(*pj->next_offset));
     pj->offset_dirty = tp_realloc(pj->offset_dirty, need * sizeof(*pj->offset_dirty));
+    pj->stored_offset = tp_realloc(pj->stored_offset, need * sizeof(*pj->stored_offset));
     pj->assigned = tp_realloc(pj->assigned, need * sizeof(*pj->assigned));
     for (size_t i = pj->n_parts; i < need; i++) {
         pj->next_offset[i] = JOURNAL_OFFSET_BEGINNING;
+        pj->stored_offset[i] = JOURNAL_OFFSET_BEGINNING;
         pj->offset_dirty[i] = false;
         pj->assigned[i] = false;
     }
     pj->n_parts = need;
 }
 
-/* Flushes dirty twins and moved offsets in one transaction, retrying transient errors. */
+/* Sleeps ms, in steps that notice projector_stop. */
+static void projector_sleep(struct projector *pj, int ms)
+{
+    for (int slept = 0; slept < ms && atomic_load(&pj->running); slept += 100)
+        usleep((useconds_t)(ms - slept < 100 ? ms - slept : 100) * 1000);
+}
+
+static int projector_backoff(int ms)
+{
+    return ms * 2 > PROJECTOR_BACKOFF_MAX_MS ? PROJECTOR_BACKOFF_MAX_MS : ms * 2;
+}
+
+/*
+ * Flushes dirty twins, the history and moved offsets in one transaction (one
+ * attempt). On failure nothing changed in postgresql or here; the caller
+ * retries (safe: the offsets' compare-and-set refuses a flush that already
+ * committed) or resyncs.
+ */
 static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t errstr_size)
 {
-    int32_t *parts = tp_calloc(pj->n_parts ? pj->n_parts : 1, sizeof(*parts));
-    int64_t *offs = tp_calloc(pj->n_parts ? pj->n_parts : 1, sizeof(*offs));
+    size_t cap = pj->n_parts ? pj->n_parts : 1;
+    int32_t *parts = tp_calloc(cap, sizeof(*parts));
+    int64_t *offs = tp_calloc(cap, sizeof(*offs));
+    int64_t *expected = tp_calloc(cap, sizeof(*expected));
     size_t n = 0;
     for (size_t p = 0; p < pj->n_parts; p++) {
         if (pj->offset_dirty[p]) {
             parts[n] = (int32_t)p;
+            expected[n] = pj->stored_offset[p];
             offs[n++] = pj->next_offset[p];
         }
     }
     enum tp_err err = TP_OK;
+    size_t n_hist = history_count(pj->history);
     if (n > 0 || pj->twins->n_dirty > 0) {
         int64_t t0 = tp_mono_ms();
-        for (int attempt = 0; attempt < PROJECTOR_FLUSH_RETRIES; attempt++) {
-            err = store_flush(pj->store, pj->twins->dirty, pj->twins->n_dirty, parts, offs, n,
-                              errstr, errstr_size);
-            atomic_store(&pj->st_flush_failing, err != TP_OK);
-            if (err == TP_OK || !tp_err_retriable(err))
-                break;
-            log_warn("flush failed, retrying in 1 s: %s", errstr);
-            sleep(1);
-        }
+        struct store_batch b = {.twins = pj->twins->dirty,
+                                .n_twins = pj->twins->n_dirty,
+                                .history = pj->history,
+                                .parts = parts,
+                                .offsets = offs,
+                                .expected = expected,
+                                .n_parts = n};
+        err = store_flush(pj->store, &b, errstr, errstr_size);
+        atomic_store(&pj->st_flush_failing, err != TP_OK);
         if (err == TP_OK) {
-            log_debug("flushed %zu twins and %zu offsets in %lld ms", pj->twins->n_dirty, n,
-                      (long long)(tp_mono_ms() - t0));
-            metrics_histogram_observe(&pj->flush_latency, (double)(tp_mono_ms() - t0));
+            int64_t ms = tp_mono_ms() - t0;
+            log_debug("flushed %zu twins, %zu history rows and %zu offsets in %lld ms",
+                      pj->twins->n_dirty, n_hist, n, (long long)ms);
+            metrics_histogram_observe(&pj->flush_latency, (double)ms);
             atomic_fetch_add(&pj->st_twins_flushed, (int64_t)pj->twins->n_dirty);
+            atomic_fetch_add(&pj->st_history_rows, (int64_t)n_hist);
             twins_clean(pj->twins);
-            for (size_t i = 0; i < n; i++)
+            history_clear(pj->history);
+            for (size_t i = 0; i < n; i++) {
                 pj->offset_dirty[parts[i]] = false;
+                pj->stored_offset[parts[i]] = offs[i];
+            }
             atomic_fetch_add(&pj->st_flushes, 1);
         }
     }
     if (err == TP_OK)
         pj->first_change_ms = 0;
+    free(parts);
+    free(offs);
+    free(expected);
+    return err;
+}
+
+/* Flushes on revoke and at stop, retrying transient errors a few times. */
+static enum tp_err projector_flush_final(struct projector *pj, char *errstr, size_t errstr_size)
+{
+    enum tp_err err = TP_OK;
+    int backoff = 200;
+    for (int attempt = 1; attempt <= PROJECTOR_FINAL_ATTEMPTS; attempt++) {
+        err = projector_flush(pj, errstr, errstr_size);
+        if (err == TP_OK || !tp_err_retriable(err) || attempt == PROJECTOR_FINAL_ATTEMPTS)
+            break;
+        log_warn("flush failed, retrying in %d ms: %s", backoff, errstr);
+        usleep((useconds_t)backoff * 1000);
+        backoff = projector_backoff(backoff);
+    }
+    return err;
+}
+
+/* Forgets every change not in postgresql: twins, history, moved offsets. */
+static void projector_drop_state(struct projector *pj)
+{
+    twins_clear(pj->twins);
+    history_clear(pj->history);
+    for (size_t p = 0; p < pj->n_parts; p++)
+        pj->offset_dirty[p] = false;
+    pj->first_change_ms = 0;
+    atomic_store(&pj->st_twins, 0);
+}
+
+/*
+ * After a failed flush or load: drops every change not in postgresql and
+ * rewinds the assigned partitions to the offsets stored there (with the twins
+ * and history they match), waiting with backoff until postgresql answers or
+ * the projector stops. Events consumed since the last flush are read again;
+ * twins come back from postgresql as their devices reappear. Only errors
+ * that are not retriable come back.
+ */
+static enum tp_err projector_resync(struct projector *pj, char *errstr, size_t errstr_size)
+{
+    pj->generation++; /* a batch being gathered is stale */
+    projector_drop_state(pj);
+    atomic_store(&pj->st_flush_failing, true);
+    int32_t *parts = tp_calloc(pj->n_parts ? pj->n_parts : 1, sizeof(*parts));
+    int64_t *offs = tp_calloc(pj->n_parts ? pj->n_parts : 1, sizeof(*offs));
+    size_t n = 0;
+    for (size_t p = 0; p < pj->n_parts; p++)
+        if (pj->assigned[p])
+            parts[n++] = (int32_t)p;
+    enum tp_err err = TP_OK;
+    int backoff = 100;
+    while (atomic_load(&pj->running)) {
+        err = store_load_offsets(pj->store, parts, offs, n, errstr, errstr_size);
+        if (err == TP_OK)
+            err = journal_consumer_seek(pj->consumer, parts, offs, n, errstr, errstr_size);
+        if (err == TP_OK) {
+            for (size_t i = 0; i < n; i++)
+                pj->next_offset[parts[i]] = pj->stored_offset[parts[i]] = offs[i];
+            atomic_fetch_add(&pj->st_resyncs, 1);
+            atomic_store(&pj->st_flush_failing, false);
+            log_info("resumed %zu partitions from the offsets in postgresql", n);
+            break;
+        }
+        if (!tp_err_retriable(err))
+            break;
+        log_warn("could not resume from postgresql, retrying in %d ms: %s", backoff, errstr);
+        projector_sleep(pj, backoff);
+        backoff = projector_backoff(backoff);
+    }
+    if (err != TP_OK && tp_err_retriable(err))
+        err = TP_OK; /* stopped while waiting: nothing is owed, the state is dropped */
     free(parts);
     free(offs);
     return err;
@@ -107,7 +218,17 @@ static enum tp_err projector_on_assign(void *arg, const int32_t *partitions, int
 {
     struct projector *pj = arg;
     char errstr[512];
-    enum tp_err err = store_load_offsets(pj->store, partitions, offsets, n, errstr, sizeof(errstr));
+    enum tp_err err = TP_OK;
+    int backoff = 100;
+    for (int attempt = 1; attempt <= PROJECTOR_ASSIGN_ATTEMPTS; attempt++) {
+        err = store_load_offsets(pj->store, partitions, offsets, n, errstr, sizeof(errstr));
+        if (err == TP_OK || !tp_err_retriable(err) || attempt == PROJECTOR_ASSIGN_ATTEMPTS ||
+            !atomic_load(&pj->running))
+            break;
+        log_warn("could not load offsets, retrying in %d ms: %s", backoff, errstr);
+        projector_sleep(pj, backoff);
+        backoff = projector_backoff(backoff);
+    }
     if (err != TP_OK) {
         log_error("could not load offsets: %s", errstr);
         projector_fail(pj, errstr);
@@ -116,7 +237,7 @@ static enum tp_err projector_on_assign(void *arg, const int32_t *partitions, int
     for (size_t i = 0; i < n; i++) {
         projector_parts_grow(pj, partitions[i]);
         pj->assigned[partitions[i]] = true;
-        pj->next_offset[partitions[i]] = offsets[i];
+        pj->next_offset[partitions[i]] = pj->stored_offset[partitions[i]] = offsets[i];
         atomic_fetch_add(&pj->st_assigned, 1);
         pj->offset_dirty[partitions[i]] = false;
         log_info("partition %d resumes at offset %lld (from postgresql)", partitions[i],
@@ -134,10 +255,7 @@ static void projector_on_revoke(void *arg, const int32_t *partitions, size_t n, 
         /* another projector owns them already: writing our twins or offsets now
          * could move its state back; it resumes from postgresql, losing nothing */
         twins_clean(pj->twins);
-        for (size_t p = 0; p < pj->n_parts; p++)
-            pj->offset_dirty[p] = false;
-        pj->first_change_ms = 0;
-    } else if (projector_flush(pj, errstr, sizeof(errstr)) != TP_OK) {
+    } else if (projector_flush_final(pj, errstr, sizeof(errstr)) != TP_OK) {
         /* Nothing unflushed is lost: whoever owns the partitions next resumes
          * from the offsets in postgresql, which match the twins there. */
         log_error("could not flush before releasing partitions: %s", errstr);
@@ -147,10 +265,8 @@ static void projector_on_revoke(void *arg, const int32_t *partitions, size_t n, 
             if (pj->assigned[partitions[i]])
                 atomic_fetch_sub(&pj->st_assigned, 1);
             pj->assigned[partitions[i]] = false;
-            pj->offset_dirty[partitions[i]] = false;
         }
-    twins_clear(pj->twins);
-    atomic_store(&pj->st_twins, 0);
+    projector_drop_state(pj);
 }
 
 static int projector_cmp_str(const void *a, const void *b)
@@ -194,7 +310,7 @@ static void projector_fold_batch(struct projector *pj, size_t n)
             struct twin *t = twins_get(pj->twins, ev->reading->device_id);
             if (!t)
                 t = twins_put(pj->twins, twin_new(ev->reading->device_id));
-            if (fold_apply(t, ev->reading) == FOLD_APPLIED) {
+            if (fold_apply(t, ev->reading, pj->history) == FOLD_APPLIED) {
                 twins_mark_dirty(pj->twins, t);
                 atomic_fetch_add(&pj->st_applied, 1);
             } else {
@@ -224,6 +340,7 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
     struct projector *pj = tp_calloc(1, sizeof(*pj));
     pj->opts = *opts;
     pj->twins = twins_new();
+    pj->history = history_new();
     pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));
     atomic_store(&pj->running, true);
     for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++)
@@ -287,6 +404,16 @@ void projector_handle_metrics(struct http_request *req, void *arg)
                    (double)atomic_load(&pj->st_twins_flushed));
     metrics_sample(&b, "tp_projector_twins_in_memory", "gauge", "twins held in memory", NULL,
                    (double)atomic_load(&pj->st_twins));
+    metrics_sample(&b, "tp_projector_history_rows_written_total", "counter",
+                   "metric_minutes rows inserted or updated by flushes", NULL,
+                   (double)atomic_load(&pj->st_history_rows));
+    metrics_sample(&b, "tp_projector_history_rows_deleted_total", "counter",
+                   "metric_minutes rows deleted by retention", NULL,
+                   (double)atomic_load(&pj->st_history_deleted));
+    metrics_sample(&b, "tp_projector_resyncs_total", "counter",
+                   "unflushed state dropped and partitions rewound to postgresql's offsets "
+                   "after a failed flush or load",
+                   NULL, (double)atomic_load(&pj->st_resyncs));
     metrics_histogram_write(&b, "tp_projector_flush_ms", "flush transaction latency",
                             &pj->flush_latency);
     bool first = true;
@@ -322,6 +449,38 @@ void projector_handle_ready(struct http_request *req, void *arg)
     }
 }
 
+/* Deletes history older than projector.history_retention_h, once a minute. */
+static void projector_retention(struct projector *pj)
+{
+    int64_t now = tp_mono_ms();
+    if (pj->opts.history_retention_h <= 0 ||
+        (pj->last_retention_ms && now - pj->last_retention_ms < PROJECTOR_RETENTION_EVERY))
+        return;
+    pj->last_retention_ms = now;
+    char errstr[512];
+    int64_t deleted;
+    if (store_retention(pj->store, pj->opts.history_retention_h, &deleted, errstr,
+                        sizeof(errstr)) != TP_OK) {
+        log_warn("could not delete history older than %d h (next try in a minute): %s",
+                 pj->opts.history_retention_h, errstr);
+        return;
+    }
+    if (deleted > 0)
+        log_info("deleted %lld history rows older than %d h", (long long)deleted,
+                 pj->opts.history_retention_h);
+    atomic_fetch_add(&pj->st_history_deleted, deleted);
+}
+
+/* After a failed load or flush: resync when postgresql may come back, else give up. */
+static enum tp_err projector_recover(struct projector *pj, enum tp_err err, const char *what,
+                                     char *errstr, size_t errstr_size)
+{
+    if (!tp_err_retriable(err) && err != TP_CONFLICT)
+        return err;
+    log_warn("%s failed, dropping unflushed state and resuming from postgresql: %s", what, errstr);
+    return projector_resync(pj, errstr, errstr_size);
+}
+
 enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size)
 {
     enum tp_err err = TP_OK;
@@ -347,22 +506,35 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         }
         if (atomic_load(&pj->failed))
             err = tp_err_set(TP_DB, errstr, errstr_size, "%s", pj->fail_msg);
-        if (err == TP_OK && n > 0)
-            err = projector_load_missing(pj, n, errstr, errstr_size);
         if (err != TP_OK) {
             for (size_t i = 0; i < n; i++)
                 journal_event_release(&pj->batch[i]);
             break;
         }
+        if (n > 0) {
+            err = projector_load_missing(pj, n, errstr, errstr_size);
+            if (err != TP_OK) {
+                for (size_t i = 0; i < n; i++)
+                    journal_event_release(&pj->batch[i]);
+                err = projector_recover(pj, err, "loading twins", errstr, errstr_size);
+                continue;
+            }
+        }
         projector_fold_batch(pj, n);
         projector_update_lag(pj);
         bool due =
             pj->first_change_ms && tp_mono_ms() - pj->first_change_ms >= pj->opts.flush_interval_ms;
-        if (pj->twins->n_dirty >= pj->opts.flush_max_twins || due)
+        if (pj->twins->n_dirty >= pj->opts.flush_max_twins ||
+            history_count(pj->history) >= pj->opts.history_max_rows || due) {
             err = projector_flush(pj, errstr, errstr_size);
+            if (err != TP_OK)
+                err = projector_recover(pj, err, "flush", errstr, errstr_size);
+        }
+        if (err == TP_OK)
+            projector_retention(pj);
     }
     if (err == TP_OK)
-        err = projector_flush(pj, errstr, errstr_size);
+        err = projector_flush_final(pj, errstr, errstr_size);
     return err;
 }
 
@@ -379,6 +551,9 @@ void projector_stats_get(struct projector *pj, struct projector_stats *out)
     out->invalid = atomic_load(&pj->st_invalid);
     out->flushes = atomic_load(&pj->st_flushes);
     out->twins_in_memory = atomic_load(&pj->st_twins);
+    out->history_rows = atomic_load(&pj->st_history_rows);
+    out->history_deleted = atomic_load(&pj->st_history_deleted);
+    out->resyncs = atomic_load(&pj->st_resyncs);
 }
 
 void projector_free(struct projector *pj)
@@ -388,9 +563,11 @@ void projector_free(struct projector *pj)
     journal_consumer_free(pj->consumer); /* runs on_revoke: the final flush */
     store_free(pj->store);
     twins_free(pj->twins);
+    history_free(pj->history);
     free(pj->batch);
     free(pj->next_offset);
     free(pj->offset_dirty);
+    free(pj->stored_offset);
     free(pj->assigned);
     free(pj);
 }

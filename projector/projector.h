@@ -1,7 +1,10 @@
 /*
  * projector.h - the projector's loop: consume journal events, fold them
  * into in-memory twins, flush dirty twins and consumed offsets to
- * PostgreSQL in one transaction (store.h) by count and by time.
+ * PostgreSQL in one transaction (store.h) by count and by time, with the
+ * history of the applied readings (history.h; a full history map also
+ * triggers a flush). Once a minute, history older than the retention is
+ * deleted in its own statement.
  *
  * Offsets come from PostgreSQL on every partition assignment (never from
  * Kafka's committed offsets); on revoke the projector flushes before the
@@ -11,6 +14,13 @@
  *
  * An event that cannot be decoded or folded (no device_id, sequence 0) is
  * skipped and counted; its offset still advances.
+ *
+ * PostgreSQL trouble (connection lost, server restarting): a failed flush
+ * or twin load drops every change not yet in PostgreSQL (twins, history,
+ * moved offsets) and rewinds the assigned partitions to the offsets stored
+ * there (projector_resync), retrying with backoff until PostgreSQL answers;
+ * the events since the last flush are then read and folded again. Only
+ * errors that are not retriable stop the loop.
  *
  * Object: struct projector (heap, _new/_free). Threads: one loop thread
  * (projector_run); projector_stop may be called from any thread.
@@ -34,9 +44,11 @@ struct projector_options {
     const struct journal_config *journal;
     const char *pg_dsn;
     const char *group;
-    size_t flush_max_twins; /* flush when this many twins are dirty */
-    int flush_interval_ms;  /* ... or when the oldest change is this old */
-    size_t batch_max;       /* events consumed before one fold pass */
+    size_t flush_max_twins;  /* flush when this many twins are dirty */
+    int flush_interval_ms;   /* ... or when the oldest change is this old */
+    size_t batch_max;        /* events consumed before one fold pass */
+    size_t history_max_rows; /* ... or when the history map holds this many entries */
+    int history_retention_h; /* delete metric_minutes older than this; 0 = keep forever */
 };
 
 #define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */
@@ -48,6 +60,9 @@ struct projector_stats {
     int64_t invalid;
     int64_t flushes;
     int64_t twins_in_memory;
+    int64_t history_rows;    /* metric_minutes rows written (inserted or updated) */
+    int64_t history_deleted; /* metric_minutes rows deleted by retention */
+    int64_t resyncs;
 };
 
 enum tp_err projector_new(const struct projector_options *opts, struct projector **out,

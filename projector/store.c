@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,10 @@ struct store {
 static const char store_stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS twins_stage ("
     " device_id text, first_seen_ms bigint, last_seen_ms bigint, last_sequence bigint,"
-    " events bigint, metrics jsonb, location jsonb, attributes jsonb) ON COMMIT DELETE ROWS";
+    " events bigint, metrics jsonb, location jsonb, attributes jsonb) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS metric_minutes_stage ("
+    " device_id text, metric text, minute_ms bigint, min float8, max float8, sum float8,"
+    " count bigint) ON COMMIT DELETE ROWS";
 
 static const char store_upsert_sql[] =
     "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
@@ -36,11 +40,33 @@ static const char store_upsert_sql[] =
     " attributes = EXCLUDED.attributes, updated_at = now()"
     " WHERE t.last_sequence <= EXCLUDED.last_sequence";
 
+static const char store_history_sql[] =
+    "INSERT INTO metric_minutes AS m (device_id, metric, minute, min, max, sum, count)"
+    " SELECT device_id, metric, timestamptz 'epoch' + minute_ms * interval '1 millisecond',"
+    " min, max, sum, count FROM metric_minutes_stage"
+    " ON CONFLICT (device_id, metric, minute) DO UPDATE SET min = least(m.min, EXCLUDED.min),"
+    " max = greatest(m.max, EXCLUDED.max), sum = m.sum + EXCLUDED.sum,"
+    " count = m.count + EXCLUDED.count";
+
+/*
+ * Compare-and-set of the offsets, first in the flush transaction: every
+ * partition must still be at the offset this projector last read or wrote
+ * ($5, negative = no row yet), else the row is left alone and the count
+ * falls short. The rows stay locked until COMMIT, so a concurrent flush of
+ * the same partitions (a zombie after a lost assignment) waits and then
+ * fails the comparison instead of adding its history a second time.
+ */
 static const char store_offsets_sql[] =
-    "INSERT INTO projector_offsets (consumer_group, topic, partition, next_offset)"
-    " SELECT $1, $2, p, o FROM unnest($3::int[], $4::bigint[]) AS x(p, o)"
-    " ON CONFLICT (consumer_group, topic, partition)"
-    " DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()";
+    "WITH x AS (SELECT * FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS x(p, o, e)),"
+    " ins AS (INSERT INTO projector_offsets (consumer_group, topic, partition, next_offset)"
+    " SELECT $1, $2, p, o FROM x WHERE e < 0 ON CONFLICT DO NOTHING RETURNING 1),"
+    " upd AS (UPDATE projector_offsets AS po SET next_offset = x.o, updated_at = now() FROM x"
+    " WHERE po.consumer_group = $1 AND po.topic = $2 AND po.partition = x.p AND x.e >= 0"
+    " AND po.next_offset = x.e RETURNING 1)"
+    " SELECT (SELECT count(*) FROM ins) + (SELECT count(*) FROM upd)";
+
+static const char store_retention_sql[] =
+    "DELETE FROM metric_minutes WHERE minute < now() - $1::bigint * interval '1 hour'";
 
 static enum tp_err store_connect(struct store *st, char *errstr, size_t errstr_size)
 {
@@ -145,9 +171,52 @@ out:
     return err;
 }
 
+/* Columns of store_load_sql after the twin's own: one metric per row. */
+enum { STORE_COL_METRIC = 6 + TWIN_LOC_N + 3 };
+
+static const char store_load_sql[] =
+    "SELECT t.device_id, (extract(epoch FROM first_seen) * 1000)::bigint,"
+    " (extract(epoch FROM last_seen) * 1000)::bigint, last_sequence, events,"
+    " (location->>'ts')::bigint, (location->>'lat')::float8,"
+    " (location->>'lon')::float8, (location->>'altitude_m')::float8,"
+    " (location->>'heading_deg')::float8, (location->>'accuracy_m')::float8,"
+    " attributes->>'model', attributes->>'firmware', attributes->>'region',"
+    " m.key, (m.value->>'value')::float8, (m.value->>'ts')::bigint,"
+    " (m.value->>'min')::float8, (m.value->>'max')::float8, (m.value->>'sum')::float8,"
+    " (m.value->>'count')::bigint"
+    " FROM twins t LEFT JOIN LATERAL jsonb_each(t.metrics) m ON true"
+    " WHERE t.device_id = ANY($1::text[])";
+
+static double store_get_double(PGresult *res, int r, int c)
+{
+    return PQgetisnull(res, r, c) ? 0.0 : strtod(PQgetvalue(res, r, c), NULL);
+}
+
+/* The metric of row r (if any); stats missing (written before they existed) load as count 0. */
+static void store_apply_metric(struct twin *t, PGresult *res, int r)
+{
+    const int c = STORE_COL_METRIC;
+    if (PQgetisnull(res, r, c))
+        return; /* a twin without metrics */
+    struct twin_metric *m =
+        twin_metric_set(t, PQgetvalue(res, r, c), store_get_double(res, r, c + 1),
+                        strtoll(PQgetvalue(res, r, c + 2), NULL, 10));
+    if (PQgetisnull(res, r, c + 6))
+        return;
+    m->min = store_get_double(res, r, c + 3);
+    m->max = store_get_double(res, r, c + 4);
+    m->sum = store_get_double(res, r, c + 5);
+    m->count = strtoll(PQgetvalue(res, r, c + 6), NULL, 10);
+}
+
 static void store_apply_row(struct twins *tt, PGresult *res, int r)
 {
-    struct twin *t = twins_put(tt, twin_new(PQgetvalue(res, r, 0)));
+    struct twin *t = twins_get(tt, PQgetvalue(res, r, 0));
+    if (t) { /* another metric of a twin made by an earlier row */
+        store_apply_metric(t, res, r);
+        return;
+    }
+    t = twins_put(tt, twin_new(PQgetvalue(res, r, 0)));
     t->first_seen_ms = strtoll(PQgetvalue(res, r, 1), NULL, 10);
     t->last_seen_ms = strtoll(PQgetvalue(res, r, 2), NULL, 10);
     t->last_sequence = strtoll(PQgetvalue(res, r, 3), NULL, 10);
@@ -166,6 +235,7 @@ static void store_apply_row(struct twins *tt, PGresult *res, int r)
     for (int i = 0; i < 3; i++)
         if (!PQgetisnull(res, r, 6 + TWIN_LOC_N + i))
             twin_attr_set(t, attrs[i], PQgetvalue(res, r, 6 + TWIN_LOC_N + i));
+    store_apply_metric(t, res, r);
 }
 
 enum tp_err store_load_twins(struct store *st, char *const *ids, size_t n, struct twins *tt,
@@ -179,34 +249,13 @@ enum tp_err store_load_twins(struct store *st, char *const *ids, size_t n, struc
     enum tp_err err = store_ready(st, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
-    err = pg_exec_params(st->db,
-                         "SELECT device_id, (extract(epoch FROM first_seen) * 1000)::bigint,"
-                         " (extract(epoch FROM last_seen) * 1000)::bigint, last_sequence, events,"
-                         " (location->>'ts')::bigint, (location->>'lat')::float8,"
-                         " (location->>'lon')::float8, (location->>'altitude_m')::float8,"
-                         " (location->>'heading_deg')::float8, (location->>'accuracy_m')::float8,"
-                         " attributes->>'model', attributes->>'firmware', attributes->>'region'"
-                         " FROM twins WHERE device_id = ANY($1::text[])",
-                         1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    /* one query (one row per metric): a failure leaves tt untouched */
+    err = pg_exec_params(st->db, store_load_sql, 1, params, PGRES_TUPLES_OK, &res, errstr,
+                         errstr_size);
     if (err != TP_OK)
         goto out;
     for (int r = 0; r < PQntuples(res); r++)
         store_apply_row(tt, res, r);
-    PQclear(res);
-    err = pg_exec_params(st->db,
-                         "SELECT t.device_id, m.key, (m.value->>'value')::float8,"
-                         " (m.value->>'ts')::bigint FROM twins t"
-                         " CROSS JOIN LATERAL jsonb_each(t.metrics) m"
-                         " WHERE t.device_id = ANY($1::text[])",
-                         1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        goto out;
-    for (int r = 0; r < PQntuples(res); r++) {
-        struct twin *t = twins_get(tt, PQgetvalue(res, r, 0));
-        if (t)
-            twin_metric_set(t, PQgetvalue(res, r, 1), strtod(PQgetvalue(res, r, 2), NULL),
-                            strtoll(PQgetvalue(res, r, 3), NULL, 10));
-    }
 out:
     PQclear(res);
     buf_release(&arr);
@@ -249,10 +298,17 @@ enum tp_err store_twin_row(struct buf *out, const struct twin *t)
     for (size_t i = 0; i < t->n_metrics; i++) {
         if (i)
             buf_append_str(&j, ",");
-        json_str(&j, t->metrics[i].name);
+        const struct twin_metric *m = &t->metrics[i];
+        json_str(&j, m->name);
         buf_append_str(&j, ":{\"value\":");
-        json_double(&j, t->metrics[i].value);
-        buf_printf(&j, ",\"ts\":%" PRId64 "}", t->metrics[i].ts_ms);
+        json_double(&j, m->value);
+        buf_printf(&j, ",\"ts\":%" PRId64 ",\"min\":", m->ts_ms);
+        json_double(&j, m->count ? m->min : NAN); /* no finite value yet: null */
+        buf_append_str(&j, ",\"max\":");
+        json_double(&j, m->count ? m->max : NAN);
+        buf_append_str(&j, ",\"sum\":");
+        json_double(&j, m->count ? m->sum : NAN);
+        buf_printf(&j, ",\"count\":%" PRId64 "}", m->count);
     }
     buf_append_str(&j, "}");
     store_copy_json(out, &j);
@@ -308,17 +364,62 @@ static enum tp_err store_copy_put(struct store *st, struct buf *chunk, char *err
     return TP_OK;
 }
 
-static enum tp_err store_copy_twins(struct store *st, struct twin *const *twins, size_t n,
-                                    char *errstr, size_t errstr_size)
+/* Appends v as COPY text: the shortest exact digits; NaN and infinities as PostgreSQL spells them.
+ */
+static void store_copy_double(struct buf *out, double v)
+{
+    if (isnan(v))
+        buf_append_str(out, "NaN");
+    else if (isinf(v))
+        buf_append_str(out, v > 0 ? "Infinity" : "-Infinity");
+    else
+        json_double(out, v);
+}
+
+enum tp_err store_history_row(struct buf *out, const struct history *h,
+                              const struct history_entry *e)
+{
+    const char *dev = history_str(h, e->device_id);
+    const char *metric = history_str(h, e->metric);
+    store_copy_escape(out, dev, strlen(dev));
+    buf_append_str(out, "\t");
+    store_copy_escape(out, metric, strlen(metric));
+    buf_printf(out, "\t%" PRId64 "\t", e->minute_ms);
+    store_copy_double(out, e->min);
+    buf_append_str(out, "\t");
+    store_copy_double(out, e->max);
+    buf_append_str(out, "\t");
+    store_copy_double(out, e->sum);
+    buf_printf(out, "\t%" PRId64 "\n", e->count);
+    return TP_OK;
+}
+
+/* Appends row i of what a COPY sends. */
+typedef void (*store_row_fn)(struct buf *out, const void *ctx, size_t i);
+
+static void store_twin_row_at(struct buf *out, const void *ctx, size_t i)
+{
+    store_twin_row(out, ((struct twin *const *)ctx)[i]);
+}
+
+static void store_history_row_at(struct buf *out, const void *ctx, size_t i)
+{
+    const struct history *h = ctx;
+    store_history_row(out, h, &h->entries[i]);
+}
+
+/* COPY <table> FROM STDIN with n rows, sent in chunks of STORE_COPY_CHUNK bytes. */
+static enum tp_err store_copy(struct store *st, const char *sql, store_row_fn row, const void *ctx,
+                              size_t n, char *errstr, size_t errstr_size)
 {
     struct buf chunk;
     buf_init(&chunk, SIZE_MAX / 2);
-    enum tp_err err = pg_check(st->db, PQexec(st->db, "COPY twins_stage FROM STDIN"), PGRES_COPY_IN,
-                               NULL, errstr, errstr_size);
+    enum tp_err err =
+        pg_check(st->db, PQexec(st->db, sql), PGRES_COPY_IN, NULL, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     for (size_t i = 0; i < n && err == TP_OK; i++) {
-        store_twin_row(&chunk, twins[i]);
+        row(&chunk, ctx, i);
         if (chunk.len >= STORE_COPY_CHUNK)
             err = store_copy_put(st, &chunk, errstr, errstr_size);
     }
@@ -339,35 +440,81 @@ out:
     return err;
 }
 
-enum tp_err store_flush(struct store *st, struct twin *const *twins, size_t n, const int32_t *parts,
-                        const int64_t *offsets, size_t n_parts, char *errstr, size_t errstr_size)
+/* The offsets' compare-and-set (store_offsets_sql); TP_CONFLICT when one had moved. */
+static enum tp_err store_offsets_cas(struct store *st, const struct store_batch *b, char *errstr,
+                                     size_t errstr_size)
 {
-    struct buf p_arr, o_arr;
+    struct buf p_arr, o_arr, e_arr;
+    PGresult *res = NULL;
     buf_init(&p_arr, SIZE_MAX / 2);
     buf_init(&o_arr, SIZE_MAX / 2);
+    buf_init(&e_arr, SIZE_MAX / 2);
+    store_int_array(&p_arr, NULL, b->parts, b->n_parts);
+    store_int_array(&o_arr, b->offsets, NULL, b->n_parts);
+    store_int_array(&e_arr, b->expected, NULL, b->n_parts);
+    const char *params[] = {st->group, st->topic, p_arr.data, o_arr.data, e_arr.data};
+    enum tp_err err = pg_exec_params(st->db, store_offsets_sql, 5, params, PGRES_TUPLES_OK, &res,
+                                     errstr, errstr_size);
+    if (err == TP_OK) {
+        long long moved = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        if (moved != (long long)b->n_parts)
+            err = tp_err_set(TP_CONFLICT, errstr, errstr_size,
+                             "offsets of %zu of %zu partitions in postgresql are not where this "
+                             "projector left them (written by another projector, or an earlier "
+                             "commit whose answer was lost)",
+                             b->n_parts - (size_t)moved, b->n_parts);
+    }
+    PQclear(res);
+    buf_release(&p_arr);
+    buf_release(&o_arr);
+    buf_release(&e_arr);
+    return err;
+}
+
+enum tp_err store_flush(struct store *st, const struct store_batch *b, char *errstr,
+                        size_t errstr_size)
+{
+    size_t n_hist = b->history ? history_count(b->history) : 0;
     enum tp_err err = store_ready(st, errstr, errstr_size);
     if (err == TP_OK)
         err = pg_command(st->db, "BEGIN", errstr, errstr_size);
     if (err != TP_OK)
-        goto out;
-    if (n > 0) {
-        err = store_copy_twins(st, twins, n, errstr, errstr_size);
+        return err;
+    if (b->n_parts > 0)
+        err = store_offsets_cas(st, b, errstr, errstr_size);
+    if (err == TP_OK && b->n_twins > 0) {
+        err = store_copy(st, "COPY twins_stage FROM STDIN", store_twin_row_at, b->twins, b->n_twins,
+                         errstr, errstr_size);
         if (err == TP_OK)
             err = pg_command(st->db, store_upsert_sql, errstr, errstr_size);
     }
-    if (err == TP_OK && n_parts > 0) {
-        store_int_array(&p_arr, NULL, parts, n_parts);
-        store_int_array(&o_arr, offsets, NULL, n_parts);
-        const char *params[] = {st->group, st->topic, p_arr.data, o_arr.data};
-        err = pg_exec_params(st->db, store_offsets_sql, 4, params, PGRES_COMMAND_OK, NULL, errstr,
-                             errstr_size);
+    if (err == TP_OK && n_hist > 0) {
+        err = store_copy(st, "COPY metric_minutes_stage FROM STDIN", store_history_row_at,
+                         b->history, n_hist, errstr, errstr_size);
+        if (err == TP_OK)
+            err = pg_command(st->db, store_history_sql, errstr, errstr_size);
     }
     if (err == TP_OK)
         err = pg_command(st->db, "COMMIT", errstr, errstr_size);
     else
         pg_command(st->db, "ROLLBACK", NULL, 0);
-out:
-    buf_release(&p_arr);
-    buf_release(&o_arr);
+    return err;
+}
+
+enum tp_err store_retention(struct store *st, int64_t hours, int64_t *deleted, char *errstr,
+                            size_t errstr_size)
+{
+    char h[24];
+    PGresult *res = NULL;
+    *deleted = 0;
+    snprintf(h, sizeof(h), "%" PRId64, hours);
+    const char *params[] = {h};
+    enum tp_err err = store_ready(st, errstr, errstr_size);
+    if (err == TP_OK)
+        err = pg_exec_params(st->db, store_retention_sql, 1, params, PGRES_COMMAND_OK, &res, errstr,
+                             errstr_size);
+    if (err == TP_OK)
+        *deleted = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
     return err;
 }

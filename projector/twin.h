@@ -4,20 +4,26 @@
  *
  * A twin holds the latest value and device timestamp of every metric the
  * device reported (each optional double field of the Reading by its field
- * name, plus each entry of the free-form `metrics` map by its key), the
- * last location, the latest non-empty attributes, first/last seen, the
- * number of readings applied and the last sequence.
+ * name, plus each entry of the free-form `metrics` map by its key) with
+ * its running statistics since first seen (min, max, sum, count, inline in
+ * struct twin_metric), the last location, the latest non-empty attributes,
+ * first/last seen, the number of readings applied and the last sequence.
+ * A non-finite value (only another producer than tp-ingest can journal
+ * one) becomes the latest value but stays out of the statistics and the
+ * history: JSON and so the twin's jsonb cannot hold it.
  *
  * The fold is generic: it walks the Reading's protobuf descriptor, so a new
  * numeric field in the schema becomes a metric with no code change.
  * Folding is idempotent by (device_id, sequence): a reading whose sequence
- * is <= the twin's last sequence is a duplicate and changes nothing.
+ * is <= the twin's last sequence is a duplicate and changes nothing. An
+ * applied reading also adds each of its metric values to the history map
+ * (history.h) when one is given: (device, metric, minute) -> min/max/sum/count.
  *
  * Ownership: struct twin is heap-allocated (twin_new/twin_free) and owns
  * its strings. Threads: a twin belongs to the projector's loop thread.
  *
  *     struct twin *t = twin_new("car-1");
- *     if (fold_apply(t, reading) == FOLD_APPLIED) mark dirty;
+ *     if (fold_apply(t, reading, hist) == FOLD_APPLIED) mark dirty;
  *     twin_free(t);
  */
 #ifndef TP_TWIN_H
@@ -29,10 +35,16 @@
 
 #include "journal/journal.h"
 
+struct history;
+
 struct twin_metric {
     char *name;
-    double value;
+    double value; /* latest */
     int64_t ts_ms;
+    /* running statistics over every applied finite value since first seen;
+     * min/max/sum are meaningless while count is 0 */
+    double min, max, sum;
+    int64_t count;
 };
 
 enum twin_loc_field { TWIN_LAT, TWIN_LON, TWIN_ALT, TWIN_HEADING, TWIN_ACCURACY, TWIN_LOC_N };
@@ -60,8 +72,11 @@ extern const char *const twin_loc_names[TWIN_LOC_N];
 
 struct twin *twin_new(const char *device_id);
 void twin_free(struct twin *t);
-/* Sets (or adds) a metric; name is copied. */
-void twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms);
+/* Sets the latest value of a metric (added with count 0 if new; name is copied).
+ * Returns it, borrowed, valid until the twin gets another new metric. */
+struct twin_metric *twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms);
+/* Adds value to the metric's running statistics. */
+void twin_metric_observe(struct twin_metric *m, double value);
 /* Borrowed pointer valid until the twin changes, or NULL. */
 const struct twin_metric *twin_metric_get(const struct twin *t, const char *name);
 /* Replaces an attribute ("model", "firmware", "region"); value copied. */
@@ -74,7 +89,8 @@ void twin_attr_set(struct twin *t, const char *name, const char *value);
 /* Whether r can be folded at all: device_id (UTF-8, <= 256 bytes), sequence
  * > 0, timestamp within years 1..9999. Anything else is skipped and counted. */
 bool fold_valid(const journal_reading *r);
-/* Applies r to t (r->device_id must be t's). */
-enum fold_result fold_apply(struct twin *t, const journal_reading *r);
+/* Applies r to t (r->device_id must be t's); when applied and h is not NULL,
+ * adds each finite metric value to h. */
+enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct history *h);
 
 #endif

@@ -1,11 +1,12 @@
 /* tp-query: the read API over the twins in PostgreSQL. */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "api.h"
 #include "common/http_config.h"
 #include "common/log.h"
 #include "common/service.h"
-#include "devices.h"
 #include "common/pool.h"
 
 struct query_config {
@@ -13,6 +14,16 @@ struct query_config {
     char *pg_dsn;
     long long pool_size;
     long long statement_timeout_ms;
+    long long online_window_s;
+    char *cursor_secret;
+    long long consistency_wait_ms;
+    long long consistency_poll_ms;
+    long long consistency_max_waiting;
+    char *projector_group;
+    char *topic;
+    char *auth;
+    char *api_keys;
+    char *api_keys_file;
     char *log_level;
 };
 
@@ -23,6 +34,35 @@ static const struct config_entry query_table[] = {
      "database connections"},
     {"pg.statement_timeout_ms", CONFIG_INT, "5000", 1, 600000,
      offsetof(struct query_config, statement_timeout_ms), "statement_timeout of every query"},
+    {"query.online_window_s", CONFIG_INT, "300", 1, 31536000,
+     offsetof(struct query_config, online_window_s),
+     "a device is online while its last_seen is at most this many seconds before now()"},
+    {"query.cursor_secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, cursor_secret),
+     "HMAC key of page cursors, the same on every replica (unset: a built-in key; never "
+     "logged)"},
+    {"query.consistency_wait_ms", CONFIG_INT, "5000", 0, 60000,
+     offsetof(struct query_config, consistency_wait_ms),
+     "read-your-writes: how long a request with a consistency token waits for the projector "
+     "(then 504)"},
+    {"query.consistency_poll_ms", CONFIG_INT, "20", 1, 1000,
+     offsetof(struct query_config, consistency_poll_ms),
+     "read-your-writes: how often the projector's offsets are read while requests wait"},
+    {"query.consistency_max_waiting", CONFIG_INT, "10000", 1, 1000000,
+     offsetof(struct query_config, consistency_max_waiting),
+     "read-your-writes: requests waiting at once (503 overloaded past it)"},
+    {"query.projector_group", CONFIG_STRING, "tp-projector", 0, 0,
+     offsetof(struct query_config, projector_group),
+     "the projector's consumer group (its projector.group), for read-your-writes"},
+    {"query.topic", CONFIG_STRING, "twinpipe.telemetry.v1", 0, 0,
+     offsetof(struct query_config, topic),
+     "the journal topic the projector reads (its journal.topic), for read-your-writes"},
+    {"query.auth", CONFIG_STRING, "required", 0, 0, offsetof(struct query_config, auth),
+     "required: the data endpoints need Authorization: Bearer <API key>; off: no "
+     "authentication (development)"},
+    {"query.api_keys", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, api_keys),
+     "comma-separated SHA-256 hex digests of the analysts' API keys"},
+    {"query.api_keys_file", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, api_keys_file),
+     "file of SHA-256 hex digests of API keys, one a line ('#' comments)"},
     SERVICE_LOG_ENTRY(struct query_config, log_level),
 };
 #define QUERY_TABLE_N (sizeof(query_table) / sizeof(query_table[0]))
@@ -31,34 +71,62 @@ int main(int argc, char **argv)
 {
     struct query_config cfg = {0};
     struct http_server *srv = NULL;
-    struct devices_ctx ctx = {0};
+    struct query_api api = {0};
+    static struct apikeys keys;
     char errstr[1024];
     int rc = 1;
     if (service_start("tp-query", query_table, QUERY_TABLE_N, &cfg, NULL, argc, argv, &rc))
         goto out;
     rc = 1;
-    ctx.pool =
-        pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, devices_prepare);
-    const struct http_route routes[] = {
-        {"GET", "/v1/devices/*", 0, devices_handle_get, &ctx},
-        {"GET", "/healthz", 0, service_handle_health, NULL},
-        {"GET", "/readyz", 0, devices_handle_ready, &ctx},
-        {"GET", "/metrics", 0, devices_handle_metrics, &ctx},
-    };
-    struct http_options opts = http_settings_options(&cfg.http);
-    if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
-                        sizeof(errstr)) != TP_OK) {
+    bool auth = strcmp(cfg.auth, "off") != 0;
+    if (auth && strcmp(cfg.auth, "required") != 0) {
+        log_error("invalid query.auth \"%s\": use required or off", cfg.auth);
+        goto out;
+    }
+    if (auth &&
+        ((cfg.api_keys && apikeys_add_list(&keys, cfg.api_keys, errstr, sizeof(errstr)) != TP_OK) ||
+         (cfg.api_keys_file &&
+          apikeys_add_file(&keys, cfg.api_keys_file, errstr, sizeof(errstr)) != TP_OK))) {
         log_error("%s", errstr);
         goto out;
     }
-    ctx.srv = srv;
+    if (auth && keys.n == 0) {
+        log_error("query.auth=required needs query.api_keys (TP_QUERY_API_KEYS) or "
+                  "query.api_keys_file: the SHA-256 hex of each analyst key; set query.auth=off "
+                  "to run without authentication");
+        goto out;
+    }
+    if (auth)
+        log_info("%zu API keys", keys.n);
+    else
+        log_warn("query.auth=off: answering every request without authentication");
+    api.keys = auth ? &keys : NULL;
+    api.pool =
+        pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, api_prepare);
+    api.settings.online_window_s = (long)cfg.online_window_s;
+    api.settings.cursor_secret = cfg.cursor_secret;
+    api.settings.consistency_wait_ms = (long)cfg.consistency_wait_ms;
+    struct waiter_settings ws = {cfg.pg_dsn, cfg.projector_group, cfg.topic,
+                                 (int)cfg.consistency_poll_ms, (size_t)cfg.consistency_max_waiting};
+    api.waiter = waiter_new(&ws);
+    size_t n_routes;
+    const struct http_route *routes = api_routes(&api, &n_routes);
+    struct http_options opts = http_settings_options(&cfg.http);
+    if (http_server_new(routes, n_routes, &opts, &srv, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    api.srv = srv;
     log_info("listening on \"%s\" (port %u)", cfg.http.listen, http_server_port(srv));
     int sig = service_wait_signal(-1);
     log_info("signal %d: shutting down", sig);
+    http_server_quiesce(srv);
+    waiter_stop(api.waiter, 5000); /* no request may stay suspended when the server stops */
     rc = 0;
 out:
     http_server_free(srv);
-    pool_free(ctx.pool);
+    waiter_free(api.waiter);
+    pool_free(api.pool);
     config_release(query_table, QUERY_TABLE_N, &cfg, NULL);
     return rc;
 }

@@ -1,6 +1,8 @@
 #include <check.h>
+#include <math.h>
 #include <string.h>
 
+#include "projector/history.h"
 #include "projector/twin.h"
 #include "tests/support/check_main.h"
 
@@ -33,7 +35,7 @@ START_TEST(test_first_reading)
     r.has_odometer_km = 1;
     r.odometer_km = 12000.5;
     r.model = "roadster";
-    ck_assert_int_eq(fold_apply(t, &r), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r, NULL), FOLD_APPLIED);
     ck_assert_int_eq(t->events, 1);
     ck_assert_int_eq(t->last_sequence, 5);
     ck_assert_int_eq(t->first_seen_ms, 1000);
@@ -56,15 +58,15 @@ START_TEST(test_duplicates_and_out_of_order_change_nothing)
     journal_reading r1 = reading("car-1", 10, 1000);
     r1.has_speed_kmh = 1;
     r1.speed_kmh = 10;
-    ck_assert_int_eq(fold_apply(t, &r1), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r1, NULL), FOLD_APPLIED);
     journal_reading dup = reading("car-1", 10, 5000);
     dup.has_speed_kmh = 1;
     dup.speed_kmh = 99;
-    ck_assert_int_eq(fold_apply(t, &dup), FOLD_DUPLICATE);
+    ck_assert_int_eq(fold_apply(t, &dup, NULL), FOLD_DUPLICATE);
     journal_reading old = reading("car-1", 9, 6000);
     old.has_fuel_level_pct = 1;
     old.fuel_level_pct = 3;
-    ck_assert_int_eq(fold_apply(t, &old), FOLD_DUPLICATE);
+    ck_assert_int_eq(fold_apply(t, &old, NULL), FOLD_DUPLICATE);
     ck_assert_int_eq(t->events, 1);
     ck_assert_int_eq(t->last_sequence, 10);
     ck_assert_int_eq(t->last_seen_ms, 1000);
@@ -74,7 +76,7 @@ START_TEST(test_duplicates_and_out_of_order_change_nothing)
     journal_reading next = reading("car-1", 15, 7000);
     next.has_speed_kmh = 1;
     next.speed_kmh = 20;
-    ck_assert_int_eq(fold_apply(t, &next), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &next, NULL), FOLD_APPLIED);
     ck_assert_int_eq(t->events, 2);
     ck_assert_int_eq(t->first_seen_ms, 1000);
     ck_assert_int_eq(t->last_seen_ms, 7000);
@@ -89,11 +91,11 @@ START_TEST(test_metrics_keep_their_own_timestamps)
     journal_reading r1 = reading("m-1", 1, 1000);
     r1.has_battery_voltage_v = 1;
     r1.battery_voltage_v = 12.6;
-    fold_apply(t, &r1);
+    fold_apply(t, &r1, NULL);
     journal_reading r2 = reading("m-1", 2, 2000);
     r2.has_engine_temp_c = 1;
     r2.engine_temp_c = 90;
-    fold_apply(t, &r2);
+    fold_apply(t, &r2, NULL);
     int64_t ts;
     ck_assert_double_eq(metric(t, "battery_voltage_v", &ts), 12.6);
     ck_assert_int_eq(ts, 1000);
@@ -126,7 +128,7 @@ START_TEST(test_map_metrics_location_attributes)
     r.location = &loc;
     r.region = "eu-central";
     r.firmware = "1.0";
-    fold_apply(t, &r);
+    fold_apply(t, &r, NULL);
     ck_assert_double_eq(metric(t, "cabin_co2_ppm", NULL), 612);
     ck_assert_double_eq(metric(t, "zero_when_absent", NULL), 0);
     ck_assert(t->has_location);
@@ -138,7 +140,7 @@ START_TEST(test_map_metrics_location_attributes)
     journal_reading r2 = reading("car-2", 2, 2000);
     r2.region = "";
     r2.firmware = "1.1";
-    fold_apply(t, &r2);
+    fold_apply(t, &r2, NULL);
     ck_assert_str_eq(t->region, "eu-central");
     ck_assert_str_eq(t->firmware, "1.1");
     ck_assert_int_eq(t->location_ts_ms, 1000); /* no location in r2: kept */
@@ -151,10 +153,10 @@ START_TEST(test_invalid_readings)
     struct twin *t = twin_new("x");
     journal_reading r = reading("x", 0, 1000);
     ck_assert(!fold_valid(&r));
-    ck_assert_int_eq(fold_apply(t, &r), FOLD_INVALID);
+    ck_assert_int_eq(fold_apply(t, &r, NULL), FOLD_INVALID);
     journal_reading r2 = reading("x", 1, 1000);
     r2.has_timestamp_ms = 0;
-    ck_assert_int_eq(fold_apply(t, &r2), FOLD_INVALID);
+    ck_assert_int_eq(fold_apply(t, &r2, NULL), FOLD_INVALID);
     journal_reading r3 = reading("", 1, 1000);
     ck_assert(!fold_valid(&r3));
     /* what postgresql would refuse is skipped, never fatal */
@@ -166,10 +168,165 @@ START_TEST(test_invalid_readings)
     ck_assert(fold_valid(&r6));
     journal_reading r7 = reading("x", 2, 1000);
     r7.model = "caf\xc3"; /* invalid UTF-8 attribute: ignored, the reading still folds */
-    ck_assert_int_eq(fold_apply(t, &r7), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r7, NULL), FOLD_APPLIED);
     ck_assert_ptr_null(t->model);
     ck_assert_int_eq(t->events, 1);
     twin_free(t);
+}
+END_TEST
+
+/* min/max/sum/count of one metric */
+static void assert_stats(const struct twin *t, const char *name, double min, double max, double sum,
+                         int64_t count)
+{
+    const struct twin_metric *m = twin_metric_get(t, name);
+    ck_assert_msg(m != NULL, "metric %s missing", name);
+    ck_assert_double_eq(m->min, min);
+    ck_assert_double_eq(m->max, max);
+    ck_assert_double_eq(m->sum, sum);
+    ck_assert_int_eq(m->count, count);
+}
+
+START_TEST(test_running_statistics)
+{
+    struct twin *t = twin_new("car-1");
+    const double speeds[] = {50, 12.5, 80.25, 12.5, 33};
+    for (int i = 0; i < 5; i++) {
+        journal_reading r = reading("car-1", (uint64_t)(i + 1), 1000 * (i + 1));
+        r.has_speed_kmh = 1;
+        r.speed_kmh = speeds[i];
+        if (i % 2 == 0) { /* battery on readings 1, 3, 5 only */
+            r.has_battery_voltage_v = 1;
+            r.battery_voltage_v = 12 - i * 0.25;
+        }
+        ck_assert_int_eq(fold_apply(t, &r, NULL), FOLD_APPLIED);
+    }
+    assert_stats(t, "speed_kmh", 12.5, 80.25, 188.25, 5);
+    assert_stats(t, "battery_voltage_v", 11, 12, 34.5, 3);
+    ck_assert_double_eq(metric(t, "speed_kmh", NULL), 33);
+
+    /* a duplicate and an older sequence with extreme values change nothing */
+    journal_reading dup = reading("car-1", 5, 9000);
+    dup.has_speed_kmh = 1;
+    dup.speed_kmh = 1000;
+    ck_assert_int_eq(fold_apply(t, &dup, NULL), FOLD_DUPLICATE);
+    journal_reading old = reading("car-1", 2, 9000);
+    old.has_speed_kmh = 1;
+    old.speed_kmh = -1000;
+    ck_assert_int_eq(fold_apply(t, &old, NULL), FOLD_DUPLICATE);
+    assert_stats(t, "speed_kmh", 12.5, 80.25, 188.25, 5);
+    ck_assert_double_eq(metric(t, "speed_kmh", NULL), 33);
+
+    /* negative values and a map metric without a value (0) */
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry e =
+        TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+    e.key = "temp_c";
+    e.has_value = 1;
+    e.value = -7.5;
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry *ep[] = {&e};
+    journal_reading r6 = reading("car-1", 6, 6000);
+    r6.n_metrics = 1;
+    r6.metrics = ep;
+    fold_apply(t, &r6, NULL);
+    e.has_value = 0;
+    journal_reading r7 = reading("car-1", 7, 7000);
+    r7.n_metrics = 1;
+    r7.metrics = ep;
+    fold_apply(t, &r7, NULL);
+    assert_stats(t, "temp_c", -7.5, 0, -7.5, 2);
+    assert_stats(t, "speed_kmh", 12.5, 80.25, 188.25, 5); /* not in r6, r7 */
+    twin_free(t);
+}
+END_TEST
+
+START_TEST(test_non_finite_values_stay_out_of_statistics)
+{
+    struct twin *t = twin_new("x");
+    struct history *h = history_new();
+    journal_reading r1 = reading("x", 1, 1000);
+    r1.has_speed_kmh = 1;
+    r1.speed_kmh = 4;
+    fold_apply(t, &r1, h);
+    journal_reading r2 = reading("x", 2, 2000);
+    r2.has_speed_kmh = 1;
+    r2.speed_kmh = INFINITY;
+    r2.has_odometer_km = 1;
+    r2.odometer_km = NAN;
+    ck_assert_int_eq(fold_apply(t, &r2, h), FOLD_APPLIED);
+    ck_assert(isinf(metric(t, "speed_kmh", NULL))); /* the latest value, as before */
+    assert_stats(t, "speed_kmh", 4, 4, 4, 1);
+    ck_assert_int_eq(twin_metric_get(t, "odometer_km")->count, 0);
+    ck_assert_uint_eq(history_count(h), 1); /* speed_kmh = 4 only */
+    ck_assert_double_eq(h->entries[0].sum, 4);
+    history_free(h);
+    twin_free(t);
+}
+END_TEST
+
+/* The history entry of (device, metric, minute), or NULL. */
+static const struct history_entry *hist_get(const struct history *h, const char *dev,
+                                            const char *metric, int64_t minute)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const struct history_entry *e = &h->entries[i];
+        if (!strcmp(history_str(h, e->device_id), dev) &&
+            !strcmp(history_str(h, e->metric), metric) && e->minute_ms == minute)
+            return e;
+    }
+    return NULL;
+}
+
+static void assert_entry(const struct history *h, const char *dev, const char *metric,
+                         int64_t minute, double min, double max, double sum, int64_t count)
+{
+    const struct history_entry *e = hist_get(h, dev, metric, minute);
+    ck_assert_msg(e != NULL, "no history for %s %s %lld", dev, metric, (long long)minute);
+    ck_assert_double_eq(e->min, min);
+    ck_assert_double_eq(e->max, max);
+    ck_assert_double_eq(e->sum, sum);
+    ck_assert_int_eq(e->count, count);
+}
+
+START_TEST(test_history_per_minute)
+{
+    struct history *h = history_new();
+    struct twin *a = twin_new("car-a"), *b = twin_new("car-b");
+    const int64_t m0 = 1700000040000; /* a minute start */
+    /* car-a: 3 readings in minute 0, 1 in minute 1; car-b: 1 in minute 0 */
+    const int64_t ts[] = {m0, m0 + 30000, m0 + 59999, m0 + 60000};
+    const double v[] = {10, 2.5, 7, 1};
+    for (int i = 0; i < 4; i++) {
+        journal_reading r = reading("car-a", (uint64_t)(i + 1), ts[i]);
+        r.has_speed_kmh = 1;
+        r.speed_kmh = v[i];
+        if (i == 1) {
+            r.has_fuel_level_pct = 1;
+            r.fuel_level_pct = 55;
+        }
+        ck_assert_int_eq(fold_apply(a, &r, h), FOLD_APPLIED);
+    }
+    journal_reading rb = reading("car-b", 1, m0 + 1);
+    rb.has_speed_kmh = 1;
+    rb.speed_kmh = 99;
+    fold_apply(b, &rb, h);
+    /* duplicates add nothing to the history */
+    journal_reading dup = reading("car-a", 3, m0 + 1000);
+    dup.has_speed_kmh = 1;
+    dup.speed_kmh = 500;
+    ck_assert_int_eq(fold_apply(a, &dup, h), FOLD_DUPLICATE);
+    ck_assert_uint_eq(history_count(h), 4);
+    assert_entry(h, "car-a", "speed_kmh", m0, 2.5, 10, 19.5, 3);
+    assert_entry(h, "car-a", "speed_kmh", m0 + 60000, 1, 1, 1, 1);
+    assert_entry(h, "car-a", "fuel_level_pct", m0, 55, 55, 55, 1);
+    assert_entry(h, "car-b", "speed_kmh", m0, 99, 99, 99, 1);
+    /* the twin's running statistics cover all minutes */
+    assert_stats(a, "speed_kmh", 1, 10, 20.5, 4);
+    history_clear(h);
+    ck_assert_uint_eq(history_count(h), 0);
+    ck_assert_ptr_null(hist_get(h, "car-a", "speed_kmh", m0));
+    twin_free(a);
+    twin_free(b);
+    history_free(h);
 }
 END_TEST
 
@@ -182,6 +339,9 @@ static Suite *fold_suite(void)
     tcase_add_test(tc, test_metrics_keep_their_own_timestamps);
     tcase_add_test(tc, test_map_metrics_location_attributes);
     tcase_add_test(tc, test_invalid_readings);
+    tcase_add_test(tc, test_running_statistics);
+    tcase_add_test(tc, test_non_finite_values_stay_out_of_statistics);
+    tcase_add_test(tc, test_history_per_minute);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -160,6 +160,7 @@ void stack_set_bearer(const char *token)
 
 static char stack_header[16384];
 static char stack_etag[128];
+static char stack_headers[8192]; /* the last response's header lines */
 
 void stack_set_header(const char *line)
 {
@@ -171,39 +172,32 @@ const char *stack_last_etag(void)
     return stack_etag;
 }
 
-static char stack_headers[8192]; /* the last response's header lines */
-static size_t stack_headers_len;
-
 const char *stack_last_header(const char *name)
 {
     static char value[1024];
-    size_t nl = strlen(name);
-    for (const char *p = stack_headers; *p;) {
-        const char *eol = strchr(p, '\n');
-        size_t l = eol ? (size_t)(eol - p) : strlen(p);
-        if (l > nl + 1 && !strncasecmp(p, name, nl) && p[nl] == ':') {
-            const char *v = p + nl + 1;
+    size_t l = strlen(name);
+    value[0] = '\0';
+    for (const char *p = stack_headers; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != 0)) {
+        if (!strncasecmp(p, name, l) && p[l] == ':') {
+            const char *v = p + l + 1;
             while (*v == ' ')
                 v++;
-            size_t vl = l - (size_t)(v - p);
-            while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-                vl--;
-            snprintf(value, sizeof(value), "%.*s", (int)vl, v);
-            return value;
+            size_t n = strcspn(v, "\r\n");
+            snprintf(value, sizeof(value), "%.*s", (int)n, v);
+            break;
         }
-        p += l + (eol ? 1 : 0);
     }
-    return NULL;
+    return value;
 }
 
 static size_t stack_curl_header(char *data, size_t size, size_t n, void *arg)
 {
     size_t len = size * n;
+    size_t have = strlen(stack_headers);
     (void)arg;
-    if (stack_headers_len + len < sizeof(stack_headers)) {
-        memcpy(stack_headers + stack_headers_len, data, len);
-        stack_headers_len += len;
-        stack_headers[stack_headers_len] = '\0';
+    if (have + len + 1 < sizeof(stack_headers)) {
+        memcpy(stack_headers + have, data, len);
+        stack_headers[have + len] = '\0';
     }
     if (len > 6 && !strncasecmp(data, "ETag: ", 6)) {
         size_t v = len - 6;
@@ -249,7 +243,6 @@ long stack_http(const char *method, const char *url, const char *content_type, c
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, stack_curl_header);
     stack_etag[0] = '\0';
     stack_headers[0] = '\0';
-    stack_headers_len = 0;
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);

@@ -57,11 +57,10 @@ int stack_run(const struct stack *st, const char *program, const char *const *ex
 void stack_set_bearer(const char *token);
 /* Sends this extra header line ("Name: value") with every later stack_http (NULL: none). */
 void stack_set_header(const char *line);
-/* The value of a header of the last stack_http response (case-insensitive name), or NULL;
- * valid until the next call. */
-const char *stack_last_header(const char *name);
 /* The ETag of the last stack_http response ("" if none). */
 const char *stack_last_etag(void);
+/* A header of the last stack_http response (name case-insensitive; "" if none). */
+const char *stack_last_header(const char *name);
 /* HTTP over libcurl. body may be NULL for GET. Returns the status (0 = no answer). */
 long stack_http(const char *method, const char *url, const char *content_type, const void *body,
                 size_t len, struct buf *resp);

@@ -1,0 +1,82 @@
+/*
+ * api.h - what every endpoint of tp-query shares: the service object
+ * (connection pool, settings, and later the API keys and the consistency
+ * waiter), the route table, the argument collection, and the operational
+ * endpoints (/readyz, /metrics, /openapi.json).
+ *
+ * Object: struct query_api, embedded in main() (zero-initialised, then its
+ * fields set); it owns nothing (main frees the pool and the server). Its
+ * handlers run on HTTP threads; everything in it is read-only once the
+ * server runs, except the atomics.
+ *
+ *     struct query_api api = {.pool = pool, .settings = {...}};
+ *     size_t n; const struct http_route *routes = api_routes(&api, &n);
+ *     http_server_new(routes, n, ...); api.srv = srv;
+ */
+#ifndef TP_QUERY_API_H
+#define TP_QUERY_API_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "common/http.h"
+#include "common/metrics.h"
+#include "apikeys.h"
+#include "params.h"
+#include "common/pool.h"
+#include "waiter.h"
+
+#define API_POOL_WAIT_MS 2000
+#define API_N_ROUTES     9
+
+struct query_settings {
+    long online_window_s;      /* query.online_window_s */
+    const char *cursor_secret; /* query.cursor_secret; NULL = built in */
+    long consistency_wait_ms;  /* query.consistency_wait_ms */
+};
+
+struct query_api {
+    struct pool *pool;
+    const struct apikeys *keys; /* NULL: query.auth=off */
+    struct waiter *waiter;      /* read-your-writes */
+    struct http_server *srv;    /* borrowed, for /metrics; set once listening */
+    struct query_settings settings;
+    struct metrics_histogram lookup_latency; /* GET /v1/devices/{id} */
+    struct http_route routes[API_N_ROUTES];
+};
+
+/* The route table (in api; valid while it lives). */
+const struct http_route *api_routes(struct query_api *api, size_t *n);
+/* pool_prepare_fn: every statement of every endpoint. */
+enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size);
+
+/*
+ * Gate of the data endpoints, first thing in their handlers: the API key
+ * (401 unauthorized), then read-your-writes: with a consistency token
+ * (`?after=` or `X-Consistency-Token`; 400 when malformed or when both
+ * differ) the projector's offsets are read; if it has not applied the
+ * token's events yet the request is suspended in the waiter (waiter.h)
+ * and the handler is called again when they are in (go on), or after
+ * query.consistency_wait_ms (504 consistency_timeout). True when the
+ * handler may go on; false when the request has been answered or
+ * suspended. /healthz, /readyz, /metrics and /openapi.json stay open.
+ */
+bool api_begin(struct query_api *api, struct http_request *req);
+/* The request's query arguments (borrowed from it). */
+void api_args(struct http_request *req, struct params_args *a);
+/* The device id of the path, or NULL after answering 400 invalid_device_id. */
+const char *api_device_id(struct http_request *req);
+/* A float8 column as a JSON number; NULL, NaN and infinities as null. */
+void api_json_float8(struct buf *b, const PGresult *res, int row, int col);
+/* A pooled connection, or false after answering 503 database_unavailable. */
+bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db);
+
+/* query/openapi.json, compiled in (query/embed.cmake). */
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
+void api_handle_ready(struct http_request *req, void *arg);
+void api_handle_openapi(struct http_request *req, void *arg);
+void api_handle_metrics(struct http_request *req, void *arg);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * series.h - GET /v1/devices/{id}/series?metric=&from=&to=&step=1m|5m|1h|1d
+ *
+ * The history of one metric of one device from metric_minutes (written by
+ * the projector: min/max/sum/count per device, metric and minute), rolled
+ * up into buckets aligned to the step in UTC (a day starts at 00:00Z).
+ * The minutes that start in [from, to) count; buckets at the edges may be
+ * partial; buckets without data are left out. At most PARAMS_BUCKETS_MAX
+ * buckets (400 too_many_buckets), so the answer is bounded.
+ *
+ *   200 {"device_id":"..","metric":"..","step":"5m","from":"..","to":"..",
+ *        "buckets":[{"start":"2026-11-23T10:00:00.000Z","min":..,"max":..,
+ *                    "avg":..,"count":..},...]}
+ *   404 device_not_found (no twin), 400 invalid_parameter / too_many_buckets
+ *
+ * One prepared statement over the primary key (device_id, metric, minute);
+ * the twin is looked up only when no minute matched (404 or empty).
+ * Handlers run on HTTP threads; arg is the struct query_api.
+ */
+#ifndef TP_QUERY_SERIES_H
+#define TP_QUERY_SERIES_H
+
+#include <libpq-fe.h>
+
+#include "common/http.h"
+
+enum tp_err series_prepare(PGconn *db, char *errstr, size_t errstr_size);
+void series_handle(struct http_request *req, void *arg);
+
+#endif
