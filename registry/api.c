@@ -132,6 +132,14 @@ static bool api_path_parse(const char *tail, struct api_path *p)
     return true;
 }
 
+/* The path after prefix (the routes fix the shape; subjects hold no '/'). */
+static const char *api_tail(struct http_request *req, const char *prefix)
+{
+    const char *p = http_request_path(req);
+    size_t n = strlen(prefix);
+    return strncmp(p, prefix, n) == 0 ? p + n : "";
+}
+
 static const char *api_body(struct http_request *req)
 {
     size_t len;
@@ -175,7 +183,7 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     struct api_path p;
     char errstr[512], *json = NULL;
     int version = 0;
-    if (!api_path_parse(http_request_path_tail(req), &p) || !p.has_versions) {
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_versions) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
     }
@@ -365,7 +373,7 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     struct api *api = arg;
     struct api_path p;
     char errstr[512];
-    if (!api_path_parse(http_request_path_tail(req), &p) || p.has_version) {
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || p.has_version) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
     }
@@ -394,7 +402,7 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     struct api_path p;
     char errstr[512];
     int version;
-    if (!api_path_parse(http_request_path_tail(req), &p) || !p.has_version) {
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_version) {
         api_error(req, 405, 405, "HTTP 405 Method Not Allowed: only versions are deleted");
         return;
     }
@@ -441,7 +449,7 @@ static bool api_id_parse(const char *s, int32_t *id)
 void api_handle_schema_get(struct http_request *req, void *arg)
 {
     struct api *api = arg;
-    const char *tail = http_request_path_tail(req);
+    const char *tail = api_tail(req, "/schemas/ids/");
     char errstr[512], *json = NULL;
     int32_t id;
     if (!api_id_parse(tail, &id)) {
@@ -503,7 +511,7 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     struct api_path p;
     char errstr[1024];
     int version = -1;
-    if (!api_path_parse(http_request_path_tail(req), &p) || !p.has_versions) {
+    if (!api_path_parse(api_tail(req, "/compatibility/subjects/"), &p) || !p.has_versions) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
     }
@@ -593,7 +601,7 @@ out:
 /* The subject of /config/{s}, or NULL for /config. */
 static const char *api_config_subject(struct http_request *req)
 {
-    return strcmp(http_request_path(req), "/config") ? http_request_path_tail(req) : NULL;
+    return strcmp(http_request_path(req), "/config") ? api_tail(req, "/config/") : NULL;
 }
 
 void api_handle_config_get(struct http_request *req, void *arg)
