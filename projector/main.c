@@ -22,6 +22,7 @@ struct projector_config {
     long long history_max_rows;
     long long history_retention_h;
     struct telemetry_registry_settings registry;
+    long long max_twins;
     char *log_level;
     struct config_extra kafka;
 };
@@ -47,6 +48,10 @@ static const struct config_entry projector_table[] = {
      "delete metric_minutes rows older than this many hours (checked once a minute); 0 = keep "
      "forever"},
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct projector_config, registry),
+    {"projector.max_twins", CONFIG_INT, "0", 0, 1000000000,
+     offsetof(struct projector_config, max_twins),
+     "keep at most this many twins in memory, evicting the least recently updated clean ones "
+     "(reloaded from PostgreSQL when their devices report); ~200 bytes each; 0 = no cap"},
     SERVICE_LOG_ENTRY(struct projector_config, log_level),
 };
 #define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
@@ -95,6 +100,7 @@ int main(int argc, char **argv)
         .batch_max = (size_t)cfg.batch_max,
         .history_max_rows = (size_t)cfg.history_max_rows,
         .history_retention_h = (int)cfg.history_retention_h,
+        .max_twins = (size_t)cfg.max_twins,
     };
     if (projector_new(&opts, &pj, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
