@@ -1,4 +1,4 @@
-# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup; the tool tp-replay.
+# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup, tp-registry; the tool tp-replay.
 #
 #   docker build -t twinpipe:latest .
 #   docker-compose up -d            (see docker-compose.yml)
@@ -20,15 +20,16 @@ WORKDIR /src
 COPY . .
 # tests need Check and the broker: they run in CI, not in the image
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTP_BUILD_TESTS=OFF \
- && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-replay
+ && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay
 
 # ---------------------------------------------------------------- runtime
 FROM debian:12-slim
 
-# curl: the compose health checks call /healthz
+# curl: the compose health checks call /healthz; protobuf-compiler + libprotobuf-dev:
+# tp-registry compiles schemas with protoc (and its well-known google/protobuf/*.proto)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libpq5 libprotobuf-c1 libzstd1 \
+      librdkafka1 libpq5 libprotobuf-c1 libzstd1 protobuf-compiler libprotobuf-dev \
       libmicrohttpd12 libsnappy1v5 \
       libssl3 libcurl4 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
@@ -36,7 +37,7 @@ RUN apt-get update \
 
 COPY --from=build /src/build/bin/tp-ingest /src/build/bin/tp-projector \
                   /src/build/bin/tp-query /src/build/bin/tp-migrate \
-                  /src/build/bin/tp-rollup /src/build/bin/tp-replay /usr/local/bin/
+                  /src/build/bin/tp-rollup /src/build/bin/tp-registry /src/build/bin/tp-replay /usr/local/bin/
 COPY --from=build /src/migrations/*.sql /usr/share/twinpipe/migrations/
 
 # fail the build, not the container, when a shared library is missing
@@ -46,5 +47,5 @@ ENV TP_MIGRATIONS_DIR=/usr/share/twinpipe/migrations
 # tp-rollup's files (a volume in docker-compose.yml), writable by the service user
 RUN mkdir -p /var/lib/twinpipe/lake && chown twinpipe /var/lib/twinpipe/lake
 USER twinpipe
-EXPOSE 8080 8081 8082
+EXPOSE 8080 8081 8082 8083 8084
 CMD ["tp-ingest"]

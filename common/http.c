@@ -77,7 +77,11 @@ static bool http_route_matches(const struct http_route *r, const char *path, con
     if (strncmp(r->path, path, pre) != 0)
         return false;
     size_t seg = strcspn(path + pre, "/");
-    if (seg == 0 || strcmp(star + 1, path + pre + seg) != 0)
+    if (seg == 0)
+        return false;
+    /* the rest may hold another '*' ("/subjects/<s>/versions/<v>") */
+    struct http_route rest = {.path = star + 1};
+    if (!http_route_matches(&rest, path + pre + seg, NULL, NULL))
         return false;
     if (seg_at) {
         *seg_at = path + pre;

@@ -46,7 +46,7 @@ typedef void (*http_handler_fn)(struct http_request *req, void *arg);
 
 struct http_route {
     const char *method; /* "GET", "POST" */
-    const char *path;   /* exact path; one '*' in it matches one path segment */
+    const char *path;   /* exact path; each '*' in it matches one path segment */
     size_t max_body;    /* bytes; 0 = no body accepted */
     http_handler_fn fn;
     void *arg;
@@ -79,7 +79,7 @@ void http_server_free(struct http_server *srv);
 /* Request accessors; returned strings are borrowed, valid until the reply. */
 const char *http_request_method(const struct http_request *req);
 const char *http_request_path(const struct http_request *req);
-/* The path segment matched by the route's '*' ("" without one): a '*'
+/* The path segment matched by the route's first '*' ("" without one): a '*'
  * matches one non-empty segment, so "/v1/devices/<id>" and
  * "/v1/devices/<id>/series" can be two routes. */
 const char *http_request_path_tail(const struct http_request *req);

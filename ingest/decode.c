@@ -1,8 +1,14 @@
 #include "decode.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "journal/framing.h"
+#include "registry/rtdesc.h"
+#include "registry/strict.h"
+
+#define DECODE_READING "twinpipe.telemetry.v1.Reading"
+#define DECODE_BATCH   "twinpipe.telemetry.v1.ReadingBatch"
 
 static enum tp_err decode_fail(unsigned *status, unsigned s, const char **code, const char *c,
                                char *msg, size_t msg_size, const char *text)
@@ -12,17 +18,70 @@ static enum tp_err decode_fail(unsigned *status, unsigned s, const char **code, 
     return tp_err_set(TP_DECODE, msg, msg_size, "%s", text);
 }
 
-enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, struct decoded *out,
-                        unsigned *status, const char **code, char *msg, size_t msg_size)
+static void decode_mark_bad(void *arg, size_t index, const char *code, const char *msg)
+{
+    struct decoded *d = arg;
+    if (index >= d->n || d->bad_code[index])
+        return;
+    d->bad_code[index] = code;
+    size_t l = strlen(msg) + 1;
+    d->bad_msg[index] = arena_alloc(&d->arena, l);
+    memcpy(d->bad_msg[index], msg, l);
+}
+
+/* The run-time descriptor of a framed body's message, pinned in out; answers on failure. */
+static enum tp_err decode_registry(struct schemas *schemas, const struct framing_header *h,
+                                   struct decoded *out, const ProtobufCMessageDescriptor **md,
+                                   unsigned *status, const char **code, char *msg, size_t msg_size)
+{
+    const struct schema *sc;
+    char why[512];
+    enum tp_err err = schemas_get(schemas, h->schema_id, &sc, &out->pinned, why, sizeof(why));
+    if (err == TP_NOT_FOUND || err == TP_DECODE) {
+        *status = 422;
+        *code = "unknown_schema";
+        return tp_err_set(TP_DECODE, msg, msg_size,
+                          "schema id %d is not a telemetry schema this server accepts: %s",
+                          h->schema_id, why);
+    }
+    if (err != TP_OK) {
+        *status = 503;
+        *code = "registry_unavailable";
+        return tp_err_set(TP_DECODE, msg, msg_size,
+                          "schema id %d could not be looked up (%s); retry later", h->schema_id,
+                          why);
+    }
+    out->schemas = schemas;
+    const ProtobufCMessageDescriptor *first = rtdesc_message_at(sc->set, (int32_t[]){0}, 1);
+    if (!first || strcmp(first->name, DECODE_READING) != 0) {
+        *status = 422;
+        *code = "unknown_schema";
+        return tp_err_set(TP_DECODE, msg, msg_size,
+                          "schema id %d is not a telemetry schema: its first message must be %s",
+                          h->schema_id, DECODE_READING);
+    }
+    *md = rtdesc_message_at(sc->set, h->path, h->path_len);
+    if (!*md || (strcmp((*md)->name, DECODE_READING) && strcmp((*md)->name, DECODE_BATCH)))
+        return decode_fail(status, 422, code, "unknown_message_type", msg, msg_size,
+                           "the message index must name a Reading or a ReadingBatch");
+    return TP_OK;
+}
+
+enum tp_err decode_body_schemas(const uint8_t *data, size_t len, int32_t schema_id,
+                                struct schemas *schemas, struct decoded *out, unsigned *status,
+                                const char **code, char *msg, size_t msg_size)
 {
     memset(out, 0, sizeof(*out));
     arena_init(&out->arena);
     ProtobufCAllocator pa = arena_protobuf(&out->arena);
+    out->schema_id = schema_id;
     if (len == 0)
         return decode_fail(status, 400, code, "empty_body", msg, msg_size, "request body is empty");
     const uint8_t *payload = data;
     size_t payload_len = len;
-    int32_t index = 1; /* plain bodies are batches */
+    /* plain bodies are batches of the built-in schema */
+    const ProtobufCMessageDescriptor *md = &twinpipe__telemetry__v1__reading_batch__descriptor;
+    enum tp_err err = TP_OK;
     if (data[0] == 0) {
         struct framing_header h;
         char why[160];
@@ -32,7 +91,18 @@ enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, stru
             return tp_err_set(TP_DECODE, msg, msg_size, "body is not a valid Confluent frame: %s",
                               why);
         }
-        if (h.schema_id != schema_id) {
+        if (h.schema_id == schema_id) {
+            if (h.path_len != 1 || h.path[0] > 1)
+                return decode_fail(status, 422, code, "unknown_message_type", msg, msg_size,
+                                   "message index must be [0] (Reading) or [1] (ReadingBatch)");
+            if (h.path[0] == 0)
+                md = &twinpipe__telemetry__v1__reading__descriptor;
+        } else if (schemas) {
+            err = decode_registry(schemas, &h, out, &md, status, code, msg, msg_size);
+            if (err != TP_OK)
+                goto fail;
+            out->schema_id = h.schema_id;
+        } else {
             *status = 422;
             *code = "unknown_schema";
             return tp_err_set(TP_DECODE, msg, msg_size,
@@ -40,42 +110,67 @@ enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, stru
                               "(expected %d)",
                               h.schema_id, schema_id);
         }
-        if (h.path_len != 1 || h.path[0] > 1)
-            return decode_fail(status, 422, code, "unknown_message_type", msg, msg_size,
-                               "message index must be [0] (Reading) or [1] (ReadingBatch)");
         payload = h.payload;
         payload_len = h.payload_len;
-        index = h.path[0];
     }
-    if (index == 0) {
-        out->single = twinpipe__telemetry__v1__reading__unpack(&pa, payload_len, payload);
-        if (!out->single) {
-            decode_release(out);
-            return decode_fail(status, 400, code, "invalid_protobuf", msg, msg_size,
-                               "body is not a valid protobuf Reading");
-        }
+    bool single = !strcmp(md->name, DECODE_READING);
+    ProtobufCMessage *m = protobuf_c_message_unpack(md, &pa, payload_len, payload);
+    if (!m) {
+        err = decode_fail(status, 400, code, "invalid_protobuf", msg, msg_size,
+                          single ? "body is not a valid protobuf Reading"
+                                 : "body is not a valid protobuf ReadingBatch");
+        goto fail;
+    }
+    if (single) {
+        out->single = (journal_reading *)m; /* the generated layout (rtdesc templates) */
         out->readings = &out->single;
         out->n = 1;
     } else {
-        out->batch = twinpipe__telemetry__v1__reading_batch__unpack(&pa, payload_len, payload);
-        if (!out->batch) {
-            decode_release(out);
-            return decode_fail(status, 400, code, "invalid_protobuf", msg, msg_size,
-                               "body is not a valid protobuf ReadingBatch");
-        }
+        out->batch = (Twinpipe__Telemetry__V1__ReadingBatch *)m;
         out->readings = out->batch->readings;
         out->n = out->batch->n_readings;
     }
     if (out->n == 0) {
-        decode_release(out);
-        return decode_fail(status, 400, code, "empty_batch", msg, msg_size,
-                           "batch carries no readings");
+        err = decode_fail(status, 400, code, "empty_batch", msg, msg_size,
+                          "batch carries no readings");
+        goto fail;
+    }
+    out->bad_code = arena_alloc(&out->arena, out->n * sizeof(*out->bad_code));
+    out->bad_msg = arena_alloc(&out->arena, out->n * sizeof(*out->bad_msg));
+    memset(out->bad_code, 0, out->n * sizeof(*out->bad_code));
+    memset(out->bad_msg, 0, out->n * sizeof(*out->bad_msg));
+    const char *c;
+    char why[256];
+    if (single) {
+        if (strict_check(md, payload, payload_len, &c, why, sizeof(why)) != TP_OK)
+            decode_mark_bad(out, 0, c, why);
+    } else {
+        const ProtobufCFieldDescriptor *rf =
+            protobuf_c_message_descriptor_get_field_by_name(md, "readings");
+        if (strict_check_elements(md, rf ? rf->id : 1, payload, payload_len, decode_mark_bad, out,
+                                  &c, why, sizeof(why)) != TP_OK) {
+            *status = 400;
+            *code = c;
+            err = tp_err_set(TP_DECODE, msg, msg_size, "%s", why);
+            goto fail;
+        }
     }
     return TP_OK;
+fail:
+    decode_release(out);
+    return err;
+}
+
+enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, struct decoded *out,
+                        unsigned *status, const char **code, char *msg, size_t msg_size)
+{
+    return decode_body_schemas(data, len, schema_id, NULL, out, status, code, msg, msg_size);
 }
 
 void decode_release(struct decoded *d)
 {
     arena_release(&d->arena); /* the messages: never free_unpacked */
+    if (d->schemas && d->pinned)
+        schemas_put(d->schemas, d->pinned); /* after the messages that use it */
     memset(d, 0, sizeof(*d));
 }

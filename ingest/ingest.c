@@ -22,6 +22,7 @@ static const char *const ingest_reasons[] = {
     "missing_device_id", "invalid_device_id",      "missing_sequence", "invalid_sequence",
     "missing_timestamp", "timestamp_out_of_range", "non_finite_value", "invalid_location",
     "too_many_metrics",  "invalid_metric_name",    "string_too_long",  "invalid_utf8",
+    "embedded_nul",      "undefined_enum",
 };
 #define INGEST_N_REASONS (sizeof(ingest_reasons) / sizeof(ingest_reasons[0]))
 
@@ -32,6 +33,7 @@ struct ingest {
     _Atomic uint64_t rejected_total[INGEST_N_REASONS + 1]; /* last: other */
     _Atomic uint64_t overloaded_total;
     _Atomic uint64_t dead_lettered_total;
+    _Atomic uint64_t unknown_schema_total;
     struct metrics_histogram ack_latency;
     atomic_bool ready;
     int64_t fail_logged_ms; /* delivery thread only: rate limit of failure logs */
@@ -260,7 +262,12 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     }
     size_t len;
     const uint8_t *body = http_request_body(req, &len);
-    if (decode_body(body, len, ing->schema_id, &d, &status, &code, msg, sizeof(msg)) != TP_OK) {
+    if (decode_body_schemas(body, len, ing->schema_id, ing->limits.schemas, &d, &status, &code, msg,
+                            sizeof(msg)) != TP_OK) {
+        if (!strcmp(code, "unknown_schema"))
+            atomic_fetch_add(&ing->unknown_schema_total, 1);
+        if (status == 503)
+            http_reply_header(req, "Retry-After", "1");
         http_reply_error(req, status, code, "%s", msg);
         return;
     }
@@ -296,8 +303,11 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     bool *valid = tp_calloc(d.n, sizeof(*valid));
     int64_t now = tp_now_ms();
     for (size_t i = 0; i < d.n; i++) {
-        if (validate_reading(d.readings[i], &ing->limits.reading, now, &code, msg, sizeof(msg)) ==
-            TP_OK) {
+        if (d.bad_code[i]) {
+            code = d.bad_code[i];
+            snprintf(msg, sizeof(msg), "%s", d.bad_msg[i]);
+        } else if (validate_reading(d.readings[i], &ing->limits.reading, now, &code, msg,
+                                    sizeof(msg)) == TP_OK) {
             valid[i] = true;
             call->accepted++;
         } else {
@@ -342,8 +352,8 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     for (size_t i = 0; i < d.n; i++) {
         if (!valid[i])
             continue;
-        enum tp_err aerr =
-            journal_producer_append(ing->producer, d.readings[i], call, msg, sizeof(msg));
+        enum tp_err aerr = journal_producer_append_schema(ing->producer, d.readings[i], d.schema_id,
+                                                          call, msg, sizeof(msg));
         if (aerr != TP_OK) {
             log_warn("%s", msg);
             if (aerr == TP_QUEUE_FULL) {
@@ -412,6 +422,21 @@ void ingest_handle_metrics(struct http_request *req, void *arg)
     metrics_sample(&b, "tp_ingest_producer_queue_depth", "gauge",
                    "events waiting for their kafka acknowledgement", NULL,
                    (double)journal_producer_outstanding(ing->producer));
+    metrics_sample(&b, "tp_ingest_unknown_schema_total", "counter",
+                   "requests framed with a schema id not registered under the telemetry subject",
+                   NULL, (double)atomic_load(&ing->unknown_schema_total));
+    if (ing->limits.schemas) {
+        struct schemas_stats ss;
+        schemas_stats_get(ing->limits.schemas, &ss);
+        metrics_sample(&b, "tp_ingest_schema_cache_hits_total", "counter",
+                       "schema lookups answered from the cache", NULL, (double)ss.cache.hits);
+        metrics_sample(&b, "tp_ingest_schema_cache_misses_total", "counter",
+                       "schema lookups that asked the registry", NULL, (double)ss.cache.misses);
+        metrics_sample(&b, "tp_ingest_schema_cache_size", "gauge", "schemas in the cache", NULL,
+                       (double)ss.cache.size);
+        metrics_sample(&b, "tp_ingest_schema_fetch_errors_total", "counter",
+                       "registry requests that failed", NULL, (double)ss.fetch_errors);
+    }
     metrics_histogram_write(&b, "tp_ingest_ack_latency_ms",
                             "from the first append to the last acknowledgement of a request",
                             &ing->ack_latency);

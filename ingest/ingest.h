@@ -31,6 +31,7 @@
 
 #include "common/http.h"
 #include "journal/journal.h"
+#include "registry/schemas.h"
 #include "validate.h"
 
 struct ingest;
@@ -40,6 +41,8 @@ struct ingest_limits {
     size_t max_readings;     /* per request */
     const char *auth_secret; /* HMAC secret of bearer tokens; NULL = no auth (auth.mode=off) */
     size_t max_outstanding;  /* events in flight to Kafka before new requests get 503 */
+    /* registered telemetry versions (borrowed); NULL: only the built-in schema id */
+    struct schemas *schemas;
 };
 
 enum tp_err ingest_new(const struct journal_config *journal, const struct ingest_limits *limits,

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "ingest.h"
+#include "registry/telemetry.h"
 
 extern char **environ;
 
@@ -26,6 +27,7 @@ struct ingest_config {
     char *dlq_topic;
     char *auth_mode;
     char *auth_secret;
+    struct telemetry_registry_settings registry;
     char *log_level;
     struct config_extra kafka;
 };
@@ -54,6 +56,7 @@ static const struct config_entry ingest_table[] = {
      "required: every request needs a bearer token; off: no authentication (development)"},
     {"auth.secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct ingest_config, auth_secret),
      "fleet secret of the HMAC-SHA256 bearer tokens (never logged)"},
+    TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct ingest_config, registry),
     SERVICE_LOG_ENTRY(struct ingest_config, log_level),
 };
 #define INGEST_TABLE_N (sizeof(ingest_table) / sizeof(ingest_table[0]))
@@ -112,6 +115,40 @@ out:
     return rc;
 }
 
+/*
+ * With registry.url: the registry client for subject "<journal.topic>-value" (Confluent's
+ * TopicNameStrategy), and the built-in schema registered there (or found), whose id then
+ * frames plain bodies' events instead of journal.schema_id. Retries for 30 s while the
+ * registry is unreachable; a refusal (incompatible, invalid) is final.
+ */
+static enum tp_err ingest_registry_start(const struct ingest_config *cfg, struct journal_config *jc,
+                                         struct schemas **out, char *errstr, size_t errstr_size)
+{
+    enum tp_err err = telemetry_schemas_new(&cfg->registry, jc->topic, out, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    const char *subject = schemas_subject(*out);
+    int32_t id = 0;
+    int64_t deadline = tp_mono_ms() + 30000;
+    while ((err = schemas_register(*out, schemas_builtin_proto, &id, errstr, errstr_size)) !=
+               TP_OK &&
+           tp_err_retriable(err) && tp_mono_ms() < deadline) {
+        log_warn("%s; retrying", errstr);
+        if (service_wait_signal(1000))
+            return tp_err_set(TP_CONFIG, errstr, errstr_size, "stopped by a signal at start-up");
+    }
+    if (err != TP_OK)
+        return err;
+    if (id != jc->schema_id)
+        log_info("the built-in telemetry schema is id %d under subject \"%s\" (journal.schema_id "
+                 "%d is not used)",
+                 id, subject, jc->schema_id);
+    jc->schema_id = id;
+    log_info("schema registry at \"%s\": subject \"%s\", built-in schema id %d", cfg->registry.url,
+             subject, id);
+    return TP_OK;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "token"))
@@ -119,6 +156,7 @@ int main(int argc, char **argv)
     struct ingest_config cfg = {.kafka = {.prefix = "kafka."}};
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
+    struct schemas *schemas = NULL;
     char errstr[1024];
     int rc = 1;
     if (service_start("tp-ingest", ingest_table, INGEST_TABLE_N, &cfg, &cfg.kafka, argc, argv, &rc))
@@ -157,6 +195,11 @@ int main(int argc, char **argv)
                   cfg.max_outstanding, cfg.max_readings);
         goto out;
     }
+    if (cfg.registry.url && *cfg.registry.url &&
+        ingest_registry_start(&cfg, &jc, &schemas, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
     struct ingest_limits limits = {
         .reading = {.max_past_ms = cfg.max_past_s * 1000,
                     .max_future_ms = cfg.max_future_s * 1000,
@@ -165,6 +208,7 @@ int main(int argc, char **argv)
         .max_readings = (size_t)cfg.max_readings,
         .auth_secret = auth ? cfg.auth_secret : NULL,
         .max_outstanding = (size_t)cfg.max_outstanding,
+        .schemas = schemas,
     };
     if (ingest_new(&jc, &limits, &ing, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
@@ -197,6 +241,7 @@ int main(int argc, char **argv)
 out:
     http_server_free(srv);
     ingest_free(ing);
+    schemas_free(schemas);
     config_release(ingest_table, INGEST_TABLE_N, &cfg, &cfg.kafka);
     return rc;
 }

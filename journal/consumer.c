@@ -168,8 +168,9 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
         if (rd_kafka_header_get_last(hdrs, "tp-origin", &v, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR)
             snprintf(ev->dlq_origin, sizeof(ev->dlq_origin), "%.*s", (int)vlen, (const char *)v);
     }
-    if (journal_event_unpack(m->payload, m->len, &ev->schema_id, &ev->reading, ev->error,
-                             sizeof(ev->error)) != TP_OK)
+    ev->decoder = c->cfg->decoder;
+    if (journal_event_decode(c->cfg->decoder, m->payload, m->len, &ev->schema_id, &ev->reading,
+                             &ev->decoder_ref, ev->error, sizeof(ev->error)) != TP_OK)
         ev->reading = NULL;
     rd_kafka_message_destroy(m);
     *got = true;
@@ -180,6 +181,9 @@ void journal_event_release(struct journal_event *ev)
 {
     journal_reading_free(ev->reading);
     ev->reading = NULL;
+    if (ev->decoder && ev->decoder_ref)
+        ev->decoder->release(ev->decoder->arg, ev->decoder_ref); /* after the message */
+    ev->decoder_ref = NULL;
 }
 
 int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int64_t next_offset)

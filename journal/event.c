@@ -50,8 +50,30 @@ enum tp_err journal_event_unpack_arena(const uint8_t *data, size_t len, struct a
     return TP_OK;
 }
 
+enum tp_err journal_event_decode(const struct journal_decoder *dec, const uint8_t *data, size_t len,
+                                 int32_t *schema_id, journal_reading **out, void **ref,
+                                 char *errstr, size_t errstr_size)
+{
+    *ref = NULL;
+    if (!dec)
+        return journal_event_unpack(data, len, schema_id, out, errstr, errstr_size);
+    struct framing_header h;
+    enum tp_err err = framing_decode(data, len, &h, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    err = dec->unpack(dec->arg, h.schema_id, h.path, h.path_len, h.payload, h.payload_len, out, ref,
+                      errstr, errstr_size);
+    if (err == TP_OK)
+        *schema_id = h.schema_id;
+    if (err == TP_OK || err == TP_DECODE)
+        return err;
+    /* the decoder does not know this id (or cannot ask): never drop the event for it */
+    return journal_event_unpack(data, len, schema_id, out, errstr, errstr_size);
+}
+
 void journal_reading_free(journal_reading *r)
 {
+    /* through its own descriptor: generated, or built at run time (registry/rtdesc.h) */
     if (r)
-        twinpipe__telemetry__v1__reading__free_unpacked(r, NULL);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
 }

@@ -43,6 +43,22 @@ typedef Twinpipe__Telemetry__V1__Reading journal_reading;
  * (journal_consumer_commit), else from the beginning. */
 #define JOURNAL_OFFSET_STORED (-1000)
 
+/*
+ * Decodes consumed events with other descriptors than the built-in Reading:
+ * the run-time descriptors of each event's schema id (registry/telemetry.h).
+ * unpack gets the framing's schema id and message path and the payload;
+ * *out must keep the generated Reading's layout and is freed with
+ * protobuf_c_message_free_unpacked before release(arg, *ref). TP_DECODE:
+ * the event is invalid; any other error: the built-in Reading decodes it.
+ */
+struct journal_decoder {
+    enum tp_err (*unpack)(void *arg, int32_t schema_id, const int32_t *path, size_t path_len,
+                          const uint8_t *payload, size_t len, journal_reading **out, void **ref,
+                          char *errstr, size_t errstr_size);
+    void (*release)(void *arg, void *ref);
+    void *arg;
+};
+
 struct journal_config {
     const char *bootstrap_servers;
     const char *topic;
@@ -55,6 +71,7 @@ struct journal_config {
      * the reason and origin in headers; NULL = report the failure instead */
     const char *dlq_topic;
     int max_message_bytes; /* topic creation: max.message.bytes, 0 = broker default */
+    const struct journal_decoder *decoder; /* consumer: NULL = the built-in Reading */
 };
 
 /*
@@ -128,6 +145,11 @@ uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t 
 /* Unpacks a framed event; *out is freed with journal_reading_free. */
 enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
                                  journal_reading **out, char *errstr, size_t errstr_size);
+/* The same through dec (NULL: journal_event_unpack); *ref goes to dec->release after
+ * journal_reading_free(*out). */
+enum tp_err journal_event_decode(const struct journal_decoder *dec, const uint8_t *data, size_t len,
+                                 int32_t *schema_id, journal_reading **out, void **ref,
+                                 char *errstr, size_t errstr_size);
 void journal_reading_free(journal_reading *r);
 struct arena;
 /* As journal_event_unpack, the reading allocated in a (NULL: the heap); an arena's reading
@@ -157,6 +179,12 @@ enum tp_err journal_producer_new(const struct journal_config *cfg, journal_deliv
 /* Enqueues one event; TP_QUEUE_FULL when the local queue is full. */
 enum tp_err journal_producer_append(struct journal_producer *p, const journal_reading *r,
                                     void *opaque, char *errstr, size_t errstr_size);
+/* The same, framed with schema_id instead of cfg->schema_id: r may be a message of a
+ * registered version (run-time descriptors, registry/rtdesc.h), packed with its own
+ * descriptor so fields the build does not know stay in the event. */
+enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
+                                           int32_t schema_id, void *opaque, char *errstr,
+                                           size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
@@ -196,6 +224,8 @@ struct journal_event {
                                  (offset = the end), only with report_eof */
     journal_reading *reading; /* NULL when the event could not be decoded */
     char error[160];          /* why, when reading is NULL */
+    const struct journal_decoder *decoder; /* what decoded reading, if not the built-in code */
+    void *decoder_ref;
 };
 
 enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,

@@ -96,4 +96,5 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
     cfg->report_eof = false;
     cfg->dlq_topic = NULL;
     cfg->max_message_bytes = 0;
+    cfg->decoder = NULL;
 }

@@ -123,8 +123,15 @@ enum tp_err journal_producer_new(const struct journal_config *cfg, journal_deliv
 enum tp_err journal_producer_append(struct journal_producer *p, const journal_reading *r,
                                     void *opaque, char *errstr, size_t errstr_size)
 {
+    return journal_producer_append_schema(p, r, p->cfg->schema_id, opaque, errstr, errstr_size);
+}
+
+enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
+                                           int32_t schema_id, void *opaque, char *errstr,
+                                           size_t errstr_size)
+{
     size_t len;
-    uint8_t *payload = journal_event_pack(r, p->cfg->schema_id, &len);
+    uint8_t *payload = journal_event_pack(r, schema_id, &len);
     const char *key = r->device_id ? r->device_id : "";
     if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, len, key,
                          strlen(key), opaque) == -1) {

@@ -8,6 +8,8 @@
  * expected (and, with verification, every twin matched), 1 otherwise.
  */
 #include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +205,13 @@ int main(int argc, char **argv)
     if (service_start("tp-loadgen", loadgen_table, LOADGEN_TABLE_N, &cfg, NULL, argc, argv, &rc))
         goto done;
     rc = 1;
+    /* service_start blocks SIGTERM/SIGINT for services that wait for them; a load
+     * generator is a tool: Ctrl-C and SIGTERM stop it at once */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
     enum sim_profile profile;
     if (!sim_profile_parse(cfg.profile, &profile)) {
         log_error("invalid loadgen.profile \"%s\": vehicle or meter", cfg.profile);

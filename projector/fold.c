@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,15 +6,20 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "history.h"
+#include "names.h"
 #include "twin.h"
+
+#define FOLD_FIELDS_MAX 128 /* Reading fields whose interned names are cached */
 
 const char *const twin_loc_names[TWIN_LOC_N] = {"lat", "lon", "altitude_m", "heading_deg",
                                                 "accuracy_m"};
 
 struct twin *twin_new(const char *device_id)
 {
+    size_t len = strlen(device_id);
+    assert(len <= FOLD_DEVICE_ID_MAX);
     struct twin *t = tp_calloc(1, sizeof(*t));
-    t->device_id = tp_strdup(device_id);
+    memcpy(t->device_id, device_id, len + 1);
     return t;
 }
 
@@ -21,14 +27,19 @@ void twin_free(struct twin *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n_metrics; i++)
-        free(t->metrics[i].name);
     free(t->metrics);
-    free(t->device_id);
-    free(t->model);
-    free(t->firmware);
-    free(t->region);
     free(t);
+}
+
+void twin_metrics_reserve(struct twin *t, size_t n)
+{
+    if (n <= t->cap_metrics)
+        return;
+    size_t cap = t->cap_metrics ? 2 * t->cap_metrics : 8;
+    while (cap < n)
+        cap *= 2;
+    t->metrics = tp_realloc(t->metrics, cap * sizeof(*t->metrics));
+    t->cap_metrics = cap;
 }
 
 const struct twin_metric *twin_metric_get(const struct twin *t, const char *name)
@@ -39,17 +50,21 @@ const struct twin_metric *twin_metric_get(const struct twin *t, const char *name
     return NULL;
 }
 
+/* The metric of an interned name, added (count 0) if new. */
+static struct twin_metric *twin_metric_at(struct twin *t, const char *interned)
+{
+    for (size_t i = 0; i < t->n_metrics; i++)
+        if (t->metrics[i].name == interned)
+            return &t->metrics[i];
+    twin_metrics_reserve(t, t->n_metrics + 1);
+    struct twin_metric *m = &t->metrics[t->n_metrics++];
+    *m = (struct twin_metric){.name = interned};
+    return m;
+}
+
 struct twin_metric *twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms)
 {
-    struct twin_metric *m = (struct twin_metric *)twin_metric_get(t, name);
-    if (!m) {
-        if (t->n_metrics == t->cap_metrics) {
-            t->cap_metrics = t->cap_metrics ? 2 * t->cap_metrics : 8;
-            t->metrics = tp_realloc(t->metrics, t->cap_metrics * sizeof(*t->metrics));
-        }
-        m = &t->metrics[t->n_metrics++];
-        *m = (struct twin_metric){.name = tp_strdup(name)};
-    }
+    struct twin_metric *m = twin_metric_at(t, names_intern(name));
     m->value = value;
     m->ts_ms = ts_ms;
     return m;
@@ -67,14 +82,12 @@ void twin_metric_observe(struct twin_metric *m, double value)
 
 void twin_attr_set(struct twin *t, const char *name, const char *value)
 {
-    char **slot = !strcmp(name, "model")      ? &t->model
-                  : !strcmp(name, "firmware") ? &t->firmware
-                  : !strcmp(name, "region")   ? &t->region
-                                              : NULL;
-    if (!slot)
-        return;
-    free(*slot);
-    *slot = tp_strdup(value);
+    const char **slot = !strcmp(name, "model")      ? &t->model
+                        : !strcmp(name, "firmware") ? &t->firmware
+                        : !strcmp(name, "region")   ? &t->region
+                                                    : NULL;
+    if (slot)
+        *slot = names_intern(value);
 }
 
 bool fold_valid(const journal_reading *r)
@@ -88,10 +101,12 @@ bool fold_valid(const journal_reading *r)
 }
 
 /* One value of an applied reading: latest value, statistics, history. */
-static void fold_metric(struct twin *t, struct history *h, const char *name, double value,
+static void fold_metric(struct twin *t, struct history *h, const char *interned, double value,
                         int64_t ts)
 {
-    struct twin_metric *m = twin_metric_set(t, name, value, ts);
+    struct twin_metric *m = twin_metric_at(t, interned);
+    m->value = value;
+    m->ts_ms = ts;
     if (!isfinite(value))
         return; /* JSON cannot hold it: latest value only (written as null) */
     twin_metric_observe(m, value);
@@ -99,16 +114,27 @@ static void fold_metric(struct twin *t, struct history *h, const char *name, dou
         history_add(h, t->device_id, m->name, ts, value);
 }
 
-/* Every present optional double of the message, by field name. */
+/* Every present optional double of the message, by field name (the Reading's names are
+ * interned once, on first use). */
 static void fold_doubles(struct twin *t, struct history *h, const ProtobufCMessage *m, int64_t ts)
 {
+    static const char *field_names[FOLD_FIELDS_MAX];
     const ProtobufCMessageDescriptor *d = m->descriptor;
+    bool cache =
+        d == &twinpipe__telemetry__v1__reading__descriptor && d->n_fields <= FOLD_FIELDS_MAX;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_DOUBLE || f->label != PROTOBUF_C_LABEL_OPTIONAL)
             continue;
-        if (*(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset))
-            fold_metric(t, h, f->name, *(const double *)((const char *)m + f->offset), ts);
+        if (!*(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset))
+            continue;
+        const char *name = cache ? field_names[i] : NULL;
+        if (!name) {
+            name = names_intern(f->name);
+            if (cache)
+                field_names[i] = name;
+        }
+        fold_metric(t, h, name, *(const double *)((const char *)m + f->offset), ts);
     }
 }
 
@@ -145,7 +171,7 @@ enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct his
     for (size_t i = 0; i < r->n_metrics; i++)
         if (r->metrics[i]->key && *r->metrics[i]->key &&
             json_utf8_valid(r->metrics[i]->key, strlen(r->metrics[i]->key)))
-            fold_metric(t, h, r->metrics[i]->key,
+            fold_metric(t, h, names_intern(r->metrics[i]->key),
                         r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts);
     if (r->location)
         fold_location(t, r->location, ts);

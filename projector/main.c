@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "projector.h"
+#include "registry/telemetry.h"
 
 struct projector_config {
     struct http_settings http;
@@ -20,6 +21,8 @@ struct projector_config {
     long long batch_max;
     long long history_max_rows;
     long long history_retention_h;
+    struct telemetry_registry_settings registry;
+    long long max_twins;
     char *log_level;
     struct config_extra kafka;
 };
@@ -44,6 +47,11 @@ static const struct config_entry projector_table[] = {
      offsetof(struct projector_config, history_retention_h),
      "delete metric_minutes rows older than this many hours (checked once a minute); 0 = keep "
      "forever"},
+    TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct projector_config, registry),
+    {"projector.max_twins", CONFIG_INT, "0", 0, 1000000000,
+     offsetof(struct projector_config, max_twins),
+     "keep at most this many twins in memory, evicting the least recently updated clean ones "
+     "(reloaded from PostgreSQL when their devices report); ~200 bytes each; 0 = no cap"},
     SERVICE_LOG_ENTRY(struct projector_config, log_level),
 };
 #define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
@@ -58,6 +66,8 @@ int main(int argc, char **argv)
     struct projector_config cfg = {.kafka = {.prefix = "kafka."}};
     struct projector *pj = NULL;
     struct http_server *srv = NULL;
+    struct schemas *schemas = NULL;
+    struct journal_decoder decoder;
     char errstr[1024];
     int rc = 1;
     struct service_stopper stopper = {.started = false};
@@ -71,6 +81,16 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    /* with a registry, each event is decoded with its own version's descriptors, so numeric
+     * fields added by later versions reach fold as metrics */
+    if (telemetry_schemas_new(&cfg.registry, jc.topic, &schemas, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    if (schemas) {
+        telemetry_journal_decoder(schemas, &decoder);
+        jc.decoder = &decoder;
+    }
     struct projector_options opts = {
         .journal = &jc,
         .pg_dsn = cfg.pg_dsn,
@@ -80,6 +100,7 @@ int main(int argc, char **argv)
         .batch_max = (size_t)cfg.batch_max,
         .history_max_rows = (size_t)cfg.history_max_rows,
         .history_retention_h = (int)cfg.history_retention_h,
+        .max_twins = (size_t)cfg.max_twins,
     };
     if (projector_new(&opts, &pj, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
@@ -110,6 +131,7 @@ out:
     service_stopper_join(&stopper); /* before the object is freed */
     http_server_free(srv);
     projector_free(pj);
+    schemas_free(schemas); /* after the events that pin its schemas */
     config_release(projector_table, PROJECTOR_TABLE_N, &cfg, &cfg.kafka);
     return rc;
 }

@@ -41,7 +41,7 @@ struct projector {
     /* written on the loop thread, read by /metrics-like callers */
     _Atomic int64_t st_events, st_applied, st_duplicates, st_invalid, st_flushes, st_twins;
     _Atomic int64_t st_twins_flushed, st_loop_ms, st_assigned;
-    _Atomic int64_t st_history_rows, st_history_deleted, st_resyncs;
+    _Atomic int64_t st_history_rows, st_history_deleted, st_resyncs, st_evicted, st_reloaded;
     atomic_bool st_flush_failing;
     struct metrics_histogram flush_latency;
     /* freshness: journal append time (Kafka CreateTime, set by tp-ingest) of each reading
@@ -302,8 +302,11 @@ static enum tp_err projector_load_missing(struct projector *pj, size_t n, char *
         if (u == 0 || strcmp(ids[u - 1], ids[i]) != 0)
             ids[u++] = ids[i];
     enum tp_err err = TP_OK;
+    size_t before = pj->twins->count;
     if (u > 0)
         err = store_load_twins(pj->store, ids, u, pj->twins, errstr, errstr_size);
+    if (err == TP_OK)
+        atomic_fetch_add(&pj->st_reloaded, (int64_t)(pj->twins->count - before));
     free(ids);
     return err;
 }
@@ -432,6 +435,13 @@ void projector_handle_metrics(struct http_request *req, void *arg)
                    "unflushed state dropped and partitions rewound to postgresql's offsets "
                    "after a failed flush or load",
                    NULL, (double)atomic_load(&pj->st_resyncs));
+    metrics_sample(&b, "tp_projector_twins_evicted_total", "counter",
+                   "clean twins dropped from memory under projector.max_twins", NULL,
+                   (double)atomic_load(&pj->st_evicted));
+    metrics_sample(&b, "tp_projector_twins_reloaded_total", "counter",
+                   "twins loaded from PostgreSQL for devices not in memory (evicted, or after a "
+                   "start, rebalance or resync)",
+                   NULL, (double)atomic_load(&pj->st_reloaded));
     metrics_histogram_write(
         &b, "tp_projector_freshness_ms",
         "journal append (tp-ingest) to twin committed in PostgreSQL, per reading", &pj->freshness);
@@ -545,11 +555,19 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         projector_update_lag(pj);
         bool due =
             pj->first_change_ms && tp_mono_ms() - pj->first_change_ms >= pj->opts.flush_interval_ms;
+        /* over the cap with twins that are not evictable yet: flush to make them clean */
+        bool over =
+            pj->opts.max_twins > 0 && pj->twins->count > pj->opts.max_twins && pj->twins->n_hot > 0;
         if (pj->twins->n_dirty >= pj->opts.flush_max_twins ||
-            history_count(pj->history) >= pj->opts.history_max_rows || due) {
+            history_count(pj->history) >= pj->opts.history_max_rows || due || over) {
             err = projector_flush(pj, errstr, errstr_size);
             if (err != TP_OK)
                 err = projector_recover(pj, err, "flush", errstr, errstr_size);
+        }
+        if (err == TP_OK && pj->opts.max_twins > 0) {
+            size_t evicted = twins_evict(pj->twins, pj->opts.max_twins);
+            atomic_fetch_add(&pj->st_evicted, (int64_t)evicted);
+            atomic_store(&pj->st_twins, (int64_t)pj->twins->count);
         }
         if (err == TP_OK)
             projector_retention(pj);
@@ -575,6 +593,8 @@ void projector_stats_get(struct projector *pj, struct projector_stats *out)
     out->history_rows = atomic_load(&pj->st_history_rows);
     out->history_deleted = atomic_load(&pj->st_history_deleted);
     out->resyncs = atomic_load(&pj->st_resyncs);
+    out->evicted = atomic_load(&pj->st_evicted);
+    out->reloaded = atomic_load(&pj->st_reloaded);
 }
 
 void projector_free(struct projector *pj)

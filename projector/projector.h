@@ -49,6 +49,7 @@ struct projector_options {
     size_t batch_max;        /* events consumed before one fold pass */
     size_t history_max_rows; /* ... or when the history map holds this many entries */
     int history_retention_h; /* delete metric_minutes older than this; 0 = keep forever */
+    size_t max_twins;        /* evict clean twins beyond this many; 0 = no cap */
 };
 
 #define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */
@@ -63,6 +64,8 @@ struct projector_stats {
     int64_t history_rows;    /* metric_minutes rows written (inserted or updated) */
     int64_t history_deleted; /* metric_minutes rows deleted by retention */
     int64_t resyncs;
+    int64_t evicted;  /* clean twins dropped from memory under projector.max_twins */
+    int64_t reloaded; /* twins loaded from postgresql (devices not in memory) */
 };
 
 enum tp_err projector_new(const struct projector_options *opts, struct projector **out,

@@ -19,8 +19,15 @@
  * applied reading also adds each of its metric values to the history map
  * (history.h) when one is given: (device, metric, minute) -> min/max/sum/count.
  *
+ * This is the working ("hot") form of a twin, for folding and flushing:
+ * struct twins (twins.h) keeps every clean twin packed (pack.h) and
+ * unpacks it into a struct twin when its device reports again. Metric names
+ * and attribute values are interned (names.h): the pointers are shared and
+ * live as long as the process, so a twin copies no string but its
+ * device_id, which it holds inline.
+ *
  * Ownership: struct twin is heap-allocated (twin_new/twin_free) and owns
- * its strings. Threads: a twin belongs to the projector's loop thread.
+ * its metrics array. Threads: a twin belongs to the projector's loop thread.
  *
  *     struct twin *t = twin_new("car-1");
  *     if (fold_apply(t, reading, hist) == FOLD_APPLIED) mark dirty;
@@ -37,20 +44,24 @@
 
 struct history;
 
+#define FOLD_DEVICE_ID_MAX 256
+#define FOLD_TS_MIN_MS     (-62135596800000LL) /* 0001-01-01 */
+#define FOLD_TS_MAX_MS     253402300799999LL   /* 9999-12-31 */
+
 struct twin_metric {
-    char *name;
-    double value; /* latest */
+    const char *name; /* interned (names.h) */
+    double value;     /* latest */
     int64_t ts_ms;
     /* running statistics over every applied finite value since first seen;
      * min/max/sum are meaningless while count is 0 */
     double min, max, sum;
     int64_t count;
+    uint8_t scale; /* decimal scale it was packed at last (pack.c tries it first) */
 };
 
 enum twin_loc_field { TWIN_LAT, TWIN_LON, TWIN_ALT, TWIN_HEADING, TWIN_ACCURACY, TWIN_LOC_N };
 
 struct twin {
-    char *device_id;
     int64_t first_seen_ms;
     int64_t last_seen_ms;
     int64_t last_sequence;
@@ -61,8 +72,9 @@ struct twin {
     unsigned loc_mask; /* bit i set: loc[i] present */
     double loc[TWIN_LOC_N];
     int64_t location_ts_ms;
-    char *model, *firmware, *region;
+    const char *model, *firmware, *region; /* interned (names.h); NULL: never reported */
     bool dirty; /* listed in struct twins' dirty list (twins_mark_dirty) */
+    char device_id[FOLD_DEVICE_ID_MAX + 1];
 };
 
 enum fold_result { FOLD_APPLIED, FOLD_DUPLICATE, FOLD_INVALID };
@@ -70,21 +82,20 @@ enum fold_result { FOLD_APPLIED, FOLD_DUPLICATE, FOLD_INVALID };
 /* Field names of struct twin's location in JSON: "lat", "lon", ... */
 extern const char *const twin_loc_names[TWIN_LOC_N];
 
+/* A twin never seen (events 0); device_id must have at most FOLD_DEVICE_ID_MAX bytes. */
 struct twin *twin_new(const char *device_id);
 void twin_free(struct twin *t);
-/* Sets the latest value of a metric (added with count 0 if new; name is copied).
+/* Makes room for n metrics in all. */
+void twin_metrics_reserve(struct twin *t, size_t n);
+/* Sets the latest value of a metric (added with count 0 if new; name is interned).
  * Returns it, borrowed, valid until the twin gets another new metric. */
 struct twin_metric *twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms);
 /* Adds value to the metric's running statistics. */
 void twin_metric_observe(struct twin_metric *m, double value);
 /* Borrowed pointer valid until the twin changes, or NULL. */
 const struct twin_metric *twin_metric_get(const struct twin *t, const char *name);
-/* Replaces an attribute ("model", "firmware", "region"); value copied. */
+/* Replaces an attribute ("model", "firmware", "region"); value interned. */
 void twin_attr_set(struct twin *t, const char *name, const char *value);
-
-#define FOLD_DEVICE_ID_MAX 256
-#define FOLD_TS_MIN_MS     (-62135596800000LL) /* 0001-01-01 */
-#define FOLD_TS_MAX_MS     253402300799999LL   /* 9999-12-31 */
 
 /* Whether r can be folded at all: device_id (UTF-8, <= 256 bytes), sequence
  * > 0, timestamp within years 1..9999. Anything else is skipped and counted. */

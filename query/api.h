@@ -23,7 +23,7 @@
 #include "common/metrics.h"
 #include "apikeys.h"
 #include "params.h"
-#include "pool.h"
+#include "common/pool.h"
 #include "waiter.h"
 
 #define API_POOL_WAIT_MS 2000

@@ -7,7 +7,7 @@
 #include "common/http_config.h"
 #include "common/log.h"
 #include "common/service.h"
-#include "pool.h"
+#include "common/pool.h"
 
 struct query_config {
     struct http_settings http;

@@ -2,7 +2,7 @@
 #
 # check_compose.sh - validate docker-compose.yml without a docker engine:
 #   1. docker-compose (v1) accepts it: `docker-compose config -q`
-#   2. the services kafka, postgres, migrate, ingest, projector, query exist
+#   2. the services kafka, postgres, migrate, ingest, projector, query, rollup, registry exist
 #   3. every TP_* variable in the file (raw text and resolved config, so
 #      anchors count) is one the services read
 # Exit 0 when all hold, 1 with a message per problem (also when
@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 FILE=${1:-$ROOT/docker-compose.yml}
 
-REQUIRED_SERVICES=(kafka postgres migrate ingest projector query rollup)
+REQUIRED_SERVICES=(kafka postgres migrate ingest projector query rollup registry)
 # the TP_* variables the services are configured by (config key dots become
 # underscores: journal.topic -> TP_JOURNAL_TOPIC)
 ALLOWED_VARS=(
@@ -47,7 +47,7 @@ export TP_QUERY_API_KEYS=${TP_QUERY_API_KEYS:-0000000000000000000000000000000000
 BIN_DIR=${2:-}
 if [[ -n "$BIN_DIR" ]]; then
 	ALLOWED_VARS=()
-	for prog in tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-replay; do
+	for prog in tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay; do
 		[[ -x "$BIN_DIR/$prog" ]] || {
 			echo "check_compose: \"$BIN_DIR/$prog\" not built" >&2
 			exit 1
@@ -94,7 +94,7 @@ done
 
 # the services must get their configuration: each twinpipe service sets
 # TP_PG_DSN (anchor merged) in the resolved config
-for s in migrate ingest projector query; do
+for s in migrate ingest projector query registry; do
 	block=$(awk -v s="  $s:" '$0 == s {on = 1; next} on && /^  [^ ]/ {on = 0} on' <<<"$resolved")
 	grep -q 'TP_PG_DSN:' <<<"$block" || problem "service \"$s\" has no TP_PG_DSN in its environment"
 done

@@ -32,6 +32,7 @@ static struct stack st;
 static char broker_dir[64];
 static uint16_t broker_port, controller_port;
 static bool broker_started;
+static pid_t ingest_pid; /* stopped by teardown if a check failed midway */
 
 /* Runs scripts/devstack broker <verb> for the private node; returns its exit code. */
 static int private_broker(const char *verb)
@@ -81,6 +82,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+    if (ingest_pid > 0)
+        stack_service_stop(ingest_pid, SIGKILL);
+    ingest_pid = 0;
     if (broker_started)
         private_broker("down");
     broker_started = false;
@@ -147,7 +151,7 @@ START_TEST(test_broker_outage_503_then_recovery)
 {
     static const char *const env[] = {"TP_AUTH_MODE=off", "TP_KAFKA_MESSAGE_TIMEOUT_MS=3000", NULL};
     uint16_t port = stack_free_port();
-    pid_t pid = stack_service_start(&st, "tp-ingest", env, port);
+    pid_t pid = ingest_pid = stack_service_start(&st, "tp-ingest", env, port);
     char url[128], ready[128], dev[32];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/v1/telemetry", port);
     snprintf(ready, sizeof(ready), "http://127.0.0.1:%u/readyz", port);
@@ -202,6 +206,7 @@ START_TEST(test_broker_outage_503_then_recovery)
     }
     await_status(ready, 200, 15);
     buf_release(&resp);
+    ingest_pid = 0;
     ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
 
     /* an independent consumer: every reading answered 202 exactly once */

@@ -14,6 +14,9 @@
  *     and another when the first leaves on SIGTERM;
  *   - with the projector's PostgreSQL connections terminated mid-run
  *     (pg_terminate_backend): it resyncs instead of exiting;
+ *   - with projector.max_twins far below the number of devices: clean twins
+ *     are evicted and loaded back from PostgreSQL when their devices report
+ *     again;
  * and the retention deletes exactly the history rows older than its bound.
  *
  * Values are multiples of 1/8 well below 2^40, so every partial sum is
@@ -310,6 +313,47 @@ START_TEST(test_postgres_connection_loss_exact)
 }
 END_TEST
 
+/* (e) a cap of 100 twins for 2000 devices: every device is evicted and reloaded between its
+ * readings (round-robin production), duplicates and out-of-order readings included, and
+ * the twins still equal the fold exactly. */
+START_TEST(test_eviction_exact)
+{
+    static const char *const env[] = {PROJECTOR_ENV, "TP_PROJECTOR_MAX_TWINS=100",
+                                      "TP_PROJECTOR_BATCH_MAX=400", NULL};
+    struct workload w;
+    struct expected e = {0};
+    workload_init(&w, "e-dev", 2000, 12);
+    produce(&w, 0, w.n);
+    expect(&e, &w, 0, w.n);
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-projector", env, port);
+    wait_caught_up(&pid, 1, 120);
+    assert_state(&w, &e);
+    ck_assert_double_eq(metric_value(port, "tp_projector_applied_total"), (double)e.applied);
+    ck_assert_double_eq(metric_value(port, "tp_projector_duplicates_total"), (double)e.ignored);
+    double evicted = metric_value(port, "tp_projector_twins_evicted_total");
+    double reloaded = metric_value(port, "tp_projector_twins_reloaded_total");
+    fprintf(stderr, "test_eviction_exact: %zu events, %.0f evictions, %.0f reloads\n", w.n, evicted,
+            reloaded);
+    /* each device reports 12 times, ~500 events of its partition apart: it is evicted and
+     * reloaded between reports */
+    ck_assert_double_gt(evicted, 2000 * 3);
+    ck_assert_double_gt(reloaded, 2000 * 3);
+    double in_memory = 0;
+    for (int i = 0; i < 50; i++) { /* the last flush, then the eviction after it */
+        in_memory = metric_value(port, "tp_projector_twins_in_memory");
+        if (in_memory <= 100)
+            break;
+        usleep(100 * 1000);
+    }
+    ck_assert_double_le(in_memory, 100);
+    ck_assert_double_eq(metric_value(port, "tp_projector_resyncs_total"), 0);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    expected_release(&e);
+    workload_release(&w);
+}
+END_TEST
+
 /* Retention: rows older than projector.history_retention_h go, exactly those; 0 keeps all. */
 START_TEST(test_retention_deletes_old_minutes)
 {
@@ -451,6 +495,7 @@ static Suite *projector_suite(void)
     tcase_add_test(tc, test_sigkill_many_times_exact);
     tcase_add_test(tc, test_rebalance_two_projectors_exact);
     tcase_add_test(tc, test_postgres_connection_loss_exact);
+    tcase_add_test(tc, test_eviction_exact);
     tcase_add_test(tc, test_retention_deletes_old_minutes);
     tcase_add_test(tc, test_store_flush_applies_once);
     suite_add_tcase(s, tc);

@@ -39,7 +39,7 @@ struct pool *pool_new(const char *dsn, size_t size, int statement_timeout_ms,
 static enum tp_err pool_open(struct pool *p, PGconn **out, char *errstr, size_t errstr_size)
 {
     PGconn *db;
-    enum tp_err err = pg_connect(p->dsn, "tp-query", &db, errstr, errstr_size);
+    enum tp_err err = pg_connect(p->dsn, log_component_name(), &db, errstr, errstr_size);
     if (err != TP_OK)
         return err;
     char timeout[16];
@@ -47,7 +47,7 @@ static enum tp_err pool_open(struct pool *p, PGconn **out, char *errstr, size_t 
     const char *params[] = {timeout};
     err = pg_exec_params(db, "SELECT set_config('statement_timeout', $1, false)", 1, params,
                          PGRES_TUPLES_OK, NULL, errstr, errstr_size);
-    if (err == TP_OK)
+    if (err == TP_OK && p->prepare)
         err = p->prepare(db, errstr, errstr_size);
     if (err != TP_OK) {
         PQfinish(db);

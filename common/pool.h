@@ -1,6 +1,6 @@
 /*
- * pool.h - a bounded pool of PostgreSQL connections for the query
- * service's HTTP threads. Connections are opened lazily (up to `size`),
+ * pool.h - a bounded pool of PostgreSQL connections for a service's
+ * HTTP threads (tp-query, tp-registry). Connections are opened lazily (up to `size`),
  * get statement_timeout set and the service's statements prepared once,
  * and are reset when returned broken.
  *
@@ -17,11 +17,11 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "common/err.h"
+#include "err.h"
 
 struct pool;
 
-/* Prepares statements on a new connection. */
+/* Prepares statements on a new connection (NULL: nothing to prepare). */
 typedef enum tp_err (*pool_prepare_fn)(PGconn *db, char *errstr, size_t errstr_size);
 
 struct pool *pool_new(const char *dsn, size_t size, int statement_timeout_ms,

@@ -1,0 +1,237 @@
+/*
+ * tp-bench-twins - the projector's in-memory side alone, on one core:
+ *
+ *   tp-bench-twins fold DEVICES READINGS   fold rate beside a decode-only loop: the same
+ *                                          framed journal events are (1) only unpacked
+ *                                          (protobuf-c), (2) unpacked and folded into twins
+ *                                          with the history map, as projector.c does, and
+ *                                          (3) folded from readings unpacked beforehand
+ *                                          (the fold alone, with and without history)
+ *   tp-bench-twins memory TWINS READINGS   bytes per twin: RSS after folding READINGS
+ *                                          readings into each of TWINS twins minus RSS
+ *                                          before, divided by TWINS
+ *
+ * Every reading has 8 metrics (typed fields, one decimal like real devices
+ * send), a location (lat, lon, heading) and three attributes from a small
+ * fleet-wide set. Prints key=value lines (bench/twins turns them into
+ * figures).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/mem.h"
+#include "journal/journal.h"
+#include "projector/history.h"
+#include "projector/twins.h"
+
+#define BENCH_METRICS 8
+
+static const char *const bench_models[] = {"tp-compact", "tp-sedan", "tp-van", "tp-truck"};
+static const char *const bench_regions[] = {"eu-central", "eu-north", "us-east", "ap-south"};
+static const char *const bench_firmware[] = {"2.0.1", "2.0.7", "2.1.0", "2.1.3", "2.2.0"};
+
+/* splitmix64 of (a, b) in [0, 1) */
+static double bench_unit(uint64_t a, uint64_t b)
+{
+    uint64_t z = a * 0x9e3779b97f4a7c15ULL + b * 0xbf58476d1ce4e5b9ULL + 42;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+static double bench_round(double v, double scale)
+{
+    return (double)(long long)(v * scale + (v < 0 ? -0.5 : 0.5)) / scale;
+}
+
+struct bench_reading {
+    journal_reading r;
+    Twinpipe__Telemetry__V1__Reading__Location loc;
+    char id[32];
+};
+
+/* Reading k of device d (device ids "veh-0000042"). */
+static void bench_reading_fill(struct bench_reading *b, size_t d, size_t k)
+{
+    journal_reading init = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    Twinpipe__Telemetry__V1__Reading__Location linit =
+        TWINPIPE__TELEMETRY__V1__READING__LOCATION__INIT;
+    b->r = init;
+    b->loc = linit;
+    snprintf(b->id, sizeof(b->id), "veh-%07zu", d);
+    journal_reading *r = &b->r;
+    r->device_id = b->id;
+    r->has_sequence = r->has_timestamp_ms = 1;
+    r->sequence = k + 1;
+    r->timestamp_ms = 1790000000000LL + (int64_t)k * 5000 + (int64_t)(d % 5000);
+    double u = bench_unit(d, k);
+    r->has_speed_kmh = r->has_fuel_level_pct = r->has_battery_voltage_v = 1;
+    r->has_engine_temp_c = r->has_engine_rpm = r->has_odometer_km = 1;
+    r->has_outside_temp_c = r->has_tire_pressure_fl_kpa = 1;
+    r->speed_kmh = bench_round(30 + 90 * u, 10);
+    r->fuel_level_pct = bench_round(95 - (double)k * 0.3 - u, 10);
+    r->battery_voltage_v = u > 0.1 ? 14.1 : 12.4;
+    r->engine_temp_c = bench_round(88 + 6 * u, 10);
+    r->engine_rpm = bench_round(800 + 2500 * u, 1);
+    r->odometer_km = bench_round(1000 + (double)d * 0.37 + (double)k * 0.12, 10);
+    r->outside_temp_c = bench_round(-5 + 30 * bench_unit(d, 7), 10);
+    r->tire_pressure_fl_kpa = bench_round(240 - (double)k * 0.001, 10);
+    b->loc.has_lat = b->loc.has_lon = b->loc.has_heading_deg = 1;
+    b->loc.lat = bench_round(47 + 6 * bench_unit(d, 1) + (double)k * 1e-4, 1e6);
+    b->loc.lon = bench_round(6 + 9 * bench_unit(d, 2) + (double)k * 1e-4, 1e6);
+    b->loc.heading_deg = bench_round(360 * u, 1);
+    r->location = &b->loc;
+    r->model = (char *)bench_models[d % 4];
+    r->region = (char *)bench_regions[(d / 4) % 4];
+    r->firmware = (char *)bench_firmware[d % 5];
+}
+
+static double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long bench_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Folds r into tt as projector.c does (the twin is made when missing). */
+static void bench_fold(struct twins *tt, const journal_reading *r, struct history *h)
+{
+    struct twin *t = twins_get(tt, r->device_id);
+    if (!t)
+        t = twins_put(tt, twin_new(r->device_id));
+    if (fold_apply(t, r, h) == FOLD_APPLIED)
+        twins_mark_dirty(tt, t);
+}
+
+/* Flushes are what empty the history map and the dirty list in the projector. */
+static void bench_flush(struct twins *tt, struct history *h)
+{
+    twins_clean(tt);
+    history_clear(h);
+}
+
+static int bench_fold_rate(size_t devices, size_t readings)
+{
+    size_t n = devices * readings;
+    uint8_t **ev = tp_calloc(n, sizeof(*ev));
+    size_t *len = tp_calloc(n, sizeof(*len));
+    struct bench_reading b;
+    for (size_t k = 0, i = 0; k < readings; k++)
+        for (size_t d = 0; d < devices; d++, i++) {
+            bench_reading_fill(&b, d, k);
+            ev[i] = journal_event_pack(&b.r, 1, &len[i]);
+        }
+    char errstr[160];
+    int32_t schema;
+    journal_reading *r;
+    const size_t flush_every = 10000; /* projector.flush_max_twins */
+
+    /* 1. decode only */
+    double t0 = bench_now();
+    for (size_t i = 0; i < n; i++) {
+        if (journal_event_unpack(ev[i], len[i], &schema, &r, errstr, sizeof(errstr)) != TP_OK)
+            abort();
+        journal_reading_free(r);
+    }
+    double decode_s = bench_now() - t0;
+
+    /* 2. decode + fold + history, as the projector's loop does */
+    struct twins *tt = twins_new();
+    struct history *h = history_new();
+    t0 = bench_now();
+    for (size_t i = 0; i < n; i++) {
+        if (journal_event_unpack(ev[i], len[i], &schema, &r, errstr, sizeof(errstr)) != TP_OK)
+            abort();
+        bench_fold(tt, r, h);
+        journal_reading_free(r);
+        if (tt->n_dirty >= flush_every)
+            bench_flush(tt, h);
+    }
+    double both_s = bench_now() - t0;
+    twins_free(tt);
+
+    /* 3. the fold alone, from readings decoded beforehand: with history, then without */
+    journal_reading **rs = tp_calloc(n, sizeof(*rs));
+    for (size_t i = 0; i < n; i++)
+        if (journal_event_unpack(ev[i], len[i], &schema, &rs[i], errstr, sizeof(errstr)) != TP_OK)
+            abort();
+    double fold_s[2];
+    for (int with_history = 1; with_history >= 0; with_history--) {
+        tt = twins_new();
+        history_clear(h);
+        t0 = bench_now();
+        for (size_t i = 0; i < n; i++) {
+            bench_fold(tt, rs[i], with_history ? h : NULL);
+            if (tt->n_dirty >= flush_every)
+                bench_flush(tt, h);
+        }
+        fold_s[with_history] = bench_now() - t0;
+        twins_free(tt);
+    }
+    history_free(h);
+    for (size_t i = 0; i < n; i++) {
+        journal_reading_free(rs[i]);
+        free(ev[i]);
+    }
+    free(rs);
+    free(ev);
+    free(len);
+    printf("events=%zu\ndevices=%zu\n", n, devices);
+    printf("decode_per_s=%.0f\n", (double)n / decode_s);
+    printf("decode_fold_per_s=%.0f\n", (double)n / both_s);
+    printf("fold_history_per_s=%.0f\n", (double)n / fold_s[1]);
+    printf("fold_only_per_s=%.0f\n", (double)n / fold_s[0]);
+    return 0;
+}
+
+static int bench_memory(size_t devices, size_t readings)
+{
+    struct bench_reading b;
+    long rss0 = bench_rss_kb();
+    struct twins *tt = twins_new();
+    for (size_t k = 0; k < readings; k++)
+        for (size_t d = 0; d < devices; d++) {
+            bench_reading_fill(&b, d, k);
+            bench_fold(tt, &b.r, NULL);
+            if (tt->n_dirty >= 10000)
+                twins_clean(tt);
+        }
+    twins_clean(tt);
+    long rss1 = bench_rss_kb();
+    printf("twins=%zu\nreadings_per_twin=%zu\nmetrics_per_twin=%d\n", tt->count, readings,
+           BENCH_METRICS);
+    printf("rss_delta_kb=%ld\n", rss1 - rss0);
+    printf("bytes_per_twin=%.1f\n", (double)(rss1 - rss0) * 1024.0 / (double)tt->count);
+    twins_free(tt);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4 || (strcmp(argv[1], "fold") && strcmp(argv[1], "memory"))) {
+        fprintf(stderr, "usage: tp-bench-twins fold|memory DEVICES READINGS\n");
+        return 2;
+    }
+    size_t devices = strtoull(argv[2], NULL, 10), readings = strtoull(argv[3], NULL, 10);
+    if (devices == 0 || readings == 0) {
+        fprintf(stderr, "tp-bench-twins: DEVICES and READINGS must be positive\n");
+        return 2;
+    }
+    return !strcmp(argv[1], "fold") ? bench_fold_rate(devices, readings)
+                                    : bench_memory(devices, readings);
+}

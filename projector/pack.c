@@ -1,0 +1,263 @@
+#include "pack.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <math.h>
+#include <string.h>
+
+#include "names.h"
+
+#define PACK_SCALE_MAX 9                  /* decimal scales 0..9 */
+#define PACK_RAW       15                 /* scale nibble: doubles stored raw */
+#define PACK_M_TS      0x10               /* metric flags: ts differs from last_seen */
+#define PACK_M_COUNT   0x20               /* count differs from events */
+#define PACK_M_SUMRAW  0x40               /* sum raw although the scale is decimal */
+#define PACK_L_HAS     0x80               /* location bits: has_location; low 5 bits: mask */
+#define PACK_L_TS      0x40               /* location_ts differs from last_seen */
+#define PACK_EXACT_MAX 9007199254740992.0 /* 2^53: every integer below is a double */
+
+static const double pack_p10[PACK_SCALE_MAX + 1] = {1e0, 1e1, 1e2, 1e3, 1e4,
+                                                    1e5, 1e6, 1e7, 1e8, 1e9};
+
+static uint8_t *pack_uv(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static uint8_t *pack_zz(uint8_t *p, int64_t v)
+{
+    return pack_uv(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static const uint8_t *unpack_uv(const uint8_t *p, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0;; shift += 7) {
+        uint8_t b = *p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    *v = x;
+    return p;
+}
+
+static const uint8_t *unpack_zz(const uint8_t *p, int64_t *v)
+{
+    uint64_t u;
+    p = unpack_uv(p, &u);
+    *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+    return p;
+}
+
+static int64_t pack_sub(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a - (uint64_t)b); /* wraps, and adds back the same way */
+}
+
+static int64_t pack_add(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+/* Whether v is exactly m / 10^s for an integer |m| < 2^53; sets *m. */
+static bool pack_decimal(double v, int s, int64_t *m)
+{
+    double x = v * pack_p10[s];
+    if (!(fabs(x) < PACK_EXACT_MAX))
+        return false;                                 /* also NaN */
+    int64_t k = (int64_t)(x < 0 ? x - 0.5 : x + 0.5); /* the nearest, or close: checked next */
+    double back = (double)k / pack_p10[s];
+    if (memcmp(&back, &v, sizeof(v)) != 0)
+        return false; /* also -0.0, which comes back as 0.0 */
+    *m = k;
+    return true;
+}
+
+/* A scale at which all n values are decimals, with their integers in ms: hint if it is one,
+ * else the smallest; or PACK_RAW. */
+static int pack_scale(const double *v, int n, int hint, int64_t *ms)
+{
+    if (hint <= PACK_SCALE_MAX) {
+        int i = 0;
+        while (i < n && pack_decimal(v[i], hint, &ms[i]))
+            i++;
+        if (i == n)
+            return hint;
+    }
+    for (int s = 0; s <= PACK_SCALE_MAX; s++) {
+        int i = 0;
+        while (i < n && pack_decimal(v[i], s, &ms[i]))
+            i++;
+        if (i == n)
+            return s;
+    }
+    return PACK_RAW;
+}
+
+static uint8_t *pack_raw(uint8_t *p, double v)
+{
+    memcpy(p, &v, sizeof(v));
+    return p + sizeof(v);
+}
+
+static const uint8_t *unpack_raw(const uint8_t *p, double *v)
+{
+    memcpy(v, p, sizeof(*v));
+    return p + sizeof(*v);
+}
+
+/* v raw, or its integer m at a decimal scale s. */
+static uint8_t *pack_dbl(uint8_t *p, double v, int s, int64_t m)
+{
+    return s == PACK_RAW ? pack_raw(p, v) : pack_zz(p, m);
+}
+
+static const uint8_t *unpack_dbl(const uint8_t *p, double *v, int s)
+{
+    if (s == PACK_RAW)
+        return unpack_raw(p, v);
+    int64_t m;
+    p = unpack_zz(p, &m);
+    *v = (double)m / pack_p10[s];
+    return p;
+}
+
+static uint64_t pack_name_id(const char *interned)
+{
+    return interned ? (uint64_t)names_id(interned) + 1 : 0;
+}
+
+size_t pack_twin_bound(const struct twin *t)
+{
+    /* varints of 64 bits take 10 bytes; a double at most 10 */
+    return 4 * 10 + 3 * 5 + 1 + 10 + TWIN_LOC_N * 11 + 10 + t->n_metrics * (5 + 1 + 10 + 10 + 40);
+}
+
+size_t pack_twin_write(uint8_t *out, const struct twin *t)
+{
+    uint8_t *p = out;
+    p = pack_zz(p, t->last_seen_ms);
+    p = pack_zz(p, pack_sub(t->first_seen_ms, t->last_seen_ms));
+    p = pack_uv(p, (uint64_t)t->events);
+    p = pack_zz(p, pack_sub(t->last_sequence, t->events));
+    p = pack_uv(p, pack_name_id(t->model));
+    p = pack_uv(p, pack_name_id(t->firmware));
+    p = pack_uv(p, pack_name_id(t->region));
+
+    uint8_t lb = (uint8_t)(t->loc_mask & 0x1f);
+    if (t->has_location)
+        lb |= PACK_L_HAS;
+    if (t->location_ts_ms != t->last_seen_ms)
+        lb |= PACK_L_TS;
+    *p++ = lb;
+    if (lb & PACK_L_TS)
+        p = pack_zz(p, pack_sub(t->location_ts_ms, t->last_seen_ms));
+    for (int i = 0; i < TWIN_LOC_N; i++) {
+        if (!(t->loc_mask & (1u << i)))
+            continue;
+        int64_t m;
+        int s = pack_scale(&t->loc[i], 1, PACK_RAW, &m);
+        *p++ = (uint8_t)s;
+        p = pack_dbl(p, t->loc[i], s, m);
+    }
+
+    p = pack_uv(p, t->n_metrics);
+    for (size_t i = 0; i < t->n_metrics; i++) {
+        const struct twin_metric *m = &t->metrics[i];
+        double v[3] = {m->value, m->min, m->max};
+        int64_t ms[3], sm = 0;
+        int s = pack_scale(v, m->count != 0 ? 3 : 1, m->scale, ms);
+        uint8_t flags = (uint8_t)s;
+        if (m->ts_ms != t->last_seen_ms)
+            flags |= PACK_M_TS;
+        if (m->count != t->events)
+            flags |= PACK_M_COUNT;
+        if (m->count != 0 && s != PACK_RAW && !pack_decimal(m->sum, s, &sm))
+            flags |= PACK_M_SUMRAW;
+        p = pack_uv(p, names_id(m->name));
+        *p++ = flags;
+        if (flags & PACK_M_TS)
+            p = pack_zz(p, pack_sub(m->ts_ms, t->last_seen_ms));
+        if (flags & PACK_M_COUNT)
+            p = pack_zz(p, pack_sub(m->count, t->events));
+        p = pack_dbl(p, m->value, s, ms[0]);
+        if (m->count != 0) {
+            p = pack_dbl(p, m->min, s, ms[1]);
+            p = pack_dbl(p, m->max, s, ms[2]);
+            p = pack_dbl(p, m->sum, flags & PACK_M_SUMRAW ? PACK_RAW : s, sm);
+        }
+    }
+    assert((size_t)(p - out) <= pack_twin_bound(t));
+    return (size_t)(p - out);
+}
+
+size_t pack_twin_read(struct twin *t, const uint8_t *in)
+{
+    const uint8_t *p = in;
+    int64_t d;
+    uint64_t u;
+    p = unpack_zz(p, &t->last_seen_ms);
+    p = unpack_zz(p, &d);
+    t->first_seen_ms = pack_add(t->last_seen_ms, d);
+    p = unpack_uv(p, &u);
+    t->events = (int64_t)u;
+    p = unpack_zz(p, &d);
+    t->last_sequence = pack_add(t->events, d);
+    const char **attrs[] = {&t->model, &t->firmware, &t->region};
+    for (int i = 0; i < 3; i++) {
+        p = unpack_uv(p, &u);
+        *attrs[i] = u ? names_str((uint32_t)(u - 1)) : NULL;
+    }
+
+    uint8_t lb = *p++;
+    t->has_location = lb & PACK_L_HAS;
+    t->loc_mask = lb & 0x1f;
+    t->location_ts_ms = t->last_seen_ms;
+    if (lb & PACK_L_TS) {
+        p = unpack_zz(p, &d);
+        t->location_ts_ms = pack_add(t->last_seen_ms, d);
+    }
+    for (int i = 0; i < TWIN_LOC_N; i++) {
+        t->loc[i] = 0;
+        if (t->loc_mask & (1u << i)) {
+            int s = *p++;
+            p = unpack_dbl(p, &t->loc[i], s);
+        }
+    }
+
+    p = unpack_uv(p, &u);
+    twin_metrics_reserve(t, (size_t)u);
+    t->n_metrics = (size_t)u;
+    for (size_t i = 0; i < t->n_metrics; i++) {
+        struct twin_metric *m = &t->metrics[i];
+        p = unpack_uv(p, &u);
+        m->name = names_str((uint32_t)u);
+        uint8_t flags = *p++;
+        int s = flags & 0x0f;
+        m->scale = (uint8_t)s;
+        m->ts_ms = t->last_seen_ms;
+        m->count = t->events;
+        if (flags & PACK_M_TS) {
+            p = unpack_zz(p, &d);
+            m->ts_ms = pack_add(t->last_seen_ms, d);
+        }
+        if (flags & PACK_M_COUNT) {
+            p = unpack_zz(p, &d);
+            m->count = pack_add(t->events, d);
+        }
+        p = unpack_dbl(p, &m->value, s);
+        m->min = m->max = m->sum = 0;
+        if (m->count != 0) {
+            p = unpack_dbl(p, &m->min, s);
+            p = unpack_dbl(p, &m->max, s);
+            p = unpack_dbl(p, &m->sum, flags & PACK_M_SUMRAW ? PACK_RAW : s);
+        }
+    }
+    return (size_t)(p - in);
+}

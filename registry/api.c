@@ -1,0 +1,728 @@
+#include "api.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/pg.h"
+#include "compat.h"
+#include "store.h"
+
+#define API_CT          "application/vnd.schemaregistry.v1+json"
+#define API_POOL_WAIT   2000
+#define API_SUBJECT_MAX 255
+#define API_MSGS_MAX    (64 * 1024)
+
+static void api_error(struct http_request *req, unsigned status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void api_error(struct http_request *req, unsigned status, int code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct buf b;
+    buf_init(&b, sizeof(msg) * 7 + 64);
+    buf_printf(&b, "{\"error_code\":%d,\"message\":", code);
+    json_str(&b, msg);
+    buf_append_str(&b, "}");
+    http_reply(req, status, API_CT, b.data, b.len);
+    buf_release(&b);
+}
+
+static void api_json(struct http_request *req, unsigned status, const char *json)
+{
+    http_reply(req, status, API_CT, json, strlen(json));
+}
+
+static void api_store_failed(struct http_request *req, const char *errstr)
+{
+    log_error("registry store: %s", errstr);
+    api_error(req, 500, 50001, "Error in the backend data store: %s", errstr);
+}
+
+static PGconn *api_db(struct api *api, struct http_request *req)
+{
+    char errstr[512];
+    PGconn *db;
+    if (pool_get(api->pool, API_POOL_WAIT, &db, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        api_error(req, 500, 50003, "Error while forwarding the request: database unavailable");
+        return NULL;
+    }
+    return db;
+}
+
+static bool api_subject_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > API_SUBJECT_MAX || !json_utf8_valid(s, n))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return false;
+    return true;
+}
+
+/* "latest", "-1" or a positive int; false (42202) otherwise. */
+static bool api_version_parse(const char *s, int *out)
+{
+    if (!strcmp(s, "latest") || !strcmp(s, "-1")) {
+        *out = -1;
+        return true;
+    }
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < 1 || v > INT_MAX)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static void api_bad_version(struct http_request *req, const char *version)
+{
+    api_error(req, 422, 42202,
+              "The specified version '%s' is not a valid version id. Allowed values are between "
+              "[1, 2^31-1] and the string \"latest\"",
+              version);
+}
+
+/*
+ * Splits a path tail "S", "S/versions" or "S/versions/V" (subject names may
+ * contain '/': the last "/versions" decides). *version is NULL without a V.
+ */
+struct api_path {
+    char subject[API_SUBJECT_MAX + 1];
+    bool has_versions;
+    char version[32];
+    bool has_version;
+};
+
+static bool api_path_parse(const char *tail, struct api_path *p)
+{
+    memset(p, 0, sizeof(*p));
+    size_t n = strlen(tail), sl = n;
+    const char *v = NULL;
+    static const char suffix[] = "/versions";
+    const size_t sn = sizeof(suffix) - 1;
+    if (n >= sn && !strcmp(tail + n - sn, suffix)) {
+        p->has_versions = true;
+        sl = n - sn;
+    } else {
+        for (const char *q = tail; (q = strstr(q, "/versions/")); q++)
+            v = q;
+        if (v && !strchr(v + sn + 1, '/')) {
+            p->has_versions = p->has_version = true;
+            sl = (size_t)(v - tail);
+            if (strlen(v + sn + 1) >= sizeof(p->version))
+                return false;
+            snprintf(p->version, sizeof(p->version), "%s", v + sn + 1);
+        }
+    }
+    if (!api_subject_ok(tail, sl))
+        return false;
+    memcpy(p->subject, tail, sl);
+    p->subject[sl] = '\0';
+    return true;
+}
+
+/* The path after prefix (the routes fix the shape; subjects hold no '/'). */
+static const char *api_tail(struct http_request *req, const char *prefix)
+{
+    const char *p = http_request_path(req);
+    size_t n = strlen(prefix);
+    return strncmp(p, prefix, n) == 0 ? p + n : "";
+}
+
+static const char *api_body(struct http_request *req)
+{
+    size_t len;
+    const char *b = http_request_body(req, &len);
+    return b && len ? b : "";
+}
+
+void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
+              const struct compile_options *compile)
+{
+    memset(api, 0, sizeof(*api));
+    api->pool = pool_new(dsn, pool_size, statement_timeout_ms, NULL);
+    api->compile = *compile;
+}
+
+void api_release(struct api *api)
+{
+    pool_free(api->pool);
+    api->pool = NULL;
+}
+
+void api_handle_subjects(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512], *json = NULL;
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum tp_err err = store_subjects_json(db, &json, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    if (err != TP_OK)
+        api_store_failed(req, errstr);
+    else
+        api_json(req, 200, json);
+    free(json);
+}
+
+void api_handle_subject_get(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct api_path p;
+    char errstr[512], *json = NULL;
+    int version = 0;
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_versions) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
+        return;
+    }
+    if (p.has_version && !api_version_parse(p.version, &version)) {
+        api_bad_version(req, p.version);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    bool exists = false;
+    enum tp_err err =
+        p.has_version
+            ? store_version_json(db, p.subject, version, &json, &exists, errstr, sizeof(errstr))
+            : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    atomic_fetch_add(&api->lookups, 1);
+    if (err != TP_OK)
+        api_store_failed(req, errstr);
+    else if (json)
+        api_json(req, 200, json);
+    else if (p.has_version && exists)
+        api_error(req, 404, 40402, "Version %s not found.", p.version);
+    else
+        api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+    free(json);
+}
+
+/* Whether the body names a PROTOBUF schema; answers 42201 otherwise. */
+static bool api_schema_ok(struct http_request *req, const struct store_request *rq)
+{
+    if (strcmp(rq->type, "PROTOBUF") != 0) {
+        api_error(req, 422, 42201,
+                  "Invalid schema: schemaType \"%s\" is not supported, this registry keeps "
+                  "PROTOBUF schemas only",
+                  rq->type);
+        return false;
+    }
+    if (!rq->text || !*rq->text) {
+        api_error(req, 422, 42201, "Invalid schema: empty schema");
+        return false;
+    }
+    return true;
+}
+
+static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t fds_len,
+                      const struct store_blob *olds, size_t n_olds, struct buf *msgs)
+{
+    (void)arg;
+    enum compat_level l = COMPAT_BACKWARD;
+    compat_level_parse(level, &l);
+    struct compat_version *v = tp_calloc(n_olds + 1, sizeof(*v));
+    for (size_t i = 0; i < n_olds; i++)
+        v[i] = (struct compat_version){olds[i].data, olds[i].len, olds[i].version};
+    bool ok = compat_check(l, fds, fds_len, v, n_olds, msgs);
+    free(v);
+    return ok;
+}
+
+/* Compiles rq (with its references) into *fds, answering 42201/500 on failure. */
+static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
+                        const struct store_request *rq, uint8_t **fds, size_t *fds_len)
+{
+    char errstr[COMPILE_ERR_MAX + 256];
+    struct store_ref *refs = NULL;
+    size_t n_refs = 0;
+    bool ok = false;
+    if (store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr)) ==
+        TP_OK)
+        return true; /* compiled before, under another subject */
+    enum tp_err err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
+    if (err != TP_OK) {
+        api_store_failed(req, errstr);
+        return false;
+    }
+    struct compile_file *files = tp_calloc(n_refs + 1, sizeof(*files));
+    for (size_t i = 0; i < n_refs; i++) {
+        if (!refs[i].text) {
+            api_error(req, 422, 42201,
+                      "Invalid schema: reference \"%s\" names subject '%s' version %d, which "
+                      "does not exist",
+                      refs[i].name, refs[i].subject, refs[i].version);
+            goto out;
+        }
+        files[i] = (struct compile_file){refs[i].name, refs[i].text};
+    }
+    int64_t t0 = tp_mono_ms();
+    err =
+        compile_proto(&api->compile, rq->text, files, n_refs, fds, fds_len, errstr, sizeof(errstr));
+    metrics_histogram_observe(&api->compile_ms, (double)(tp_mono_ms() - t0));
+    if (err == TP_VALIDATION) {
+        atomic_fetch_add(&api->invalid, 1);
+        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+    } else if (err != TP_OK) {
+        log_error("could not compile a schema: %s", errstr);
+        api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
+    } else {
+        ok = true;
+    }
+out:
+    free(files);
+    store_refs_free(refs, n_refs);
+    return ok;
+}
+
+static void api_register(struct api *api, struct http_request *req, PGconn *db, const char *subject,
+                         const struct store_request *rq)
+{
+    char errstr[1024];
+    int32_t id;
+    int version;
+    bool exists;
+    uint8_t *fds = NULL;
+    size_t fds_len = 0;
+    enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    if (err == TP_NOT_FOUND) {
+        if (!api_compile(api, req, db, rq, &fds, &fds_len))
+            return;
+        struct buf msgs;
+        buf_init(&msgs, API_MSGS_MAX);
+        err = store_register(db, subject, rq, fds, fds_len, api_check, api, &id, &version, &msgs,
+                             errstr, sizeof(errstr));
+        free(fds);
+        if (err == TP_CONFLICT) {
+            atomic_fetch_add(&api->incompatible, 1);
+            api_error(req, 409, 409,
+                      "Schema being registered is incompatible with an earlier "
+                      "schema for subject \"%s\": %s",
+                      subject, msgs.data ? msgs.data : "");
+            buf_release(&msgs);
+            return;
+        }
+        buf_release(&msgs);
+        if (err == TP_OK) {
+            atomic_fetch_add(&api->registered, 1);
+            log_info("registered schema id %d as version %d of subject \"%s\"", id, version,
+                     subject);
+        }
+    } else if (err == TP_OK) {
+        atomic_fetch_add(&api->reused, 1);
+    }
+    if (err != TP_OK) {
+        api_store_failed(req, errstr);
+        return;
+    }
+    char body[64];
+    snprintf(body, sizeof(body), "{\"id\":%d}", id);
+    api_json(req, 200, body);
+}
+
+static void api_lookup(struct api *api, struct http_request *req, PGconn *db, const char *subject,
+                       const struct store_request *rq)
+{
+    char errstr[512];
+    int32_t id;
+    int version;
+    bool exists;
+    atomic_fetch_add(&api->lookups, 1);
+    enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    if (err == TP_NOT_FOUND) {
+        if (exists)
+            api_error(req, 404, 40403, "Schema not found");
+        else
+            api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        return;
+    }
+    if (err != TP_OK) {
+        api_store_failed(req, errstr);
+        return;
+    }
+    struct buf b;
+    buf_init(&b, strlen(rq->text) * 6 + strlen(rq->refs) + 512);
+    buf_append_str(&b, "{\"subject\":");
+    json_str(&b, subject);
+    buf_printf(&b, ",\"version\":%d,\"id\":%d,\"schemaType\":\"PROTOBUF\",\"schema\":", version,
+               id);
+    json_str(&b, rq->text);
+    if (strcmp(rq->refs, "[]") != 0)
+        buf_printf(&b, ",\"references\":%s", rq->refs);
+    buf_append_str(&b, "}");
+    http_reply(req, 200, API_CT, b.data, b.len);
+    buf_release(&b);
+}
+
+void api_handle_subject_post(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct api_path p;
+    char errstr[512];
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || p.has_version) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    struct store_request rq;
+    enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
+    if (err == TP_DECODE)
+        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+    else if (err != TP_OK)
+        api_store_failed(req, errstr);
+    else if (api_schema_ok(req, &rq)) {
+        if (p.has_versions)
+            api_register(api, req, db, p.subject, &rq);
+        else
+            api_lookup(api, req, db, p.subject, &rq);
+    }
+    store_request_release(&rq);
+    pool_put(api->pool, db);
+}
+
+void api_handle_subject_delete(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct api_path p;
+    char errstr[512];
+    int version;
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_version) {
+        api_error(req, 405, 405, "HTTP 405 Method Not Allowed: only versions are deleted");
+        return;
+    }
+    if (!api_version_parse(p.version, &version)) {
+        api_bad_version(req, p.version);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    bool exists = false;
+    /* the number deleted: for "latest", read it before */
+    char *json = NULL;
+    enum tp_err err =
+        store_version_json(db, p.subject, version, &json, &exists, errstr, sizeof(errstr));
+    if (err == TP_OK && json)
+        err = store_version_delete(db, p.subject, version, &exists, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    if (err != TP_OK && err != TP_NOT_FOUND)
+        api_store_failed(req, errstr);
+    else if (!json || err == TP_NOT_FOUND)
+        exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
+               : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+    else {
+        const char *v = strstr(json, "\"version\":");
+        char body[32];
+        snprintf(body, sizeof(body), "%d", v ? atoi(v + 10) : version);
+        api_json(req, 200, body);
+        log_info("soft-deleted version %s of subject \"%s\"", body, p.subject);
+    }
+    free(json);
+}
+
+static bool api_id_parse(const char *s, int32_t *id)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || (*end && *end != '/') || v < 1 || v > INT32_MAX)
+        return false;
+    *id = (int32_t)v;
+    return true;
+}
+
+void api_handle_schema_get(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    const char *tail = api_tail(req, "/schemas/ids/");
+    char errstr[512], *json = NULL;
+    int32_t id;
+    if (!api_id_parse(tail, &id)) {
+        api_error(req, 404, 40403, "Schema %s not found", tail);
+        return;
+    }
+    const char *what = strchr(tail, '/');
+    what = what ? what + 1 : "";
+    if (*what && strcmp(what, "versions") && strcmp(what, "schema") && strcmp(what, "descriptor")) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum tp_err err;
+    if (!strcmp(what, "descriptor")) {
+        uint8_t *fds = NULL;
+        size_t len = 0;
+        bool in_subject = false;
+        const char *subject = http_request_query(req, "subject");
+        atomic_fetch_add(&api->descriptor_fetches, 1);
+        err = store_schema_fds(db, id, subject, &fds, &len, &in_subject, errstr, sizeof(errstr));
+        pool_put(api->pool, db);
+        if (err == TP_NOT_FOUND)
+            api_error(req, 404, 40403, "Schema %d not found", id);
+        else if (err != TP_OK)
+            api_store_failed(req, errstr);
+        else if (!in_subject)
+            api_error(req, 404, 40403, "Schema %d is not registered under subject '%s'", id,
+                      subject);
+        else
+            http_reply(req, 200, "application/x-protobuf", (const char *)fds, len);
+        free(fds);
+        return;
+    }
+    atomic_fetch_add(&api->lookups, 1);
+    if (!strcmp(what, "versions"))
+        err = store_schema_versions_json(db, id, &json, errstr, sizeof(errstr));
+    else if (!strcmp(what, "schema"))
+        err = store_schema_text(db, id, &json, errstr, sizeof(errstr));
+    else
+        err = store_schema_json(db, id, &json, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    if (err != TP_OK)
+        api_store_failed(req, errstr);
+    else if (!json)
+        api_error(req, 404, 40403, "Schema %d not found", id);
+    else if (!strcmp(what, "schema"))
+        http_reply(req, 200, "text/plain; charset=utf-8", json, strlen(json));
+    else
+        api_json(req, 200, json);
+    free(json);
+}
+
+void api_handle_compatibility(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct api_path p;
+    char errstr[1024];
+    int version = -1;
+    if (!api_path_parse(api_tail(req, "/compatibility/subjects/"), &p) || !p.has_versions) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
+        return;
+    }
+    if (p.has_version && !api_version_parse(p.version, &version)) {
+        api_bad_version(req, p.version);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    struct store_request rq;
+    struct store_blob *olds = NULL;
+    size_t n_olds = 0;
+    uint8_t *fds = NULL;
+    size_t fds_len = 0;
+    char *level = NULL;
+    bool is_set;
+    enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
+    if (err == TP_DECODE) {
+        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        goto out;
+    }
+    if (err != TP_OK || !api_schema_ok(req, &rq))
+        goto failed;
+    err = store_config_get(db, p.subject, &level, &is_set, errstr, sizeof(errstr));
+    if (err != TP_OK)
+        goto failed;
+    enum compat_level l = COMPAT_BACKWARD;
+    compat_level_parse(level, &l);
+    /* a named version is checked alone; "latest" (or none) as the level says */
+    bool all = !p.has_version && (l == COMPAT_BACKWARD_TRANSITIVE ||
+                                  l == COMPAT_FORWARD_TRANSITIVE || l == COMPAT_FULL_TRANSITIVE);
+    err = store_live_blobs(db, p.subject, version, all, &olds, &n_olds, errstr, sizeof(errstr));
+    if (err != TP_OK)
+        goto failed;
+    if (n_olds == 0) {
+        char *versions = NULL;
+        err = store_versions_json(db, p.subject, &versions, errstr, sizeof(errstr));
+        free(versions);
+        if (err != TP_OK)
+            goto failed;
+        if (versions && version > 0)
+            api_error(req, 404, 40402, "Version %d not found.", version);
+        else
+            api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        goto out;
+    }
+    if (!api_compile(api, req, db, &rq, &fds, &fds_len))
+        goto out;
+    struct buf msgs;
+    buf_init(&msgs, API_MSGS_MAX);
+    bool ok = api_check(NULL, compat_level_name(l), fds, fds_len, olds, n_olds, &msgs);
+    struct buf b;
+    buf_init(&b, API_MSGS_MAX * 2 + 64);
+    buf_printf(&b, "{\"is_compatible\":%s", ok ? "true" : "false");
+    const char *verbose = http_request_query(req, "verbose");
+    if (verbose && !strcmp(verbose, "true")) {
+        buf_append_str(&b, ",\"messages\":[");
+        size_t start = 0, k = 0;
+        for (size_t i = 0; msgs.data && i <= msgs.len; i++) {
+            if (i == msgs.len || msgs.data[i] == '\n') {
+                if (i > start) {
+                    buf_append_str(&b, k++ ? "," : "");
+                    json_strn(&b, msgs.data + start, i - start);
+                }
+                start = i + 1;
+            }
+        }
+        buf_append_str(&b, "]");
+    }
+    buf_append_str(&b, "}");
+    http_reply(req, 200, API_CT, b.data, b.len);
+    buf_release(&b);
+    buf_release(&msgs);
+    goto out;
+failed:
+    if (err != TP_OK)
+        api_store_failed(req, errstr);
+out:
+    pool_put(api->pool, db);
+    free(fds);
+    free(level);
+    store_blobs_free(olds, n_olds);
+    store_request_release(&rq);
+}
+
+/* The subject of /config/{s}, or NULL for /config. */
+static const char *api_config_subject(struct http_request *req)
+{
+    return strcmp(http_request_path(req), "/config") ? api_tail(req, "/config/") : NULL;
+}
+
+void api_handle_config_get(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512], *level = NULL;
+    bool is_set;
+    const char *subject = api_config_subject(req);
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum tp_err err = store_config_get(db, subject, &level, &is_set, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    const char *dflt = http_request_query(req, "defaultToGlobal");
+    if (err != TP_OK) {
+        api_store_failed(req, errstr);
+    } else if (subject && !is_set && !(dflt && !strcmp(dflt, "true"))) {
+        api_error(req, 404, 40408,
+                  "Subject '%s' does not have subject-level compatibility configured", subject);
+    } else {
+        char body[96];
+        snprintf(body, sizeof(body), "{\"compatibilityLevel\":\"%s\"}", level);
+        api_json(req, 200, body);
+    }
+    free(level);
+}
+
+void api_handle_config_put(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512], *level = NULL;
+    const char *subject = api_config_subject(req);
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum compat_level l;
+    enum tp_err err = store_config_parse(db, api_body(req), &level, errstr, sizeof(errstr));
+    if (err == TP_DECODE) {
+        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+    } else if (err != TP_OK) {
+        api_store_failed(req, errstr);
+    } else if (!level || !compat_level_parse(level, &l)) {
+        api_error(req, 422, 42203,
+                  "Invalid compatibility level. Valid values are none, backward, forward, full, "
+                  "backward_transitive, forward_transitive, and full_transitive");
+    } else if ((err = store_config_set(db, subject, compat_level_name(l), errstr,
+                                       sizeof(errstr))) != TP_OK) {
+        api_store_failed(req, errstr);
+    } else {
+        char body[96];
+        snprintf(body, sizeof(body), "{\"compatibility\":\"%s\"}", compat_level_name(l));
+        api_json(req, 200, body);
+        log_info("compatibility of %s%s%s set to %s", subject ? "subject \"" : "the registry",
+                 subject ? subject : "", subject ? "\"" : "", compat_level_name(l));
+    }
+    pool_put(api->pool, db);
+    free(level);
+}
+
+void api_handle_ready(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512] = "";
+    PGconn *db;
+    if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
+        enum tp_err err = pg_check(db, PQexec(db, "SELECT 1 FROM registry_config LIMIT 1"),
+                                   PGRES_TUPLES_OK, NULL, errstr, sizeof(errstr));
+        pool_put(api->pool, db);
+        if (err == TP_OK) {
+            static const char body[] = "{\"status\":\"ready\"}";
+            http_reply(req, 200, "application/json", body, sizeof(body) - 1);
+            return;
+        }
+    }
+    http_reply_error(req, 503, "not_ready", "the schema store is not reachable: %s", errstr);
+}
+
+void api_handle_metrics(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct buf b;
+    char errstr[512];
+    int64_t schemas = -1, subjects = -1;
+    PGconn *db;
+    if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
+        if (store_counts(db, &schemas, &subjects, errstr, sizeof(errstr)) != TP_OK)
+            log_warn("could not count schemas: %s", errstr);
+        pool_put(api->pool, db);
+    }
+    buf_init(&b, 1 << 20);
+    if (api->srv)
+        http_server_metrics(api->srv, "tp_registry", &b);
+    metrics_sample(&b, "tp_registry_schemas", "gauge", "distinct schemas stored (-1: unknown)",
+                   NULL, (double)schemas);
+    metrics_sample(&b, "tp_registry_subjects", "gauge", "subjects with a live version", NULL,
+                   (double)subjects);
+    metrics_sample(&b, "tp_registry_registered_total", "counter", "new versions registered", NULL,
+                   (double)atomic_load(&api->registered));
+    metrics_sample(&b, "tp_registry_reregistered_total", "counter",
+                   "registrations answered with the existing id", NULL,
+                   (double)atomic_load(&api->reused));
+    metrics_sample(&b, "tp_registry_lookups_total", "counter",
+                   "subject, version and schema lookups", NULL, (double)atomic_load(&api->lookups));
+    metrics_sample(&b, "tp_registry_descriptor_fetches_total", "counter",
+                   "compiled descriptor sets served (cache misses of ingest and projectors)", NULL,
+                   (double)atomic_load(&api->descriptor_fetches));
+    metrics_sample(&b, "tp_registry_incompatible_total", "counter",
+                   "registrations refused as incompatible (409)", NULL,
+                   (double)atomic_load(&api->incompatible));
+    metrics_sample(&b, "tp_registry_invalid_total", "counter", "schemas protoc refused (42201)",
+                   NULL, (double)atomic_load(&api->invalid));
+    metrics_histogram_write(&b, "tp_registry_compile_ms", "protoc run time per compiled schema",
+                            &api->compile_ms);
+    http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    buf_release(&b);
+}

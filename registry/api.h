@@ -1,0 +1,67 @@
+/*
+ * api.h - tp-registry's REST API: the Confluent Schema Registry subset for
+ * PROTOBUF schemas (content type application/vnd.schemaregistry.v1+json).
+ *
+ *   POST   /subjects/{s}/versions            register -> {"id":N} (same schema, same id)
+ *   POST   /subjects/{s}                     look up  -> {"subject","id","version","schema",..}
+ *   GET    /subjects                         ["s",...]
+ *   GET    /subjects/{s}/versions            [1,2,...]
+ *   GET    /subjects/{s}/versions/{v|latest} {"subject","version","id","schemaType","schema",..}
+ *   DELETE /subjects/{s}/versions/{v|latest} soft delete -> N
+ *   GET    /schemas/ids/{id}                 {"schemaType","schema","references"}
+ *   GET    /schemas/ids/{id}/schema          the .proto text
+ *   GET    /schemas/ids/{id}/versions        [{"subject","version"}]
+ *   POST   /compatibility/subjects/{s}/versions[/{v|latest}]  {"is_compatible":bool}
+ *   GET|PUT /config, /config/{s}             {"compatibilityLevel"} / {"compatibility"}
+ * and one extension for tp-ingest and tp-projector (registry/client.h):
+ *   GET    /schemas/ids/{id}/descriptor[?subject=s]  the compiled FileDescriptorSet,
+ *          application/x-protobuf; 404 40403 when the id is unknown or not live under s
+ *
+ * Errors as Confluent answers them: {"error_code":40401,"message":".."} with
+ * 40401 subject, 40402 version, 40403 schema not found, 40408 subject without
+ * its own compatibility level, 409 incompatible, 42201 invalid schema,
+ * 42202 invalid version, 42203 invalid compatibility level, 500 store errors.
+ *
+ * Object: struct api (embedded by main, api_init/api_release) owns the
+ * connection pool. Handlers run on HTTP threads, each with its own pooled
+ * connection; counters are atomic.
+ *
+ *     api_init(&api, dsn, pool_size, timeout_ms, &compile_opts);
+ *     routes: API_ROUTES(&api, max_schema_bytes) ...
+ *     api_release(&api);
+ */
+#ifndef TP_API_H
+#define TP_API_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/http.h"
+#include "common/metrics.h"
+#include "common/pool.h"
+#include "compile.h"
+
+struct api {
+    struct pool *pool;
+    struct compile_options compile;
+    struct http_server *srv; /* borrowed, for /metrics */
+    _Atomic uint64_t registered, reused, lookups, descriptor_fetches, incompatible, invalid;
+    struct metrics_histogram compile_ms;
+};
+
+void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
+              const struct compile_options *compile);
+void api_release(struct api *api);
+
+void api_handle_subjects(struct http_request *req, void *arg);       /* GET /subjects */
+void api_handle_subject_get(struct http_request *req, void *arg);    /* GET /subjects/... */
+void api_handle_subject_post(struct http_request *req, void *arg);   /* POST /subjects/... */
+void api_handle_subject_delete(struct http_request *req, void *arg); /* DELETE /subjects/... */
+void api_handle_schema_get(struct http_request *req, void *arg);     /* GET /schemas/ids/... */
+void api_handle_compatibility(struct http_request *req, void *arg);  /* POST /compatibility/... */
+void api_handle_config_get(struct http_request *req, void *arg);     /* GET /config[/s] */
+void api_handle_config_put(struct http_request *req, void *arg);     /* PUT /config[/s] */
+void api_handle_ready(struct http_request *req, void *arg);          /* GET /readyz */
+void api_handle_metrics(struct http_request *req, void *arg);        /* GET /metrics */
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * compile.h - .proto source -> FileDescriptorSet, by the protobuf compiler
+ * itself (the `protoc` binary), never by a parser of our own.
+ *
+ * The schema text and its references (imports, by the file name they are
+ * imported as) are written into a private temporary folder (mode 0700),
+ * and `protoc --descriptor_set_out=out.pb --include_imports` runs there as
+ * a child process with a time limit (SIGKILL past it) and address-space and
+ * CPU limits; the folder is removed afterwards. protoc's own include folder
+ * (/usr/include: the google/protobuf/ files) stays available, so well-known
+ * imports need no reference. The set lists dependencies first; the schema
+ * itself is the file named COMPILE_MAIN_FILE.
+ *
+ * Object: none (one call). Threads: any; each call has its own folder.
+ * Ownership: *out (the serialized FileDescriptorSet) belongs to the caller.
+ *
+ *     struct compile_file refs[] = {{"common/units.proto", text}};
+ *     struct compile_options o = {"protoc", "/tmp", 10000};
+ *     if (compile_proto(&o, schema, refs, 1, &fds, &fds_len, errstr, n) == TP_VALIDATION)
+ *         answer 42201 with errstr (protoc's message, folder names removed);
+ *     free(fds);
+ */
+#ifndef TP_COMPILE_H
+#define TP_COMPILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* The name the schema itself has inside the FileDescriptorSet. */
+#define COMPILE_MAIN_FILE "schema.proto"
+/* protoc's error output kept for the client, bytes. */
+#define COMPILE_ERR_MAX 4096
+
+struct compile_file {
+    const char *name; /* import path: relative, no "..", no leading '/' */
+    const char *text;
+};
+
+struct compile_options {
+    const char *protoc;  /* binary, absolute or on PATH */
+    const char *tmp_dir; /* where private folders are made */
+    int timeout_ms;
+};
+
+/* TP_VALIDATION: the schema does not compile (errstr: why); TP_IO/TP_TIMEOUT: protoc could
+ * not run or took too long. */
+enum tp_err compile_proto(const struct compile_options *opts, const char *text,
+                          const struct compile_file *refs, size_t n_refs, uint8_t **out,
+                          size_t *out_len, char *errstr, size_t errstr_size);
+
+/* Whether name is an acceptable import path for a reference. */
+bool compile_name_ok(const char *name);
+
+#endif

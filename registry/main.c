@@ -1,0 +1,94 @@
+/* tp-registry: a Confluent Schema Registry subset for PROTOBUF schemas, stored in PostgreSQL. */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "api.h"
+#include "common/http_config.h"
+#include "common/log.h"
+#include "common/service.h"
+
+struct registry_config {
+    struct http_settings http;
+    char *pg_dsn;
+    long long pool_size;
+    long long statement_timeout_ms;
+    char *protoc;
+    char *tmp_dir;
+    long long compile_timeout_ms;
+    long long max_schema_bytes;
+    char *log_level;
+};
+
+static const struct config_entry registry_table[] = {
+    HTTP_CONFIG_ENTRIES(struct registry_config, http, "127.0.0.1:18084"),
+    SERVICE_PG_DSN_ENTRY(struct registry_config, pg_dsn),
+    {"pg.pool_size", CONFIG_INT, "4", 1, 1000, offsetof(struct registry_config, pool_size),
+     "database connections"},
+    {"pg.statement_timeout_ms", CONFIG_INT, "5000", 1, 600000,
+     offsetof(struct registry_config, statement_timeout_ms), "statement_timeout of every query"},
+    {"registry.protoc", CONFIG_STRING, "protoc", 0, 0, offsetof(struct registry_config, protoc),
+     "protobuf compiler that parses schemas (path or name on PATH)"},
+    {"registry.tmp_dir", CONFIG_STRING, "/tmp", 0, 0, offsetof(struct registry_config, tmp_dir),
+     "where each compilation gets its private folder"},
+    {"registry.compile_timeout_ms", CONFIG_INT, "10000", 100, 600000,
+     offsetof(struct registry_config, compile_timeout_ms),
+     "protoc is killed past this and the request answered 500"},
+    {"registry.max_schema_bytes", CONFIG_INT, "1048576", 1024, 67108864,
+     offsetof(struct registry_config, max_schema_bytes),
+     "largest request body (schema JSON), bytes (413 above)"},
+    SERVICE_LOG_ENTRY(struct registry_config, log_level),
+};
+#define REGISTRY_TABLE_N (sizeof(registry_table) / sizeof(registry_table[0]))
+
+int main(int argc, char **argv)
+{
+    struct registry_config cfg = {0};
+    struct http_server *srv = NULL;
+    struct api api = {0};
+    char errstr[1024];
+    int rc = 1;
+    if (service_start("tp-registry", registry_table, REGISTRY_TABLE_N, &cfg, NULL, argc, argv, &rc))
+        goto out;
+    rc = 1;
+    struct compile_options co = {cfg.protoc, cfg.tmp_dir, (int)cfg.compile_timeout_ms};
+    api_init(&api, cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, &co);
+    size_t max_body = (size_t)cfg.max_schema_bytes;
+    const struct http_route routes[] = {
+        {"GET", "/subjects", 0, api_handle_subjects, &api},
+        {"GET", "/subjects/*/versions", 0, api_handle_subject_get, &api},
+        {"GET", "/subjects/*/versions/*", 0, api_handle_subject_get, &api},
+        {"POST", "/subjects/*", max_body, api_handle_subject_post, &api},
+        {"POST", "/subjects/*/versions", max_body, api_handle_subject_post, &api},
+        {"DELETE", "/subjects/*/versions/*", 0, api_handle_subject_delete, &api},
+        {"GET", "/schemas/ids/*", 0, api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/schema", 0, api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/versions", 0, api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/descriptor", 0, api_handle_schema_get, &api},
+        {"POST", "/compatibility/subjects/*/versions", max_body, api_handle_compatibility, &api},
+        {"POST", "/compatibility/subjects/*/versions/*", max_body, api_handle_compatibility, &api},
+        {"GET", "/config", 0, api_handle_config_get, &api},
+        {"PUT", "/config", 4096, api_handle_config_put, &api},
+        {"GET", "/config/*", 0, api_handle_config_get, &api},
+        {"PUT", "/config/*", 4096, api_handle_config_put, &api},
+        {"GET", "/healthz", 0, service_handle_health, NULL},
+        {"GET", "/readyz", 0, api_handle_ready, &api},
+        {"GET", "/metrics", 0, api_handle_metrics, &api},
+    };
+    struct http_options opts = http_settings_options(&cfg.http);
+    if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
+                        sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    api.srv = srv;
+    log_info("listening on \"%s\" (port %u), compiling with \"%s\"", cfg.http.listen,
+             http_server_port(srv), cfg.protoc);
+    int sig = service_wait_signal(-1);
+    log_info("signal %d: shutting down", sig);
+    rc = 0;
+out:
+    http_server_free(srv);
+    api_release(&api);
+    config_release(registry_table, REGISTRY_TABLE_N, &cfg, NULL);
+    return rc;
+}

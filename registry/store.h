@@ -1,0 +1,129 @@
+/*
+ * store.h - tp-registry's tables in PostgreSQL (migrations/0005_registry.sql).
+ *
+ * Every statement is parameterized. Read answers are JSON documents built by
+ * PostgreSQL (json_build_object), as tp-query does, so they are always valid
+ * JSON; request bodies are parsed by PostgreSQL too ($1::jsonb), so the
+ * registry has no JSON parser of its own. A schema's identity is its
+ * fingerprint: sha256 over type, text and the canonical (jsonb) references.
+ *
+ * Registration (store_register) runs in one transaction: the subject's
+ * registry_subjects row is locked FOR UPDATE (registrations of one subject
+ * are serialized across replicas), a live version with the same fingerprint
+ * is answered as is, else the compatibility callback sees the subject's live
+ * versions and the schema row is inserted ON CONFLICT (fingerprint) DO
+ * NOTHING (one id however many replicas race) before the next version.
+ *
+ * Ownership: strings and blobs returned belong to the caller (free());
+ * store_request_release frees a parsed request. Threads: a PGconn belongs to
+ * its caller (from common/pool.h); the functions themselves keep no state.
+ *
+ *     store_request_parse(db, body, &rq, &code, errstr, n);
+ *     store_lookup(db, subject, &rq, &id, &version, errstr, n);   // TP_NOT_FOUND
+ *     store_register(db, subject, &rq, fds, len, check, arg, &id, &version, msgs, errstr, n);
+ */
+#ifndef TP_STORE_H
+#define TP_STORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+/* A parsed {"schema":..,"schemaType":..,"references":[..]} body. */
+struct store_request {
+    char *text;        /* NULL when the body has no "schema" string */
+    char *type;        /* "PROTOBUF" when absent */
+    char *refs;        /* canonical jsonb text of the references, "[]" when none */
+    char *fingerprint; /* hex sha256 */
+};
+
+/* One reference file resolved for the compiler (transitively). */
+struct store_ref {
+    char *name, *subject, *text; /* text NULL: the subject/version does not exist */
+    int version;
+};
+
+/* The compiled descriptor set of one live version. */
+struct store_blob {
+    int version;
+    int32_t schema_id;
+    uint8_t *data;
+    size_t len;
+};
+
+/* Decides whether a new schema may follow the subject's live versions (newest first) at
+ * `level` ("BACKWARD", ...); writes reasons into msgs when not. */
+typedef bool (*store_check_fn)(void *arg, const char *level, const uint8_t *fds, size_t fds_len,
+                               const struct store_blob *olds, size_t n_olds, struct buf *msgs);
+
+/* TP_DECODE: not JSON (errstr says why). */
+enum tp_err store_request_parse(PGconn *db, const char *body, struct store_request *out,
+                                char *errstr, size_t errstr_size);
+void store_request_release(struct store_request *rq);
+
+/* The reference files of refs (canonical JSON), transitively; *n rows. */
+enum tp_err store_refs_resolve(PGconn *db, const char *refs, struct store_ref **out, size_t *n,
+                               char *errstr, size_t errstr_size);
+void store_refs_free(struct store_ref *refs, size_t n);
+
+/* The live version of this schema under subject: TP_NOT_FOUND, with *subject_exists. */
+enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_request *rq,
+                         int32_t *id, int *version, bool *subject_exists, char *errstr,
+                         size_t errstr_size);
+/* The descriptor set stored for this fingerprint (any subject): TP_NOT_FOUND if none. */
+enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
+                                     size_t *len, char *errstr, size_t errstr_size);
+/* TP_CONFLICT when check() refused it (msgs filled). */
+enum tp_err store_register(PGconn *db, const char *subject, const struct store_request *rq,
+                           const uint8_t *fds, size_t fds_len, store_check_fn check, void *arg,
+                           int32_t *id, int *version, struct buf *msgs, char *errstr,
+                           size_t errstr_size);
+
+/* The subject's live versions' descriptor sets, newest first (all, or only `version`;
+ * version -1 = latest). */
+enum tp_err store_live_blobs(PGconn *db, const char *subject, int version, bool all,
+                             struct store_blob **out, size_t *n, char *errstr, size_t errstr_size);
+void store_blobs_free(struct store_blob *b, size_t n);
+
+/* The compatibility level of subject (NULL = global); *is_set false when the subject has
+ * none of its own (then the global one is returned). */
+enum tp_err store_config_get(PGconn *db, const char *subject, char **level, bool *is_set,
+                             char *errstr, size_t errstr_size);
+enum tp_err store_config_set(PGconn *db, const char *subject, const char *level, char *errstr,
+                             size_t errstr_size);
+/* The "compatibility" member of a PUT /config body, or NULL (TP_DECODE: not JSON). */
+enum tp_err store_config_parse(PGconn *db, const char *body, char **level, char *errstr,
+                               size_t errstr_size);
+
+/*
+ * Read documents (JSON text built by PostgreSQL, caller frees). *json is NULL when there is
+ * nothing: *subject_exists tells a missing subject from a missing version.
+ */
+enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size);
+enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
+                                size_t errstr_size);
+/* version -1 = latest */
+enum tp_err store_version_json(PGconn *db, const char *subject, int version, char **json,
+                               bool *subject_exists, char *errstr, size_t errstr_size);
+enum tp_err store_schema_json(PGconn *db, int32_t id, char **json, char *errstr,
+                              size_t errstr_size);
+enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                       size_t errstr_size);
+/* The schema's text (GET /schemas/ids/{id}/schema). */
+enum tp_err store_schema_text(PGconn *db, int32_t id, char **text, char *errstr,
+                              size_t errstr_size);
+/* The descriptor set of id and whether id is live under subject (NULL: not asked). */
+enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_t **fds,
+                             size_t *len, bool *in_subject, char *errstr, size_t errstr_size);
+/* Soft delete: TP_NOT_FOUND (with *subject_exists) when there is no such live version. */
+enum tp_err store_version_delete(PGconn *db, const char *subject, int version, bool *subject_exists,
+                                 char *errstr, size_t errstr_size);
+/* Schemas and live subjects, for /metrics. */
+enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
+                         size_t errstr_size);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * telemetry.h - the schema library wired for twinpipe's telemetry: the
+ * registry client of subject "<journal topic>-value" (Confluent's
+ * TopicNameStrategy) whose run-time Readings keep the generated layout
+ * (templates Reading and ReadingBatch), the config rows ingest and the
+ * projector share, and the journal decoder that lets a consumer unpack each
+ * event with the descriptors of its own schema id.
+ *
+ * Ownership: the journal_decoder borrows the struct schemas; readings it
+ * unpacks pin their schema until journal_event_release.
+ * Threads: as schemas.h.
+ *
+ *     struct schemas *s = NULL;
+ *     telemetry_schemas_new(&cfg.registry, jc.topic, &s, errstr, n);   // NULL when unset
+ *     struct journal_decoder dec;
+ *     if (s) { telemetry_journal_decoder(s, &dec); jc.decoder = &dec; }
+ */
+#ifndef TP_TELEMETRY_H
+#define TP_TELEMETRY_H
+
+#include <stddef.h>
+
+#include "common/config.h"
+#include "journal/journal.h"
+#include "schemas.h"
+
+struct telemetry_registry_settings {
+    char *url;
+    long long timeout_ms;
+    long long cache_size;
+};
+
+#define TELEMETRY_REGISTRY_CONFIG_ENTRIES(type, member)                                            \
+    {"registry.url",                                                                               \
+     CONFIG_STRING,                                                                                \
+     NULL,                                                                                         \
+     0,                                                                                            \
+     0,                                                                                            \
+     offsetof(type, member.url),                                                                   \
+     "tp-registry base URL; telemetry of every version registered under <journal.topic>-value "    \
+     "is understood (unset: only the built-in schema, journal.schema_id)"},                        \
+        {"registry.timeout_ms", CONFIG_INT, "2000", 100, 60000, offsetof(type, member.timeout_ms), \
+         "per registry request"},                                                                  \
+    {                                                                                              \
+        "registry.cache_size", CONFIG_INT, "256", 1, 100000, offsetof(type, member.cache_size),    \
+            "schema versions kept in memory (LRU)"                                                 \
+    }
+
+/* *out stays NULL when st->url is unset or empty. */
+enum tp_err telemetry_schemas_new(const struct telemetry_registry_settings *st, const char *topic,
+                                  struct schemas **out, char *errstr, size_t errstr_size);
+/* A journal decoder over s: events of registered versions unpack with their descriptors;
+ * ids the registry does not have (or cannot be asked for) fall back to the built-in
+ * Reading (logged at most once a minute). */
+void telemetry_journal_decoder(struct schemas *s, struct journal_decoder *out);
+
+#endif

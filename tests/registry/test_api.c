@@ -1,0 +1,427 @@
+/*
+ * tp-registry's REST API as a real process on a fresh database: register
+ * (same schema, same id, across subjects), look up, list, versions, soft
+ * delete, schemas by id, references (imports), protoc's errors as 42201,
+ * compatibility checks and 409, global and subject config, Confluent's error
+ * codes, the descriptor extension, /readyz and /metrics; and two replicas
+ * racing to register one schema from eight threads agree on one id and one
+ * version.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "registry/fdset.h"
+#include "tests/support/check_main.h"
+#include "tests/support/jsonv.h"
+#include "tests/support/stack.h"
+
+#define CT "application/vnd.schemaregistry.v1+json"
+
+static struct stack st;
+static uint16_t port, port2;
+static pid_t pid, pid2;
+static struct buf resp;
+
+static void setup(void)
+{
+    stack_init(&st, "registry");
+    stack_db_create(&st);
+    port = stack_free_port();
+    pid = stack_service_start(&st, "tp-registry", NULL, port);
+    buf_init(&resp, 1 << 22);
+}
+
+static void teardown(void)
+{
+    int s1 = stack_service_stop(pid, SIGTERM);
+    int s2 = pid2 ? stack_service_stop(pid2, SIGTERM) : 0;
+    buf_release(&resp);
+    stack_release(&st);
+    ck_assert_int_eq(s1, 0);
+    ck_assert_int_eq(s2, 0);
+}
+
+/* {"schema":text[,"references":refs]} */
+static char *body_of(const char *text, const char *refs)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_append_str(&b, "{\"schemaType\":\"PROTOBUF\",\"schema\":");
+    json_str(&b, text);
+    if (refs)
+        buf_printf(&b, ",\"references\":%s", refs);
+    buf_append_str(&b, "}");
+    return buf_steal(&b, &(size_t){0});
+}
+
+static long call(const char *method, const char *path, const char *body)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    return stack_http(method, url, body ? CT : NULL, body, body ? strlen(body) : 0, &resp);
+}
+
+/* Calls and parses the JSON answer (the test owns it). */
+static struct jv *call_json(const char *method, const char *path, const char *body, long expect)
+{
+    long status = call(method, path, body);
+    ck_assert_msg(status == expect, "%s %s: %ld %s", method, path, status, resp.data);
+    struct jv *doc = jv_parse(resp.data ? resp.data : "");
+    ck_assert_msg(doc != NULL, "%s %s: not JSON: %s", method, path, resp.data);
+    return doc;
+}
+
+static void expect_error(const char *method, const char *path, const char *body, long status,
+                         long code, const char *message_part)
+{
+    struct jv *doc = call_json(method, path, body, status);
+    ck_assert_double_eq(jv_num(doc, "error_code"), (double)code);
+    ck_assert_msg(strstr(jv_str(doc, "message"), message_part), "%s %s: %s", method, path,
+                  resp.data);
+    jv_free(doc);
+}
+
+static int register_text(const char *subject, const char *text, const char *refs)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/subjects/%s/versions", subject);
+    char *body = body_of(text, refs);
+    struct jv *doc = call_json("POST", path, body, 200);
+    int id = (int)jv_num(doc, "id");
+    ck_assert_uint_eq(doc->n, 1); /* {"id":N} only */
+    jv_free(doc);
+    free(body);
+    return id;
+}
+
+#define V1 "syntax = \"proto3\";\npackage fleet.v1;\nmessage Ping {\n  string device = 1;\n}\n"
+#define V2                                                                                         \
+    "syntax = \"proto3\";\npackage fleet.v1;\nmessage Ping {\n  string device = 1;\n  double "     \
+    "speed = 2;\n}\n"
+
+START_TEST(test_register_and_read)
+{
+    int id = register_text("fleet-value", V1, NULL);
+    ck_assert_int_ge(id, 1);
+    ck_assert_int_eq(register_text("fleet-value", V1, NULL), id); /* same schema, same id */
+    ck_assert_int_eq(register_text("other-value", V1, NULL), id); /* ids are global */
+    int id2 = register_text("fleet-value", V2, NULL);
+    ck_assert_int_ne(id2, id);
+
+    struct jv *doc = call_json("GET", "/subjects", NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 2);
+    ck_assert_str_eq(jv_str(doc, "0"), "fleet-value");
+    ck_assert_str_eq(jv_str(doc, "1"), "other-value");
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions", NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 2);
+    ck_assert_double_eq(jv_num(doc, "0"), 1);
+    ck_assert_double_eq(jv_num(doc, "1"), 2);
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions/latest", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "subject"), "fleet-value");
+    ck_assert_double_eq(jv_num(doc, "version"), 2);
+    ck_assert_double_eq(jv_num(doc, "id"), id2);
+    ck_assert_str_eq(jv_str(doc, "schemaType"), "PROTOBUF");
+    ck_assert_str_eq(jv_str(doc, "schema"), V2);
+    ck_assert_ptr_null(jv_path(doc, "references"));
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions/1", NULL, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id);
+    ck_assert_str_eq(jv_str(doc, "schema"), V1);
+    jv_free(doc);
+
+    char path[128];
+    snprintf(path, sizeof(path), "/schemas/ids/%d", id);
+    doc = call_json("GET", path, NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "schema"), V1);
+    ck_assert_str_eq(jv_str(doc, "schemaType"), "PROTOBUF");
+    jv_free(doc);
+    snprintf(path, sizeof(path), "/schemas/ids/%d/versions", id);
+    doc = call_json("GET", path, NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 2);
+    ck_assert_str_eq(jv_str(doc, "0.subject"), "fleet-value");
+    ck_assert_double_eq(jv_num(doc, "0.version"), 1);
+    ck_assert_str_eq(jv_str(doc, "1.subject"), "other-value");
+    jv_free(doc);
+    snprintf(path, sizeof(path), "/schemas/ids/%d/schema", id);
+    ck_assert_int_eq(call("GET", path, NULL), 200);
+    ck_assert_str_eq(resp.data, V1);
+
+    /* look up by schema text */
+    char *body = body_of(V1, NULL);
+    doc = call_json("POST", "/subjects/fleet-value", body, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id);
+    ck_assert_double_eq(jv_num(doc, "version"), 1);
+    ck_assert_str_eq(jv_str(doc, "subject"), "fleet-value");
+    ck_assert_str_eq(jv_str(doc, "schema"), V1);
+    jv_free(doc);
+    expect_error("POST", "/subjects/nobody-value", body, 404, 40401, "Subject 'nobody-value'");
+    free(body);
+    body = body_of(V1 "// another text is another schema\n", NULL);
+    expect_error("POST", "/subjects/fleet-value", body, 404, 40403, "Schema not found");
+    free(body);
+
+    /* the compiled descriptor set, for ingest and projectors */
+    snprintf(path, sizeof(path), "/schemas/ids/%d/descriptor?subject=fleet-value", id2);
+    ck_assert_int_eq(call("GET", path, NULL), 200);
+    struct fdset *fs;
+    char errstr[256];
+    ck_assert_int_eq(fdset_new((const uint8_t *)resp.data, resp.len, &fs, errstr, sizeof(errstr)),
+                     TP_OK);
+    const struct fdset_message *m = fdset_message(fs, "fleet.v1.Ping");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->proto->n_field, 2);
+    ck_assert_str_eq(m->proto->field[1]->name, "speed");
+    fdset_free(fs);
+    snprintf(path, sizeof(path), "/schemas/ids/%d/descriptor?subject=other-value", id2);
+    expect_error("GET", path, NULL, 404, 40403, "is not registered under subject 'other-value'");
+
+    /* Confluent's not-found codes */
+    expect_error("GET", "/subjects/nobody-value/versions", NULL, 404, 40401, "not found");
+    expect_error("GET", "/subjects/nobody-value/versions/1", NULL, 404, 40401, "not found");
+    expect_error("GET", "/subjects/fleet-value/versions/7", NULL, 404, 40402, "Version 7");
+    expect_error("GET", "/subjects/fleet-value/versions/zero", NULL, 422, 42202, "'zero'");
+    expect_error("GET", "/schemas/ids/999999", NULL, 404, 40403, "Schema 999999 not found");
+}
+END_TEST
+
+START_TEST(test_invalid_schemas_and_references)
+{
+    char *body = body_of("syntax = \"proto3\"; message M { int32 a = 1 }", NULL);
+    expect_error("POST", "/subjects/bad-value/versions", body, 422, 42201,
+                 "Invalid schema: schema.proto:1:44: Expected \";\".");
+    free(body);
+    expect_error("POST", "/subjects/bad-value/versions",
+                 "{\"schemaType\":\"AVRO\",\"schema\":\"{}\"}", 422, 42201,
+                 "schemaType \"AVRO\" is not supported");
+    expect_error("POST", "/subjects/bad-value/versions", "{\"schema\":", 422, 422,
+                 "Unrecognized request body");
+    expect_error("POST", "/subjects/bad-value/versions", "{}", 422, 42201, "empty schema");
+    call("GET", "/subjects", NULL);
+    ck_assert_str_eq(resp.data, "[]"); /* nothing was stored */
+
+    /* an import, given as a reference to another subject's version */
+    int units = register_text(
+        "units", "syntax = \"proto3\"; package units; message Speed { double kmh = 1; }", NULL);
+    const char *app = "syntax = \"proto3\"; package app; import \"units/speed.proto\";"
+                      " message Car { units.Speed speed = 1; }";
+    const char *refs = "[{\"name\":\"units/speed.proto\",\"subject\":\"units\",\"version\":1}]";
+    int id = register_text("app-value", app, refs);
+    ck_assert_int_ne(id, units);
+    struct jv *doc = call_json("GET", "/subjects/app-value/versions/1", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "references.0.name"), "units/speed.proto");
+    ck_assert_str_eq(jv_str(doc, "references.0.subject"), "units");
+    ck_assert_double_eq(jv_num(doc, "references.0.version"), 1);
+    jv_free(doc);
+    /* the same text with other references is another schema */
+    body = body_of(app, "[{\"name\":\"units/speed.proto\",\"subject\":\"units\",\"version\":2}]");
+    expect_error("POST", "/subjects/app2-value/versions", body, 422, 42201,
+                 "names subject 'units' version 2, which does not exist");
+    free(body);
+    body = body_of(app, NULL);
+    expect_error("POST", "/subjects/app2-value/versions", body, 422, 42201,
+                 "units/speed.proto: File not found");
+    free(body);
+}
+END_TEST
+
+START_TEST(test_compatibility_and_config)
+{
+    struct jv *doc = call_json("GET", "/config", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibilityLevel"), "BACKWARD");
+    jv_free(doc);
+    register_text("fleet-value", V1, NULL);
+
+    char *v2 = body_of(V2, NULL);
+    doc = call_json("POST", "/compatibility/subjects/fleet-value/versions/latest", v2, 200);
+    ck_assert(jv_path(doc, "is_compatible")->b);
+    jv_free(doc);
+    /* a changed package is refused, with the reasons when verbose */
+    char *pkg = body_of("syntax = \"proto3\";\npackage fleet.v2;\nmessage Ping {\n  string "
+                        "device = 1;\n}\n",
+                        NULL);
+    doc =
+        call_json("POST", "/compatibility/subjects/fleet-value/versions/1?verbose=true", pkg, 200);
+    ck_assert(!jv_path(doc, "is_compatible")->b);
+    ck_assert_str_eq(jv_str(doc, "messages.0"),
+                     "version 1: package_changed: \"fleet.v1\" -> \"fleet.v2\" renames every "
+                     "message (breaks backward and forward)");
+    jv_free(doc);
+    expect_error("POST", "/subjects/fleet-value/versions", pkg, 409, 409,
+                 "incompatible with an earlier schema for subject \"fleet-value\": version 1: "
+                 "package_changed");
+    expect_error("POST", "/compatibility/subjects/fleet-value/versions/9", v2, 404, 40402,
+                 "Version 9");
+    expect_error("POST", "/compatibility/subjects/nobody/versions/latest", v2, 404, 40401,
+                 "'nobody'");
+
+    /* a removed field without `reserved`: refused, accepted with NONE on the subject only */
+    char *removed = body_of("syntax = \"proto3\";\npackage fleet.v1;\nmessage Ping {\n}\n", NULL);
+    expect_error("POST", "/subjects/fleet-value/versions", removed, 409, 409,
+                 "field_removed_not_reserved: Ping.device = 1");
+    expect_error("GET", "/config/fleet-value", NULL, 404, 40408, "subject-level compatibility");
+    expect_error("PUT", "/config/fleet-value", "{\"compatibility\":\"SIDEWAYS\"}", 422, 42203,
+                 "Invalid compatibility level");
+    doc = call_json("PUT", "/config/fleet-value", "{\"compatibility\":\"none\"}", 200);
+    ck_assert_str_eq(jv_str(doc, "compatibility"), "NONE");
+    jv_free(doc);
+    doc = call_json("GET", "/config/fleet-value", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibilityLevel"), "NONE");
+    jv_free(doc);
+    doc = call_json("GET", "/config", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibilityLevel"), "BACKWARD");
+    jv_free(doc);
+    doc = call_json("GET", "/config/other?defaultToGlobal=true", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibilityLevel"), "BACKWARD");
+    jv_free(doc);
+    doc = call_json("POST", "/subjects/fleet-value/versions", removed, 200);
+    jv_free(doc);
+    doc = call_json("PUT", "/config", "{\"compatibility\":\"FULL_TRANSITIVE\"}", 200);
+    ck_assert_str_eq(jv_str(doc, "compatibility"), "FULL_TRANSITIVE");
+    jv_free(doc);
+    doc = call_json("GET", "/config", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibilityLevel"), "FULL_TRANSITIVE");
+    jv_free(doc);
+    free(v2);
+    free(pkg);
+    free(removed);
+}
+END_TEST
+
+START_TEST(test_soft_delete)
+{
+    int id1 = register_text("fleet-value", V1, NULL);
+    int id2 = register_text("fleet-value", V2, NULL);
+    struct jv *doc = call_json("DELETE", "/subjects/fleet-value/versions/1", NULL, 200);
+    ck_assert_double_eq(doc->num, 1);
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions", NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 1);
+    ck_assert_double_eq(jv_num(doc, "0"), 2);
+    jv_free(doc);
+    expect_error("GET", "/subjects/fleet-value/versions/1", NULL, 404, 40402, "Version 1");
+    expect_error("DELETE", "/subjects/fleet-value/versions/1", NULL, 404, 40402, "Version 1");
+    /* the schema itself stays readable by id (events in the journal still name it) */
+    char path[64];
+    snprintf(path, sizeof(path), "/schemas/ids/%d", id1);
+    doc = call_json("GET", path, NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "schema"), V1);
+    jv_free(doc);
+    /* ... but it is no longer live under the subject */
+    snprintf(path, sizeof(path), "/schemas/ids/%d/descriptor?subject=fleet-value", id1);
+    expect_error("GET", path, NULL, 404, 40403, "not registered under subject");
+    /* registered again (dropping `speed` needs NONE): the same id, a new version */
+    jv_free(call_json("PUT", "/config/fleet-value", "{\"compatibility\":\"NONE\"}", 200));
+    ck_assert_int_eq(register_text("fleet-value", V1, NULL), id1);
+    doc = call_json("GET", "/subjects/fleet-value/versions/latest", NULL, 200);
+    ck_assert_double_eq(jv_num(doc, "version"), 3);
+    ck_assert_double_eq(jv_num(doc, "id"), id1);
+    jv_free(doc);
+    doc = call_json("DELETE", "/subjects/fleet-value/versions/latest", NULL, 200);
+    ck_assert_double_eq(doc->num, 3);
+    jv_free(doc);
+    doc = call_json("DELETE", "/subjects/fleet-value/versions/2", NULL, 200);
+    jv_free(doc);
+    (void)id2;
+    expect_error("GET", "/subjects/fleet-value/versions", NULL, 404, 40401, "not found");
+    call("GET", "/subjects", NULL);
+    ck_assert_str_eq(resp.data, "[]");
+
+    ck_assert_int_eq(call("GET", "/readyz", NULL), 200);
+    ck_assert_int_eq(call("GET", "/metrics", NULL), 200);
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_registry_schemas 2\n"));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_registry_subjects 0\n"));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_registry_registered_total 3\n"));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_registry_reregistered_total 0\n"));
+}
+END_TEST
+
+struct racer {
+    uint16_t port;
+    const char *body;
+    long status;
+    int id;
+};
+
+static size_t racer_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct buf *b = arg;
+    buf_append(b, p, size * n);
+    return size * n;
+}
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/subjects/race-value/versions", r->port);
+    struct buf b;
+    buf_init(&b, 4096);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: " CT);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, racer_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (b.data && sscanf(b.data, "{\"id\":%d}", &r->id) != 1)
+        r->id = -1;
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    buf_release(&b);
+    return NULL;
+}
+
+START_TEST(test_replicas_race_to_one_id)
+{
+    port2 = stack_free_port();
+    pid2 = stack_service_start(&st, "tp-registry", NULL, port2);
+    enum { RACERS = 8 };
+    char *body = body_of(V2, NULL);
+    struct racer r[RACERS];
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        r[i] = (struct racer){i % 2 ? port2 : port, body, 0, 0};
+        pthread_create(&t[i], NULL, racer_main, &r[i]);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < RACERS; i++) {
+        ck_assert_int_eq(r[i].status, 200);
+        ck_assert_int_eq(r[i].id, r[0].id);
+    }
+    struct jv *doc = call_json("GET", "/subjects/race-value/versions", NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 1); /* one version, not eight */
+    jv_free(doc);
+    /* another subject racing on the same schema gets the same id too */
+    ck_assert_int_eq(register_text("race2-value", V2, NULL), r[0].id);
+    free(body);
+}
+END_TEST
+
+static Suite *api_suite(void)
+{
+    Suite *s = suite_create("registry_api");
+    TCase *tc = tcase_create("api");
+    tcase_set_timeout(tc, 300);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_register_and_read);
+    tcase_add_test(tc, test_invalid_schemas_and_references);
+    tcase_add_test(tc, test_compatibility_and_config);
+    tcase_add_test(tc, test_soft_delete);
+    tcase_add_test(tc, test_replicas_race_to_one_id);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TP_CHECK_MAIN(api_suite)
