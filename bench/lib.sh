@@ -23,3 +23,12 @@ ms() {
         else if (x ~ /s$/) { sub(/s$/, "", x); print x * 1000 }
         else print x + 0 }'
 }
+
+# need_wrk: installs wrk when it is missing (scripts/install-deps lists it too; a benchmark
+# may also be run on its own)
+need_wrk() {
+    command -v wrk >/dev/null && return 0
+    echo "bench: installing wrk" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+}

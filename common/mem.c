@@ -57,7 +57,12 @@ int64_t tp_now_ms(void)
 
 int64_t tp_mono_ms(void)
 {
+    return tp_mono_us() / 1000;
+}
+
+int64_t tp_mono_us(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }

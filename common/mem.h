@@ -23,5 +23,7 @@ char *tp_strndup(const char *s, size_t n);
 int64_t tp_now_ms(void);
 /* Monotonic clock in ms, for intervals and timeouts. */
 int64_t tp_mono_ms(void);
+/* Monotonic clock in microseconds (request latencies). */
+int64_t tp_mono_us(void);
 
 #endif

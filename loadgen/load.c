@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -71,20 +70,6 @@ struct load {
     int64_t last_progress_us;
 };
 
-static int64_t load_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t load_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* xorshift64*: uniform in [0, 1) */
 static double load_unit(struct load *l)
 {
@@ -148,14 +133,14 @@ static enum load_kind load_reading(struct load *l, size_t d, size_t i, struct lo
     journal_reading *r = &l->rs[i];
     if (kind == LOAD_FRESH) {
         sim_reading_next(f, d, r, &l->ss[i]);
-        r->timestamp_ms = load_wall_ms();
+        r->timestamp_ms = tp_now_ms();
         load_values(l, r, it->values);
     } else {
         /* a bad reading never advances the device: build it on a copy */
         struct sim_vehicle saved = *v;
         sim_reading_next(f, d, r, &l->ss[i]);
         *v = saved;
-        r->timestamp_ms = load_wall_ms();
+        r->timestamp_ms = tp_now_ms();
         if (kind == LOAD_DUPLICATE) {
             r->sequence = x->last_seq;
         } else if (kind == LOAD_OUT_OF_ORDER) {
@@ -225,7 +210,7 @@ static void load_send(struct load *l, struct load_conn *c)
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->len);
     buf_reset(&c->resp);
-    c->start_us = load_now_us();
+    c->start_us = tp_mono_us();
     c->attempts++;
     c->busy = true;
     c->retry_at_us = 0;
@@ -295,13 +280,13 @@ static void load_done(struct load *l, struct load_conn *c, CURLcode code)
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(l->multi, c->easy);
     c->busy = false;
-    uint64_t us = (uint64_t)(load_now_us() - c->start_us);
+    uint64_t us = (uint64_t)(tp_mono_us() - c->start_us);
     hist_add(&res->latency, us);
     hist_add(&l->tick_hist, us);
     res->status_counts[status >= 200 && status < 600 ? status / 100 : 0]++;
     if (status == 503 && c->attempts <= l->opt->retries) {
         res->retried_requests++;
-        c->retry_at_us = load_now_us() + 1000000; /* Retry-After: 1 */
+        c->retry_at_us = tp_mono_us() + 1000000; /* Retry-After: 1 */
         return;
     }
     res->requests++;
@@ -399,7 +384,7 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
     clamped.connections = conns;
     l.opt = &clamped;
     o = &clamped;
-    res->fleet = sim_fleet_new_profile(o->profile, o->devices, o->seed, load_wall_ms(),
+    res->fleet = sim_fleet_new_profile(o->profile, o->devices, o->seed, tp_now_ms(),
                                        o->period_ms > 0 ? o->period_ms : 5000);
     res->expect = tp_calloc(o->devices, sizeof(*res->expect));
     res->value_names = o->profile == SIM_METER ? load_meter_values : load_vehicle_values;
@@ -432,10 +417,10 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
         curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
     }
 
-    l.t0_us = load_now_us();
+    l.t0_us = tp_mono_us();
     int64_t next_tick = l.t0_us + 1000000;
     for (;;) {
-        int64_t now = load_now_us();
+        int64_t now = tp_mono_us();
         double elapsed = (double)(now - l.t0_us) / 1e6;
         if (o->duration_ms && now - l.t0_us >= (int64_t)o->duration_ms * 1000)
             l.stop = true;
@@ -473,7 +458,7 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
             load_done(&l, c, m->data.result);
         }
-        now = load_now_us();
+        now = tp_mono_us();
         while (now >= next_tick) {
             load_tick_close(&l, (double)(next_tick - l.t0_us) / 1e6);
             next_tick += 1000000;
@@ -482,7 +467,7 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
         int wait_ms = l.rate > 0 || waiting ? 2 : 100;
         curl_multi_poll(l.multi, NULL, 0, wait_ms, NULL);
     }
-    int64_t end = load_now_us();
+    int64_t end = tp_mono_us();
     res->seconds = (double)(end - l.t0_us) / 1e6;
     if (l.tick.requests || l.tick.sent)
         load_tick_close(&l, res->seconds);

@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -17,13 +16,6 @@ struct verify_slot {
     struct buf resp;
     bool busy;
 };
-
-static int64_t verify_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t verify_write(char *data, size_t size, size_t n, void *arg)
 {
@@ -108,7 +100,7 @@ enum tp_err verify_run(const struct verify_options *o, const struct load_result 
         if (hdrs)
             curl_easy_setopt(slots[i].easy, CURLOPT_HTTPHEADER, hdrs);
     }
-    int64_t t0 = verify_now_ms(), deadline = t0 + o->timeout_ms;
+    int64_t t0 = tp_mono_ms(), deadline = t0 + o->timeout_ms;
     unsigned reported = 0;
     enum tp_err err = TP_OK;
     for (;;) {
@@ -171,7 +163,7 @@ enum tp_err verify_run(const struct verify_options *o, const struct load_result 
             }
             curl_multi_poll(multi, NULL, 0, 50, NULL);
         }
-        if (n_again == 0 || verify_now_ms() >= deadline) {
+        if (n_again == 0 || tp_mono_ms() >= deadline) {
             out->behind = n_again;
             break;
         }
@@ -180,7 +172,7 @@ enum tp_err verify_run(const struct verify_options *o, const struct load_result 
         usleep(300 * 1000);
     }
 done:
-    out->seconds = (double)(verify_now_ms() - t0) / 1000.0;
+    out->seconds = (double)(tp_mono_ms() - t0) / 1000.0;
     for (unsigned i = 0; i < par; i++) {
         if (slots[i].busy)
             curl_multi_remove_handle(multi, slots[i].easy);
