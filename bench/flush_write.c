@@ -30,26 +30,30 @@ static const char *const bench_metrics[8] = {
 
 static const char upsert_values_sql[] =
     "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
-    " location, attributes, updated_at)"
+    " location, attributes, updated_at, minute, minute_stats)"
     " VALUES ($1, timestamptz 'epoch' + $2::bigint * interval '1 millisecond',"
     " timestamptz 'epoch' + $3::bigint * interval '1 millisecond', $4::bigint, $5::bigint,"
-    " $6::jsonb, $7::jsonb, $8::jsonb, now())"
+    " $6::jsonb, $7::jsonb, $8::jsonb, now(),"
+    " timestamptz 'epoch' + $9::bigint * interval '1 millisecond', $10::jsonb)"
     " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
     " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
     " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
-    " attributes = EXCLUDED.attributes, updated_at = now()"
+    " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
+    " minute_stats = EXCLUDED.minute_stats"
     " WHERE t.last_sequence <= EXCLUDED.last_sequence";
 
 static const char upsert_stage_sql[] =
     "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
-    " location, attributes, updated_at)"
+    " location, attributes, updated_at, minute, minute_stats)"
     " SELECT device_id, timestamptz 'epoch' + first_seen_ms * interval '1 millisecond',"
     " timestamptz 'epoch' + last_seen_ms * interval '1 millisecond', last_sequence, events,"
-    " metrics, location, attributes, now() FROM bench_stage"
+    " metrics, location, attributes, now(),"
+    " timestamptz 'epoch' + minute_ms * interval '1 millisecond', minute_stats FROM bench_stage"
     " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
     " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
     " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
-    " attributes = EXCLUDED.attributes, updated_at = now()"
+    " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
+    " minute_stats = EXCLUDED.minute_stats"
     " WHERE t.last_sequence <= EXCLUDED.last_sequence";
 
 static double now_s(void)
@@ -90,7 +94,13 @@ static char **make_rows(size_t n, int64_t seq)
             m->max = v + 1;
             m->sum = v * (double)seq;
             m->count = seq;
+            /* the open minute: this value and the one before */
+            m->mmin = v - 1;
+            m->mmax = v;
+            m->msum = 2 * v - 1;
+            m->mcount = 2;
         }
+        t->minute_ms = ts - ts % 60000;
         twin_attr_set(t, "model", "tp-van");
         twin_attr_set(t, "region", "eu-central");
         twin_attr_set(t, "firmware", "2.1.4");
@@ -142,13 +152,13 @@ static void write_pipeline(PGconn *db, char **rows, size_t n)
         exit(1);
     }
     for (size_t i = 0; i < n; i++) {
-        /* split the COPY row into its 8 columns (no escapes in these rows; \N is NULL) */
+        /* split the COPY row into its 10 columns (no escapes in these rows; \N is NULL) */
         char *row = strdup(rows[i]), *save = NULL;
-        const char *params[8];
+        const char *params[10];
         int k = 0;
-        for (char *f = strtok_r(row, "\t\n", &save); f && k < 8; f = strtok_r(NULL, "\t\n", &save))
+        for (char *f = strtok_r(row, "\t\n", &save); f && k < 10; f = strtok_r(NULL, "\t\n", &save))
             params[k++] = strcmp(f, "\\N") ? f : NULL;
-        if (k != 8 || !PQsendQueryPrepared(db, "up", 8, params, NULL, NULL, 0)) {
+        if (k != 10 || !PQsendQueryPrepared(db, "up", 10, params, NULL, NULL, 0)) {
             fprintf(stderr, "tp-bench-flush: send: %s", PQerrorMessage(db));
             exit(1);
         }
@@ -192,8 +202,9 @@ int main(int argc, char **argv)
     }
     must(db, "CREATE TEMP TABLE bench_stage (device_id text, first_seen_ms bigint,"
              " last_seen_ms bigint, last_sequence bigint, events bigint, metrics jsonb,"
-             " location jsonb, attributes jsonb) ON COMMIT DELETE ROWS");
-    PGresult *p = PQprepare(db, "up", upsert_values_sql, 8, NULL);
+             " location jsonb, attributes jsonb, minute_ms bigint, minute_stats jsonb)"
+             " ON COMMIT DELETE ROWS");
+    PGresult *p = PQprepare(db, "up", upsert_values_sql, 10, NULL);
     if (PQresultStatus(p) != PGRES_COMMAND_OK) {
         fprintf(stderr, "tp-bench-flush: prepare: %s", PQerrorMessage(db));
         return 1;

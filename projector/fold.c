@@ -19,6 +19,7 @@ struct twin *twin_new(const char *device_id)
     size_t len = strlen(device_id);
     assert(len <= FOLD_DEVICE_ID_MAX);
     struct twin *t = tp_calloc(1, sizeof(*t));
+    t->minute_ms = TWIN_NO_MINUTE;
     memcpy(t->device_id, device_id, len + 1);
     return t;
 }
@@ -80,6 +81,18 @@ void twin_metric_observe(struct twin_metric *m, double value)
     m->count++;
 }
 
+void twin_minute_close(struct twin *t, struct history *h)
+{
+    for (size_t i = 0; i < t->n_metrics; i++) {
+        struct twin_metric *m = &t->metrics[i];
+        if (m->mcount > 0 && h)
+            history_add_stats(h, t->device_id, m->name, t->minute_ms, m->mmin, m->mmax, m->msum,
+                              m->mcount);
+        m->mcount = 0;
+    }
+    t->minute_ms = TWIN_NO_MINUTE;
+}
+
 void twin_attr_set(struct twin *t, const char *name, const char *value)
 {
     const char **slot = !strcmp(name, "model")      ? &t->model
@@ -100,7 +113,9 @@ bool fold_valid(const journal_reading *r)
            r->timestamp_ms >= FOLD_TS_MIN_MS && r->timestamp_ms <= FOLD_TS_MAX_MS;
 }
 
-/* One value of an applied reading: latest value, statistics, history. */
+/* One value of an applied reading: latest value, statistics, history (the open minute, or
+ * the map for a late reading: fold_apply has moved the open minute to the reading's, or left
+ * it later). */
 static void fold_metric(struct twin *t, struct history *h, const char *interned, double value,
                         int64_t ts)
 {
@@ -110,8 +125,17 @@ static void fold_metric(struct twin *t, struct history *h, const char *interned,
     if (!isfinite(value))
         return; /* JSON cannot hold it: latest value only (written as null) */
     twin_metric_observe(m, value);
-    if (h)
-        history_add(h, t->device_id, m->name, ts, value);
+    if (history_minute(ts) != t->minute_ms) {
+        if (h)
+            history_add(h, t->device_id, m->name, ts, value);
+        return;
+    }
+    if (m->mcount == 0 || value < m->mmin)
+        m->mmin = value;
+    if (m->mcount == 0 || value > m->mmax)
+        m->mmax = value;
+    m->msum = m->mcount == 0 ? value : m->msum + value;
+    m->mcount++;
 }
 
 /* Every present optional double of the message, by field name (the Reading's names are
@@ -167,6 +191,12 @@ enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct his
     t->last_seen_ms = ts;
     t->last_sequence = seq;
     t->events++;
+    int64_t minute = history_minute(ts);
+    if (t->minute_ms == TWIN_NO_MINUTE || minute > t->minute_ms) {
+        if (t->minute_ms != TWIN_NO_MINUTE)
+            twin_minute_close(t, h);
+        t->minute_ms = minute;
+    }
     fold_doubles(t, h, &r->base, ts);
     for (size_t i = 0; i < r->n_metrics; i++)
         if (r->metrics[i]->key && *r->metrics[i]->key &&

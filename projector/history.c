@@ -122,23 +122,23 @@ static void history_slots_grow(struct history *h)
     h->n_slots = cap;
 }
 
-void history_add(struct history *h, const char *device_id, const char *metric, int64_t ts_ms,
-                 double value)
+void history_add_stats(struct history *h, const char *device_id, const char *metric,
+                       int64_t minute_ms, double min, double max, double sum, int64_t count)
 {
     uint32_t dev = history_intern(h, device_id);
     uint32_t met = history_intern(h, metric);
-    int64_t minute = history_minute(ts_ms);
+    int64_t minute = history_minute(minute_ms);
     size_t mask = h->n_slots - 1;
     size_t i = history_hash_key(dev, met, minute) & mask;
     for (; h->slots[i]; i = (i + 1) & mask) {
         struct history_entry *e = &h->entries[h->slots[i] - 1];
         if (e->device_id == dev && e->metric == met && e->minute_ms == minute) {
-            if (value < e->min)
-                e->min = value;
-            if (value > e->max)
-                e->max = value;
-            e->sum += value;
-            e->count++;
+            if (min < e->min)
+                e->min = min;
+            if (max > e->max)
+                e->max = max;
+            e->sum += sum;
+            e->count += count;
             return;
         }
     }
@@ -147,8 +147,14 @@ void history_add(struct history *h, const char *device_id, const char *metric, i
         h->cap = h->cap ? h->cap * 2 : HISTORY_MIN_SLOTS;
         h->entries = tp_realloc(h->entries, h->cap * sizeof(*h->entries));
     }
-    h->entries[h->n] = (struct history_entry){dev, met, minute, value, value, value, 1};
+    h->entries[h->n] = (struct history_entry){dev, met, minute, min, max, sum, count};
     h->slots[i] = (uint32_t)++h->n;
     if (h->n * 2 > h->n_slots) /* load factor 0.5 */
         history_slots_grow(h);
+}
+
+void history_add(struct history *h, const char *device_id, const char *metric, int64_t ts_ms,
+                 double value)
+{
+    history_add_stats(h, device_id, metric, ts_ms, value, value, value, 1);
 }

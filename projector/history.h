@@ -1,7 +1,9 @@
 /*
  * history.h - the history projection between two flushes: per (device_id,
  * metric, minute of the reading's device time, UTC) the min, max, sum and
- * count of the values applied since the last flush. store_flush adds the
+ * count of the values applied since the last flush that are no longer in a
+ * twin's open minute (twin.h): minutes closed by a later reading, and late
+ * readings' values. store_flush adds the
  * entries to table metric_minutes in the flush transaction (min with min,
  * sum with sum, ...), then the projector clears the map.
  *
@@ -52,6 +54,10 @@ void history_free(struct history *h);
 /* Adds one value at device time ts_ms (strings are copied, once per map). */
 void history_add(struct history *h, const char *device_id, const char *metric, int64_t ts_ms,
                  double value);
+/* Adds the figures of count values in the minute of minute_ms (one closed open minute of a
+ * twin, twin.h). */
+void history_add_stats(struct history *h, const char *device_id, const char *metric,
+                       int64_t minute_ms, double min, double max, double sum, int64_t count);
 /* Entries so far. */
 size_t history_count(const struct history *h);
 /* An interned string, borrowed, valid until history_clear. */

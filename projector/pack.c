@@ -12,8 +12,12 @@
 #define PACK_M_TS      0x10               /* metric flags: ts differs from last_seen */
 #define PACK_M_COUNT   0x20               /* count differs from events */
 #define PACK_M_SUMRAW  0x40               /* sum raw although the scale is decimal */
+#define PACK_M_MINUTE  0x80               /* figures in the open minute follow (mcount > 0) */
+#define PACK_MM_SAME   1                  /* minute word: mcount 1, mmin = mmax = msum = value */
+#define PACK_MM_SUMRAW 2                  /* minute word: msum raw although the scale is decimal */
 #define PACK_L_HAS     0x80               /* location bits: has_location; low 5 bits: mask */
 #define PACK_L_TS      0x40               /* location_ts differs from last_seen */
+#define PACK_L_MINUTE  0x20               /* an open minute (its start follows) */
 #define PACK_EXACT_MAX 9007199254740992.0 /* 2^53: every integer below is a double */
 
 static const double pack_p10[PACK_SCALE_MAX + 1] = {1e0, 1e1, 1e2, 1e3, 1e4,
@@ -112,6 +116,18 @@ static const uint8_t *unpack_raw(const uint8_t *p, double *v)
     return p + sizeof(*v);
 }
 
+/* The number of ts_ms's minute since the epoch (floor, also before 1970). */
+static int64_t pack_minute(int64_t ts_ms)
+{
+    int64_t m = ts_ms / 60000;
+    return ts_ms % 60000 < 0 ? m - 1 : m;
+}
+
+static bool pack_same(double a, double b)
+{
+    return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
 /* v raw, or its integer m at a decimal scale s. */
 static uint8_t *pack_dbl(uint8_t *p, double v, int s, int64_t m)
 {
@@ -136,7 +152,8 @@ static uint64_t pack_name_id(const char *interned)
 size_t pack_twin_bound(const struct twin *t)
 {
     /* varints of 64 bits take 10 bytes; a double at most 10 */
-    return 4 * 10 + 3 * 5 + 1 + 10 + TWIN_LOC_N * 11 + 10 + t->n_metrics * (5 + 1 + 10 + 10 + 40);
+    return 4 * 10 + 3 * 5 + 1 + 10 + 10 + TWIN_LOC_N * 11 + 10 +
+           t->n_metrics * (5 + 1 + 10 + 10 + 40 + 10 + 30);
 }
 
 size_t pack_twin_write(uint8_t *out, const struct twin *t)
@@ -155,9 +172,13 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
         lb |= PACK_L_HAS;
     if (t->location_ts_ms != t->last_seen_ms)
         lb |= PACK_L_TS;
+    if (t->minute_ms != TWIN_NO_MINUTE)
+        lb |= PACK_L_MINUTE;
     *p++ = lb;
     if (lb & PACK_L_TS)
         p = pack_zz(p, pack_sub(t->location_ts_ms, t->last_seen_ms));
+    if (lb & PACK_L_MINUTE)
+        p = pack_zz(p, pack_sub(pack_minute(t->minute_ms), pack_minute(t->last_seen_ms)));
     for (int i = 0; i < TWIN_LOC_N; i++) {
         if (!(t->loc_mask & (1u << i)))
             continue;
@@ -170,9 +191,12 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
     p = pack_uv(p, t->n_metrics);
     for (size_t i = 0; i < t->n_metrics; i++) {
         const struct twin_metric *m = &t->metrics[i];
-        double v[3] = {m->value, m->min, m->max};
-        int64_t ms[3], sm = 0;
-        int s = pack_scale(v, m->count != 0 ? 3 : 1, m->scale, ms);
+        bool in_minute = t->minute_ms != TWIN_NO_MINUTE && m->mcount > 0;
+        bool same = in_minute && m->mcount == 1 && pack_same(m->mmin, m->value) &&
+                    pack_same(m->mmax, m->value) && pack_same(m->msum, m->value);
+        double v[5] = {m->value, m->min, m->max, m->mmin, m->mmax};
+        int64_t ms[5], sm = 0, msm = 0;
+        int s = pack_scale(v, in_minute && !same ? 5 : m->count != 0 ? 3 : 1, m->scale, ms);
         uint8_t flags = (uint8_t)s;
         if (m->ts_ms != t->last_seen_ms)
             flags |= PACK_M_TS;
@@ -180,6 +204,8 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
             flags |= PACK_M_COUNT;
         if (m->count != 0 && s != PACK_RAW && !pack_decimal(m->sum, s, &sm))
             flags |= PACK_M_SUMRAW;
+        if (in_minute)
+            flags |= PACK_M_MINUTE;
         p = pack_uv(p, names_id(m->name));
         *p++ = flags;
         if (flags & PACK_M_TS)
@@ -191,6 +217,18 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
             p = pack_dbl(p, m->min, s, ms[1]);
             p = pack_dbl(p, m->max, s, ms[2]);
             p = pack_dbl(p, m->sum, flags & PACK_M_SUMRAW ? PACK_RAW : s, sm);
+        }
+        if (in_minute) {
+            uint64_t word = (uint64_t)m->mcount << 2;
+            if (same) {
+                p = pack_uv(p, word | PACK_MM_SAME);
+                continue;
+            }
+            bool sumraw = s != PACK_RAW && !pack_decimal(m->msum, s, &msm);
+            p = pack_uv(p, word | (sumraw ? PACK_MM_SUMRAW : 0));
+            p = pack_dbl(p, m->mmin, s, ms[3]);
+            p = pack_dbl(p, m->mmax, s, ms[4]);
+            p = pack_dbl(p, m->msum, sumraw ? PACK_RAW : s, msm);
         }
     }
     assert((size_t)(p - out) <= pack_twin_bound(t));
@@ -222,6 +260,11 @@ size_t pack_twin_read(struct twin *t, const uint8_t *in)
     if (lb & PACK_L_TS) {
         p = unpack_zz(p, &d);
         t->location_ts_ms = pack_add(t->last_seen_ms, d);
+    }
+    t->minute_ms = TWIN_NO_MINUTE;
+    if (lb & PACK_L_MINUTE) {
+        p = unpack_zz(p, &d);
+        t->minute_ms = pack_add(pack_minute(t->last_seen_ms), d) * 60000;
     }
     for (int i = 0; i < TWIN_LOC_N; i++) {
         t->loc[i] = 0;
@@ -257,6 +300,19 @@ size_t pack_twin_read(struct twin *t, const uint8_t *in)
             p = unpack_dbl(p, &m->min, s);
             p = unpack_dbl(p, &m->max, s);
             p = unpack_dbl(p, &m->sum, flags & PACK_M_SUMRAW ? PACK_RAW : s);
+        }
+        m->mmin = m->mmax = m->msum = 0;
+        m->mcount = 0;
+        if (flags & PACK_M_MINUTE) {
+            p = unpack_uv(p, &u);
+            m->mcount = (int64_t)(u >> 2);
+            if (u & PACK_MM_SAME) {
+                m->mmin = m->mmax = m->msum = m->value;
+                continue;
+            }
+            p = unpack_dbl(p, &m->mmin, s);
+            p = unpack_dbl(p, &m->mmax, s);
+            p = unpack_dbl(p, &m->msum, u & PACK_MM_SUMRAW ? PACK_RAW : s);
         }
     }
     return (size_t)(p - in);

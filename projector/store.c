@@ -26,21 +26,24 @@ struct store {
 static const char store_stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS twins_stage ("
     " device_id text, first_seen_ms bigint, last_seen_ms bigint, last_sequence bigint,"
-    " events bigint, metrics jsonb, location jsonb, attributes jsonb) ON COMMIT DELETE ROWS;"
+    " events bigint, metrics jsonb, location jsonb, attributes jsonb, minute_ms bigint,"
+    " minute_stats jsonb) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS metric_minutes_stage ("
     " device_id text, metric text, minute_ms bigint, min float8, max float8, sum float8,"
     " count bigint) ON COMMIT DELETE ROWS";
 
 static const char store_upsert_sql[] =
     "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
-    " location, attributes, updated_at)"
+    " location, attributes, updated_at, minute, minute_stats)"
     " SELECT device_id, timestamptz 'epoch' + first_seen_ms * interval '1 millisecond',"
     " timestamptz 'epoch' + last_seen_ms * interval '1 millisecond', last_sequence, events,"
-    " metrics, location, attributes, now() FROM twins_stage"
+    " metrics, location, attributes, now(),"
+    " timestamptz 'epoch' + minute_ms * interval '1 millisecond', minute_stats FROM twins_stage"
     " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
     " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
     " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
-    " attributes = EXCLUDED.attributes, updated_at = now()"
+    " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
+    " minute_stats = EXCLUDED.minute_stats"
     " WHERE t.last_sequence <= EXCLUDED.last_sequence";
 
 static const char store_history_sql[] =
@@ -224,8 +227,9 @@ out:
     return err;
 }
 
-/* Columns of store_load_sql after the twin's own: one metric per row. */
-enum { STORE_COL_METRIC = 6 + TWIN_LOC_N + 3 };
+/* Columns of store_load_sql after the twin's own: one metric per row, then the open minute
+ * and the metric's figures in it. */
+enum { STORE_COL_METRIC = 6 + TWIN_LOC_N + 3, STORE_COL_MINUTE = STORE_COL_METRIC + 7 };
 
 static const char store_load_sql[] =
     "SELECT t.device_id, (extract(epoch FROM first_seen) * 1000)::bigint,"
@@ -236,7 +240,9 @@ static const char store_load_sql[] =
     " attributes->>'model', attributes->>'firmware', attributes->>'region',"
     " m.key, (m.value->>'value')::float8, (m.value->>'ts')::bigint,"
     " (m.value->>'min')::float8, (m.value->>'max')::float8, (m.value->>'sum')::float8,"
-    " (m.value->>'count')::bigint"
+    " (m.value->>'count')::bigint, (extract(epoch FROM t.minute) * 1000)::bigint,"
+    " (t.minute_stats->m.key->>0)::float8, (t.minute_stats->m.key->>1)::float8,"
+    " (t.minute_stats->m.key->>2)::float8, (t.minute_stats->m.key->>3)::bigint"
     " FROM twins t LEFT JOIN LATERAL jsonb_each(t.metrics) m ON true"
     " WHERE t.device_id = ANY($1::text[])";
 
@@ -245,10 +251,15 @@ static double store_get_double(PGresult *res, int r, int c)
     return PQgetisnull(res, r, c) ? 0.0 : strtod(PQgetvalue(res, r, c), NULL);
 }
 
-/* The metric of row r (if any); stats missing (written before they existed) load as count 0. */
+/* The metric of row r (if any); stats missing (written before they existed) load as count 0,
+ * and so do a metric's figures of the open minute. */
 static void store_apply_metric(struct twin *t, PGresult *res, int r)
 {
     const int c = STORE_COL_METRIC;
+    if (PQgetisnull(res, r, STORE_COL_MINUTE))
+        t->minute_ms = TWIN_NO_MINUTE;
+    else
+        t->minute_ms = strtoll(PQgetvalue(res, r, STORE_COL_MINUTE), NULL, 10);
     if (PQgetisnull(res, r, c))
         return; /* a twin without metrics */
     struct twin_metric *m =
@@ -260,6 +271,13 @@ static void store_apply_metric(struct twin *t, PGresult *res, int r)
     m->max = store_get_double(res, r, c + 4);
     m->sum = store_get_double(res, r, c + 5);
     m->count = strtoll(PQgetvalue(res, r, c + 6), NULL, 10);
+    const int mc = STORE_COL_MINUTE + 1;
+    if (t->minute_ms == TWIN_NO_MINUTE || PQgetisnull(res, r, mc + 3))
+        return;
+    m->mmin = store_get_double(res, r, mc);
+    m->mmax = store_get_double(res, r, mc + 1);
+    m->msum = store_get_double(res, r, mc + 2);
+    m->mcount = strtoll(PQgetvalue(res, r, mc + 3), NULL, 10);
 }
 
 static void store_apply_row(struct twins *tt, PGresult *res, int r)
@@ -400,7 +418,33 @@ enum tp_err store_twin_row(struct buf *out, const struct twin *t)
     }
     buf_append_str(&j, "}");
     store_copy_json(out, &j);
-    buf_append_str(out, "\n");
+
+    if (t->minute_ms == TWIN_NO_MINUTE) {
+        buf_append_str(out, "\t\\N\t\\N\n");
+    } else {
+        buf_printf(out, "\t%" PRId64 "\t", t->minute_ms);
+        buf_append_str(&j, "{");
+        first = true;
+        for (size_t i = 0; i < t->n_metrics; i++) {
+            const struct twin_metric *m = &t->metrics[i];
+            if (m->mcount == 0)
+                continue;
+            if (!first)
+                buf_append_str(&j, ",");
+            first = false;
+            json_str(&j, m->name);
+            buf_append_str(&j, ":[");
+            json_double(&j, m->mmin);
+            buf_append_str(&j, ",");
+            json_double(&j, m->mmax);
+            buf_append_str(&j, ",");
+            json_double(&j, m->msum);
+            buf_printf(&j, ",%" PRId64 "]", m->mcount);
+        }
+        buf_append_str(&j, "}");
+        store_copy_json(out, &j);
+        buf_append_str(out, "\n");
+    }
     buf_release(&j);
     return TP_OK;
 }

@@ -15,9 +15,19 @@
  * The fold is generic: it walks the Reading's protobuf descriptor, so a new
  * numeric field in the schema becomes a metric with no code change.
  * Folding is idempotent by (device_id, sequence): a reading whose sequence
- * is <= the twin's last sequence is a duplicate and changes nothing. An
- * applied reading also adds each of its metric values to the history map
- * (history.h) when one is given: (device, metric, minute) -> min/max/sum/count.
+ * is <= the twin's last sequence is a duplicate and changes nothing.
+ *
+ * History (per device, metric and minute of device time: min/max/sum/count)
+ * is kept in two places so that each minute is written once, not once per
+ * flush: the twin holds its *open minute* (the newest minute it has
+ * readings for: `minute_ms`, and per metric mmin/mmax/msum/mcount),
+ * persisted with the twin itself (twins.minute, twins.minute_stats); a
+ * reading of a later minute *closes* it: each metric's figures of the
+ * closed minute go to the history map (history.h) when one is given, which
+ * the next flush adds to table metric_minutes in the same transaction as
+ * the twin. A late reading (a minute before the open one) adds its values
+ * to the history map directly. Which minute a value lands in depends only
+ * on the device's own readings in journal order, never on flush timing.
  *
  * This is the working ("hot") form of a twin, for folding and flushing:
  * struct twins (twins.h) keeps every clean twin packed (pack.h) and
@@ -47,6 +57,7 @@ struct history;
 #define FOLD_DEVICE_ID_MAX 256
 #define FOLD_TS_MIN_MS     (-62135596800000LL) /* 0001-01-01 */
 #define FOLD_TS_MAX_MS     253402300799999LL   /* 9999-12-31 */
+#define TWIN_NO_MINUTE     INT64_MIN           /* struct twin's minute_ms: no open minute */
 
 struct twin_metric {
     const char *name; /* interned (names.h) */
@@ -56,6 +67,10 @@ struct twin_metric {
      * min/max/sum are meaningless while count is 0 */
     double min, max, sum;
     int64_t count;
+    /* the twin's open minute (struct twin's minute_ms): this metric's figures in it; mcount
+     * 0 = no finite value of this metric in that minute */
+    double mmin, mmax, msum;
+    int64_t mcount;
     uint8_t scale; /* decimal scale it was packed at last (pack.c tries it first) */
 };
 
@@ -66,6 +81,7 @@ struct twin {
     int64_t last_seen_ms;
     int64_t last_sequence;
     int64_t events; /* readings applied; 0 = never seen */
+    int64_t minute_ms; /* start of the open minute (see above); TWIN_NO_MINUTE: none */
     struct twin_metric *metrics;
     size_t n_metrics, cap_metrics;
     bool has_location;
@@ -92,6 +108,8 @@ void twin_metrics_reserve(struct twin *t, size_t n);
 struct twin_metric *twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms);
 /* Adds value to the metric's running statistics. */
 void twin_metric_observe(struct twin_metric *m, double value);
+/* Adds the open minute's figures of every metric to h (if not NULL) and empties it. */
+void twin_minute_close(struct twin *t, struct history *h);
 /* Borrowed pointer valid until the twin changes, or NULL. */
 const struct twin_metric *twin_metric_get(const struct twin *t, const char *name);
 /* Replaces an attribute ("model", "firmware", "region"); value interned. */
@@ -100,8 +118,9 @@ void twin_attr_set(struct twin *t, const char *name, const char *value);
 /* Whether r can be folded at all: device_id (UTF-8, <= 256 bytes), sequence
  * > 0, timestamp within years 1..9999. Anything else is skipped and counted. */
 bool fold_valid(const journal_reading *r);
-/* Applies r to t (r->device_id must be t's); when applied and h is not NULL,
- * adds each finite metric value to h. */
+/* Applies r to t (r->device_id must be t's). When applied, each finite metric value goes
+ * to the twin's open minute; a minute it closes, and values of a late reading, go to h
+ * (NULL: dropped, for tests of the twin alone). */
 enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct history *h);
 
 #endif

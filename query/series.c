@@ -12,11 +12,17 @@
 
 static const char *const series_intervals[] = {"1 minute", "5 minutes", "1 hour", "1 day"};
 
+/* metric_minutes plus the twin's open minute (migrations/0007_open_minute.sql) */
 static const char series_sql[] =
     "SELECT " DEVICES_TS_SQL("b") ", min(min), max(max), sum(sum) / sum(count), sum(count)"
                                   " FROM (SELECT date_bin($3::interval, minute, timestamptz "
                                   "'epoch') AS b, min, max, sum, count"
                                   "  FROM metric_minutes WHERE device_id = $1 AND metric = $2"
+                                  "  AND minute >= $4::timestamptz AND minute < $5::timestamptz"
+                                  " UNION ALL SELECT date_bin($3::interval, minute, timestamptz "
+                                  "'epoch'), (s->>0)::float8, (s->>1)::float8, (s->>2)::float8,"
+                                  " (s->>3)::bigint FROM twins, jsonb_extract_path(minute_stats,"
+                                  " $2) AS s WHERE device_id = $1 AND s IS NOT NULL"
                                   "  AND minute >= $4::timestamptz AND minute < $5::timestamptz) m"
                                   " GROUP BY b ORDER BY b";
 

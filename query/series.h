@@ -2,7 +2,9 @@
  * series.h - GET /v1/devices/{id}/series?metric=&from=&to=&step=1m|5m|1h|1d
  *
  * The history of one metric of one device from metric_minutes (written by
- * the projector: min/max/sum/count per device, metric and minute), rolled
+ * the projector: min/max/sum/count per device, metric and minute) and the
+ * twin's open minute (twins.minute_stats: the newest minute, moved into
+ * metric_minutes when the device's next minute starts), rolled
  * up into buckets aligned to the step in UTC (a day starts at 00:00Z).
  * The minutes that start in [from, to) count; buckets at the edges may be
  * partial; buckets without data are left out. At most PARAMS_BUCKETS_MAX
@@ -13,7 +15,8 @@
  *                    "avg":..,"count":..},...]}
  *   404 device_not_found (no twin), 400 invalid_parameter / too_many_buckets
  *
- * One prepared statement over the primary key (device_id, metric, minute);
+ * One prepared statement over the primary keys (device_id, metric, minute)
+ * and (device_id);
  * the twin is looked up only when no minute matched (404 or empty).
  * Handlers run on HTTP threads; arg is the struct query_api.
  */

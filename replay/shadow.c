@@ -17,7 +17,7 @@
 #define SHADOW_NAME_MAX   63 /* PostgreSQL's NAMEDATALEN - 1 */
 
 /* Bit masks of the timestamp columns in store_twin_row's and store_history_row's lines. */
-#define SHADOW_TWIN_TS    ((1u << 1) | (1u << 2)) /* first_seen, last_seen */
+#define SHADOW_TWIN_TS    ((1u << 1) | (1u << 2) | (1u << 8)) /* first_seen, last_seen, minute */
 #define SHADOW_HISTORY_TS (1u << 2)               /* minute */
 
 struct shadow {
@@ -42,7 +42,8 @@ static const char shadow_create_sql[] =
     " ON COMMIT DELETE ROWS";
 
 static const char shadow_twin_cols[] =
-    "(device_id, first_seen, last_seen, last_sequence, events, metrics, location, attributes)";
+    "(device_id, first_seen, last_seen, last_sequence, events, metrics, location, attributes,"
+    " minute, minute_stats)";
 static const char shadow_history_cols[] = "(device_id, metric, minute, min, max, sum, count)";
 
 /* Several history parts: one row per (device, metric, minute), as the projector's upserts. */
@@ -56,13 +57,14 @@ static const char shadow_merge_sql[] =
 
 static const char shadow_upsert_twins_sql[] =
     "INSERT INTO twins_shadow AS t (device_id, first_seen, last_seen, last_sequence, events,"
-    " metrics, location, attributes)"
+    " metrics, location, attributes, minute, minute_stats)"
     " SELECT device_id, first_seen, last_seen, last_sequence, events, metrics, location,"
-    " attributes FROM twins_shadow_stage"
+    " attributes, minute, minute_stats FROM twins_shadow_stage"
     " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
     " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
     " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
-    " attributes = EXCLUDED.attributes, updated_at = now()";
+    " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
+    " minute_stats = EXCLUDED.minute_stats";
 
 static const char shadow_upsert_history_sql[] =
     "INSERT INTO metric_minutes_shadow AS m (device_id, metric, minute, min, max, sum, count)"
@@ -159,7 +161,8 @@ void shadow_row_ts(struct buf *out, const char *line, size_t len, unsigned ts_co
         size_t end = tab ? (size_t)(tab - line) : len;
         if (end > start && line[end - 1] == '\n' && !tab)
             end--; /* the line's newline: not part of the last column */
-        if (col < 32 && (ts_columns & (1u << col))) {
+        bool null = end - start == 2 && line[start] == '\\' && line[start + 1] == 'N';
+        if (col < 32 && (ts_columns & (1u << col)) && !null) {
             char num[32];
             size_t n = end - start < sizeof(num) - 1 ? end - start : sizeof(num) - 1;
             memcpy(num, line + start, n);

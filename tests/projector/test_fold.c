@@ -256,12 +256,32 @@ START_TEST(test_non_finite_values_stay_out_of_statistics)
     ck_assert(isinf(metric(t, "speed_kmh", NULL))); /* the latest value, as before */
     assert_stats(t, "speed_kmh", 4, 4, 4, 1);
     ck_assert_int_eq(twin_metric_get(t, "odometer_km")->count, 0);
-    ck_assert_uint_eq(history_count(h), 1); /* speed_kmh = 4 only */
+    /* the open minute holds speed_kmh = 4 only */
+    ck_assert_uint_eq(history_count(h), 0);
+    ck_assert_int_eq(t->minute_ms, 0);
+    ck_assert_int_eq(twin_metric_get(t, "speed_kmh")->mcount, 1);
+    ck_assert_double_eq(twin_metric_get(t, "speed_kmh")->msum, 4);
+    ck_assert_int_eq(twin_metric_get(t, "odometer_km")->mcount, 0);
+    twin_minute_close(t, h);
+    ck_assert_uint_eq(history_count(h), 1);
     ck_assert_double_eq(h->entries[0].sum, 4);
+    ck_assert_int_eq(h->entries[0].count, 1);
     history_free(h);
     twin_free(t);
 }
 END_TEST
+
+/* The twin's figures of metric in its open minute. */
+static void assert_open(const struct twin *t, const char *metric, double min, double max,
+                        double sum, int64_t count)
+{
+    const struct twin_metric *m = twin_metric_get(t, metric);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_double_eq(m->mmin, min);
+    ck_assert_double_eq(m->mmax, max);
+    ck_assert_double_eq(m->msum, sum);
+    ck_assert_int_eq(m->mcount, count);
+}
 
 /* The history entry of (device, metric, minute), or NULL. */
 static const struct history_entry *hist_get(const struct history *h, const char *dev,
@@ -314,13 +334,35 @@ START_TEST(test_history_per_minute)
     dup.has_speed_kmh = 1;
     dup.speed_kmh = 500;
     ck_assert_int_eq(fold_apply(a, &dup, h), FOLD_DUPLICATE);
-    ck_assert_uint_eq(history_count(h), 4);
+    /* minute 0 of car-a was closed by its reading of minute 1, which is open now, as is
+     * car-b's minute 0: only the closed minute is in the map */
+    ck_assert_uint_eq(history_count(h), 2);
     assert_entry(h, "car-a", "speed_kmh", m0, 2.5, 10, 19.5, 3);
-    assert_entry(h, "car-a", "speed_kmh", m0 + 60000, 1, 1, 1, 1);
     assert_entry(h, "car-a", "fuel_level_pct", m0, 55, 55, 55, 1);
-    assert_entry(h, "car-b", "speed_kmh", m0, 99, 99, 99, 1);
+    ck_assert_int_eq(a->minute_ms, m0 + 60000);
+    assert_open(a, "speed_kmh", 1, 1, 1, 1);
+    ck_assert_int_eq(twin_metric_get(a, "fuel_level_pct")->mcount, 0);
+    ck_assert_int_eq(b->minute_ms, m0);
+    assert_open(b, "speed_kmh", 99, 99, 99, 1);
+    /* a late reading (minute 0 again) adds to the map, not to the open minute */
+    journal_reading late = reading("car-a", 5, m0 + 2000);
+    late.has_speed_kmh = 1;
+    late.speed_kmh = 0.5;
+    ck_assert_int_eq(fold_apply(a, &late, h), FOLD_APPLIED);
+    assert_entry(h, "car-a", "speed_kmh", m0, 0.5, 10, 20, 4);
+    assert_open(a, "speed_kmh", 1, 1, 1, 1);
+    ck_assert_int_eq(a->minute_ms, m0 + 60000);
+    /* two minutes later: minute 1 closes, minute 3 opens */
+    journal_reading next = reading("car-a", 6, m0 + 180000);
+    next.has_speed_kmh = 1;
+    next.speed_kmh = 3;
+    ck_assert_int_eq(fold_apply(a, &next, h), FOLD_APPLIED);
+    ck_assert_uint_eq(history_count(h), 3);
+    assert_entry(h, "car-a", "speed_kmh", m0 + 60000, 1, 1, 1, 1);
+    ck_assert_int_eq(a->minute_ms, m0 + 180000);
+    assert_open(a, "speed_kmh", 3, 3, 3, 1);
     /* the twin's running statistics cover all minutes */
-    assert_stats(a, "speed_kmh", 1, 10, 20.5, 4);
+    assert_stats(a, "speed_kmh", 0.5, 10, 24, 6);
     history_clear(h);
     ck_assert_uint_eq(history_count(h), 0);
     ck_assert_ptr_null(hist_get(h, "car-a", "speed_kmh", m0));

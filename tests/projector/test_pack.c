@@ -26,6 +26,7 @@ static size_t round_trip(const struct twin *t)
     ck_assert_int_eq(b->has_location, t->has_location);
     ck_assert_uint_eq(b->loc_mask, t->loc_mask);
     ck_assert_int_eq(b->location_ts_ms, t->location_ts_ms);
+    ck_assert_int_eq(b->minute_ms, t->minute_ms);
     for (int i = 0; i < TWIN_LOC_N; i++)
         if (t->loc_mask & (1u << i))
             ck_assert_mem_eq(&b->loc[i], &t->loc[i], sizeof(double));
@@ -47,6 +48,13 @@ static size_t round_trip(const struct twin *t)
                           "%s stats %.17g %.17g %.17g != %.17g %.17g %.17g", x->name, y->min,
                           y->max, y->sum, x->min, x->max, x->sum);
         }
+        ck_assert_int_eq(y->mcount, t->minute_ms == TWIN_NO_MINUTE ? 0 : x->mcount);
+        if (y->mcount)
+            ck_assert_msg(!memcmp(&y->mmin, &x->mmin, sizeof(double)) &&
+                              !memcmp(&y->mmax, &x->mmax, sizeof(double)) &&
+                              !memcmp(&y->msum, &x->msum, sizeof(double)),
+                          "%s minute %.17g %.17g %.17g != %.17g %.17g %.17g", x->name, y->mmin,
+                          y->mmax, y->msum, x->mmin, x->mmax, x->msum);
     }
     twin_free(b);
     free(p);
@@ -92,7 +100,13 @@ START_TEST(test_doubles_exact)
             m->min = values[j];
             m->max = values[(j + 1) % N_VALUES];
             m->sum = values[(i + j) % N_VALUES];
+            /* the open minute: none, one value (the latest or not), several */
+            m->mcount = (int64_t)(j % 3);
+            m->mmin = m->mcount == 1 ? values[(i + j / 3) % N_VALUES] : values[(j + 2) % N_VALUES];
+            m->mmax = m->mcount == 1 ? m->mmin : values[(i + 1) % N_VALUES];
+            m->msum = m->mcount == 1 ? m->mmin : values[(i + 2) % N_VALUES];
         }
+    t->minute_ms = t->last_seen_ms - t->last_seen_ms % 60000 - 3 * 60000; /* a minute start */
     t->has_location = true;
     t->loc_mask = 0x1f;
     t->location_ts_ms = t->last_seen_ms;
@@ -125,6 +139,10 @@ START_TEST(test_integers_and_flags)
             m->min = m->max = m->sum = 2;
             twin_attr_set(t, "firmware", b % 2 ? "1.2.3" : "");
             twin_attr_set(t, "region", "eu-north");
+            m->mcount = 2;
+            m->mmin = m->mmax = 1;
+            m->msum = 2;
+            t->minute_ms = a % 2 ? TWIN_NO_MINUTE : (ints[b] / 60000) * 60000; /* also far away */
             round_trip(t);
             twin_free(t);
         }
@@ -156,9 +174,16 @@ START_TEST(test_typical_twin_is_small)
     twin_attr_set(t, "model", "tp-van");
     twin_attr_set(t, "firmware", "2.1.3");
     twin_attr_set(t, "region", "eu-central");
+    /* the open minute has the latest value of every metric only: a flag and a count each */
+    t->minute_ms = t->last_seen_ms - t->last_seen_ms % 60000;
+    for (int i = 0; i < 8; i++) {
+        t->metrics[i].mmin = t->metrics[i].mmax = t->metrics[i].msum = v[i];
+        t->metrics[i].mcount = 1;
+    }
     size_t n = round_trip(t);
-    /* each metric: id, flags, value/min/max as short varints, the sum raw (~15 bytes) */
-    ck_assert_uint_le(n, 160);
+    /* each metric: id, flags, value/min/max as short varints, the sum raw (~15 bytes), its
+     * open minute (1 byte) */
+    ck_assert_uint_le(n, 170);
     twin_free(t);
 }
 END_TEST

@@ -317,8 +317,14 @@ void workload_assert_state(PGconn *db, const struct workload *w, struct expected
     qsort(e->hist, e->n_hist, sizeof(*e->hist), hist_cmp);
     res = workload_query(
         db,
+        /* metric_minutes plus each twin's open minute: a (device, metric, minute) must be in
+         * exactly one of them (a minute in both would be a row too many) */
         "SELECT device_id, metric, (extract(epoch FROM minute) * 1000)::bigint, min, max,"
-        " sum, count FROM metric_minutes WHERE device_id LIKE $1"
+        " sum, count FROM (SELECT device_id, metric, minute, min, max, sum, count"
+        " FROM metric_minutes WHERE device_id LIKE $1 UNION ALL SELECT t.device_id, s.key,"
+        " t.minute, (s.value->>0)::float8, (s.value->>1)::float8, (s.value->>2)::float8,"
+        " (s.value->>3)::bigint FROM twins t, jsonb_each(t.minute_stats) s"
+        " WHERE t.device_id LIKE $1) h"
         " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute",
         like);
     ck_assert_int_eq(PQntuples(res), (int)e->n_hist);

@@ -6,8 +6,9 @@
  * several minutes; workload_expect folds what was sent independently of
  * projector/fold.c, and workload_assert_state requires every twin (events,
  * last sequence, first/last seen, every metric's value, ts, min, max, sum,
- * count) and every metric_minutes row of the workload's devices to equal
- * it exactly. Values are multiples of 1/8 well below 2^40, so every
+ * count) and every history minute of the workload's devices (the rows of
+ * metric_minutes plus each twin's open minute, twins.minute_stats; each
+ * minute in exactly one of them) to equal it exactly. Values are multiples of 1/8 well below 2^40, so every
  * partial sum is exact and per-minute sums do not depend on how flushes
  * split them. Used by integration/test_projector and test_replay.
  *

@@ -1,0 +1,16 @@
+-- 0007_open_minute: each twin carries its open minute of history, so that a
+-- (device, metric, minute) row of metric_minutes is written once, when the
+-- minute closes, instead of once per flush (projector/twin.h).
+--
+--   minute        start of the newest minute the device has readings for
+--                 (device time, UTC); NULL: none yet (twins written before
+--                 this migration, until their next reading)
+--   minute_stats  that minute's figures per metric:
+--                 {"speed_kmh": [min, max, sum, count], ...}
+--
+-- A device's history is its metric_minutes rows plus this open minute: a
+-- reading of a later minute moves the open minute's figures into
+-- metric_minutes in the same transaction as the twin. Readers (tp-query's
+-- series endpoint) add both up, which also merges rows a projector without
+-- open minutes wrote for the same minute.
+ALTER TABLE twins ADD COLUMN minute timestamptz, ADD COLUMN minute_stats jsonb;
