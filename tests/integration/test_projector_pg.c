@@ -161,10 +161,12 @@ static void teardown(void)
     if (pg_started && private_pg("down", NULL) != 0)
         fprintf(stderr, "could not stop the private postgresql in %s\n", pg_dir);
     pg_started = false;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pg_dir);
+    /* the server's own log next to the test's other logs, then the cluster goes */
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cp -f '%s/pg/log' '%s/../Testing/%s-postgresql.log'; rm -rf '%s'",
+             pg_dir, TP_BIN_DIR, st.db, pg_dir);
     if (pg_dir[0] && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", pg_dir);
+        fprintf(stderr, "could not keep the log of or remove %s\n", pg_dir);
     if (guard_fd >= 0)
         close(guard_fd);
     guard_fd = -1;
