@@ -24,7 +24,6 @@ void stack_init(struct stack *st, const char *name)
     ck_assert_msg(dsn && bootstrap,
                   "integration tests need the dev stack: run `make test` (or `eval "
                   "\"$(scripts/devstack env)\"` after `scripts/devstack up`)");
-    snprintf(st->admin_dsn, sizeof(st->admin_dsn), "%s", dsn);
     snprintf(st->bootstrap, sizeof(st->bootstrap), "%s", bootstrap);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -32,9 +31,15 @@ void stack_init(struct stack *st, const char *name)
         (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
     snprintf(st->db, sizeof(st->db), "tp_it_%s_%d_%llu", name, (int)getpid(), u);
     snprintf(st->topic, sizeof(st->topic), "tp-it-%s-%d-%llu", name, (int)getpid(), u);
-    /* later keywords win in a libpq conninfo string */
-    snprintf(st->dsn, sizeof(st->dsn), "%s dbname=%s", dsn, st->db);
+    stack_set_admin_dsn(st, dsn);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void stack_set_admin_dsn(struct stack *st, const char *admin_dsn)
+{
+    snprintf(st->admin_dsn, sizeof(st->admin_dsn), "%s", admin_dsn);
+    /* later keywords win in a libpq conninfo string */
+    snprintf(st->dsn, sizeof(st->dsn), "%s dbname=%s", admin_dsn, st->db);
 }
 
 static void stack_admin_exec(const struct stack *st, const char *sql)

@@ -33,6 +33,9 @@ struct stack {
 
 /* Reads the stack's env (fails the test if absent) and picks unique names. */
 void stack_init(struct stack *st, const char *name);
+/* Points st at another PostgreSQL (a private server the test starts): admin_dsn, and the
+ * test database's dsn on it. Call before stack_db_create. */
+void stack_set_admin_dsn(struct stack *st, const char *admin_dsn);
 /* Creates the test database and runs tp-migrate on it; fails the test on error. */
 void stack_db_create(struct stack *st);
 /* Drops the test database. */
