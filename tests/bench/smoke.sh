@@ -19,13 +19,13 @@ for f in "Parquet rows per CPU-second" "Parquet file size" "ingest readings/s, 1
     "ingest peak RSS, broker frozen" "ingest recovery after the broker returns" \
     "end to end readings/s into PostgreSQL" "freshness p99" "readings lost or double-counted" \
     "projector bytes per twin" "projector fold events/s per core" "projector bytes per twin at 20000 twins" \
-    "replay events/s" "projector flush, twin upserts/s"; do
+    "replay events/s" "projector flush, twin upserts/s" "projector journal -> PostgreSQL events/s"; do
     grep -q "^| $f" "$r" || fail "summary lacks \"$f\""
 done
 # correctness is not a speed figure: it must hold even at tiny sizes
 grep -q '^| readings lost or double-counted | 0  |' "$r" || fail "the end-to-end run lost or double-counted readings"
 grep -q 'verify: 200 devices: 200 equal, 0 mismatched, 0 still behind' "$r" || fail "loadgen verification did not pass"
-for s in "Parquet writing" "Projector in memory" "Projector flush" "HTTP layer" "Ingest" "Ingest under overload" "End to end" "Replay"; do
+for s in "Parquet writing" "Projector in memory" "Projector flush" "HTTP layer" "Ingest" "Ingest under overload" "End to end" "Replay" "Projector journal -> PostgreSQL"; do
     grep -q "^## $s" "$r" || fail "no section \"$s\""
 done
 ! grep -q 'failed\*\*' "$r" || fail "a benchmark failed"
