@@ -18,6 +18,7 @@ struct projector_config {
     char *group;
     long long flush_max_twins;
     long long flush_interval_ms;
+    long long flush_pace;
     long long batch_max;
     long long history_max_rows;
     long long history_retention_h;
@@ -33,11 +34,17 @@ static const struct config_entry projector_table[] = {
     SERVICE_PG_DSN_ENTRY(struct projector_config, pg_dsn),
     {"projector.group", CONFIG_STRING, "tp-projector", 0, 0,
      offsetof(struct projector_config, group), "Kafka consumer group (and offsets key)"},
-    {"projector.flush_max_twins", CONFIG_INT, "10000", 1, 10000000,
-     offsetof(struct projector_config, flush_max_twins), "flush when this many twins are dirty"},
+    {"projector.flush_max_twins", CONFIG_INT, "200000", 1, 10000000,
+     offsetof(struct projector_config, flush_max_twins),
+     "flush when this many twins are dirty (~1 KB each until flushed)"},
     {"projector.flush_interval_ms", CONFIG_INT, "200", 1, 600000,
      offsetof(struct projector_config, flush_interval_ms),
      "flush when the oldest unflushed change is this old, ms"},
+    {"projector.flush_pace", CONFIG_INT, "2", 0, 100,
+     offsetof(struct projector_config, flush_pace),
+     "... and at least this many times as old as the last flush took: under load at most "
+     "1/(1 + pace) of the time goes to flushing, so each twin row carries more readings; 0 = "
+     "flush_interval_ms only"},
     {"projector.batch_max", CONFIG_INT, "5000", 1, 1000000,
      offsetof(struct projector_config, batch_max), "events consumed per fold pass"},
     {"projector.history_max_rows", CONFIG_INT, "200000", 1, 100000000,
@@ -97,6 +104,7 @@ int main(int argc, char **argv)
         .group = cfg.group,
         .flush_max_twins = (size_t)cfg.flush_max_twins,
         .flush_interval_ms = (int)cfg.flush_interval_ms,
+        .flush_pace = (int)cfg.flush_pace,
         .batch_max = (size_t)cfg.batch_max,
         .history_max_rows = (size_t)cfg.history_max_rows,
         .history_retention_h = (int)cfg.history_retention_h,

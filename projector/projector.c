@@ -32,6 +32,7 @@ struct projector {
     bool *assigned;
     size_t n_parts;
     int64_t first_change_ms;   /* monotonic time of the oldest unflushed change, 0 if none */
+    int64_t last_flush_ms;     /* how long the last flush took */
     int64_t last_retention_ms; /* monotonic time of the last retention delete, 0 = never */
     struct journal_event *batch;
     uint64_t generation; /* bumped by every revoke: a batch gathered before is stale */
@@ -118,6 +119,7 @@ static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t er
         atomic_store(&pj->st_flush_failing, err != TP_OK);
         if (err == TP_OK) {
             int64_t ms = tp_mono_ms() - t0;
+            pj->last_flush_ms = ms;
             log_debug("flushed %zu twins, %zu history rows and %zu offsets in %lld ms",
                       pj->twins->n_dirty, n_hist, n, (long long)ms);
             metrics_histogram_observe(&pj->flush_latency, (double)ms);
@@ -480,6 +482,15 @@ void projector_handle_ready(struct http_request *req, void *arg)
     }
 }
 
+/* Whether events wait in an assigned partition (the consumer's cached high watermarks). */
+static bool projector_behind(struct projector *pj)
+{
+    for (size_t p = 0; p < pj->n_parts; p++)
+        if (pj->assigned[p] && journal_consumer_lag(pj->consumer, (int32_t)p, pj->next_offset[p]) > 0)
+            return true;
+    return false;
+}
+
 /* Deletes history older than projector.history_retention_h, once a minute. */
 static void projector_retention(struct projector *pj)
 {
@@ -553,8 +564,14 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         }
         projector_fold_batch(pj, n);
         projector_update_lag(pj);
-        bool due =
-            pj->first_change_ms && tp_mono_ms() - pj->first_change_ms >= pj->opts.flush_interval_ms;
+        /* by age: flush_interval_ms, stretched while events are waiting in the journal to
+         * flush_pace times the last flush's duration, so that each flush covers more
+         * readings per twin row (a flush costs per twin, not per reading) and the fold keeps
+         * most of the time; caught up, the plain interval */
+        int64_t age = pj->first_change_ms ? tp_mono_ms() - pj->first_change_ms : -1;
+        int64_t paced = (int64_t)pj->opts.flush_pace * pj->last_flush_ms;
+        bool busy = projector_behind(pj);
+        bool due = age >= 0 && age >= pj->opts.flush_interval_ms && (age >= paced || !busy);
         /* over the cap with twins that are not evictable yet: flush to make them clean */
         bool over =
             pj->opts.max_twins > 0 && pj->twins->count > pj->opts.max_twins && pj->twins->n_hot > 0;

@@ -46,6 +46,7 @@ struct projector_options {
     const char *group;
     size_t flush_max_twins;  /* flush when this many twins are dirty */
     int flush_interval_ms;   /* ... or when the oldest change is this old */
+    int flush_pace;          /* ... and flush_pace times as old as the last flush took */
     size_t batch_max;        /* events consumed before one fold pass */
     size_t history_max_rows; /* ... or when the history map holds this many entries */
     int history_retention_h; /* delete metric_minutes older than this; 0 = keep forever */

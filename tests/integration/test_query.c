@@ -673,6 +673,34 @@ START_TEST(test_series_exact)
                 "\"buckets\":[{\"start\":\"2026-03-01T10:01:00.000Z\",\"min\":0,\"max\":9,"
                 "\"avg\":3,\"count\":3},{\"start\":\"2026-03-01T10:05:00.000Z\",\"min\":2,"
                 "\"max\":2,\"avg\":2,\"count\":1}]}");
+    /* the twin's open minute (twins.minute_stats) counts like a metric_minutes row */
+    sql_exec("UPDATE twins SET minute = '2026-03-01T10:02:00Z',"
+             " minute_stats = '{\"speed_kmh\": [3, 4, 7, 2], \"x\": [1, 1, 1, 1]}'"
+             " WHERE device_id = 'dev-b'");
+    expect_body("/v1/devices/dev-b/series?metric=speed_kmh&from=2026-03-01T10:00:00Z"
+                "&to=2026-03-01T11:00:00Z&step=5m",
+                "{\"device_id\":\"dev-b\",\"metric\":\"speed_kmh\",\"step\":\"5m\","
+                "\"from\":\"2026-03-01T10:00:00.000Z\",\"to\":\"2026-03-01T11:00:00.000Z\","
+                "\"buckets\":[{\"start\":\"2026-03-01T10:00:00.000Z\",\"min\":3,\"max\":100,"
+                "\"avg\":35.666666666666664,\"count\":3}]}");
+    expect_body("/v1/devices/dev-b/series?metric=speed_kmh&from=2026-03-01T10:00:00Z"
+                "&to=2026-03-01T10:05:00Z",
+                "{\"device_id\":\"dev-b\",\"metric\":\"speed_kmh\",\"step\":\"1m\","
+                "\"from\":\"2026-03-01T10:00:00.000Z\",\"to\":\"2026-03-01T10:05:00.000Z\","
+                "\"buckets\":[{\"start\":\"2026-03-01T10:00:00.000Z\",\"min\":100,\"max\":100,"
+                "\"avg\":100,\"count\":1},{\"start\":\"2026-03-01T10:02:00.000Z\",\"min\":3,"
+                "\"max\":4,\"avg\":3.5,\"count\":2}]}");
+    /* outside [from, to), or another metric: not there */
+    expect_body("/v1/devices/dev-b/series?metric=speed_kmh&from=2026-03-01T10:03:00Z"
+                "&to=2026-03-01T11:00:00Z",
+                "{\"device_id\":\"dev-b\",\"metric\":\"speed_kmh\",\"step\":\"1m\","
+                "\"from\":\"2026-03-01T10:03:00.000Z\",\"to\":\"2026-03-01T11:00:00.000Z\","
+                "\"buckets\":[]}");
+    expect_body("/v1/devices/dev-b/series?metric=fuel_level_pct&from=2026-03-01T10:00:00Z"
+                "&to=2026-03-01T11:00:00Z",
+                "{\"device_id\":\"dev-b\",\"metric\":\"fuel_level_pct\",\"step\":\"1m\","
+                "\"from\":\"2026-03-01T10:00:00.000Z\",\"to\":\"2026-03-01T11:00:00.000Z\","
+                "\"buckets\":[]}");
     /* a twin without minutes: no buckets */
     expect_body("/v1/devices/dev-c/series?metric=speed_kmh&from=2026-03-01T10:00:00Z"
                 "&to=2026-03-01T11:00:00Z",
