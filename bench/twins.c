@@ -25,6 +25,7 @@
 #include "common/mem.h"
 #include "journal/journal.h"
 #include "projector/history.h"
+#include "projector/pack.h"
 #include "projector/twins.h"
 
 #define BENCH_METRICS 8
@@ -220,6 +221,17 @@ static int bench_memory(size_t devices, size_t readings)
            BENCH_METRICS);
     printf("rss_delta_kb=%ld\n", rss1 - rss0);
     printf("bytes_per_twin=%.1f\n", (double)(rss1 - rss0) * 1024.0 / (double)tt->count);
+    /* the packed form alone, over a sample of the twins (after the RSS was taken) */
+    size_t sample = devices < 10000 ? devices : 10000, packed = 0;
+    uint8_t *buf = NULL;
+    for (size_t d = 0; d < sample; d++) {
+        bench_reading_fill(&b, d, 0);
+        const struct twin *t = twins_get(tt, b.id);
+        buf = tp_realloc(buf, pack_twin_bound(t));
+        packed += pack_twin_write(buf, t);
+    }
+    free(buf);
+    printf("packed_bytes_per_twin=%.1f\n", (double)packed / (double)sample);
     twins_free(tt);
     return 0;
 }

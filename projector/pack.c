@@ -11,10 +11,10 @@
 #define PACK_RAW       15                 /* scale nibble: doubles stored raw */
 #define PACK_M_TS      0x10               /* metric flags: ts differs from last_seen */
 #define PACK_M_COUNT   0x20               /* count differs from events */
-#define PACK_M_SUMRAW  0x40               /* sum raw although the scale is decimal */
+#define PACK_M_SUMRAW  0x40               /* sum raw, not near a decimal at the scale */
 #define PACK_M_MINUTE  0x80               /* figures in the open minute follow (mcount > 0) */
 #define PACK_MM_SAME   1                  /* minute word: mcount 1, mmin = mmax = msum = value */
-#define PACK_MM_SUMRAW 2                  /* minute word: msum raw although the scale is decimal */
+#define PACK_MM_SUMRAW 2                  /* minute word: msum raw, not near a decimal */
 #define PACK_L_HAS     0x80               /* location bits: has_location; low 5 bits: mask */
 #define PACK_L_TS      0x40               /* location_ts differs from last_seen */
 #define PACK_L_MINUTE  0x20               /* an open minute (its start follows) */
@@ -128,6 +128,61 @@ static bool pack_same(double a, double b)
     return memcmp(&a, &b, sizeof(a)) == 0;
 }
 
+/*
+ * Sums: the sum of short decimals is rarely a short decimal itself (30.1 + 45.3 misses 75.4 by
+ * an ulp), but it is within a few ulps of one. So a sum at a decimal scale s is stored as the
+ * nearest decimal's integer m plus the distance in ulps from m / 10^s (the difference of the
+ * two doubles' bits, same sign), both zigzag varints: usually 3-4 bytes instead of 8, and exact.
+ * Whether it can: pack_near; PACK_NEAR_MAX bounds the distance.
+ */
+#define PACK_NEAR_MAX (1 << 20)
+
+static bool pack_near(double v, int s, int64_t *m, int64_t *ulps)
+{
+    if (s == PACK_RAW)
+        return false;
+    double x = v * pack_p10[s];
+    if (!(fabs(x) < PACK_EXACT_MAX))
+        return false; /* also NaN, infinities */
+    int64_t k = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
+    double back = (double)k / pack_p10[s];
+    if (signbit(back) != signbit(v))
+        return false; /* -0.0, or a tiny value around 0 */
+    int64_t bv, bb;
+    memcpy(&bv, &v, sizeof(bv));
+    memcpy(&bb, &back, sizeof(bb));
+    int64_t d = bv - bb; /* both of one sign: their bits are ordered like their magnitudes */
+    if (d <= -PACK_NEAR_MAX || d >= PACK_NEAR_MAX)
+        return false;
+    *m = k;
+    *ulps = d;
+    return true;
+}
+
+static uint8_t *pack_near_write(uint8_t *p, int64_t m, int64_t ulps)
+{
+    return pack_zz(pack_zz(p, m), ulps);
+}
+
+/* A near-decimal whose integer was stored as its difference from base. */
+static const uint8_t *unpack_near_base(const uint8_t *p, int s, int64_t base, double *v)
+{
+    int64_t m, ulps, bits;
+    p = unpack_zz(p, &m);
+    m = pack_add(m, base);
+    p = unpack_zz(p, &ulps);
+    double back = (double)m / pack_p10[s];
+    memcpy(&bits, &back, sizeof(bits));
+    bits += ulps;
+    memcpy(v, &bits, sizeof(bits));
+    return p;
+}
+
+static const uint8_t *unpack_near(const uint8_t *p, int s, double *v)
+{
+    return unpack_near_base(p, s, 0, v);
+}
+
 /* v raw, or its integer m at a decimal scale s. */
 static uint8_t *pack_dbl(uint8_t *p, double v, int s, int64_t m)
 {
@@ -202,7 +257,8 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
             flags |= PACK_M_TS;
         if (m->count != t->events)
             flags |= PACK_M_COUNT;
-        if (m->count != 0 && s != PACK_RAW && !pack_decimal(m->sum, s, &sm))
+        int64_t sulps = 0, msulps = 0;
+        if (m->count != 0 && !pack_near(m->sum, s, &sm, &sulps))
             flags |= PACK_M_SUMRAW;
         if (in_minute)
             flags |= PACK_M_MINUTE;
@@ -216,7 +272,7 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
         if (m->count != 0) {
             p = pack_dbl(p, m->min, s, ms[1]);
             p = pack_dbl(p, m->max, s, ms[2]);
-            p = pack_dbl(p, m->sum, flags & PACK_M_SUMRAW ? PACK_RAW : s, sm);
+            p = flags & PACK_M_SUMRAW ? pack_raw(p, m->sum) : pack_near_write(p, sm, sulps);
         }
         if (in_minute) {
             uint64_t word = (uint64_t)m->mcount << 2;
@@ -224,11 +280,16 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
                 p = pack_uv(p, word | PACK_MM_SAME);
                 continue;
             }
-            bool sumraw = s != PACK_RAW && !pack_decimal(m->msum, s, &msm);
+            bool sumraw = !pack_near(m->msum, s, &msm, &msulps);
             p = pack_uv(p, word | (sumraw ? PACK_MM_SUMRAW : 0));
-            p = pack_dbl(p, m->mmin, s, ms[3]);
-            p = pack_dbl(p, m->mmax, s, ms[4]);
-            p = pack_dbl(p, m->msum, sumraw ? PACK_RAW : s, msm);
+            if (s == PACK_RAW) {
+                p = pack_raw(pack_raw(p, m->mmin), m->mmax);
+            } else { /* near the value, which is usually one of the minute's */
+                p = pack_zz(p, pack_sub(ms[0], ms[3]));
+                p = pack_zz(p, pack_sub(ms[4], ms[0]));
+                msm = pack_sub(msm, (int64_t)((uint64_t)m->mcount * (uint64_t)ms[0]));
+            }
+            p = sumraw ? pack_raw(p, m->msum) : pack_near_write(p, msm, msulps);
         }
     }
     assert((size_t)(p - out) <= pack_twin_bound(t));
@@ -299,7 +360,7 @@ size_t pack_twin_read(struct twin *t, const uint8_t *in)
         if (m->count != 0) {
             p = unpack_dbl(p, &m->min, s);
             p = unpack_dbl(p, &m->max, s);
-            p = unpack_dbl(p, &m->sum, flags & PACK_M_SUMRAW ? PACK_RAW : s);
+            p = flags & PACK_M_SUMRAW ? unpack_raw(p, &m->sum) : unpack_near(p, s, &m->sum);
         }
         m->mmin = m->mmax = m->msum = 0;
         m->mcount = 0;
@@ -310,9 +371,22 @@ size_t pack_twin_read(struct twin *t, const uint8_t *in)
                 m->mmin = m->mmax = m->msum = m->value;
                 continue;
             }
-            p = unpack_dbl(p, &m->mmin, s);
-            p = unpack_dbl(p, &m->mmax, s);
-            p = unpack_dbl(p, &m->msum, u & PACK_MM_SUMRAW ? PACK_RAW : s);
+            if (s == PACK_RAW) {
+                p = unpack_raw(unpack_raw(p, &m->mmin), &m->mmax);
+                p = unpack_raw(p, &m->msum); /* no decimal scale: raw too */
+                continue;
+            }
+            int64_t v0, dmin, dmax;
+            pack_decimal(m->value, s, &v0); /* packed at scale s: exact */
+            p = unpack_zz(p, &dmin);
+            p = unpack_zz(p, &dmax);
+            m->mmin = (double)pack_sub(v0, dmin) / pack_p10[s];
+            m->mmax = (double)pack_add(v0, dmax) / pack_p10[s];
+            if (u & PACK_MM_SUMRAW)
+                p = unpack_raw(p, &m->msum);
+            else
+                p = unpack_near_base(p, s, (int64_t)((uint64_t)m->mcount * (uint64_t)v0),
+                                     &m->msum);
         }
     }
     return (size_t)(p - in);

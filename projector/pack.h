@@ -18,7 +18,11 @@
  *     (checked by decoding it: IEEE division is correctly rounded, so the
  *     decode is deterministic); 88.5 at scale 1 is 885, two bytes as a
  *     varint. Doubles that are no short decimal (0.1 + 0.2, 1/3, NaN, -0.0,
- *     above 2^53 / 10^s) are stored raw, 8 bytes; the sum is usually raw.
+ *     above 2^53 / 10^s) are stored raw, 8 bytes;
+ *   - sums (the running one and the open minute's) are rarely short
+ *     decimals but within a few ulps of one: stored as that decimal's
+ *     integer plus the distance in ulps (the difference of the doubles'
+ *     bits), 3-4 bytes; raw when farther than 2^20 ulps.
  *
  * Format (v = varint, z = zigzag varint, d = double as above):
  *   z last_seen, z first_seen - last_seen, v events, z last_sequence - events,
