@@ -40,8 +40,7 @@ static const struct config_entry projector_table[] = {
     {"projector.flush_interval_ms", CONFIG_INT, "200", 1, 600000,
      offsetof(struct projector_config, flush_interval_ms),
      "flush when the oldest unflushed change is this old, ms"},
-    {"projector.flush_pace", CONFIG_INT, "2", 0, 100,
-     offsetof(struct projector_config, flush_pace),
+    {"projector.flush_pace", CONFIG_INT, "2", 0, 100, offsetof(struct projector_config, flush_pace),
      "... and at least this many times as old as the last flush took: under load at most "
      "1/(1 + pace) of the time goes to flushing, so each twin row carries more readings; 0 = "
      "flush_interval_ms only"},

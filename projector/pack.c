@@ -385,8 +385,7 @@ size_t pack_twin_read(struct twin *t, const uint8_t *in)
             if (u & PACK_MM_SUMRAW)
                 p = unpack_raw(p, &m->msum);
             else
-                p = unpack_near_base(p, s, (int64_t)((uint64_t)m->mcount * (uint64_t)v0),
-                                     &m->msum);
+                p = unpack_near_base(p, s, (int64_t)((uint64_t)m->mcount * (uint64_t)v0), &m->msum);
         }
     }
     return (size_t)(p - in);

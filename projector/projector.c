@@ -486,7 +486,8 @@ void projector_handle_ready(struct http_request *req, void *arg)
 static bool projector_behind(struct projector *pj)
 {
     for (size_t p = 0; p < pj->n_parts; p++)
-        if (pj->assigned[p] && journal_consumer_lag(pj->consumer, (int32_t)p, pj->next_offset[p]) > 0)
+        if (pj->assigned[p] &&
+            journal_consumer_lag(pj->consumer, (int32_t)p, pj->next_offset[p]) > 0)
             return true;
     return false;
 }

@@ -80,7 +80,7 @@ struct twin {
     int64_t first_seen_ms;
     int64_t last_seen_ms;
     int64_t last_sequence;
-    int64_t events; /* readings applied; 0 = never seen */
+    int64_t events;    /* readings applied; 0 = never seen */
     int64_t minute_ms; /* start of the open minute (see above); TWIN_NO_MINUTE: none */
     struct twin_metric *metrics;
     size_t n_metrics, cap_metrics;

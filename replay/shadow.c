@@ -18,7 +18,7 @@
 
 /* Bit masks of the timestamp columns in store_twin_row's and store_history_row's lines. */
 #define SHADOW_TWIN_TS    ((1u << 1) | (1u << 2) | (1u << 8)) /* first_seen, last_seen, minute */
-#define SHADOW_HISTORY_TS (1u << 2)               /* minute */
+#define SHADOW_HISTORY_TS (1u << 2)                           /* minute */
 
 struct shadow {
     PGconn *db;

@@ -8,9 +8,9 @@
  * last sequence, first/last seen, every metric's value, ts, min, max, sum,
  * count) and every history minute of the workload's devices (the rows of
  * metric_minutes plus each twin's open minute, twins.minute_stats; each
- * minute in exactly one of them) to equal it exactly. Values are multiples of 1/8 well below 2^40, so every
- * partial sum is exact and per-minute sums do not depend on how flushes
- * split them. Used by integration/test_projector, test_projector_pg and test_replay.
+ * minute in exactly one of them) to equal it exactly. Values are multiples of 1/8 well below 2^40,
+ * so every partial sum is exact and per-minute sums do not depend on how flushes split them. Used
+ * by integration/test_projector, test_projector_pg and test_replay.
  *
  *     struct workload w; struct expected e = {0};
  *     workload_init(&w, "a-dev", 30, 40);        // 30 devices x 40 sends
