@@ -295,19 +295,25 @@ START_TEST(test_postgres_connection_loss_exact)
     pid_t pid = stack_service_start(&st, "tp-projector", env, port);
     const size_t chunk = 1000;
     int terminated = 0, round = 0;
+    int64_t killed_at = -1;
     for (size_t from = 0; from < w.n; from += chunk, round++) {
         produce(&w, from, from + chunk < w.n ? from + chunk : w.n);
         if (round % 4 != 1)
             continue;
+        /* the next kill only once a flush went through after the last: each round's dead
+         * flush connection is met by a flush, whose failure makes the projector resync */
+        for (int i = 0; i < 300 && killed_at >= 0 && stored_progress() <= killed_at; i++)
+            usleep(100 * 1000);
         usleep((useconds_t)rand_between(&seed, 0, 150) * 1000);
-        terminated += terminate_backends();
+        terminated += terminate_backends() > 0; /* rounds, not connections */
+        killed_at = stored_progress();
     }
     wait_caught_up(&pid, 1, 120);
     assert_alive(pid);
     assert_state(&w, &e);
     ck_assert_int_ge(terminated, 2);
-    /* each terminated connection was noticed by a load or a flush, but the last one may come
-     * after the projector finished */
+    /* each round of terminated connections was noticed by a load or a flush, but the last one may
+     * come after the projector finished */
     double resyncs = metric_value(port, "tp_projector_resyncs_total");
     fprintf(stderr, "test_postgres_connection_loss_exact: %d terminated, %.0f resyncs\n",
             terminated, resyncs);
@@ -449,7 +455,13 @@ START_TEST(test_store_flush_applies_once)
     history_add(h, "f-dev", "speed_kmh", m0 - 59000, 7); /* as a late reading would */
     int32_t parts[] = {3};
     int64_t offs[] = {2}, expected[] = {JOURNAL_OFFSET_BEGINNING};
-    struct store_batch b = {&t, 1, h, parts, offs, expected, 1};
+    struct store_batch b = {.twins = &t,
+                            .n_twins = 1,
+                            .history = h,
+                            .parts = parts,
+                            .offsets = offs,
+                            .expected = expected,
+                            .n_parts = 1};
     ck_assert_int_eq(store_flush(s, &b, errstr, sizeof(errstr)), TP_OK);
     minute_row(m0, row, sizeof(row));
     ck_assert_str_eq(row, ""); /* still open: with the twin */
