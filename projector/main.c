@@ -46,7 +46,7 @@ static const struct config_entry projector_table[] = {
      "flush_interval_ms only"},
     {"projector.batch_max", CONFIG_INT, "5000", 1, 1000000,
      offsetof(struct projector_config, batch_max), "events consumed per fold pass"},
-    {"projector.history_max_rows", CONFIG_INT, "200000", 1, 100000000,
+    {"projector.history_max_rows", CONFIG_INT, "2000000", 1, 100000000,
      offsetof(struct projector_config, history_max_rows),
      "flush when the history map holds this many (device, metric, minute) rows"},
     {"projector.history_retention_h", CONFIG_INT, "168", 0, 1000000,
