@@ -1,7 +1,7 @@
 /*
  * pack.h - the packed form of a clean twin: what struct twins keeps for
  * every twin that has no unflushed change, so that millions fit in memory
- * (about 190 bytes for a twin with 8 metrics, location and attributes,
+ * (about 165 bytes for a twin with 8 metrics, location, attributes and open minute,
  * against about 1 KB as struct twin with its heap strings).
  *
  * Lossless: unpacking gives back every field bit for bit (doubles included:
