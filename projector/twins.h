@@ -5,10 +5,10 @@
  *
  * Two forms (see pack.h): a twin changed since the last flush, or just
  * loaded, is a struct twin ("hot", on the hot list); twins_clean() - after
- * a flush - packs every hot twin into one allocation of ~190 bytes
+ * a flush - packs every hot twin into one allocation of ~180 bytes
  * ("cold": its device_id, the packed fields and its place in the LRU list)
  * and frees the struct. twins_get() unpacks a cold twin again when its
- * device reports. So memory is ~200 bytes per twin plus ~1 KB per twin
+ * device reports. So memory is ~240 bytes per twin plus ~1 KB per twin
  * changed since the last flush (bounded by projector.flush_max_twins).
  *
  * Eviction: cold twins sit in a list in the order they were packed, so
