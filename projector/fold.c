@@ -205,10 +205,14 @@ enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct his
                         r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts);
     if (r->location)
         fold_location(t, r->location, ts);
-    const char *const names[] = {"model", "firmware", "region"};
+    const char **const slots[] = {&t->model, &t->firmware, &t->region};
     const char *const values[] = {r->model, r->firmware, r->region};
-    for (int i = 0; i < 3; i++)
-        if (values[i] && *values[i] && json_utf8_valid(values[i], strlen(values[i])))
-            twin_attr_set(t, names[i], values[i]);
+    for (int i = 0; i < 3; i++) {
+        /* usually the value the twin has: nothing to check or intern */
+        if (!values[i] || !*values[i] || (*slots[i] && !strcmp(*slots[i], values[i])))
+            continue;
+        if (json_utf8_valid(values[i], strlen(values[i])))
+            *slots[i] = names_intern(values[i]);
+    }
     return FOLD_APPLIED;
 }

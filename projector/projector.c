@@ -35,6 +35,10 @@ struct projector {
     int64_t last_flush_ms;     /* how long the last flush took */
     int64_t last_retention_ms; /* monotonic time of the last retention delete, 0 = never */
     struct journal_event *batch;
+    /* per batch event, set by projector_load_missing for projector_fold_batch: whether the
+     * reading can be folded, and its twin (NULL: not in memory before the load) */
+    bool *batch_valid;
+    struct twin **batch_twin;
     uint64_t generation; /* bumped by every revoke: a batch gathered before is stale */
     atomic_bool running;
     atomic_bool failed;
@@ -295,7 +299,9 @@ static enum tp_err projector_load_missing(struct projector *pj, size_t n, char *
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const journal_reading *r = pj->batch[i].reading;
-        if (r && fold_valid(r) && !twins_get(pj->twins, r->device_id))
+        pj->batch_valid[i] = r && fold_valid(r);
+        pj->batch_twin[i] = pj->batch_valid[i] ? twins_get(pj->twins, r->device_id) : NULL;
+        if (pj->batch_valid[i] && !pj->batch_twin[i])
             ids[k++] = r->device_id;
     }
     qsort(ids, k, sizeof(*ids), projector_cmp_str);
@@ -322,8 +328,12 @@ static void projector_fold_batch(struct projector *pj, size_t n)
             continue;
         }
         atomic_fetch_add(&pj->st_events, 1);
-        if (ev->reading && fold_valid(ev->reading)) {
-            struct twin *t = twins_get(pj->twins, ev->reading->device_id);
+        if (pj->batch_valid[i]) {
+            /* the twin projector_load_missing found (pointers stay valid until the next
+             * flush), else loaded by it, or new: the first reading of a device creates it */
+            struct twin *t = pj->batch_twin[i];
+            if (!t)
+                t = twins_get(pj->twins, ev->reading->device_id);
             if (!t)
                 t = twins_put(pj->twins, twin_new(ev->reading->device_id));
             if (fold_apply(t, ev->reading, pj->history) == FOLD_APPLIED) {
@@ -365,6 +375,8 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
     pj->twins = twins_new();
     pj->history = history_new();
     pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));
+    pj->batch_valid = tp_calloc(opts->batch_max, sizeof(*pj->batch_valid));
+    pj->batch_twin = tp_calloc(opts->batch_max, sizeof(*pj->batch_twin));
     atomic_store(&pj->running, true);
     for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++)
         atomic_store(&pj->lag[p], -1);
@@ -624,6 +636,8 @@ void projector_free(struct projector *pj)
     twins_free(pj->twins);
     history_free(pj->history);
     free(pj->batch);
+    free(pj->batch_valid);
+    free(pj->batch_twin);
     free(pj->fresh_ts);
     free(pj->next_offset);
     free(pj->offset_dirty);
