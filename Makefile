@@ -3,7 +3,7 @@
 #               simulate a fleet, print twins, shut everything down
 #   make test   install what is missing, build with ASan+UBSan, start the dev stack,
 #               run every test through ctest
-#   make bench  the benchmark suite (about 15 minutes): bench/RESULTS.md and bench/e2e.png
+#   make bench  the benchmark suite (about 20 minutes): bench/RESULTS.md and bench/e2e.png
 .PHONY: all build demo test bench format clean deps stack-up stack-down
 
 all: build

@@ -71,14 +71,20 @@ struct twin_metric *twin_metric_set(struct twin *t, const char *name, double val
     return m;
 }
 
+/* Adds value to min/max/sum/count (meaningless while count is 0). */
+static void fold_stats_add(double *min, double *max, double *sum, int64_t *count, double value)
+{
+    if (*count == 0 || value < *min)
+        *min = value;
+    if (*count == 0 || value > *max)
+        *max = value;
+    *sum = *count == 0 ? value : *sum + value;
+    (*count)++;
+}
+
 void twin_metric_observe(struct twin_metric *m, double value)
 {
-    if (m->count == 0 || value < m->min)
-        m->min = value;
-    if (m->count == 0 || value > m->max)
-        m->max = value;
-    m->sum = m->count == 0 ? value : m->sum + value;
-    m->count++;
+    fold_stats_add(&m->min, &m->max, &m->sum, &m->count, value);
 }
 
 void twin_minute_close(struct twin *t, struct history *h)
@@ -114,10 +120,9 @@ bool fold_valid(const journal_reading *r)
 }
 
 /* One value of an applied reading: latest value, statistics, history (the open minute, or
- * the map for a late reading: fold_apply has moved the open minute to the reading's, or left
- * it later). */
+ * the map when the reading is late: before the twin's open minute). */
 static void fold_metric(struct twin *t, struct history *h, const char *interned, double value,
-                        int64_t ts)
+                        int64_t ts, bool late)
 {
     struct twin_metric *m = twin_metric_at(t, interned);
     m->value = value;
@@ -125,22 +130,16 @@ static void fold_metric(struct twin *t, struct history *h, const char *interned,
     if (!isfinite(value))
         return; /* JSON cannot hold it: latest value only (written as null) */
     twin_metric_observe(m, value);
-    if (history_minute(ts) != t->minute_ms) {
-        if (h)
-            history_add(h, t->device_id, m->name, ts, value);
-        return;
-    }
-    if (m->mcount == 0 || value < m->mmin)
-        m->mmin = value;
-    if (m->mcount == 0 || value > m->mmax)
-        m->mmax = value;
-    m->msum = m->mcount == 0 ? value : m->msum + value;
-    m->mcount++;
+    if (!late)
+        fold_stats_add(&m->mmin, &m->mmax, &m->msum, &m->mcount, value);
+    else if (h)
+        history_add(h, t->device_id, m->name, ts, value);
 }
 
 /* Every present optional double of the message, by field name (the Reading's names are
  * interned once, on first use). */
-static void fold_doubles(struct twin *t, struct history *h, const ProtobufCMessage *m, int64_t ts)
+static void fold_doubles(struct twin *t, struct history *h, const ProtobufCMessage *m, int64_t ts,
+                         bool late)
 {
     static const char *field_names[FOLD_FIELDS_MAX];
     const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -158,7 +157,7 @@ static void fold_doubles(struct twin *t, struct history *h, const ProtobufCMessa
             if (cache)
                 field_names[i] = name;
         }
-        fold_metric(t, h, name, *(const double *)((const char *)m + f->offset), ts);
+        fold_metric(t, h, name, *(const double *)((const char *)m + f->offset), ts, late);
     }
 }
 
@@ -197,12 +196,13 @@ enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct his
             twin_minute_close(t, h);
         t->minute_ms = minute;
     }
-    fold_doubles(t, h, &r->base, ts);
+    bool late = minute < t->minute_ms;
+    fold_doubles(t, h, &r->base, ts, late);
     for (size_t i = 0; i < r->n_metrics; i++)
         if (r->metrics[i]->key && *r->metrics[i]->key &&
             json_utf8_valid(r->metrics[i]->key, strlen(r->metrics[i]->key)))
             fold_metric(t, h, names_intern(r->metrics[i]->key),
-                        r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts);
+                        r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, ts, late);
     if (r->location)
         fold_location(t, r->location, ts);
     const char **const slots[] = {&t->model, &t->firmware, &t->region};

@@ -69,18 +69,43 @@ static int64_t pack_add(int64_t a, int64_t b)
     return (int64_t)((uint64_t)a + (uint64_t)b);
 }
 
-/* Whether v is exactly m / 10^s for an integer |m| < 2^53; sets *m. */
-static bool pack_decimal(double v, int s, int64_t *m)
+/*
+ * Sums: the sum of short decimals is rarely a short decimal itself (30.1 + 45.3 misses 75.4 by
+ * an ulp), but it is within a few ulps of one. So a sum at a decimal scale s is stored as the
+ * nearest decimal's integer m plus the distance in ulps from m / 10^s (the difference of the
+ * two doubles' bits, same sign), both zigzag varints: usually 3-4 bytes instead of 8, and exact.
+ * Whether it can: pack_near; PACK_NEAR_MAX bounds the distance.
+ */
+#define PACK_NEAR_MAX (1 << 20)
+
+static bool pack_near(double v, int s, int64_t *m, int64_t *ulps)
 {
+    if (s == PACK_RAW)
+        return false;
     double x = v * pack_p10[s];
     if (!(fabs(x) < PACK_EXACT_MAX))
-        return false;                                 /* also NaN */
-    int64_t k = (int64_t)(x < 0 ? x - 0.5 : x + 0.5); /* the nearest, or close: checked next */
+        return false; /* also NaN, infinities */
+    int64_t k = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
     double back = (double)k / pack_p10[s];
-    if (memcmp(&back, &v, sizeof(v)) != 0)
-        return false; /* also -0.0, which comes back as 0.0 */
+    if (signbit(back) != signbit(v))
+        return false; /* -0.0, or a tiny value around 0 */
+    int64_t bv, bb;
+    memcpy(&bv, &v, sizeof(bv));
+    memcpy(&bb, &back, sizeof(bb));
+    int64_t d = bv - bb; /* both of one sign: their bits are ordered like their magnitudes */
+    if (d <= -PACK_NEAR_MAX || d >= PACK_NEAR_MAX)
+        return false;
     *m = k;
+    *ulps = d;
     return true;
+}
+
+/* Whether v is exactly m / 10^s for an integer |m| < 2^53 (0 ulps from it; not -0.0); sets
+ * *m. */
+static bool pack_decimal(double v, int s, int64_t *m)
+{
+    int64_t ulps;
+    return pack_near(v, s, m, &ulps) && ulps == 0;
 }
 
 /* A scale at which all n values are decimals, with their integers in ms: hint if it is one,
@@ -126,37 +151,6 @@ static int64_t pack_minute(int64_t ts_ms)
 static bool pack_same(double a, double b)
 {
     return memcmp(&a, &b, sizeof(a)) == 0;
-}
-
-/*
- * Sums: the sum of short decimals is rarely a short decimal itself (30.1 + 45.3 misses 75.4 by
- * an ulp), but it is within a few ulps of one. So a sum at a decimal scale s is stored as the
- * nearest decimal's integer m plus the distance in ulps from m / 10^s (the difference of the
- * two doubles' bits, same sign), both zigzag varints: usually 3-4 bytes instead of 8, and exact.
- * Whether it can: pack_near; PACK_NEAR_MAX bounds the distance.
- */
-#define PACK_NEAR_MAX (1 << 20)
-
-static bool pack_near(double v, int s, int64_t *m, int64_t *ulps)
-{
-    if (s == PACK_RAW)
-        return false;
-    double x = v * pack_p10[s];
-    if (!(fabs(x) < PACK_EXACT_MAX))
-        return false; /* also NaN, infinities */
-    int64_t k = (int64_t)(x < 0 ? x - 0.5 : x + 0.5);
-    double back = (double)k / pack_p10[s];
-    if (signbit(back) != signbit(v))
-        return false; /* -0.0, or a tiny value around 0 */
-    int64_t bv, bb;
-    memcpy(&bv, &v, sizeof(bv));
-    memcpy(&bb, &back, sizeof(bb));
-    int64_t d = bv - bb; /* both of one sign: their bits are ordered like their magnitudes */
-    if (d <= -PACK_NEAR_MAX || d >= PACK_NEAR_MAX)
-        return false;
-    *m = k;
-    *ulps = d;
-    return true;
 }
 
 static uint8_t *pack_near_write(uint8_t *p, int64_t m, int64_t ulps)

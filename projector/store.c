@@ -256,10 +256,6 @@ static double store_get_double(PGresult *res, int r, int c)
 static void store_apply_metric(struct twin *t, PGresult *res, int r)
 {
     const int c = STORE_COL_METRIC;
-    if (PQgetisnull(res, r, STORE_COL_MINUTE))
-        t->minute_ms = TWIN_NO_MINUTE;
-    else
-        t->minute_ms = strtoll(PQgetvalue(res, r, STORE_COL_MINUTE), NULL, 10);
     if (PQgetisnull(res, r, c))
         return; /* a twin without metrics */
     struct twin_metric *m =
@@ -292,6 +288,8 @@ static void store_apply_row(struct twins *tt, PGresult *res, int r)
     t->last_seen_ms = strtoll(PQgetvalue(res, r, 2), NULL, 10);
     t->last_sequence = strtoll(PQgetvalue(res, r, 3), NULL, 10);
     t->events = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+    if (!PQgetisnull(res, r, STORE_COL_MINUTE))
+        t->minute_ms = strtoll(PQgetvalue(res, r, STORE_COL_MINUTE), NULL, 10);
     if (!PQgetisnull(res, r, 5)) {
         t->has_location = true;
         t->location_ts_ms = strtoll(PQgetvalue(res, r, 5), NULL, 10);
