@@ -117,42 +117,95 @@ out:
 
 /*
  * With registry.url: the registry client for subject "<journal.topic>-value" (Confluent's
- * TopicNameStrategy), and the built-in schema registered there (or found), whose id then
- * frames plain bodies' events instead of journal.schema_id. Retries for 30 s while the
- * registry is unreachable; a refusal (incompatible, invalid) is final.
+ * TopicNameStrategy), and the built-in schema's id there, whose id then frames plain bodies'
+ * events instead of journal.schema_id. The schema is looked up first (a read credential
+ * suffices) and registered only when it is missing (that needs the write role: with a read
+ * credential, start-up fails saying to run `tp-ingest register-schema` as an operator).
+ * Retries for 30 s while the registry is unreachable; a refusal (credentials, incompatible,
+ * invalid) is final.
  */
-static enum tp_err ingest_registry_start(const struct ingest_config *cfg, struct journal_config *jc,
-                                         struct schemas **out, char *errstr, size_t errstr_size)
+static enum tp_err ingest_registry_start(const struct telemetry_registry_settings *rs,
+                                         const char *topic, bool must_register,
+                                         struct schemas **out, int32_t *id, char *errstr,
+                                         size_t errstr_size)
 {
-    enum tp_err err = telemetry_schemas_new(&cfg->registry, jc->topic, out, errstr, errstr_size);
+    enum tp_err err = telemetry_schemas_new(rs, topic, out, errstr, errstr_size);
     if (err != TP_OK)
         return err;
-    const char *subject = schemas_subject(*out);
-    int32_t id = 0;
+    bool registered = false;
     int64_t deadline = tp_mono_ms() + 30000;
-    while ((err = schemas_register(*out, schemas_builtin_proto, &id, errstr, errstr_size)) !=
-               TP_OK &&
-           tp_err_retriable(err) && tp_mono_ms() < deadline) {
+    for (;;) {
+        err = must_register ? schemas_register(*out, schemas_builtin_proto, id, errstr, errstr_size)
+                            : schemas_ensure(*out, schemas_builtin_proto, id, &registered, errstr,
+                                             errstr_size);
+        if (err == TP_OK || !tp_err_retriable(err) || tp_mono_ms() >= deadline)
+            break;
         log_warn("%s; retrying", errstr);
         if (service_wait_signal(1000))
             return tp_err_set(TP_CONFIG, errstr, errstr_size, "stopped by a signal at start-up");
     }
-    if (err != TP_OK)
-        return err;
-    if (id != jc->schema_id)
-        log_info("the built-in telemetry schema is id %d under subject \"%s\" (journal.schema_id "
-                 "%d is not used)",
-                 id, subject, jc->schema_id);
-    jc->schema_id = id;
-    log_info("schema registry at \"%s\": subject \"%s\", built-in schema id %d", cfg->registry.url,
-             subject, id);
-    return TP_OK;
+    if (err == TP_OK && registered)
+        log_info("registered the built-in telemetry schema under subject \"%s\": id %d",
+                 schemas_subject(*out), *id);
+    return err;
+}
+
+/* `tp-ingest register-schema`: an operator registers the built-in schema (write role). */
+struct register_config {
+    char *topic;
+    struct telemetry_registry_settings registry;
+};
+
+static const struct config_entry register_table[] = {
+    {"journal.topic", CONFIG_STRING, "twinpipe.telemetry.v1", 0, 0,
+     offsetof(struct register_config, topic), "journal topic (subject <journal.topic>-value)"},
+    TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct register_config, registry),
+};
+#define REGISTER_TABLE_N (sizeof(register_table) / sizeof(register_table[0]))
+
+static int ingest_register_main(int argc, char **argv)
+{
+    struct register_config cfg = {0};
+    struct schemas *s = NULL;
+    char errstr[1024];
+    bool help;
+    int rc = 2;
+    int32_t id = 0;
+    if (config_load(register_table, REGISTER_TABLE_N, &cfg, NULL, argc, argv, environ, &help,
+                    errstr, sizeof(errstr)) != TP_OK) {
+        fprintf(stderr, "tp-ingest register-schema: %s\n", errstr);
+        goto out;
+    }
+    if (help) {
+        config_print_help(stdout, "tp-ingest register-schema", register_table, REGISTER_TABLE_N,
+                          NULL);
+        rc = 0;
+        goto out;
+    }
+    if (!cfg.registry.url || !*cfg.registry.url) {
+        fprintf(stderr, "tp-ingest register-schema: set registry.url (TP_REGISTRY_URL)\n");
+        goto out;
+    }
+    rc = 1;
+    if (ingest_registry_start(&cfg.registry, cfg.topic, true, &s, &id, errstr, sizeof(errstr)) !=
+        TP_OK) {
+        fprintf(stderr, "tp-ingest register-schema: %s\n", errstr);
+        goto out;
+    }
+    printf("%d\n", id);
+    rc = 0;
+out:
+    schemas_free(s);
+    config_release(register_table, REGISTER_TABLE_N, &cfg, NULL);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "token"))
         return ingest_token_main(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "register-schema"))
+        return ingest_register_main(argc - 1, argv + 1);
     struct ingest_config cfg = {.kafka = {.prefix = "kafka."}};
     struct ingest *ing = NULL;
     struct http_server *srv = NULL;
@@ -195,10 +248,20 @@ int main(int argc, char **argv)
                   cfg.max_outstanding, cfg.max_readings);
         goto out;
     }
-    if (cfg.registry.url && *cfg.registry.url &&
-        ingest_registry_start(&cfg, &jc, &schemas, errstr, sizeof(errstr)) != TP_OK) {
-        log_error("%s", errstr);
-        goto out;
+    if (cfg.registry.url && *cfg.registry.url) {
+        int32_t id = 0;
+        if (ingest_registry_start(&cfg.registry, jc.topic, false, &schemas, &id, errstr,
+                                  sizeof(errstr)) != TP_OK) {
+            log_error("%s", errstr);
+            goto out;
+        }
+        if (id != jc.schema_id)
+            log_info("the built-in telemetry schema is id %d under subject \"%s\" "
+                     "(journal.schema_id %d is not used)",
+                     id, schemas_subject(schemas), jc.schema_id);
+        jc.schema_id = id;
+        log_info("schema registry at \"%s\": subject \"%s\", built-in schema id %d",
+                 schemas_url(schemas), schemas_subject(schemas), id);
     }
     struct ingest_limits limits = {
         .reading = {.max_past_ms = cfg.max_past_s * 1000,

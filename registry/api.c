@@ -17,6 +17,7 @@
 #define API_POOL_WAIT   2000
 #define API_SUBJECT_MAX 255
 #define API_MSGS_MAX    (64 * 1024)
+#define API_REALM       "Basic realm=\"twinpipe-registry\""
 
 static void api_error(struct http_request *req, unsigned status, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -35,6 +36,34 @@ static void api_error(struct http_request *req, unsigned status, int code, const
     buf_append_str(&b, "}");
     http_reply(req, status, API_CT, b.data, b.len);
     buf_release(&b);
+}
+
+/*
+ * Whether the request's credentials carry role need (always true with auth off);
+ * answers 401 (with WWW-Authenticate) or 403 otherwise.
+ */
+static bool api_allowed(struct api *api, struct http_request *req, enum creds_role need)
+{
+    if (!api->creds)
+        return true;
+    char user[CREDS_USER_MAX + 1], why[256];
+    enum creds_role r = creds_check(api->creds, http_request_header(req, "Authorization"), user,
+                                    sizeof(user), why, sizeof(why));
+    if (r == CREDS_NONE) {
+        atomic_fetch_add(&api->unauthorized, 1);
+        http_reply_header(req, "WWW-Authenticate", API_REALM);
+        api_error(req, 401, 40101, "Unauthorized: %s", why);
+        return false;
+    }
+    if (r < need) {
+        atomic_fetch_add(&api->forbidden, 1);
+        api_error(req, 403, 40301,
+                  "Forbidden: user '%s' has the %s role; registering, deleting and setting "
+                  "compatibility need the %s role",
+                  user, creds_role_name(r), creds_role_name(need));
+        return false;
+    }
+    return true;
 }
 
 static void api_json(struct http_request *req, unsigned status, const char *json)
@@ -165,6 +194,8 @@ void api_handle_subjects(struct http_request *req, void *arg)
 {
     struct api *api = arg;
     char errstr[512], *json = NULL;
+    if (!api_allowed(api, req, CREDS_READ))
+        return;
     PGconn *db = api_db(api, req);
     if (!db)
         return;
@@ -183,6 +214,8 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     struct api_path p;
     char errstr[512], *json = NULL;
     int version = 0;
+    if (!api_allowed(api, req, CREDS_READ))
+        return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_versions) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
@@ -373,6 +406,12 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     struct api *api = arg;
     struct api_path p;
     char errstr[512];
+    /* POST /subjects/{s}/versions registers; POST /subjects/{s} is a lookup */
+    const char *path = http_request_path(req);
+    size_t pl = strlen(path);
+    bool registers = pl >= 9 && !strcmp(path + pl - 9, "/versions");
+    if (!api_allowed(api, req, registers ? CREDS_WRITE : CREDS_READ))
+        return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || p.has_version) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
@@ -402,6 +441,8 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     struct api_path p;
     char errstr[512];
     int version;
+    if (!api_allowed(api, req, CREDS_WRITE))
+        return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_version) {
         api_error(req, 405, 405, "HTTP 405 Method Not Allowed: only versions are deleted");
         return;
@@ -449,6 +490,8 @@ static bool api_id_parse(const char *s, int32_t *id)
 void api_handle_schema_get(struct http_request *req, void *arg)
 {
     struct api *api = arg;
+    if (!api_allowed(api, req, CREDS_READ))
+        return;
     const char *tail = api_tail(req, "/schemas/ids/");
     char errstr[512], *json = NULL;
     int32_t id;
@@ -511,6 +554,8 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     struct api_path p;
     char errstr[1024];
     int version = -1;
+    if (!api_allowed(api, req, CREDS_READ)) /* a check changes nothing */
+        return;
     if (!api_path_parse(api_tail(req, "/compatibility/subjects/"), &p) || !p.has_versions) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
@@ -609,6 +654,8 @@ void api_handle_config_get(struct http_request *req, void *arg)
     struct api *api = arg;
     char errstr[512], *level = NULL;
     bool is_set;
+    if (!api_allowed(api, req, CREDS_READ))
+        return;
     const char *subject = api_config_subject(req);
     if (subject && !api_subject_ok(subject, strlen(subject))) {
         api_error(req, 404, 40401, "Subject '%s' not found.", subject);
@@ -637,6 +684,8 @@ void api_handle_config_put(struct http_request *req, void *arg)
 {
     struct api *api = arg;
     char errstr[512], *level = NULL;
+    if (!api_allowed(api, req, CREDS_WRITE))
+        return;
     const char *subject = api_config_subject(req);
     if (subject && !api_subject_ok(subject, strlen(subject))) {
         api_error(req, 404, 40401, "Subject '%s' not found.", subject);
@@ -721,6 +770,12 @@ void api_handle_metrics(struct http_request *req, void *arg)
                    (double)atomic_load(&api->incompatible));
     metrics_sample(&b, "tp_registry_invalid_total", "counter", "schemas protoc refused (42201)",
                    NULL, (double)atomic_load(&api->invalid));
+    metrics_sample(&b, "tp_registry_unauthorized_total", "counter",
+                   "requests without valid credentials (401)", NULL,
+                   (double)atomic_load(&api->unauthorized));
+    metrics_sample(&b, "tp_registry_forbidden_total", "counter",
+                   "writes refused to a read credential (403)", NULL,
+                   (double)atomic_load(&api->forbidden));
     metrics_histogram_write(&b, "tp_registry_compile_ms", "protoc run time per compiled schema",
                             &api->compile_ms);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);

@@ -22,11 +22,18 @@
  * its own compatibility level, 409 incompatible, 42201 invalid schema,
  * 42202 invalid version, 42203 invalid compatibility level, 500 store errors.
  *
+ * Authentication (creds.h): with api.creds set, every route but /readyz and
+ * /metrics (and main's /healthz) needs HTTP Basic credentials: 401 40101 with
+ * WWW-Authenticate: Basic realm="twinpipe-registry" without valid ones, 403
+ * 40301 when a read credential registers, deletes or sets a level. Reads, the
+ * lookup POST /subjects/{s} and compatibility checks need the read role.
+ *
  * Object: struct api (embedded by main, api_init/api_release) owns the
  * connection pool. Handlers run on HTTP threads, each with its own pooled
  * connection; counters are atomic.
  *
  *     api_init(&api, dsn, pool_size, timeout_ms, &compile_opts);
+ *     api.creds = &creds;                              // or NULL with registry.auth=off
  *     routes: API_ROUTES(&api, max_schema_bytes) ...
  *     api_release(&api);
  */
@@ -40,12 +47,15 @@
 #include "common/metrics.h"
 #include "common/pool.h"
 #include "compile.h"
+#include "creds.h"
 
 struct api {
     struct pool *pool;
     struct compile_options compile;
-    struct http_server *srv; /* borrowed, for /metrics */
+    struct http_server *srv;   /* borrowed, for /metrics */
+    const struct creds *creds; /* borrowed; NULL: no authentication (registry.auth=off) */
     _Atomic uint64_t registered, reused, lookups, descriptor_fetches, incompatible, invalid;
+    _Atomic uint64_t unauthorized, forbidden;
     struct metrics_histogram compile_ms;
 };
 

@@ -1,6 +1,8 @@
-/* tp-registry: a Confluent Schema Registry subset for PROTOBUF schemas, stored in PostgreSQL. */
+/* tp-registry: a Confluent Schema Registry subset for PROTOBUF schemas, stored in PostgreSQL,
+ * behind HTTP Basic credentials with read and write roles (creds.h). */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api.h"
 #include "common/http_config.h"
@@ -16,6 +18,9 @@ struct registry_config {
     char *tmp_dir;
     long long compile_timeout_ms;
     long long max_schema_bytes;
+    char *auth;
+    char *credentials;
+    char *credentials_file;
     char *log_level;
 };
 
@@ -36,6 +41,16 @@ static const struct config_entry registry_table[] = {
     {"registry.max_schema_bytes", CONFIG_INT, "1048576", 1024, 67108864,
      offsetof(struct registry_config, max_schema_bytes),
      "largest request body (schema JSON), bytes (413 above)"},
+    {"registry.auth", CONFIG_STRING, "required", 0, 0, offsetof(struct registry_config, auth),
+     "required: the API needs HTTP Basic credentials (registry.credentials); off: no "
+     "authentication (development)"},
+    {"registry.credentials", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct registry_config, credentials),
+     "comma-separated user:<SHA-256 hex of the password>:role entries, role read (services) or "
+     "write (operators)"},
+    {"registry.credentials_file", CONFIG_STRING, NULL, 0, 0,
+     offsetof(struct registry_config, credentials_file),
+     "file of user:<SHA-256 hex of the password>:role entries, one a line ('#' comments)"},
     SERVICE_LOG_ENTRY(struct registry_config, log_level),
 };
 #define REGISTRY_TABLE_N (sizeof(registry_table) / sizeof(registry_table[0]))
@@ -45,13 +60,42 @@ int main(int argc, char **argv)
     struct registry_config cfg = {0};
     struct http_server *srv = NULL;
     struct api api = {0};
+    static struct creds creds;
     char errstr[1024];
     int rc = 1;
     if (service_start("tp-registry", registry_table, REGISTRY_TABLE_N, &cfg, NULL, argc, argv, &rc))
         goto out;
     rc = 1;
+    bool auth = strcmp(cfg.auth, "off") != 0;
+    if (auth && strcmp(cfg.auth, "required") != 0) {
+        log_error("invalid registry.auth \"%s\": use required or off", cfg.auth);
+        goto out;
+    }
+    if (auth && ((cfg.credentials &&
+                  creds_add_list(&creds, cfg.credentials, errstr, sizeof(errstr)) != TP_OK) ||
+                 (cfg.credentials_file &&
+                  creds_add_file(&creds, cfg.credentials_file, errstr, sizeof(errstr)) != TP_OK))) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    if (auth && creds.n == 0) {
+        log_error("registry.auth=required needs registry.credentials (TP_REGISTRY_CREDENTIALS) or "
+                  "registry.credentials_file: user:<SHA-256 hex of the password>:read|write "
+                  "entries; set registry.auth=off to run without authentication");
+        goto out;
+    }
+    if (auth) {
+        size_t writers = 0;
+        for (size_t i = 0; i < creds.n; i++)
+            writers += creds.role[i] == CREDS_WRITE;
+        log_info("%zu credentials (%zu with the write role)", creds.n, writers);
+    } else {
+        log_warn("registry.auth=off: answering every request without authentication (anyone "
+                 "may register, delete and set compatibility)");
+    }
     struct compile_options co = {cfg.protoc, cfg.tmp_dir, (int)cfg.compile_timeout_ms};
     api_init(&api, cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, &co);
+    api.creds = auth ? &creds : NULL;
     size_t max_body = (size_t)cfg.max_schema_bytes;
     const struct http_route routes[] = {
         {"GET", "/subjects", 0, api_handle_subjects, &api},

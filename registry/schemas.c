@@ -13,6 +13,7 @@
 
 struct schemas {
     char *url, *subject, *subject_escaped;
+    char *user, *password; /* NULL: no credentials sent */
     int timeout_ms;
     const ProtobufCMessageDescriptor **templates;
     size_t n_templates;
@@ -29,6 +30,30 @@ static void schema_free(void *p)
     free(sc);
 }
 
+/* Moves "user:password@" out of s->url (which messages show) into s->user/s->password. */
+static void schemas_userinfo_take(struct schemas *s)
+{
+    char *host = strstr(s->url, "://");
+    if (!host)
+        return;
+    host += 3;
+    size_t authority = strcspn(host, "/?#");
+    char *at = memchr(host, '@', authority);
+    for (char *q = at; q && (q = memchr(q + 1, '@', authority - (size_t)(q + 1 - host)));)
+        at = q; /* the last '@' of the authority ends the userinfo */
+    if (!at)
+        return;
+    char *colon = memchr(host, ':', (size_t)(at - host));
+    size_t ul = (size_t)((colon ? colon : at) - host);
+    char *u = curl_easy_unescape(NULL, host, (int)ul, NULL);
+    char *p = colon ? curl_easy_unescape(NULL, colon + 1, (int)(at - colon - 1), NULL) : NULL;
+    s->user = tp_strdup(u ? u : "");
+    s->password = tp_strdup(p ? p : "");
+    curl_free(u);
+    curl_free(p);
+    memmove(host, at + 1, strlen(at + 1) + 1);
+}
+
 enum tp_err schemas_new(const struct schemas_options *opts, struct schemas **out, char *errstr,
                         size_t errstr_size)
 {
@@ -39,6 +64,13 @@ enum tp_err schemas_new(const struct schemas_options *opts, struct schemas **out
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before threads: main calls this */
     struct schemas *s = tp_calloc(1, sizeof(*s));
     s->url = tp_strdup(opts->url);
+    schemas_userinfo_take(s);
+    if (opts->user && *opts->user) { /* the config rows win over the URL's user:password@ */
+        free(s->user);
+        free(s->password);
+        s->user = tp_strdup(opts->user);
+        s->password = tp_strdup(opts->password ? opts->password : "");
+    }
     size_t n = strlen(s->url);
     while (n && s->url[n - 1] == '/')
         s->url[--n] = '\0';
@@ -78,6 +110,11 @@ static enum tp_err schemas_http(struct schemas *s, const char *method, const cha
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    if (s->user) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, s->user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, s->password);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, schemas_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
     if (json) {
@@ -86,9 +123,25 @@ static enum tp_err schemas_http(struct schemas *s, const char *method, const cha
     }
     CURLcode rc = curl_easy_perform(c);
     enum tp_err err = TP_OK;
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    else
+        if (*status == 401 && s->user)
+            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
+                             "the schema registry at \"%s\" refused the credentials of "
+                             "registry.user \"%s\" (401): check registry.user and "
+                             "registry.password",
+                             s->url, s->user);
+        else if (*status == 401)
+            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
+                             "the schema registry at \"%s\" needs credentials (401): set "
+                             "registry.user and registry.password",
+                             s->url);
+        else if (*status == 403)
+            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
+                             "registry.user \"%s\" may only read from the schema registry at "
+                             "\"%s\" (403): %s needs a credential with the write role",
+                             s->user ? s->user : "", s->url, method);
+    } else
         err = tp_err_set(rc == CURLE_OPERATION_TIMEDOUT ? TP_TIMEOUT : TP_IO, errstr, errstr_size,
                          "could not reach the schema registry at \"%s\": %s", s->url,
                          cerr[0] ? cerr : curl_easy_strerror(rc));
@@ -113,13 +166,15 @@ static void schemas_error_text(const struct buf *resp, char *out, size_t n)
     }
 }
 
-enum tp_err schemas_register(struct schemas *s, const char *text, int32_t *id, char *errstr,
-                             size_t errstr_size)
+/* POSTs {"schemaType":"PROTOBUF","schema":text} to /subjects/{subject}<suffix>: the "id" of a
+ * 200 answer; TP_NOT_FOUND on 404, TP_CONFLICT on 409, TP_VALIDATION on 422. */
+static enum tp_err schemas_post(struct schemas *s, const char *suffix, const char *what,
+                                const char *text, int32_t *id, char *errstr, size_t errstr_size)
 {
     char url[1024];
     struct buf body, resp;
     long status;
-    snprintf(url, sizeof(url), "%s/subjects/%s/versions", s->url, s->subject_escaped);
+    snprintf(url, sizeof(url), "%s/subjects/%s%s", s->url, s->subject_escaped, suffix);
     buf_init(&body, 8u << 20);
     buf_init(&resp, 1u << 20);
     buf_append_str(&body, "{\"schemaType\":\"PROTOBUF\",\"schema\":");
@@ -133,14 +188,53 @@ enum tp_err schemas_register(struct schemas *s, const char *text, int32_t *id, c
         if (status == 200 && p) {
             *id = (int32_t)strtol(p + 5, NULL, 10);
         } else {
-            enum tp_err e = status == 409 ? TP_CONFLICT : status == 422 ? TP_VALIDATION : TP_IO;
+            enum tp_err e = status == 404   ? TP_NOT_FOUND
+                            : status == 409 ? TP_CONFLICT
+                            : status == 422 ? TP_VALIDATION
+                                            : TP_IO;
             err = tp_err_set(e, errstr, errstr_size,
-                             "the schema registry answered %ld to registering under \"%s\": %s",
-                             status, s->subject, why);
+                             "the schema registry answered %ld to %s under \"%s\": %s", status,
+                             what, s->subject, why);
         }
     }
     buf_release(&body);
     buf_release(&resp);
+    return err;
+}
+
+enum tp_err schemas_register(struct schemas *s, const char *text, int32_t *id, char *errstr,
+                             size_t errstr_size)
+{
+    return schemas_post(s, "/versions", "registering", text, id, errstr, errstr_size);
+}
+
+enum tp_err schemas_lookup(struct schemas *s, const char *text, int32_t *id, char *errstr,
+                           size_t errstr_size)
+{
+    return schemas_post(s, "", "looking up", text, id, errstr, errstr_size);
+}
+
+enum tp_err schemas_ensure(struct schemas *s, const char *text, int32_t *id, bool *registered,
+                           char *errstr, size_t errstr_size)
+{
+    *registered = false;
+    enum tp_err err = schemas_lookup(s, text, id, errstr, errstr_size);
+    if (err != TP_NOT_FOUND)
+        return err;
+    char why[512];
+    snprintf(why, sizeof(why), "%s", errstr);
+    err = schemas_register(s, text, id, errstr, errstr_size);
+    if (err == TP_OK) {
+        *registered = true;
+    } else if (err == TP_CONFIG && s->user) {
+        /* looked up with the read role: 401 would have come from the lookup, so 403 */
+        err = tp_err_set(TP_CONFIG, errstr, errstr_size,
+                         "the schema is not registered under subject \"%s\" (%s) and "
+                         "registry.user \"%s\" may only read: register it once with an operator's "
+                         "write credential (tp-ingest register-schema with that registry.user and "
+                         "registry.password), then start again",
+                         s->subject, why, s->user);
+    }
     return err;
 }
 
@@ -234,6 +328,11 @@ const char *schemas_subject(const struct schemas *s)
     return s->subject;
 }
 
+const char *schemas_url(const struct schemas *s)
+{
+    return s->url;
+}
+
 void schemas_free(struct schemas *s)
 {
     if (!s)
@@ -243,5 +342,9 @@ void schemas_free(struct schemas *s)
     free(s->url);
     free(s->subject);
     free(s->subject_escaped);
+    free(s->user);
+    if (s->password)
+        memset(s->password, 0, strlen(s->password));
+    free(s->password);
     free(s);
 }

@@ -15,13 +15,19 @@
  * costs one request a second), then asked again: registering a new version
  * takes effect without a restart.
  *
+ * Credentials: HTTP Basic (registry.user/registry.password, or the URL's
+ * user:password@, which is taken out of the URL that messages show). A 401
+ * or 403 is a configuration error (TP_CONFIG), never "registry unavailable".
+ * Services get read credentials: fetching descriptors and looking up
+ * schemas need nothing more; registering needs the write role (operators).
+ *
  * Object: struct schemas (heap, _new/_free). A struct schema handed out is
  * pinned until schemas_put (eviction never frees it under a user).
  * Threads: every function from any thread; a cache miss blocks the caller
  * for one HTTP round trip (bounded by timeout_ms).
  *
  *     schemas_new(&opts, &s, errstr, n);
- *     schemas_register(s, proto_text, &id, errstr, n);          // start-up
+ *     schemas_ensure(s, proto_text, &id, &registered, errstr, n); // start-up
  *     const struct schema *sc; struct lru_ref *ref;
  *     if (schemas_get(s, id, &sc, &ref, errstr, n) == TP_OK) {
  *         d = rtdesc_message_at(sc->set, path, n); ... unpack ...; free messages;
@@ -33,6 +39,7 @@
 #define TP_SCHEMAS_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,10 +53,12 @@ struct schemas;
 #define SCHEMAS_MAX_DESCRIPTOR  (16u << 20) /* largest descriptor set accepted, bytes */
 
 struct schemas_options {
-    const char *url;     /* tp-registry, e.g. "http://127.0.0.1:18084" */
-    const char *subject; /* e.g. "twinpipe.telemetry.v1-value" */
-    size_t cache_size;   /* schemas kept */
-    int timeout_ms;      /* per registry request */
+    const char *url;      /* tp-registry, e.g. "http://127.0.0.1:18084" (may hold user:password@) */
+    const char *user;     /* HTTP Basic credentials (NULL or "": the URL's, or none) */
+    const char *password; /* never logged */
+    const char *subject;  /* e.g. "twinpipe.telemetry.v1-value" */
+    size_t cache_size;    /* schemas kept */
+    int timeout_ms;       /* per registry request */
     /* generated descriptors whose layout runtime messages of the same name keep */
     const ProtobufCMessageDescriptor *const *templates;
     size_t n_templates;
@@ -71,10 +80,24 @@ struct schemas_stats {
 
 enum tp_err schemas_new(const struct schemas_options *opts, struct schemas **out, char *errstr,
                         size_t errstr_size);
-/* Registers text under the subject (or finds it there): its id. TP_CONFLICT (409),
- * TP_VALIDATION (42201), TP_IO/TP_TIMEOUT (registry unreachable: retriable). */
+/*
+ * Every call may answer TP_CONFIG (not retriable) when the registry refuses the credentials
+ * (401: missing or wrong registry.user/registry.password) or the role (403: a read
+ * credential asked to write); errstr says which. TP_IO/TP_TIMEOUT: no answer (retriable).
+ */
+/* Registers text under the subject (or finds it there): its id; needs the write role.
+ * TP_CONFLICT (409), TP_VALIDATION (42201). */
 enum tp_err schemas_register(struct schemas *s, const char *text, int32_t *id, char *errstr,
                              size_t errstr_size);
+/* The id of text if it is a live version of the subject (POST /subjects/{s}, read role);
+ * TP_NOT_FOUND when it is not. */
+enum tp_err schemas_lookup(struct schemas *s, const char *text, int32_t *id, char *errstr,
+                           size_t errstr_size);
+/* Looks text up and registers it only when it is missing (*registered then true), so a
+ * read credential suffices once an operator registered it; when it is missing and the
+ * credential may only read: TP_CONFIG saying what to do. */
+enum tp_err schemas_ensure(struct schemas *s, const char *text, int32_t *id, bool *registered,
+                           char *errstr, size_t errstr_size);
 /* TP_NOT_FOUND: the id is not live under the subject (errstr says so); TP_IO/TP_TIMEOUT:
  * the registry did not answer; TP_DECODE: what it sent cannot be built. */
 enum tp_err schemas_get(struct schemas *s, int32_t id, const struct schema **out,
@@ -82,6 +105,8 @@ enum tp_err schemas_get(struct schemas *s, int32_t id, const struct schema **out
 void schemas_put(struct schemas *s, struct lru_ref *ref);
 void schemas_stats_get(struct schemas *s, struct schemas_stats *out);
 const char *schemas_subject(const struct schemas *s);
+/* The registry's URL without any user:password@ (fit for messages). */
+const char *schemas_url(const struct schemas *s);
 void schemas_free(struct schemas *s);
 
 /* The telemetry schema's .proto text, embedded at build time from schemas/. */

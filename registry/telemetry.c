@@ -22,8 +22,14 @@ enum tp_err telemetry_schemas_new(const struct telemetry_registry_settings *st, 
     const ProtobufCMessageDescriptor *const templates[] = {
         &twinpipe__telemetry__v1__reading__descriptor,
         &twinpipe__telemetry__v1__reading_batch__descriptor};
-    struct schemas_options o = {st->url,   subject, (size_t)st->cache_size, (int)st->timeout_ms,
-                                templates, 2};
+    struct schemas_options o = {.url = st->url,
+                                .user = st->user,
+                                .password = st->password,
+                                .subject = subject,
+                                .cache_size = (size_t)st->cache_size,
+                                .timeout_ms = (int)st->timeout_ms,
+                                .templates = templates,
+                                .n_templates = 2};
     return schemas_new(&o, out, errstr, errstr_size);
 }
 

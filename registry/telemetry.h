@@ -2,9 +2,9 @@
  * telemetry.h - the schema library wired for twinpipe's telemetry: the
  * registry client of subject "<journal topic>-value" (Confluent's
  * TopicNameStrategy) whose run-time Readings keep the generated layout
- * (templates Reading and ReadingBatch), the config rows ingest and the
- * projector share, and the journal decoder that lets a consumer unpack each
- * event with the descriptors of its own schema id.
+ * (templates Reading and ReadingBatch), the config rows the services that
+ * read telemetry share (url, HTTP Basic user and password, timeout, cache), and the journal decoder
+ * that lets a consumer unpack each event with the descriptors of its own schema id.
  *
  * Ownership: the journal_decoder borrows the struct schemas; readings it
  * unpacks pin their schema until journal_event_release.
@@ -26,6 +26,8 @@
 
 struct telemetry_registry_settings {
     char *url;
+    char *user;
+    char *password;
     long long timeout_ms;
     long long cache_size;
 };
@@ -39,6 +41,21 @@ struct telemetry_registry_settings {
      offsetof(type, member.url),                                                                   \
      "tp-registry base URL; telemetry of every version registered under <journal.topic>-value "    \
      "is understood (unset: only the built-in schema, journal.schema_id)"},                        \
+        {"registry.user",                                                                          \
+         CONFIG_STRING,                                                                            \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         0,                                                                                        \
+         offsetof(type, member.user),                                                              \
+         "HTTP Basic user at tp-registry (a read credential; also accepted as the URL's "          \
+         "user:password@)"},                                                                       \
+        {"registry.password",                                                                      \
+         CONFIG_STRING,                                                                            \
+         NULL,                                                                                     \
+         0,                                                                                        \
+         0,                                                                                        \
+         offsetof(type, member.password),                                                          \
+         "registry.user's password (never logged)"},                                               \
         {"registry.timeout_ms", CONFIG_INT, "2000", 100, 60000, offsetof(type, member.timeout_ms), \
          "per registry request"},                                                                  \
     {                                                                                              \

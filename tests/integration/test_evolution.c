@@ -102,7 +102,10 @@ static long post(const void *body, size_t len)
 static struct jv *registry_json(const char *method, const char *path, const char *body, long expect)
 {
     char url[512];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", reg_port, path);
+    snprintf(url, sizeof(url),
+             "http://" STACK_REGISTRY_OPERATOR ":" STACK_REGISTRY_OPERATOR_PASSWORD
+             "@127.0.0.1:%u%s",
+             reg_port, path);
     long status = stack_http(method, url, body ? "application/vnd.schemaregistry.v1+json" : NULL,
                              body, body ? strlen(body) : 0, &resp);
     ck_assert_msg(status == expect, "%s %s: %ld %s", method, path, status, resp.data);
@@ -149,7 +152,9 @@ static void setup(void)
     reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
     static char reg_env[128];
     snprintf(reg_env, sizeof(reg_env), "TP_REGISTRY_URL=http://127.0.0.1:%u", reg_port);
-    const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", NULL};
+    /* ingest registers the built-in schema in this fresh database: the operator's credential;
+     * the projector only reads: stack_spawn's reader */
+    const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", STACK_REGISTRY_OPERATOR_ENV, NULL};
     const char *projector_env[] = {reg_env, "TP_PROJECTOR_FLUSH_INTERVAL_MS=50", NULL};
     ingest_port = stack_free_port();
     ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);

@@ -3,9 +3,13 @@
  * (same schema, same id, across subjects), look up, list, versions, soft
  * delete, schemas by id, references (imports), protoc's errors as 42201,
  * compatibility checks and 409, global and subject config, Confluent's error
- * codes, the descriptor extension, /readyz and /metrics; and two replicas
+ * codes, the descriptor extension, /readyz and /metrics; two replicas
  * racing to register one schema from eight threads agree on one id and one
- * version.
+ * version; and HTTP Basic authentication: anonymous and wrong credentials
+ * get 401 (with WWW-Authenticate) and change nothing, a read credential gets
+ * 403 on writes, start-up without credentials is refused unless
+ * registry.auth=off (logged), and the schema library reports refused
+ * credentials as a non-retriable configuration error.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -17,6 +21,7 @@
 
 #include "common/json.h"
 #include "registry/fdset.h"
+#include "registry/telemetry.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
@@ -27,6 +32,8 @@ static struct stack st;
 static uint16_t port, port2;
 static pid_t pid, pid2;
 static struct buf resp;
+/* the credentials call() sends (NULL user: none); the operator's unless a test changes them */
+static const char *user, *password;
 
 static void setup(void)
 {
@@ -35,12 +42,16 @@ static void setup(void)
     port = stack_free_port();
     pid = stack_service_start(&st, "tp-registry", NULL, port);
     buf_init(&resp, 1 << 22);
+    user = STACK_REGISTRY_OPERATOR;
+    password = STACK_REGISTRY_OPERATOR_PASSWORD;
+    stack_set_header(NULL);
 }
 
 static void teardown(void)
 {
     int s1 = stack_service_stop(pid, SIGTERM);
     int s2 = pid2 ? stack_service_stop(pid2, SIGTERM) : 0;
+    pid2 = 0; /* a later test must not stop it again */
     buf_release(&resp);
     stack_release(&st);
     ck_assert_int_eq(s1, 0);
@@ -63,7 +74,10 @@ static char *body_of(const char *text, const char *refs)
 static long call(const char *method, const char *path, const char *body)
 {
     char url[512];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    if (user) /* libcurl sends the URL's user:password as Basic credentials */
+        snprintf(url, sizeof(url), "http://%s:%s@127.0.0.1:%u%s", user, password, port, path);
+    else
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
     return stack_http(method, url, body ? CT : NULL, body, body ? strlen(body) : 0, &resp);
 }
 
@@ -361,7 +375,10 @@ static void *racer_main(void *arg)
 {
     struct racer *r = arg;
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/subjects/race-value/versions", r->port);
+    snprintf(url, sizeof(url),
+             "http://" STACK_REGISTRY_OPERATOR ":" STACK_REGISTRY_OPERATOR_PASSWORD
+             "@127.0.0.1:%u/subjects/race-value/versions",
+             r->port);
     struct buf b;
     buf_init(&b, 4096);
     CURL *c = curl_easy_init();
@@ -409,6 +426,356 @@ START_TEST(test_replicas_race_to_one_id)
 }
 END_TEST
 
+/* ---- authentication ---- */
+
+#define OPERATOR    STACK_REGISTRY_OPERATOR
+#define OPERATOR_PW STACK_REGISTRY_OPERATOR_PASSWORD
+#define READER      STACK_REGISTRY_READER
+#define READER_PW   STACK_REGISTRY_READER_PASSWORD
+#define REALM       "Basic realm=\"twinpipe-registry\""
+#define NONE_BODY   "{\"compatibility\":\"NONE\"}"
+
+static void as(const char *u, const char *pw)
+{
+    user = u;
+    password = pw;
+}
+
+/* What the refused writes must have left alone, read with the operator's credentials:
+ * the global level, fleet-value's only version 1 with id, no level of its own. */
+static void expect_state(int id, const char *level)
+{
+    const char *u = user, *pw = password;
+    as(OPERATOR, OPERATOR_PW);
+    struct jv *doc = call_json("GET", "/config", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibilityLevel"), level);
+    jv_free(doc);
+    expect_error("GET", "/config/fleet-value", NULL, 404, 40408, "does not have subject-level");
+    doc = call_json("GET", "/subjects", NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 1);
+    ck_assert_str_eq(jv_str(doc, "0"), "fleet-value");
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions", NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 1);
+    ck_assert_double_eq(jv_num(doc, "0"), 1);
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions/latest", NULL, 200);
+    ck_assert_double_eq(jv_num(doc, "version"), 1);
+    ck_assert_double_eq(jv_num(doc, "id"), id);
+    ck_assert_str_eq(jv_str(doc, "schema"), V1);
+    jv_free(doc);
+    as(u, pw);
+}
+
+static void expect_401(const char *method, const char *path, const char *body, const char *why)
+{
+    expect_error(method, path, body, 401, 40101, why);
+    ck_assert_str_eq(stack_last_header("WWW-Authenticate"), REALM);
+}
+
+static void expect_403(const char *method, const char *path, const char *body)
+{
+    expect_error(method, path, body, 403, 40301,
+                 "Forbidden: user '" READER "' has the read role; registering, deleting and "
+                 "setting compatibility need the write role");
+    ck_assert_str_eq(stack_last_header("WWW-Authenticate"), "");
+}
+
+static long metric(const char *name)
+{
+    as(NULL, NULL);
+    ck_assert_int_eq(call("GET", "/metrics", NULL), 200); /* open, like /readyz */
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    const char *p = strstr(resp.data, needle);
+    ck_assert_msg(p, "no %s in /metrics", name);
+    return strtol(p + strlen(needle), NULL, 10);
+}
+
+START_TEST(test_auth_anonymous_gets_401_and_changes_nothing)
+{
+    int id = register_text("fleet-value", V1, NULL);
+    char *v2 = body_of(V2, NULL), *v1 = body_of(V1, NULL), path[128];
+    as(NULL, NULL);
+    const char *missing = "Unauthorized: missing Authorization: Basic <credentials> header";
+    /* the writes of the review: compatibility, soft delete, registration */
+    expect_401("PUT", "/config", NONE_BODY, missing);
+    expect_401("PUT", "/config/fleet-value", NONE_BODY, missing);
+    expect_401("DELETE", "/subjects/fleet-value/versions/1", NULL, missing);
+    expect_401("DELETE", "/subjects/fleet-value/versions/latest", NULL, missing);
+    expect_401("POST", "/subjects/fleet-value/versions", v2, missing);
+    expect_401("POST", "/subjects/other-value/versions", v1, missing);
+    /* and every read */
+    expect_401("GET", "/subjects", NULL, missing);
+    expect_401("GET", "/subjects/fleet-value/versions", NULL, missing);
+    expect_401("GET", "/subjects/fleet-value/versions/latest", NULL, missing);
+    expect_401("POST", "/subjects/fleet-value", v1, missing);
+    expect_401("POST", "/compatibility/subjects/fleet-value/versions/latest", v2, missing);
+    expect_401("GET", "/config", NULL, missing);
+    snprintf(path, sizeof(path), "/schemas/ids/%d", id);
+    expect_401("GET", path, NULL, missing);
+    snprintf(path, sizeof(path), "/schemas/ids/%d/descriptor?subject=fleet-value", id);
+    expect_401("GET", path, NULL, missing);
+    /* health, readiness and metrics stay open */
+    ck_assert_int_eq(call("GET", "/healthz", NULL), 200);
+    ck_assert_int_eq(call("GET", "/readyz", NULL), 200);
+    ck_assert_int_eq(metric("tp_registry_unauthorized_total"), 14);
+
+    /* wrong password, unknown user, another scheme, malformed credentials */
+    const char *unknown = "Unauthorized: unknown user or wrong password";
+    as(OPERATOR, "test-operator-passwore");
+    expect_401("PUT", "/config", NONE_BODY, unknown);
+    as(OPERATOR, OPERATOR_PW "x");
+    expect_401("DELETE", "/subjects/fleet-value/versions/1", NULL, unknown);
+    as(OPERATOR, "");
+    expect_401("POST", "/subjects/fleet-value/versions", v2, unknown);
+    as(READER, OPERATOR_PW); /* another user's password */
+    expect_401("GET", "/subjects", NULL, unknown);
+    as("nobody", OPERATOR_PW);
+    expect_401("PUT", "/config", NONE_BODY, unknown);
+    as(NULL, NULL);
+    stack_set_header("Authorization: Bearer " OPERATOR_PW);
+    expect_401("PUT", "/config", NONE_BODY,
+               "Unauthorized: Authorization header must be \"Basic <base64 of user:password>\"");
+    stack_set_header("Authorization: Basic !!!!");
+    expect_401("PUT", "/config", NONE_BODY, "Unauthorized: malformed Basic credentials");
+    stack_set_header("Authorization: Basic dHAtb3BlcmF0b3I="); /* "tp-operator", no ':' */
+    expect_401("PUT", "/config", NONE_BODY,
+               "Unauthorized: malformed Basic credentials: expected user:password");
+    stack_set_header(NULL);
+    ck_assert_int_eq(metric("tp_registry_unauthorized_total"), 22);
+
+    expect_state(id, "BACKWARD");
+    free(v1);
+    free(v2);
+}
+END_TEST
+
+START_TEST(test_auth_read_role_reads_but_gets_403_on_writes)
+{
+    int id = register_text("fleet-value", V1, NULL);
+    char *v2 = body_of(V2, NULL), *v1 = body_of(V1, NULL), path[128];
+    as(READER, READER_PW);
+    /* every read, the lookup and the compatibility check */
+    struct jv *doc = call_json("GET", "/subjects", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "0"), "fleet-value");
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions/latest", NULL, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id);
+    jv_free(doc);
+    doc = call_json("POST", "/subjects/fleet-value", v1, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id);
+    ck_assert_double_eq(jv_num(doc, "version"), 1);
+    jv_free(doc);
+    doc = call_json("POST", "/compatibility/subjects/fleet-value/versions/latest", v2, 200);
+    ck_assert(jv_path(doc, "is_compatible")->b);
+    jv_free(doc);
+    doc = call_json("GET", "/config", NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibilityLevel"), "BACKWARD");
+    jv_free(doc);
+    snprintf(path, sizeof(path), "/schemas/ids/%d", id);
+    doc = call_json("GET", path, NULL, 200);
+    ck_assert_str_eq(jv_str(doc, "schema"), V1);
+    jv_free(doc);
+    snprintf(path, sizeof(path), "/schemas/ids/%d/descriptor?subject=fleet-value", id);
+    ck_assert_int_eq(call("GET", path, NULL), 200);
+    ck_assert_str_eq(stack_last_header("Content-Type"), "application/x-protobuf");
+
+    /* no write */
+    expect_403("PUT", "/config", NONE_BODY);
+    expect_403("PUT", "/config/fleet-value", NONE_BODY);
+    expect_403("DELETE", "/subjects/fleet-value/versions/1", NULL);
+    expect_403("POST", "/subjects/fleet-value/versions", v2);
+    expect_403("POST", "/subjects/other-value/versions", v1);
+    ck_assert_int_eq(metric("tp_registry_forbidden_total"), 5);
+    ck_assert_int_eq(metric("tp_registry_unauthorized_total"), 0);
+    as(READER, READER_PW "!");
+    expect_401("GET", "/subjects", NULL, "Unauthorized: unknown user or wrong password");
+    expect_state(id, "BACKWARD");
+
+    /* the write credential may */
+    as(OPERATOR, OPERATOR_PW);
+    doc = call_json("PUT", "/config", NONE_BODY, 200);
+    ck_assert_str_eq(jv_str(doc, "compatibility"), "NONE");
+    jv_free(doc);
+    int id2 = register_text("fleet-value", V2, NULL);
+    ck_assert_int_ne(id2, id);
+    doc = call_json("DELETE", "/subjects/fleet-value/versions/1", NULL, 200);
+    ck_assert_double_eq(doc->num, 1);
+    jv_free(doc);
+    doc = call_json("GET", "/subjects/fleet-value/versions", NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 1);
+    ck_assert_double_eq(jv_num(doc, "0"), 2);
+    jv_free(doc);
+    free(v1);
+    free(v2);
+}
+END_TEST
+
+/* Whether the registry log of this test's database holds needle. */
+static bool registry_log_has(const char *needle)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/../Testing/%s-tp-registry.log", TP_BIN_DIR, st.db);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    struct buf b;
+    buf_init(&b, 1 << 22);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    buf_append(&b, "", 1);
+    bool has = strstr(b.data, needle) != NULL;
+    buf_release(&b);
+    return has;
+}
+
+START_TEST(test_auth_required_at_start_unless_off)
+{
+    const char *none[] = {"TP_REGISTRY_CREDENTIALS=", NULL};
+    ck_assert_int_eq(stack_run(&st, "tp-registry", none), 1);
+    ck_assert(registry_log_has(
+        " ERROR tp-registry: registry.auth=required needs registry.credentials "
+        "(TP_REGISTRY_CREDENTIALS) or registry.credentials_file: user:<SHA-256 hex of the "
+        "password>:read|write entries; set registry.auth=off to run without authentication\n"));
+    const char *plain[] = {"TP_REGISTRY_CREDENTIALS=ops:secret:write", NULL};
+    ck_assert_int_eq(stack_run(&st, "tp-registry", plain), 1);
+    ck_assert(registry_log_has(" ERROR tp-registry: invalid credential of user \"ops\" in "
+                               "registry.credentials: expected 64 hex characters (the SHA-256 "
+                               "of the password), got 6 characters\n"));
+    const char *role[] = {"TP_REGISTRY_CREDENTIALS=ops:"
+                          "ad64f5c6c0c71ce170ff1f7ea9648ee5eb984fea63639ecbc92803dfb820d657:admin",
+                          NULL};
+    ck_assert_int_eq(stack_run(&st, "tp-registry", role), 1);
+    ck_assert(registry_log_has(" ERROR tp-registry: invalid role \"admin\" of user \"ops\" in "
+                               "registry.credentials: use read or write\n"));
+    const char *typo[] = {"TP_REGISTRY_AUTH=no", NULL};
+    ck_assert_int_eq(stack_run(&st, "tp-registry", typo), 1);
+    ck_assert(registry_log_has(
+        " ERROR tp-registry: invalid registry.auth \"no\": use required or off\n"));
+
+    /* turned off explicitly: it starts, says so, and answers anonymously */
+    ck_assert(!registry_log_has("registry.auth=off: answering"));
+    const char *off[] = {"TP_REGISTRY_CREDENTIALS=", "TP_REGISTRY_AUTH=off", NULL};
+    port2 = stack_free_port();
+    pid2 = stack_service_start(&st, "tp-registry", off, port2);
+    ck_assert(registry_log_has(" WARN tp-registry: registry.auth=off: answering every request "
+                               "without authentication (anyone may register, delete and set "
+                               "compatibility)\n"));
+    uint16_t keep = port;
+    port = port2;
+    as(NULL, NULL);
+    int id = register_text("fleet-value", V1, NULL);
+    ck_assert_int_ge(id, 1);
+    jv_free(call_json("GET", "/config", NULL, 200));
+    port = keep;
+    expect_state(id, "BACKWARD"); /* the same database, through the first registry */
+}
+END_TEST
+
+START_TEST(test_client_credentials)
+{
+    char url[160], plain_url[64], expect[512], errstr[1024];
+    struct schemas *s = NULL;
+    int32_t id = 0, id2 = 0;
+    bool registered = true;
+    snprintf(plain_url, sizeof(plain_url), "http://127.0.0.1:%u", port);
+    struct telemetry_registry_settings rs = {.url = plain_url, .timeout_ms = 5000, .cache_size = 4};
+    char subject_versions[200];
+    snprintf(subject_versions, sizeof(subject_versions), "/subjects/%s-value/versions", st.topic);
+
+    /* no credentials: a configuration error, not "registry unavailable" */
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
+    enum tp_err err = schemas_lookup(s, schemas_builtin_proto, &id, errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_CONFIG);
+    ck_assert(!tp_err_retriable(err));
+    snprintf(expect, sizeof(expect),
+             "the schema registry at \"%s\" needs credentials (401): set registry.user and "
+             "registry.password",
+             plain_url);
+    ck_assert_str_eq(errstr, expect);
+    schemas_free(s);
+
+    /* a wrong password: the same for a descriptor fetch (a cache miss) */
+    rs.user = READER;
+    rs.password = "wrong-reader-password";
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
+    const struct schema *sc;
+    struct lru_ref *ref;
+    err = schemas_get(s, 1, &sc, &ref, errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_CONFIG);
+    ck_assert(!tp_err_retriable(err));
+    snprintf(expect, sizeof(expect),
+             "the schema registry at \"%s\" refused the credentials of registry.user "
+             "\"" READER "\" (401): check registry.user and registry.password",
+             plain_url);
+    ck_assert_str_eq(errstr, expect);
+    err = schemas_ensure(s, schemas_builtin_proto, &id, &registered, errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_CONFIG);
+    ck_assert_str_eq(errstr, expect);
+    ck_assert(!registered);
+    schemas_free(s);
+
+    /* a read credential and the schema missing: nothing registered, and what to do */
+    rs.password = READER_PW;
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
+    err = schemas_ensure(s, schemas_builtin_proto, &id, &registered, errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_CONFIG);
+    ck_assert(!registered);
+    ck_assert_msg(strstr(errstr, "-value\" (the schema registry answered 404 to looking up "), "%s",
+                  errstr);
+    ck_assert_msg(strstr(errstr, ") and registry.user \"" READER "\" may only read: register it "
+                                 "once with an operator's write credential (tp-ingest "
+                                 "register-schema with that registry.user and "
+                                 "registry.password), then start again"),
+                  "%s", errstr);
+    schemas_free(s);
+    expect_error("GET", subject_versions, NULL, 404, 40401, "not found");
+
+    /* the operator, from the URL's user:password@: registered; the password is not shown */
+    snprintf(url, sizeof(url), "http://" OPERATOR ":" OPERATOR_PW "@127.0.0.1:%u/", port);
+    rs.url = url;
+    rs.user = rs.password = NULL;
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_str_eq(schemas_url(s), plain_url);
+    ck_assert_int_eq(
+        schemas_ensure(s, schemas_builtin_proto, &id, &registered, errstr, sizeof(errstr)), TP_OK);
+    ck_assert(registered);
+    ck_assert_int_ge(id, 1);
+    ck_assert_int_eq(
+        schemas_ensure(s, schemas_builtin_proto, &id2, &registered, errstr, sizeof(errstr)), TP_OK);
+    ck_assert(!registered); /* found by the lookup */
+    ck_assert_int_eq(id2, id);
+    schemas_free(s);
+    struct jv *doc = call_json("GET", subject_versions, NULL, 200);
+    ck_assert_uint_eq(jv_len(doc, ""), 1);
+    jv_free(doc);
+
+    /* the reader now finds it and reads its descriptors; registering gets the 403 */
+    rs.url = plain_url;
+    rs.user = READER;
+    rs.password = READER_PW;
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(
+        schemas_ensure(s, schemas_builtin_proto, &id2, &registered, errstr, sizeof(errstr)), TP_OK);
+    ck_assert(!registered);
+    ck_assert_int_eq(id2, id);
+    ck_assert_int_eq(schemas_get(s, id, &sc, &ref, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(sc->id, id);
+    schemas_put(s, ref);
+    err = schemas_register(s, V1, &id2, errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_CONFIG);
+    snprintf(expect, sizeof(expect),
+             "registry.user \"" READER "\" may only read from the schema registry at \"%s\" "
+             "(403): POST needs a credential with the write role",
+             plain_url);
+    ck_assert_str_eq(errstr, expect);
+    schemas_free(s);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
     Suite *s = suite_create("registry_api");
@@ -420,6 +787,10 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_compatibility_and_config);
     tcase_add_test(tc, test_soft_delete);
     tcase_add_test(tc, test_replicas_race_to_one_id);
+    tcase_add_test(tc, test_auth_anonymous_gets_401_and_changes_nothing);
+    tcase_add_test(tc, test_auth_read_role_reads_but_gets_403_on_writes);
+    tcase_add_test(tc, test_auth_required_at_start_unless_off);
+    tcase_add_test(tc, test_client_credentials);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -97,6 +97,15 @@ static pid_t stack_spawn(const struct stack *st, const char *program, const char
         setenv("TP_PROJECTOR_GROUP", st->topic, 1);
         setenv("TP_HTTP_LISTEN", listen, 1);
         setenv("TP_MIGRATIONS_DIR", TP_SOURCE_DIR "/migrations", 1);
+        /* tp-registry's users: user:<SHA-256 hex of the password>:role */
+        setenv("TP_REGISTRY_CREDENTIALS",
+               STACK_REGISTRY_OPERATOR
+               ":ad64f5c6c0c71ce170ff1f7ea9648ee5eb984fea63639ecbc92803dfb820d657:write," //
+               STACK_REGISTRY_READER
+               ":df3ee5fa946d516ea591800e6936f3573cf0b4410dc56af570a5479b7360ccc4:read",
+               1);
+        setenv("TP_REGISTRY_USER", STACK_REGISTRY_READER, 1);
+        setenv("TP_REGISTRY_PASSWORD", STACK_REGISTRY_READER_PASSWORD, 1);
         for (const char *const *e = extra; e && *e; e++)
             putenv((char *)*e);
         /* both streams to the log: a service never holds the test runner's pipe */

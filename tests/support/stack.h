@@ -41,11 +41,28 @@ void stack_db_create(struct stack *st);
 /* Drops the test database. */
 void stack_release(struct stack *st);
 
+/*
+ * tp-registry's test credentials: every program stack_spawn starts gets
+ * TP_REGISTRY_CREDENTIALS listing both (tp-registry requires credentials), and
+ * TP_REGISTRY_USER/TP_REGISTRY_PASSWORD of the reader, as production gives
+ * services read credentials; a test passes the operator's in extra where a
+ * service must write (e.g. tp-ingest registering the built-in schema).
+ */
+#define STACK_REGISTRY_OPERATOR          "tp-operator"
+#define STACK_REGISTRY_OPERATOR_PASSWORD "test-operator-password"
+#define STACK_REGISTRY_READER            "tp-reader"
+#define STACK_REGISTRY_READER_PASSWORD   "test-reader-password"
+/* "TP_REGISTRY_USER=..", "TP_REGISTRY_PASSWORD=..": the operator, for extra. */
+#define STACK_REGISTRY_OPERATOR_ENV                                                                \
+    "TP_REGISTRY_USER=" STACK_REGISTRY_OPERATOR,                                                   \
+        "TP_REGISTRY_PASSWORD=" STACK_REGISTRY_OPERATOR_PASSWORD
+
 /* A free TCP port on 127.0.0.1. */
 uint16_t stack_free_port(void);
 /*
  * Starts bin/<program> with TP_PG_DSN, TP_KAFKA_BOOTSTRAP_SERVERS,
- * TP_JOURNAL_TOPIC and TP_HTTP_LISTEN=127.0.0.1:<port> set (plus extra
+ * TP_JOURNAL_TOPIC, TP_HTTP_LISTEN=127.0.0.1:<port> and the registry
+ * credentials above set (plus extra
  * "KEY=VALUE" strings, NULL-terminated), waits for /healthz (30 s).
  */
 pid_t stack_service_start(const struct stack *st, const char *program, const char *const *extra,
