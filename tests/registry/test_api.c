@@ -635,24 +635,24 @@ static bool registry_log_has(const char *needle)
 START_TEST(test_auth_required_at_start_unless_off)
 {
     const char *none[] = {"TP_REGISTRY_CREDENTIALS=", NULL};
-    ck_assert_int_eq(stack_run(&st, "tp-registry", none), 1);
+    ck_assert_int_eq(stack_run_for(&st, "tp-registry", none, 10000), 1);
     ck_assert(registry_log_has(
         " ERROR tp-registry: registry.auth=required needs registry.credentials "
         "(TP_REGISTRY_CREDENTIALS) or registry.credentials_file: user:<SHA-256 hex of the "
         "password>:read|write entries; set registry.auth=off to run without authentication\n"));
     const char *plain[] = {"TP_REGISTRY_CREDENTIALS=ops:secret:write", NULL};
-    ck_assert_int_eq(stack_run(&st, "tp-registry", plain), 1);
+    ck_assert_int_eq(stack_run_for(&st, "tp-registry", plain, 10000), 1);
     ck_assert(registry_log_has(" ERROR tp-registry: invalid credential of user \"ops\" in "
                                "registry.credentials: expected 64 hex characters (the SHA-256 "
                                "of the password), got 6 characters\n"));
     const char *role[] = {"TP_REGISTRY_CREDENTIALS=ops:"
                           "ad64f5c6c0c71ce170ff1f7ea9648ee5eb984fea63639ecbc92803dfb820d657:admin",
                           NULL};
-    ck_assert_int_eq(stack_run(&st, "tp-registry", role), 1);
+    ck_assert_int_eq(stack_run_for(&st, "tp-registry", role, 10000), 1);
     ck_assert(registry_log_has(" ERROR tp-registry: invalid role \"admin\" of user \"ops\" in "
                                "registry.credentials: use read or write\n"));
     const char *typo[] = {"TP_REGISTRY_AUTH=no", NULL};
-    ck_assert_int_eq(stack_run(&st, "tp-registry", typo), 1);
+    ck_assert_int_eq(stack_run_for(&st, "tp-registry", typo, 10000), 1);
     ck_assert(registry_log_has(
         " ERROR tp-registry: invalid registry.auth \"no\": use required or off\n"));
 

@@ -165,6 +165,22 @@ int stack_run(const struct stack *st, const char *program, const char *const *ex
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int stack_run_for(const struct stack *st, const char *program, const char *const *extra,
+                  int timeout_ms)
+{
+    pid_t pid = stack_spawn(st, program, extra, 0);
+    int status;
+    for (int waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited += 50) {
+        if (waited >= timeout_ms) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        usleep(50 * 1000);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static char stack_bearer[1024];
 
 void stack_set_bearer(const char *token)

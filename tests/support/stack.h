@@ -72,6 +72,10 @@ pid_t stack_service_start(const struct stack *st, const char *program, const cha
 int stack_service_stop(pid_t pid, int sig);
 /* Runs bin/<program> with the stack env to completion; returns its exit code. */
 int stack_run(const struct stack *st, const char *program, const char *const *extra);
+/* As stack_run, but -1 (and killed) when still running after timeout_ms: for a program
+ * that must refuse to start, so a test fails instead of hanging. */
+int stack_run_for(const struct stack *st, const char *program, const char *const *extra,
+                  int timeout_ms);
 
 /* Sends "Authorization: Bearer <token>" with every later stack_http (NULL: none). */
 void stack_set_bearer(const char *token);
