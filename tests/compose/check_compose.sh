@@ -41,9 +41,11 @@ if ! command -v docker-compose >/dev/null; then
 	echo "check_compose: docker-compose not found (run scripts/install-deps)" >&2
 	exit 1
 fi
-# docker-compose.yml requires the fleet secret from the environment
+# docker-compose.yml requires the secrets and credentials from the environment
 export TP_AUTH_SECRET=${TP_AUTH_SECRET:-check-compose-placeholder-secret}
 export TP_QUERY_API_KEYS=${TP_QUERY_API_KEYS:-0000000000000000000000000000000000000000000000000000000000000000}
+export TP_REGISTRY_CREDENTIALS=${TP_REGISTRY_CREDENTIALS:-check:0000000000000000000000000000000000000000000000000000000000000000:read}
+export TP_REGISTRY_USER=${TP_REGISTRY_USER:-check} TP_REGISTRY_PASSWORD=${TP_REGISTRY_PASSWORD:-check}
 BIN_DIR=${2:-}
 if [[ -n "$BIN_DIR" ]]; then
 	ALLOWED_VARS=()
