@@ -76,10 +76,12 @@ static const struct config_entry token_table[] = {
      "device token: exactly this device_id"},
     {"prefix", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, prefix),
      "gateway token: every device_id with this prefix (\"\" = whole fleet)"},
-    {"ttl_s", CONFIG_INT, "0", 0, 315360000, offsetof(struct token_config, ttl_s),
-     "lifetime in seconds (0 = no expiry)"},
+    /* "7776000" is AUTH_TTL_DEFAULT_S (90 days), 315360000 AUTH_TTL_MAX_S (10 years) */
+    {"ttl_s", CONFIG_INT, "7776000", 1, 315360000, offsetof(struct token_config, ttl_s),
+     "lifetime in seconds, 90 days unless given, at most 10 years: every token expires"},
 };
 #define TOKEN_TABLE_N (sizeof(token_table) / sizeof(token_table[0]))
+_Static_assert(AUTH_TTL_DEFAULT_S == 7776000 && AUTH_TTL_MAX_S == 315360000, "token_table ttl_s");
 
 static int ingest_token_main(int argc, char **argv)
 {
@@ -102,7 +104,7 @@ static int ingest_token_main(int argc, char **argv)
         goto out;
     }
     struct auth_claims c = {.kind = cfg.device ? AUTH_DEVICE : AUTH_PREFIX,
-                            .expiry_s = cfg.ttl_s ? tp_now_ms() / 1000 + cfg.ttl_s : 0};
+                            .expiry_s = tp_now_ms() / 1000 + cfg.ttl_s};
     snprintf(c.scope, sizeof(c.scope), "%s", cfg.device ? cfg.device : cfg.prefix);
     if (auth_mint(cfg.auth_secret, &c, token, sizeof(token), errstr, sizeof(errstr)) != TP_OK) {
         fprintf(stderr, "tp-ingest token: %s\n", errstr);

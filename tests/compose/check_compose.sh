@@ -44,6 +44,7 @@ fi
 # docker-compose.yml requires the fleet secret from the environment
 export TP_AUTH_SECRET=${TP_AUTH_SECRET:-check-compose-placeholder-secret}
 export TP_QUERY_API_KEYS=${TP_QUERY_API_KEYS:-0000000000000000000000000000000000000000000000000000000000000000}
+export TP_QUERY_CURSOR_SECRET=${TP_QUERY_CURSOR_SECRET:-check-compose-placeholder-cursor-secret}
 BIN_DIR=${2:-}
 if [[ -n "$BIN_DIR" ]]; then
 	ALLOWED_VARS=()
