@@ -152,6 +152,11 @@ enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int time
 /* The topic's retention.ms as the broker describes it (DescribeConfigs), e.g. "-1". */
 enum tp_err journal_topic_retention(const struct journal_config *cfg, int timeout_ms, char *out,
                                     size_t out_size, char *errstr, size_t errstr_size);
+/* Deletes the events before before[i] of partitions[i] (Admin API DeleteRecords): their first
+ * offsets (low watermarks) become before[i]. Irreversible; for tests and operators' tools. */
+enum tp_err journal_topic_delete_records(const struct journal_config *cfg,
+                                         const int32_t *partitions, const int64_t *before, size_t n,
+                                         int timeout_ms, char *errstr, size_t errstr_size);
 /* Sum over partitions of the high watermark minus the low one. */
 enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
                                 char *errstr, size_t errstr_size);

@@ -210,6 +210,46 @@ out:
     return ret;
 }
 
+enum tp_err journal_topic_delete_records(const struct journal_config *cfg,
+                                         const int32_t *partitions, const int64_t *before, size_t n,
+                                         int timeout_ms, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
+    if (!rk)
+        return TP_KAFKA;
+    enum tp_err ret = TP_OK;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, cfg->topic, partitions[i])->offset = before[i];
+    rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(list);
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteRecords(rk, &del, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (!ev) {
+        ret = tp_err_set(TP_TIMEOUT, errstr, errstr_size,
+                         "timed out deleting records of topic \"%s\"", cfg->topic);
+    } else if (rd_kafka_event_error(ev)) {
+        ret = tp_err_set(kconf_err(rd_kafka_event_error(ev)), errstr, errstr_size,
+                         "could not delete records of topic \"%s\": %s", cfg->topic,
+                         rd_kafka_event_error_string(ev));
+    } else {
+        const rd_kafka_topic_partition_list_t *res =
+            rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+        for (int i = 0; res && i < res->cnt && ret == TP_OK; i++)
+            if (res->elems[i].err)
+                ret = tp_err_set(kconf_err(res->elems[i].err), errstr, errstr_size,
+                                 "could not delete records of \"%s\" [%d]: %s", cfg->topic,
+                                 res->elems[i].partition, rd_kafka_err2str(res->elems[i].err));
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteRecords_destroy(del);
+    rd_kafka_destroy(rk);
+    return ret;
+}
+
 /* Low and high watermarks of every partition (at most max); *n = partitions. */
 static enum tp_err topic_watermarks(const struct journal_config *cfg, int timeout_ms, int64_t *lo,
                                     int64_t *hi, size_t max, size_t *n, char *errstr,
