@@ -177,7 +177,9 @@ static enum tp_err rollup_dead_letter(struct rollup *r, const struct journal_eve
     r->dlq_pending++;
     journal_producer_flush(r->dlq, ROLLUP_DLQ_TIMEOUT_MS); /* serves the delivery report */
     if (r->dlq_pending > 0) {
-        journal_producer_purge(r->dlq); /* reported as failed now, never written twice later */
+        /* reported as failed now; if the broker did write it, the retry dead-letters the
+         * event twice (at least once, never lost) */
+        journal_producer_purge(r->dlq);
         journal_producer_poll(r->dlq, 0);
         return tp_err_set(TP_TIMEOUT, errstr, errstr_size,
                           "the dead letter was not acknowledged within %d ms",
