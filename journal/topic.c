@@ -58,7 +58,11 @@ static enum tp_err topic_describe_retention(rd_kafka_t *rk, const char *topic, i
     enum tp_err ret = TP_OK;
     rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_DescribeConfigs(rk, &res, 1, NULL, q);
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    char kerr[256];
+    rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, kerr, sizeof(kerr));
+    rd_kafka_DescribeConfigs(rk, &res, 1, o, q);
+    rd_kafka_AdminOptions_destroy(o);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
     if (!ev) {
         ret = tp_err_set(TP_TIMEOUT, errstr, errstr_size,
@@ -112,9 +116,15 @@ enum tp_err journal_topic_retention(const struct journal_config *cfg, int timeou
     return ret;
 }
 
+/* At most this long for the check of an existing topic's retention: librdkafka's mock broker
+ * (tp-mockbroker) never answers DescribeConfigs, and a service must not start 15 s late. */
+#define TOPIC_RETENTION_CHECK_MS 2000
+
 /* An existing topic keeps its retention.ms: a different one is only logged. */
 static void topic_check_retention(rd_kafka_t *rk, const struct journal_config *cfg, int timeout_ms)
 {
+    if (timeout_ms > TOPIC_RETENTION_CHECK_MS)
+        timeout_ms = TOPIC_RETENTION_CHECK_MS;
     char have[64], why[256];
     char want[24];
     snprintf(want, sizeof(want), "%lld", (long long)topic_retention_wanted(cfg));
