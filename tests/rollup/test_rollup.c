@@ -297,7 +297,7 @@ END_TEST
 /* ---- decoding through the registry ---- */
 
 static uint16_t reg_port;
-static pid_t reg_pid;
+static pid_t reg_pid, rollup_pid;
 
 static void registry_setup(void)
 {
@@ -309,6 +309,9 @@ static void registry_setup(void)
 
 static void registry_teardown(void)
 {
+    if (rollup_pid > 0) /* a failed check left it running */
+        stack_service_stop(rollup_pid, SIGTERM);
+    rollup_pid = 0;
     if (reg_pid > 0)
         stack_service_stop(reg_pid, SIGTERM);
     stack_release(&st);
@@ -452,7 +455,7 @@ START_TEST(test_registry_versions_become_columns)
                          "TP_KAFKA_SESSION_TIMEOUT_MS=6000",
                          NULL};
     uint16_t port = stack_free_port();
-    pid_t pid = stack_service_start(&st, "tp-rollup", env, port);
+    pid_t pid = rollup_pid = stack_service_start(&st, "tp-rollup", env, port);
     for (int i = 0; i < 300 && rollup_metric(port, "tp_rollup_decode_retries_total") < 3; i++)
         usleep(100 * 1000);
     ck_assert_double_ge(rollup_metric(port, "tp_rollup_decode_retries_total"), 3);
@@ -467,6 +470,7 @@ START_TEST(test_registry_versions_become_columns)
     wait_metric(port, "tp_rollup_dead_letters_total", 1);
     ck_assert_double_eq(rollup_metric(port, "tp_rollup_decode_waiting"), 0);
     ck_assert_double_eq(rollup_metric(port, "tp_rollup_skipped_total"), 0);
+    rollup_pid = 0;
     ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
 
     /* the lake read back by DuckDB: v2's field is a column with the exact value */
