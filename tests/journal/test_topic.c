@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../support/stack.h"
 #include "journal/journal.h"
+#include "tests/support/check_main.h"
+#include "tests/support/stack.h"
 
 START_TEST(test_topic_created_with_retention_forever)
 {
@@ -66,7 +67,7 @@ START_TEST(test_topic_retention_configured_and_existing_kept)
 }
 END_TEST
 
-int main(void)
+static Suite *topic_suite(void)
 {
     Suite *s = suite_create("topic");
     TCase *tc = tcase_create("topic");
@@ -74,9 +75,7 @@ int main(void)
     tcase_add_test(tc, test_topic_created_with_retention_forever);
     tcase_add_test(tc, test_topic_retention_configured_and_existing_kept);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+TP_CHECK_MAIN(topic_suite)
