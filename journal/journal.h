@@ -71,6 +71,9 @@ struct journal_config {
      * the reason and origin in headers; NULL = report the failure instead */
     const char *dlq_topic;
     int max_message_bytes; /* topic creation: max.message.bytes, 0 = broker default */
+    /* topic creation: retention.ms; -1 = keep every event forever, and 0 (unset) means -1
+     * too: a journal that silently loses old events breaks a replay "from the start" */
+    int64_t retention_ms;
     const struct journal_decoder *decoder; /* consumer: NULL = the built-in Reading */
 };
 
@@ -85,6 +88,7 @@ struct journal_settings {
     long long partitions;
     long long replication;
     long long schema_id;
+    long long retention_ms;
 };
 
 #define JOURNAL_CONFIG_ENTRIES(type, member)                                                       \
@@ -116,9 +120,18 @@ struct journal_settings {
          100,                                                                                      \
          offsetof(type, member.replication),                                                       \
          "replication factor when the topic is created"},                                          \
+        {"journal.schema_id",                                                                      \
+         CONFIG_INT,                                                                               \
+         "1",                                                                                      \
+         0,                                                                                        \
+         2147483647,                                                                               \
+         offsetof(type, member.schema_id),                                                         \
+         "schema id written in the Confluent framing of events"},                                  \
     {                                                                                              \
-        "journal.schema_id", CONFIG_INT, "1", 0, 2147483647, offsetof(type, member.schema_id),     \
-            "schema id written in the Confluent framing of events"                                 \
+        "journal.retention_ms", CONFIG_INT, "-1", -1, 9223372036854775807LL,                       \
+            offsetof(type, member.retention_ms),                                                   \
+            "retention.ms when the topic is created (-1 or 0 = keep events forever); an existing " \
+            "topic's is only compared (warning), never altered"                                    \
     }
 
 /* Fills cfg from settings (borrowing their strings) and the kafka.* passthrough. */
@@ -127,13 +140,23 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
 
 /* ---- topic administration (topic.c) ---- */
 
-/* Creates the topic with cfg->partitions and cfg->replication if missing. */
+/* Creates the topic with cfg->partitions, cfg->replication and retention.ms =
+ * cfg->retention_ms (-1 when 0) if missing. An existing topic is kept as is: a
+ * retention.ms other than the configured one is logged as a warning naming both. */
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 /* End (high watermark) offsets: ends[p] for partitions p < *n (at most max). */
 enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
                                       int64_t *ends, size_t max, size_t *n, char *errstr,
                                       size_t errstr_size);
+/* The topic's retention.ms as the broker describes it (DescribeConfigs), e.g. "-1". */
+enum tp_err journal_topic_retention(const struct journal_config *cfg, int timeout_ms, char *out,
+                                    size_t out_size, char *errstr, size_t errstr_size);
+/* Deletes the events before before[i] of partitions[i] (Admin API DeleteRecords): their first
+ * offsets (low watermarks) become before[i]. Irreversible; for tests and operators' tools. */
+enum tp_err journal_topic_delete_records(const struct journal_config *cfg,
+                                         const int32_t *partitions, const int64_t *before, size_t n,
+                                         int timeout_ms, char *errstr, size_t errstr_size);
 /* Sum over partitions of the high watermark minus the low one. */
 enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
                                 char *errstr, size_t errstr_size);
@@ -185,6 +208,12 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,
                                            size_t errstr_size);
+/* Enqueues value (copied) as it is to cfg->topic, a dead-letter topic, with the headers
+ * "tp-reason" = reason, "tp-origin" and "tp-topic" = source_topic: for a consumer that
+ * dead-letters an event it can never decode (tp-rollup). Reported like any event. */
+enum tp_err journal_producer_append_dead(struct journal_producer *p, const void *value, size_t len,
+                                         const char *source_topic, const char *reason, void *opaque,
+                                         char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */

@@ -19,6 +19,7 @@ struct replay_config {
     long long catchup_events;
     long long lock_timeout_ms;
     bool swap;
+    bool allow_truncated;
     char *log_level;
     struct config_extra kafka;
 };
@@ -52,6 +53,10 @@ static const struct config_entry replay_table[] = {
      "the swap's wait for table locks (queries queue behind it), then catch up and retry"},
     {"replay.swap", CONFIG_BOOL, "true", 0, 0, offsetof(struct replay_config, swap),
      "false: build twins_shadow and metric_minutes_shadow, do not swap them in"},
+    {"replay.allow_truncated", CONFIG_BOOL, "false", 0, 0,
+     offsetof(struct replay_config, allow_truncated),
+     "rebuild from the start even when a partition's first offset is above 0 (its earlier "
+     "events were deleted): warns instead of refusing"},
     SERVICE_LOG_ENTRY(struct replay_config, log_level),
 };
 #define REPLAY_TABLE_N (sizeof(replay_table) / sizeof(replay_table[0]))
@@ -84,6 +89,7 @@ int main(int argc, char **argv)
         .catchup_events = cfg.catchup_events,
         .lock_timeout_ms = (int)cfg.lock_timeout_ms,
         .swap = cfg.swap,
+        .allow_truncated = cfg.allow_truncated,
         .progress_tty = isatty(STDERR_FILENO),
     };
     if (replay_from_parse(cfg.from, &opts.from_start, &opts.from_ms, errstr, sizeof(errstr)) !=

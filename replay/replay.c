@@ -422,6 +422,44 @@ static enum tp_err replay_end_offsets(struct replay *rp, char *errstr, size_t er
     return err;
 }
 
+enum tp_err replay_check_truncated(const char *topic, const int64_t *lo, size_t n, bool allow,
+                                   char *errstr, size_t errstr_size)
+{
+    char list[512] = "";
+    size_t len = 0, shown = 0, truncated = 0;
+    for (size_t p = 0; p < n; p++) {
+        if (lo[p] <= 0)
+            continue;
+        truncated++;
+        if (shown < 8 && len < sizeof(list)) {
+            int w =
+                snprintf(list + len, sizeof(list) - len, "%spartition %zu starts at offset %lld",
+                         shown ? ", " : "", p, (long long)lo[p]);
+            len += w > 0 ? (size_t)w : 0;
+            shown++;
+        }
+    }
+    if (errstr && errstr_size)
+        errstr[0] = '\0';
+    if (truncated == 0)
+        return TP_OK;
+    char more[48] = "";
+    if (truncated > shown)
+        snprintf(more, sizeof(more), " (and %zu more partitions)", truncated - shown);
+    if (allow) {
+        tp_err_set(TP_OK, errstr, errstr_size,
+                   "journal \"%s\" is truncated: %s%s; rebuilding from what is left "
+                   "(replay.allow_truncated): devices whose events were all deleted are missing",
+                   topic, list, more);
+        return TP_OK;
+    }
+    return tp_err_set(TP_CONFLICT, errstr, errstr_size,
+                      "journal \"%s\" is truncated: %s%s; the events before were deleted "
+                      "(retention or DeleteRecords), so a rebuild from the start would lack them: "
+                      "set replay.allow_truncated=true to rebuild from what is left",
+                      topic, list, more);
+}
+
 /* Phase 1: partitions, start and end offsets, each worker's assignment. */
 static enum tp_err replay_start(struct replay *rp, char *errstr, size_t errstr_size)
 {
@@ -431,6 +469,15 @@ static enum tp_err replay_start(struct replay *rp, char *errstr, size_t errstr_s
     size_t n = 0;
     enum tp_err err = journal_reader_watermarks(rp->reader, REPLAY_KAFKA_TIMEOUT, lo, hi,
                                                 REPLAY_MAX_PARTITIONS, &n, errstr, errstr_size);
+    if (err == TP_OK && rp->opts.from_start) {
+        char why[1024];
+        err = replay_check_truncated(rp->opts.journal->topic, lo, n, rp->opts.allow_truncated, why,
+                                     sizeof(why));
+        if (err != TP_OK)
+            tp_err_set(err, errstr, errstr_size, "%s", why);
+        else if (why[0])
+            log_warn("%s", why);
+    }
     if (err == TP_OK) {
         memcpy(start, lo, n * sizeof(*start));
         if (!rp->opts.from_start)

@@ -66,6 +66,7 @@ struct replay_options {
     int64_t catchup_events;  /* swap once a catch-up round read fewer events than this */
     int lock_timeout_ms;     /* the swap's wait for table locks, then retry */
     bool swap;               /* false: build the shadow tables and stop (for inspection) */
+    bool allow_truncated;    /* from the start of a journal whose first offsets are not 0 */
     bool progress_tty;       /* progress as a \r line on stderr, else a log line every 10 s */
 };
 
@@ -93,6 +94,12 @@ void replay_free(struct replay *rp);
  * RFC 3339 time (2026-11-23T10:00:00Z, 2026-11-23T11:00:00.5+01:00). Pure. */
 enum tp_err replay_from_parse(const char *s, bool *from_start, int64_t *ms, char *errstr,
                               size_t errstr_size);
+/* Before a rebuild from the start: TP_CONFLICT naming every partition whose first offset
+ * (low watermark lo[p]) is above 0, whose earlier events were deleted (retention,
+ * DeleteRecords), unless allow; then TP_OK (the caller warns with errstr, filled either way).
+ * Pure. */
+enum tp_err replay_check_truncated(const char *topic, const int64_t *lo, size_t n, bool allow,
+                                   char *errstr, size_t errstr_size);
 /* The progress line (no \r or newline): events done of total, rate, ETA, lag. Pure. */
 void replay_progress_format(char *out, size_t n, const char *phase, int64_t done, int64_t total,
                             double rate, int64_t lag);
