@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -675,6 +676,98 @@ START_TEST(test_nesting_depth_bound)
 }
 END_TEST
 
+/* A recursive message made by hand (the registry and rtdesc refuse to build one): message R
+ * { R parent = 1; }. The pre-scan must bound its depth without recursing itself. */
+struct rec {
+    ProtobufCMessage base;
+    ProtobufCMessage *parent;
+};
+static const ProtobufCMessageDescriptor rec_d;
+static const ProtobufCFieldDescriptor rec_fields[] = {
+    {"parent", 1, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE, 0,
+     offsetof(struct rec, parent), &rec_d, NULL, 0, 0, NULL, NULL},
+};
+static const unsigned rec_by_name[] = {0};
+static const ProtobufCIntRange rec_ranges[] = {{1, 0}, {0, 1}};
+static const ProtobufCMessageDescriptor rec_d = {PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+                                                 "t.R",
+                                                 "R",
+                                                 "t__R",
+                                                 "t",
+                                                 sizeof(struct rec),
+                                                 1,
+                                                 rec_fields,
+                                                 rec_by_name,
+                                                 1,
+                                                 rec_ranges,
+                                                 NULL,
+                                                 NULL,
+                                                 NULL,
+                                                 NULL};
+
+/* levels R messages, each the parent of the one inside it; *len bytes, from the heap */
+static uint8_t *nested(size_t levels, size_t *len)
+{
+    size_t cap = levels * 6 + 16, at = cap, inner = 0;
+    uint8_t *b = tp_malloc(cap);
+    for (size_t i = 1; i < levels; i++) {
+        uint8_t v[10];
+        size_t n = 0;
+        for (size_t x = inner;; x >>= 7) {
+            v[n++] = (uint8_t)((x & 0x7f) | (x >= 0x80 ? 0x80 : 0));
+            if (x < 0x80)
+                break;
+        }
+        at -= n;
+        memcpy(b + at, v, n);
+        b[--at] = 0x0a;
+        inner = cap - at;
+    }
+    memmove(b, b + at, cap - at);
+    *len = cap - at;
+    return b;
+}
+
+START_TEST(test_prescan_depth)
+{
+    struct strict_scan sc;
+    const char *code = NULL;
+    char msg[256];
+    size_t len;
+    uint8_t *b = nested(20000, &len); /* the review's 20,000 levels (~100 KB) */
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 32, &sc, &code, msg, sizeof(msg)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(code, "too_deep");
+    ck_assert_str_eq(msg, "messages nested deeper than 32 levels (at field \"t.R.parent\")");
+    free(b);
+    b = nested(32, &len);
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 32, &sc, &code, msg, sizeof(msg)), TP_OK);
+    ck_assert_uint_eq(sc.units, 1);
+    ck_assert_uint_eq(sc.largest, len);
+    ProtobufCMessage *m = protobuf_c_message_unpack(&rec_d, NULL, len, b);
+    ck_assert_ptr_nonnull(m); /* 32 levels: what the pre-scan lets through unpacks */
+    protobuf_c_message_free_unpacked(m, NULL);
+    free(b);
+    b = nested(33, &len);
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 32, &sc, &code, msg, sizeof(msg)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(code, "too_deep");
+    /* broken framing: refused, never walked past */
+    b[len - 1] = 0x0a;
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 64, &sc, &code, msg, sizeof(msg)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(code, "invalid_protobuf");
+    free(b);
+    /* counting the units of a batch: field 1 of ReadingBatch, the largest and its index */
+    const uint8_t batch[] = {0x0a, 0, 0x0a, 3, 0x0a, 1, 'a', 0x0a, 2, 0x10, 0x12, 0x0a, 0};
+    ck_assert_int_eq(
+        strict_prescan(&BATCH_D, 1, batch, sizeof(batch), 32, &sc, &code, msg, sizeof(msg)), TP_OK);
+    ck_assert_uint_eq(sc.units, 4);
+    ck_assert_uint_eq(sc.largest, 3);
+    ck_assert_uint_eq(sc.largest_index, 1);
+}
+END_TEST
+
 static Suite *rtdesc_suite(void)
 {
     Suite *s = suite_create("rtdesc");
@@ -688,6 +781,7 @@ static Suite *rtdesc_suite(void)
     tcase_add_test(tc, test_lru);
     tcase_add_test(tc, test_recursive_refused);
     tcase_add_test(tc, test_nesting_depth_bound);
+    tcase_add_test(tc, test_prescan_depth);
     suite_add_tcase(s, tc);
     return s;
 }
