@@ -544,16 +544,20 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
             return err;
         }
     }
+    /* one thread: no pool option at all (a pool of 0 is logged as a warning) */
+    struct MHD_OptionItem pool[] = {
+        {opts->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, opts->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     /* poll(2) rather than epoll: see docs/decisions/http-server.md */
     unsigned flags =
         MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
-        srv, MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, srv, MHD_OPTION_THREAD_POOL_SIZE,
-        opts->threads > 1 ? opts->threads : 0, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, opts->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_connections_per_ip,
+        srv, MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, srv, MHD_OPTION_ARRAY, pool,
+        MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_connections_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, http_memory_limit(srv), MHD_OPTION_END);
     if (!srv->daemon) {
         http_server_free(srv);
