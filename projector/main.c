@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "projector.h"
+#include "twin.h"
 #include "registry/telemetry.h"
 
 struct projector_config {
@@ -24,6 +25,7 @@ struct projector_config {
     long long history_retention_h;
     struct telemetry_registry_settings registry;
     long long max_twins;
+    long long max_sequence_jump;
     char *log_level;
     struct config_extra kafka;
 };
@@ -58,6 +60,7 @@ static const struct config_entry projector_table[] = {
      offsetof(struct projector_config, max_twins),
      "keep at most this many twins in memory, evicting the least recently updated clean ones "
      "(reloaded from PostgreSQL when their devices report); ~200 bytes each; 0 = no cap"},
+    FOLD_MAX_JUMP_CONFIG_ENTRY(struct projector_config, max_sequence_jump),
     SERVICE_LOG_ENTRY(struct projector_config, log_level),
 };
 #define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
@@ -108,6 +111,7 @@ int main(int argc, char **argv)
         .history_max_rows = (size_t)cfg.history_max_rows,
         .history_retention_h = (int)cfg.history_retention_h,
         .max_twins = (size_t)cfg.max_twins,
+        .max_sequence_jump = cfg.max_sequence_jump,
     };
     if (projector_new(&opts, &pj, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);

@@ -336,7 +336,8 @@ static void projector_fold_batch(struct projector *pj, size_t n)
                 t = twins_get(pj->twins, ev->reading->device_id);
             if (!t)
                 t = twins_put(pj->twins, twin_new(ev->reading->device_id));
-            if (fold_apply(t, ev->reading, pj->history) == FOLD_APPLIED) {
+            if (fold_apply(t, ev->reading, pj->history, pj->opts.max_sequence_jump) ==
+                FOLD_APPLIED) {
                 twins_mark_dirty(pj->twins, t);
                 if (ev->timestamp_ms > 0 && pj->n_fresh < PROJECTOR_FRESH_MAX) {
                     if (pj->n_fresh == pj->cap_fresh) {
@@ -372,6 +373,8 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
 {
     struct projector *pj = tp_calloc(1, sizeof(*pj));
     pj->opts = *opts;
+    if (pj->opts.max_sequence_jump <= 0)
+        pj->opts.max_sequence_jump = FOLD_MAX_JUMP_DEFAULT;
     pj->twins = twins_new();
     pj->history = history_new();
     pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));

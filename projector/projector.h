@@ -44,13 +44,14 @@ struct projector_options {
     const struct journal_config *journal;
     const char *pg_dsn;
     const char *group;
-    size_t flush_max_twins;  /* flush when this many twins are dirty */
-    int flush_interval_ms;   /* ... or when the oldest change is this old */
-    int flush_pace;          /* ... and flush_pace times as old as the last flush took */
-    size_t batch_max;        /* events consumed before one fold pass */
-    size_t history_max_rows; /* ... or when the history map holds this many entries */
-    int history_retention_h; /* delete metric_minutes older than this; 0 = keep forever */
-    size_t max_twins;        /* evict clean twins beyond this many; 0 = no cap */
+    size_t flush_max_twins;    /* flush when this many twins are dirty */
+    int flush_interval_ms;     /* ... or when the oldest change is this old */
+    int flush_pace;            /* ... and flush_pace times as old as the last flush took */
+    size_t batch_max;          /* events consumed before one fold pass */
+    size_t history_max_rows;   /* ... or when the history map holds this many entries */
+    int history_retention_h;   /* delete metric_minutes older than this; 0 = keep forever */
+    size_t max_twins;          /* evict clean twins beyond this many; 0 = no cap */
+    int64_t max_sequence_jump; /* fold_apply's max_jump (twin.h) */
 };
 
 #define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "common/service.h"
+#include "projector/twin.h"
 #include "replay.h"
 
 struct replay_config {
@@ -19,6 +20,7 @@ struct replay_config {
     long long catchup_events;
     long long lock_timeout_ms;
     bool swap;
+    long long max_sequence_jump;
     char *log_level;
     struct config_extra kafka;
 };
@@ -52,6 +54,7 @@ static const struct config_entry replay_table[] = {
      "the swap's wait for table locks (queries queue behind it), then catch up and retry"},
     {"replay.swap", CONFIG_BOOL, "true", 0, 0, offsetof(struct replay_config, swap),
      "false: build twins_shadow and metric_minutes_shadow, do not swap them in"},
+    FOLD_MAX_JUMP_CONFIG_ENTRY(struct replay_config, max_sequence_jump),
     SERVICE_LOG_ENTRY(struct replay_config, log_level),
 };
 #define REPLAY_TABLE_N (sizeof(replay_table) / sizeof(replay_table[0]))
@@ -85,6 +88,7 @@ int main(int argc, char **argv)
         .lock_timeout_ms = (int)cfg.lock_timeout_ms,
         .swap = cfg.swap,
         .progress_tty = isatty(STDERR_FILENO),
+        .max_sequence_jump = cfg.max_sequence_jump,
     };
     if (replay_from_parse(cfg.from, &opts.from_start, &opts.from_ms, errstr, sizeof(errstr)) !=
         TP_OK) {
