@@ -48,8 +48,11 @@ typedef Twinpipe__Telemetry__V1__Reading journal_reading;
  * the run-time descriptors of each event's schema id (registry/telemetry.h).
  * unpack gets the framing's schema id and message path and the payload;
  * *out must keep the generated Reading's layout and is freed with
- * protobuf_c_message_free_unpacked before release(arg, *ref). TP_DECODE:
- * the event is invalid; any other error: the built-in Reading decodes it.
+ * protobuf_c_message_free_unpacked before release(arg, *ref). Any error is
+ * the event's (journal_event.decode_err): never decoded with the built-in
+ * Reading instead, which would drop the fields of its version. A retriable
+ * one (the registry cannot be asked) means "try again later"; any other,
+ * that the event can never be decoded.
  */
 struct journal_decoder {
     enum tp_err (*unpack)(void *arg, int32_t schema_id, const int32_t *path, size_t path_len,
@@ -145,8 +148,8 @@ uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t 
 /* Unpacks a framed event; *out is freed with journal_reading_free. */
 enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
                                  journal_reading **out, char *errstr, size_t errstr_size);
-/* The same through dec (NULL: journal_event_unpack); *ref goes to dec->release after
- * journal_reading_free(*out). */
+/* The same through dec (NULL: journal_event_unpack; else dec's error as it is, see struct
+ * journal_decoder); *ref goes to dec->release after journal_reading_free(*out). */
 enum tp_err journal_event_decode(const struct journal_decoder *dec, const uint8_t *data, size_t len,
                                  int32_t *schema_id, journal_reading **out, void **ref,
                                  char *errstr, size_t errstr_size);
@@ -161,6 +164,7 @@ enum tp_err journal_event_unpack_arena(const uint8_t *data, size_t len, struct a
 /* ---- producer (producer.c) ---- */
 
 struct journal_producer;
+struct journal_event;
 
 /* The outcome of one appended event. */
 struct journal_delivery {
@@ -189,6 +193,14 @@ enum tp_err journal_producer_append_schema(struct journal_producer *p, const jou
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
 enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms);
+/* Writes a consumed event (ev from journal_consumer_poll, not released yet) as it was, key
+ * and bytes, to cfg->dlq_topic, with the headers tp-reason (reason: a short stable code),
+ * tp-detail (detail, may be NULL), tp-origin, tp-topic and tp-offset (partition/offset it
+ * had in cfg->topic). Its delivery report has dead_lettered set. TP_CONFIG without a
+ * dead-letter topic or without the event's message. */
+enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struct journal_event *ev,
+                                         const char *reason, const char *detail, void *opaque,
+                                         char *errstr, size_t errstr_size);
 /* Drops every event not yet acknowledged: each gets a failed delivery report. */
 void journal_producer_purge(struct journal_producer *p);
 /* Whether broker metadata is reachable within timeout_ms (for /readyz). */
@@ -224,6 +236,8 @@ struct journal_event {
                                  (offset = the end), only with report_eof */
     journal_reading *reading; /* NULL when the event could not be decoded */
     char error[160];          /* why, when reading is NULL */
+    enum tp_err decode_err;   /* TP_OK, or why reading is NULL (tp_err_retriable: try later) */
+    void *msg;                /* consumer: the Kafka message, until journal_event_release */
     const struct journal_decoder *decoder; /* what decoded reading, if not the built-in code */
     void *decoder_ref;
 };

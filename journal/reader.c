@@ -178,8 +178,12 @@ enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct
         ev->eof = false;
         ev->error[0] = ev->dlq_reason[0] = ev->dlq_origin[0] = '\0';
         ev->reading = NULL;
-        if (a && journal_event_unpack_arena(m->payload, m->len, a, &ev->schema_id, &ev->reading,
-                                            ev->error, sizeof(ev->error)) != TP_OK)
+        ev->msg = NULL;
+        ev->decode_err = TP_OK;
+        if (a)
+            ev->decode_err = journal_event_unpack_arena(m->payload, m->len, a, &ev->schema_id,
+                                                        &ev->reading, ev->error, sizeof(ev->error));
+        if (ev->decode_err != TP_OK)
             ev->reading = NULL;
         rd_kafka_message_destroy(m);
     }

@@ -51,7 +51,8 @@ struct projector_options {
     size_t history_max_rows;   /* ... or when the history map holds this many entries */
     int history_retention_h;   /* delete metric_minutes older than this; 0 = keep forever */
     size_t max_twins;          /* evict clean twins beyond this many; 0 = no cap */
-    int64_t max_sequence_jump; /* fold_apply's max_jump (twin.h) */
+    int64_t max_sequence_jump; /* fold_apply's max_jump (twin.h); 0: FOLD_MAX_JUMP_DEFAULT */
+    const char *dlq_topic;     /* events not applied go here (NULL: logged and counted only) */
 };
 
 #define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */
@@ -66,8 +67,12 @@ struct projector_stats {
     int64_t history_rows;    /* metric_minutes rows written (inserted or updated) */
     int64_t history_deleted; /* metric_minutes rows deleted by retention */
     int64_t resyncs;
-    int64_t evicted;  /* clean twins dropped from memory under projector.max_twins */
-    int64_t reloaded; /* twins loaded from postgresql (devices not in memory) */
+    int64_t evicted;       /* clean twins dropped from memory under projector.max_twins */
+    int64_t reloaded;      /* twins loaded from postgresql (devices not in memory) */
+    int64_t too_late;      /* readings older than their twin's sequence window */
+    int64_t seq_jumps;     /* readings too far above their twin's sequence */
+    int64_t dead_lettered; /* events acknowledged in the dead-letter topic */
+    int64_t decode_waits;  /* tries of an event while the registry could not be asked */
 };
 
 enum tp_err projector_new(const struct projector_options *opts, struct projector **out,
