@@ -279,12 +279,17 @@ void journal_consumer_free(struct journal_consumer *c);
  * and no group is joined (the group.id librdkafka requires for assign is
  * "tp-reader" and never used). Events come in batches whose readings are
  * unpacked into a caller's arena: a batch costs a few allocations instead of
- * several per reading. One thread.
+ * several per reading. With cfg->decoder (registered schema versions), each
+ * is decoded through it instead and held by the reader until
+ * journal_reader_release; an event whose decoding may pass later (the
+ * registry does not answer) fails the poll, never decoded with the built-in
+ * Reading. One thread.
  *
  *     journal_reader_new(&cfg, &r, errstr, n);
  *     journal_reader_watermarks(r, 10000, lo, hi, max, &n_parts, ...);
  *     journal_reader_assign(r, parts, offsets, n_parts, ...);
  *     journal_reader_poll(r, 100, evs, 10000, &arena, &n, ...);  // then arena_release
+ *     journal_reader_release(r);                                 // and this
  *     journal_reader_free(r);
  */
 struct journal_reader;
@@ -315,6 +320,9 @@ enum tp_err journal_reader_assign(struct journal_reader *r, const int32_t *parti
 enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct journal_event *evs,
                                 size_t max, struct arena *a, size_t *n, char *errstr,
                                 size_t errstr_size);
+/* Frees the readings decoded through cfg->decoder by the polls since the last call (with
+ * the arena's: their events are gone). */
+void journal_reader_release(struct journal_reader *r);
 /* Events after next_offset in the partition, from the cached high watermark (no request);
  * -1 while unknown. Any thread. */
 int64_t journal_reader_lag(struct journal_reader *r, int32_t partition, int64_t next_offset);

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "projector/twin.h"
+#include "registry/telemetry.h"
 #include "replay.h"
 
 struct replay_config {
@@ -21,6 +22,7 @@ struct replay_config {
     long long lock_timeout_ms;
     bool swap;
     long long max_sequence_jump;
+    struct telemetry_registry_settings registry;
     char *log_level;
     struct config_extra kafka;
 };
@@ -55,6 +57,7 @@ static const struct config_entry replay_table[] = {
     {"replay.swap", CONFIG_BOOL, "true", 0, 0, offsetof(struct replay_config, swap),
      "false: build twins_shadow and metric_minutes_shadow, do not swap them in"},
     FOLD_MAX_JUMP_CONFIG_ENTRY(struct replay_config, max_sequence_jump),
+    TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct replay_config, registry),
     SERVICE_LOG_ENTRY(struct replay_config, log_level),
 };
 #define REPLAY_TABLE_N (sizeof(replay_table) / sizeof(replay_table[0]))
@@ -68,6 +71,8 @@ int main(int argc, char **argv)
 {
     struct replay_config cfg = {.kafka = {.prefix = "kafka."}};
     struct replay *rp = NULL;
+    struct schemas *schemas = NULL;
+    struct journal_decoder decoder;
     char errstr[1024];
     int rc = 1;
     struct service_stopper stopper = {.started = false};
@@ -76,6 +81,16 @@ int main(int argc, char **argv)
     rc = 1;
     struct journal_config jc;
     journal_config_init(&jc, &cfg.journal, &cfg.kafka);
+    /* as the projector: each event decoded with its own version's descriptors (the registry
+     * not answering fails the replay, which leaves the live projection as it is) */
+    if (telemetry_schemas_new(&cfg.registry, jc.topic, &schemas, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    if (schemas) {
+        telemetry_journal_decoder(schemas, &decoder);
+        jc.decoder = &decoder;
+    }
     struct replay_options opts = {
         .journal = &jc,
         .pg_dsn = cfg.pg_dsn,
@@ -123,6 +138,7 @@ int main(int argc, char **argv)
 out:
     service_stopper_join(&stopper); /* before the object is freed */
     replay_free(rp);
+    schemas_free(schemas); /* after the readings that pin its schemas */
     config_release(replay_table, REPLAY_TABLE_N, &cfg, &cfg.kafka);
     return rc;
 }

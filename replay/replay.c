@@ -381,6 +381,7 @@ static enum tp_err replay_batch(struct replay_worker *w, size_t *n, struct repla
             atomic_store(&rp->pos[e->partition], e->offset + 1);
     }
     arena_release(&w->arena);
+    journal_reader_release(w->reader); /* readings of registered versions (cfg->decoder) */
     return err;
 }
 
