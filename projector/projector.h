@@ -12,8 +12,15 @@
  * projector may own those devices next). Twins of devices not in memory
  * are loaded from PostgreSQL in one query per consumed batch.
  *
- * An event that cannot be decoded or folded (no device_id, sequence 0) is
- * skipped and counted; its offset still advances.
+ * An event that can never be decoded or folded (no device_id, sequence 0,
+ * an id the registry does not have), and a reading too late for its twin's
+ * sequence window or too far ahead of it (twin.h), goes to the dead-letter
+ * topic (opts.dlq_topic) with its reason and is counted; its offset still
+ * advances, once Kafka acknowledged the dead letter (the flush waits for
+ * it). An event that cannot be decoded *yet* (the schema registry does not
+ * answer) stops its partition there: rewound to it, nothing consumed until
+ * a backoff passed, /readyz 503 meanwhile; never decoded without its
+ * version's fields.
  *
  * PostgreSQL trouble (connection lost, server restarting): a failed flush
  * or twin load drops every change not yet in PostgreSQL (twins, history,

@@ -129,11 +129,14 @@ int main(int argc, char **argv)
              cfg.swap ? "rebuilt and swapped in" : "built", (long long)s.twins, (long long)s.events,
              (long long)s.applied, (long long)s.duplicates, (long long)s.invalid,
              (double)s.total_ms / 1000.0, build_rate);
-    printf("replay: events=%lld applied=%lld duplicates=%lld invalid=%lld twins=%lld "
-           "history_written=%lld build_events=%lld build_ms=%lld total_ms=%lld swaps=%d\n",
-           (long long)s.events, (long long)s.applied, (long long)s.duplicates, (long long)s.invalid,
-           (long long)s.twins, (long long)s.history_rows, (long long)s.build_events,
-           (long long)s.build_ms, (long long)s.total_ms, s.swap_attempts);
+    printf(
+        "replay: events=%lld applied=%lld duplicates=%lld invalid=%lld twins=%lld "
+        "history_written=%lld build_events=%lld build_ms=%lld total_ms=%lld swaps=%d too_late=%lld "
+        "sequence_jumps=%lld\n",
+        (long long)s.events, (long long)s.applied, (long long)s.duplicates, (long long)s.invalid,
+        (long long)s.twins, (long long)s.history_rows, (long long)s.build_events,
+        (long long)s.build_ms, (long long)s.total_ms, s.swap_attempts, (long long)s.too_late,
+        (long long)s.seq_jumps);
     rc = 0;
 out:
     service_stopper_join(&stopper); /* before the object is freed */
