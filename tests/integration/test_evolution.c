@@ -35,6 +35,7 @@
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
+#include "tests/support/workload.h"
 
 static struct stack st;
 static uint16_t reg_port, ingest_port, projector_port;
@@ -119,6 +120,23 @@ static struct jv *registry_json(const char *method, const char *path, const char
     struct jv *doc = jv_parse(resp.data);
     ck_assert_ptr_nonnull(doc);
     return doc;
+}
+
+/* Registers text under "<topic>-value" (200 expected); its id. */
+static int register_schema(const char *text)
+{
+    char path[256];
+    struct buf reg;
+    buf_init(&reg, 1 << 20);
+    buf_append_str(&reg, "{\"schemaType\":\"PROTOBUF\",\"schema\":");
+    json_str(&reg, text);
+    buf_append_str(&reg, "}");
+    snprintf(path, sizeof(path), "/subjects/%s-value/versions", st.topic);
+    struct jv *doc = registry_json("POST", path, reg.data, 200);
+    int id = (int)jv_num(doc, "id");
+    jv_free(doc);
+    buf_release(&reg);
+    return id;
 }
 
 /* The metric's value in the twin once the projector has written it (20 s). */
@@ -222,17 +240,8 @@ START_TEST(test_new_version_without_restart)
     free(body);
 
     /* v2 registered while everything runs (BACKWARD: a new optional field passes) */
-    struct buf reg;
-    buf_init(&reg, 1 << 20);
-    buf_append_str(&reg, "{\"schemaType\":\"PROTOBUF\",\"schema\":");
-    json_str(&reg, v2);
-    buf_append_str(&reg, "}");
-    snprintf(path, sizeof(path), "/subjects/%s-value/versions", st.topic);
-    doc = registry_json("POST", path, reg.data, 200);
-    int id2 = (int)jv_num(doc, "id");
+    int id2 = register_schema(v2);
     ck_assert_int_ne(id2, v1);
-    jv_free(doc);
-    buf_release(&reg);
 
     snprintf(text, sizeof(text),
              "device_id: \"evo-1\" sequence: 2 timestamp_ms: %lld speed_kmh: 41.25"
@@ -360,23 +369,6 @@ static void on_delivery(void *opaque, const struct journal_delivery *d, void *ar
     ck_assert_int_eq(d->err, TP_OK);
 }
 
-static enum tp_err dlq_on_assign(void *arg, const int32_t *parts, int64_t *offsets, size_t n)
-{
-    (void)arg;
-    (void)parts;
-    for (size_t i = 0; i < n; i++)
-        offsets[i] = JOURNAL_OFFSET_BEGINNING;
-    return TP_OK;
-}
-
-static void dlq_on_revoke(void *arg, const int32_t *parts, size_t n, bool lost)
-{
-    (void)arg;
-    (void)parts;
-    (void)n;
-    (void)lost;
-}
-
 START_TEST(test_registry_down_waits_then_decodes)
 {
     char path[256], text[512];
@@ -387,16 +379,7 @@ START_TEST(test_registry_down_waits_then_decodes)
     char *v2 = v2_text();
     write_file("v1.proto", schemas_builtin_proto, strlen(schemas_builtin_proto));
     write_file("v2.proto", v2, strlen(v2));
-    struct buf reg;
-    buf_init(&reg, 1 << 20);
-    buf_append_str(&reg, "{\"schemaType\":\"PROTOBUF\",\"schema\":");
-    json_str(&reg, v2);
-    buf_append_str(&reg, "}");
-    snprintf(path, sizeof(path), "/subjects/%s-value/versions", st.topic);
-    doc = registry_json("POST", path, reg.data, 200);
-    int id2 = (int)jv_num(doc, "id");
-    jv_free(doc);
-    buf_release(&reg);
+    int id2 = register_schema(v2);
 
     size_t len;
     snprintf(text, sizeof(text),
@@ -485,17 +468,9 @@ START_TEST(test_registry_down_waits_then_decodes)
     ck_assert_int_eq(db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2"), 3);
     ck_assert_double_eq(twin_metric("evo-2", "speed_kmh"), 44);
     ck_assert_int_eq(db_i64("SELECT last_sequence FROM twins WHERE device_id = $1", "evo-2"), 4);
-    char dlq[256];
-    snprintf(dlq, sizeof(dlq), "%s.dlq", st.topic);
-    struct journal_config dc = {.bootstrap_servers = st.bootstrap, .topic = dlq};
-    struct journal_rebalance rb = {dlq_on_assign, dlq_on_revoke, NULL};
-    struct journal_consumer *c;
-    ck_assert_int_eq(journal_consumer_new(&dc, dlq, &rb, &c, errstr, sizeof(errstr)), TP_OK);
+    struct journal_consumer *c = workload_dlq_consumer(&st);
     struct journal_event ev;
-    bool got = false;
-    for (int i = 0; i < 300 && !got; i++)
-        ck_assert_int_eq(journal_consumer_poll(c, 100, &ev, &got, errstr, sizeof(errstr)), TP_OK);
-    ck_assert(got);
+    workload_dlq_next(c, &ev);
     ck_assert_int_eq(ev.schema_id, 999999);
     ck_assert_str_eq(ev.dlq_reason, "undecodable");
     ck_assert_ptr_nonnull(ev.reading); /* the bytes as journaled: the built-in code reads them */

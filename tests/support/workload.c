@@ -387,6 +387,53 @@ void workload_assert_state(PGconn *db, const struct workload *w, struct expected
     }
 }
 
+/* ---- dead letters ---- */
+
+static enum tp_err dlq_on_assign(void *arg, const int32_t *parts, int64_t *offsets, size_t n)
+{
+    (void)arg;
+    (void)parts;
+    for (size_t i = 0; i < n; i++)
+        offsets[i] = JOURNAL_OFFSET_BEGINNING;
+    return TP_OK;
+}
+
+static void dlq_on_revoke(void *arg, const int32_t *parts, size_t n, bool lost)
+{
+    (void)arg;
+    (void)parts;
+    (void)n;
+    (void)lost;
+}
+
+struct journal_consumer *workload_dlq_consumer(const struct stack *st)
+{
+    /* the consumer borrows its config: one dead-letter consumer at a time */
+    static char topic[256];
+    static struct journal_config dc;
+    snprintf(topic, sizeof(topic), "%s.dlq", st->topic);
+    dc = (struct journal_config){.bootstrap_servers = st->bootstrap, .topic = topic};
+    struct journal_rebalance rb = {dlq_on_assign, dlq_on_revoke, NULL};
+    struct journal_consumer *c;
+    char errstr[256];
+    ck_assert_int_eq(journal_consumer_new(&dc, topic, &rb, &c, errstr, sizeof(errstr)), TP_OK);
+    return c;
+}
+
+void workload_dlq_next(struct journal_consumer *c, struct journal_event *ev)
+{
+    char errstr[256];
+    for (int i = 0; i < 300; i++) {
+        bool got = false;
+        ck_assert_int_eq(journal_consumer_poll(c, 100, ev, &got, errstr, sizeof(errstr)), TP_OK);
+        if (got && !ev->eof)
+            return;
+        if (got)
+            journal_event_release(ev);
+    }
+    ck_abort_msg("no dead letter within 30 s");
+}
+
 /* ---- processes ---- */
 
 void workload_assert_alive(const struct stack *st, pid_t pid)

@@ -114,6 +114,14 @@ int64_t workload_query_i64(PGconn *db, const char *sql, const char *param);
 /* Every twin and every metric_minutes row of the workload's devices equals e, exactly. */
 void workload_assert_state(PGconn *db, const struct workload *w, struct expected *e);
 
+/* ---- dead letters ---- */
+
+/* A consumer of st's dead-letter topic ("<topic>.dlq") from its start (journal_consumer_free
+ * it); events come with the dlq_reason and dlq_origin headers. */
+struct journal_consumer *workload_dlq_consumer(const struct stack *st);
+/* The next dead letter (waits up to 30 s, else the test fails); journal_event_release it. */
+void workload_dlq_next(struct journal_consumer *c, struct journal_event *ev);
+
 /* ---- processes ---- */
 
 /* Fails the test when the service pid has exited. */
