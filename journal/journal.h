@@ -48,8 +48,11 @@ typedef Twinpipe__Telemetry__V1__Reading journal_reading;
  * the run-time descriptors of each event's schema id (registry/telemetry.h).
  * unpack gets the framing's schema id and message path and the payload;
  * *out must keep the generated Reading's layout and is freed with
- * protobuf_c_message_free_unpacked before release(arg, *ref). TP_DECODE:
- * the event is invalid; any other error: the built-in Reading decodes it.
+ * protobuf_c_message_free_unpacked before release(arg, *ref). Any error is
+ * the event's (journal_event.decode_err): never decoded with the built-in
+ * Reading instead, which would drop the fields of its version. A retriable
+ * one (the registry cannot be asked) means "try again later"; any other,
+ * that the event can never be decoded.
  */
 struct journal_decoder {
     enum tp_err (*unpack)(void *arg, int32_t schema_id, const int32_t *path, size_t path_len,
@@ -168,8 +171,8 @@ uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t 
 /* Unpacks a framed event; *out is freed with journal_reading_free. */
 enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
                                  journal_reading **out, char *errstr, size_t errstr_size);
-/* The same through dec (NULL: journal_event_unpack); *ref goes to dec->release after
- * journal_reading_free(*out). */
+/* The same through dec (NULL: journal_event_unpack; else dec's error as it is, see struct
+ * journal_decoder); *ref goes to dec->release after journal_reading_free(*out). */
 enum tp_err journal_event_decode(const struct journal_decoder *dec, const uint8_t *data, size_t len,
                                  int32_t *schema_id, journal_reading **out, void **ref,
                                  char *errstr, size_t errstr_size);
@@ -184,6 +187,7 @@ enum tp_err journal_event_unpack_arena(const uint8_t *data, size_t len, struct a
 /* ---- producer (producer.c) ---- */
 
 struct journal_producer;
+struct journal_event;
 
 /* The outcome of one appended event. */
 struct journal_delivery {
@@ -218,6 +222,14 @@ enum tp_err journal_producer_append_dead(struct journal_producer *p, const void 
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
 enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms);
+/* Writes a consumed event (ev from journal_consumer_poll, not released yet) as it was, key
+ * and bytes, to cfg->dlq_topic, with the headers tp-reason (reason: a short stable code),
+ * tp-detail (detail, may be NULL), tp-origin, tp-topic and tp-offset (partition/offset it
+ * had in cfg->topic). Its delivery report has dead_lettered set. TP_CONFIG without a
+ * dead-letter topic or without the event's message. */
+enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struct journal_event *ev,
+                                         const char *reason, const char *detail, void *opaque,
+                                         char *errstr, size_t errstr_size);
 /* Drops every event not yet acknowledged: each gets a failed delivery report. */
 void journal_producer_purge(struct journal_producer *p);
 /* Whether broker metadata is reachable within timeout_ms (for /readyz). */
@@ -253,6 +265,8 @@ struct journal_event {
                                  (offset = the end), only with report_eof */
     journal_reading *reading; /* NULL when the event could not be decoded */
     char error[160];          /* why, when reading is NULL */
+    enum tp_err decode_err;   /* TP_OK, or why reading is NULL (tp_err_retriable: try later) */
+    void *msg;                /* consumer: the Kafka message, until journal_event_release */
     const struct journal_decoder *decoder; /* what decoded reading, if not the built-in code */
     void *decoder_ref;
 };
@@ -294,12 +308,17 @@ void journal_consumer_free(struct journal_consumer *c);
  * and no group is joined (the group.id librdkafka requires for assign is
  * "tp-reader" and never used). Events come in batches whose readings are
  * unpacked into a caller's arena: a batch costs a few allocations instead of
- * several per reading. One thread.
+ * several per reading. With cfg->decoder (registered schema versions), each
+ * is decoded through it instead and held by the reader until
+ * journal_reader_release; an event whose decoding may pass later (the
+ * registry does not answer) fails the poll, never decoded with the built-in
+ * Reading. One thread.
  *
  *     journal_reader_new(&cfg, &r, errstr, n);
  *     journal_reader_watermarks(r, 10000, lo, hi, max, &n_parts, ...);
  *     journal_reader_assign(r, parts, offsets, n_parts, ...);
  *     journal_reader_poll(r, 100, evs, 10000, &arena, &n, ...);  // then arena_release
+ *     journal_reader_release(r);                                 // and this
  *     journal_reader_free(r);
  */
 struct journal_reader;
@@ -330,6 +349,9 @@ enum tp_err journal_reader_assign(struct journal_reader *r, const int32_t *parti
 enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct journal_event *evs,
                                 size_t max, struct arena *a, size_t *n, char *errstr,
                                 size_t errstr_size);
+/* Frees the readings decoded through cfg->decoder by the polls since the last call (with
+ * the arena's: their events are gone). */
+void journal_reader_release(struct journal_reader *r);
 /* Events after next_offset in the partition, from the cached high watermark (no request);
  * -1 while unknown. Any thread. */
 int64_t journal_reader_lag(struct journal_reader *r, int32_t partition, int64_t next_offset);

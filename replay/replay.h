@@ -68,13 +68,16 @@ struct replay_options {
     bool swap;               /* false: build the shadow tables and stop (for inspection) */
     bool allow_truncated;    /* from the start of a journal whose first offsets are not 0 */
     bool progress_tty;       /* progress as a \r line on stderr, else a log line every 10 s */
+    int64_t max_sequence_jump; /* as the projector's (fold_apply): the same twins */
 };
 
 struct replay_stats {
     int64_t events;     /* journal events read */
     int64_t applied;    /* readings folded into twins */
-    int64_t duplicates; /* readings ignored: sequence not above the twin's */
+    int64_t duplicates; /* readings ignored: this exact sequence was applied */
     int64_t invalid;    /* events skipped: undecodable or unusable */
+    int64_t too_late;   /* readings older than a twin's sequence window (not applied) */
+    int64_t seq_jumps;  /* readings too far above a twin's sequence (not applied) */
     int64_t twins;
     int64_t history_rows; /* metric_minutes rows of the rebuilt projection (at the swap) */
     int64_t build_events; /* events up to the end offsets taken at start */

@@ -77,7 +77,7 @@ static void snapshot(const char *sql, struct buf *out)
 
 static const char twins_sql[] =
     "SELECT device_id, first_seen, last_seen, last_sequence, events, metrics::text,"
-    " location::text, attributes::text FROM twins ORDER BY device_id COLLATE \"C\"";
+    " location::text, attributes::text, seq_window FROM twins ORDER BY device_id COLLATE \"C\"";
 static const char minutes_sql[] =
     "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
     " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute";
