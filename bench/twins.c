@@ -115,7 +115,7 @@ static void bench_fold(struct twins *tt, const journal_reading *r, struct histor
     struct twin *t = twins_get(tt, r->device_id);
     if (!t)
         t = twins_put(tt, twin_new(r->device_id));
-    if (fold_apply(t, r, h) == FOLD_APPLIED)
+    if (fold_apply(t, r, h, FOLD_MAX_JUMP_DEFAULT) == FOLD_APPLIED)
         twins_mark_dirty(tt, t);
 }
 

@@ -1,5 +1,6 @@
 #include "arena.h"
 
+#include <assert.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,12 +20,21 @@ struct arena_chunk {
 
 void arena_init(struct arena *a)
 {
-    a->head = NULL;
-    a->used = 0;
+    *a = (struct arena){0};
 }
 
-void *arena_alloc(struct arena *a, size_t size)
+void arena_set_limit(struct arena *a, size_t bytes)
 {
+    a->limit = bytes;
+}
+
+/* capped: NULL (and exceeded) when a new chunk would pass a->limit */
+static void *arena_alloc_capped(struct arena *a, size_t size, bool capped)
+{
+    if (size > SIZE_MAX / 2) {
+        a->exceeded = true;
+        return NULL; /* protobuf-c sizes from the wire: refuse rather than wrap */
+    }
     size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (size == 0)
         size = ARENA_ALIGN;
@@ -33,7 +43,14 @@ void *arena_alloc(struct arena *a, size_t size)
         /* a large object gets a chunk of its own, behind the current one, so the
          * current chunk's free space is not wasted */
         size_t want = size > ARENA_CHUNK / 4 ? size : ARENA_CHUNK;
+        if (capped && a->limit && (want > a->limit || a->reserved > a->limit - want)) {
+            a->exceeded = true;
+            return NULL;
+        }
         struct arena_chunk *n = tp_malloc(sizeof(*n) + want);
+        a->reserved += want;
+        if (a->reserved > a->peak)
+            a->peak = a->reserved;
         n->size = want;
         n->pos = 0;
         if (c && want != ARENA_CHUNK) {
@@ -51,18 +68,26 @@ void *arena_alloc(struct arena *a, size_t size)
     return p;
 }
 
+void *arena_alloc(struct arena *a, size_t size)
+{
+    assert(size <= SIZE_MAX / 2); /* callers bound their sizes */
+    return arena_alloc_capped(a, size, false);
+}
+
 void arena_release(struct arena *a)
 {
     for (struct arena_chunk *c = a->head, *next; c; c = next) {
         next = c->next;
         free(c);
     }
+    size_t limit = a->limit;
     arena_init(a);
+    a->limit = limit;
 }
 
 static void *arena_pb_alloc(void *data, size_t size)
 {
-    return arena_alloc(data, size);
+    return arena_alloc_capped(data, size, true);
 }
 
 static void arena_pb_free(void *data, void *p)

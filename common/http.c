@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include "json.h"
 #include "log.h"
@@ -27,8 +29,39 @@ struct http_route_stats {
     struct metrics_histogram latency;
 };
 
+/* Where a connection's current request is, for the slow-client watchdog. */
+enum http_phase {
+    HTTP_PHASE_HEAD, /* request line and headers not complete yet (or idle keep-alive) */
+    HTTP_PHASE_BODY, /* the body is being read */
+    HTTP_PHASE_BUSY, /* ours: the handler, a suspended request, the response */
+};
+
+struct http_conn {
+    struct http_conn *prev, *next;
+    int fd;
+    enum http_phase phase;
+    int64_t since_ms; /* monotonic, start of the phase */
+    uint64_t body_bytes;
+    bool cut;
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    const struct http_precheck *prechecks;
+    size_t n_prechecks;
+    bool metrics_elsewhere;          /* "/metrics" is served by metrics_srv, not here */
+    struct http_server *metrics_srv; /* with metrics_listen */
+    struct http_route *metrics_routes;
+    /* slow-client watchdog (header_timeout_ms or min_rate set) */
+    int64_t header_timeout_ms;
+    uint64_t min_rate;
+    pthread_mutex_t conns_lock; /* guards conns and every http_conn */
+    struct http_conn *conns;
+    pthread_cond_t watchdog_cond;
+    bool watchdog_stop; /* under conns_lock */
+    bool watchdog_started;
+    pthread_t watchdog;
+    _Atomic uint64_t slow_cut;
     _Atomic uint64_t status_counts[HTTP_STATUS_MAX];
     const struct http_route *routes;
     struct http_route_stats *route_stats; /* parallel to routes */
@@ -46,6 +79,7 @@ struct http_request {
     struct buf body;
     bool too_large;
     bool handled;
+    const struct http_precheck *precheck;
     int64_t start_ms;               /* monotonic, first call */
     char segment[HTTP_SEGMENT_MAX]; /* what the route's '*' matched */
     void *user;
@@ -96,6 +130,8 @@ static const struct http_route *http_route_find(const struct http_server *srv, c
 {
     *path_known = false;
     for (size_t i = 0; i < srv->n_routes; i++) {
+        if (srv->metrics_elsewhere && !strcmp(srv->routes[i].path, "/metrics"))
+            continue;
         if (!http_route_matches(&srv->routes[i], path, NULL, NULL))
             continue;
         *path_known = true;
@@ -174,14 +210,121 @@ static void http_request_free(struct http_request *req)
     free(req);
 }
 
+static bool http_watchdog_on(const struct http_server *srv)
+{
+    return srv->header_timeout_ms > 0 || srv->min_rate > 0;
+}
+
+/* Moves conn's request to phase (restarting its clock unless it stays in it) and counts
+ * body bytes. */
+static void http_conn_phase(struct http_server *srv, struct MHD_Connection *conn,
+                            enum http_phase phase, size_t bytes)
+{
+    if (!http_watchdog_on(srv))
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *c = ci ? ci->socket_context : NULL;
+    if (!c)
+        return;
+    pthread_mutex_lock(&srv->conns_lock);
+    if (c->phase != phase) {
+        c->phase = phase;
+        c->since_ms = tp_mono_ms();
+        c->body_bytes = 0;
+    }
+    c->body_bytes += bytes;
+    pthread_mutex_unlock(&srv->conns_lock);
+}
+
+static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci)
+            return;
+        struct http_conn *c = tp_calloc(1, sizeof(*c));
+        c->fd = ci->connect_fd;
+        c->phase = HTTP_PHASE_HEAD;
+        c->since_ms = tp_mono_ms();
+        pthread_mutex_lock(&srv->conns_lock);
+        c->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = c;
+        srv->conns = c;
+        pthread_mutex_unlock(&srv->conns_lock);
+        *socket_context = c;
+        return;
+    }
+    struct http_conn *c = *socket_context;
+    if (!c)
+        return;
+    /* removed before libmicrohttpd closes the socket: the watchdog never shuts down a
+     * descriptor that may have been reused */
+    pthread_mutex_lock(&srv->conns_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&srv->conns_lock);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* Whether c is a slow client now (under conns_lock). */
+static bool http_conn_slow(const struct http_server *srv, const struct http_conn *c, int64_t now)
+{
+    int64_t t = now - c->since_ms;
+    if (c->phase == HTTP_PHASE_HEAD)
+        return srv->header_timeout_ms > 0 && t > srv->header_timeout_ms;
+    if (c->phase == HTTP_PHASE_BODY && srv->min_rate > 0 && t > HTTP_RATE_GRACE_MS)
+        return c->body_bytes * 1000 < srv->min_rate * (uint64_t)(t - HTTP_RATE_GRACE_MS);
+    return false;
+}
+
+/* Cuts slow clients: a shutdown(2) of the socket makes libmicrohttpd close the connection on
+ * its own thread, as if the client had gone. */
+static void *http_watchdog_main(void *arg)
+{
+    struct http_server *srv = arg;
+    pthread_mutex_lock(&srv->conns_lock);
+    while (!srv->watchdog_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->watchdog_cond, &srv->conns_lock, &ts);
+        int64_t now = tp_mono_ms();
+        for (struct http_conn *c = srv->conns; c; c = c->next) {
+            if (c->cut || !http_conn_slow(srv, c, now))
+                continue;
+            c->cut = true;
+            shutdown(c->fd, SHUT_RDWR);
+            atomic_fetch_add(&srv->slow_cut, 1);
+            log_debug("cut a slow client (%s for %lld ms, %llu body bytes)",
+                      c->phase == HTTP_PHASE_HEAD ? "headers" : "body",
+                      (long long)(now - c->since_ms), (unsigned long long)c->body_bytes);
+        }
+    }
+    pthread_mutex_unlock(&srv->conns_lock);
+    return NULL;
+}
+
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
     http_request_free(*con_cls);
     *con_cls = NULL;
+    http_conn_phase(cls, conn, HTTP_PHASE_HEAD, 0); /* keep-alive: the next request's head */
 }
 
 /* libmicrohttpd's per-connection pool holds the request line, the headers and the read
@@ -226,6 +369,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                              srv->max_header_bytes);
             return http_queue(req); /* now: a body is never read */
         }
+        http_conn_phase(srv, conn, HTTP_PHASE_BUSY, 0);
         bool path_known;
         req->route = http_route_find(srv, method, url, &path_known);
         const char *seg = NULL;
@@ -248,6 +392,17 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                 return http_queue(req);
             return MHD_YES;
         }
+        bool announced = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length") ||
+                         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+        for (size_t i = 0; i < srv->n_prechecks && !req->precheck; i++)
+            if (!strcmp(srv->prechecks[i].method, req->route->method) &&
+                !strcmp(srv->prechecks[i].path, req->route->path))
+                req->precheck = &srv->prechecks[i];
+        if (req->precheck && !req->precheck->fn(req, req->precheck->arg)) {
+            req->handled = true;
+            /* like 404 above: with a body announced, now (it is never read) */
+            return announced ? http_queue(req) : MHD_YES;
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > req->route->max_body) {
             req->handled = true;
@@ -256,10 +411,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
                              req->route->max_body);
             return http_queue(req); /* now: the body is never read */
         }
+        http_conn_phase(srv, conn, HTTP_PHASE_BODY, 0);
         return MHD_YES;
     }
 
     if (*upload_data_size > 0) {
+        http_conn_phase(srv, conn, HTTP_PHASE_BODY, *upload_data_size);
         if (!req->handled && !req->too_large &&
             buf_append(&req->body, upload_data, *upload_data_size) != TP_OK)
             req->too_large = true;
@@ -267,6 +424,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return MHD_YES;
     }
 
+    http_conn_phase(srv, conn, HTTP_PHASE_BUSY, 0);
     if (!req->handled) {
         req->handled = true;
         if (req->too_large)
@@ -319,6 +477,33 @@ static enum tp_err http_parse_listen(const char *listen, struct sockaddr_in *sa,
     return TP_OK;
 }
 
+/* The second listener of metrics_listen: the "/metrics" routes alone. */
+static enum tp_err http_metrics_start(struct http_server *srv, const struct http_route *routes,
+                                      size_t n_routes, const struct http_options *opts,
+                                      char *errstr, size_t errstr_size)
+{
+    size_t n = 0;
+    srv->metrics_routes = tp_calloc(n_routes ? n_routes : 1, sizeof(*srv->metrics_routes));
+    for (size_t i = 0; i < n_routes; i++)
+        if (!strcmp(routes[i].path, "/metrics"))
+            srv->metrics_routes[n++] = routes[i];
+    if (n == 0)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "http.metrics_listen \"%s\" is set, but this service has no /metrics",
+                          opts->metrics_listen);
+    struct http_options mo = *opts;
+    mo.listen = opts->metrics_listen;
+    mo.threads = 1;
+    mo.metrics_listen = NULL;
+    mo.prechecks = NULL;
+    mo.n_prechecks = 0;
+    enum tp_err err =
+        http_server_new(srv->metrics_routes, n, &mo, &srv->metrics_srv, errstr, errstr_size);
+    if (err == TP_OK)
+        srv->metrics_elsewhere = true;
+    return err;
+}
+
 enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
                             const struct http_options *opts, struct http_server **out, char *errstr,
                             size_t errstr_size)
@@ -346,21 +531,40 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
     srv->routes = routes;
     srv->n_routes = n_routes;
     srv->route_stats = tp_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_stats));
+    srv->prechecks = opts->prechecks;
+    srv->n_prechecks = opts->n_prechecks;
+    srv->header_timeout_ms = (int64_t)opts->header_timeout_s * 1000;
+    srv->min_rate = opts->min_rate_bytes_s;
+    pthread_mutex_init(&srv->conns_lock, NULL);
+    pthread_cond_init(&srv->watchdog_cond, NULL);
+    if (opts->metrics_listen && *opts->metrics_listen) {
+        err = http_metrics_start(srv, routes, n_routes, opts, errstr, errstr_size);
+        if (err != TP_OK) {
+            http_server_free(srv);
+            return err;
+        }
+    }
+    /* one thread: no pool option at all (a pool of 0 is logged as a warning) */
+    struct MHD_OptionItem pool[] = {
+        {opts->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, opts->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     /* poll(2) rather than epoll: see docs/decisions/http-server.md */
     unsigned flags =
         MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, http_completed,
-        srv, MHD_OPTION_THREAD_POOL_SIZE, opts->threads > 1 ? opts->threads : 0,
+        srv, MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, srv, MHD_OPTION_ARRAY, pool,
         MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, http_memory_limit(srv),
-        MHD_OPTION_END);
+        opts->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_connections_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, http_memory_limit(srv), MHD_OPTION_END);
     if (!srv->daemon) {
-        free(srv->route_stats);
-        free(srv);
+        http_server_free(srv);
         return tp_err_set(TP_IO, errstr, errstr_size, "could not listen on \"%s\"", opts->listen);
     }
+    if (http_watchdog_on(srv))
+        srv->watchdog_started = pthread_create(&srv->watchdog, NULL, http_watchdog_main, srv) == 0;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : 0;
     *out = srv;
@@ -370,6 +574,16 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
 uint16_t http_server_port(const struct http_server *srv)
 {
     return srv->port;
+}
+
+uint16_t http_server_metrics_port(const struct http_server *srv)
+{
+    return srv->metrics_srv ? srv->metrics_srv->port : 0;
+}
+
+uint64_t http_server_slow_cut(const struct http_server *srv)
+{
+    return atomic_load(&srv->slow_cut);
 }
 
 uint64_t http_server_status_count(const struct http_server *srv, unsigned status)
@@ -398,6 +612,10 @@ void http_server_metrics(const struct http_server *srv, const char *prefix, stru
                        (double)n);
         first = false;
     }
+    snprintf(name, sizeof(name), "%s_http_slow_clients_cut_total", prefix);
+    metrics_sample(b, name, "counter",
+                   "connections cut for slow headers or a body under http.min_rate_bytes_s", NULL,
+                   (double)http_server_slow_cut(srv));
     snprintf(name, sizeof(name), "%s_http_open_connections", prefix);
     metrics_sample(b, name, "gauge", "open client connections", NULL,
                    (double)http_server_connections(srv));
@@ -432,13 +650,27 @@ void http_server_quiesce(struct http_server *srv)
 {
     if (srv && srv->daemon)
         MHD_quiesce_daemon(srv->daemon);
+    if (srv && srv->metrics_srv)
+        http_server_quiesce(srv->metrics_srv);
 }
 
 void http_server_free(struct http_server *srv)
 {
     if (!srv)
         return;
-    MHD_stop_daemon(srv->daemon);
+    if (srv->watchdog_started) {
+        pthread_mutex_lock(&srv->conns_lock);
+        srv->watchdog_stop = true;
+        pthread_cond_signal(&srv->watchdog_cond);
+        pthread_mutex_unlock(&srv->conns_lock);
+        pthread_join(srv->watchdog, NULL);
+    }
+    if (srv->daemon)
+        MHD_stop_daemon(srv->daemon);
+    http_server_free(srv->metrics_srv);
+    pthread_cond_destroy(&srv->watchdog_cond);
+    pthread_mutex_destroy(&srv->conns_lock);
+    free(srv->metrics_routes);
     free(srv->route_stats);
     free(srv);
 }

@@ -10,8 +10,22 @@
  * calling http_request_suspend() (ingest answers when Kafka has acked), or
  * resumes it unanswered with http_request_resume() to be called again (the
  * query service waits for the projector that way).
+ * A route may have a pre-check (http_options.prechecks): it is called once
+ * the request's headers are in, before any byte of the body is read, and
+ * may answer (say 401 or 415), in which case the body is never read and the
+ * handler never called; an upload nobody wants is not buffered.
  * Unknown paths get 404 and known paths with another method 405, as JSON
  * errors: {"error":{"code":"...","message":"..."}}.
+ *
+ * Hostile clients: connections per client address are capped
+ * (max_connections_per_ip: more are closed at once); a watchdog thread cuts
+ * (shuts down) a connection whose request line and headers are not complete
+ * within header_timeout_s of its start or of its previous response, or whose
+ * body arrives slower than min_rate_bytes_s on average once
+ * HTTP_RATE_GRACE_MS have passed (slow-loris); libmicrohttpd's own timeout
+ * only counts idle time, so a trickle of bytes would keep it alive.
+ * With metrics_listen set, the "/metrics" route is served on that second
+ * address only (404 on the main one), so it can stay off the public port.
  *
  * Ownership: the server owns each struct http_request; it stays valid until
  * the handler's reply has been sent (a suspended request therefore stays
@@ -43,6 +57,9 @@ struct http_request;
 struct http_server;
 
 typedef void (*http_handler_fn)(struct http_request *req, void *arg);
+/* Return true to read the body and call the handler; or answer (http_reply*) and return
+ * false. Runs on a server thread; the body is not available yet. */
+typedef bool (*http_precheck_fn)(struct http_request *req, void *arg);
 
 struct http_route {
     const char *method; /* "GET", "POST" */
@@ -52,12 +69,29 @@ struct http_route {
     void *arg;
 };
 
+/* The pre-check of the route with this method and path (the route's own strings). */
+struct http_precheck {
+    const char *method;
+    const char *path;
+    http_precheck_fn fn;
+    void *arg;
+};
+
+/* Slow-body grace: min_rate_bytes_s is enforced once a body has taken this long. */
+#define HTTP_RATE_GRACE_MS 5000
+
 struct http_options {
     const char *listen;            /* "127.0.0.1:18080"; port 0 = any free port */
     unsigned threads;              /* server threads (>= 1) */
     unsigned connection_timeout_s; /* idle/slow client timeout */
     unsigned max_connections;
-    size_t max_header_bytes; /* request line + headers; over it: 431 JSON (0: 8192) */
+    size_t max_header_bytes;               /* request line + headers; over it: 431 JSON (0: 8192) */
+    unsigned max_connections_per_ip;       /* 0 = no limit */
+    unsigned header_timeout_s;             /* headers complete within it, else cut; 0 = off */
+    unsigned min_rate_bytes_s;             /* slowest average body rate, else cut; 0 = off */
+    const char *metrics_listen;            /* "host:port" for /metrics alone; NULL or "" = listen */
+    const struct http_precheck *prechecks; /* borrowed for the server's life */
+    size_t n_prechecks;
 };
 
 enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
@@ -65,6 +99,10 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
                             size_t errstr_size);
 /* The bound port (useful with port 0). */
 uint16_t http_server_port(const struct http_server *srv);
+/* The port /metrics is served on with metrics_listen; 0 without. */
+uint16_t http_server_metrics_port(const struct http_server *srv);
+/* Connections the watchdog cut (slow headers or body). */
+uint64_t http_server_slow_cut(const struct http_server *srv);
 /* Responses sent so far with this status (100..599). */
 uint64_t http_server_status_count(const struct http_server *srv, unsigned status);
 /* Open client connections. */

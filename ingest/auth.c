@@ -14,6 +14,11 @@
 #define AUTH_TOKEN_TAG "tp1."
 #define AUTH_MAC_LEN   32
 
+static bool auth_delimiter(char c)
+{
+    return c != '\0' && strchr(AUTH_SCOPE_DELIMITERS, c) != NULL;
+}
+
 static void auth_mac(const char *secret, const char *msg, size_t n, unsigned char *mac)
 {
     unsigned int len = AUTH_MAC_LEN;
@@ -27,9 +32,18 @@ enum tp_err auth_mint(const char *secret, const struct auth_claims *c, char *out
     unsigned char mac[AUTH_MAC_LEN];
     if (!secret || !*secret)
         return tp_err_set(TP_CONFIG, errstr, errstr_size, "no auth.secret configured");
-    if (strlen(c->scope) > AUTH_SCOPE_MAX || strchr(c->scope, '|') ||
+    size_t scope_len = strnlen(c->scope, sizeof(c->scope));
+    if (scope_len > AUTH_SCOPE_MAX || strchr(c->scope, '|') ||
         (c->kind == AUTH_DEVICE && !*c->scope))
         return tp_err_set(TP_INVALID_ARG, errstr, errstr_size, "invalid token scope");
+    if (c->kind == AUTH_PREFIX && scope_len > 0 && !auth_delimiter(c->scope[scope_len - 1]))
+        return tp_err_set(TP_INVALID_ARG, errstr, errstr_size,
+                          "gateway scope \"%s\" must end with one of \"%s\" or be empty (the "
+                          "whole fleet); for one device, mint a device token",
+                          c->scope, AUTH_SCOPE_DELIMITERS);
+    if (c->expiry_s <= 0)
+        return tp_err_set(TP_INVALID_ARG, errstr, errstr_size,
+                          "a token needs an expiry (Unix seconds)");
     int n = snprintf(claims, sizeof(claims), "%c|%s|%" PRId64, c->kind == AUTH_DEVICE ? 'd' : 'p',
                      c->scope, c->expiry_s);
     size_t o = strlen(AUTH_TOKEN_TAG);
@@ -85,16 +99,20 @@ enum tp_err auth_verify(const char *secret, const char *header, int64_t now_s,
     c->scope[bar2 - bar1 - 1] = '\0';
     char *end;
     c->expiry_s = strtoll(bar2 + 1, &end, 10);
-    if (*end != '\0')
+    if (*end != '\0' || end == bar2 + 1 || c->expiry_s < 0)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token expiry");
-    if (c->expiry_s != 0 && c->expiry_s < now_s)
+    if (c->expiry_s == 0)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "token has no expiry: tokens without one are not accepted");
+    if (c->expiry_s < now_s)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size, "token expired");
     return TP_OK;
 }
 
 bool auth_covers(const struct auth_claims *c, const char *device_id)
 {
-    if (c->kind == AUTH_DEVICE)
+    size_t n = strlen(c->scope);
+    if (c->kind == AUTH_DEVICE || (n > 0 && !auth_delimiter(c->scope[n - 1])))
         return strcmp(c->scope, device_id) == 0;
-    return strncmp(c->scope, device_id, strlen(c->scope)) == 0;
+    return strncmp(c->scope, device_id, n) == 0;
 }

@@ -4,13 +4,22 @@
  *
  *   token  = "tp1." base64url(claims) "." base64url(HMAC-SHA256(secret, "tp1." base64url(claims)))
  *   claims = "d|<device_id>|<expiry>"  device token: exactly that device
- *          | "p|<prefix>|<expiry>"     gateway token: every device_id starting with prefix
- *                                      (the empty prefix covers the whole fleet)
- *   expiry = Unix seconds, 0 = never
+ *          | "p|<scope>|<expiry>"      gateway token, see auth_covers
+ *   expiry = Unix seconds
  *
+ * Every token expires: auth_mint refuses claims without an expiry, and
+ * auth_verify refuses a token whose expiry is 0 ("never", which tokens minted
+ * before expiry became mandatory may carry) as it refuses an expired one.
  * Operators mint tokens with `tp-ingest token --device=ID | --prefix=P
- * [--ttl_s=N]` (main.c). Secrets and tokens are never logged. Verification
- * compares the MAC in constant time. Pure functions; any thread.
+ * [--ttl_s=N]` (main.c; AUTH_TTL_DEFAULT_S unless told, at most AUTH_TTL_MAX_S).
+ *
+ * Gateway scopes are delimiter-aware: a scope that ends with one of AUTH_SCOPE_DELIMITERS
+ * ("veh-", "site.7.") covers every device_id that starts with it; the empty scope covers
+ * the whole fleet; any other scope ("veh-1") covers only the device_id equal to it, never
+ * "veh-10". auth_mint refuses such a gateway scope (it would be a device token in disguise).
+ *
+ * Secrets and tokens are never logged. Verification compares the MAC in constant time.
+ * Pure functions; any thread.
  *
  *     struct auth_claims c;
  *     if (auth_verify(secret, header, now_s, &c, why, sizeof(why)) != TP_OK) -> 401
@@ -27,22 +36,31 @@
 
 #define AUTH_SCOPE_MAX 128
 #define AUTH_TOKEN_MAX 512
+/* the characters of a device_id that separate its parts ("veh-1", "site.7:pump_2") */
+#define AUTH_SCOPE_DELIMITERS "-._:"
+/* token lifetimes, seconds: default of tp-ingest token (90 days), and its most (10 years) */
+#define AUTH_TTL_DEFAULT_S 7776000
+#define AUTH_TTL_MAX_S     315360000
 
 enum auth_kind { AUTH_DEVICE, AUTH_PREFIX };
 
 struct auth_claims {
     enum auth_kind kind;
-    char scope[AUTH_SCOPE_MAX + 1]; /* device_id or prefix */
-    int64_t expiry_s;               /* 0 = never */
+    char scope[AUTH_SCOPE_MAX + 1]; /* device_id or gateway scope */
+    int64_t expiry_s;               /* Unix seconds; > 0 */
 };
 
-/* Writes a token for the claims into out (NUL-terminated). */
+/* Writes a token for the claims into out (NUL-terminated). TP_INVALID_ARG for claims without
+ * an expiry, a scope with '|', an empty device scope, or a gateway scope that is neither
+ * empty nor ends with a delimiter; TP_CONFIG without a secret. */
 enum tp_err auth_mint(const char *secret, const struct auth_claims *c, char *out, size_t out_size,
                       char *errstr, size_t errstr_size);
 /* Checks an "Authorization" header value ("Bearer <token>"); fills *c. */
 enum tp_err auth_verify(const char *secret, const char *header, int64_t now_s,
                         struct auth_claims *c, char *errstr, size_t errstr_size);
-/* Whether the claims cover device_id. */
+/* Whether the claims cover device_id: a device token, the id equal to its scope; a gateway
+ * token, the ids that start with its scope when that ends with a delimiter or is empty,
+ * else only the id equal to it. */
 bool auth_covers(const struct auth_claims *c, const char *device_id);
 
 #endif

@@ -10,6 +10,13 @@
 #define DECODE_READING "twinpipe.telemetry.v1.Reading"
 #define DECODE_BATCH   "twinpipe.telemetry.v1.ReadingBatch"
 
+/* The unpack's arena may take DECODE_ARENA_FACTOR times the payload, plus each reading's struct
+ * and pointer (readings are counted on the wire first) and a fixed base: well-formed readings
+ * unpack to 2-4 times their size, empty messages to 20-150 times. */
+#define DECODE_ARENA_FACTOR 8
+#define DECODE_ARENA_SLACK  64 /* per reading, beyond its struct */
+#define DECODE_ARENA_BASE   (64 * 1024)
+
 static enum tp_err decode_fail(unsigned *status, unsigned s, const char **code, const char *c,
                                char *msg, size_t msg_size, const char *text)
 {
@@ -67,9 +74,50 @@ static enum tp_err decode_registry(struct schemas *schemas, const struct framing
     return TP_OK;
 }
 
-enum tp_err decode_body_schemas(const uint8_t *data, size_t len, int32_t schema_id,
-                                struct schemas *schemas, struct decoded *out, unsigned *status,
-                                const char **code, char *msg, size_t msg_size)
+/* Depth, count and sizes on the wire, before anything is unpacked; sets the arena's cap. */
+static enum tp_err decode_prescan(const ProtobufCMessageDescriptor *md, bool single,
+                                  const uint8_t *payload, size_t payload_len,
+                                  const struct decode_limits *lim, struct decoded *out,
+                                  unsigned *status, const char **code, char *msg, size_t msg_size)
+{
+    uint32_t units_id = 0;
+    size_t unit_size = md->sizeof_message;
+    if (!single) {
+        const ProtobufCFieldDescriptor *rf =
+            protobuf_c_message_descriptor_get_field_by_name(md, "readings");
+        units_id = rf ? rf->id : 1;
+        if (rf && rf->type == PROTOBUF_C_TYPE_MESSAGE)
+            unit_size = ((const ProtobufCMessageDescriptor *)rf->descriptor)->sizeof_message;
+    }
+    struct strict_scan sc;
+    if (strict_prescan(md, units_id, payload, payload_len, DECODE_MAX_DEPTH, &sc, code, msg,
+                       msg_size) != TP_OK) {
+        *status = 400;
+        return TP_DECODE;
+    }
+    if (lim && lim->max_readings && sc.units > lim->max_readings) {
+        *status = 413;
+        *code = "too_many_readings";
+        return tp_err_set(TP_DECODE, msg, msg_size,
+                          "request carries %zu readings, the limit is %zu; nothing was stored",
+                          sc.units, lim->max_readings);
+    }
+    if (lim && lim->max_reading_bytes && sc.largest > lim->max_reading_bytes) {
+        *status = 413;
+        *code = "reading_too_large";
+        return tp_err_set(TP_DECODE, msg, msg_size,
+                          "reading %zu takes %zu bytes, the limit is %zu; nothing was stored",
+                          sc.largest_index, sc.largest, lim->max_reading_bytes);
+    }
+    arena_set_limit(&out->arena, DECODE_ARENA_BASE + DECODE_ARENA_FACTOR * payload_len +
+                                     (unit_size + DECODE_ARENA_SLACK) * sc.units);
+    return TP_OK;
+}
+
+enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_id,
+                               struct schemas *schemas, const struct decode_limits *limits,
+                               struct decoded *out, unsigned *status, const char **code, char *msg,
+                               size_t msg_size)
 {
     memset(out, 0, sizeof(*out));
     arena_init(&out->arena);
@@ -114,13 +162,29 @@ enum tp_err decode_body_schemas(const uint8_t *data, size_t len, int32_t schema_
         payload_len = h.payload_len;
     }
     bool single = !strcmp(md->name, DECODE_READING);
+    err =
+        decode_prescan(md, single, payload, payload_len, limits, out, status, code, msg, msg_size);
+    if (err != TP_OK)
+        goto fail;
     ProtobufCMessage *m = protobuf_c_message_unpack(md, &pa, payload_len, payload);
+    if (!m && out->arena.exceeded) {
+        *status = 413;
+        *code = "unpacked_too_large";
+        err =
+            tp_err_set(TP_DECODE, msg, msg_size,
+                       "the body would take more than %zu bytes unpacked (%zu bytes on the wire); "
+                       "nothing was stored",
+                       out->arena.limit, payload_len);
+        goto fail;
+    }
     if (!m) {
         err = decode_fail(status, 400, code, "invalid_protobuf", msg, msg_size,
                           single ? "body is not a valid protobuf Reading"
                                  : "body is not a valid protobuf ReadingBatch");
         goto fail;
     }
+    /* fields no version of the schema defines are never journaled */
+    out->unknown_dropped = strict_drop_unknown(m);
     if (single) {
         out->single = (journal_reading *)m; /* the generated layout (rtdesc templates) */
         out->readings = &out->single;
@@ -161,6 +225,14 @@ fail:
     return err;
 }
 
+enum tp_err decode_body_schemas(const uint8_t *data, size_t len, int32_t schema_id,
+                                struct schemas *schemas, struct decoded *out, unsigned *status,
+                                const char **code, char *msg, size_t msg_size)
+{
+    return decode_body_limits(data, len, schema_id, schemas, NULL, out, status, code, msg,
+                              msg_size);
+}
+
 enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, struct decoded *out,
                         unsigned *status, const char **code, char *msg, size_t msg_size)
 {
@@ -169,8 +241,10 @@ enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, stru
 
 void decode_release(struct decoded *d)
 {
+    size_t peak = d->arena.peak > d->arena_peak ? d->arena.peak : d->arena_peak;
     arena_release(&d->arena); /* the messages: never free_unpacked */
     if (d->schemas && d->pinned)
         schemas_put(d->schemas, d->pinned); /* after the messages that use it */
     memset(d, 0, sizeof(*d));
+    d->arena_peak = peak;
 }

@@ -11,7 +11,15 @@
  *     version's run-time descriptors, whose Reading keeps the generated
  *     layout (so validate.c and the journal read it as a journal_reading,
  *     and fields the build does not know travel on in the event).
- * After unpacking, registry/strict.h checks the bytes: a reading with
+ * Before unpacking, the wire bytes are walked once (registry/strict.h,
+ * strict_prescan: no recursion, no allocation): messages nested deeper than
+ * DECODE_MAX_DEPTH get 400 too_deep, more readings than max_readings 413
+ * too_many_readings, a reading over max_reading_bytes 413
+ * reading_too_large; and the unpack's arena is capped at a small multiple
+ * of the payload (past it: 413 unpacked_too_large). So a body costs at most
+ * a bounded multiple of its size, and unpack never recurses deeper than the
+ * bound. After unpacking, unknown fields are dropped at every level (never
+ * journaled), and registry/strict.h checks the bytes: a reading with
  * invalid UTF-8, an embedded NUL or an undefined enum value is marked bad
  * (bad_code[i]); the request goes on with the others.
  * A failure gives a stable error code and the HTTP status to answer
@@ -23,7 +31,7 @@
  * borrows from them until decode_release. Pure; any thread.
  *
  *     struct decoded d;
- *     if (decode_body_schemas(body, len, schema_id, schemas, &d, &status, &code, msg, n) != TP_OK)
+ *     if (decode_body_limits(body, len, schema_id, schemas, &lim, &d, &status, &code, msg, n))
  *         reply_error(status, code, msg);
  *     for (size_t i = 0; i < d.n; i++) if (!d.bad_code[i]) use(d.readings[i], d.schema_id);
  *     decode_release(&d);
@@ -37,7 +45,17 @@
 #include "common/arena.h"
 #include "common/err.h"
 #include "journal/journal.h"
+#include "registry/rtdesc.h"
 #include "registry/schemas.h"
+
+/* Message levels a body may nest (the batch is level 1): the schema library's bound. */
+#define DECODE_MAX_DEPTH RTDESC_MAX_DEPTH
+
+/* Limits checked on the wire before unpacking; 0 = none. */
+struct decode_limits {
+    size_t max_readings;      /* per body: more get 413 too_many_readings */
+    size_t max_reading_bytes; /* one reading's bytes: more get 413 reading_too_large */
+};
 
 struct decoded {
     Twinpipe__Telemetry__V1__ReadingBatch *batch; /* plain or framed [1] */
@@ -50,9 +68,17 @@ struct decoded {
     struct arena arena;    /* every unpacked message lives here */
     struct schemas *schemas;
     struct lru_ref *pinned; /* the run-time schema the messages use, until release */
+    size_t unknown_dropped; /* unknown fields removed after unpacking */
+    size_t arena_peak;      /* set by decode_release: the most bytes the arena held */
 };
 
-/* schemas NULL: only schema_id is accepted (no registry). */
+/* schemas NULL: only schema_id is accepted (no registry); limits NULL: no count or size limit
+ * (depth and the arena's cap always apply). */
+enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_id,
+                               struct schemas *schemas, const struct decode_limits *limits,
+                               struct decoded *out, unsigned *status, const char **code, char *msg,
+                               size_t msg_size);
+/* decode_body_limits without limits. */
 enum tp_err decode_body_schemas(const uint8_t *data, size_t len, int32_t schema_id,
                                 struct schemas *schemas, struct decoded *out, unsigned *status,
                                 const char **code, char *msg, size_t msg_size);

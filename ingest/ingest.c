@@ -26,6 +26,15 @@ static const char *const ingest_reasons[] = {
 };
 #define INGEST_N_REASONS (sizeof(ingest_reasons) / sizeof(ingest_reasons[0]))
 
+/* Whole requests refused on the wire, before anything is unpacked (decode.h's codes). */
+static const char *const ingest_refusals[] = {
+    "too_deep",
+    "too_many_readings",
+    "reading_too_large",
+    "unpacked_too_large",
+};
+#define INGEST_N_REFUSALS (sizeof(ingest_refusals) / sizeof(ingest_refusals[0]))
+
 struct ingest {
     struct journal_producer *producer;
     struct http_server *srv; /* borrowed, for /metrics */
@@ -34,6 +43,8 @@ struct ingest {
     _Atomic uint64_t overloaded_total;
     _Atomic uint64_t dead_lettered_total;
     _Atomic uint64_t unknown_schema_total;
+    _Atomic uint64_t refused_total[INGEST_N_REFUSALS];
+    _Atomic uint64_t unknown_fields_dropped_total;
     struct metrics_histogram ack_latency;
     atomic_bool ready;
     int64_t fail_logged_ms; /* delivery thread only: rate limit of failure logs */
@@ -232,6 +243,40 @@ static void ingest_reject(struct buf *rejected, size_t index, const char *code, 
     buf_release(&item);
 }
 
+/* The checks that need only the headers: draining, the bearer token (claims filled when auth
+ * is on), the content type. Answers and returns false on failure. */
+static bool ingest_check_headers(struct ingest *ing, struct http_request *req,
+                                 struct auth_claims *claims)
+{
+    char msg[512];
+    if (atomic_load(&ing->draining)) {
+        http_reply_header(req, "Connection", "close");
+        http_reply_header(req, "Retry-After", "1");
+        http_reply_error(req, 503, "shutting_down",
+                         "this ingest replica is shutting down; retry (another replica answers)");
+        return false;
+    }
+    if (ing->limits.auth_secret &&
+        auth_verify(ing->limits.auth_secret, http_request_header(req, "Authorization"),
+                    tp_now_ms() / 1000, claims, msg, sizeof(msg)) != TP_OK) {
+        http_reply_header(req, "WWW-Authenticate", "Bearer realm=\"twinpipe\"");
+        http_reply_error(req, 401, "unauthorized", "%s", msg);
+        return false;
+    }
+    if (!ingest_content_type_ok(http_request_header(req, "Content-Type"))) {
+        http_reply_error(req, 415, "unsupported_media_type",
+                         "Content-Type must be application/x-protobuf");
+        return false;
+    }
+    return true;
+}
+
+bool ingest_precheck_telemetry(struct http_request *req, void *arg)
+{
+    struct auth_claims claims;
+    return ingest_check_headers(arg, req, &claims);
+}
+
 void ingest_handle_telemetry(struct http_request *req, void *arg)
 {
     struct ingest *ing = arg;
@@ -240,44 +285,25 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     unsigned status;
     struct decoded d;
 
-    if (atomic_load(&ing->draining)) {
-        http_reply_header(req, "Connection", "close");
-        http_reply_header(req, "Retry-After", "1");
-        http_reply_error(req, 503, "shutting_down",
-                         "this ingest replica is shutting down; retry (another replica answers)");
-        return;
-    }
     struct auth_claims claims;
-    if (ing->limits.auth_secret &&
-        auth_verify(ing->limits.auth_secret, http_request_header(req, "Authorization"),
-                    tp_now_ms() / 1000, &claims, msg, sizeof(msg)) != TP_OK) {
-        http_reply_header(req, "WWW-Authenticate", "Bearer realm=\"twinpipe\"");
-        http_reply_error(req, 401, "unauthorized", "%s", msg);
+    if (!ingest_check_headers(ing, req, &claims))
         return;
-    }
-    if (!ingest_content_type_ok(http_request_header(req, "Content-Type"))) {
-        http_reply_error(req, 415, "unsupported_media_type",
-                         "Content-Type must be application/x-protobuf");
-        return;
-    }
     size_t len;
     const uint8_t *body = http_request_body(req, &len);
-    if (decode_body_schemas(body, len, ing->schema_id, ing->limits.schemas, &d, &status, &code, msg,
-                            sizeof(msg)) != TP_OK) {
+    struct decode_limits dl = {ing->limits.max_readings, ing->limits.max_reading_bytes};
+    if (decode_body_limits(body, len, ing->schema_id, ing->limits.schemas, &dl, &d, &status, &code,
+                           msg, sizeof(msg)) != TP_OK) {
         if (!strcmp(code, "unknown_schema"))
             atomic_fetch_add(&ing->unknown_schema_total, 1);
+        for (size_t r = 0; r < INGEST_N_REFUSALS; r++)
+            if (!strcmp(code, ingest_refusals[r]))
+                atomic_fetch_add(&ing->refused_total[r], 1);
         if (status == 503)
             http_reply_header(req, "Retry-After", "1");
         http_reply_error(req, status, code, "%s", msg);
         return;
     }
-    if (d.n > ing->limits.max_readings) {
-        http_reply_error(req, 413, "too_many_readings",
-                         "request carries %zu readings, the limit is %zu", d.n,
-                         ing->limits.max_readings);
-        decode_release(&d);
-        return;
-    }
+    atomic_fetch_add(&ing->unknown_fields_dropped_total, d.unknown_dropped);
 
     if (ing->limits.auth_secret) {
         for (size_t i = 0; i < d.n; i++) {
@@ -413,6 +439,15 @@ void ingest_handle_metrics(struct http_request *req, void *arg)
                        r == 0 ? "readings rejected by validation, by reason" : NULL, labels,
                        (double)atomic_load(&ing->rejected_total[r]));
     }
+    for (size_t r = 0; r < INGEST_N_REFUSALS; r++) {
+        snprintf(labels, sizeof(labels), "code=\"%s\"", ingest_refusals[r]);
+        metrics_sample(&b, "tp_ingest_requests_refused_total", "counter",
+                       r == 0 ? "requests refused on the wire before unpacking, by code" : NULL,
+                       labels, (double)atomic_load(&ing->refused_total[r]));
+    }
+    metrics_sample(&b, "tp_ingest_unknown_fields_dropped_total", "counter",
+                   "fields the reading's schema does not define, dropped before journaling", NULL,
+                   (double)atomic_load(&ing->unknown_fields_dropped_total));
     metrics_sample(&b, "tp_ingest_readings_dead_lettered_total", "counter",
                    "readings kafka refused for good, kept in the dead-letter topic", NULL,
                    (double)atomic_load(&ing->dead_lettered_total));

@@ -13,7 +13,9 @@
  * than max_outstanding events are already in flight (backpressure). Invalid
  * readings are listed in "rejected" and never journaled; a request with no
  * valid reading gets 422 and journals nothing. Whole-request problems get
- * 400/413/415 JSON errors. With auth on, a missing or invalid bearer token
+ * 400/413/415 JSON errors; the token and content type are checked as soon
+ * as the headers are in (ingest_precheck_telemetry), so a refused upload is
+ * answered without its body being read. With auth on, a missing or invalid bearer token
  * gets 401 and a request with a reading of a device the token does not
  * cover gets 403; both journal nothing (auth.h).
  *
@@ -23,6 +25,7 @@
  *
  *     ingest_new(&journal_cfg, &limits, &ing, errstr, n);
  *     routes: {"POST", "/v1/telemetry", max_body, ingest_handle_telemetry, ing}
+ *     prechecks: {"POST", "/v1/telemetry", ingest_precheck_telemetry, ing}
  *     ... SIGTERM: http_server_quiesce(); ingest_drain(ing, 30000); ...
  *     ingest_free(ing);
  */
@@ -38,9 +41,10 @@ struct ingest;
 
 struct ingest_limits {
     struct validate_limits reading;
-    size_t max_readings;     /* per request */
-    const char *auth_secret; /* HMAC secret of bearer tokens; NULL = no auth (auth.mode=off) */
-    size_t max_outstanding;  /* events in flight to Kafka before new requests get 503 */
+    size_t max_readings;      /* per request, counted on the wire */
+    size_t max_reading_bytes; /* one reading on the wire (413 reading_too_large above) */
+    const char *auth_secret;  /* HMAC secret of bearer tokens; NULL = no auth (auth.mode=off) */
+    size_t max_outstanding;   /* events in flight to Kafka before new requests get 503 */
     /* registered telemetry versions (borrowed); NULL: only the built-in schema id */
     struct schemas *schemas;
 };
@@ -49,6 +53,9 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
                        struct ingest **out, char *errstr, size_t errstr_size);
 /* Route handler for POST /v1/telemetry; arg is the struct ingest. */
 void ingest_handle_telemetry(struct http_request *req, void *arg);
+/* Its pre-check (http.h), once the headers are in and before any body byte: 503 while
+ * draining, 401 without a valid token, 415 for another content type; false when it answered. */
+bool ingest_precheck_telemetry(struct http_request *req, void *arg);
 /* Asks the broker for metadata (up to timeout_ms) and records the answer for /readyz.
  * Called by the main thread once a second, and once before serving. */
 void ingest_probe_ready(struct ingest *ing, int timeout_ms);

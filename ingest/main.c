@@ -19,6 +19,7 @@ struct ingest_config {
     struct journal_settings journal;
     long long max_body;
     long long max_readings;
+    long long max_reading_bytes;
     long long max_past_s;
     long long max_future_s;
     long long max_string;
@@ -38,7 +39,12 @@ static const struct config_entry ingest_table[] = {
     {"ingest.max_body", CONFIG_INT, "4194304", 1024, 268435456,
      offsetof(struct ingest_config, max_body), "largest request body, bytes (413 above)"},
     {"ingest.max_readings", CONFIG_INT, "10000", 1, 1000000,
-     offsetof(struct ingest_config, max_readings), "most readings in one request"},
+     offsetof(struct ingest_config, max_readings),
+     "most readings in one request, counted before unpacking (413 too_many_readings above)"},
+    {"ingest.max_reading_bytes", CONFIG_INT, "262144", 64, 16777216,
+     offsetof(struct ingest_config, max_reading_bytes),
+     "largest single reading on the wire, bytes, unknown fields included (413 reading_too_large "
+     "above)"},
     {"ingest.max_past_s", CONFIG_INT, "604800", 0, 315360000,
      offsetof(struct ingest_config, max_past_s), "oldest accepted timestamp, seconds before now"},
     {"ingest.max_future_s", CONFIG_INT, "300", 0, 86400,
@@ -76,10 +82,12 @@ static const struct config_entry token_table[] = {
      "device token: exactly this device_id"},
     {"prefix", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, prefix),
      "gateway token: every device_id with this prefix (\"\" = whole fleet)"},
-    {"ttl_s", CONFIG_INT, "0", 0, 315360000, offsetof(struct token_config, ttl_s),
-     "lifetime in seconds (0 = no expiry)"},
+    /* "7776000" is AUTH_TTL_DEFAULT_S (90 days), 315360000 AUTH_TTL_MAX_S (10 years) */
+    {"ttl_s", CONFIG_INT, "7776000", 1, 315360000, offsetof(struct token_config, ttl_s),
+     "lifetime in seconds, 90 days unless given, at most 10 years: every token expires"},
 };
 #define TOKEN_TABLE_N (sizeof(token_table) / sizeof(token_table[0]))
+_Static_assert(AUTH_TTL_DEFAULT_S == 7776000 && AUTH_TTL_MAX_S == 315360000, "token_table ttl_s");
 
 static int ingest_token_main(int argc, char **argv)
 {
@@ -102,7 +110,7 @@ static int ingest_token_main(int argc, char **argv)
         goto out;
     }
     struct auth_claims c = {.kind = cfg.device ? AUTH_DEVICE : AUTH_PREFIX,
-                            .expiry_s = cfg.ttl_s ? tp_now_ms() / 1000 + cfg.ttl_s : 0};
+                            .expiry_s = tp_now_ms() / 1000 + cfg.ttl_s};
     snprintf(c.scope, sizeof(c.scope), "%s", cfg.device ? cfg.device : cfg.prefix);
     if (auth_mint(cfg.auth_secret, &c, token, sizeof(token), errstr, sizeof(errstr)) != TP_OK) {
         fprintf(stderr, "tp-ingest token: %s\n", errstr);
@@ -269,6 +277,7 @@ int main(int argc, char **argv)
                     .max_string = (size_t)cfg.max_string,
                     .max_metrics = (size_t)cfg.max_metrics},
         .max_readings = (size_t)cfg.max_readings,
+        .max_reading_bytes = (size_t)cfg.max_reading_bytes,
         .auth_secret = auth ? cfg.auth_secret : NULL,
         .max_outstanding = (size_t)cfg.max_outstanding,
         .schemas = schemas,
@@ -283,7 +292,13 @@ int main(int argc, char **argv)
         {"GET", "/readyz", 0, ingest_handle_ready, ing},
         {"GET", "/metrics", 0, ingest_handle_metrics, ing},
     };
+    /* the token and the content type are checked before any of the body is read */
+    const struct http_precheck prechecks[] = {
+        {"POST", "/v1/telemetry", ingest_precheck_telemetry, ing},
+    };
     struct http_options opts = http_settings_options(&cfg.http);
+    opts.prechecks = prechecks;
+    opts.n_prechecks = sizeof(prechecks) / sizeof(prechecks[0]);
     if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
                         sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);

@@ -169,10 +169,12 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
             snprintf(ev->dlq_origin, sizeof(ev->dlq_origin), "%.*s", (int)vlen, (const char *)v);
     }
     ev->decoder = c->cfg->decoder;
-    if (journal_event_decode(c->cfg->decoder, m->payload, m->len, &ev->schema_id, &ev->reading,
-                             &ev->decoder_ref, ev->error, sizeof(ev->error)) != TP_OK)
+    ev->decode_err =
+        journal_event_decode(c->cfg->decoder, m->payload, m->len, &ev->schema_id, &ev->reading,
+                             &ev->decoder_ref, ev->error, sizeof(ev->error));
+    if (ev->decode_err != TP_OK)
         ev->reading = NULL;
-    rd_kafka_message_destroy(m);
+    ev->msg = m; /* kept for journal_producer_dead_letter, destroyed by journal_event_release */
     *got = true;
     return TP_OK;
 }
@@ -184,6 +186,9 @@ void journal_event_release(struct journal_event *ev)
     if (ev->decoder && ev->decoder_ref)
         ev->decoder->release(ev->decoder->arg, ev->decoder_ref); /* after the message */
     ev->decoder_ref = NULL;
+    if (ev->msg)
+        rd_kafka_message_destroy(ev->msg);
+    ev->msg = NULL;
 }
 
 int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int64_t next_offset)

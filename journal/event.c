@@ -61,14 +61,11 @@ enum tp_err journal_event_decode(const struct journal_decoder *dec, const uint8_
     enum tp_err err = framing_decode(data, len, &h, errstr, errstr_size);
     if (err != TP_OK)
         return err;
-    err = dec->unpack(dec->arg, h.schema_id, h.path, h.path_len, h.payload, h.payload_len, out, ref,
-                      errstr, errstr_size);
-    if (err == TP_OK)
-        *schema_id = h.schema_id;
-    if (err == TP_OK || err == TP_DECODE)
-        return err;
-    /* the decoder does not know this id (or cannot ask): never drop the event for it */
-    return journal_event_unpack(data, len, schema_id, out, errstr, errstr_size);
+    /* no fallback to the built-in Reading on an error: it would drop the fields of the
+     * event's own version for good (issue 13): the caller waits or dead-letters */
+    *schema_id = h.schema_id;
+    return dec->unpack(dec->arg, h.schema_id, h.path, h.path_len, h.payload, h.payload_len, out,
+                       ref, errstr, errstr_size);
 }
 
 void journal_reading_free(journal_reading *r)

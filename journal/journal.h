@@ -48,8 +48,11 @@ typedef Twinpipe__Telemetry__V1__Reading journal_reading;
  * the run-time descriptors of each event's schema id (registry/telemetry.h).
  * unpack gets the framing's schema id and message path and the payload;
  * *out must keep the generated Reading's layout and is freed with
- * protobuf_c_message_free_unpacked before release(arg, *ref). TP_DECODE:
- * the event is invalid; any other error: the built-in Reading decodes it.
+ * protobuf_c_message_free_unpacked before release(arg, *ref). Any error is
+ * the event's (journal_event.decode_err): never decoded with the built-in
+ * Reading instead, which would drop the fields of its version. A retriable
+ * one (the registry cannot be asked) means "try again later"; any other,
+ * that the event can never be decoded.
  */
 struct journal_decoder {
     enum tp_err (*unpack)(void *arg, int32_t schema_id, const int32_t *path, size_t path_len,
@@ -71,6 +74,9 @@ struct journal_config {
      * the reason and origin in headers; NULL = report the failure instead */
     const char *dlq_topic;
     int max_message_bytes; /* topic creation: max.message.bytes, 0 = broker default */
+    /* topic creation: retention.ms; -1 = keep every event forever, and 0 (unset) means -1
+     * too: a journal that silently loses old events breaks a replay "from the start" */
+    int64_t retention_ms;
     const struct journal_decoder *decoder; /* consumer: NULL = the built-in Reading */
 };
 
@@ -85,6 +91,7 @@ struct journal_settings {
     long long partitions;
     long long replication;
     long long schema_id;
+    long long retention_ms;
 };
 
 #define JOURNAL_CONFIG_ENTRIES(type, member)                                                       \
@@ -116,9 +123,18 @@ struct journal_settings {
          100,                                                                                      \
          offsetof(type, member.replication),                                                       \
          "replication factor when the topic is created"},                                          \
+        {"journal.schema_id",                                                                      \
+         CONFIG_INT,                                                                               \
+         "1",                                                                                      \
+         0,                                                                                        \
+         2147483647,                                                                               \
+         offsetof(type, member.schema_id),                                                         \
+         "schema id written in the Confluent framing of events"},                                  \
     {                                                                                              \
-        "journal.schema_id", CONFIG_INT, "1", 0, 2147483647, offsetof(type, member.schema_id),     \
-            "schema id written in the Confluent framing of events"                                 \
+        "journal.retention_ms", CONFIG_INT, "-1", -1, 9223372036854775807LL,                       \
+            offsetof(type, member.retention_ms),                                                   \
+            "retention.ms when the topic is created (-1 or 0 = keep events forever); an existing " \
+            "topic's is only compared (warning), never altered"                                    \
     }
 
 /* Fills cfg from settings (borrowing their strings) and the kafka.* passthrough. */
@@ -127,13 +143,23 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
 
 /* ---- topic administration (topic.c) ---- */
 
-/* Creates the topic with cfg->partitions and cfg->replication if missing. */
+/* Creates the topic with cfg->partitions, cfg->replication and retention.ms =
+ * cfg->retention_ms (-1 when 0) if missing. An existing topic is kept as is: a
+ * retention.ms other than the configured one is logged as a warning naming both. */
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 /* End (high watermark) offsets: ends[p] for partitions p < *n (at most max). */
 enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
                                       int64_t *ends, size_t max, size_t *n, char *errstr,
                                       size_t errstr_size);
+/* The topic's retention.ms as the broker describes it (DescribeConfigs), e.g. "-1". */
+enum tp_err journal_topic_retention(const struct journal_config *cfg, int timeout_ms, char *out,
+                                    size_t out_size, char *errstr, size_t errstr_size);
+/* Deletes the events before before[i] of partitions[i] (Admin API DeleteRecords): their first
+ * offsets (low watermarks) become before[i]. Irreversible; for tests and operators' tools. */
+enum tp_err journal_topic_delete_records(const struct journal_config *cfg,
+                                         const int32_t *partitions, const int64_t *before, size_t n,
+                                         int timeout_ms, char *errstr, size_t errstr_size);
 /* Sum over partitions of the high watermark minus the low one. */
 enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms, int64_t *count,
                                 char *errstr, size_t errstr_size);
@@ -145,8 +171,8 @@ uint8_t *journal_event_pack(const journal_reading *r, int32_t schema_id, size_t 
 /* Unpacks a framed event; *out is freed with journal_reading_free. */
 enum tp_err journal_event_unpack(const uint8_t *data, size_t len, int32_t *schema_id,
                                  journal_reading **out, char *errstr, size_t errstr_size);
-/* The same through dec (NULL: journal_event_unpack); *ref goes to dec->release after
- * journal_reading_free(*out). */
+/* The same through dec (NULL: journal_event_unpack; else dec's error as it is, see struct
+ * journal_decoder); *ref goes to dec->release after journal_reading_free(*out). */
 enum tp_err journal_event_decode(const struct journal_decoder *dec, const uint8_t *data, size_t len,
                                  int32_t *schema_id, journal_reading **out, void **ref,
                                  char *errstr, size_t errstr_size);
@@ -161,6 +187,7 @@ enum tp_err journal_event_unpack_arena(const uint8_t *data, size_t len, struct a
 /* ---- producer (producer.c) ---- */
 
 struct journal_producer;
+struct journal_event;
 
 /* The outcome of one appended event. */
 struct journal_delivery {
@@ -185,10 +212,24 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,
                                            size_t errstr_size);
+/* Enqueues value (copied) as it is to cfg->topic, a dead-letter topic, with the headers
+ * "tp-reason" = reason, "tp-origin" and "tp-topic" = source_topic: for a consumer that
+ * dead-letters an event it can never decode (tp-rollup). Reported like any event. */
+enum tp_err journal_producer_append_dead(struct journal_producer *p, const void *value, size_t len,
+                                         const char *source_topic, const char *reason, void *opaque,
+                                         char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
 enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms);
+/* Writes a consumed event (ev from journal_consumer_poll, not released yet) as it was, key
+ * and bytes, to cfg->dlq_topic, with the headers tp-reason (reason: a short stable code),
+ * tp-detail (detail, may be NULL), tp-origin, tp-topic and tp-offset (partition/offset it
+ * had in cfg->topic). Its delivery report has dead_lettered set. TP_CONFIG without a
+ * dead-letter topic or without the event's message. */
+enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struct journal_event *ev,
+                                         const char *reason, const char *detail, void *opaque,
+                                         char *errstr, size_t errstr_size);
 /* Drops every event not yet acknowledged: each gets a failed delivery report. */
 void journal_producer_purge(struct journal_producer *p);
 /* Whether broker metadata is reachable within timeout_ms (for /readyz). */
@@ -224,6 +265,8 @@ struct journal_event {
                                  (offset = the end), only with report_eof */
     journal_reading *reading; /* NULL when the event could not be decoded */
     char error[160];          /* why, when reading is NULL */
+    enum tp_err decode_err;   /* TP_OK, or why reading is NULL (tp_err_retriable: try later) */
+    void *msg;                /* consumer: the Kafka message, until journal_event_release */
     const struct journal_decoder *decoder; /* what decoded reading, if not the built-in code */
     void *decoder_ref;
 };
@@ -265,12 +308,17 @@ void journal_consumer_free(struct journal_consumer *c);
  * and no group is joined (the group.id librdkafka requires for assign is
  * "tp-reader" and never used). Events come in batches whose readings are
  * unpacked into a caller's arena: a batch costs a few allocations instead of
- * several per reading. One thread.
+ * several per reading. With cfg->decoder (registered schema versions), each
+ * is decoded through it instead and held by the reader until
+ * journal_reader_release; an event whose decoding may pass later (the
+ * registry does not answer) fails the poll, never decoded with the built-in
+ * Reading. One thread.
  *
  *     journal_reader_new(&cfg, &r, errstr, n);
  *     journal_reader_watermarks(r, 10000, lo, hi, max, &n_parts, ...);
  *     journal_reader_assign(r, parts, offsets, n_parts, ...);
  *     journal_reader_poll(r, 100, evs, 10000, &arena, &n, ...);  // then arena_release
+ *     journal_reader_release(r);                                 // and this
  *     journal_reader_free(r);
  */
 struct journal_reader;
@@ -301,6 +349,9 @@ enum tp_err journal_reader_assign(struct journal_reader *r, const int32_t *parti
 enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct journal_event *evs,
                                 size_t max, struct arena *a, size_t *n, char *errstr,
                                 size_t errstr_size);
+/* Frees the readings decoded through cfg->decoder by the polls since the last call (with
+ * the arena's: their events are gone). */
+void journal_reader_release(struct journal_reader *r);
 /* Events after next_offset in the partition, from the cached high watermark (no request);
  * -1 while unknown. Any thread. */
 int64_t journal_reader_lag(struct journal_reader *r, int32_t partition, int64_t next_offset);

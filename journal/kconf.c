@@ -96,5 +96,6 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
     cfg->report_eof = false;
     cfg->dlq_topic = NULL;
     cfg->max_message_bytes = 0;
+    cfg->retention_ms = s->retention_ms;
     cfg->decoder = NULL;
 }

@@ -143,6 +143,22 @@ enum tp_err journal_producer_append_schema(struct journal_producer *p, const jou
     return TP_OK;
 }
 
+enum tp_err journal_producer_append_dead(struct journal_producer *p, const void *value, size_t len,
+                                         const char *source_topic, const char *reason, void *opaque,
+                                         char *errstr, size_t errstr_size)
+{
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADER("tp-reason", reason, -1),
+        RD_KAFKA_V_HEADER("tp-origin", p->origin, -1),
+        RD_KAFKA_V_HEADER("tp-topic", source_topic, -1), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e)
+        return tp_err_set(kconf_err(e), errstr, errstr_size,
+                          "could not enqueue a dead letter for \"%s\": %s", p->cfg->topic,
+                          rd_kafka_err2str(e));
+    return TP_OK;
+}
+
 int journal_producer_poll(struct journal_producer *p, int timeout_ms)
 {
     return rd_kafka_poll(p->rk, timeout_ms);
@@ -151,6 +167,31 @@ int journal_producer_poll(struct journal_producer *p, int timeout_ms)
 enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms)
 {
     return kconf_err(rd_kafka_flush(p->rk, timeout_ms));
+}
+
+enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struct journal_event *ev,
+                                         const char *reason, const char *detail, void *opaque,
+                                         char *errstr, size_t errstr_size)
+{
+    const rd_kafka_message_t *m = ev->msg;
+    if (!p->dlq_rkt || !m)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "no dead-letter topic, or the event's message is gone");
+    char where[48];
+    snprintf(where, sizeof(where), "%d/%lld", (int)ev->partition, (long long)ev->offset);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(p->dlq_rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_HEADER("tp-reason", reason, -1),
+        RD_KAFKA_V_HEADER("tp-detail", detail ? detail : "", -1),
+        RD_KAFKA_V_HEADER("tp-origin", p->origin, -1),
+        RD_KAFKA_V_HEADER("tp-topic", p->cfg->topic, -1), RD_KAFKA_V_HEADER("tp-offset", where, -1),
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e)
+        return tp_err_set(kconf_err(e), errstr, errstr_size,
+                          "could not enqueue a dead letter for \"%s\": %s",
+                          rd_kafka_topic_name(p->dlq_rkt), rd_kafka_err2str(e));
+    return TP_OK;
 }
 
 void journal_producer_purge(struct journal_producer *p)

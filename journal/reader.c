@@ -15,7 +15,50 @@ struct journal_reader {
     rd_kafka_queue_t *queue; /* the consumer queue */
     const struct journal_config *cfg;
     rd_kafka_message_t *msgs[READER_BATCH_MAX];
+    /* readings decoded through cfg->decoder since the last journal_reader_release */
+    journal_reading **held;
+    void **held_refs;
+    size_t n_held, cap_held;
 };
+
+/* Decodes m through cfg->decoder (the reading is held until journal_reader_release). A
+ * failure that may pass (the registry does not answer) is returned: the reader never falls
+ * back to the built-in Reading, which would drop the event's version's fields. */
+static enum tp_err reader_decode(struct journal_reader *r, const rd_kafka_message_t *m,
+                                 struct journal_event *ev, char *errstr, size_t errstr_size)
+{
+    const struct journal_decoder *dec = r->cfg->decoder;
+    void *ref = NULL;
+    ev->decode_err = journal_event_decode(dec, m->payload, m->len, &ev->schema_id, &ev->reading,
+                                          &ref, ev->error, sizeof(ev->error));
+    if (ev->decode_err != TP_OK) {
+        ev->reading = NULL;
+        if (tp_err_retriable(ev->decode_err))
+            return tp_err_set(ev->decode_err, errstr, errstr_size,
+                              "could not decode the event at partition %d offset %lld: %s",
+                              (int)m->partition, (long long)m->offset, ev->error);
+        return TP_OK;
+    }
+    if (r->n_held == r->cap_held) {
+        r->cap_held = r->cap_held ? 2 * r->cap_held : 1024;
+        r->held = tp_realloc(r->held, r->cap_held * sizeof(*r->held));
+        r->held_refs = tp_realloc(r->held_refs, r->cap_held * sizeof(*r->held_refs));
+    }
+    r->held[r->n_held] = ev->reading;
+    r->held_refs[r->n_held++] = ref;
+    return TP_OK;
+}
+
+void journal_reader_release(struct journal_reader *r)
+{
+    const struct journal_decoder *dec = r->cfg->decoder;
+    for (size_t i = 0; i < r->n_held; i++) {
+        journal_reading_free(r->held[i]);
+        if (r->held_refs[i])
+            dec->release(dec->arg, r->held_refs[i]); /* after the message */
+    }
+    r->n_held = 0;
+}
 
 enum tp_err journal_reader_new(const struct journal_config *cfg, struct journal_reader **out,
                                char *errstr, size_t errstr_size)
@@ -178,8 +221,17 @@ enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct
         ev->eof = false;
         ev->error[0] = ev->dlq_reason[0] = ev->dlq_origin[0] = '\0';
         ev->reading = NULL;
-        if (a && journal_event_unpack_arena(m->payload, m->len, a, &ev->schema_id, &ev->reading,
-                                            ev->error, sizeof(ev->error)) != TP_OK)
+        ev->msg = NULL;
+        ev->decode_err = TP_OK;
+        if (a && r->cfg->decoder) {
+            enum tp_err e = reader_decode(r, m, ev, errstr, errstr_size);
+            if (e != TP_OK && err == TP_OK)
+                err = e;
+        } else if (a) {
+            ev->decode_err = journal_event_unpack_arena(m->payload, m->len, a, &ev->schema_id,
+                                                        &ev->reading, ev->error, sizeof(ev->error));
+        }
+        if (ev->decode_err != TP_OK)
             ev->reading = NULL;
         rd_kafka_message_destroy(m);
     }
@@ -200,6 +252,9 @@ void journal_reader_free(struct journal_reader *r)
 {
     if (!r)
         return;
+    journal_reader_release(r);
+    free(r->held);
+    free(r->held_refs);
     rd_kafka_queue_destroy(r->queue);
     rd_kafka_consumer_close(r->rk);
     rd_kafka_destroy(r->rk);

@@ -44,6 +44,101 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms, c
     return n;
 }
 
+/* retention.ms the topic is created with: -1 (forever) unless configured. */
+static int64_t topic_retention_wanted(const struct journal_config *cfg)
+{
+    return cfg->retention_ms == 0 ? -1 : cfg->retention_ms;
+}
+
+/* retention.ms of the topic from DescribeConfigs into out. */
+static enum tp_err topic_describe_retention(rd_kafka_t *rk, const char *topic, int timeout_ms,
+                                            char *out, size_t out_size, char *errstr,
+                                            size_t errstr_size)
+{
+    enum tp_err ret = TP_OK;
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *o = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    char kerr[256];
+    rd_kafka_AdminOptions_set_request_timeout(o, timeout_ms, kerr, sizeof(kerr));
+    rd_kafka_DescribeConfigs(rk, &res, 1, o, q);
+    rd_kafka_AdminOptions_destroy(o);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (!ev) {
+        ret = tp_err_set(TP_TIMEOUT, errstr, errstr_size,
+                         "timed out describing the configuration of topic \"%s\"", topic);
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        ret = tp_err_set(kconf_err(rd_kafka_event_error(ev)), errstr, errstr_size,
+                         "could not describe topic \"%s\": %s", topic,
+                         rd_kafka_event_error_string(ev));
+        goto out;
+    }
+    size_t cnt = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &cnt);
+    if (cnt != 1 || rd_kafka_ConfigResource_error(rs[0])) {
+        ret = tp_err_set(cnt == 1 ? kconf_err(rd_kafka_ConfigResource_error(rs[0])) : TP_KAFKA,
+                         errstr, errstr_size, "could not describe topic \"%s\": %s", topic,
+                         cnt == 1 ? rd_kafka_ConfigResource_error_string(rs[0]) : "no result");
+        goto out;
+    }
+    size_t n_entries = 0;
+    const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(rs[0], &n_entries);
+    ret = tp_err_set(TP_NOT_FOUND, errstr, errstr_size,
+                     "topic \"%s\" has no retention.ms in its configuration", topic);
+    for (size_t i = 0; i < n_entries; i++) {
+        const char *v = rd_kafka_ConfigEntry_value(entries[i]);
+        if (!strcmp(rd_kafka_ConfigEntry_name(entries[i]), "retention.ms") && v) {
+            snprintf(out, out_size, "%s", v);
+            ret = TP_OK;
+            break;
+        }
+    }
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    return ret;
+}
+
+enum tp_err journal_topic_retention(const struct journal_config *cfg, int timeout_ms, char *out,
+                                    size_t out_size, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
+    if (!rk)
+        return TP_KAFKA;
+    enum tp_err ret =
+        topic_describe_retention(rk, cfg->topic, timeout_ms, out, out_size, errstr, errstr_size);
+    rd_kafka_destroy(rk);
+    return ret;
+}
+
+/* At most this long for the check of an existing topic's retention: librdkafka's mock broker
+ * (tp-mockbroker) never answers DescribeConfigs, and a service must not start 15 s late. */
+#define TOPIC_RETENTION_CHECK_MS 2000
+
+/* An existing topic keeps its retention.ms: a different one is only logged. */
+static void topic_check_retention(rd_kafka_t *rk, const struct journal_config *cfg, int timeout_ms)
+{
+    if (timeout_ms > TOPIC_RETENTION_CHECK_MS)
+        timeout_ms = TOPIC_RETENTION_CHECK_MS;
+    char have[64], why[256];
+    char want[24];
+    snprintf(want, sizeof(want), "%lld", (long long)topic_retention_wanted(cfg));
+    if (topic_describe_retention(rk, cfg->topic, timeout_ms, have, sizeof(have), why,
+                                 sizeof(why)) != TP_OK)
+        log_warn("could not check the retention of topic \"%s\": %s", cfg->topic, why);
+    else if (strcmp(have, want) != 0)
+        log_warn("topic \"%s\" exists with retention.ms=%s, configured journal.retention_ms=%s: "
+                 "kept as is (events older than its retention are deleted and a replay from the "
+                 "start cannot see them; change it with kafka-configs --alter if that is not "
+                 "wanted)",
+                 cfg->topic, have, want);
+}
+
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size)
 {
@@ -64,6 +159,7 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
         if (n != cfg->partitions)
             log_info("topic \"%s\" exists with %d partitions (configured %d: kept as is)",
                      cfg->topic, n, cfg->partitions);
+        topic_check_retention(rk, cfg, timeout_ms);
         goto out;
     }
 
@@ -79,6 +175,9 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
         snprintf(v, sizeof(v), "%d", cfg->max_message_bytes);
         rd_kafka_NewTopic_set_config(nt, "max.message.bytes", v);
     }
+    char retention[24];
+    snprintf(retention, sizeof(retention), "%lld", (long long)topic_retention_wanted(cfg));
+    rd_kafka_NewTopic_set_config(nt, "retention.ms", retention);
     q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
@@ -98,15 +197,17 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
     for (size_t i = 0; i < cnt; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-        if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            topic_check_retention(rk, cfg, timeout_ms); /* created by someone else meanwhile */
             continue;
+        }
         if (e) {
             ret = tp_err_set(kconf_err(e), errstr, errstr_size, "could not create topic \"%s\": %s",
                              cfg->topic, rd_kafka_topic_result_error_string(res[i]));
             goto out;
         }
-        log_info("created topic \"%s\" with %d partitions, replication %d", cfg->topic,
-                 cfg->partitions, cfg->replication);
+        log_info("created topic \"%s\" with %d partitions, replication %d, retention.ms %s",
+                 cfg->topic, cfg->partitions, cfg->replication, retention);
     }
 out:
     if (ev)
@@ -115,6 +216,46 @@ out:
         rd_kafka_queue_destroy(q);
     if (nt)
         rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_destroy(rk);
+    return ret;
+}
+
+enum tp_err journal_topic_delete_records(const struct journal_config *cfg,
+                                         const int32_t *partitions, const int64_t *before, size_t n,
+                                         int timeout_ms, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
+    if (!rk)
+        return TP_KAFKA;
+    enum tp_err ret = TP_OK;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, cfg->topic, partitions[i])->offset = before[i];
+    rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(list);
+    rd_kafka_topic_partition_list_destroy(list);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteRecords(rk, &del, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
+    if (!ev) {
+        ret = tp_err_set(TP_TIMEOUT, errstr, errstr_size,
+                         "timed out deleting records of topic \"%s\"", cfg->topic);
+    } else if (rd_kafka_event_error(ev)) {
+        ret = tp_err_set(kconf_err(rd_kafka_event_error(ev)), errstr, errstr_size,
+                         "could not delete records of topic \"%s\": %s", cfg->topic,
+                         rd_kafka_event_error_string(ev));
+    } else {
+        const rd_kafka_topic_partition_list_t *res =
+            rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+        for (int i = 0; res && i < res->cnt && ret == TP_OK; i++)
+            if (res->elems[i].err)
+                ret = tp_err_set(kconf_err(res->elems[i].err), errstr, errstr_size,
+                                 "could not delete records of \"%s\" [%d]: %s", cfg->topic,
+                                 res->elems[i].partition, rd_kafka_err2str(res->elems[i].err));
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_DeleteRecords_destroy(del);
     rd_kafka_destroy(rk);
     return ret;
 }

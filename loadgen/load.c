@@ -165,7 +165,8 @@ static void load_set_auth(struct load *l, struct load_conn *c, const char *devic
 {
     c->auth[0] = '\0';
     if (l->opt->secret) {
-        struct auth_claims cl = {.kind = AUTH_DEVICE, .expiry_s = 0};
+        /* minted again for every request: an hour is plenty, and every token must expire */
+        struct auth_claims cl = {.kind = AUTH_DEVICE, .expiry_s = tp_now_ms() / 1000 + 3600};
         char tok[AUTH_TOKEN_MAX + 1], why[128];
         snprintf(cl.scope, sizeof(cl.scope), "%s", device);
         if (auth_mint(l->opt->secret, &cl, tok, sizeof(tok), why, sizeof(why)) == TP_OK)

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "projector.h"
+#include "twin.h"
 #include "registry/telemetry.h"
 
 struct projector_config {
@@ -24,6 +25,8 @@ struct projector_config {
     long long history_retention_h;
     struct telemetry_registry_settings registry;
     long long max_twins;
+    long long max_sequence_jump;
+    char *dlq_topic;
     char *log_level;
     struct config_extra kafka;
 };
@@ -58,6 +61,10 @@ static const struct config_entry projector_table[] = {
      offsetof(struct projector_config, max_twins),
      "keep at most this many twins in memory, evicting the least recently updated clean ones "
      "(reloaded from PostgreSQL when their devices report); ~200 bytes each; 0 = no cap"},
+    FOLD_MAX_JUMP_CONFIG_ENTRY(struct projector_config, max_sequence_jump),
+    {"projector.dlq_topic", CONFIG_STRING, NULL, 0, 0, offsetof(struct projector_config, dlq_topic),
+     "dead-letter topic for events the projector will never apply: undecodable, invalid, "
+     "too_late, sequence_jump (default: <journal.topic>.dlq, as tp-ingest's)"},
     SERVICE_LOG_ENTRY(struct projector_config, log_level),
 };
 #define PROJECTOR_TABLE_N (sizeof(projector_table) / sizeof(projector_table[0]))
@@ -87,6 +94,16 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    char dlq[256];
+    snprintf(dlq, sizeof(dlq), "%s%s", cfg.dlq_topic ? cfg.dlq_topic : jc.topic,
+             cfg.dlq_topic ? "" : ".dlq");
+    struct journal_config dlq_cfg = jc;
+    dlq_cfg.topic = dlq;
+    dlq_cfg.max_message_bytes = 0;
+    if (journal_topic_ensure(&dlq_cfg, 15000, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
     /* with a registry, each event is decoded with its own version's descriptors, so numeric
      * fields added by later versions reach fold as metrics */
     if (telemetry_schemas_new(&cfg.registry, jc.topic, &schemas, errstr, sizeof(errstr)) != TP_OK) {
@@ -108,6 +125,8 @@ int main(int argc, char **argv)
         .history_max_rows = (size_t)cfg.history_max_rows,
         .history_retention_h = (int)cfg.history_retention_h,
         .max_twins = (size_t)cfg.max_twins,
+        .max_sequence_jump = cfg.max_sequence_jump,
+        .dlq_topic = dlq,
     };
     if (projector_new(&opts, &pj, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);

@@ -201,7 +201,7 @@ static uint64_t pack_name_id(const char *interned)
 size_t pack_twin_bound(const struct twin *t)
 {
     /* varints of 64 bits take 10 bytes; a double at most 10 */
-    return 4 * 10 + 3 * 5 + 1 + 10 + 10 + TWIN_LOC_N * 11 + 10 +
+    return 4 * 10 + 3 * 5 + 1 + 10 + 10 + TWIN_LOC_N * 11 + 10 + 2 * 10 +
            t->n_metrics * (5 + 1 + 10 + 10 + 40 + 10 + 30);
 }
 
@@ -286,6 +286,9 @@ size_t pack_twin_write(uint8_t *out, const struct twin *t)
             p = sumraw ? pack_raw(p, m->msum) : pack_near_write(p, msm, msulps);
         }
     }
+    /* the sequence window, complemented: usually every bit is set (no gap), 1 byte each */
+    p = pack_uv(p, ~t->seen[0]);
+    p = pack_uv(p, ~t->seen[1]);
     assert((size_t)(p - out) <= pack_twin_bound(t));
     return (size_t)(p - out);
 }
@@ -382,5 +385,9 @@ size_t pack_twin_read(struct twin *t, const uint8_t *in)
                 p = unpack_near_base(p, s, (int64_t)((uint64_t)m->mcount * (uint64_t)v0), &m->msum);
         }
     }
+    p = unpack_uv(p, &u);
+    t->seen[0] = ~u;
+    p = unpack_uv(p, &u);
+    t->seen[1] = ~u;
     return (size_t)(p - in);
 }

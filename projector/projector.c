@@ -17,6 +17,9 @@
 #define PROJECTOR_BACKOFF_MAX_MS  5000  /* between attempts while postgresql does not answer */
 #define PROJECTOR_RETENTION_EVERY 60000 /* ms between two history retention deletes */
 #define PROJECTOR_FRESH_MAX       (1 << 20) /* freshness samples per flush (then skipped) */
+#define PROJECTOR_DECODE_WAIT_MS  250   /* first wait while the registry cannot decode an event */
+#define PROJECTOR_DLQ_FLUSH_MS    15000 /* dead letters acknowledged before a flush commits */
+#define PROJECTOR_SKIP_LOG_MS     10000 /* events not applied: one log line per this period */
 
 struct projector {
     struct projector_options opts;
@@ -30,7 +33,21 @@ struct projector {
     bool *offset_dirty;
     int64_t *stored_offset;
     bool *assigned;
+    /* per partition: waiting for the schema registry to decode the event at blocked_offset
+     * (rewound there; nothing after it is folded until it decodes) */
+    bool *blocked;
+    int64_t *blocked_offset;
     size_t n_parts;
+    size_t n_blocked;
+    int64_t decode_retry_ms; /* monotonic time of the next try while n_blocked > 0 */
+    int decode_backoff_ms;
+    /* dead letters (events not applied): the producer, its config, and the first failure
+     * since the last resync (the flush then fails and the events are read again) */
+    struct journal_config dlq_cfg;
+    struct journal_producer *dlq;
+    bool dlq_error;
+    char dlq_error_msg[256];
+    int64_t skip_logged_ms, skip_unlogged;
     int64_t first_change_ms;   /* monotonic time of the oldest unflushed change, 0 if none */
     int64_t last_flush_ms;     /* how long the last flush took */
     int64_t last_retention_ms; /* monotonic time of the last retention delete, 0 = never */
@@ -47,7 +64,8 @@ struct projector {
     _Atomic int64_t st_events, st_applied, st_duplicates, st_invalid, st_flushes, st_twins;
     _Atomic int64_t st_twins_flushed, st_loop_ms, st_assigned;
     _Atomic int64_t st_history_rows, st_history_deleted, st_resyncs, st_evicted, st_reloaded;
-    atomic_bool st_flush_failing;
+    _Atomic int64_t st_too_late, st_seq_jumps, st_dead_lettered, st_decode_waits;
+    atomic_bool st_flush_failing, st_decode_waiting;
     struct metrics_histogram flush_latency;
     /* freshness: journal append time (Kafka CreateTime, set by tp-ingest) of each reading
      * applied since the last flush; observed as commit time - append time on commit */
@@ -67,11 +85,15 @@ static void projector_parts_grow(struct projector *pj, int32_t partition)
     pj->offset_dirty = tp_realloc(pj->offset_dirty, need * sizeof(*pj->offset_dirty));
     pj->stored_offset = tp_realloc(pj->stored_offset, need * sizeof(*pj->stored_offset));
     pj->assigned = tp_realloc(pj->assigned, need * sizeof(*pj->assigned));
+    pj->blocked = tp_realloc(pj->blocked, need * sizeof(*pj->blocked));
+    pj->blocked_offset = tp_realloc(pj->blocked_offset, need * sizeof(*pj->blocked_offset));
     for (size_t i = pj->n_parts; i < need; i++) {
         pj->next_offset[i] = JOURNAL_OFFSET_BEGINNING;
         pj->stored_offset[i] = JOURNAL_OFFSET_BEGINNING;
         pj->offset_dirty[i] = false;
         pj->assigned[i] = false;
+        pj->blocked[i] = false;
+        pj->blocked_offset[i] = 0;
     }
     pj->n_parts = need;
 }
@@ -86,6 +108,19 @@ static void projector_sleep(struct projector *pj, int ms)
 static int projector_backoff(int ms)
 {
     return ms * 2 > PROJECTOR_BACKOFF_MAX_MS ? PROJECTOR_BACKOFF_MAX_MS : ms * 2;
+}
+
+/* Stops waiting for the registry on partition p (decoded, revoked or rewound). */
+static void projector_unblock(struct projector *pj, size_t p)
+{
+    if (p >= pj->n_parts || !pj->blocked[p])
+        return;
+    pj->blocked[p] = false;
+    if (--pj->n_blocked == 0) {
+        pj->decode_backoff_ms = PROJECTOR_DECODE_WAIT_MS;
+        atomic_store(&pj->st_decode_waiting, false);
+        log_info("events decode again: resuming");
+    }
 }
 
 /*
@@ -110,7 +145,19 @@ static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t er
     }
     enum tp_err err = TP_OK;
     size_t n_hist = history_count(pj->history);
-    if (n > 0 || pj->twins->n_dirty > 0) {
+    /* the dead letters of the events whose offsets this flush moves past must be in kafka
+     * first (at least once: a resync writes them again) */
+    if (pj->dlq && journal_producer_flush(pj->dlq, PROJECTOR_DLQ_FLUSH_MS) != TP_OK &&
+        !pj->dlq_error) {
+        pj->dlq_error = true;
+        snprintf(pj->dlq_error_msg, sizeof(pj->dlq_error_msg),
+                 "not acknowledged by kafka within %d ms", PROJECTOR_DLQ_FLUSH_MS);
+    }
+    if (pj->dlq_error)
+        err = tp_err_set(TP_KAFKA_TRANSIENT, errstr, errstr_size,
+                         "could not write to the dead-letter topic \"%s\": %s",
+                         pj->dlq_cfg.dlq_topic, pj->dlq_error_msg);
+    if (err == TP_OK && (n > 0 || pj->twins->n_dirty > 0)) {
         int64_t t0 = tp_mono_ms();
         struct store_batch b = {.twins = pj->twins->dirty,
                                 .n_twins = pj->twins->n_dirty,
@@ -172,8 +219,11 @@ static void projector_drop_state(struct projector *pj)
     twins_clear(pj->twins);
     history_clear(pj->history);
     pj->n_fresh = 0;
-    for (size_t p = 0; p < pj->n_parts; p++)
+    for (size_t p = 0; p < pj->n_parts; p++) {
         pj->offset_dirty[p] = false;
+        projector_unblock(pj, p); /* the partitions are rewound or released */
+    }
+    pj->dlq_error = false; /* what failed is read and dead-lettered again */
     pj->first_change_ms = 0;
     atomic_store(&pj->st_twins, 0);
 }
@@ -319,45 +369,159 @@ static enum tp_err projector_load_missing(struct projector *pj, size_t n, char *
     return err;
 }
 
-static void projector_fold_batch(struct projector *pj, size_t n)
+/* Logs an event that is not applied (the first, then one line per PROJECTOR_SKIP_LOG_MS). */
+static void projector_skip_log(struct projector *pj, const struct journal_event *ev,
+                               const char *reason, const char *detail)
 {
+    int64_t now = tp_mono_ms();
+    if (pj->skip_logged_ms && now - pj->skip_logged_ms < PROJECTOR_SKIP_LOG_MS) {
+        pj->skip_unlogged++;
+        return;
+    }
+    log_warn("event at partition %d offset %lld not applied (%s: %s)%s%s; %lld more since the "
+             "last such line",
+             ev->partition, (long long)ev->offset, reason, detail,
+             pj->dlq ? ", written to the dead-letter topic " : "",
+             pj->dlq ? pj->dlq_cfg.dlq_topic : "", (long long)pj->skip_unlogged);
+    pj->skip_logged_ms = now;
+    pj->skip_unlogged = 0;
+}
+
+/* An event the projector will never apply: logged and written to the dead-letter topic
+ * (reason: "undecodable", "invalid", "too_late", "sequence_jump"), never skipped silently. A
+ * failure to enqueue it fails the next flush: the projector resyncs and reads it again. */
+static void projector_dead_letter(struct projector *pj, const struct journal_event *ev,
+                                  const char *reason, const char *detail)
+{
+    projector_skip_log(pj, ev, reason, detail);
+    if (!pj->dlq)
+        return;
+    char errstr[256];
+    if (journal_producer_dead_letter(pj->dlq, ev, reason, detail, NULL, errstr, sizeof(errstr)) !=
+            TP_OK &&
+        !pj->dlq_error) {
+        pj->dlq_error = true;
+        snprintf(pj->dlq_error_msg, sizeof(pj->dlq_error_msg), "%s", errstr);
+    }
+}
+
+static void projector_dlq_delivered(void *opaque, const struct journal_delivery *d, void *arg)
+{
+    struct projector *pj = arg;
+    (void)opaque;
+    if (d->err == TP_OK) {
+        atomic_fetch_add(&pj->st_dead_lettered, 1);
+    } else if (!pj->dlq_error) {
+        pj->dlq_error = true;
+        snprintf(pj->dlq_error_msg, sizeof(pj->dlq_error_msg), "%s", d->errstr);
+    }
+}
+
+/* Whether the event waits for the schema registry: it could not be decoded for a reason
+ * that may pass (the registry does not answer). Never decoded otherwise (see
+ * journal_decoder): its version's fields would be lost. */
+static bool projector_must_wait(const struct journal_event *ev)
+{
+    return !ev->reading && ev->decode_err != TP_OK && tp_err_retriable(ev->decode_err);
+}
+
+/* Folds one decoded, valid reading; counts it and dead-letters what cannot apply. */
+static void projector_fold_one(struct projector *pj, size_t i, struct journal_event *ev)
+{
+    /* the twin projector_load_missing found (pointers stay valid until the next flush),
+     * else loaded by it, or new: the first reading of a device creates it */
+    struct twin *t = pj->batch_twin[i];
+    if (!t)
+        t = twins_get(pj->twins, ev->reading->device_id);
+    if (!t)
+        t = twins_put(pj->twins, twin_new(ev->reading->device_id));
+    enum fold_result res = fold_apply(t, ev->reading, pj->history, pj->opts.max_sequence_jump);
+    char detail[160];
+    switch (res) {
+    case FOLD_APPLIED:
+        twins_mark_dirty(pj->twins, t);
+        if (ev->timestamp_ms > 0 && pj->n_fresh < PROJECTOR_FRESH_MAX) {
+            if (pj->n_fresh == pj->cap_fresh) {
+                pj->cap_fresh = pj->cap_fresh ? 2 * pj->cap_fresh : 4096;
+                pj->fresh_ts = tp_realloc(pj->fresh_ts, pj->cap_fresh * sizeof(int64_t));
+            }
+            pj->fresh_ts[pj->n_fresh++] = ev->timestamp_ms;
+        }
+        atomic_fetch_add(&pj->st_applied, 1);
+        break;
+    case FOLD_DUPLICATE:
+        atomic_fetch_add(&pj->st_duplicates, 1);
+        break;
+    case FOLD_TOO_LATE:
+    case FOLD_JUMP:
+        atomic_fetch_add(res == FOLD_TOO_LATE ? &pj->st_too_late : &pj->st_seq_jumps, 1);
+        if (res == FOLD_TOO_LATE)
+            snprintf(detail, sizeof(detail),
+                     "sequence %llu is more than %d below the device's highest, %lld",
+                     (unsigned long long)ev->reading->sequence, TWIN_SEQ_WINDOW,
+                     (long long)t->last_sequence);
+        else
+            snprintf(detail, sizeof(detail),
+                     "sequence %llu is more than %lld above the device's highest, %lld",
+                     (unsigned long long)ev->reading->sequence,
+                     (long long)pj->opts.max_sequence_jump, (long long)t->last_sequence);
+        projector_dead_letter(pj, ev, fold_result_name(res), detail);
+        break;
+    case FOLD_INVALID: /* batch_valid said otherwise: not reached */
+        atomic_fetch_add(&pj->st_invalid, 1);
+        break;
+    }
+}
+
+/*
+ * Folds the batch. An event that waits for the registry (projector_must_wait) blocks its
+ * partition there: it and the partition's later events are not folded and its offset does
+ * not move; the partition is rewound to it and tried again after a backoff (projector_run
+ * stops consuming meanwhile). Non-OK only when that rewind failed.
+ */
+static enum tp_err projector_fold_batch(struct projector *pj, size_t n, char *errstr,
+                                        size_t errstr_size)
+{
+    bool reblock = false;
     for (size_t i = 0; i < n; i++) {
         struct journal_event *ev = &pj->batch[i];
         if ((size_t)ev->partition >= pj->n_parts || !pj->assigned[ev->partition]) {
             journal_event_release(ev); /* not ours (any more) */
             continue;
         }
+        size_t p = (size_t)ev->partition;
+        if (pj->blocked[p] && ev->offset == pj->blocked_offset[p] && !projector_must_wait(ev))
+            projector_unblock(pj, p); /* the event it waited for decodes now */
+        if (pj->blocked[p] || projector_must_wait(ev)) {
+            if (!pj->blocked[p]) {
+                pj->blocked[p] = true;
+                pj->blocked_offset[p] = ev->offset;
+                if (pj->n_blocked++ == 0)
+                    log_warn("cannot decode the event at partition %d offset %lld yet, waiting "
+                             "for the schema registry: %s",
+                             ev->partition, (long long)ev->offset, ev->error);
+                atomic_store(&pj->st_decode_waiting, true);
+                reblock = true;
+            } else if (ev->offset == pj->blocked_offset[p]) {
+                reblock = true; /* tried again: still waiting */
+            }
+            if (ev->offset == pj->blocked_offset[p])
+                atomic_fetch_add(&pj->st_decode_waits, 1);
+            journal_event_release(ev); /* read again after the rewind */
+            continue;
+        }
         atomic_fetch_add(&pj->st_events, 1);
         if (pj->batch_valid[i]) {
-            /* the twin projector_load_missing found (pointers stay valid until the next
-             * flush), else loaded by it, or new: the first reading of a device creates it */
-            struct twin *t = pj->batch_twin[i];
-            if (!t)
-                t = twins_get(pj->twins, ev->reading->device_id);
-            if (!t)
-                t = twins_put(pj->twins, twin_new(ev->reading->device_id));
-            if (fold_apply(t, ev->reading, pj->history) == FOLD_APPLIED) {
-                twins_mark_dirty(pj->twins, t);
-                if (ev->timestamp_ms > 0 && pj->n_fresh < PROJECTOR_FRESH_MAX) {
-                    if (pj->n_fresh == pj->cap_fresh) {
-                        pj->cap_fresh = pj->cap_fresh ? 2 * pj->cap_fresh : 4096;
-                        pj->fresh_ts = tp_realloc(pj->fresh_ts, pj->cap_fresh * sizeof(int64_t));
-                    }
-                    pj->fresh_ts[pj->n_fresh++] = ev->timestamp_ms;
-                }
-                atomic_fetch_add(&pj->st_applied, 1);
-            } else {
-                atomic_fetch_add(&pj->st_duplicates, 1);
-            }
+            projector_fold_one(pj, i, ev);
         } else {
-            log_warn("skipping event at partition %d offset %lld: %s", ev->partition,
-                     (long long)ev->offset,
-                     ev->reading ? "reading lacks device_id, sequence "
-                                   "or timestamp"
-                                 : ev->error);
             atomic_fetch_add(&pj->st_invalid, 1);
+            if (!ev->reading)
+                projector_dead_letter(pj, ev, "undecodable", ev->error);
+            else
+                projector_dead_letter(pj, ev, "invalid",
+                                      "reading lacks device_id, sequence or timestamp, or they "
+                                      "are out of range");
         }
-        projector_parts_grow(pj, ev->partition);
         pj->next_offset[ev->partition] = ev->offset + 1;
         pj->offset_dirty[ev->partition] = true;
         journal_event_release(ev);
@@ -365,6 +529,23 @@ static void projector_fold_batch(struct projector *pj, size_t n)
     atomic_store(&pj->st_twins, (int64_t)pj->twins->count);
     if (n > 0 && pj->first_change_ms == 0)
         pj->first_change_ms = tp_mono_ms();
+    if (!reblock)
+        return TP_OK;
+    /* rewind every waiting partition to its event, and try again after the backoff */
+    int32_t *parts = tp_calloc(pj->n_blocked, sizeof(*parts));
+    int64_t *offs = tp_calloc(pj->n_blocked, sizeof(*offs));
+    size_t k = 0;
+    for (size_t p = 0; p < pj->n_parts; p++)
+        if (pj->blocked[p]) {
+            parts[k] = (int32_t)p;
+            offs[k++] = pj->blocked_offset[p];
+        }
+    enum tp_err err = journal_consumer_seek(pj->consumer, parts, offs, k, errstr, errstr_size);
+    free(parts);
+    free(offs);
+    pj->decode_retry_ms = tp_mono_ms() + pj->decode_backoff_ms;
+    pj->decode_backoff_ms = projector_backoff(pj->decode_backoff_ms);
+    return err;
 }
 
 enum tp_err projector_new(const struct projector_options *opts, struct projector **out,
@@ -372,6 +553,9 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
 {
     struct projector *pj = tp_calloc(1, sizeof(*pj));
     pj->opts = *opts;
+    pj->decode_backoff_ms = PROJECTOR_DECODE_WAIT_MS;
+    if (pj->opts.max_sequence_jump <= 0)
+        pj->opts.max_sequence_jump = FOLD_MAX_JUMP_DEFAULT;
     pj->twins = twins_new();
     pj->history = history_new();
     pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));
@@ -382,6 +566,14 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
         atomic_store(&pj->lag[p], -1);
     enum tp_err err =
         store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->store, errstr, errstr_size);
+    if (err == TP_OK && opts->dlq_topic) {
+        /* the producer's own topic is the journal's (never written: the tp-topic header) */
+        pj->dlq_cfg = *opts->journal;
+        pj->dlq_cfg.decoder = NULL;
+        pj->dlq_cfg.dlq_topic = opts->dlq_topic;
+        err = journal_producer_new(&pj->dlq_cfg, projector_dlq_delivered, pj, &pj->dlq, errstr,
+                                   errstr_size);
+    }
     if (err == TP_OK) {
         struct journal_rebalance rb = {projector_on_assign, projector_on_revoke, pj};
         err = journal_consumer_new(opts->journal, opts->group, &rb, &pj->consumer, errstr,
@@ -433,6 +625,24 @@ void projector_handle_metrics(struct http_request *req, void *arg)
     metrics_sample(&b, "tp_projector_invalid_total", "counter",
                    "events skipped: undecodable or unusable", NULL,
                    (double)atomic_load(&pj->st_invalid));
+    metrics_sample(&b, "tp_projector_too_late_total", "counter",
+                   "readings older than their twin's window of 128 sequences: not applied, "
+                   "dead-lettered",
+                   NULL, (double)atomic_load(&pj->st_too_late));
+    metrics_sample(&b, "tp_projector_sequence_jumps_total", "counter",
+                   "readings more than projector.max_sequence_jump above their twin's sequence: "
+                   "not applied, dead-lettered",
+                   NULL, (double)atomic_load(&pj->st_seq_jumps));
+    metrics_sample(&b, "tp_projector_dead_lettered_total", "counter",
+                   "events written to the dead-letter topic (undecodable, invalid, too_late, "
+                   "sequence_jump)",
+                   NULL, (double)atomic_load(&pj->st_dead_lettered));
+    metrics_sample(&b, "tp_projector_decode_waits_total", "counter",
+                   "tries to decode an event while the schema registry could not be asked", NULL,
+                   (double)atomic_load(&pj->st_decode_waits));
+    metrics_sample(&b, "tp_projector_decode_waiting", "gauge",
+                   "1 while events wait for the schema registry (their partitions do not advance)",
+                   NULL, atomic_load(&pj->st_decode_waiting) ? 1.0 : 0.0);
     metrics_sample(&b, "tp_projector_flushes_total", "counter", "transactions committed", NULL,
                    (double)atomic_load(&pj->st_flushes));
     metrics_sample(&b, "tp_projector_twins_flushed_total", "counter", "twin rows written", NULL,
@@ -483,14 +693,16 @@ void projector_handle_ready(struct http_request *req, void *arg)
     bool loop_ok = tp_mono_ms() - atomic_load(&pj->st_loop_ms) < 5000;
     bool flush_ok = !atomic_load(&pj->st_flush_failing);
     bool assigned = atomic_load(&pj->st_assigned) > 0;
-    if (loop_ok && flush_ok && assigned) {
+    bool decode_ok = !atomic_load(&pj->st_decode_waiting);
+    if (loop_ok && flush_ok && assigned && decode_ok) {
         static const char body[] = "{\"status\":\"ready\"}";
         http_reply(req, 200, "application/json", body, sizeof(body) - 1);
     } else {
         http_reply_error(req, 503, "not_ready", "%s",
-                         !assigned  ? "no journal partition assigned yet"
-                         : !loop_ok ? "the consume loop is stuck"
-                                    : "flushes to postgresql are failing");
+                         !assigned    ? "no journal partition assigned yet"
+                         : !decode_ok ? "events wait for the schema registry to decode them"
+                         : !loop_ok   ? "the consume loop is stuck"
+                                      : "flushes to postgresql are failing");
     }
 }
 
@@ -544,20 +756,28 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         size_t n = 0;
         int wait = 100;
         uint64_t gen = pj->generation;
-        while (n < pj->opts.batch_max && err == TP_OK) {
-            bool got;
-            err =
-                journal_consumer_poll(pj->consumer, wait, &pj->batch[n], &got, errstr, errstr_size);
-            if (pj->generation != gen) { /* a revoke ran inside that poll */
-                for (size_t i = 0; i < n; i++)
-                    journal_event_release(&pj->batch[i]);
-                n = 0;
-                gen = pj->generation;
+        if (pj->n_blocked > 0 && tp_mono_ms() < pj->decode_retry_ms) {
+            /* events wait for the registry: consume nothing until the next try (which
+             * asks it once: the gathering below stops at the first event that waits) */
+            int64_t left = pj->decode_retry_ms - tp_mono_ms();
+            projector_sleep(pj, left < 100 ? (int)left : 100);
+        } else {
+            while (n < pj->opts.batch_max && err == TP_OK) {
+                bool got;
+                err = journal_consumer_poll(pj->consumer, wait, &pj->batch[n], &got, errstr,
+                                            errstr_size);
+                if (pj->generation != gen) { /* a revoke ran inside that poll */
+                    for (size_t i = 0; i < n; i++)
+                        journal_event_release(&pj->batch[i]);
+                    n = 0;
+                    gen = pj->generation;
+                }
+                if (!got)
+                    break;
+                if (projector_must_wait(&pj->batch[n++]))
+                    break; /* the registry does not answer: do not ask it per event */
+                wait = 0;
             }
-            if (!got)
-                break;
-            n++;
-            wait = 0;
         }
         if (atomic_load(&pj->failed))
             err = tp_err_set(TP_DB, errstr, errstr_size, "%s", pj->fail_msg);
@@ -575,7 +795,17 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
                 continue;
             }
         }
-        projector_fold_batch(pj, n);
+        err = projector_fold_batch(pj, n, errstr, errstr_size);
+        if (pj->dlq)
+            journal_producer_poll(pj->dlq, 0); /* dead letters' delivery reports */
+        if (err == TP_OK && pj->dlq_error)
+            err = tp_err_set(TP_KAFKA_TRANSIENT, errstr, errstr_size,
+                             "could not write to the dead-letter topic \"%s\": %s",
+                             pj->dlq_cfg.dlq_topic, pj->dlq_error_msg);
+        if (err != TP_OK) {
+            err = projector_recover(pj, err, "dead-lettering or rewinding", errstr, errstr_size);
+            continue;
+        }
         projector_update_lag(pj);
         /* by age: flush_interval_ms, stretched while events are waiting in the journal to
          * flush_pace times the last flush's duration, so that each flush covers more
@@ -625,6 +855,10 @@ void projector_stats_get(struct projector *pj, struct projector_stats *out)
     out->resyncs = atomic_load(&pj->st_resyncs);
     out->evicted = atomic_load(&pj->st_evicted);
     out->reloaded = atomic_load(&pj->st_reloaded);
+    out->too_late = atomic_load(&pj->st_too_late);
+    out->seq_jumps = atomic_load(&pj->st_seq_jumps);
+    out->dead_lettered = atomic_load(&pj->st_dead_lettered);
+    out->decode_waits = atomic_load(&pj->st_decode_waits);
 }
 
 void projector_free(struct projector *pj)
@@ -632,6 +866,7 @@ void projector_free(struct projector *pj)
     if (!pj)
         return;
     journal_consumer_free(pj->consumer); /* runs on_revoke: the final flush */
+    journal_producer_free(pj->dlq);
     store_free(pj->store);
     twins_free(pj->twins);
     history_free(pj->history);
@@ -643,5 +878,7 @@ void projector_free(struct projector *pj)
     free(pj->offset_dirty);
     free(pj->stored_offset);
     free(pj->assigned);
+    free(pj->blocked);
+    free(pj->blocked_offset);
     free(pj);
 }

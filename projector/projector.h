@@ -12,8 +12,15 @@
  * projector may own those devices next). Twins of devices not in memory
  * are loaded from PostgreSQL in one query per consumed batch.
  *
- * An event that cannot be decoded or folded (no device_id, sequence 0) is
- * skipped and counted; its offset still advances.
+ * An event that can never be decoded or folded (no device_id, sequence 0,
+ * an id the registry does not have), and a reading too late for its twin's
+ * sequence window or too far ahead of it (twin.h), goes to the dead-letter
+ * topic (opts.dlq_topic) with its reason and is counted; its offset still
+ * advances, once Kafka acknowledged the dead letter (the flush waits for
+ * it). An event that cannot be decoded *yet* (the schema registry does not
+ * answer) stops its partition there: rewound to it, nothing consumed until
+ * a backoff passed, /readyz 503 meanwhile; never decoded without its
+ * version's fields.
  *
  * PostgreSQL trouble (connection lost, server restarting): a failed flush
  * or twin load drops every change not yet in PostgreSQL (twins, history,
@@ -44,13 +51,15 @@ struct projector_options {
     const struct journal_config *journal;
     const char *pg_dsn;
     const char *group;
-    size_t flush_max_twins;  /* flush when this many twins are dirty */
-    int flush_interval_ms;   /* ... or when the oldest change is this old */
-    int flush_pace;          /* ... and flush_pace times as old as the last flush took */
-    size_t batch_max;        /* events consumed before one fold pass */
-    size_t history_max_rows; /* ... or when the history map holds this many entries */
-    int history_retention_h; /* delete metric_minutes older than this; 0 = keep forever */
-    size_t max_twins;        /* evict clean twins beyond this many; 0 = no cap */
+    size_t flush_max_twins;    /* flush when this many twins are dirty */
+    int flush_interval_ms;     /* ... or when the oldest change is this old */
+    int flush_pace;            /* ... and flush_pace times as old as the last flush took */
+    size_t batch_max;          /* events consumed before one fold pass */
+    size_t history_max_rows;   /* ... or when the history map holds this many entries */
+    int history_retention_h;   /* delete metric_minutes older than this; 0 = keep forever */
+    size_t max_twins;          /* evict clean twins beyond this many; 0 = no cap */
+    int64_t max_sequence_jump; /* fold_apply's max_jump (twin.h); 0: FOLD_MAX_JUMP_DEFAULT */
+    const char *dlq_topic;     /* events not applied go here (NULL: logged and counted only) */
 };
 
 #define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */
@@ -65,8 +74,12 @@ struct projector_stats {
     int64_t history_rows;    /* metric_minutes rows written (inserted or updated) */
     int64_t history_deleted; /* metric_minutes rows deleted by retention */
     int64_t resyncs;
-    int64_t evicted;  /* clean twins dropped from memory under projector.max_twins */
-    int64_t reloaded; /* twins loaded from postgresql (devices not in memory) */
+    int64_t evicted;       /* clean twins dropped from memory under projector.max_twins */
+    int64_t reloaded;      /* twins loaded from postgresql (devices not in memory) */
+    int64_t too_late;      /* readings older than their twin's sequence window */
+    int64_t seq_jumps;     /* readings too far above their twin's sequence */
+    int64_t dead_lettered; /* events acknowledged in the dead-letter topic */
+    int64_t decode_waits;  /* tries of an event while the registry could not be asked */
 };
 
 enum tp_err projector_new(const struct projector_options *opts, struct projector **out,

@@ -27,24 +27,24 @@ static const char store_stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS twins_stage ("
     " device_id text, first_seen_ms bigint, last_seen_ms bigint, last_sequence bigint,"
     " events bigint, metrics jsonb, location jsonb, attributes jsonb, minute_ms bigint,"
-    " minute_stats jsonb) ON COMMIT DELETE ROWS;"
+    " minute_stats jsonb, seq_window bytea) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS metric_minutes_stage ("
     " device_id text, metric text, minute_ms bigint, min float8, max float8, sum float8,"
     " count bigint) ON COMMIT DELETE ROWS";
 
 static const char store_upsert_sql[] =
     "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
-    " location, attributes, updated_at, minute, minute_stats)"
+    " location, attributes, updated_at, minute, minute_stats, seq_window)"
     " SELECT device_id, timestamptz 'epoch' + first_seen_ms * interval '1 millisecond',"
     " timestamptz 'epoch' + last_seen_ms * interval '1 millisecond', last_sequence, events,"
     " metrics, location, attributes, now(),"
-    " timestamptz 'epoch' + minute_ms * interval '1 millisecond', minute_stats FROM twins_stage"
-    " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
+    " timestamptz 'epoch' + minute_ms * interval '1 millisecond', minute_stats, seq_window"
+    " FROM twins_stage ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
     " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
     " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
     " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
-    " minute_stats = EXCLUDED.minute_stats"
-    " WHERE t.last_sequence <= EXCLUDED.last_sequence";
+    " minute_stats = EXCLUDED.minute_stats, seq_window = EXCLUDED.seq_window"
+    " WHERE (t.last_sequence, t.events) <= (EXCLUDED.last_sequence, EXCLUDED.events)";
 
 static const char store_history_sql[] =
     "INSERT INTO metric_minutes AS m (device_id, metric, minute, min, max, sum, count)"
@@ -229,7 +229,11 @@ out:
 
 /* Columns of store_load_sql after the twin's own: one metric per row, then the open minute
  * and the metric's figures in it. */
-enum { STORE_COL_METRIC = 6 + TWIN_LOC_N + 3, STORE_COL_MINUTE = STORE_COL_METRIC + 7 };
+enum {
+    STORE_COL_METRIC = 6 + TWIN_LOC_N + 3,
+    STORE_COL_MINUTE = STORE_COL_METRIC + 7,
+    STORE_COL_WINDOW = STORE_COL_MINUTE + 5
+};
 
 static const char store_load_sql[] =
     "SELECT t.device_id, (extract(epoch FROM first_seen) * 1000)::bigint,"
@@ -242,7 +246,8 @@ static const char store_load_sql[] =
     " (m.value->>'min')::float8, (m.value->>'max')::float8, (m.value->>'sum')::float8,"
     " (m.value->>'count')::bigint, (extract(epoch FROM t.minute) * 1000)::bigint,"
     " (t.minute_stats->m.key->>0)::float8, (t.minute_stats->m.key->>1)::float8,"
-    " (t.minute_stats->m.key->>2)::float8, (t.minute_stats->m.key->>3)::bigint"
+    " (t.minute_stats->m.key->>2)::float8, (t.minute_stats->m.key->>3)::bigint,"
+    " encode(t.seq_window, 'hex')"
     " FROM twins t LEFT JOIN LATERAL jsonb_each(t.metrics) m ON true"
     " WHERE t.device_id = ANY($1::text[])";
 
@@ -276,6 +281,23 @@ static void store_apply_metric(struct twin *t, PGresult *res, int r)
     m->mcount = strtoll(PQgetvalue(res, r, mc + 3), NULL, 10);
 }
 
+/* The sequence window from its column in hex (migration 0008: 16 bytes, bit i of the window
+ * is byte i / 8, bit i % 8); anything else keeps twin_new's "all seen". */
+static void store_window_parse(struct twin *t, const char *hex)
+{
+    if (strlen(hex) != 32)
+        return;
+    uint64_t w[2] = {0, 0};
+    for (int i = 0; i < 16; i++) {
+        unsigned byte;
+        if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
+            return;
+        w[i / 8] |= (uint64_t)byte << (8 * (i % 8));
+    }
+    t->seen[0] = w[0];
+    t->seen[1] = w[1];
+}
+
 static void store_apply_row(struct twins *tt, PGresult *res, int r)
 {
     struct twin *t = twins_get(tt, PQgetvalue(res, r, 0));
@@ -288,6 +310,8 @@ static void store_apply_row(struct twins *tt, PGresult *res, int r)
     t->last_seen_ms = strtoll(PQgetvalue(res, r, 2), NULL, 10);
     t->last_sequence = strtoll(PQgetvalue(res, r, 3), NULL, 10);
     t->events = strtoll(PQgetvalue(res, r, 4), NULL, 10);
+    if (!PQgetisnull(res, r, STORE_COL_WINDOW))
+        store_window_parse(t, PQgetvalue(res, r, STORE_COL_WINDOW));
     if (!PQgetisnull(res, r, STORE_COL_MINUTE))
         t->minute_ms = strtoll(PQgetvalue(res, r, STORE_COL_MINUTE), NULL, 10);
     if (!PQgetisnull(res, r, 5)) {
@@ -418,7 +442,7 @@ enum tp_err store_twin_row(struct buf *out, const struct twin *t)
     store_copy_json(out, &j);
 
     if (t->minute_ms == TWIN_NO_MINUTE) {
-        buf_append_str(out, "\t\\N\t\\N\n");
+        buf_append_str(out, "\t\\N\t\\N");
     } else {
         buf_printf(out, "\t%" PRId64 "\t", t->minute_ms);
         buf_append_str(&j, "{");
@@ -441,8 +465,12 @@ enum tp_err store_twin_row(struct buf *out, const struct twin *t)
         }
         buf_append_str(&j, "}");
         store_copy_json(out, &j);
-        buf_append_str(out, "\n");
     }
+    /* the sequence window as bytea hex (COPY text: the backslash doubled) */
+    buf_append_str(out, "\t\\\\x");
+    for (int i = 0; i < 16; i++)
+        buf_printf(out, "%02x", (unsigned)(t->seen[i / 8] >> (8 * (i % 8))) & 0xffu);
+    buf_append_str(out, "\n");
     buf_release(&j);
     return TP_OK;
 }

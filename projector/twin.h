@@ -14,8 +14,22 @@
  *
  * The fold is generic: it walks the Reading's protobuf descriptor, so a new
  * numeric field in the schema becomes a metric with no code change.
- * Folding is idempotent by (device_id, sequence): a reading whose sequence
- * is <= the twin's last sequence is a duplicate and changes nothing.
+ *
+ * Sequence window: folding is idempotent by the exact (device_id,
+ * sequence). Besides its highest sequence (last_sequence) a twin keeps
+ * `seen`, a bitmap of the TWIN_SEQ_WINDOW sequences below it (bit i:
+ * last_sequence - 1 - i was applied; sequences <= 0, which no valid reading
+ * has, count as seen). A reading of a newer sequence is applied in full and
+ * slides the window; one inside the window whose bit is clear is *late*: it
+ * counts in events, the statistics and its history minute, but the latest
+ * values, location, attributes, last_seen and last_sequence stay those of
+ * the newest reading; one whose bit is set (or equal to last_sequence) is a
+ * duplicate and changes nothing. Older than the window: FOLD_TOO_LATE
+ * (nothing changes; the projector dead-letters it). A sequence more than
+ * max_jump above last_sequence is FOLD_JUMP (nothing changes): one reading
+ * at 2^63-1 would otherwise make every later reading of the device look
+ * old. Twins stored before the window existed load with every bit set (as
+ * the old rule: nothing below last_sequence is applied again).
  *
  * History (per device, metric and minute of device time: min/max/sum/count)
  * is kept in two places so that each minute is written once, not once per
@@ -54,10 +68,12 @@
 
 struct history;
 
-#define FOLD_DEVICE_ID_MAX 256
-#define FOLD_TS_MIN_MS     (-62135596800000LL) /* 0001-01-01 */
-#define FOLD_TS_MAX_MS     253402300799999LL   /* 9999-12-31 */
-#define TWIN_NO_MINUTE     INT64_MIN           /* struct twin's minute_ms: no open minute */
+#define FOLD_DEVICE_ID_MAX    256
+#define FOLD_TS_MIN_MS        (-62135596800000LL) /* 0001-01-01 */
+#define FOLD_TS_MAX_MS        253402300799999LL   /* 9999-12-31 */
+#define TWIN_NO_MINUTE        INT64_MIN           /* struct twin's minute_ms: no open minute */
+#define TWIN_SEQ_WINDOW       128                 /* sequences below last_sequence in `seen` */
+#define FOLD_MAX_JUMP_DEFAULT (1LL << 32)         /* projector.max_sequence_jump's default */
 
 struct twin_metric {
     const char *name; /* interned (names.h) */
@@ -74,6 +90,17 @@ struct twin_metric {
     uint8_t scale; /* decimal scale it was packed at last (pack.c tries it first) */
 };
 
+/* The config row of projector.max_sequence_jump, shared with tp-replay (which must fold the
+ * same way): a reading more than this many sequences above its twin's is not applied. */
+#define FOLD_MAX_JUMP_CONFIG_ENTRY(type, member)                                                   \
+    {                                                                                              \
+        "projector.max_sequence_jump", CONFIG_INT, "4294967296", 1, INT64_MAX,                     \
+            offsetof(type, member),                                                                \
+            "a reading more than this many sequences above its device's highest is not applied: "  \
+            "it "                                                                                  \
+            "goes to the dead-letter topic (reason sequence_jump) and is counted"                  \
+    }
+
 enum twin_loc_field { TWIN_LAT, TWIN_LON, TWIN_ALT, TWIN_HEADING, TWIN_ACCURACY, TWIN_LOC_N };
 
 struct twin {
@@ -81,6 +108,7 @@ struct twin {
     int64_t last_seen_ms;
     int64_t last_sequence;
     int64_t events;    /* readings applied; 0 = never seen */
+    uint64_t seen[2];  /* bit i (seen[i / 64] bit i % 64): last_sequence - 1 - i applied */
     int64_t minute_ms; /* start of the open minute (see above); TWIN_NO_MINUTE: none */
     struct twin_metric *metrics;
     size_t n_metrics, cap_metrics;
@@ -93,7 +121,13 @@ struct twin {
     char device_id[FOLD_DEVICE_ID_MAX + 1];
 };
 
-enum fold_result { FOLD_APPLIED, FOLD_DUPLICATE, FOLD_INVALID };
+enum fold_result {
+    FOLD_APPLIED,   /* a newer reading, or a late one inside the window (see above) */
+    FOLD_DUPLICATE, /* this exact sequence was applied already */
+    FOLD_INVALID,   /* fold_valid() is false */
+    FOLD_TOO_LATE,  /* older than the window: not applied */
+    FOLD_JUMP       /* more than max_jump above last_sequence: not applied */
+};
 
 /* Field names of struct twin's location in JSON: "lat", "lon", ... */
 extern const char *const twin_loc_names[TWIN_LOC_N];
@@ -119,8 +153,13 @@ void twin_attr_set(struct twin *t, const char *name, const char *value);
  * > 0, timestamp within years 1..9999. Anything else is skipped and counted. */
 bool fold_valid(const journal_reading *r);
 /* Applies r to t (r->device_id must be t's). When applied, each finite metric value goes
- * to the twin's open minute; a minute it closes, and values of a late reading, go to h
- * (NULL: dropped, for tests of the twin alone). */
-enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct history *h);
+ * to the twin's open minute; a minute it closes, and values of a reading of an earlier
+ * minute, go to h (NULL: dropped, for tests of the twin alone). max_jump >= 1: see above
+ * (FOLD_MAX_JUMP_DEFAULT unless configured). */
+enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct history *h,
+                            int64_t max_jump);
+/* Short stable name of a result ("applied", "duplicate", "invalid", "too_late",
+ * "sequence_jump"): the dead-letter reason and the metrics' word. */
+const char *fold_result_name(enum fold_result res);
 
 #endif

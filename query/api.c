@@ -185,7 +185,9 @@ void api_handle_ready(struct http_request *req, void *arg)
             return;
         }
     }
-    query_error_reply(req, QERR_NOT_READY, "the twin store is not reachable: %s", errstr);
+    /* the detail (libpq's text: host, port, database, user) goes to the log, never to a client */
+    log_warn("not ready: %s", errstr);
+    query_error_reply(req, QERR_NOT_READY, "the twin store is not reachable");
 }
 
 void api_handle_openapi(struct http_request *req, void *arg)

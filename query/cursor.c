@@ -1,5 +1,6 @@
 #include "cursor.h"
 
+#include <assert.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -37,9 +38,12 @@ static void cursor_mac(const char *secret, const unsigned char *raw, size_t n,
 void cursor_encode(const char *secret, const struct cursor *c, const char *fingerprint,
                    size_t fingerprint_len, char *out, size_t out_size)
 {
+    _Static_assert(BASE64_ENCODED_SIZE(CURSOR_RAW_MAX) <= CURSOR_TEXT_MAX, "CURSOR_TEXT_MAX");
     unsigned char raw[CURSOR_RAW_MAX];
-    size_t id_len = strlen(c->device_id);
+    /* bounded by the struct, not by its NUL: a device_id of the twin store is <= 128 bytes */
+    size_t id_len = strnlen(c->device_id, sizeof(c->device_id));
     size_t o = 0;
+    assert(id_len <= PARAMS_ID_MAX && out_size >= CURSOR_TEXT_MAX);
     raw[o++] = CURSOR_VERSION;
     raw[o++] = (unsigned char)c->sort;
     uint64_t ts = (uint64_t)c->last_seen_us;

@@ -14,9 +14,10 @@
  * So a cursor that is altered, truncated, of another version, or used with
  * other filters or another sort is refused (400 invalid_cursor); the limit
  * may change between pages. The secret is query.cursor_secret (the same on
- * every replica; unset: a built-in one, which still catches every accident
- * but not a deliberate forger — who could only move within a list they may
- * read anyway).
+ * every replica). NULL or "" selects a built-in one, which still catches every
+ * accident but not a deliberate forger: main.c allows that only with
+ * query.auth=off (with a warning), and refuses to start without a secret
+ * when authentication is required.
  *
  * Pure functions; any thread.
  *
@@ -41,7 +42,7 @@ struct cursor {
     char device_id[PARAMS_ID_MAX + 1];
 };
 
-/* Writes the NUL-terminated text into out (CURSOR_TEXT_MAX bytes suffice). */
+/* Writes the NUL-terminated text into out (out_size >= CURSOR_TEXT_MAX, asserted). */
 void cursor_encode(const char *secret, const struct cursor *c, const char *fingerprint,
                    size_t fingerprint_len, char *out, size_t out_size);
 /* TP_VALIDATION with the reason in errstr when text is not a cursor of this query. */

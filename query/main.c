@@ -1,4 +1,5 @@
 /* tp-query: the read API over the twins in PostgreSQL. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,8 +39,9 @@ static const struct config_entry query_table[] = {
      offsetof(struct query_config, online_window_s),
      "a device is online while its last_seen is at most this many seconds before now()"},
     {"query.cursor_secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct query_config, cursor_secret),
-     "HMAC key of page cursors, the same on every replica (unset: a built-in key; never "
-     "logged)"},
+     "HMAC key of page cursors, at least 16 characters, the same on every replica; required "
+     "with query.auth=required (query.auth=off: unset means a built-in key, with a warning; "
+     "never logged)"},
     {"query.consistency_wait_ms", CONFIG_INT, "5000", 0, 60000,
      offsetof(struct query_config, consistency_wait_ms),
      "read-your-writes: how long a request with a consistency token waits for the projector "
@@ -66,6 +68,36 @@ static const struct config_entry query_table[] = {
     SERVICE_LOG_ENTRY(struct query_config, log_level),
 };
 #define QUERY_TABLE_N (sizeof(query_table) / sizeof(query_table[0]))
+
+#define QUERY_CURSOR_SECRET_MIN 16
+
+/*
+ * A cursor signed with the built-in key can be forged by anyone who reads the source; with
+ * authentication that would let a client mint cursors the service never gave out, so
+ * query.auth=required needs a real secret. With query.auth=off the built-in key is allowed
+ * (nothing is protected anyway) and said in the log.
+ */
+static enum tp_err query_cursor_secret_check(const char *secret, bool auth)
+{
+    if (secret && *secret && strlen(secret) < QUERY_CURSOR_SECRET_MIN) {
+        log_error("query.cursor_secret (TP_QUERY_CURSOR_SECRET) is too short: it needs at least "
+                  "%d characters",
+                  QUERY_CURSOR_SECRET_MIN);
+        return TP_CONFIG;
+    }
+    if (secret && *secret)
+        return TP_OK;
+    if (auth) {
+        log_error("query.auth=required needs query.cursor_secret (TP_QUERY_CURSOR_SECRET): the "
+                  "HMAC key of page cursors, at least %d characters, the same on every replica; "
+                  "set query.auth=off to run with the built-in key",
+                  QUERY_CURSOR_SECRET_MIN);
+        return TP_CONFIG;
+    }
+    log_warn("query.cursor_secret is not set: page cursors are signed with the built-in key, "
+             "which anyone can forge (allowed only with query.auth=off)");
+    return TP_OK;
+}
 
 int main(int argc, char **argv)
 {
@@ -96,6 +128,8 @@ int main(int argc, char **argv)
                   "to run without authentication");
         goto out;
     }
+    if (query_cursor_secret_check(cfg.cursor_secret, auth) != TP_OK)
+        goto out;
     if (auth)
         log_info("%zu API keys", keys.n);
     else

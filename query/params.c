@@ -258,12 +258,17 @@ static enum tp_err params_bad(const char *key, const char *want, char *errstr, s
 static enum tp_err params_metric_filter(struct list_params *p, const char *key, const char *value,
                                         char *errstr, size_t errstr_size)
 {
+    /* the limit first: metrics[n_metrics] is the next free slot only while there is one */
+    if (p->n_metrics >= PARAMS_METRIC_FILTERS)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "at most %d metric filters",
+                          PARAMS_METRIC_FILTERS);
     const char *name = key + strlen("metric.");
     const char *dot = strrchr(name, '.');
     if (!dot || dot == name || (size_t)(dot - name) > PARAMS_NAME_MAX)
         return params_bad(key, "metric.<name>.<lt|le|gt|ge>", errstr, errstr_size);
     int op = params_lookup(params_op_names, 4, dot + 1);
     struct params_metric_filter *f = &p->metrics[p->n_metrics];
+    _Static_assert(sizeof(f->name) == PARAMS_NAME_MAX + 1, "a name and its NUL");
     memcpy(f->name, name, (size_t)(dot - name));
     f->name[dot - name] = '\0';
     if (op < 0 || !params_name_ok(f->name))
@@ -271,9 +276,6 @@ static enum tp_err params_metric_filter(struct list_params *p, const char *key, 
                           "metric.<name>.<lt|le|gt|ge> with a metric name of 1..64 characters "
                           "of A-Z a-z 0-9 . _ -",
                           errstr, errstr_size);
-    if (p->n_metrics == PARAMS_METRIC_FILTERS)
-        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "at most %d metric filters",
-                          PARAMS_METRIC_FILTERS);
     f->op = (enum params_op)op;
     if (!params_number(value, &f->value, f->text, sizeof(f->text)))
         return params_bad(key, "a finite decimal number", errstr, errstr_size);

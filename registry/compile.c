@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "common/mem.h"
+#include "rtdesc.h"
 
 #define COMPILE_OUT_MAX  (64u << 20) /* largest descriptor set read back */
 #define COMPILE_AS_LIMIT (2048ull << 20)
@@ -257,6 +258,12 @@ enum tp_err compile_proto(const struct compile_options *opts, const char *text,
     err = compile_read(path, COMPILE_OUT_MAX, &res);
     if (err != TP_OK) {
         err = tp_err_set(err, errstr, errstr_size, "could not read protoc's descriptor set");
+        goto out;
+    }
+    /* a schema whose messages nest without bound could never be unpacked safely */
+    if (res.len && rtdesc_nesting_check((const uint8_t *)res.data, res.len, errstr, errstr_size) ==
+                       TP_VALIDATION) {
+        err = TP_VALIDATION;
         goto out;
     }
     *out = (uint8_t *)buf_steal(&res, out_len);

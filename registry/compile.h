@@ -9,7 +9,9 @@
  * CPU limits; the folder is removed afterwards. protoc's own include folder
  * (/usr/include: the google/protobuf/ files) stays available, so well-known
  * imports need no reference. The set lists dependencies first; the schema
- * itself is the file named COMPILE_MAIN_FILE.
+ * itself is the file named COMPILE_MAIN_FILE. A schema that compiles but
+ * whose messages nest without bound (recursive message types, or nesting
+ * deeper than RTDESC_MAX_DEPTH: rtdesc.h) is refused like a compile error.
  *
  * Object: none (one call). Threads: any; each call has its own folder.
  * Ownership: *out (the serialized FileDescriptorSet) belongs to the caller.
@@ -45,8 +47,8 @@ struct compile_options {
     int timeout_ms;
 };
 
-/* TP_VALIDATION: the schema does not compile (errstr: why); TP_IO/TP_TIMEOUT: protoc could
- * not run or took too long. */
+/* TP_VALIDATION: the schema does not compile, or is recursive / too deep (errstr: why);
+ * TP_IO/TP_TIMEOUT: protoc could not run or took too long. */
 enum tp_err compile_proto(const struct compile_options *opts, const char *text,
                           const struct compile_file *refs, size_t n_refs, uint8_t **out,
                           size_t *out_len, char *errstr, size_t errstr_size);

@@ -555,6 +555,80 @@ static void rt_templates_collect(const ProtobufCMessageDescriptor *t,
             rt_templates_collect(t->fields[i].descriptor, list, n, cap);
 }
 
+/* ---- nesting ---- */
+
+struct rt_nest {
+    const struct fdset *fs;
+    unsigned char *state; /* per message: 0 unseen, 1 on the path, 2 done */
+    int *depth;           /* per done message: its nesting depth */
+};
+
+/* Depth of message i (1 + the deepest message field), refusing cycles and depths past the
+ * bound; the recursion itself is bounded by RTDESC_MAX_DEPTH + 1 frames. */
+static enum tp_err rt_nest_visit(struct rt_nest *n, size_t i, int level, char *errstr,
+                                 size_t errstr_size)
+{
+    const struct fdset_message *m = &n->fs->messages[i];
+    n->state[i] = 1;
+    int deepest = 0;
+    for (size_t k = 0; k < m->proto->n_field; k++) {
+        const field_proto *f = m->proto->field[k];
+        if (f->type != T(MESSAGE) && f->type != T(GROUP))
+            continue;
+        const struct fdset_message *c = f->type_name ? fdset_message(n->fs, f->type_name) : NULL;
+        if (!c)
+            continue; /* a missing type is rtdesc_set_new's error */
+        size_t ci = (size_t)(c - n->fs->messages);
+        if (n->state[ci] == 1)
+            return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                              "message \"%s\" is recursive: field \"%s.%s\" leads back to \"%s\" "
+                              "(recursive message types are not supported)",
+                              c->name, m->name, f->name, c->name);
+        if (n->state[ci] == 0) {
+            if (level + 1 > RTDESC_MAX_DEPTH)
+                return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                                  "messages nest deeper than %d levels (at field \"%s.%s\")",
+                                  RTDESC_MAX_DEPTH, m->name, f->name);
+            enum tp_err err = rt_nest_visit(n, ci, level + 1, errstr, errstr_size);
+            if (err != TP_OK)
+                return err;
+        }
+        if (n->depth[ci] > deepest)
+            deepest = n->depth[ci];
+    }
+    n->state[i] = 2;
+    n->depth[i] = deepest + 1;
+    if (level - 1 + n->depth[i] > RTDESC_MAX_DEPTH)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "messages nest deeper than %d levels (below \"%s\")", RTDESC_MAX_DEPTH,
+                          m->name);
+    return TP_OK;
+}
+
+static enum tp_err rt_nesting_check(const struct fdset *fs, char *errstr, size_t errstr_size)
+{
+    struct rt_nest n = {fs, tp_calloc(fs->n_messages + 1, 1),
+                        tp_calloc(fs->n_messages + 1, sizeof(int))};
+    enum tp_err err = TP_OK;
+    for (size_t i = 0; i < fs->n_messages && err == TP_OK; i++)
+        if (n.state[i] == 0)
+            err = rt_nest_visit(&n, i, 1, errstr, errstr_size);
+    free(n.state);
+    free(n.depth);
+    return err;
+}
+
+enum tp_err rtdesc_nesting_check(const uint8_t *fds, size_t len, char *errstr, size_t errstr_size)
+{
+    struct fdset *fs;
+    enum tp_err err = fdset_new(fds, len, &fs, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    err = rt_nesting_check(fs, errstr, errstr_size);
+    fdset_free(fs);
+    return err;
+}
+
 enum tp_err rtdesc_set_new(const uint8_t *fds, size_t len,
                            const ProtobufCMessageDescriptor *const *templates, size_t n_templates,
                            struct rtdesc_set **out, char *errstr, size_t errstr_size)
@@ -565,6 +639,10 @@ enum tp_err rtdesc_set_new(const uint8_t *fds, size_t len,
     size_t n_tl = 0, cap_tl = 0;
     if (err != TP_OK)
         goto out;
+    if (rt_nesting_check(s->fs, errstr, errstr_size) != TP_OK) {
+        err = TP_DECODE; /* like a missing type: this set can never be decoded with */
+        goto out;
+    }
     s->msgs = tp_calloc(s->fs->n_messages + 1, sizeof(*s->msgs));
     s->enums = tp_calloc(s->fs->n_enums + 1, sizeof(*s->enums));
     for (size_t i = 0; i < s->fs->n_enums; i++)

@@ -25,6 +25,15 @@
  * templates (Reading.Location, the metrics map entry) follow from the
  * template's fields.
  *
+ * Nesting: a schema whose messages can nest without bound is refused
+ * (rtdesc_nesting_check, also run by rtdesc_set_new): a message type that
+ * reaches itself through message fields (directly, through other messages
+ * or through map values), or chains of nested message types deeper than
+ * RTDESC_MAX_DEPTH. libprotobuf-c's unpack recurses once per nested
+ * message, so with this bound no bytes can make it recurse deeper than
+ * RTDESC_MAX_DEPTH, whatever the consumer (ingest, projector, replay,
+ * rollup): they all get their descriptors here.
+ *
  * Object: struct rtdesc_set (heap, _new/_free) owns every descriptor, the
  * parsed set and all strings; descriptors are borrowed until
  * rtdesc_set_free, and messages unpacked with them must be freed before.
@@ -48,7 +57,18 @@
 
 struct rtdesc_set;
 
-/* TP_DECODE: not a FileDescriptorSet, or a type it names is missing (errstr says which). */
+/* Message types nest at most this deep (a message with no message field is depth 1). */
+#define RTDESC_MAX_DEPTH 32
+
+/*
+ * TP_VALIDATION when a message of the set is recursive or its nested message types reach deeper
+ * than RTDESC_MAX_DEPTH (errstr names the message and the field); TP_DECODE when the bytes are
+ * not a FileDescriptorSet. tp-registry refuses such a schema with 42201 (compile.h).
+ */
+enum tp_err rtdesc_nesting_check(const uint8_t *fds, size_t len, char *errstr, size_t errstr_size);
+
+/* TP_DECODE: not a FileDescriptorSet, a type it names is missing, or its messages are
+ * recursive or nest too deep (rtdesc_nesting_check); errstr says which. */
 enum tp_err rtdesc_set_new(const uint8_t *fds, size_t len,
                            const ProtobufCMessageDescriptor *const *templates, size_t n_templates,
                            struct rtdesc_set **out, char *errstr, size_t errstr_size);

@@ -175,3 +175,84 @@ enum tp_err strict_check_elements(const ProtobufCMessageDescriptor *d, uint32_t 
 {
     return strict_message(d, data, len, 0, field_id, on_bad, arg, code, msg, msg_size);
 }
+
+enum tp_err strict_prescan(const ProtobufCMessageDescriptor *d, uint32_t units_id,
+                           const uint8_t *data, size_t len, int max_depth, struct strict_scan *out,
+                           const char **code, char *msg, size_t msg_size)
+{
+    struct {
+        const ProtobufCMessageDescriptor *d;
+        struct strict_in in;
+    } st[STRICT_DEPTH_MAX];
+    if (max_depth > STRICT_DEPTH_MAX)
+        max_depth = STRICT_DEPTH_MAX;
+    *out = (struct strict_scan){.units = units_id ? 0 : 1, .largest = units_id ? 0 : len};
+    int top = 0;
+    st[0].d = d;
+    st[0].in = (struct strict_in){data, data + len};
+    while (top >= 0) {
+        struct strict_in *in = &st[top].in;
+        if (in->p >= in->end) {
+            top--;
+            continue;
+        }
+        struct strict_field f = {0};
+        if (!strict_next(in, &f)) {
+            *code = "invalid_protobuf";
+            return tp_err_set(TP_VALIDATION, msg, msg_size,
+                              "body is not a valid protobuf %s (broken at byte %zu)", d->short_name,
+                              (size_t)(in->p - data));
+        }
+        if (top == 0 && units_id && f.id == units_id &&
+            f.wire == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+            if (f.len > out->largest) {
+                out->largest = f.len;
+                out->largest_index = out->units;
+            }
+            out->units++;
+        }
+        const ProtobufCFieldDescriptor *fd =
+            protobuf_c_message_descriptor_get_field(st[top].d, f.id);
+        if (!fd || fd->type != PROTOBUF_C_TYPE_MESSAGE ||
+            f.wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
+            continue;
+        if (top + 2 > max_depth) {
+            *code = "too_deep";
+            return tp_err_set(TP_VALIDATION, msg, msg_size,
+                              "messages nested deeper than %d levels (at field \"%s.%s\")",
+                              max_depth, st[top].d->name, fd->name);
+        }
+        top++;
+        st[top].d = fd->descriptor;
+        st[top].in = (struct strict_in){f.data, f.data + f.len};
+    }
+    return TP_OK;
+}
+
+size_t strict_drop_unknown(ProtobufCMessage *m)
+{
+    if (!m)
+        return 0;
+    size_t n = m->n_unknown_fields;
+    m->n_unknown_fields = 0;
+    m->unknown_fields = NULL;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[i];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        char *base = (char *)m;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t count = *(size_t *)(base + fd->quantifier_offset);
+            ProtobufCMessage **arr = *(ProtobufCMessage ***)(base + fd->offset);
+            for (size_t k = 0; arr && k < count; k++)
+                n += strict_drop_unknown(arr[k]);
+            continue;
+        }
+        if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(uint32_t *)(base + fd->quantifier_offset) != fd->id)
+            continue;
+        n += strict_drop_unknown(*(ProtobufCMessage **)(base + fd->offset));
+    }
+    return n;
+}

@@ -51,7 +51,12 @@ static enum tp_err telemetry_unpack(void *arg, int32_t schema_id, const int32_t 
             log_warn("decoding events of schema id %d with the built-in Reading (fields of other "
                      "versions are skipped): %s",
                      schema_id, errstr);
-        return err == TP_DECODE ? TP_NOT_FOUND : err; /* fall back, never drop */
+        if (err == TP_DECODE)
+            return TP_NOT_FOUND;
+        /* refused credentials (401/403) are this process's misconfiguration, not the
+         * event's: retriable for the consumer, which waits (its /readyz says so) instead of
+         * dead-lettering every event until an operator fixes registry.user/password */
+        return err == TP_CONFIG ? TP_IO : err;
     }
     const ProtobufCMessageDescriptor *md = rtdesc_message_at(sc->set, path, path_len);
     ProtobufCMessage *m = NULL;

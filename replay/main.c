@@ -5,6 +5,8 @@
 
 #include "common/log.h"
 #include "common/service.h"
+#include "projector/twin.h"
+#include "registry/telemetry.h"
 #include "replay.h"
 
 struct replay_config {
@@ -19,6 +21,9 @@ struct replay_config {
     long long catchup_events;
     long long lock_timeout_ms;
     bool swap;
+    bool allow_truncated;
+    long long max_sequence_jump;
+    struct telemetry_registry_settings registry;
     char *log_level;
     struct config_extra kafka;
 };
@@ -52,6 +57,12 @@ static const struct config_entry replay_table[] = {
      "the swap's wait for table locks (queries queue behind it), then catch up and retry"},
     {"replay.swap", CONFIG_BOOL, "true", 0, 0, offsetof(struct replay_config, swap),
      "false: build twins_shadow and metric_minutes_shadow, do not swap them in"},
+    {"replay.allow_truncated", CONFIG_BOOL, "false", 0, 0,
+     offsetof(struct replay_config, allow_truncated),
+     "rebuild from the start even when a partition's first offset is above 0 (its earlier "
+     "events were deleted): warns instead of refusing"},
+    FOLD_MAX_JUMP_CONFIG_ENTRY(struct replay_config, max_sequence_jump),
+    TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct replay_config, registry),
     SERVICE_LOG_ENTRY(struct replay_config, log_level),
 };
 #define REPLAY_TABLE_N (sizeof(replay_table) / sizeof(replay_table[0]))
@@ -65,6 +76,8 @@ int main(int argc, char **argv)
 {
     struct replay_config cfg = {.kafka = {.prefix = "kafka."}};
     struct replay *rp = NULL;
+    struct schemas *schemas = NULL;
+    struct journal_decoder decoder;
     char errstr[1024];
     int rc = 1;
     struct service_stopper stopper = {.started = false};
@@ -73,6 +86,16 @@ int main(int argc, char **argv)
     rc = 1;
     struct journal_config jc;
     journal_config_init(&jc, &cfg.journal, &cfg.kafka);
+    /* as the projector: each event decoded with its own version's descriptors (the registry
+     * not answering fails the replay, which leaves the live projection as it is) */
+    if (telemetry_schemas_new(&cfg.registry, jc.topic, &schemas, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    if (schemas) {
+        telemetry_journal_decoder(schemas, &decoder);
+        jc.decoder = &decoder;
+    }
     struct replay_options opts = {
         .journal = &jc,
         .pg_dsn = cfg.pg_dsn,
@@ -84,7 +107,9 @@ int main(int argc, char **argv)
         .catchup_events = cfg.catchup_events,
         .lock_timeout_ms = (int)cfg.lock_timeout_ms,
         .swap = cfg.swap,
+        .allow_truncated = cfg.allow_truncated,
         .progress_tty = isatty(STDERR_FILENO),
+        .max_sequence_jump = cfg.max_sequence_jump,
     };
     if (replay_from_parse(cfg.from, &opts.from_start, &opts.from_ms, errstr, sizeof(errstr)) !=
         TP_OK) {
@@ -110,15 +135,19 @@ int main(int argc, char **argv)
              cfg.swap ? "rebuilt and swapped in" : "built", (long long)s.twins, (long long)s.events,
              (long long)s.applied, (long long)s.duplicates, (long long)s.invalid,
              (double)s.total_ms / 1000.0, build_rate);
-    printf("replay: events=%lld applied=%lld duplicates=%lld invalid=%lld twins=%lld "
-           "history_written=%lld build_events=%lld build_ms=%lld total_ms=%lld swaps=%d\n",
-           (long long)s.events, (long long)s.applied, (long long)s.duplicates, (long long)s.invalid,
-           (long long)s.twins, (long long)s.history_rows, (long long)s.build_events,
-           (long long)s.build_ms, (long long)s.total_ms, s.swap_attempts);
+    printf(
+        "replay: events=%lld applied=%lld duplicates=%lld invalid=%lld twins=%lld "
+        "history_written=%lld build_events=%lld build_ms=%lld total_ms=%lld swaps=%d too_late=%lld "
+        "sequence_jumps=%lld\n",
+        (long long)s.events, (long long)s.applied, (long long)s.duplicates, (long long)s.invalid,
+        (long long)s.twins, (long long)s.history_rows, (long long)s.build_events,
+        (long long)s.build_ms, (long long)s.total_ms, s.swap_attempts, (long long)s.too_late,
+        (long long)s.seq_jumps);
     rc = 0;
 out:
     service_stopper_join(&stopper); /* before the object is freed */
     replay_free(rp);
+    schemas_free(schemas); /* after the readings that pin its schemas */
     config_release(replay_table, REPLAY_TABLE_N, &cfg, &cfg.kafka);
     return rc;
 }

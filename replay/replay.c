@@ -64,6 +64,7 @@ struct replay {
     int64_t phase_t0, phase_events0, phase_total, last_progress_ms;
     int64_t t0;
     _Atomic int64_t st_events, st_applied, st_duplicates, st_invalid, st_twins, st_history;
+    _Atomic int64_t st_too_late, st_seq_jumps;
     _Atomic int64_t st_build_events, st_build_ms, st_total_ms;
     atomic_int st_swaps;
 };
@@ -196,6 +197,8 @@ enum tp_err replay_new(const struct replay_options *opts, struct replay **out, c
 {
     struct replay *rp = tp_calloc(1, sizeof(*rp));
     rp->opts = *opts;
+    if (rp->opts.max_sequence_jump <= 0)
+        rp->opts.max_sequence_jump = FOLD_MAX_JUMP_DEFAULT;
     rp->t0 = tp_mono_ms();
     rp->n_workers = opts->threads > 0 ? opts->threads : 1;
     rp->workers = tp_calloc((size_t)rp->n_workers, sizeof(*rp->workers));
@@ -228,7 +231,7 @@ enum tp_err replay_new(const struct replay_options *opts, struct replay **out, c
 
 /* Per-batch counts, added to the shared ones once per batch. */
 struct replay_counts {
-    int64_t applied, duplicates, invalid;
+    int64_t applied, duplicates, invalid, too_late, seq_jumps;
 };
 
 /* A valid reading waiting in the worker's sorted batch. */
@@ -266,11 +269,21 @@ static void replay_fold(struct replay_worker *w, const journal_reading *r, struc
     struct twin *t = twins_get(w->twins, r->device_id);
     if (!t)
         t = twins_put(w->twins, twin_new(r->device_id));
-    if (fold_apply(t, r, w->history) == FOLD_APPLIED) {
+    /* too late or too far ahead: the live projector dead-lettered it, counted here only */
+    switch (fold_apply(t, r, w->history, w->rp->opts.max_sequence_jump)) {
+    case FOLD_APPLIED:
         twins_mark_dirty(w->twins, t);
         c->applied++;
-    } else {
+        break;
+    case FOLD_TOO_LATE:
+        c->too_late++;
+        break;
+    case FOLD_JUMP:
+        c->seq_jumps++;
+        break;
+    default:
         c->duplicates++;
+        break;
     }
 }
 
@@ -368,6 +381,7 @@ static enum tp_err replay_batch(struct replay_worker *w, size_t *n, struct repla
             atomic_store(&rp->pos[e->partition], e->offset + 1);
     }
     arena_release(&w->arena);
+    journal_reader_release(w->reader); /* readings of registered versions (cfg->decoder) */
     return err;
 }
 
@@ -394,6 +408,8 @@ static enum tp_err replay_read(struct replay_worker *w, bool keep_history, bool 
         atomic_fetch_add(&rp->st_applied, c.applied);
         atomic_fetch_add(&rp->st_duplicates, c.duplicates);
         atomic_fetch_add(&rp->st_invalid, c.invalid);
+        atomic_fetch_add(&rp->st_too_late, c.too_late);
+        atomic_fetch_add(&rp->st_seq_jumps, c.seq_jumps);
         if (err == TP_OK && !keep_history &&
             history_count(w->history) >= rp->opts.history_max_rows / (size_t)rp->n_workers)
             err = replay_write(w, false, errstr, errstr_size);
@@ -422,6 +438,44 @@ static enum tp_err replay_end_offsets(struct replay *rp, char *errstr, size_t er
     return err;
 }
 
+enum tp_err replay_check_truncated(const char *topic, const int64_t *lo, size_t n, bool allow,
+                                   char *errstr, size_t errstr_size)
+{
+    char list[512] = "";
+    size_t len = 0, shown = 0, truncated = 0;
+    for (size_t p = 0; p < n; p++) {
+        if (lo[p] <= 0)
+            continue;
+        truncated++;
+        if (shown < 8 && len < sizeof(list)) {
+            int w =
+                snprintf(list + len, sizeof(list) - len, "%spartition %zu starts at offset %lld",
+                         shown ? ", " : "", p, (long long)lo[p]);
+            len += w > 0 ? (size_t)w : 0;
+            shown++;
+        }
+    }
+    if (errstr && errstr_size)
+        errstr[0] = '\0';
+    if (truncated == 0)
+        return TP_OK;
+    char more[48] = "";
+    if (truncated > shown)
+        snprintf(more, sizeof(more), " (and %zu more partitions)", truncated - shown);
+    if (allow) {
+        tp_err_set(TP_OK, errstr, errstr_size,
+                   "journal \"%s\" is truncated: %s%s; rebuilding from what is left "
+                   "(replay.allow_truncated): devices whose events were all deleted are missing",
+                   topic, list, more);
+        return TP_OK;
+    }
+    return tp_err_set(TP_CONFLICT, errstr, errstr_size,
+                      "journal \"%s\" is truncated: %s%s; the events before were deleted "
+                      "(retention or DeleteRecords), so a rebuild from the start would lack them: "
+                      "set replay.allow_truncated=true to rebuild from what is left",
+                      topic, list, more);
+}
+
 /* Phase 1: partitions, start and end offsets, each worker's assignment. */
 static enum tp_err replay_start(struct replay *rp, char *errstr, size_t errstr_size)
 {
@@ -431,6 +485,15 @@ static enum tp_err replay_start(struct replay *rp, char *errstr, size_t errstr_s
     size_t n = 0;
     enum tp_err err = journal_reader_watermarks(rp->reader, REPLAY_KAFKA_TIMEOUT, lo, hi,
                                                 REPLAY_MAX_PARTITIONS, &n, errstr, errstr_size);
+    if (err == TP_OK && rp->opts.from_start) {
+        char why[1024];
+        err = replay_check_truncated(rp->opts.journal->topic, lo, n, rp->opts.allow_truncated, why,
+                                     sizeof(why));
+        if (err != TP_OK)
+            tp_err_set(err, errstr, errstr_size, "%s", why);
+        else if (why[0])
+            log_warn("%s", why);
+    }
     if (err == TP_OK) {
         memcpy(start, lo, n * sizeof(*start));
         if (!rp->opts.from_start)
@@ -670,6 +733,8 @@ void replay_stats_get(struct replay *rp, struct replay_stats *out)
     out->applied = atomic_load(&rp->st_applied);
     out->duplicates = atomic_load(&rp->st_duplicates);
     out->invalid = atomic_load(&rp->st_invalid);
+    out->too_late = atomic_load(&rp->st_too_late);
+    out->seq_jumps = atomic_load(&rp->st_seq_jumps);
     out->twins = atomic_load(&rp->st_twins);
     out->history_rows = atomic_load(&rp->st_history);
     out->build_events = atomic_load(&rp->st_build_events);

@@ -66,14 +66,18 @@ struct replay_options {
     int64_t catchup_events;  /* swap once a catch-up round read fewer events than this */
     int lock_timeout_ms;     /* the swap's wait for table locks, then retry */
     bool swap;               /* false: build the shadow tables and stop (for inspection) */
+    bool allow_truncated;    /* from the start of a journal whose first offsets are not 0 */
     bool progress_tty;       /* progress as a \r line on stderr, else a log line every 10 s */
+    int64_t max_sequence_jump; /* as the projector's (fold_apply): the same twins */
 };
 
 struct replay_stats {
     int64_t events;     /* journal events read */
     int64_t applied;    /* readings folded into twins */
-    int64_t duplicates; /* readings ignored: sequence not above the twin's */
+    int64_t duplicates; /* readings ignored: this exact sequence was applied */
     int64_t invalid;    /* events skipped: undecodable or unusable */
+    int64_t too_late;   /* readings older than a twin's sequence window (not applied) */
+    int64_t seq_jumps;  /* readings too far above a twin's sequence (not applied) */
     int64_t twins;
     int64_t history_rows; /* metric_minutes rows of the rebuilt projection (at the swap) */
     int64_t build_events; /* events up to the end offsets taken at start */
@@ -93,6 +97,12 @@ void replay_free(struct replay *rp);
  * RFC 3339 time (2026-11-23T10:00:00Z, 2026-11-23T11:00:00.5+01:00). Pure. */
 enum tp_err replay_from_parse(const char *s, bool *from_start, int64_t *ms, char *errstr,
                               size_t errstr_size);
+/* Before a rebuild from the start: TP_CONFLICT naming every partition whose first offset
+ * (low watermark lo[p]) is above 0, whose earlier events were deleted (retention,
+ * DeleteRecords), unless allow; then TP_OK (the caller warns with errstr, filled either way).
+ * Pure. */
+enum tp_err replay_check_truncated(const char *topic, const int64_t *lo, size_t n, bool allow,
+                                   char *errstr, size_t errstr_size);
 /* The progress line (no \r or newline): events done of total, rate, ETA, lag. Pure. */
 void replay_progress_format(char *out, size_t n, const char *phase, int64_t done, int64_t total,
                             double rate, int64_t lag);

@@ -43,7 +43,7 @@ static const char shadow_create_sql[] =
 
 static const char shadow_twin_cols[] =
     "(device_id, first_seen, last_seen, last_sequence, events, metrics, location, attributes,"
-    " minute, minute_stats)";
+    " minute, minute_stats, seq_window)";
 static const char shadow_history_cols[] = "(device_id, metric, minute, min, max, sum, count)";
 
 /* Several history parts: one row per (device, metric, minute), as the projector's upserts. */
@@ -57,14 +57,14 @@ static const char shadow_merge_sql[] =
 
 static const char shadow_upsert_twins_sql[] =
     "INSERT INTO twins_shadow AS t (device_id, first_seen, last_seen, last_sequence, events,"
-    " metrics, location, attributes, minute, minute_stats)"
+    " metrics, location, attributes, minute, minute_stats, seq_window)"
     " SELECT device_id, first_seen, last_seen, last_sequence, events, metrics, location,"
-    " attributes, minute, minute_stats FROM twins_shadow_stage"
+    " attributes, minute, minute_stats, seq_window FROM twins_shadow_stage"
     " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
     " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
     " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
     " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
-    " minute_stats = EXCLUDED.minute_stats";
+    " minute_stats = EXCLUDED.minute_stats, seq_window = EXCLUDED.seq_window";
 
 static const char shadow_upsert_history_sql[] =
     "INSERT INTO metric_minutes_shadow AS m (device_id, metric, minute, min, max, sum, count)"

@@ -11,6 +11,7 @@
 #include "common/http_config.h"
 #include "common/log.h"
 #include "common/service.h"
+#include "registry/telemetry.h"
 #include "rollup.h"
 
 struct rollup_config {
@@ -27,6 +28,8 @@ struct rollup_config {
     long long zstd_level;
     long long crash_before_rename;
     long long crash_after_rename;
+    struct telemetry_registry_settings registry;
+    char *dlq_topic;
     char *log_level;
     struct config_extra kafka;
 };
@@ -52,6 +55,10 @@ static const struct config_entry rollup_table[] = {
      "zstd, snappy or none"},
     {"rollup.zstd_level", CONFIG_INT, "1", 1, 22, offsetof(struct rollup_config, zstd_level),
      "zstd level (1 = fastest, as pyarrow's default; higher = smaller, slower)"},
+    TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct rollup_config, registry),
+    {"rollup.dlq_topic", CONFIG_STRING, NULL, 0, 0, offsetof(struct rollup_config, dlq_topic),
+     "with registry.url: dead-letter topic for events their schema can never decode (default: "
+     "<journal.topic>.dlq)"},
     {"debug.crash_before_rename", CONFIG_INT, "0", 0, 1000000,
      offsetof(struct rollup_config, crash_before_rename),
      "TEST HOOK: abort when the N-th file is written, before its rename (0 = off)"},
@@ -73,9 +80,14 @@ static void rollup_handle_metrics(struct http_request *req, void *arg)
                "# TYPE tp_rollup_rows_total counter\ntp_rollup_rows_total %lld\n"
                "# TYPE tp_rollup_skipped_total counter\ntp_rollup_skipped_total %lld\n"
                "# TYPE tp_rollup_files_total counter\ntp_rollup_files_total %lld\n"
-               "# TYPE tp_rollup_open_files gauge\ntp_rollup_open_files %lld\n",
+               "# TYPE tp_rollup_open_files gauge\ntp_rollup_open_files %lld\n"
+               "# TYPE tp_rollup_dead_letters_total counter\ntp_rollup_dead_letters_total %lld\n"
+               "# TYPE tp_rollup_decode_retries_total counter\ntp_rollup_decode_retries_total "
+               "%lld\n"
+               "# TYPE tp_rollup_decode_waiting gauge\ntp_rollup_decode_waiting %lld\n",
                (long long)s.events, (long long)s.rows, (long long)s.skipped, (long long)s.files,
-               (long long)s.open_files);
+               (long long)s.open_files, (long long)s.dead_letters, (long long)s.decode_retries,
+               (long long)s.waiting);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
 }
@@ -90,6 +102,7 @@ int main(int argc, char **argv)
     struct rollup_config cfg = {.kafka = {.prefix = "kafka."}};
     struct rollup *r = NULL;
     struct http_server *srv = NULL;
+    struct schemas *schemas = NULL;
     char errstr[1024];
     int rc = 1;
     struct service_stopper stopper = {.started = false};
@@ -111,6 +124,20 @@ int main(int argc, char **argv)
         .crash_before_rename = (int)cfg.crash_before_rename,
         .crash_after_rename = (int)cfg.crash_after_rename,
     };
+    /* with a registry, each event is decoded with its own version's descriptors, so fields
+     * added by later versions become columns */
+    if (telemetry_schemas_new(&cfg.registry, jc.topic, &schemas, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    char dlq[256];
+    snprintf(dlq, sizeof(dlq), "%s%s", cfg.dlq_topic ? cfg.dlq_topic : jc.topic,
+             cfg.dlq_topic ? "" : ".dlq");
+    opts.schemas = schemas;
+    opts.dlq_topic = dlq;
+    if (!schemas)
+        log_warn("registry.url is unset: events are decoded with the built-in Reading, fields of "
+                 "other schema versions are not written");
     parquet_options_init(&opts.parquet);
     opts.parquet.row_group_rows = (size_t)cfg.row_group_rows;
     opts.parquet.zstd_level = (int)cfg.zstd_level;
@@ -149,6 +176,7 @@ out:
     service_stopper_join(&stopper); /* before the object is freed */
     http_server_free(srv);
     rollup_free(r);
+    schemas_free(schemas); /* after the rollup that pins its schemas */
     config_release(rollup_table, ROLLUP_TABLE_N, &cfg, &cfg.kafka);
     return rc;
 }

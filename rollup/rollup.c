@@ -4,14 +4,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "columns.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "journal/framing.h"
 #include "layout.h"
+#include "registry/telemetry.h"
 
 #define ROLLUP_MAX_PARTITIONS 4096
 #define ROLLUP_HOUR_MS        3600000LL
+#define ROLLUP_SCHEMAS_HELD   1024        /* schema versions pinned (their descriptors stay) */
+#define ROLLUP_BACKOFF_MIN_MS 100         /* waiting for the registry: first pause */
+#define ROLLUP_BACKOFF_MAX_MS 5000        /* ... doubling up to this */
+#define ROLLUP_DLQ_TIMEOUT_MS 15000       /* a dead letter's acknowledgement */
+#define ROLLUP_FRAME_MAX      (64u << 20) /* an undecodable event kept for the dead-letter topic */
 
 struct rollup_part {
     struct parquet_writer *w;
@@ -42,12 +51,189 @@ struct rollup {
     enum tp_err fatal;
     char fatal_msg[512];
     _Atomic int64_t st_events, st_rows, st_skipped, st_files, st_open, st_lag;
+    _Atomic int64_t st_dead, st_retries, st_waiting;
+    /* decoding through the registry (opts.schemas): the consumer's config with our decoder */
+    struct journal_config jc;
+    struct journal_decoder inner, decoder;
+    /* the outcome of the decode inside the last journal_consumer_poll */
+    bool dec_called;
+    enum tp_err dec_err;
+    int32_t dec_schema_id;
+    char dec_why[256];
+    struct buf dec_frame; /* the framed event when it failed, for the dead-letter topic */
+    /* pinned versions: their descriptors (cached by pointer in columns.c) are never freed */
+    int32_t held_id[ROLLUP_SCHEMAS_HELD];
+    struct lru_ref *held_ref[ROLLUP_SCHEMAS_HELD];
+    size_t n_held;
+    bool resolve_always; /* more versions than pinned: resolve columns per event */
+    /* descriptors whose columns are in the schema (the built-in one and pinned versions) */
+    const ProtobufCMessageDescriptor *added[ROLLUP_SCHEMAS_HELD + 1];
+    size_t n_added;
+    const ProtobufCMessageDescriptor *last_desc;
+    int backoff_ms;
+    struct journal_producer *dlq;
+    struct journal_config dlq_cfg;
+    int dlq_pending; /* dead letters not yet reported */
+    enum tp_err dlq_err;
+    char dlq_why[256];
 };
 
 static int64_t rollup_floor_hour(int64_t ms)
 {
     int64_t h = ms / ROLLUP_HOUR_MS;
     return (ms % ROLLUP_HOUR_MS < 0) ? h - 1 : h;
+}
+
+/* Pins schema id's version for the rollup's lifetime (once per id). */
+static void rollup_hold(struct rollup *r, int32_t id)
+{
+    for (size_t i = 0; i < r->n_held; i++)
+        if (r->held_id[i] == id)
+            return;
+    if (r->n_held == ROLLUP_SCHEMAS_HELD) {
+        r->resolve_always = true;
+        return;
+    }
+    const struct schema *sc;
+    struct lru_ref *ref;
+    char why[256];
+    if (schemas_get(r->opts.schemas, id, &sc, &ref, why, sizeof(why)) != TP_OK) {
+        r->resolve_always = true; /* evicted meanwhile: never trust a cached pointer */
+        return;
+    }
+    r->held_id[r->n_held] = id;
+    r->held_ref[r->n_held++] = ref;
+}
+
+/*
+ * The consumer's decoder: the registry's (registry/telemetry.h), but an event it cannot
+ * decode is never handed to the built-in Reading (journal_event_decode would): it comes back
+ * without a reading, and the outcome stays here for rollup_undecoded (wait or dead-letter).
+ */
+static enum tp_err rollup_unpack(void *arg, int32_t schema_id, const int32_t *path, size_t path_len,
+                                 const uint8_t *payload, size_t len, journal_reading **out,
+                                 void **ref, char *errstr, size_t errstr_size)
+{
+    struct rollup *r = arg;
+    r->dec_called = true;
+    r->dec_schema_id = schema_id;
+    r->dec_err = r->inner.unpack(r->inner.arg, schema_id, path, path_len, payload, len, out, ref,
+                                 errstr, errstr_size);
+    if (r->dec_err == TP_OK) {
+        rollup_hold(r, schema_id);
+        return TP_OK;
+    }
+    snprintf(r->dec_why, sizeof(r->dec_why), "%s", errstr);
+    uint8_t hdr[FRAMING_HEADER_MAX];
+    size_t hlen = framing_header_encode(hdr, sizeof(hdr), schema_id, path, path_len);
+    buf_reset(&r->dec_frame);
+    if (buf_append(&r->dec_frame, hdr, hlen) != TP_OK ||
+        buf_append(&r->dec_frame, payload, len) != TP_OK)
+        buf_reset(&r->dec_frame); /* over ROLLUP_FRAME_MAX: cannot be dead-lettered, waits */
+    return TP_DECODE;
+}
+
+static void rollup_release(void *arg, void *ref)
+{
+    struct rollup *r = arg;
+    r->inner.release(r->inner.arg, ref);
+}
+
+static void rollup_dlq_delivered(void *opaque, const struct journal_delivery *d, void *arg)
+{
+    struct rollup *r = arg;
+    (void)opaque;
+    r->dlq_pending--;
+    if (d->err != TP_OK) {
+        r->dlq_err = d->err;
+        snprintf(r->dlq_why, sizeof(r->dlq_why), "%s", d->errstr);
+    }
+}
+
+/* Sleeps ms, in steps that notice rollup_stop. */
+static void rollup_sleep(struct rollup *r, int ms)
+{
+    for (int slept = 0; slept < ms && atomic_load(&r->running); slept += 100)
+        usleep((useconds_t)(ms - slept < 100 ? ms - slept : 100) * 1000);
+}
+
+/* Writes the undecodable event to the dead-letter topic and waits for its acknowledgement. */
+static enum tp_err rollup_dead_letter(struct rollup *r, const struct journal_event *ev,
+                                      char *errstr, size_t errstr_size)
+{
+    if (!r->dlq || r->dec_frame.len == 0)
+        return tp_err_set(TP_IO, errstr, errstr_size,
+                          "the event cannot be dead-lettered (no dead-letter topic, or larger "
+                          "than %u bytes)",
+                          ROLLUP_FRAME_MAX);
+    char reason[512];
+    snprintf(reason, sizeof(reason), "schema id %d: %s (partition %d offset %lld)",
+             r->dec_schema_id, r->dec_why, ev->partition, (long long)ev->offset);
+    r->dlq_err = TP_OK;
+    enum tp_err err = journal_producer_append_dead(r->dlq, r->dec_frame.data, r->dec_frame.len,
+                                                   r->jc.topic, reason, NULL, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    r->dlq_pending++;
+    journal_producer_flush(r->dlq, ROLLUP_DLQ_TIMEOUT_MS); /* serves the delivery report */
+    if (r->dlq_pending > 0) {
+        /* reported as failed now; if the broker did write it, the retry dead-letters the
+         * event twice (at least once, never lost) */
+        journal_producer_purge(r->dlq);
+        journal_producer_poll(r->dlq, 0);
+        return tp_err_set(TP_TIMEOUT, errstr, errstr_size,
+                          "the dead letter was not acknowledged within %d ms",
+                          ROLLUP_DLQ_TIMEOUT_MS);
+    }
+    if (r->dlq_err != TP_OK)
+        return tp_err_set(r->dlq_err, errstr, errstr_size, "%s", r->dlq_why);
+    log_warn("could not decode the event at partition %d offset %lld: written to the dead-letter "
+             "topic \"%s\" (%s)",
+             ev->partition, (long long)ev->offset, r->dlq_cfg.topic, reason);
+    atomic_fetch_add(&r->st_dead, 1);
+    return TP_OK;
+}
+
+/* Whether the decoder's error says the event can never be decoded (else: wait and retry). */
+static bool rollup_undecodable(enum tp_err err)
+{
+    return err == TP_DECODE || err == TP_NOT_FOUND || err == TP_VALIDATION || err == TP_TOO_LARGE;
+}
+
+/*
+ * An event the registry's decoder did not decode. Never decodable: dead-lettered, then *pass
+ * is set (the caller skips it). Otherwise (the registry did not answer, or refused us): the
+ * partition is rewound to the event and the loop pauses with backoff; nothing moves past it.
+ */
+static enum tp_err rollup_undecoded(struct rollup *r, const struct journal_event *ev, bool *pass,
+                                    char *errstr, size_t errstr_size)
+{
+    char why[512];
+    *pass = false;
+    enum tp_err err = r->dec_err;
+    if (rollup_undecodable(err)) {
+        err = rollup_dead_letter(r, ev, why, sizeof(why));
+        if (err == TP_OK) {
+            *pass = true;
+            return TP_OK;
+        }
+        log_warn("could not dead-letter the event at partition %d offset %lld (%s): %s",
+                 ev->partition, (long long)ev->offset, r->dec_why, why);
+    } else {
+        snprintf(why, sizeof(why), "%s", r->dec_why);
+    }
+    atomic_store(&r->st_waiting, 1);
+    atomic_fetch_add(&r->st_retries, 1);
+    log_warn("waiting to decode the event at partition %d offset %lld (schema id %d), retrying "
+             "in %d ms: %s",
+             ev->partition, (long long)ev->offset, r->dec_schema_id, r->backoff_ms, why);
+    err = journal_consumer_seek(r->consumer, &ev->partition, &ev->offset, 1, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    rollup_sleep(r, r->backoff_ms);
+    r->backoff_ms =
+        r->backoff_ms * 2 > ROLLUP_BACKOFF_MAX_MS ? ROLLUP_BACKOFF_MAX_MS : r->backoff_ms * 2;
+    return TP_OK;
 }
 
 /* Closes the partition's file, publishes it and commits the offset after it. */
@@ -113,8 +299,28 @@ static uint64_t rollup_row_bytes(const journal_reading *rd)
            16 * rd->n_metrics;
 }
 
-static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev, char *errstr,
-                                size_t errstr_size)
+/* A version not seen yet may bring columns (union by name; open files then rotate). */
+static enum tp_err rollup_columns_for(struct rollup *r, const ProtobufCMessageDescriptor *d,
+                                      char *errstr, size_t errstr_size)
+{
+    if (r->resolve_always) {
+        r->schema.cached_desc = NULL; /* d may be freed and another at its address later */
+        return rollup_schema_add(&r->schema, d, errstr, errstr_size);
+    }
+    if (d == r->last_desc)
+        return TP_OK;
+    r->last_desc = d;
+    for (size_t i = 0; i < r->n_added; i++)
+        if (r->added[i] == d)
+            return TP_OK;
+    enum tp_err err = rollup_schema_add(&r->schema, d, errstr, errstr_size);
+    if (err == TP_OK && r->n_added < ROLLUP_SCHEMAS_HELD + 1)
+        r->added[r->n_added++] = d;
+    return err;
+}
+
+static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev, bool dead,
+                                char *errstr, size_t errstr_size)
 {
     struct rollup_part *part = &r->parts[ev->partition];
     enum tp_err err = TP_OK;
@@ -122,12 +328,16 @@ static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev
     if (r->opts.once && part->position >= r->ends[ev->partition])
         part->reached_end = true;
     atomic_fetch_add(&r->st_events, 1);
-    if (!rollup_event_usable(ev)) {
-        atomic_fetch_add(&r->st_skipped, 1);
+    if (dead || !rollup_event_usable(ev)) {
+        if (!dead)
+            atomic_fetch_add(&r->st_skipped, 1);
         if (part->w)
             part->next_offset = ev->offset + 1;
         return TP_OK;
     }
+    err = rollup_columns_for(r, ev->reading->base.descriptor, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
     int64_t hour = rollup_floor_hour(ev->reading->timestamp_ms);
     if (part->w && (hour != part->hour || part->schema_version != r->schema.version))
         err = rollup_close(r, ev->partition, errstr, errstr_size);
@@ -196,6 +406,14 @@ enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, c
 {
     struct rollup *r = tp_calloc(1, sizeof(*r));
     r->opts = *opts;
+    r->jc = *opts->journal;
+    r->backoff_ms = ROLLUP_BACKOFF_MIN_MS;
+    buf_init(&r->dec_frame, ROLLUP_FRAME_MAX);
+    if (opts->schemas) {
+        telemetry_journal_decoder(opts->schemas, &r->inner);
+        r->decoder = (struct journal_decoder){rollup_unpack, rollup_release, r};
+        r->jc.decoder = &r->decoder;
+    }
     atomic_store(&r->running, true);
     for (size_t p = 0; p < ROLLUP_MAX_PARTITIONS; p++)
         r->parts[p].position = -1;
@@ -204,13 +422,22 @@ enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, c
                                         errstr, errstr_size);
     if (err == TP_OK)
         err = layout_mkdirs(opts->dir, errstr, errstr_size);
+    if (err == TP_OK && opts->schemas && opts->dlq_topic) {
+        r->dlq_cfg = r->jc;
+        r->dlq_cfg.topic = opts->dlq_topic;
+        r->dlq_cfg.decoder = NULL;
+        r->dlq_cfg.max_message_bytes = 0;
+        err = journal_topic_ensure(&r->dlq_cfg, 15000, errstr, errstr_size);
+        if (err == TP_OK)
+            err = journal_producer_new(&r->dlq_cfg, rollup_dlq_delivered, r, &r->dlq, errstr,
+                                       errstr_size);
+    }
     if (err == TP_OK && opts->once)
         err = journal_topic_end_offsets(opts->journal, 15000, r->ends, ROLLUP_MAX_PARTITIONS,
                                         &r->n_ends, errstr, errstr_size);
     if (err == TP_OK) {
         struct journal_rebalance rb = {rollup_on_assign, rollup_on_revoke, r};
-        err = journal_consumer_new(opts->journal, opts->group, &rb, &r->consumer, errstr,
-                                   errstr_size);
+        err = journal_consumer_new(&r->jc, opts->group, &rb, &r->consumer, errstr, errstr_size);
     }
     if (err != TP_OK) {
         rollup_free(r);
@@ -268,6 +495,7 @@ enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
             break;
         struct journal_event ev;
         bool got;
+        r->dec_called = false;
         err = journal_consumer_poll(r->consumer, 100, &ev, &got, errstr, errstr_size);
         if (err == TP_OK && r->fatal != TP_OK)
             err = tp_err_set(r->fatal, errstr, errstr_size, "%s", r->fatal_msg);
@@ -276,8 +504,17 @@ enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
                 if (r->opts.once && (size_t)ev.partition < r->n_ends &&
                     ev.offset >= r->ends[ev.partition])
                     r->parts[ev.partition].reached_end = true;
+            } else if (!ev.reading && r->dec_called && r->dec_err != TP_OK) {
+                bool pass;
+                err = rollup_undecoded(r, &ev, &pass, errstr, errstr_size);
+                if (err == TP_OK && pass)
+                    err = rollup_event(r, &ev, true, errstr, errstr_size);
             } else {
-                err = rollup_event(r, &ev, errstr, errstr_size);
+                if (r->dec_called) { /* decoded: the registry answers */
+                    r->backoff_ms = ROLLUP_BACKOFF_MIN_MS;
+                    atomic_store(&r->st_waiting, 0);
+                }
+                err = rollup_event(r, &ev, false, errstr, errstr_size);
             }
             journal_event_release(&ev);
         }
@@ -310,6 +547,9 @@ void rollup_stats_get(struct rollup *r, struct rollup_stats *out)
     out->files = atomic_load(&r->st_files);
     out->open_files = atomic_load(&r->st_open);
     out->lag = atomic_load(&r->st_lag);
+    out->dead_letters = atomic_load(&r->st_dead);
+    out->decode_retries = atomic_load(&r->st_retries);
+    out->waiting = atomic_load(&r->st_waiting);
 }
 
 void rollup_free(struct rollup *r)
@@ -319,5 +559,9 @@ void rollup_free(struct rollup *r)
     journal_consumer_free(r->consumer); /* revoke closes and commits open files */
     for (size_t p = 0; p < ROLLUP_MAX_PARTITIONS; p++)
         parquet_writer_free(r->parts[p].w); /* only after an error: removes the temp file */
+    for (size_t i = 0; i < r->n_held; i++)
+        schemas_put(r->opts.schemas, r->held_ref[i]);
+    journal_producer_free(r->dlq);
+    buf_release(&r->dec_frame);
     free(r);
 }

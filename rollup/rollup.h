@@ -17,8 +17,19 @@
  * at start; the loop stops when every partition reached them, closes its
  * files and returns.
  *
- * Events that are not decodable or lack device_id/sequence/timestamp are
- * skipped and counted (the projector skips the same ones).
+ * Decoding (with opts.schemas, a registry client): each event is unpacked with
+ * the descriptors of its own schema id, never with the built-in Reading, so
+ * fields of later versions become columns (columns.h, union by name). While
+ * the registry cannot answer, the partition is rewound to the event and the
+ * loop waits with backoff (100 ms doubling to 5 s): no row, no commit past
+ * it. An event its schema can never decode (id not registered under the
+ * subject, payload invalid for it) is written to opts.dlq_topic with the
+ * reason, and only once that write is acknowledged is it passed. Without
+ * opts.schemas, events are decoded with the built-in Reading (fields of
+ * other versions are not written).
+ *
+ * Events whose framing is invalid, or that lack device_id/sequence/timestamp,
+ * are skipped and counted (the projector skips the same ones).
  *
  * Object: struct rollup (heap, _new/_free). One loop thread; rollup_stop
  * and rollup_stats_get from any thread.
@@ -35,6 +46,7 @@
 
 #include "journal/journal.h"
 #include "parquet.h"
+#include "registry/schemas.h"
 
 struct rollup;
 
@@ -48,6 +60,8 @@ struct rollup_options {
     bool once;
     bool progress_tty; /* draw a progress bar (stderr is a terminal) */
     struct parquet_options parquet;
+    struct schemas *schemas; /* borrowed; NULL: the built-in Reading only */
+    const char *dlq_topic;   /* with schemas: where undecodable events go */
     int crash_before_rename; /* TEST HOOK: abort() when the N-th file is written, before its rename
                               */
     int crash_after_rename;  /* TEST HOOK: abort() after the N-th rename, before its commit */
@@ -59,7 +73,10 @@ struct rollup_stats {
     int64_t skipped;
     int64_t files;
     int64_t open_files;
-    int64_t lag; /* once mode: events left to the captured end */
+    int64_t lag;            /* once mode: events left to the captured end */
+    int64_t dead_letters;   /* events written to the dead-letter topic */
+    int64_t decode_retries; /* decodes that waited for the registry */
+    int64_t waiting;        /* 1 while an event waits for the registry */
 };
 
 enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, char *errstr,

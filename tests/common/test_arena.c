@@ -2,6 +2,7 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/arena.h"
@@ -104,6 +105,43 @@ START_TEST(test_protobuf_unpack_in_arena)
 }
 END_TEST
 
+/* A body of many empty readings costs far more unpacked than on the wire (2 bytes each): with
+ * a cap the unpack fails cleanly at it instead of taking what it likes; without one it takes
+ * ~100x the body (what made 2M empty readings cost 868 MiB). */
+START_TEST(test_protobuf_unpack_capped)
+{
+    size_t n = 20000, len = 2 * n;
+    uint8_t *body = calloc(1, len);
+    for (size_t i = 0; i < n; i++)
+        body[2 * i] = 0x0a; /* field 1, length-delimited, length 0: an empty Reading */
+    struct arena a;
+    arena_init(&a);
+    ProtobufCAllocator pa = arena_protobuf(&a);
+    Twinpipe__Telemetry__V1__ReadingBatch *b =
+        twinpipe__telemetry__v1__reading_batch__unpack(&pa, len, body);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(b->n_readings, n);
+    ck_assert(!a.exceeded);
+    ck_assert_uint_gt(a.reserved, 20 * len); /* what the uncapped unpack took */
+    ck_assert_uint_eq(a.peak, a.reserved);
+    arena_release(&a);
+    ck_assert_uint_eq(a.reserved, 0);
+
+    arena_set_limit(&a, 8 * len);
+    pa = arena_protobuf(&a);
+    ck_assert_ptr_null(twinpipe__telemetry__v1__reading_batch__unpack(&pa, len, body));
+    ck_assert(a.exceeded);
+    ck_assert_uint_le(a.reserved, 8 * len);
+    ck_assert_uint_le(a.peak, 8 * len);
+    /* arena_alloc (bounded by its caller) is not capped */
+    ck_assert_ptr_nonnull(arena_alloc(&a, 16 * len));
+    arena_release(&a);
+    ck_assert(!a.exceeded);
+    ck_assert_uint_eq(a.limit, 8 * len);
+    free(body);
+}
+END_TEST
+
 static Suite *arena_suite(void)
 {
     Suite *s = suite_create("arena");
@@ -111,6 +149,7 @@ static Suite *arena_suite(void)
     tcase_add_test(tc, test_alignment_and_distinct_blocks);
     tcase_add_test(tc, test_large_blocks_and_reuse);
     tcase_add_test(tc, test_protobuf_unpack_in_arena);
+    tcase_add_test(tc, test_protobuf_unpack_capped);
     suite_add_tcase(s, tc);
     return s;
 }

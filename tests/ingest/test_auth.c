@@ -1,3 +1,4 @@
+/* ingest/auth.c: bearer tokens minted, verified, refused; what a scope covers. */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
@@ -6,6 +7,8 @@
 #include "tests/support/check_main.h"
 
 #define SECRET "0123456789abcdef0123"
+#define NOW    1000 /* verify's clock */
+#define LATER  2000 /* an expiry after it */
 
 static void mint(enum auth_kind kind, const char *scope, int64_t expiry, char *out)
 {
@@ -17,28 +20,29 @@ static void mint(enum auth_kind kind, const char *scope, int64_t expiry, char *o
 
 static enum tp_err verify(const char *header, struct auth_claims *c, char *why)
 {
-    return auth_verify(SECRET, header, 1000, c, why, 128);
+    return auth_verify(SECRET, header, NOW, c, why, 128);
 }
 
 START_TEST(test_roundtrip_and_cover)
 {
     char tok[AUTH_TOKEN_MAX + 1], hdr[AUTH_TOKEN_MAX + 16], why[128];
     struct auth_claims c;
-    mint(AUTH_DEVICE, "veh-1", 0, tok);
+    mint(AUTH_DEVICE, "veh-1", LATER, tok);
     /* vector computed independently with Python hmac/hashlib/base64 */
-    ck_assert_str_eq(tok, "tp1.ZHx2ZWgtMXww.IqOnlTosCUAagBTsRprRYsWLGbI7PnoNwkwPdNUFguA");
+    ck_assert_str_eq(tok, "tp1.ZHx2ZWgtMXwyMDAw.Zs7jY_BFA-cK-W3Lnn-o4VnO1teUYgssJEDAyJ5WpGU");
     snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
     ck_assert_int_eq(verify(hdr, &c, why), TP_OK);
     ck_assert_int_eq(c.kind, AUTH_DEVICE);
     ck_assert_str_eq(c.scope, "veh-1");
+    ck_assert_int_eq(c.expiry_s, LATER);
     ck_assert(auth_covers(&c, "veh-1"));
     ck_assert(!auth_covers(&c, "veh-10"));
-    mint(AUTH_PREFIX, "veh-", 0, tok);
+    mint(AUTH_PREFIX, "veh-", LATER, tok);
     snprintf(hdr, sizeof(hdr), "bearer  %s", tok); /* scheme is case-insensitive */
     ck_assert_int_eq(verify(hdr, &c, why), TP_OK);
     ck_assert(auth_covers(&c, "veh-10"));
     ck_assert(!auth_covers(&c, "car-1"));
-    mint(AUTH_PREFIX, "", 0, tok);
+    mint(AUTH_PREFIX, "", LATER, tok);
     snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
     ck_assert_int_eq(verify(hdr, &c, why), TP_OK);
     ck_assert(auth_covers(&c, "anything"));
@@ -54,32 +58,123 @@ START_TEST(test_rejections)
     ck_assert_int_eq(verify("Basic abc", &c, why), TP_VALIDATION);
     ck_assert_int_eq(verify("Bearer nonsense", &c, why), TP_VALIDATION);
     ck_assert_str_eq(why, "malformed token");
-    mint(AUTH_DEVICE, "veh-1", 0, tok);
+    mint(AUTH_DEVICE, "veh-1", LATER, tok);
     tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A'; /* flip the MAC */
     snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
     ck_assert_int_eq(verify(hdr, &c, why), TP_VALIDATION);
     ck_assert_str_eq(why, "token signature is not valid");
-    mint(AUTH_DEVICE, "veh-1", 0, tok);
+    mint(AUTH_DEVICE, "veh-1", LATER, tok);
     snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
-    ck_assert_int_eq(auth_verify("another-secret-16+", hdr, 1000, &c, why, 128), TP_VALIDATION);
+    ck_assert_int_eq(auth_verify("another-secret-16+", hdr, NOW, &c, why, 128), TP_VALIDATION);
     /* claims swapped for another device's, MAC kept: refused */
     char other[AUTH_TOKEN_MAX + 1];
-    mint(AUTH_DEVICE, "veh-2", 0, other);
+    mint(AUTH_DEVICE, "veh-2", LATER, other);
     char forged[AUTH_TOKEN_MAX + 16];
     snprintf(forged, sizeof(forged), "Bearer %.*s%s", (int)(strchr(other + 4, '.') - other), other,
              strchr(tok + 4, '.'));
     ck_assert_int_eq(verify(forged, &c, why), TP_VALIDATION);
-    mint(AUTH_DEVICE, "veh-1", 999, tok); /* expired at 999, now is 1000 */
+    mint(AUTH_DEVICE, "veh-1", NOW - 1, tok); /* expired a second ago */
     snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
     ck_assert_int_eq(verify(hdr, &c, why), TP_VALIDATION);
     ck_assert_str_eq(why, "token expired");
-    mint(AUTH_DEVICE, "veh-1", 1000, tok);
+    mint(AUTH_DEVICE, "veh-1", NOW, tok);
     snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
     ck_assert_int_eq(verify(hdr, &c, why), TP_OK);
-    struct auth_claims bad = {.kind = AUTH_DEVICE};
+    struct auth_claims bad = {.kind = AUTH_DEVICE, .expiry_s = LATER};
     strcpy(bad.scope, "a|b");
     ck_assert_int_eq(auth_mint(SECRET, &bad, tok, sizeof(tok), why, sizeof(why)), TP_INVALID_ARG);
     ck_assert_int_eq(auth_mint("", &bad, tok, sizeof(tok), why, sizeof(why)), TP_CONFIG);
+}
+END_TEST
+
+/*
+ * Issue 13, item 10: tokens never expired by default (expiry 0 = never, and tp-ingest token
+ * minted that unless --ttl_s was given). Now every token expires: minting without an
+ * expiry is refused, and a token that says "never" is refused like an expired one.
+ */
+START_TEST(test_expiry_mandatory)
+{
+    char tok[AUTH_TOKEN_MAX + 1], why[128];
+    struct auth_claims c;
+    /* what main's auth_mint made of {veh-1, expiry 0} (the vector this file used to check) */
+    ck_assert_int_eq(
+        verify("Bearer tp1.ZHx2ZWgtMXww.IqOnlTosCUAagBTsRprRYsWLGbI7PnoNwkwPdNUFguA", &c, why),
+        TP_VALIDATION);
+    ck_assert_str_eq(why, "token has no expiry: tokens without one are not accepted");
+    struct auth_claims never = {.kind = AUTH_DEVICE, .expiry_s = 0};
+    strcpy(never.scope, "veh-1");
+    ck_assert_int_eq(auth_mint(SECRET, &never, tok, sizeof(tok), why, sizeof(why)), TP_INVALID_ARG);
+    ck_assert_str_eq(why, "a token needs an expiry (Unix seconds)");
+    never.kind = AUTH_PREFIX;
+    strcpy(never.scope, "veh-");
+    never.expiry_s = -5;
+    ck_assert_int_eq(auth_mint(SECRET, &never, tok, sizeof(tok), why, sizeof(why)), TP_INVALID_ARG);
+    ck_assert_str_eq(why, "a token needs an expiry (Unix seconds)");
+    /* signed, but an empty or negative expiry ("d|veh-1|", "d|veh-1|-5"; vectors from Python) */
+    ck_assert_int_eq(
+        verify("Bearer tp1.ZHx2ZWgtMXw.eWl7r3kvXDkakSHmJSD8MP8wEJ5N6LJJx0K-JUP_AF0", &c, why),
+        TP_VALIDATION);
+    ck_assert_str_eq(why, "malformed token expiry");
+    ck_assert_int_eq(
+        verify("Bearer tp1.ZHx2ZWgtMXwtNQ.j4NE2S6dCoE4ulZWw8SEG2ElVqXrBIibadJ0jsMgqYc", &c, why),
+        TP_VALIDATION);
+    ck_assert_str_eq(why, "malformed token expiry");
+    /* the default lifetime tp-ingest token gives, and its most */
+    ck_assert_int_eq(AUTH_TTL_DEFAULT_S, 90 * 86400);
+    ck_assert_int_eq(AUTH_TTL_MAX_S, 3650 * 86400);
+}
+END_TEST
+
+/*
+ * Issue 13, item 10: a gateway scope "veh-1" also covered "veh-10...". Scopes are
+ * delimiter-aware: one that ends with - . _ or : covers the ids that start with it, the empty
+ * one the whole fleet, any other only the id equal to it.
+ */
+START_TEST(test_gateway_scope_delimiters)
+{
+    char tok[AUTH_TOKEN_MAX + 1], hdr[AUTH_TOKEN_MAX + 16], why[256];
+    struct auth_claims c;
+    /* "veh-1" (signed as "p|veh-1|2000", vector from Python): exactly veh-1, not veh-10 */
+    ck_assert_int_eq(
+        verify("Bearer tp1.cHx2ZWgtMXwyMDAw.PjMDe_GkSsKfkVa4RjKcEGlswejrRCrD6-6QLheBLWE", &c, why),
+        TP_OK);
+    ck_assert_int_eq(c.kind, AUTH_PREFIX);
+    ck_assert_str_eq(c.scope, "veh-1");
+    ck_assert(auth_covers(&c, "veh-1"));
+    ck_assert(!auth_covers(&c, "veh-10"));
+    ck_assert(!auth_covers(&c, "veh-1-a"));
+    /* the prefix form: "veh-1-" covers veh-1-a, not veh-10 nor veh-1 */
+    mint(AUTH_PREFIX, "veh-1-", LATER, tok);
+    snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
+    ck_assert_int_eq(verify(hdr, &c, why), TP_OK);
+    ck_assert_int_eq(c.kind, AUTH_PREFIX);
+    ck_assert_str_eq(c.scope, "veh-1-");
+    ck_assert(auth_covers(&c, "veh-1-a"));
+    ck_assert(auth_covers(&c, "veh-1-a-b"));
+    ck_assert(!auth_covers(&c, "veh-10"));
+    ck_assert(!auth_covers(&c, "veh-1"));
+    ck_assert(!auth_covers(&c, "veh-2-a"));
+    /* every delimiter */
+    static const char *const scopes[] = {"site.7.", "site_7_", "site:7:"};
+    static const char *const inside[] = {"site.7.pump", "site_7_pump", "site:7:pump"};
+    static const char *const beside[] = {"site.70.pump", "site_70_pump", "site:70:pump"};
+    for (size_t i = 0; i < 3; i++) {
+        c = (struct auth_claims){.kind = AUTH_PREFIX, .expiry_s = LATER};
+        strcpy(c.scope, scopes[i]);
+        ck_assert_msg(auth_covers(&c, inside[i]), "%s", scopes[i]);
+        ck_assert_msg(!auth_covers(&c, beside[i]), "%s", scopes[i]);
+    }
+    /* no gateway token ending in something else is minted */
+    struct auth_claims bad = {.kind = AUTH_PREFIX, .expiry_s = LATER};
+    strcpy(bad.scope, "veh-1");
+    ck_assert_int_eq(auth_mint(SECRET, &bad, tok, sizeof(tok), why, sizeof(why)), TP_INVALID_ARG);
+    ck_assert_str_eq(why, "gateway scope \"veh-1\" must end with one of \"-._:\" or be empty (the "
+                          "whole fleet); for one device, mint a device token");
+    /* device tokens: exact, delimiter or not */
+    c = (struct auth_claims){.kind = AUTH_DEVICE, .expiry_s = LATER};
+    strcpy(c.scope, "veh-1-");
+    ck_assert(auth_covers(&c, "veh-1-"));
+    ck_assert(!auth_covers(&c, "veh-1-a"));
 }
 END_TEST
 
@@ -89,6 +184,8 @@ static Suite *auth_suite(void)
     TCase *tc = tcase_create("tokens");
     tcase_add_test(tc, test_roundtrip_and_cover);
     tcase_add_test(tc, test_rejections);
+    tcase_add_test(tc, test_expiry_mandatory);
+    tcase_add_test(tc, test_gateway_scope_delimiters);
     suite_add_tcase(s, tc);
     return s;
 }

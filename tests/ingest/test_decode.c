@@ -107,6 +107,192 @@ START_TEST(test_garbage)
 }
 END_TEST
 
+/* tag of field `id` with wire type `wire`, as a varint into p; returns bytes written */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static const struct decode_limits ingest_defaults = {10000, 262144};
+
+/* The review's body: two million empty readings in 4 MiB. Counted on the wire and refused before
+ * anything is unpacked (on main: 868 MiB of RSS, then 413). */
+START_TEST(test_too_many_readings_before_unpack)
+{
+    size_t n = 2 * 1000 * 1000, len = 2 * n;
+    uint8_t *body = calloc(1, len);
+    for (size_t i = 0; i < n; i++)
+        body[2 * i] = 0x0a;
+    struct decoded d;
+    unsigned status;
+    const char *code;
+    char msg[256];
+    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
+                                        msg, sizeof(msg)),
+                     TP_DECODE);
+    ck_assert_uint_eq(status, 413);
+    ck_assert_str_eq(code, "too_many_readings");
+    ck_assert_str_eq(msg,
+                     "request carries 2000000 readings, the limit is 10000; nothing was stored");
+    ck_assert_uint_eq(d.arena_peak, 0); /* not one byte unpacked */
+    /* exactly at the limit: accepted, and the unpack stays a small multiple of the body */
+    ck_assert_msg(decode_body_limits(body, 2 * 10000, 1, NULL, &ingest_defaults, &d, &status, &code,
+                                     msg, sizeof(msg)) == TP_OK,
+                  "%s: %s (%zu)", code, msg, sizeof(journal_reading));
+    ck_assert_uint_eq(d.n, 10000);
+    decode_release(&d);
+    ck_assert_uint_gt(d.arena_peak, 0);
+    ck_assert_uint_le(d.arena_peak, 64 * 1024 + 8 * 20000 + (sizeof(journal_reading) + 64) * 10000);
+    free(body);
+}
+END_TEST
+
+/* Few readings, each with a million empty metrics (2 bytes each on the wire, ~56 unpacked):
+ * the unpack's arena is capped at a small multiple of the body and the request fails cleanly. */
+START_TEST(test_unpack_capped)
+{
+    size_t entries = 1000 * 1000, inner = 3 * entries;
+    uint8_t *body = malloc(inner + 16);
+    size_t len = 0;
+    body[len++] = 0x0a; /* readings */
+    len += put_varint(body + len, inner);
+    for (size_t i = 0; i < entries; i++) {
+        body[len++] = 0xf2; /* field 30 (metrics), length-delimited: 2 tag bytes */
+        body[len++] = 0x01;
+        body[len++] = 0x00; /* an empty entry */
+    }
+    struct decoded d;
+    unsigned status;
+    const char *code;
+    char msg[256];
+    struct decode_limits lim = {10000, 0};
+    ck_assert_int_eq(
+        decode_body_limits(body, len, 1, NULL, &lim, &d, &status, &code, msg, sizeof(msg)),
+        TP_DECODE);
+    ck_assert_uint_eq(status, 413);
+    ck_assert_str_eq(code, "unpacked_too_large");
+    ck_assert_uint_le(d.arena_peak, 64 * 1024 + 8 * len + sizeof(journal_reading) + 64);
+    ck_assert_uint_gt(d.arena_peak, 4 * len);
+    /* the same reading is refused by the per-reading size before that, with ingest's limits */
+    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
+                                        msg, sizeof(msg)),
+                     TP_DECODE);
+    ck_assert_uint_eq(status, 413);
+    ck_assert_str_eq(code, "reading_too_large");
+    ck_assert_str_eq(msg, "reading 0 takes 3000000 bytes, the limit is 262144; nothing was stored");
+    ck_assert_uint_eq(d.arena_peak, 0);
+    free(body);
+}
+END_TEST
+
+/* A reading padded with an unknown 1.5 MB field: 413 reading_too_large on the wire (on main it
+ * was unpacked and journaled, and Kafka's refusal became 503 "retry"); framed single or in a
+ * batch, after a good reading. */
+START_TEST(test_padded_reading_too_large)
+{
+    size_t pad = 1500 * 1000;
+    uint8_t *r = malloc(pad + 64);
+    size_t rl = 0;
+    r[rl++] = 0x0a;
+    r[rl++] = 1;
+    r[rl++] = 'a';
+    r[rl++] = 0x10;
+    r[rl++] = 1; /* sequence 1 */
+    rl += put_varint(r + rl, (999 << 3) | 2);
+    rl += put_varint(r + rl, pad);
+    memset(r + rl, 'x', pad);
+    rl += pad;
+    uint8_t *body = malloc(rl + 64);
+    size_t len = 0;
+    const uint8_t good[] = {0x0a, 5, 0x0a, 1, 'b', 0x10, 1};
+    memcpy(body, good, sizeof(good));
+    len = sizeof(good);
+    body[len++] = 0x0a;
+    len += put_varint(body + len, rl);
+    memcpy(body + len, r, rl);
+    len += rl;
+    struct decoded d;
+    unsigned status;
+    const char *code;
+    char msg[256];
+    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
+                                        msg, sizeof(msg)),
+                     TP_DECODE);
+    ck_assert_uint_eq(status, 413);
+    ck_assert_str_eq(code, "reading_too_large");
+    ck_assert_str_eq(msg, "reading 1 takes 1500010 bytes, the limit is 262144; nothing was stored");
+    ck_assert_uint_eq(d.arena_peak, 0);
+    /* framed [0]: one reading, the whole payload */
+    uint8_t hdr[FRAMING_HEADER_MAX];
+    size_t h = framing_header_encode(hdr, sizeof(hdr), 5, (int32_t[]){0}, 1);
+    uint8_t *framed = malloc(h + rl);
+    memcpy(framed, hdr, h);
+    memcpy(framed + h, r, rl);
+    ck_assert_int_eq(decode_body_limits(framed, h + rl, 5, NULL, &ingest_defaults, &d, &status,
+                                        &code, msg, sizeof(msg)),
+                     TP_DECODE);
+    ck_assert_uint_eq(status, 413);
+    ck_assert_str_eq(code, "reading_too_large");
+    free(framed);
+    free(body);
+    free(r);
+}
+END_TEST
+
+/* Unknown fields (the reading's, its location's, the batch's) are dropped after unpacking: the
+ * repacked reading, what the journal stores, has none. On main they were kept and journaled. */
+START_TEST(test_unknown_fields_dropped)
+{
+    journal_reading a = one("a", 7);
+    size_t plen = protobuf_c_message_get_packed_size(&a.base);
+    uint8_t r[128];
+    protobuf_c_message_pack(&a.base, r);
+    size_t rl = plen;
+    rl += put_varint(r + rl, (999 << 3) | 0); /* unknown varint */
+    r[rl++] = 42;
+    const uint8_t loc_unknown[] = {0xfa, 0x01, 3, 0xb8, 0x3e, 1}; /* location: field 999 = 1 */
+    memcpy(r + rl, loc_unknown, sizeof(loc_unknown));
+    rl += sizeof(loc_unknown);
+    uint8_t body[256];
+    size_t len = 0;
+    body[len++] = 0x0a;
+    body[len++] = (uint8_t)rl;
+    memcpy(body + len, r, rl);
+    len += rl;
+    body[len++] = 0x10; /* unknown field 2 of the batch */
+    body[len++] = 5;
+    struct decoded d;
+    unsigned status;
+    const char *code;
+    char msg[256];
+    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
+                                        msg, sizeof(msg)),
+                     TP_OK);
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_str_eq(d.readings[0]->device_id, "a");
+    ck_assert_uint_eq(d.readings[0]->sequence, 7);
+    ck_assert_ptr_nonnull(d.readings[0]->location);
+    ck_assert_uint_eq(d.unknown_dropped, 3);
+    ck_assert_uint_eq(d.readings[0]->base.n_unknown_fields, 0);
+    ck_assert_uint_eq(d.readings[0]->location->base.n_unknown_fields, 0);
+    ck_assert_uint_eq(d.batch->base.n_unknown_fields, 0);
+    /* repacked: the known fields and an empty location, nothing else */
+    uint8_t out[256];
+    size_t ol = protobuf_c_message_pack(&d.readings[0]->base, out);
+    ck_assert_uint_eq(ol, plen + 3);
+    ck_assert_mem_eq(out, r, plen);
+    const uint8_t loc[] = {0xfa, 0x01, 0x00};
+    ck_assert_mem_eq(out + plen, loc, 3);
+    decode_release(&d);
+}
+END_TEST
+
 static Suite *decode_suite(void)
 {
     Suite *s = suite_create("decode");
@@ -114,6 +300,10 @@ static Suite *decode_suite(void)
     tcase_add_test(tc, test_plain_batch);
     tcase_add_test(tc, test_framed_single_and_batch);
     tcase_add_test(tc, test_garbage);
+    tcase_add_test(tc, test_too_many_readings_before_unpack);
+    tcase_add_test(tc, test_unpack_capped);
+    tcase_add_test(tc, test_padded_reading_too_large);
+    tcase_add_test(tc, test_unknown_fields_dropped);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,13 @@
  * in PostgreSQL with the new field as a metric by its name. An id not
  * registered under the subject gets 422 unknown_schema.
  *
+ * While the registry is down, the projector never decodes an event of a
+ * version it has not loaded with the built-in Reading (which would drop the
+ * version's fields for good): it waits, /readyz answers 503 and its offsets
+ * stay; once the registry is back the new field reaches the twin. An event
+ * whose schema id the registry does not have goes to the dead-letter topic
+ * (reason undecodable) and the projector moves on (issue 13 #8).
+ *
  * Interop with independent tools: payloads are encoded by `protoc --encode`
  * and framed here; the journal is read back with kcat and each event,
  * stripped of its framing, is decoded by `protoc --decode` into exactly the
@@ -23,10 +30,12 @@
 #include "common/mem.h"
 #include "common/pg.h"
 #include "journal/framing.h"
+#include "journal/journal.h"
 #include "registry/schemas.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
+#include "tests/support/workload.h"
 
 static struct stack st;
 static uint16_t reg_port, ingest_port, projector_port;
@@ -34,6 +43,8 @@ static pid_t reg_pid, ingest_pid, projector_pid;
 static struct buf resp;
 static char dir[] = "/tmp/tp-evolution-XXXXXX";
 static int64_t now_ms;
+static char reg_env[128];
+static const char *projector_env[] = {reg_env, "TP_PROJECTOR_FLUSH_INTERVAL_MS=50", NULL};
 
 static void write_file(const char *name, const void *data, size_t len)
 {
@@ -114,6 +125,23 @@ static struct jv *registry_json(const char *method, const char *path, const char
     return doc;
 }
 
+/* Registers text under "<topic>-value" (200 expected); its id. */
+static int register_schema(const char *text)
+{
+    char path[256];
+    struct buf reg;
+    buf_init(&reg, 1 << 20);
+    buf_append_str(&reg, "{\"schemaType\":\"PROTOBUF\",\"schema\":");
+    json_str(&reg, text);
+    buf_append_str(&reg, "}");
+    snprintf(path, sizeof(path), "/subjects/%s-value/versions", st.topic);
+    struct jv *doc = registry_json("POST", path, reg.data, 200);
+    int id = (int)jv_num(doc, "id");
+    jv_free(doc);
+    buf_release(&reg);
+    return id;
+}
+
 /* The metric's value in the twin once the projector has written it (20 s). */
 static double twin_metric(const char *device, const char *metric)
 {
@@ -145,17 +173,16 @@ static double twin_metric(const char *device, const char *metric)
 static void setup(void)
 {
     buf_init(&resp, 1 << 22);
+    snprintf(dir, sizeof(dir), "/tmp/tp-evolution-XXXXXX"); /* a fresh template per test */
     ck_assert_ptr_nonnull(mkdtemp(dir));
     stack_init(&st, "evolution");
     stack_db_create(&st);
     reg_port = stack_free_port();
     reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
-    static char reg_env[128];
     snprintf(reg_env, sizeof(reg_env), "TP_REGISTRY_URL=http://127.0.0.1:%u", reg_port);
     /* ingest registers the built-in schema in this fresh database: the operator's credential;
      * the projector only reads: stack_spawn's reader */
     const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", STACK_REGISTRY_OPERATOR_ENV, NULL};
-    const char *projector_env[] = {reg_env, "TP_PROJECTOR_FLUSH_INTERVAL_MS=50", NULL};
     ingest_port = stack_free_port();
     ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);
     projector_port = stack_free_port();
@@ -166,8 +193,8 @@ static void setup(void)
 static void teardown(void)
 {
     int si = stack_service_stop(ingest_pid, SIGTERM);
-    int sp = stack_service_stop(projector_pid, SIGTERM);
-    int sr = stack_service_stop(reg_pid, SIGTERM);
+    int sp = projector_pid > 0 ? stack_service_stop(projector_pid, SIGTERM) : 0;
+    int sr = reg_pid > 0 ? stack_service_stop(reg_pid, SIGTERM) : 0;
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -218,17 +245,8 @@ START_TEST(test_new_version_without_restart)
     free(body);
 
     /* v2 registered while everything runs (BACKWARD: a new optional field passes) */
-    struct buf reg;
-    buf_init(&reg, 1 << 20);
-    buf_append_str(&reg, "{\"schemaType\":\"PROTOBUF\",\"schema\":");
-    json_str(&reg, v2);
-    buf_append_str(&reg, "}");
-    snprintf(path, sizeof(path), "/subjects/%s-value/versions", st.topic);
-    doc = registry_json("POST", path, reg.data, 200);
-    int id2 = (int)jv_num(doc, "id");
+    int id2 = register_schema(v2);
     ck_assert_int_ne(id2, v1);
-    jv_free(doc);
-    buf_release(&reg);
 
     snprintf(text, sizeof(text),
              "device_id: \"evo-1\" sequence: 2 timestamp_ms: %lld speed_kmh: 41.25"
@@ -296,6 +314,204 @@ START_TEST(test_new_version_without_restart)
 }
 END_TEST
 
+/* The one integer a query answers (the test database). */
+static int64_t db_i64(const char *sql, const char *param)
+{
+    PGconn *db;
+    char errstr[256];
+    ck_assert_int_eq(pg_connect(st.dsn, "test_evolution", &db, errstr, sizeof(errstr)), TP_OK);
+    const char *params[] = {param};
+    PGresult *res;
+    ck_assert_int_eq(pg_exec_params(db, sql, param ? 1 : 0, params, PGRES_TUPLES_OK, &res, errstr,
+                                    sizeof(errstr)),
+                     TP_OK);
+    ck_assert_int_eq(PQntuples(res), 1);
+    int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    PQfinish(db);
+    return v;
+}
+
+/* The one text a query answers (the test database), into out. */
+static void db_text(const char *sql, const char *param, char *out, size_t n)
+{
+    PGconn *db;
+    char errstr[256];
+    ck_assert_int_eq(pg_connect(st.dsn, "test_evolution", &db, errstr, sizeof(errstr)), TP_OK);
+    const char *params[] = {param};
+    PGresult *res;
+    ck_assert_int_eq(
+        pg_exec_params(db, sql, 1, params, PGRES_TUPLES_OK, &res, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(PQntuples(res), 1);
+    snprintf(out, n, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQfinish(db);
+}
+
+/* GET path of the projector: the status, the body in resp. */
+static long projector_get(const char *path)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", projector_port, path);
+    return stack_http("GET", url, NULL, NULL, 0, &resp);
+}
+
+/* Waits (20 s) until the projector's /metrics holds the line. */
+static void wait_projector_line(const char *line)
+{
+    for (int i = 0; i < 200; i++) {
+        if (projector_get("/metrics") == 200 && strstr(resp.data, line))
+            return;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("projector /metrics never had \"%s\":\n%s", line, resp.data);
+}
+
+static void on_delivery(void *opaque, const struct journal_delivery *d, void *arg)
+{
+    (void)opaque;
+    (void)arg;
+    ck_assert_int_eq(d->err, TP_OK);
+}
+
+START_TEST(test_registry_down_waits_then_decodes)
+{
+    char path[256], text[512];
+    snprintf(path, sizeof(path), "/subjects/%s-value/versions/latest", st.topic);
+    struct jv *doc = registry_json("GET", path, NULL, 200);
+    int v1 = (int)jv_num(doc, "id");
+    jv_free(doc);
+    char *v2 = v2_text();
+    write_file("v1.proto", schemas_builtin_proto, strlen(schemas_builtin_proto));
+    write_file("v2.proto", v2, strlen(v2));
+    int id2 = register_schema(v2);
+
+    size_t len;
+    snprintf(text, sizeof(text),
+             "device_id: \"evo-2\" sequence: 1 timestamp_ms: %lld speed_kmh: 40.5",
+             (long long)now_ms);
+    uint8_t *body = encode_framed("v1.proto", text, v1, &len);
+    ck_assert_int_eq(post(body, len), 202);
+    free(body);
+    ck_assert_double_eq(twin_metric("evo-2", "speed_kmh"), 40.5);
+
+    /* a v2 reading journaled while the projector is away; then the registry goes down and
+     * a new projector (which never loaded v2) starts */
+    ck_assert_int_eq(stack_service_stop(projector_pid, SIGTERM), 0);
+    snprintf(text, sizeof(text),
+             "device_id: \"evo-2\" sequence: 2 timestamp_ms: %lld speed_kmh: 41.25"
+             " tire_wear_pct: 12.5",
+             (long long)now_ms + 1000);
+    body = encode_framed("v2.proto", text, id2, &len);
+    ck_assert_msg(post(body, len) == 202, "%s", resp.data);
+    free(body);
+    ck_assert_int_eq(stack_service_stop(reg_pid, SIGTERM), 0);
+    reg_pid = 0;
+    projector_pid = stack_service_start(&st, "tp-projector", projector_env, projector_port);
+    wait_projector_line("\ntp_projector_decode_waiting 1\n");
+    long status = 0;
+    for (int i = 0; i < 100 && status != 503; i++) {
+        status = projector_get("/readyz");
+        if (status != 503)
+            usleep(100 * 1000);
+    }
+    ck_assert_int_eq(status, 503);
+    doc = jv_parse(resp.data);
+    ck_assert_str_eq(jv_str(doc, "error.code"), "not_ready");
+    ck_assert_str_eq(jv_str(doc, "error.message"),
+                     "events wait for the schema registry to decode them");
+    jv_free(doc);
+    /* it keeps waiting: the twin and the offsets do not move, nothing is dead-lettered */
+    sleep(2);
+    ck_assert_int_eq(projector_get("/metrics"), 200);
+    ck_assert_msg(strstr(resp.data, "\ntp_projector_decode_waiting 1\n"), "%s", resp.data);
+    ck_assert_msg(strstr(resp.data, "\ntp_projector_applied_total 0\n"), "%s", resp.data);
+    ck_assert_msg(strstr(resp.data, "\ntp_projector_dead_lettered_total 0\n"), "%s", resp.data);
+    ck_assert_int_eq(db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2"), 1);
+    ck_assert_int_eq(db_i64("SELECT count(*) FROM twins WHERE device_id = $1"
+                            " AND metrics ? 'tire_wear_pct'",
+                            "evo-2"),
+                     0);
+    ck_assert_int_eq(db_i64("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets"
+                            " WHERE consumer_group = $1",
+                            st.topic),
+                     1);
+
+    /* the registry is back (its store is in postgresql): the v2 field reaches the twin */
+    reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
+    ck_assert_double_eq(twin_metric("evo-2", "tire_wear_pct"), 12.5);
+    ck_assert_double_eq(twin_metric("evo-2", "speed_kmh"), 41.25);
+    wait_projector_line("\ntp_projector_decode_waiting 0\n");
+    ck_assert_int_eq(projector_get("/readyz"), 200);
+    ck_assert_int_eq(db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2"), 2);
+
+    /* an id the registry does not have can never be decoded: dead-lettered, then the
+     * projector moves on */
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap, .topic = st.topic};
+    char errstr[256];
+    struct journal_producer *p;
+    ck_assert_int_eq(journal_producer_new(&jc, on_delivery, NULL, &p, errstr, sizeof(errstr)),
+                     TP_OK);
+    journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    r.device_id = "evo-2";
+    r.has_sequence = r.has_timestamp_ms = r.has_speed_kmh = 1;
+    r.sequence = 3;
+    r.timestamp_ms = now_ms + 2000;
+    r.speed_kmh = 99;
+    ck_assert_int_eq(journal_producer_append_schema(p, &r, 999999, NULL, errstr, sizeof(errstr)),
+                     TP_OK);
+    r.sequence = 4;
+    r.speed_kmh = 44;
+    ck_assert_int_eq(journal_producer_append_schema(p, &r, v1, NULL, errstr, sizeof(errstr)),
+                     TP_OK);
+    ck_assert_int_eq(journal_producer_flush(p, 10000), TP_OK);
+    journal_producer_free(p);
+    wait_projector_line("\ntp_projector_dead_lettered_total 1\n");
+    for (int i = 0; i < 200 && db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2") < 3;
+         i++)
+        usleep(100 * 1000);
+    ck_assert_int_eq(db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2"), 3);
+    ck_assert_double_eq(twin_metric("evo-2", "speed_kmh"), 44);
+    ck_assert_int_eq(db_i64("SELECT last_sequence FROM twins WHERE device_id = $1", "evo-2"), 4);
+    struct journal_consumer *c = workload_dlq_consumer(&st);
+    struct journal_event ev;
+    workload_dlq_next(c, &ev);
+    ck_assert_int_eq(ev.schema_id, 999999);
+    ck_assert_str_eq(ev.dlq_reason, "undecodable");
+    ck_assert_ptr_nonnull(ev.reading); /* the bytes as journaled: the built-in code reads them */
+    ck_assert_int_eq(ev.reading->sequence, 3);
+    journal_event_release(&ev);
+    journal_consumer_free(c);
+
+    /* tp-replay decodes the same way: with the registry down it fails and leaves the live
+     * projection alone; with it, it rebuilds the same twin, v2 field included */
+    ck_assert_int_eq(stack_service_stop(projector_pid, SIGTERM), 0);
+    projector_pid = 0;
+    static const char twin_sql[] =
+        "SELECT events || ' ' || last_sequence || ' ' || metrics::text || ' ' ||"
+        " encode(seq_window, 'hex') || ' ' || 'twins'::regclass::oid FROM twins"
+        " WHERE device_id = $1";
+    char live[1024], now[1024];
+    db_text(twin_sql, "evo-2", live, sizeof(live));
+    ck_assert_msg(strstr(live, "\"tire_wear_pct\": {\"ts\""), "%s", live);
+    char group[128];
+    snprintf(group, sizeof(group), "TP_REPLAY_GROUP=%s", st.topic);
+    const char *replay_env[] = {reg_env, group, NULL};
+    ck_assert_int_eq(stack_service_stop(reg_pid, SIGTERM), 0);
+    reg_pid = 0;
+    ck_assert_int_ne(stack_run(&st, "tp-replay", replay_env), 0);
+    db_text(twin_sql, "evo-2", now, sizeof(now));
+    ck_assert_str_eq(now, live);
+    reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
+    ck_assert_int_eq(stack_run(&st, "tp-replay", replay_env), 0);
+    db_text(twin_sql, "evo-2", now, sizeof(now));
+    ck_assert_str_ne(now, live); /* a new table */
+    *strrchr(now, ' ') = *strrchr(live, ' ') = '\0';
+    ck_assert_str_eq(now, live);
+    free(v2);
+}
+END_TEST
+
 static Suite *evolution_suite(void)
 {
     Suite *s = suite_create("evolution");
@@ -303,6 +519,7 @@ static Suite *evolution_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_new_version_without_restart);
+    tcase_add_test(tc, test_registry_down_waits_then_decodes);
     suite_add_tcase(s, tc);
     return s;
 }

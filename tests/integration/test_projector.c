@@ -411,7 +411,7 @@ static void fold_one(struct twin *t, struct history *h, int seq, int64_t ts, dou
     r.sequence = (uint64_t)seq;
     r.timestamp_ms = ts;
     r.speed_kmh = v;
-    ck_assert_int_eq(fold_apply(t, &r, h), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
 }
 
 /* "min max sum count" of f-dev's speed_kmh minute at ms, or "" */

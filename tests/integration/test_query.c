@@ -219,7 +219,7 @@ START_TEST(test_list_exact)
     struct cursor c = {.sort = SORT_DEVICE_ID};
     snprintf(c.device_id, sizeof(c.device_id), "dev-b");
     char cursor[CURSOR_TEXT_MAX];
-    cursor_encode(NULL, &c, fp.data, fp.len, cursor, sizeof(cursor));
+    cursor_encode(STACK_CURSOR_SECRET, &c, fp.data, fp.len, cursor, sizeof(cursor));
     buf_printf(&want, "{\"devices\":[" TWIN_A "," TWIN_B "],\"next_cursor\":\"%s\"}", cursor);
     ck_assert_str_eq(resp.data, want.data);
 
@@ -556,6 +556,37 @@ START_TEST(test_list_errors)
     cursor[5] = cursor[5] == 'A' ? 'B' : 'A';
     snprintf(url, sizeof(url), "/v1/devices?limit=1&cursor=%s", cursor);
     expect_get(url, 400, "invalid_cursor");
+    /* a cursor forged with the built-in key: refused, the service signs with its own secret */
+    struct list_params lp = {.sort = SORT_DEVICE_ID, .limit = 1};
+    struct buf fp;
+    buf_init(&fp, 4096);
+    params_list_fingerprint(&lp, &fp);
+    struct cursor forged = {.sort = SORT_DEVICE_ID};
+    snprintf(forged.device_id, sizeof(forged.device_id), "dev-a");
+    cursor_encode(NULL, &forged, fp.data, fp.len, cursor, sizeof(cursor));
+    snprintf(url, sizeof(url), "/v1/devices?limit=1&cursor=%s", cursor);
+    expect_get(url, 400, "invalid_cursor");
+    cursor_encode(STACK_CURSOR_SECRET, &forged, fp.data, fp.len, cursor, sizeof(cursor));
+    buf_release(&fp);
+    snprintf(url, sizeof(url), "/v1/devices?limit=1&cursor=%s", cursor);
+    ck_assert_int_eq(get(url, &resp), 200);
+    ids_of(resp.data, ids, sizeof(ids), NULL, 0);
+    ck_assert_str_eq(ids, "dev-b");
+    /* nine metric filters (issue 13: the ninth overflowed a stack array and aborted tp-query):
+     * 400, and the service goes on answering */
+    char nine[1024] = "/v1/devices?";
+    for (int i = 0; i < 9; i++) {
+        size_t o = strlen(nine);
+        snprintf(nine + o, sizeof(nine) - o, "%smetric.%c%063d.lt=1", i ? "&" : "", 'a' + i, 0);
+    }
+    expect_get(nine, 400, "invalid_parameter");
+    ck_assert_int_eq(get(nine, &resp), 400);
+    ck_assert_str_eq(resp.data,
+                     "{\"error\":{\"code\":\"invalid_parameter\",\"message\":\"at most 8 metric "
+                     "filters\"}}");
+    *strrchr(nine, '&') = '\0'; /* eight: a page (no twin has these metrics) */
+    ck_assert_int_eq(get(nine, &resp), 200);
+    ck_assert_str_eq(resp.data, "{\"devices\":[],\"next_cursor\":null}");
     expect_get("/v1/devices/bad%20id", 400, "invalid_device_id");
     expect_get("/v1/devices/nobody", 404, "device_not_found");
     expect_get("/v1/nothing", 404, "not_found");

@@ -15,7 +15,11 @@
  *     doubled;
  *   - a query during the swap never sees a half-built projection: counts of
  *     twins and metric_minutes, polled through prepared statements in
- *     another connection, never drop below the pre-swap counts.
+ *     another connection, never drop below the pre-swap counts;
+ *   - a truncated journal (DeleteRecords) is refused for a rebuild from the
+ *     start, naming the partition and its first offset, and the projection
+ *     stays as it was; with replay.allow_truncated=true it is rebuilt from
+ *     the events left.
  */
 #include <check.h>
 #include <libpq-fe.h>
@@ -27,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/mem.h"
 #include "tests/support/check_main.h"
@@ -72,7 +77,7 @@ static void snapshot(const char *sql, struct buf *out)
 
 static const char twins_sql[] =
     "SELECT device_id, first_seen, last_seen, last_sequence, events, metrics::text,"
-    " location::text, attributes::text FROM twins ORDER BY device_id COLLATE \"C\"";
+    " location::text, attributes::text, seq_window FROM twins ORDER BY device_id COLLATE \"C\"";
 static const char minutes_sql[] =
     "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
     " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute";
@@ -379,6 +384,137 @@ START_TEST(test_swap_never_half_built)
 }
 END_TEST
 
+/* The whole log of the test's tp-replay runs (stack_spawn appends to it). */
+static void replay_log(struct buf *out)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/../Testing/%s-tp-replay.log", TP_BIN_DIR, st.db);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no log at %s", path);
+    char chunk[4096];
+    size_t k;
+    buf_reset(out);
+    while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(out, chunk, k);
+    fclose(f);
+    buf_append(out, "", 1); /* NUL-terminated */
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Distinct device_ids of every event left in the journal (low to high watermark). */
+static int64_t devices_left(void)
+{
+    struct journal_config jc = workload_journal(&st);
+    struct journal_reader *r;
+    char errstr[256];
+    int64_t lo[WORKLOAD_PARTITIONS], hi[WORKLOAD_PARTITIONS], total = 0;
+    size_t n;
+    ck_assert_int_eq(journal_reader_new(&jc, &r, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(journal_reader_watermarks(r, 10000, lo, hi, WORKLOAD_PARTITIONS, &n, errstr,
+                                               sizeof(errstr)),
+                     TP_OK);
+    int32_t parts[WORKLOAD_PARTITIONS];
+    for (size_t p = 0; p < n; p++) {
+        parts[p] = (int32_t)p;
+        total += hi[p] - lo[p];
+    }
+    ck_assert_int_eq(journal_reader_assign(r, parts, lo, n, errstr, sizeof(errstr)), TP_OK);
+    struct journal_event *evs = tp_calloc(1000, sizeof(*evs));
+    char **ids = tp_calloc((size_t)total + 1, sizeof(*ids));
+    struct arena a;
+    arena_init(&a);
+    int64_t got = 0;
+    for (int64_t t0 = tp_mono_ms(); got < total && tp_mono_ms() - t0 < 30000;) {
+        size_t k = 0;
+        ck_assert_int_eq(journal_reader_poll(r, 100, evs, 1000, &a, &k, errstr, sizeof(errstr)),
+                         TP_OK);
+        for (size_t i = 0; i < k; i++, got++) {
+            ck_assert_ptr_nonnull(evs[i].reading);
+            ids[got] = tp_strdup(evs[i].reading->device_id);
+        }
+    }
+    ck_assert_int_eq(got, total);
+    qsort(ids, (size_t)got, sizeof(*ids), cmp_str);
+    int64_t distinct = 0;
+    for (int64_t i = 0; i < got; i++)
+        distinct += i == 0 || strcmp(ids[i - 1], ids[i]) != 0;
+    for (int64_t i = 0; i < got; i++)
+        free(ids[i]);
+    free(ids);
+    free(evs);
+    arena_release(&a);
+    journal_reader_free(r);
+    return distinct;
+}
+
+/* (5) a journal whose partition lost its first events is refused, unless allowed. */
+START_TEST(test_replay_truncated_journal)
+{
+    struct workload old, recent;
+    workload_init(&old, "t-old", 40, 5);
+    workload_init(&recent, "t-new", 40, 5);
+    workload_produce(&st, &old, 0, old.n);
+    struct journal_config jc = workload_journal(&st);
+    int64_t ends[WORKLOAD_PARTITIONS];
+    size_t n;
+    char errstr[256];
+    ck_assert_int_eq(journal_topic_end_offsets(&jc, 10000, ends, WORKLOAD_PARTITIONS, &n, errstr,
+                                               sizeof(errstr)),
+                     TP_OK);
+    workload_produce(&st, &recent, 0, recent.n);
+    /* the partition with the most of the old events loses them all */
+    int32_t cut = 0;
+    for (size_t p = 1; p < n; p++)
+        if (ends[p] > ends[cut])
+            cut = (int32_t)p;
+    ck_assert_int_gt(ends[cut], 0);
+    ck_assert_msg(journal_topic_delete_records(&jc, &cut, &ends[cut], 1, 10000, errstr,
+                                               sizeof(errstr)) == TP_OK,
+                  "%s", errstr);
+
+    char group[128];
+    snprintf(group, sizeof(group), "TP_REPLAY_GROUP=%s", st.topic);
+    const char *env[] = {group, NULL, NULL};
+    ck_assert_int_eq(stack_run(&st, "tp-replay", env), 1);
+    struct buf log;
+    buf_init(&log, SIZE_MAX / 2);
+    replay_log(&log);
+    char want[256];
+    snprintf(want, sizeof(want), "journal \"%s\" is truncated: partition %d starts at offset %lld;",
+             st.topic, cut, (long long)ends[cut]);
+    ck_assert_msg(strstr(log.data, want), "no \"%s\" in the log:\n%s", want, log.data);
+    ck_assert_msg(strstr(log.data, "set replay.allow_truncated=true"), "%s", log.data);
+    /* the live projection is unchanged (empty), nothing was handed to the group */
+    ck_assert_int_eq(workload_query_i64(db, "SELECT count(*) FROM twins", NULL), 0);
+    ck_assert_int_eq(workload_query_i64(db,
+                                        "SELECT count(*) FROM projector_offsets"
+                                        " WHERE consumer_group = $1",
+                                        st.topic),
+                     0);
+
+    env[1] = "TP_REPLAY_ALLOW_TRUNCATED=true";
+    ck_assert_int_eq(stack_run(&st, "tp-replay", env), 0);
+    replay_log(&log);
+    ck_assert_msg(strstr(log.data, "rebuilding from what is left (replay.allow_truncated)"), "%s",
+                  log.data);
+    int64_t left = devices_left();
+    ck_assert_int_lt(left, 80); /* some old devices had all their events in the cut partition */
+    ck_assert_int_ge(left, 40);
+    ck_assert_int_eq(workload_query_i64(db, "SELECT count(*) FROM twins", NULL), left);
+    ck_assert_int_eq(
+        workload_query_i64(db, "SELECT count(*) FROM twins WHERE device_id LIKE 't-new%'", NULL),
+        40);
+    assert_offsets_at_end();
+    buf_release(&log);
+    workload_release(&old);
+    workload_release(&recent);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
@@ -390,6 +526,12 @@ static Suite *replay_suite(void)
     tcase_add_test(tc, test_replay_while_ingest);
     tcase_add_test(tc, test_swap_never_half_built);
     suite_add_tcase(s, tc);
+    /* its own case: CK_RUN_CASE=truncated runs it alone */
+    TCase *trunc = tcase_create("truncated");
+    tcase_add_checked_fixture(trunc, setup, teardown);
+    tcase_set_timeout(trunc, 300);
+    tcase_add_test(trunc, test_replay_truncated_journal);
+    suite_add_tcase(s, trunc);
     return s;
 }
 

@@ -35,7 +35,7 @@ START_TEST(test_first_reading)
     r.has_odometer_km = 1;
     r.odometer_km = 12000.5;
     r.model = "roadster";
-    ck_assert_int_eq(fold_apply(t, &r, NULL), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     ck_assert_int_eq(t->events, 1);
     ck_assert_int_eq(t->last_sequence, 5);
     ck_assert_int_eq(t->first_seen_ms, 1000);
@@ -52,32 +52,44 @@ START_TEST(test_first_reading)
 }
 END_TEST
 
-START_TEST(test_duplicates_and_out_of_order_change_nothing)
+START_TEST(test_duplicates_change_nothing_and_late_readings_count_once)
 {
     struct twin *t = twin_new("car-1");
     journal_reading r1 = reading("car-1", 10, 1000);
     r1.has_speed_kmh = 1;
     r1.speed_kmh = 10;
-    ck_assert_int_eq(fold_apply(t, &r1, NULL), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r1, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     journal_reading dup = reading("car-1", 10, 5000);
     dup.has_speed_kmh = 1;
     dup.speed_kmh = 99;
-    ck_assert_int_eq(fold_apply(t, &dup, NULL), FOLD_DUPLICATE);
+    ck_assert_int_eq(fold_apply(t, &dup, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
+    /* an older sequence not seen yet counts (events, statistics), but the latest values,
+     * last_seen and last_sequence stay the newest reading's; a metric it brings first takes
+     * its value */
     journal_reading old = reading("car-1", 9, 6000);
     old.has_fuel_level_pct = 1;
     old.fuel_level_pct = 3;
-    ck_assert_int_eq(fold_apply(t, &old, NULL), FOLD_DUPLICATE);
-    ck_assert_int_eq(t->events, 1);
+    old.has_speed_kmh = 1;
+    old.speed_kmh = 4;
+    old.model = "late-model";
+    ck_assert_int_eq(fold_apply(t, &old, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &old, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
+    ck_assert_int_eq(t->events, 2);
     ck_assert_int_eq(t->last_sequence, 10);
     ck_assert_int_eq(t->last_seen_ms, 1000);
-    ck_assert_uint_eq(t->n_metrics, 1);
+    ck_assert_ptr_null(t->model);
+    ck_assert_uint_eq(t->n_metrics, 2);
     ck_assert_double_eq(metric(t, "speed_kmh", NULL), 10);
+    ck_assert_double_eq(metric(t, "fuel_level_pct", NULL), 3);
+    ck_assert_int_eq(twin_metric_get(t, "speed_kmh")->count, 2);
+    ck_assert_double_eq(twin_metric_get(t, "speed_kmh")->min, 4);
+    ck_assert_double_eq(twin_metric_get(t, "speed_kmh")->sum, 14);
     /* a gap is fine: sequences only need to increase */
     journal_reading next = reading("car-1", 15, 7000);
     next.has_speed_kmh = 1;
     next.speed_kmh = 20;
-    ck_assert_int_eq(fold_apply(t, &next, NULL), FOLD_APPLIED);
-    ck_assert_int_eq(t->events, 2);
+    ck_assert_int_eq(fold_apply(t, &next, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_int_eq(t->events, 3);
     ck_assert_int_eq(t->first_seen_ms, 1000);
     ck_assert_int_eq(t->last_seen_ms, 7000);
     ck_assert_double_eq(metric(t, "speed_kmh", NULL), 20);
@@ -91,11 +103,11 @@ START_TEST(test_metrics_keep_their_own_timestamps)
     journal_reading r1 = reading("m-1", 1, 1000);
     r1.has_battery_voltage_v = 1;
     r1.battery_voltage_v = 12.6;
-    fold_apply(t, &r1, NULL);
+    fold_apply(t, &r1, NULL, FOLD_MAX_JUMP_DEFAULT);
     journal_reading r2 = reading("m-1", 2, 2000);
     r2.has_engine_temp_c = 1;
     r2.engine_temp_c = 90;
-    fold_apply(t, &r2, NULL);
+    fold_apply(t, &r2, NULL, FOLD_MAX_JUMP_DEFAULT);
     int64_t ts;
     ck_assert_double_eq(metric(t, "battery_voltage_v", &ts), 12.6);
     ck_assert_int_eq(ts, 1000);
@@ -128,7 +140,7 @@ START_TEST(test_map_metrics_location_attributes)
     r.location = &loc;
     r.region = "eu-central";
     r.firmware = "1.0";
-    fold_apply(t, &r, NULL);
+    fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT);
     ck_assert_double_eq(metric(t, "cabin_co2_ppm", NULL), 612);
     ck_assert_double_eq(metric(t, "zero_when_absent", NULL), 0);
     ck_assert(t->has_location);
@@ -140,7 +152,7 @@ START_TEST(test_map_metrics_location_attributes)
     journal_reading r2 = reading("car-2", 2, 2000);
     r2.region = "";
     r2.firmware = "1.1";
-    fold_apply(t, &r2, NULL);
+    fold_apply(t, &r2, NULL, FOLD_MAX_JUMP_DEFAULT);
     ck_assert_str_eq(t->region, "eu-central");
     ck_assert_str_eq(t->firmware, "1.1");
     ck_assert_int_eq(t->location_ts_ms, 1000); /* no location in r2: kept */
@@ -153,10 +165,10 @@ START_TEST(test_invalid_readings)
     struct twin *t = twin_new("x");
     journal_reading r = reading("x", 0, 1000);
     ck_assert(!fold_valid(&r));
-    ck_assert_int_eq(fold_apply(t, &r, NULL), FOLD_INVALID);
+    ck_assert_int_eq(fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_INVALID);
     journal_reading r2 = reading("x", 1, 1000);
     r2.has_timestamp_ms = 0;
-    ck_assert_int_eq(fold_apply(t, &r2, NULL), FOLD_INVALID);
+    ck_assert_int_eq(fold_apply(t, &r2, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_INVALID);
     journal_reading r3 = reading("", 1, 1000);
     ck_assert(!fold_valid(&r3));
     /* what postgresql would refuse is skipped, never fatal */
@@ -168,7 +180,7 @@ START_TEST(test_invalid_readings)
     ck_assert(fold_valid(&r6));
     journal_reading r7 = reading("x", 2, 1000);
     r7.model = "caf\xc3"; /* invalid UTF-8 attribute: ignored, the reading still folds */
-    ck_assert_int_eq(fold_apply(t, &r7, NULL), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r7, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     ck_assert_ptr_null(t->model);
     ck_assert_int_eq(t->events, 1);
     twin_free(t);
@@ -199,7 +211,7 @@ START_TEST(test_running_statistics)
             r.has_battery_voltage_v = 1;
             r.battery_voltage_v = 12 - i * 0.25;
         }
-        ck_assert_int_eq(fold_apply(t, &r, NULL), FOLD_APPLIED);
+        ck_assert_int_eq(fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     }
     assert_stats(t, "speed_kmh", 12.5, 80.25, 188.25, 5);
     assert_stats(t, "battery_voltage_v", 11, 12, 34.5, 3);
@@ -209,11 +221,11 @@ START_TEST(test_running_statistics)
     journal_reading dup = reading("car-1", 5, 9000);
     dup.has_speed_kmh = 1;
     dup.speed_kmh = 1000;
-    ck_assert_int_eq(fold_apply(t, &dup, NULL), FOLD_DUPLICATE);
+    ck_assert_int_eq(fold_apply(t, &dup, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
     journal_reading old = reading("car-1", 2, 9000);
     old.has_speed_kmh = 1;
     old.speed_kmh = -1000;
-    ck_assert_int_eq(fold_apply(t, &old, NULL), FOLD_DUPLICATE);
+    ck_assert_int_eq(fold_apply(t, &old, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
     assert_stats(t, "speed_kmh", 12.5, 80.25, 188.25, 5);
     ck_assert_double_eq(metric(t, "speed_kmh", NULL), 33);
 
@@ -227,12 +239,12 @@ START_TEST(test_running_statistics)
     journal_reading r6 = reading("car-1", 6, 6000);
     r6.n_metrics = 1;
     r6.metrics = ep;
-    fold_apply(t, &r6, NULL);
+    fold_apply(t, &r6, NULL, FOLD_MAX_JUMP_DEFAULT);
     e.has_value = 0;
     journal_reading r7 = reading("car-1", 7, 7000);
     r7.n_metrics = 1;
     r7.metrics = ep;
-    fold_apply(t, &r7, NULL);
+    fold_apply(t, &r7, NULL, FOLD_MAX_JUMP_DEFAULT);
     assert_stats(t, "temp_c", -7.5, 0, -7.5, 2);
     assert_stats(t, "speed_kmh", 12.5, 80.25, 188.25, 5); /* not in r6, r7 */
     twin_free(t);
@@ -246,13 +258,13 @@ START_TEST(test_non_finite_values_stay_out_of_statistics)
     journal_reading r1 = reading("x", 1, 1000);
     r1.has_speed_kmh = 1;
     r1.speed_kmh = 4;
-    fold_apply(t, &r1, h);
+    fold_apply(t, &r1, h, FOLD_MAX_JUMP_DEFAULT);
     journal_reading r2 = reading("x", 2, 2000);
     r2.has_speed_kmh = 1;
     r2.speed_kmh = INFINITY;
     r2.has_odometer_km = 1;
     r2.odometer_km = NAN;
-    ck_assert_int_eq(fold_apply(t, &r2, h), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r2, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     ck_assert(isinf(metric(t, "speed_kmh", NULL))); /* the latest value, as before */
     assert_stats(t, "speed_kmh", 4, 4, 4, 1);
     ck_assert_int_eq(twin_metric_get(t, "odometer_km")->count, 0);
@@ -323,17 +335,17 @@ START_TEST(test_history_per_minute)
             r.has_fuel_level_pct = 1;
             r.fuel_level_pct = 55;
         }
-        ck_assert_int_eq(fold_apply(a, &r, h), FOLD_APPLIED);
+        ck_assert_int_eq(fold_apply(a, &r, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     }
     journal_reading rb = reading("car-b", 1, m0 + 1);
     rb.has_speed_kmh = 1;
     rb.speed_kmh = 99;
-    fold_apply(b, &rb, h);
+    fold_apply(b, &rb, h, FOLD_MAX_JUMP_DEFAULT);
     /* duplicates add nothing to the history */
     journal_reading dup = reading("car-a", 3, m0 + 1000);
     dup.has_speed_kmh = 1;
     dup.speed_kmh = 500;
-    ck_assert_int_eq(fold_apply(a, &dup, h), FOLD_DUPLICATE);
+    ck_assert_int_eq(fold_apply(a, &dup, h, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
     /* minute 0 of car-a was closed by its reading of minute 1, which is open now, as is
      * car-b's minute 0: only the closed minute is in the map */
     ck_assert_uint_eq(history_count(h), 2);
@@ -348,7 +360,7 @@ START_TEST(test_history_per_minute)
     journal_reading late = reading("car-a", 5, m0 + 2000);
     late.has_speed_kmh = 1;
     late.speed_kmh = 0.5;
-    ck_assert_int_eq(fold_apply(a, &late, h), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(a, &late, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     assert_entry(h, "car-a", "speed_kmh", m0, 0.5, 10, 20, 4);
     assert_open(a, "speed_kmh", 1, 1, 1, 1);
     ck_assert_int_eq(a->minute_ms, m0 + 60000);
@@ -356,7 +368,7 @@ START_TEST(test_history_per_minute)
     journal_reading next = reading("car-a", 6, m0 + 180000);
     next.has_speed_kmh = 1;
     next.speed_kmh = 3;
-    ck_assert_int_eq(fold_apply(a, &next, h), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(a, &next, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
     ck_assert_uint_eq(history_count(h), 3);
     assert_entry(h, "car-a", "speed_kmh", m0 + 60000, 1, 1, 1, 1);
     ck_assert_int_eq(a->minute_ms, m0 + 180000);
@@ -372,18 +384,150 @@ START_TEST(test_history_per_minute)
 }
 END_TEST
 
+/* Issue 13 #7: POST sequence 2, then sequence 1: both count, exactly once, in events, the
+ * statistics and their minutes (the open one, and a closed one through the map). */
+START_TEST(test_out_of_order_counts_once_in_statistics_and_minutes)
+{
+    const int64_t m0 = 1700000040000; /* a minute's start */
+    struct twin *t = twin_new("car-9");
+    struct history *h = history_new();
+    journal_reading r2 = reading("car-9", 2, m0 + 20000);
+    r2.has_speed_kmh = 1;
+    r2.speed_kmh = 20;
+    ck_assert_int_eq(fold_apply(t, &r2, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    journal_reading r1 = reading("car-9", 1, m0 + 10000);
+    r1.has_speed_kmh = 1;
+    r1.speed_kmh = 10;
+    ck_assert_int_eq(fold_apply(t, &r1, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r1, h, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
+    ck_assert_int_eq(fold_apply(t, &r2, h, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
+    ck_assert_int_eq(t->events, 2);
+    ck_assert_int_eq(t->last_sequence, 2);
+    ck_assert_int_eq(t->last_seen_ms, m0 + 20000);
+    ck_assert_double_eq(metric(t, "speed_kmh", NULL), 20);
+    assert_stats(t, "speed_kmh", 10, 20, 30, 2);
+    ck_assert_int_eq(t->minute_ms, m0);
+    assert_open(t, "speed_kmh", 10, 20, 30, 2);
+    ck_assert_uint_eq(history_count(h), 0);
+    /* sequence 5 opens the next minute; then 4 (the closed minute) and 3 (the open one) */
+    journal_reading r5 = reading("car-9", 5, m0 + 61000);
+    r5.has_speed_kmh = 1;
+    r5.speed_kmh = 50;
+    ck_assert_int_eq(fold_apply(t, &r5, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    journal_reading r4 = reading("car-9", 4, m0 + 30000);
+    r4.has_speed_kmh = 1;
+    r4.speed_kmh = 40;
+    ck_assert_int_eq(fold_apply(t, &r4, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    journal_reading r3 = reading("car-9", 3, m0 + 60500);
+    r3.has_speed_kmh = 1;
+    r3.speed_kmh = 30;
+    ck_assert_int_eq(fold_apply(t, &r3, h, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_int_eq(fold_apply(t, &r4, h, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
+    ck_assert_int_eq(t->events, 5);
+    ck_assert_int_eq(t->last_sequence, 5);
+    ck_assert_double_eq(metric(t, "speed_kmh", NULL), 50);
+    assert_stats(t, "speed_kmh", 10, 50, 150, 5);
+    ck_assert_uint_eq(history_count(h), 1);
+    assert_entry(h, "car-9", "speed_kmh", m0, 10, 40, 70, 3);
+    ck_assert_int_eq(t->minute_ms, m0 + 60000);
+    assert_open(t, "speed_kmh", 30, 50, 80, 2);
+    ck_assert_uint_eq(t->seen[0], UINT64_MAX); /* 1..4 seen, and sequences <= 0 */
+    ck_assert_uint_eq(t->seen[1], UINT64_MAX);
+    twin_free(t);
+    history_free(h);
+}
+END_TEST
+
+/* The window's edges: 128 sequences below the highest are accepted once, older ones are
+ * too late and change nothing; a slide of more than 64 and of more than 128 keeps the bits. */
+START_TEST(test_sequence_window_edges)
+{
+    struct twin *t = twin_new("w");
+    journal_reading r = reading("w", 1000, 5000);
+    r.has_speed_kmh = 1;
+    r.speed_kmh = 1;
+    ck_assert_int_eq(fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_uint_eq(t->seen[0], 0);
+    ck_assert_uint_eq(t->seen[1], 0);
+    journal_reading edge = reading("w", 1000 - 128, 4000); /* bit 127 */
+    edge.has_speed_kmh = 1;
+    edge.speed_kmh = 2;
+    ck_assert_int_eq(fold_apply(t, &edge, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_uint_eq(t->seen[1], 1ULL << 63);
+    ck_assert_int_eq(fold_apply(t, &edge, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
+    journal_reading old = reading("w", 1000 - 129, 4000);
+    old.has_speed_kmh = 1;
+    old.speed_kmh = -5;
+    ck_assert_int_eq(fold_apply(t, &old, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_TOO_LATE);
+    ck_assert_str_eq(fold_result_name(FOLD_TOO_LATE), "too_late");
+    ck_assert_int_eq(t->events, 2);
+    assert_stats(t, "speed_kmh", 1, 2, 3, 2);
+    /* up by 70: 1000 becomes bit 69, 872 falls out (it was bit 127) */
+    journal_reading up = reading("w", 1070, 6000);
+    ck_assert_int_eq(fold_apply(t, &up, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_uint_eq(t->seen[0], 0);
+    ck_assert_uint_eq(t->seen[1], 1ULL << 5);
+    journal_reading again = reading("w", 1000, 6000);
+    ck_assert_int_eq(fold_apply(t, &again, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_DUPLICATE);
+    journal_reading gap = reading("w", 1001, 6000);
+    ck_assert_int_eq(fold_apply(t, &gap, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_uint_eq(t->seen[1], 3ULL << 4);
+    /* up by 200: the whole window slides out (1070 is bit 199) */
+    journal_reading far = reading("w", 1270, 7000);
+    ck_assert_int_eq(fold_apply(t, &far, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_uint_eq(t->seen[0], 0);
+    ck_assert_uint_eq(t->seen[1], 0);
+    journal_reading o = reading("w", 1070, 7000);
+    ck_assert_int_eq(fold_apply(t, &o, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_TOO_LATE);
+    ck_assert_int_eq(t->events, 5);
+    ck_assert_int_eq(t->last_sequence, 1270);
+    twin_free(t);
+}
+END_TEST
+
+/* One reading at 2^63-1 must not freeze a twin: a jump of more than max_jump is refused. */
+START_TEST(test_sequence_jump_refused)
+{
+    struct twin *t = twin_new("j");
+    journal_reading r = reading("j", 7, 1000);
+    ck_assert_int_eq(fold_apply(t, &r, NULL, 100), FOLD_APPLIED);
+    journal_reading huge = reading("j", (uint64_t)INT64_MAX, 2000);
+    huge.has_speed_kmh = 1;
+    huge.speed_kmh = 1;
+    ck_assert_int_eq(fold_apply(t, &huge, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_JUMP);
+    ck_assert_str_eq(fold_result_name(FOLD_JUMP), "sequence_jump");
+    journal_reading j = reading("j", 108, 2000);
+    ck_assert_int_eq(fold_apply(t, &j, NULL, 100), FOLD_JUMP);
+    ck_assert_int_eq(t->events, 1);
+    ck_assert_int_eq(t->last_sequence, 7);
+    ck_assert_uint_eq(t->n_metrics, 0);
+    journal_reading ok = reading("j", 107, 3000);
+    ck_assert_int_eq(fold_apply(t, &ok, NULL, 100), FOLD_APPLIED);
+    ck_assert_int_eq(t->last_sequence, 107);
+    ck_assert_int_eq(t->events, 2);
+    journal_reading next = reading("j", 1ULL << 33, 4000);
+    ck_assert_int_eq(fold_apply(t, &next, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_JUMP);
+    journal_reading within = reading("j", (1ULL << 32) + 107, 4000);
+    ck_assert_int_eq(fold_apply(t, &within, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    twin_free(t);
+}
+END_TEST
+
 static Suite *fold_suite(void)
 {
     Suite *s = suite_create("fold");
     TCase *tc = tcase_create("apply");
     tcase_add_test(tc, test_first_reading);
-    tcase_add_test(tc, test_duplicates_and_out_of_order_change_nothing);
+    tcase_add_test(tc, test_duplicates_change_nothing_and_late_readings_count_once);
     tcase_add_test(tc, test_metrics_keep_their_own_timestamps);
     tcase_add_test(tc, test_map_metrics_location_attributes);
     tcase_add_test(tc, test_invalid_readings);
     tcase_add_test(tc, test_running_statistics);
     tcase_add_test(tc, test_non_finite_values_stay_out_of_statistics);
     tcase_add_test(tc, test_history_per_minute);
+    tcase_add_test(tc, test_out_of_order_counts_once_in_statistics_and_minutes);
+    tcase_add_test(tc, test_sequence_window_edges);
+    tcase_add_test(tc, test_sequence_jump_refused);
     suite_add_tcase(s, tc);
     return s;
 }

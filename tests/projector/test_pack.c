@@ -27,6 +27,8 @@ static size_t round_trip(const struct twin *t)
     ck_assert_uint_eq(b->loc_mask, t->loc_mask);
     ck_assert_int_eq(b->location_ts_ms, t->location_ts_ms);
     ck_assert_int_eq(b->minute_ms, t->minute_ms);
+    ck_assert_uint_eq(b->seen[0], t->seen[0]);
+    ck_assert_uint_eq(b->seen[1], t->seen[1]);
     for (int i = 0; i < TWIN_LOC_N; i++)
         if (t->loc_mask & (1u << i))
             ck_assert_mem_eq(&b->loc[i], &t->loc[i], sizeof(double));
@@ -188,6 +190,28 @@ START_TEST(test_typical_twin_is_small)
 }
 END_TEST
 
+/* The sequence window (twin.h) comes back bit for bit: no gap costs 2 bytes. */
+START_TEST(test_sequence_window)
+{
+    struct twin *t = twin_new("seq");
+    t->events = t->last_sequence = 300;
+    t->last_seen_ms = t->first_seen_ms = 1000;
+    size_t full = round_trip(t); /* twin_new: every bit set */
+    const uint64_t windows[][2] = {{0, 0},
+                                   {~1ULL, UINT64_MAX},
+                                   {0x8000000000000001ULL, 0x1ULL << 63},
+                                   {0x0123456789abcdefULL, 0xfedcba9876543210ULL}};
+    for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+        t->seen[0] = windows[i][0];
+        t->seen[1] = windows[i][1];
+        size_t n = round_trip(t);
+        if (i == 0) /* every bit clear: two varints of 10 bytes instead of 1 */
+            ck_assert_uint_eq(n, full + 18);
+    }
+    twin_free(t);
+}
+END_TEST
+
 START_TEST(test_names_interned)
 {
     const char *a = names_intern("speed_kmh");
@@ -214,6 +238,7 @@ static Suite *pack_suite(void)
     tcase_add_test(tc, test_integers_and_flags);
     tcase_add_test(tc, test_typical_twin_is_small);
     tcase_add_test(tc, test_names_interned);
+    tcase_add_test(tc, test_sequence_window);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,6 +24,8 @@ START_TEST(test_twin_row)
     t->loc[TWIN_LON] = -11.5;
     t->location_ts_ms = 1900;
     twin_attr_set(t, "model", "tab\there");
+    t->seen[0] = 0x8000000000000001ULL; /* the sequence window: bytea hex, byte 0 first */
+    t->seen[1] = 2;
     struct buf b;
     buf_init(&b, 1 << 20);
     ck_assert_int_eq(store_twin_row(&b, t), TP_OK);
@@ -33,7 +35,8 @@ START_TEST(test_twin_row)
                              "\"odd\\\\\\\\name\":{\"value\":0.1,\"ts\":1500,\"min\":null,"
                              "\"max\":null,\"sum\":null,\"count\":0}}\t"
                              "{\"lat\":48.1,\"lon\":-11.5,\"ts\":1900}\t"
-                             "{\"model\":\"tab\\\\there\"}\t\\N\t\\N\n");
+                             "{\"model\":\"tab\\\\there\"}\t\\N\t\\N\t"
+                             "\\\\x01000000000000800200000000000000\n");
     /* with an open minute: its start and each metric's figures in it */
     buf_reset(&b);
     t->minute_ms = 1980000;
@@ -43,12 +46,13 @@ START_TEST(test_twin_row)
     m->mcount = 2;
     ck_assert_int_eq(store_twin_row(&b, t), TP_OK);
     ck_assert_ptr_nonnull(strstr(b.data, "{\"model\":\"tab\\\\there\"}\t1980000\t"
-                                         "{\"speed_kmh\":[0.1,88.5,88.6,2]}\n"));
+                                         "{\"speed_kmh\":[0.1,88.5,88.6,2]}\t\\\\x01"));
     buf_reset(&b);
     struct twin *bare = twin_new("m");
     bare->last_sequence = bare->events = 1;
     store_twin_row(&b, bare);
-    ck_assert_str_eq(b.data, "m\t0\t0\t1\t1\t{}\t\\N\t{}\t\\N\t\\N\n");
+    ck_assert_str_eq(
+        b.data, "m\t0\t0\t1\t1\t{}\t\\N\t{}\t\\N\t\\N\t\\\\xffffffffffffffffffffffffffffffff\n");
     twin_free(bare);
     twin_free(t);
     buf_release(&b);
@@ -68,7 +72,8 @@ START_TEST(test_twin_row_exact_doubles)
     buf_init(&b, 1 << 16);
     store_twin_row(&b, t);
     ck_assert_str_eq(b.data, "d\t0\t0\t1\t1\t{\"x\":{\"value\":0.1,\"ts\":5,\"min\":-1e+300,"
-                             "\"max\":0.2,\"sum\":-1e+300,\"count\":3}}\t\\N\t{}\t\\N\t\\N\n");
+                             "\"max\":0.2,\"sum\":-1e+300,\"count\":3}}\t\\N\t{}\t\\N\t\\N\t"
+                             "\\\\xffffffffffffffffffffffffffffffff\n");
     buf_reset(&b);
     m->min = m->max = m->sum = 0.1 + 0.2;
     store_twin_row(&b, t);

@@ -1,6 +1,7 @@
 /* query/params.c: every endpoint's query string, parsed or refused with a reason. */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "query/params.h"
@@ -130,6 +131,50 @@ START_TEST(test_list_refusals)
 }
 END_TEST
 
+/*
+ * Issue 13, defect 3: a ninth metric filter was copied into metrics[8] (one past the array)
+ * before the limit was checked, a stack-buffer-overflow that aborted tp-query. The limit is
+ * checked before anything is written: eight filters with the longest names parse, a ninth is
+ * refused with the limit's message whatever its name, and the list_params (on the heap here,
+ * so ASan sees its exact end) is never written past its end.
+ */
+START_TEST(test_list_metric_filter_limit)
+{
+    char kv[PARAMS_METRIC_FILTERS + 2][128], err[256];
+    const char *ptrs[PARAMS_METRIC_FILTERS + 2];
+    struct list_params *p = malloc(sizeof(*p));
+    for (int i = 0; i <= PARAMS_METRIC_FILTERS; i++) {
+        /* 64-character names: the longest allowed, as long as a filter's name can be */
+        snprintf(kv[i], sizeof(kv[i]), "metric.%c%063d.lt=%d", 'a' + i, 0, i);
+        ptrs[i] = kv[i];
+    }
+    ptrs[PARAMS_METRIC_FILTERS] = NULL; /* eight: accepted, exactly as given */
+    ck_assert_int_eq(list_of(ptrs, p, err), TP_OK);
+    ck_assert_uint_eq(p->n_metrics, PARAMS_METRIC_FILTERS);
+    for (int i = 0; i < PARAMS_METRIC_FILTERS; i++) {
+        ck_assert_uint_eq(strlen(p->metrics[i].name), PARAMS_NAME_MAX);
+        ck_assert_int_eq(p->metrics[i].name[0], 'a' + i);
+        ck_assert_int_eq(p->metrics[i].op, OP_LT);
+        ck_assert_double_eq(p->metrics[i].value, i);
+    }
+    ck_assert_int_eq(p->sort, SORT_DEVICE_ID);
+    ck_assert_int_eq(p->limit, PARAMS_LIMIT_DEFAULT);
+    ck_assert_ptr_null(p->cursor);
+
+    ptrs[PARAMS_METRIC_FILTERS] = kv[PARAMS_METRIC_FILTERS]; /* nine */
+    ptrs[PARAMS_METRIC_FILTERS + 1] = NULL;
+    ck_assert_int_eq(list_of(ptrs, p, err), TP_VALIDATION);
+    ck_assert_str_eq(err, "at most 8 metric filters");
+    ck_assert_uint_eq(p->n_metrics, PARAMS_METRIC_FILTERS);
+
+    /* a ninth filter is refused for being a ninth, before its name or value is looked at */
+    snprintf(kv[PARAMS_METRIC_FILTERS], sizeof(kv[0]), "metric.%0100d.eq=x", 0);
+    ck_assert_int_eq(list_of(ptrs, p, err), TP_VALIDATION);
+    ck_assert_str_eq(err, "at most 8 metric filters");
+    free(p);
+}
+END_TEST
+
 START_TEST(test_time)
 {
     int64_t us;
@@ -256,6 +301,7 @@ static Suite *params_suite(void)
     TCase *tc = tcase_create("params");
     tcase_add_test(tc, test_list_defaults_and_filters);
     tcase_add_test(tc, test_list_refusals);
+    tcase_add_test(tc, test_list_metric_filter_limit);
     tcase_add_test(tc, test_time);
     tcase_add_test(tc, test_series);
     tcase_add_test(tc, test_summary);

@@ -9,11 +9,13 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/mem.h"
 #include "journal/journal.h"
 #include "registry/compile.h"
@@ -576,6 +578,196 @@ START_TEST(test_lru)
 }
 END_TEST
 
+/* protoc --descriptor_set_out, bypassing compile_proto's own refusal. */
+static uint8_t *protoc_fds(const char *proto, size_t *len)
+{
+    char dir[] = "/tmp/tp-fds-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256], cmd[1024];
+    snprintf(path, sizeof(path), "%s/m.proto", dir);
+    FILE *f = fopen(path, "w");
+    fputs(proto, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "protoc -I%s --include_imports --descriptor_set_out=%s/out.pb m.proto", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/out.pb", dir);
+    f = fopen(path, "rb");
+    uint8_t *b = tp_malloc(1 << 20);
+    *len = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    return b;
+}
+
+/* A chain of n messages, M1 holding an M2 ... (depth n). */
+static char *chain_proto(int n)
+{
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    buf_append_str(&b, "syntax = \"proto3\";\npackage deep;\n");
+    for (int i = 1; i <= n; i++) {
+        if (i < n)
+            buf_printf(&b, "message M%d { M%d next = 1; }\n", i, i + 1);
+        else
+            buf_printf(&b, "message M%d { int32 v = 1; }\n", i);
+    }
+    size_t len;
+    return buf_steal(&b, &len);
+}
+
+/* Refused both by compile_proto (the registry's 42201) and by rtdesc_set_new (every consumer),
+ * with the reason; on main both accepted them and unpack recursed once per nesting level. */
+static void refused(const char *proto, const char *why)
+{
+    uint8_t *fds = NULL;
+    size_t len = 0;
+    char errstr[COMPILE_ERR_MAX + 64];
+    ck_assert_int_eq(compile_proto(&opts, proto, NULL, 0, &fds, &len, errstr, sizeof(errstr)),
+                     TP_VALIDATION);
+    ck_assert_msg(strstr(errstr, why), "%s", errstr);
+    ck_assert_ptr_null(fds);
+    fds = protoc_fds(proto, &len);
+    ck_assert_int_eq(rtdesc_nesting_check(fds, len, errstr, sizeof(errstr)), TP_VALIDATION);
+    ck_assert_msg(strstr(errstr, why), "%s", errstr);
+    struct rtdesc_set *s = NULL;
+    ck_assert_int_eq(rtdesc_set_new(fds, len, NULL, 0, &s, errstr, sizeof(errstr)), TP_DECODE);
+    ck_assert_msg(strstr(errstr, why), "%s", errstr);
+    ck_assert_ptr_null(s);
+    free(fds);
+}
+
+START_TEST(test_recursive_refused)
+{
+    /* the review's attack: a version of Reading that may hold a Reading */
+    refused("syntax = \"proto3\";\npackage twinpipe.telemetry.v1;\n"
+            "message Reading { string device_id = 1; optional Reading parent = 100; }\n",
+            "message \"twinpipe.telemetry.v1.Reading\" is recursive: field "
+            "\"twinpipe.telemetry.v1.Reading.parent\" leads back to "
+            "\"twinpipe.telemetry.v1.Reading\"");
+    /* through another message, through a map value, repeated */
+    refused("syntax = \"proto3\";\npackage r;\nmessage A { B b = 1; }\nmessage B { A a = 1; }\n",
+            "is recursive: field \"r.B.a\" leads back to \"r.A\"");
+    refused("syntax = \"proto3\";\npackage r;\nmessage N { map<string, N> kids = 1; }\n",
+            "is recursive: field \"r.N.KidsEntry.value\" leads back to \"r.N\"");
+    refused("syntax = \"proto2\";\npackage r;\nmessage T { repeated T t = 1; }\n",
+            "message \"r.T\" is recursive");
+    /* the well-known recursive types too (google.protobuf.Struct/Value) */
+    refused("syntax = \"proto3\";\npackage r;\nimport \"google/protobuf/struct.proto\";\n"
+            "message W { google.protobuf.Struct s = 1; }\n",
+            "is recursive");
+}
+END_TEST
+
+START_TEST(test_nesting_depth_bound)
+{
+    char *ok = chain_proto(RTDESC_MAX_DEPTH), *deep = chain_proto(RTDESC_MAX_DEPTH + 1);
+    struct rtdesc_set *s = build(ok, false);
+    ck_assert_ptr_nonnull(rtdesc_message(s, "deep.M1"));
+    rtdesc_set_free(s);
+    refused(deep, "messages nest deeper than 32 levels");
+    free(ok);
+    free(deep);
+    /* the built-in schema passes */
+    s = build(schemas_builtin_proto, true);
+    ck_assert_ptr_nonnull(rtdesc_message(s, READING_NM));
+    rtdesc_set_free(s);
+}
+END_TEST
+
+/* A recursive message made by hand (the registry and rtdesc refuse to build one): message R
+ * { R parent = 1; }. The pre-scan must bound its depth without recursing itself. */
+struct rec {
+    ProtobufCMessage base;
+    ProtobufCMessage *parent;
+};
+static const ProtobufCMessageDescriptor rec_d;
+static const ProtobufCFieldDescriptor rec_fields[] = {
+    {"parent", 1, PROTOBUF_C_LABEL_OPTIONAL, PROTOBUF_C_TYPE_MESSAGE, 0,
+     offsetof(struct rec, parent), &rec_d, NULL, 0, 0, NULL, NULL},
+};
+static const unsigned rec_by_name[] = {0};
+static const ProtobufCIntRange rec_ranges[] = {{1, 0}, {0, 1}};
+static const ProtobufCMessageDescriptor rec_d = {PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+                                                 "t.R",
+                                                 "R",
+                                                 "t__R",
+                                                 "t",
+                                                 sizeof(struct rec),
+                                                 1,
+                                                 rec_fields,
+                                                 rec_by_name,
+                                                 1,
+                                                 rec_ranges,
+                                                 NULL,
+                                                 NULL,
+                                                 NULL,
+                                                 NULL};
+
+/* levels R messages, each the parent of the one inside it; *len bytes, from the heap */
+static uint8_t *nested(size_t levels, size_t *len)
+{
+    size_t cap = levels * 6 + 16, at = cap, inner = 0;
+    uint8_t *b = tp_malloc(cap);
+    for (size_t i = 1; i < levels; i++) {
+        uint8_t v[10];
+        size_t n = 0;
+        for (size_t x = inner;; x >>= 7) {
+            v[n++] = (uint8_t)((x & 0x7f) | (x >= 0x80 ? 0x80 : 0));
+            if (x < 0x80)
+                break;
+        }
+        at -= n;
+        memcpy(b + at, v, n);
+        b[--at] = 0x0a;
+        inner = cap - at;
+    }
+    memmove(b, b + at, cap - at);
+    *len = cap - at;
+    return b;
+}
+
+START_TEST(test_prescan_depth)
+{
+    struct strict_scan sc;
+    const char *code = NULL;
+    char msg[256];
+    size_t len;
+    uint8_t *b = nested(20000, &len); /* the review's 20,000 levels (~100 KB) */
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 32, &sc, &code, msg, sizeof(msg)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(code, "too_deep");
+    ck_assert_str_eq(msg, "messages nested deeper than 32 levels (at field \"t.R.parent\")");
+    free(b);
+    b = nested(32, &len);
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 32, &sc, &code, msg, sizeof(msg)), TP_OK);
+    ck_assert_uint_eq(sc.units, 1);
+    ck_assert_uint_eq(sc.largest, len);
+    ProtobufCMessage *m = protobuf_c_message_unpack(&rec_d, NULL, len, b);
+    ck_assert_ptr_nonnull(m); /* 32 levels: what the pre-scan lets through unpacks */
+    protobuf_c_message_free_unpacked(m, NULL);
+    free(b);
+    b = nested(33, &len);
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 32, &sc, &code, msg, sizeof(msg)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(code, "too_deep");
+    /* broken framing: refused, never walked past */
+    b[len - 1] = 0x0a;
+    ck_assert_int_eq(strict_prescan(&rec_d, 0, b, len, 64, &sc, &code, msg, sizeof(msg)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(code, "invalid_protobuf");
+    free(b);
+    /* counting the units of a batch: field 1 of ReadingBatch, the largest and its index */
+    const uint8_t batch[] = {0x0a, 0, 0x0a, 3, 0x0a, 1, 'a', 0x0a, 2, 0x10, 0x12, 0x0a, 0};
+    ck_assert_int_eq(
+        strict_prescan(&BATCH_D, 1, batch, sizeof(batch), 32, &sc, &code, msg, sizeof(msg)), TP_OK);
+    ck_assert_uint_eq(sc.units, 4);
+    ck_assert_uint_eq(sc.largest, 3);
+    ck_assert_uint_eq(sc.largest_index, 1);
+}
+END_TEST
+
 static Suite *rtdesc_suite(void)
 {
     Suite *s = suite_create("rtdesc");
@@ -587,6 +779,9 @@ static Suite *rtdesc_suite(void)
     tcase_add_test(tc, test_proto2_defaults);
     tcase_add_test(tc, test_strict_strings);
     tcase_add_test(tc, test_lru);
+    tcase_add_test(tc, test_recursive_refused);
+    tcase_add_test(tc, test_nesting_depth_bound);
+    tcase_add_test(tc, test_prescan_depth);
     suite_add_tcase(s, tc);
     return s;
 }

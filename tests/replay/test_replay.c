@@ -2,6 +2,7 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "replay/replay.h"
 #include "tests/support/check_main.h"
@@ -58,12 +59,41 @@ START_TEST(test_progress_line)
 }
 END_TEST
 
+START_TEST(test_check_truncated)
+{
+    char err[512];
+    const int64_t whole[] = {0, 0, 0};
+    ck_assert_int_eq(replay_check_truncated("j", whole, 3, false, err, sizeof(err)), TP_OK);
+    ck_assert_str_eq(err, "");
+    const int64_t cut[] = {0, 17, 0, 3};
+    ck_assert_int_eq(replay_check_truncated("j", cut, 4, false, err, sizeof(err)), TP_CONFLICT);
+    ck_assert_str_eq(err,
+                     "journal \"j\" is truncated: partition 1 starts at offset 17, partition 3 "
+                     "starts at offset 3; the events before were deleted (retention or "
+                     "DeleteRecords), so a rebuild from the start would lack them: set "
+                     "replay.allow_truncated=true to rebuild from what is left");
+    ck_assert_int_eq(replay_check_truncated("j", cut, 4, true, err, sizeof(err)), TP_OK);
+    ck_assert_str_eq(err,
+                     "journal \"j\" is truncated: partition 1 starts at offset 17, partition 3 "
+                     "starts at offset 3; rebuilding from what is left "
+                     "(replay.allow_truncated): devices whose events were all deleted are "
+                     "missing");
+    int64_t many[20];
+    for (int p = 0; p < 20; p++)
+        many[p] = p + 1;
+    ck_assert_int_eq(replay_check_truncated("j", many, 20, false, err, sizeof(err)), TP_CONFLICT);
+    ck_assert_msg(strstr(err, "partition 7 starts at offset 8 (and 12 more partitions);"), "%s",
+                  err);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
     TCase *tc = tcase_create("pure");
     tcase_add_test(tc, test_from_parse);
     tcase_add_test(tc, test_progress_line);
+    tcase_add_test(tc, test_check_truncated);
     suite_add_tcase(s, tc);
     return s;
 }

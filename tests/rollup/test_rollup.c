@@ -8,6 +8,12 @@
  * and its commit, followed by a normal run, leaves no duplicate rows and no
  * temporary files. In continuous mode, /metrics counts the rows and SIGTERM
  * publishes the open files.
+ *
+ * With tp-registry (case "registry"): a field added by a registered v2 becomes
+ * a column holding the exact value; while the registry is down the rollup
+ * writes and commits nothing and waits; once it is back the rows are written
+ * and an event of a schema id the registry does not have goes to the
+ * dead-letter topic with the reason.
  */
 #include <check.h>
 #include <signal.h>
@@ -21,6 +27,7 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "journal/journal.h"
+#include "registry/telemetry.h"
 #include "tests/support/check_main.h"
 #include "tests/support/stack.h"
 
@@ -287,6 +294,228 @@ START_TEST(test_continuous_metrics_and_sigterm)
 }
 END_TEST
 
+/* ---- decoding through the registry ---- */
+
+static uint16_t reg_port;
+static pid_t reg_pid, rollup_pid;
+
+static void registry_setup(void)
+{
+    setup();
+    stack_db_create(&st);
+    reg_port = stack_free_port();
+    reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
+}
+
+static void registry_teardown(void)
+{
+    if (rollup_pid > 0) /* a failed check left it running */
+        stack_service_stop(rollup_pid, SIGTERM);
+    rollup_pid = 0;
+    if (reg_pid > 0)
+        stack_service_stop(reg_pid, SIGTERM);
+    stack_release(&st);
+    teardown();
+}
+
+/* The built-in schema plus `optional double tire_wear_pct = 50;` in Reading. */
+static char *v2_text(void)
+{
+    const char *src = schemas_builtin_proto;
+    const char *at = strstr(src, "  map<string, double> metrics = 30;");
+    ck_assert_ptr_nonnull(at);
+    const char *add = "  optional double tire_wear_pct = 50;  // v2\n";
+    char *out = tp_malloc(strlen(src) + strlen(add) + 1);
+    sprintf(out, "%.*s%s%s", (int)(at - src), src, add, at);
+    return out;
+}
+
+static void on_sent(void *opaque, const struct journal_delivery *d, void *arg)
+{
+    (void)arg;
+    ck_assert_msg(d->err == TP_OK && !d->dead_lettered, "delivery failed: %s", d->errstr);
+    (*(int *)opaque)++;
+}
+
+/* One reading of device id framed with schema_id; tire >= 0: field 50 (v2's) set to it. */
+static void send_reading(struct journal_producer *p, const char *id, uint64_t seq, double speed,
+                         double tire, int32_t schema_id, int *acked)
+{
+    journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    r.device_id = (char *)id;
+    r.has_sequence = r.has_timestamp_ms = r.has_speed_kmh = 1;
+    r.sequence = seq;
+    r.timestamp_ms = base_ms + (int64_t)seq * 1000;
+    r.speed_kmh = speed;
+    uint8_t bits[8];
+    ProtobufCMessageUnknownField f = {50, PROTOBUF_C_WIRE_TYPE_64BIT, 8, bits};
+    if (tire >= 0) {
+        uint64_t u;
+        memcpy(&u, &tire, 8);
+        for (int i = 0; i < 8; i++)
+            bits[i] = (uint8_t)(u >> (8 * i)); /* fixed64: little-endian */
+        r.base.n_unknown_fields = 1;
+        r.base.unknown_fields = &f;
+    }
+    char errstr[256];
+    ck_assert_int_eq(
+        journal_producer_append_schema(p, &r, schema_id, acked, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(journal_producer_flush(p, 30000), TP_OK);
+}
+
+static double rollup_metric(uint16_t port, const char *name)
+{
+    char url[128], key[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    snprintf(key, sizeof(key), "\n%s ", name);
+    struct buf resp;
+    buf_init(&resp, 1 << 16);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    const char *at = strstr(resp.data, key);
+    ck_assert_msg(at != NULL, "no %s in %s", name, resp.data);
+    double v = atof(at + strlen(key));
+    buf_release(&resp);
+    return v;
+}
+
+static void wait_metric(uint16_t port, const char *name, double want)
+{
+    double v = -1;
+    for (int i = 0; i < 300 && v != want; i++) {
+        v = rollup_metric(port, name);
+        if (v != want)
+            usleep(100 * 1000);
+    }
+    ck_assert_msg(v == want, "%s is %g, expected %g", name, v, want);
+}
+
+static enum tp_err dlq_assign(void *arg, const int32_t *parts, int64_t *offsets, size_t n)
+{
+    (void)arg;
+    (void)parts;
+    for (size_t i = 0; i < n; i++)
+        offsets[i] = JOURNAL_OFFSET_BEGINNING;
+    return TP_OK;
+}
+
+static void dlq_revoke(void *arg, const int32_t *parts, size_t n, bool lost)
+{
+    (void)arg;
+    (void)parts;
+    (void)n;
+    (void)lost;
+}
+
+START_TEST(test_registry_versions_become_columns)
+{
+    /* v1 (the built-in schema) and v2 registered under "<topic>-value" */
+    struct telemetry_registry_settings rs = {.user = STACK_REGISTRY_OPERATOR, /* registers */
+                                             .password = STACK_REGISTRY_OPERATOR_PASSWORD,
+                                             .timeout_ms = 5000,
+                                             .cache_size = 16};
+    char url[128], errstr[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", reg_port);
+    rs.url = url;
+    struct schemas *sch;
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &sch, errstr, sizeof(errstr)), TP_OK);
+    int32_t id1, id2;
+    char *v2 = v2_text();
+    ck_assert_msg(schemas_register(sch, schemas_builtin_proto, &id1, errstr, sizeof(errstr)) ==
+                      TP_OK,
+                  "%s", errstr);
+    ck_assert_msg(schemas_register(sch, v2, &id2, errstr, sizeof(errstr)) == TP_OK, "%s", errstr);
+    ck_assert_int_ne(id1, id2);
+    free(v2);
+    schemas_free(sch);
+
+    /* the registry goes away; a v1 and a v2 reading, and one of an id it does not have */
+    ck_assert_int_eq(stack_service_stop(reg_pid, SIGTERM), 0);
+    reg_pid = 0;
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap,
+                                .topic = st.topic,
+                                .partitions = 3,
+                                .replication = 1,
+                                .schema_id = 1};
+    ck_assert_int_eq(journal_topic_ensure(&jc, 10000, errstr, sizeof(errstr)), TP_OK);
+    struct journal_producer *p;
+    int acked = 0;
+    ck_assert_int_eq(journal_producer_new(&jc, on_sent, NULL, &p, errstr, sizeof(errstr)), TP_OK);
+    send_reading(p, "rg-1", 1, 10.0, -1, id1, &acked);
+    send_reading(p, "rg-1", 2, 11.0, 12.5, id2, &acked);
+    send_reading(p, "rg-2", 1, 20.0, 3.0, 999999, &acked);
+    journal_producer_free(p);
+    ck_assert_int_eq(acked, 3);
+
+    /* the rollup waits: no row, no file, nothing dead-lettered */
+    char dir_env[300], group_env[160], reg_env[160];
+    snprintf(dir_env, sizeof(dir_env), "TP_ROLLUP_DIR=%s", lake);
+    snprintf(group_env, sizeof(group_env), "TP_ROLLUP_GROUP=%s", st.topic);
+    snprintf(reg_env, sizeof(reg_env), "TP_REGISTRY_URL=%s", url);
+    const char *env[] = {dir_env,
+                         group_env,
+                         reg_env,
+                         "TP_REGISTRY_TIMEOUT_MS=500",
+                         "TP_KAFKA_SESSION_TIMEOUT_MS=6000",
+                         NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = rollup_pid = stack_service_start(&st, "tp-rollup", env, port);
+    for (int i = 0; i < 300 && rollup_metric(port, "tp_rollup_decode_retries_total") < 3; i++)
+        usleep(100 * 1000);
+    ck_assert_double_ge(rollup_metric(port, "tp_rollup_decode_retries_total"), 3);
+    ck_assert_double_eq(rollup_metric(port, "tp_rollup_decode_waiting"), 1);
+    ck_assert_double_eq(rollup_metric(port, "tp_rollup_rows_total"), 0);
+    ck_assert_double_eq(rollup_metric(port, "tp_rollup_dead_letters_total"), 0);
+    ck_assert_int_eq(count_files(), 0);
+
+    /* the registry is back (same database, same port): rows, and the dead letter */
+    reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
+    wait_metric(port, "tp_rollup_rows_total", 2);
+    wait_metric(port, "tp_rollup_dead_letters_total", 1);
+    ck_assert_double_eq(rollup_metric(port, "tp_rollup_decode_waiting"), 0);
+    ck_assert_double_eq(rollup_metric(port, "tp_rollup_skipped_total"), 0);
+    rollup_pid = 0;
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+
+    /* the lake read back by DuckDB: v2's field is a column with the exact value */
+    char cmd[2048];
+    snprintf(
+        cmd, sizeof(cmd),
+        "%s -c \"import duckdb; print(duckdb.connect().execute(\\\"SELECT device_id, sequence, "
+        "speed_kmh, tire_wear_pct FROM read_parquet('%s/**/*.parquet', union_by_name=true) "
+        "ORDER BY device_id, sequence\\\").fetchall())\"",
+        python, lake);
+    FILE *py = popen(cmd, "r");
+    ck_assert_ptr_nonnull(py);
+    char out[512] = "";
+    ck_assert_ptr_nonnull(fgets(out, sizeof(out), py));
+    ck_assert_int_eq(pclose(py), 0);
+    ck_assert_str_eq(out, "[('rg-1', 1, 10.0, None), ('rg-1', 2, 11.0, 12.5)]\n");
+
+    /* the dead letter: the event as journaled, with the reason and origin */
+    char dlq[200];
+    snprintf(dlq, sizeof(dlq), "%s.dlq", st.topic);
+    struct journal_config dc = {.bootstrap_servers = st.bootstrap, .topic = dlq};
+    struct journal_rebalance rb = {dlq_assign, dlq_revoke, NULL};
+    struct journal_consumer *c;
+    ck_assert_int_eq(journal_consumer_new(&dc, dlq, &rb, &c, errstr, sizeof(errstr)), TP_OK);
+    struct journal_event ev;
+    bool got = false;
+    for (int i = 0; i < 300 && !got; i++)
+        ck_assert_int_eq(journal_consumer_poll(c, 100, &ev, &got, errstr, sizeof(errstr)), TP_OK);
+    ck_assert(got);
+    ck_assert_int_eq(ev.schema_id, 999999);
+    ck_assert_ptr_nonnull(ev.reading);
+    ck_assert_str_eq(ev.reading->device_id, "rg-2");
+    ck_assert_msg(!strncmp(ev.dlq_reason,
+                           "schema id 999999: schema id 999999 is not registered under subject",
+                           66),
+                  "reason %s", ev.dlq_reason);
+    ck_assert_msg(!strncmp(ev.dlq_origin, "tp-rollup@", 10), "origin %s", ev.dlq_origin);
+    journal_event_release(&ev);
+    journal_consumer_free(c);
+}
+END_TEST
+
 static Suite *rollup_suite(void)
 {
     Suite *s = suite_create("rollup");
@@ -299,6 +528,11 @@ static Suite *rollup_suite(void)
     tcase_add_test(tc, test_crash_between_rename_and_commit);
     tcase_add_test(tc, test_continuous_metrics_and_sigterm);
     suite_add_tcase(s, tc);
+    TCase *reg = tcase_create("registry");
+    tcase_add_checked_fixture(reg, registry_setup, registry_teardown);
+    tcase_set_timeout(reg, 300);
+    tcase_add_test(reg, test_registry_versions_become_columns);
+    suite_add_tcase(s, reg);
     return s;
 }
 

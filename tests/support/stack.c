@@ -97,6 +97,8 @@ static pid_t stack_spawn(const struct stack *st, const char *program, const char
         setenv("TP_PROJECTOR_GROUP", st->topic, 1);
         setenv("TP_HTTP_LISTEN", listen, 1);
         setenv("TP_MIGRATIONS_DIR", TP_SOURCE_DIR "/migrations", 1);
+        /* tp-query refuses to start with query.auth=required and no cursor secret */
+        setenv("TP_QUERY_CURSOR_SECRET", STACK_CURSOR_SECRET, 1);
         /* tp-registry's users: user:<SHA-256 hex of the password>:role */
         setenv("TP_REGISTRY_CREDENTIALS",
                STACK_REGISTRY_OPERATOR

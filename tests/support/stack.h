@@ -59,11 +59,15 @@ void stack_release(struct stack *st);
 
 /* A free TCP port on 127.0.0.1. */
 uint16_t stack_free_port(void);
+/* tp-query's query.cursor_secret in every service stack_service_start starts */
+#define STACK_CURSOR_SECRET "tp-integration-cursor-secret"
+
 /*
  * Starts bin/<program> with TP_PG_DSN, TP_KAFKA_BOOTSTRAP_SERVERS,
- * TP_JOURNAL_TOPIC, TP_HTTP_LISTEN=127.0.0.1:<port> and the registry
- * credentials above set (plus extra
- * "KEY=VALUE" strings, NULL-terminated), waits for /healthz (30 s).
+ * TP_JOURNAL_TOPIC, TP_QUERY_CURSOR_SECRET=STACK_CURSOR_SECRET,
+ * TP_HTTP_LISTEN=127.0.0.1:<port> and the registry credentials above set
+ * (plus extra "KEY=VALUE" strings, NULL-terminated, which win), waits for
+ * /healthz (30 s).
  */
 pid_t stack_service_start(const struct stack *st, const char *program, const char *const *extra,
                           uint16_t port);

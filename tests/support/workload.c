@@ -23,8 +23,8 @@ static uint32_t workload_mix(uint32_t a, uint32_t b)
     return h;
 }
 
-/* Per device: mostly the next sequence; sometimes an older one again (variant 1), sometimes
- * next + 1 before next (then next is out of order and ignored). */
+/* Per device: mostly the next sequence; sometimes an older one again (variant 1: a duplicate),
+ * sometimes next + 1 before next (then next arrives out of order: applied late, once). */
 void workload_init(struct workload *w, const char *prefix, int devices, int per_device)
 {
     w->prefix = prefix;
@@ -170,26 +170,65 @@ static int64_t workload_minute(int64_t ms)
     return m * 60000;
 }
 
+/* The history entry of (s->dev, metric k, minute), added if new. Applied readings of a device
+ * come in increasing time but for a late one (an earlier sequence, sent one reading late): its
+ * minute is the latest entry's, the one before's, or a new, earlier one. */
+static struct exp_hist *workload_hist(struct expected *e, struct exp_twin *t, int dev, int k,
+                                      int64_t minute)
+{
+    const size_t idx[] = {t->last_hist[k], t->prev_hist[k]};
+    for (int i = 0; i < 2; i++)
+        if (idx[i] && e->hist[idx[i] - 1].minute == minute)
+            return &e->hist[idx[i] - 1];
+    if (e->n_hist == e->cap_hist) {
+        e->cap_hist = e->cap_hist ? 2 * e->cap_hist : 1024;
+        e->hist = tp_realloc(e->hist, e->cap_hist * sizeof(*e->hist));
+    }
+    e->hist[e->n_hist++] = (struct exp_hist){dev, k, minute, 0, 0, 0, 0};
+    if (!t->last_hist[k] || e->hist[t->last_hist[k] - 1].minute < minute) {
+        t->prev_hist[k] = t->last_hist[k];
+        t->last_hist[k] = e->n_hist;
+    } else if (!t->prev_hist[k] || e->hist[t->prev_hist[k] - 1].minute < minute) {
+        t->prev_hist[k] = e->n_hist;
+    }
+    return &e->hist[e->n_hist - 1];
+}
+
+/* Exactly once by (device, sequence) (the workload stays inside the projector's window of 128
+ * sequences); a late reading counts in events, statistics and its minute, but the latest
+ * values (but for a metric it brings first), last sequence and last_seen stay the newest's. */
 void workload_expect(struct expected *e, const struct workload *w, size_t from, size_t to)
 {
-    if (!e->twins)
+    if (!e->twins) {
         e->twins = tp_calloc((size_t)w->devices, sizeof(*e->twins));
+        e->n_twins = (size_t)w->devices;
+    }
     for (size_t i = from; i < to; i++) {
         const struct send *s = &w->sends[i];
         struct exp_twin *t = &e->twins[s->dev];
-        if (t->events > 0 && s->seq <= t->last_seq) {
+        if ((size_t)s->seq >= t->cap_applied) {
+            size_t cap = 2 * (size_t)s->seq + 16;
+            t->applied = tp_realloc(t->applied, cap * sizeof(*t->applied));
+            memset(t->applied + t->cap_applied, 0, (cap - t->cap_applied) * sizeof(bool));
+            t->cap_applied = cap;
+        }
+        if (t->applied[s->seq]) {
             e->ignored++;
             continue;
         }
+        t->applied[s->seq] = true;
         e->applied++;
+        bool late = t->events > 0 && s->seq < t->last_seq;
         double v[WORKLOAD_METRICS];
         bool has[WORKLOAD_METRICS];
         int64_t ts = workload_values(w, s, v, has);
         if (t->events == 0)
             t->first_ms = ts;
         t->events++;
-        t->last_seq = s->seq;
-        t->last_ms = ts;
+        if (!late) {
+            t->last_seq = s->seq;
+            t->last_ms = ts;
+        }
         for (int k = 0; k < WORKLOAD_METRICS; k++) {
             if (!has[k])
                 continue;
@@ -198,32 +237,24 @@ void workload_expect(struct expected *e, const struct workload *w, size_t from, 
             m->max = !m->seen || v[k] > m->max ? v[k] : m->max;
             m->sum = m->seen ? m->sum + v[k] : v[k];
             m->count++;
+            if (!late || !m->seen) {
+                m->value = v[k];
+                m->ts = ts;
+            }
             m->seen = true;
-            m->value = v[k];
-            m->ts = ts;
-            /* applied readings of a device come in increasing time: the minute is the last
-             * entry's or a new one */
-            struct exp_hist *h = t->last_hist[k] ? &e->hist[t->last_hist[k] - 1] : NULL;
-            if (h && h->minute == workload_minute(ts)) {
-                h->min = v[k] < h->min ? v[k] : h->min;
-                h->max = v[k] > h->max ? v[k] : h->max;
-                h->sum += v[k];
-                h->count++;
-                continue;
-            }
-            if (e->n_hist == e->cap_hist) {
-                e->cap_hist = e->cap_hist ? 2 * e->cap_hist : 1024;
-                e->hist = tp_realloc(e->hist, e->cap_hist * sizeof(*e->hist));
-            }
-            e->hist[e->n_hist++] =
-                (struct exp_hist){s->dev, k, workload_minute(ts), v[k], v[k], v[k], 1};
-            t->last_hist[k] = e->n_hist;
+            struct exp_hist *h = workload_hist(e, t, s->dev, k, workload_minute(ts));
+            h->min = h->count == 0 || v[k] < h->min ? v[k] : h->min;
+            h->max = h->count == 0 || v[k] > h->max ? v[k] : h->max;
+            h->sum = h->count == 0 ? v[k] : h->sum + v[k];
+            h->count++;
         }
     }
 }
 
 void expected_release(struct expected *e)
 {
+    for (size_t i = 0; e->twins && i < e->n_twins; i++)
+        free(e->twins[i].applied);
     free(e->twins);
     free(e->hist);
     memset(e, 0, sizeof(*e));
@@ -345,10 +376,62 @@ void workload_assert_state(PGconn *db, const struct workload *w, struct expected
     }
     PQclear(res);
     /* the per-device restart of last_hist relies on this order; keep it usable after sorting */
-    for (int d = 0; d < w->devices; d++)
+    for (int d = 0; d < w->devices; d++) {
         memset(e->twins[d].last_hist, 0, sizeof(e->twins[d].last_hist));
-    for (size_t i = 0; i < e->n_hist; i++)
-        e->twins[e->hist[i].dev].last_hist[e->hist[i].metric] = i + 1; /* sorted: latest last */
+        memset(e->twins[d].prev_hist, 0, sizeof(e->twins[d].prev_hist));
+    }
+    for (size_t i = 0; i < e->n_hist; i++) { /* sorted: latest last */
+        struct exp_twin *t = &e->twins[e->hist[i].dev];
+        t->prev_hist[e->hist[i].metric] = t->last_hist[e->hist[i].metric];
+        t->last_hist[e->hist[i].metric] = i + 1;
+    }
+}
+
+/* ---- dead letters ---- */
+
+static enum tp_err dlq_on_assign(void *arg, const int32_t *parts, int64_t *offsets, size_t n)
+{
+    (void)arg;
+    (void)parts;
+    for (size_t i = 0; i < n; i++)
+        offsets[i] = JOURNAL_OFFSET_BEGINNING;
+    return TP_OK;
+}
+
+static void dlq_on_revoke(void *arg, const int32_t *parts, size_t n, bool lost)
+{
+    (void)arg;
+    (void)parts;
+    (void)n;
+    (void)lost;
+}
+
+struct journal_consumer *workload_dlq_consumer(const struct stack *st)
+{
+    /* the consumer borrows its config: one dead-letter consumer at a time */
+    static char topic[256];
+    static struct journal_config dc;
+    snprintf(topic, sizeof(topic), "%s.dlq", st->topic);
+    dc = (struct journal_config){.bootstrap_servers = st->bootstrap, .topic = topic};
+    struct journal_rebalance rb = {dlq_on_assign, dlq_on_revoke, NULL};
+    struct journal_consumer *c;
+    char errstr[256];
+    ck_assert_int_eq(journal_consumer_new(&dc, topic, &rb, &c, errstr, sizeof(errstr)), TP_OK);
+    return c;
+}
+
+void workload_dlq_next(struct journal_consumer *c, struct journal_event *ev)
+{
+    char errstr[256];
+    for (int i = 0; i < 300; i++) {
+        bool got = false;
+        ck_assert_int_eq(journal_consumer_poll(c, 100, ev, &got, errstr, sizeof(errstr)), TP_OK);
+        if (got && !ev->eof)
+            return;
+        if (got)
+            journal_event_release(ev);
+    }
+    ck_abort_msg("no dead letter within 30 s");
 }
 
 /* ---- processes ---- */

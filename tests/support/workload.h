@@ -54,8 +54,8 @@ struct workload {
     size_t n;
 };
 
-/* Per device: mostly the next sequence; sometimes an older one again (variant 1), sometimes
- * next + 1 before next (then next is out of order and ignored). */
+/* Per device: mostly the next sequence; sometimes an older one again (variant 1: a duplicate),
+ * sometimes next + 1 before next (then next arrives out of order: applied late, once). */
 void workload_init(struct workload *w, const char *prefix, int devices, int per_device);
 void workload_release(struct workload *w);
 void workload_device_id(const struct workload *w, int d, char *out, size_t n);
@@ -79,6 +79,9 @@ struct exp_twin {
     int64_t events, last_seq, first_ms, last_ms;
     struct exp_metric m[WORKLOAD_METRICS];
     size_t last_hist[WORKLOAD_METRICS]; /* index + 1 of the latest history entry, 0 = none */
+    size_t prev_hist[WORKLOAD_METRICS]; /* ... and of the one before (a late reading's) */
+    bool *applied;                      /* applied[seq]: the sequences applied */
+    size_t cap_applied;
 };
 
 struct exp_hist {
@@ -90,6 +93,7 @@ struct exp_hist {
 
 struct expected {
     struct exp_twin *twins;
+    size_t n_twins;
     struct exp_hist *hist;
     size_t n_hist, cap_hist;
     long applied, ignored;
@@ -109,6 +113,14 @@ int64_t workload_i64(PGresult *res, int r, int c);
 int64_t workload_query_i64(PGconn *db, const char *sql, const char *param);
 /* Every twin and every metric_minutes row of the workload's devices equals e, exactly. */
 void workload_assert_state(PGconn *db, const struct workload *w, struct expected *e);
+
+/* ---- dead letters ---- */
+
+/* A consumer of st's dead-letter topic ("<topic>.dlq") from its start (journal_consumer_free
+ * it); events come with the dlq_reason and dlq_origin headers. */
+struct journal_consumer *workload_dlq_consumer(const struct stack *st);
+/* The next dead letter (waits up to 30 s, else the test fails); journal_event_release it. */
+void workload_dlq_next(struct journal_consumer *c, struct journal_event *ev);
 
 /* ---- processes ---- */
 

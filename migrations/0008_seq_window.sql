@@ -1,0 +1,12 @@
+-- 0008_seq_window: each twin's window of seen sequences (projector/twin.h),
+-- so that a reading arriving out of order is applied exactly once.
+--
+--   seq_window  16 bytes: bit i (byte i / 8, bit i % 8, little-endian) set
+--               when sequence last_sequence - 1 - i was applied, for the
+--               128 sequences below last_sequence; NULL (twins written
+--               before this migration): every one of them counts as seen,
+--               as the old rule had it
+--
+-- Written in the same statement as the rest of the twin, by tp-projector
+-- and tp-replay.
+ALTER TABLE twins ADD COLUMN seq_window bytea;
