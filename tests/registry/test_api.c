@@ -9,7 +9,8 @@
  * get 401 (with WWW-Authenticate) and change nothing, a read credential gets
  * 403 on writes, start-up without credentials is refused unless
  * registry.auth=off (logged), and the schema library reports refused
- * credentials as a non-retriable configuration error.
+ * credentials as a non-retriable configuration error (which the journal
+ * decoder hands on as retriable: a consumer waits rather than dead-letters).
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -716,6 +717,19 @@ START_TEST(test_client_credentials)
     ck_assert_int_eq(err, TP_CONFIG);
     ck_assert_str_eq(errstr, expect);
     ck_assert(!registered);
+    /* a consumer's journal decoder: retriable, so the projector waits and dead-letters
+     * nothing while its credential is wrong; the message still names the credential */
+    struct journal_decoder dec;
+    telemetry_journal_decoder(s, &dec);
+    journal_reading *reading = NULL;
+    void *pin = NULL;
+    static const uint8_t payload[] = {0x0a, 0x01, 'd'}; /* device_id "d" */
+    err = dec.unpack(dec.arg, 1, (const int32_t[]){0}, 1, payload, sizeof(payload), &reading, &pin,
+                     errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_IO);
+    ck_assert(tp_err_retriable(err));
+    ck_assert_str_eq(errstr, expect);
+    ck_assert_ptr_null(reading);
     schemas_free(s);
 
     /* a read credential and the schema missing: nothing registered, and what to do */
