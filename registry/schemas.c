@@ -238,6 +238,23 @@ enum tp_err schemas_ensure(struct schemas *s, const char *text, int32_t *id, boo
     return err;
 }
 
+enum tp_err schemas_check(struct schemas *s, char *errstr, size_t errstr_size)
+{
+    char url[1024];
+    struct buf resp;
+    long status;
+    snprintf(url, sizeof(url), "%s/subjects/%s/versions", s->url, s->subject_escaped);
+    buf_init(&resp, 1u << 20);
+    enum tp_err err = schemas_http(s, "GET", url, NULL, &resp, &status, errstr, errstr_size);
+    if (err == TP_OK && status != 200 && status != 404)
+        err = tp_err_set(TP_IO, errstr, errstr_size,
+                         "the schema registry at \"%s\" answered %ld to listing the versions of "
+                         "\"%s\"",
+                         s->url, status, s->subject);
+    buf_release(&resp);
+    return err;
+}
+
 /* Asks the registry for id; a new entry (negative on 404), or an error to pass on. */
 static enum tp_err schemas_fetch(struct schemas *s, int32_t id, struct schema **out, char *errstr,
                                  size_t errstr_size)

@@ -93,6 +93,10 @@ enum tp_err schemas_register(struct schemas *s, const char *text, int32_t *id, c
  * TP_NOT_FOUND when it is not. */
 enum tp_err schemas_lookup(struct schemas *s, const char *text, int32_t *id, char *errstr,
                            size_t errstr_size);
+/* Whether the registry takes the credentials (GET /subjects/{s}/versions, read role; a
+ * subject without versions is fine): TP_CONFIG when it refuses them, TP_IO/TP_TIMEOUT when
+ * it does not answer. For start-up, so a wrong password fails there, not at the first event. */
+enum tp_err schemas_check(struct schemas *s, char *errstr, size_t errstr_size);
 /* Looks text up and registers it only when it is missing (*registered then true), so a
  * read credential suffices once an operator registered it; when it is missing and the
  * credential may only read: TP_CONFIG saying what to do. */

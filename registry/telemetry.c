@@ -30,7 +30,20 @@ enum tp_err telemetry_schemas_new(const struct telemetry_registry_settings *st, 
                                 .timeout_ms = (int)st->timeout_ms,
                                 .templates = templates,
                                 .n_templates = 2};
-    return schemas_new(&o, out, errstr, errstr_size);
+    enum tp_err err = schemas_new(&o, out, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    /* refused credentials stop the start; a registry that does not answer yet does not */
+    char why[1024];
+    err = schemas_check(*out, why, sizeof(why));
+    if (err == TP_CONFIG) {
+        schemas_free(*out);
+        *out = NULL;
+        return tp_err_set(err, errstr, errstr_size, "%s", why);
+    }
+    if (err != TP_OK)
+        log_warn("%s (at start-up; asked again when an event needs it)", why);
+    return TP_OK;
 }
 
 static _Atomic int64_t telemetry_fallback_logged_ms = -60000;

@@ -63,7 +63,9 @@ struct telemetry_registry_settings {
             "schema versions kept in memory (LRU)"                                                 \
     }
 
-/* *out stays NULL when st->url is unset or empty. */
+/* *out stays NULL when st->url is unset or empty. Asks the registry once (schemas_check):
+ * TP_CONFIG when it refuses the credentials (a service then refuses to start); a registry
+ * that does not answer is only logged (events wait for it). */
 enum tp_err telemetry_schemas_new(const struct telemetry_registry_settings *st, const char *topic,
                                   struct schemas **out, char *errstr, size_t errstr_size);
 /* A journal decoder over s: events of registered versions unpack with their descriptors;

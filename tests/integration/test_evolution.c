@@ -216,6 +216,30 @@ START_TEST(test_new_version_without_restart)
     ck_assert_str_eq(jv_str(doc, "schema"), schemas_builtin_proto);
     jv_free(doc);
 
+    /* registry credentials: a projector whose password the registry refuses does not start
+     * (rather than dead-letter or wait); a tp-ingest with the read credential finds the
+     * registered schema and starts */
+    const char *wrong[] = {reg_env, "TP_REGISTRY_PASSWORD=wrong", NULL};
+    ck_assert_int_eq(stack_run_for(&st, "tp-projector", wrong, 30000), 1);
+    char log[1024];
+    snprintf(log, sizeof(log), "%s/../Testing/%s-tp-projector.log", TP_BIN_DIR, st.db);
+    FILE *f = fopen(log, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[2048], needle[256];
+    snprintf(needle, sizeof(needle),
+             "ERROR tp-projector: the schema registry at \"http://127.0.0.1:%u\" refused the "
+             "credentials of registry.user \"" STACK_REGISTRY_READER "\" (401)",
+             reg_port);
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    ck_assert_msg(found, "no \"%s\" in %s", needle, log);
+    const char *reader_ingest[] = {reg_env, "TP_AUTH_MODE=off", NULL};
+    uint16_t port2 = stack_free_port();
+    pid_t ingest2 = stack_service_start(&st, "tp-ingest", reader_ingest, port2);
+    ck_assert_int_eq(stack_service_stop(ingest2, SIGTERM), 0);
+
     char *v2 = v2_text();
     write_file("v1.proto", schemas_builtin_proto, strlen(schemas_builtin_proto));
     write_file("v2.proto", v2, strlen(v2));

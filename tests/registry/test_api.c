@@ -676,6 +676,27 @@ START_TEST(test_auth_required_at_start_unless_off)
 }
 END_TEST
 
+/* The schema library for "<topic>-value", without telemetry_schemas_new's start-up check. */
+static struct schemas *client(const char *url, const char *u, const char *pw)
+{
+    char subject[200], errstr[256];
+    snprintf(subject, sizeof(subject), "%s-value", st.topic);
+    const ProtobufCMessageDescriptor *const templates[] = {
+        &twinpipe__telemetry__v1__reading__descriptor,
+        &twinpipe__telemetry__v1__reading_batch__descriptor};
+    struct schemas_options o = {.url = url,
+                                .user = u,
+                                .password = pw,
+                                .subject = subject,
+                                .cache_size = 4,
+                                .timeout_ms = 5000,
+                                .templates = templates,
+                                .n_templates = 2};
+    struct schemas *s = NULL;
+    ck_assert_int_eq(schemas_new(&o, &s, errstr, sizeof(errstr)), TP_OK);
+    return s;
+}
+
 START_TEST(test_client_credentials)
 {
     char url[160], plain_url[64], expect[512], errstr[1024];
@@ -687,31 +708,41 @@ START_TEST(test_client_credentials)
     char subject_versions[200];
     snprintf(subject_versions, sizeof(subject_versions), "/subjects/%s-value/versions", st.topic);
 
-    /* no credentials: a configuration error, not "registry unavailable" */
-    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
-    enum tp_err err = schemas_lookup(s, schemas_builtin_proto, &id, errstr, sizeof(errstr));
-    ck_assert_int_eq(err, TP_CONFIG);
-    ck_assert(!tp_err_retriable(err));
+    /* no credentials: a configuration error, not "registry unavailable"; a service that
+     * starts the library (telemetry_schemas_new) stops there */
     snprintf(expect, sizeof(expect),
              "the schema registry at \"%s\" needs credentials (401): set registry.user and "
              "registry.password",
              plain_url);
+    s = (struct schemas *)&rs; /* must come back NULL */
+    enum tp_err err = telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_CONFIG);
+    ck_assert(!tp_err_retriable(err));
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(errstr, expect);
+    s = client(plain_url, NULL, NULL);
+    err = schemas_lookup(s, schemas_builtin_proto, &id, errstr, sizeof(errstr));
+    ck_assert_int_eq(err, TP_CONFIG);
+    ck_assert(!tp_err_retriable(err));
     ck_assert_str_eq(errstr, expect);
     schemas_free(s);
 
-    /* a wrong password: the same for a descriptor fetch (a cache miss) */
+    /* a wrong password: the same at start-up and for a descriptor fetch (a cache miss) */
     rs.user = READER;
     rs.password = "wrong-reader-password";
-    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
+    snprintf(expect, sizeof(expect),
+             "the schema registry at \"%s\" refused the credentials of registry.user "
+             "\"" READER "\" (401): check registry.user and registry.password",
+             plain_url);
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_CONFIG);
+    ck_assert_ptr_null(s);
+    ck_assert_str_eq(errstr, expect);
+    s = client(plain_url, READER, "wrong-reader-password");
     const struct schema *sc;
     struct lru_ref *ref;
     err = schemas_get(s, 1, &sc, &ref, errstr, sizeof(errstr));
     ck_assert_int_eq(err, TP_CONFIG);
     ck_assert(!tp_err_retriable(err));
-    snprintf(expect, sizeof(expect),
-             "the schema registry at \"%s\" refused the credentials of registry.user "
-             "\"" READER "\" (401): check registry.user and registry.password",
-             plain_url);
     ck_assert_str_eq(errstr, expect);
     err = schemas_ensure(s, schemas_builtin_proto, &id, &registered, errstr, sizeof(errstr));
     ck_assert_int_eq(err, TP_CONFIG);
@@ -731,6 +762,15 @@ START_TEST(test_client_credentials)
     ck_assert_str_eq(errstr, expect);
     ck_assert_ptr_null(reading);
     schemas_free(s);
+
+    /* a registry that does not answer at start-up does not stop the start (events wait) */
+    char down_url[64];
+    snprintf(down_url, sizeof(down_url), "http://127.0.0.1:%u", stack_free_port());
+    rs.url = down_url;
+    ck_assert_int_eq(telemetry_schemas_new(&rs, st.topic, &s, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_ptr_nonnull(s);
+    schemas_free(s);
+    rs.url = plain_url;
 
     /* a read credential and the schema missing: nothing registered, and what to do */
     rs.password = READER_PW;
