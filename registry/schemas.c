@@ -139,8 +139,8 @@ static enum tp_err schemas_http(struct schemas *s, const char *method, const cha
         else if (*status == 403)
             err = tp_err_set(TP_CONFIG, errstr, errstr_size,
                              "registry.user \"%s\" may only read from the schema registry at "
-                             "\"%s\" (403): %s needs a credential with the write role",
-                             s->user ? s->user : "", s->url, method);
+                             "\"%s\" (403): %s %s needs a credential with the write role",
+                             s->user ? s->user : "", s->url, method, url + strlen(s->url));
     } else
         err = tp_err_set(rc == CURLE_OPERATION_TIMEDOUT ? TP_TIMEOUT : TP_IO, errstr, errstr_size,
                          "could not reach the schema registry at \"%s\": %s", s->url,

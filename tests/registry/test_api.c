@@ -823,8 +823,8 @@ START_TEST(test_client_credentials)
     ck_assert_int_eq(err, TP_CONFIG);
     snprintf(expect, sizeof(expect),
              "registry.user \"" READER "\" may only read from the schema registry at \"%s\" "
-             "(403): POST needs a credential with the write role",
-             plain_url);
+             "(403): POST /subjects/%s-value/versions needs a credential with the write role",
+             plain_url, st.topic);
     ck_assert_str_eq(errstr, expect);
     schemas_free(s);
 }
