@@ -66,6 +66,16 @@ static bool api_allowed(struct api *api, struct http_request *req, enum creds_ro
     return true;
 }
 
+bool api_precheck(struct http_request *req, void *arg)
+{
+    const char *method = http_request_method(req), *path = http_request_path(req);
+    size_t n = strlen(path);
+    bool registers = !strcmp(method, "POST") && !strncmp(path, "/subjects/", 10) && n >= 9 &&
+                     !strcmp(path + n - 9, "/versions");
+    bool writes = registers || !strcmp(method, "PUT") || !strcmp(method, "DELETE");
+    return api_allowed(arg, req, writes ? CREDS_WRITE : CREDS_READ);
+}
+
 static void api_json(struct http_request *req, unsigned status, const char *json)
 {
     http_reply(req, status, API_CT, json, strlen(json));

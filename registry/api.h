@@ -63,6 +63,9 @@ void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_
               const struct compile_options *compile);
 void api_release(struct api *api);
 
+/* The credential check of the routes with a body, as a pre-check (common/http.h): a 401
+ * or 403 before any of the body is read. The handlers check again (cheap). */
+bool api_precheck(struct http_request *req, void *arg);
 void api_handle_subjects(struct http_request *req, void *arg);       /* GET /subjects */
 void api_handle_subject_get(struct http_request *req, void *arg);    /* GET /subjects/... */
 void api_handle_subject_post(struct http_request *req, void *arg);   /* POST /subjects/... */

@@ -119,6 +119,19 @@ int main(int argc, char **argv)
         {"GET", "/metrics", 0, api_handle_metrics, &api},
     };
     struct http_options opts = http_settings_options(&cfg.http);
+    /* credentials checked once the headers are in: an anonymous upload is never buffered */
+    const struct http_precheck prechecks[] = {
+        {"POST", "/subjects/*", api_precheck, &api},
+        {"POST", "/subjects/*/versions", api_precheck, &api},
+        {"POST", "/compatibility/subjects/*/versions", api_precheck, &api},
+        {"POST", "/compatibility/subjects/*/versions/*", api_precheck, &api},
+        {"PUT", "/config", api_precheck, &api},
+        {"PUT", "/config/*", api_precheck, &api},
+    };
+    if (api.creds) {
+        opts.prechecks = prechecks;
+        opts.n_prechecks = sizeof(prechecks) / sizeof(prechecks[0]);
+    }
     if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
                         sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);

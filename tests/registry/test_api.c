@@ -12,13 +12,18 @@
  * credentials as a non-retriable configuration error (which the journal
  * decoder hands on as retriable: a consumer waits rather than dead-letters).
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/json.h"
 #include "registry/fdset.h"
@@ -493,6 +498,29 @@ static long metric(const char *name)
     return strtol(p + strlen(needle), NULL, 10);
 }
 
+/* Sends only the headers of a request announcing a 1 MB body; the status line answered
+ * within 3 s ("" if none): an answer before the body means it was never read. */
+static void headers_only(const char *method, const char *path, char *status, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char req[512];
+    int len = snprintf(req, sizeof(req),
+                       "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " CT
+                       "\r\nContent-Length: 1000000\r\n\r\n",
+                       method, path);
+    ck_assert_int_eq(send(fd, req, (size_t)len, 0), len);
+    char buf[1024] = "";
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    ssize_t got = poll(&pfd, 1, 3000) == 1 ? recv(fd, buf, sizeof(buf) - 1, 0) : 0;
+    buf[got > 0 ? got : 0] = '\0';
+    snprintf(status, n, "%.*s", (int)strcspn(buf, "\r\n"), buf);
+    close(fd);
+}
+
 START_TEST(test_auth_anonymous_gets_401_and_changes_nothing)
 {
     int id = register_text("fleet-value", V1, NULL);
@@ -517,10 +545,18 @@ START_TEST(test_auth_anonymous_gets_401_and_changes_nothing)
     expect_401("GET", path, NULL, missing);
     snprintf(path, sizeof(path), "/schemas/ids/%d/descriptor?subject=fleet-value", id);
     expect_401("GET", path, NULL, missing);
+    /* answered from the headers: an anonymous upload is not read, let alone buffered */
+    char status[256];
+    headers_only("POST", "/subjects/fleet-value/versions", status, sizeof(status));
+    ck_assert_str_eq(status, "HTTP/1.1 401 Unauthorized");
+    headers_only("PUT", "/config", status, sizeof(status));
+    ck_assert_str_eq(status, "HTTP/1.1 401 Unauthorized");
+    headers_only("POST", "/subjects/fleet-value", status, sizeof(status));
+    ck_assert_str_eq(status, "HTTP/1.1 401 Unauthorized");
     /* health, readiness and metrics stay open */
     ck_assert_int_eq(call("GET", "/healthz", NULL), 200);
     ck_assert_int_eq(call("GET", "/readyz", NULL), 200);
-    ck_assert_int_eq(metric("tp_registry_unauthorized_total"), 14);
+    ck_assert_int_eq(metric("tp_registry_unauthorized_total"), 17);
 
     /* wrong password, unknown user, another scheme, malformed credentials */
     const char *unknown = "Unauthorized: unknown user or wrong password";
@@ -544,7 +580,7 @@ START_TEST(test_auth_anonymous_gets_401_and_changes_nothing)
     expect_401("PUT", "/config", NONE_BODY,
                "Unauthorized: malformed Basic credentials: expected user:password");
     stack_set_header(NULL);
-    ck_assert_int_eq(metric("tp_registry_unauthorized_total"), 22);
+    ck_assert_int_eq(metric("tp_registry_unauthorized_total"), 25);
 
     expect_state(id, "BACKWARD");
     free(v1);
