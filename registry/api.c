@@ -84,7 +84,8 @@ static void api_json(struct http_request *req, unsigned status, const char *json
 static void api_store_failed(struct http_request *req, const char *errstr)
 {
     log_error("registry store: %s", errstr);
-    api_error(req, 500, 50001, "Error in the backend data store: %s", errstr);
+    /* the detail (libpq's text: hosts, users, SQL) is for the log, never the client */
+    api_error(req, 500, 50001, "Error in the backend data store");
 }
 
 static PGconn *api_db(struct api *api, struct http_request *req)
@@ -743,7 +744,8 @@ void api_handle_ready(struct http_request *req, void *arg)
             return;
         }
     }
-    http_reply_error(req, 503, "not_ready", "the schema store is not reachable: %s", errstr);
+    log_warn("not ready: %s", errstr);
+    http_reply_error(req, 503, "not_ready", "the schema store is not reachable");
 }
 
 void api_handle_metrics(struct http_request *req, void *arg)

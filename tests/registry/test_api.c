@@ -712,6 +712,35 @@ START_TEST(test_auth_required_at_start_unless_off)
 }
 END_TEST
 
+/* A database that cannot be reached: clients get fixed text, the log gets libpq's (issue 13). */
+START_TEST(test_dead_database_answers_without_libpq_text)
+{
+    char dsn[160];
+    snprintf(dsn, sizeof(dsn),
+             "TP_PG_DSN=host=127.0.0.1 port=%u dbname=secretdb user=secretuser connect_timeout=2",
+             (unsigned)stack_free_port()); /* nothing listens there */
+    const char *dead[] = {dsn, NULL};
+    port2 = stack_free_port();
+    pid2 = stack_service_start(&st, "tp-registry", dead, port2);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", port2);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 503);
+    ck_assert_str_eq(resp.data, "{\"error\":{\"code\":\"not_ready\",\"message\":\"the schema "
+                                "store is not reachable\"}}");
+    uint16_t keep = port;
+    port = port2;
+    struct jv *doc = call_json("GET", "/subjects", NULL, 500);
+    ck_assert_int_eq((int)jv_num(doc, "error_code"), 50003);
+    ck_assert_str_eq(jv_str(doc, "message"),
+                     "Error while forwarding the request: database unavailable");
+    jv_free(doc);
+    port = keep;
+    /* the detail went to the log */
+    ck_assert(registry_log_has(" WARN tp-registry: not ready: could not connect to postgresql: "
+                               "connection to server at \"127.0.0.1\""));
+}
+END_TEST
+
 /* The schema library for "<topic>-value", without telemetry_schemas_new's start-up check. */
 static struct schemas *client(const char *url, const char *u, const char *pw)
 {
@@ -881,6 +910,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_auth_read_role_reads_but_gets_403_on_writes);
     tcase_add_test(tc, test_auth_required_at_start_unless_off);
     tcase_add_test(tc, test_client_credentials);
+    tcase_add_test(tc, test_dead_database_answers_without_libpq_text);
     suite_add_tcase(s, tc);
     return s;
 }
