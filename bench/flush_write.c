@@ -28,33 +28,20 @@ static const char *const bench_metrics[8] = {
     "speed_kmh",         "fuel_level_pct", "odometer_km",          "engine_temp_c",
     "battery_voltage_v", "engine_rpm",     "tire_pressure_fl_kpa", "tire_pressure_fr_kpa"};
 
+/* The store's upsert (store_upsert_sql) one row at a time, for pipeline mode. */
 static const char upsert_values_sql[] =
     "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
-    " location, attributes, updated_at, minute, minute_stats)"
+    " location, attributes, updated_at, minute, minute_stats, seq_window)"
     " VALUES ($1, timestamptz 'epoch' + $2::bigint * interval '1 millisecond',"
     " timestamptz 'epoch' + $3::bigint * interval '1 millisecond', $4::bigint, $5::bigint,"
     " $6::jsonb, $7::jsonb, $8::jsonb, now(),"
-    " timestamptz 'epoch' + $9::bigint * interval '1 millisecond', $10::jsonb)"
+    " timestamptz 'epoch' + $9::bigint * interval '1 millisecond', $10::jsonb, $11::bytea)"
     " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
     " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
     " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
     " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
-    " minute_stats = EXCLUDED.minute_stats"
-    " WHERE t.last_sequence <= EXCLUDED.last_sequence";
-
-static const char upsert_stage_sql[] =
-    "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
-    " location, attributes, updated_at, minute, minute_stats)"
-    " SELECT device_id, timestamptz 'epoch' + first_seen_ms * interval '1 millisecond',"
-    " timestamptz 'epoch' + last_seen_ms * interval '1 millisecond', last_sequence, events,"
-    " metrics, location, attributes, now(),"
-    " timestamptz 'epoch' + minute_ms * interval '1 millisecond', minute_stats FROM bench_stage"
-    " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
-    " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
-    " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
-    " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
-    " minute_stats = EXCLUDED.minute_stats"
-    " WHERE t.last_sequence <= EXCLUDED.last_sequence";
+    " minute_stats = EXCLUDED.minute_stats, seq_window = EXCLUDED.seq_window"
+    " WHERE (t.last_sequence, t.events) <= (EXCLUDED.last_sequence, EXCLUDED.events)";
 
 static double now_s(void)
 {
@@ -116,7 +103,7 @@ static char **make_rows(size_t n, int64_t seq)
 static void write_copy(PGconn *db, char **rows, size_t n)
 {
     must(db, "BEGIN");
-    PGresult *r = PQexec(db, "COPY bench_stage FROM STDIN");
+    PGresult *r = PQexec(db, "COPY twins_stage FROM STDIN");
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         fprintf(stderr, "tp-bench-flush: COPY: %s", PQerrorMessage(db));
         exit(1);
@@ -140,7 +127,7 @@ static void write_copy(PGconn *db, char **rows, size_t n)
         }
         PQclear(r);
     }
-    must(db, upsert_stage_sql);
+    must(db, store_upsert_sql);
     must(db, "COMMIT");
 }
 
@@ -152,13 +139,14 @@ static void write_pipeline(PGconn *db, char **rows, size_t n)
         exit(1);
     }
     for (size_t i = 0; i < n; i++) {
-        /* split the COPY row into its 10 columns (no escapes in these rows; \N is NULL) */
+        /* split the COPY row into its 11 columns (\N is NULL; the one escape in these rows is
+         * the bytea window's doubled backslash: the COPY text \\x.. is the parameter \x..) */
         char *row = strdup(rows[i]), *save = NULL;
-        const char *params[10];
+        const char *params[11];
         int k = 0;
-        for (char *f = strtok_r(row, "\t\n", &save); f && k < 10; f = strtok_r(NULL, "\t\n", &save))
-            params[k++] = strcmp(f, "\\N") ? f : NULL;
-        if (k != 10 || !PQsendQueryPrepared(db, "up", 10, params, NULL, NULL, 0)) {
+        for (char *f = strtok_r(row, "\t\n", &save); f && k < 11; f = strtok_r(NULL, "\t\n", &save))
+            params[k++] = !strcmp(f, "\\N") ? NULL : !strncmp(f, "\\\\", 2) ? f + 1 : f;
+        if (k != 11 || !PQsendQueryPrepared(db, "up", 11, params, NULL, NULL, 0)) {
             fprintf(stderr, "tp-bench-flush: send: %s", PQerrorMessage(db));
             exit(1);
         }
@@ -200,11 +188,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "tp-bench-flush: %s", PQerrorMessage(db));
         return 1;
     }
-    must(db, "CREATE TEMP TABLE bench_stage (device_id text, first_seen_ms bigint,"
-             " last_seen_ms bigint, last_sequence bigint, events bigint, metrics jsonb,"
-             " location jsonb, attributes jsonb, minute_ms bigint, minute_stats jsonb)"
-             " ON COMMIT DELETE ROWS");
-    PGresult *p = PQprepare(db, "up", upsert_values_sql, 10, NULL);
+    must(db, store_stage_sql);
+    PGresult *p = PQprepare(db, "up", upsert_values_sql, 11, NULL);
     if (PQresultStatus(p) != PGRES_COMMAND_OK) {
         fprintf(stderr, "tp-bench-flush: prepare: %s", PQerrorMessage(db));
         return 1;

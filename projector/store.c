@@ -23,7 +23,7 @@ struct store {
     int64_t twins_oid;
 };
 
-static const char store_stage_sql[] =
+const char store_stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS twins_stage ("
     " device_id text, first_seen_ms bigint, last_seen_ms bigint, last_sequence bigint,"
     " events bigint, metrics jsonb, location jsonb, attributes jsonb, minute_ms bigint,"
@@ -32,7 +32,7 @@ static const char store_stage_sql[] =
     " device_id text, metric text, minute_ms bigint, min float8, max float8, sum float8,"
     " count bigint) ON COMMIT DELETE ROWS";
 
-static const char store_upsert_sql[] =
+const char store_upsert_sql[] =
     "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
     " location, attributes, updated_at, minute, minute_stats, seq_window)"
     " SELECT device_id, timestamptz 'epoch' + first_seen_ms * interval '1 millisecond',"

@@ -76,6 +76,11 @@ enum tp_err store_flush(struct store *st, const struct store_batch *b, char *err
 /* DELETE FROM metric_minutes older than `hours` (its own statement); *deleted = rows. */
 enum tp_err store_retention(struct store *st, int64_t hours, int64_t *deleted, char *errstr,
                             size_t errstr_size);
+/* The flush's SQL, for benchmarks that must measure the very statements the projector runs:
+ * the staging tables (temporary, ON COMMIT DELETE ROWS: twins_stage takes store_twin_row's
+ * lines) and the twins upsert from twins_stage. */
+extern const char store_stage_sql[];
+extern const char store_upsert_sql[];
 /* Appends t as one COPY text-format line of the twins' staging table. */
 enum tp_err store_twin_row(struct buf *out, const struct twin *t);
 /* Appends e as one COPY text-format line of the history's staging table. */
