@@ -42,10 +42,9 @@ static enum tp_err telemetry_unpack(void *arg, int32_t schema_id, const int32_t 
         int64_t now = tp_mono_ms(), last = atomic_load(&telemetry_fallback_logged_ms);
         if (now - last >= 60000 &&
             atomic_compare_exchange_strong(&telemetry_fallback_logged_ms, &last, now))
-            log_warn("decoding events of schema id %d with the built-in Reading (fields of other "
-                     "versions are skipped): %s",
-                     schema_id, errstr);
-        return err == TP_DECODE ? TP_NOT_FOUND : err; /* fall back, never drop */
+            log_warn("cannot decode events of schema id %d%s: %s", schema_id,
+                     tp_err_retriable(err) ? " yet" : "", errstr);
+        return err == TP_DECODE ? TP_NOT_FOUND : err; /* the event's: never dropped silently */
     }
     const ProtobufCMessageDescriptor *md = rtdesc_message_at(sc->set, path, path_len);
     ProtobufCMessage *m = NULL;
