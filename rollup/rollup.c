@@ -470,7 +470,7 @@ enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
                     err = rollup_event(r, &ev, true, errstr, errstr_size);
                 }
             } else {
-                if (r->decoder.unpack) { /* decoded: the registry answers */
+                if (r->opts.schemas) { /* decoded: the registry answers */
                     rollup_hold(r, ev.schema_id);
                     rollup_waited(r);
                 }
