@@ -165,6 +165,8 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
         size_t vlen;
         if (rd_kafka_header_get_last(hdrs, "tp-reason", &v, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR)
             snprintf(ev->dlq_reason, sizeof(ev->dlq_reason), "%.*s", (int)vlen, (const char *)v);
+        if (rd_kafka_header_get_last(hdrs, "tp-detail", &v, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR)
+            snprintf(ev->dlq_detail, sizeof(ev->dlq_detail), "%.*s", (int)vlen, (const char *)v);
         if (rd_kafka_header_get_last(hdrs, "tp-origin", &v, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR)
             snprintf(ev->dlq_origin, sizeof(ev->dlq_origin), "%.*s", (int)vlen, (const char *)v);
     }

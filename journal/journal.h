@@ -212,12 +212,6 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,
                                            size_t errstr_size);
-/* Enqueues value (copied) as it is to cfg->topic, a dead-letter topic, with the headers
- * "tp-reason" = reason, "tp-origin" and "tp-topic" = source_topic: for a consumer that
- * dead-letters an event it can never decode (tp-rollup). Reported like any event. */
-enum tp_err journal_producer_append_dead(struct journal_producer *p, const void *value, size_t len,
-                                         const char *source_topic, const char *reason, void *opaque,
-                                         char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
@@ -260,6 +254,7 @@ struct journal_event {
     int64_t timestamp_ms; /* Kafka message timestamp (producer CreateTime) */
     int32_t schema_id;
     char dlq_reason[160];     /* dead-letter events: the "tp-reason" header, else "" */
+    char dlq_detail[160];     /* dead-letter events: the "tp-detail" header, else "" */
     char dlq_origin[96];      /* dead-letter events: the "tp-origin" header, else "" */
     bool eof;                 /* no event: the consumer reached the end of the partition
                                  (offset = the end), only with report_eof */

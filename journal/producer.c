@@ -143,22 +143,6 @@ enum tp_err journal_producer_append_schema(struct journal_producer *p, const jou
     return TP_OK;
 }
 
-enum tp_err journal_producer_append_dead(struct journal_producer *p, const void *value, size_t len,
-                                         const char *source_topic, const char *reason, void *opaque,
-                                         char *errstr, size_t errstr_size)
-{
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_HEADER("tp-reason", reason, -1),
-        RD_KAFKA_V_HEADER("tp-origin", p->origin, -1),
-        RD_KAFKA_V_HEADER("tp-topic", source_topic, -1), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-    if (e)
-        return tp_err_set(kconf_err(e), errstr, errstr_size,
-                          "could not enqueue a dead letter for \"%s\": %s", p->cfg->topic,
-                          rd_kafka_err2str(e));
-    return TP_OK;
-}
-
 int journal_producer_poll(struct journal_producer *p, int timeout_ms)
 {
     return rd_kafka_poll(p->rk, timeout_ms);

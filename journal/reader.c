@@ -219,7 +219,7 @@ enum tp_err journal_reader_poll(struct journal_reader *r, int timeout_ms, struct
         ev->offset = m->offset;
         ev->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
         ev->eof = false;
-        ev->error[0] = ev->dlq_reason[0] = ev->dlq_origin[0] = '\0';
+        ev->error[0] = ev->dlq_reason[0] = ev->dlq_detail[0] = ev->dlq_origin[0] = '\0';
         ev->reading = NULL;
         ev->msg = NULL;
         ev->decode_err = TP_OK;

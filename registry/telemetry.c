@@ -46,7 +46,7 @@ enum tp_err telemetry_schemas_new(const struct telemetry_registry_settings *st, 
     return TP_OK;
 }
 
-static _Atomic int64_t telemetry_fallback_logged_ms = -60000;
+static _Atomic int64_t telemetry_failure_logged_ms = -60000;
 
 static enum tp_err telemetry_unpack(void *arg, int32_t schema_id, const int32_t *path,
                                     size_t path_len, const uint8_t *payload, size_t len,
@@ -58,18 +58,19 @@ static enum tp_err telemetry_unpack(void *arg, int32_t schema_id, const int32_t 
     struct lru_ref *pin;
     enum tp_err err = schemas_get(s, schema_id, &sc, &pin, errstr, errstr_size);
     if (err != TP_OK) {
-        int64_t now = tp_mono_ms(), last = atomic_load(&telemetry_fallback_logged_ms);
+        int64_t now = tp_mono_ms(), last = atomic_load(&telemetry_failure_logged_ms);
         if (now - last >= 60000 &&
-            atomic_compare_exchange_strong(&telemetry_fallback_logged_ms, &last, now))
-            log_warn("decoding events of schema id %d with the built-in Reading (fields of other "
-                     "versions are skipped): %s",
-                     schema_id, errstr);
-        if (err == TP_DECODE)
-            return TP_NOT_FOUND;
+            atomic_compare_exchange_strong(&telemetry_failure_logged_ms, &last, now))
+            log_warn("cannot decode events of schema id %d%s: %s", schema_id,
+                     tp_err_retriable(err) || err == TP_CONFIG ? " yet" : "", errstr);
         /* refused credentials (401/403) are this process's misconfiguration, not the
          * event's: retriable for the consumer, which waits (its /readyz says so) instead of
          * dead-lettering every event until an operator fixes registry.user/password */
-        return err == TP_CONFIG ? TP_IO : err;
+        if (err == TP_DECODE)
+            err = TP_NOT_FOUND;
+        else if (err == TP_CONFIG)
+            err = TP_IO;
+        return err; /* the event's: never dropped silently */
     }
     const ProtobufCMessageDescriptor *md = rtdesc_message_at(sc->set, path, path_len);
     ProtobufCMessage *m = NULL;

@@ -69,10 +69,11 @@ struct telemetry_registry_settings {
 enum tp_err telemetry_schemas_new(const struct telemetry_registry_settings *st, const char *topic,
                                   struct schemas **out, char *errstr, size_t errstr_size);
 /* A journal decoder over s: events of registered versions unpack with their descriptors;
- * ids the registry does not have (or cannot be asked for) fall back to the built-in
- * Reading (logged at most once a minute). A credential the registry refuses (401/403,
- * TP_CONFIG from schemas_get) comes back as TP_IO with the library's message: retriable,
- * so a consumer waits for an operator's fix rather than dead-lettering the events. */
+ * an id the registry does not have, or cannot be asked for, is the event's error (never
+ * the built-in Reading; logged at most once a minute): see struct journal_decoder. A
+ * credential the registry refuses (401/403, TP_CONFIG from schemas_get) comes back as TP_IO
+ * with the library's message: retriable, so a consumer waits for an operator's fix rather
+ * than dead-lettering the events. */
 void telemetry_journal_decoder(struct schemas *s, struct journal_decoder *out);
 
 #endif

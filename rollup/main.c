@@ -57,7 +57,7 @@ static const struct config_entry rollup_table[] = {
      "zstd level (1 = fastest, as pyarrow's default; higher = smaller, slower)"},
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct rollup_config, registry),
     {"rollup.dlq_topic", CONFIG_STRING, NULL, 0, 0, offsetof(struct rollup_config, dlq_topic),
-     "with registry.url: dead-letter topic for events their schema can never decode (default: "
+     "with registry.url: dead-letter topic for events that can never be decoded (default: "
      "<journal.topic>.dlq)"},
     {"debug.crash_before_rename", CONFIG_INT, "0", 0, 1000000,
      offsetof(struct rollup_config, crash_before_rename),

@@ -7,20 +7,17 @@
 #include <unistd.h>
 
 #include "columns.h"
-#include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "journal/framing.h"
 #include "layout.h"
 #include "registry/telemetry.h"
 
 #define ROLLUP_MAX_PARTITIONS 4096
 #define ROLLUP_HOUR_MS        3600000LL
-#define ROLLUP_SCHEMAS_HELD   1024        /* schema versions pinned (their descriptors stay) */
-#define ROLLUP_BACKOFF_MIN_MS 100         /* waiting for the registry: first pause */
-#define ROLLUP_BACKOFF_MAX_MS 5000        /* ... doubling up to this */
-#define ROLLUP_DLQ_TIMEOUT_MS 15000       /* a dead letter's acknowledgement */
-#define ROLLUP_FRAME_MAX      (64u << 20) /* an undecodable event kept for the dead-letter topic */
+#define ROLLUP_SCHEMAS_HELD   1024  /* schema versions pinned (their descriptors stay) */
+#define ROLLUP_BACKOFF_MIN_MS 100   /* waiting for the registry: first pause */
+#define ROLLUP_BACKOFF_MAX_MS 5000  /* ... doubling up to this */
+#define ROLLUP_DLQ_TIMEOUT_MS 15000 /* a dead letter's acknowledgement */
 
 struct rollup_part {
     struct parquet_writer *w;
@@ -52,15 +49,9 @@ struct rollup {
     char fatal_msg[512];
     _Atomic int64_t st_events, st_rows, st_skipped, st_files, st_open, st_lag;
     _Atomic int64_t st_dead, st_retries, st_waiting;
-    /* decoding through the registry (opts.schemas): the consumer's config with our decoder */
+    /* decoding through the registry (opts.schemas): the consumer's config with its decoder */
     struct journal_config jc;
-    struct journal_decoder inner, decoder;
-    /* the outcome of the decode inside the last journal_consumer_poll */
-    bool dec_called;
-    enum tp_err dec_err;
-    int32_t dec_schema_id;
-    char dec_why[256];
-    struct buf dec_frame; /* the framed event when it failed, for the dead-letter topic */
+    struct journal_decoder decoder;
     /* pinned versions: their descriptors (cached by pointer in columns.c) are never freed */
     int32_t held_id[ROLLUP_SCHEMAS_HELD];
     struct lru_ref *held_ref[ROLLUP_SCHEMAS_HELD];
@@ -72,8 +63,8 @@ struct rollup {
     const ProtobufCMessageDescriptor *last_desc;
     int backoff_ms;
     struct journal_producer *dlq;
-    struct journal_config dlq_cfg;
-    int dlq_pending; /* dead letters not yet reported */
+    struct journal_config dlq_cfg; /* topic: the journal's (the tp-topic header), never written */
+    int dlq_pending;               /* dead letters not yet reported */
     enum tp_err dlq_err;
     char dlq_why[256];
 };
@@ -105,40 +96,6 @@ static void rollup_hold(struct rollup *r, int32_t id)
     r->held_ref[r->n_held++] = ref;
 }
 
-/*
- * The consumer's decoder: the registry's (registry/telemetry.h), but an event it cannot
- * decode is never handed to the built-in Reading (journal_event_decode would): it comes back
- * without a reading, and the outcome stays here for rollup_undecoded (wait or dead-letter).
- */
-static enum tp_err rollup_unpack(void *arg, int32_t schema_id, const int32_t *path, size_t path_len,
-                                 const uint8_t *payload, size_t len, journal_reading **out,
-                                 void **ref, char *errstr, size_t errstr_size)
-{
-    struct rollup *r = arg;
-    r->dec_called = true;
-    r->dec_schema_id = schema_id;
-    r->dec_err = r->inner.unpack(r->inner.arg, schema_id, path, path_len, payload, len, out, ref,
-                                 errstr, errstr_size);
-    if (r->dec_err == TP_OK) {
-        rollup_hold(r, schema_id);
-        return TP_OK;
-    }
-    snprintf(r->dec_why, sizeof(r->dec_why), "%s", errstr);
-    uint8_t hdr[FRAMING_HEADER_MAX];
-    size_t hlen = framing_header_encode(hdr, sizeof(hdr), schema_id, path, path_len);
-    buf_reset(&r->dec_frame);
-    if (buf_append(&r->dec_frame, hdr, hlen) != TP_OK ||
-        buf_append(&r->dec_frame, payload, len) != TP_OK)
-        buf_reset(&r->dec_frame); /* over ROLLUP_FRAME_MAX: cannot be dead-lettered, waits */
-    return TP_DECODE;
-}
-
-static void rollup_release(void *arg, void *ref)
-{
-    struct rollup *r = arg;
-    r->inner.release(r->inner.arg, ref);
-}
-
 static void rollup_dlq_delivered(void *opaque, const struct journal_delivery *d, void *arg)
 {
     struct rollup *r = arg;
@@ -157,21 +114,14 @@ static void rollup_sleep(struct rollup *r, int ms)
         usleep((useconds_t)(ms - slept < 100 ? ms - slept : 100) * 1000);
 }
 
-/* Writes the undecodable event to the dead-letter topic and waits for its acknowledgement. */
+/* Writes the undecodable event, as journaled, to the dead-letter topic (reason "undecodable",
+ * the decoder's error as detail: the projector's) and waits for its acknowledgement. */
 static enum tp_err rollup_dead_letter(struct rollup *r, const struct journal_event *ev,
                                       char *errstr, size_t errstr_size)
 {
-    if (!r->dlq || r->dec_frame.len == 0)
-        return tp_err_set(TP_IO, errstr, errstr_size,
-                          "the event cannot be dead-lettered (no dead-letter topic, or larger "
-                          "than %u bytes)",
-                          ROLLUP_FRAME_MAX);
-    char reason[512];
-    snprintf(reason, sizeof(reason), "schema id %d: %s (partition %d offset %lld)",
-             r->dec_schema_id, r->dec_why, ev->partition, (long long)ev->offset);
     r->dlq_err = TP_OK;
-    enum tp_err err = journal_producer_append_dead(r->dlq, r->dec_frame.data, r->dec_frame.len,
-                                                   r->jc.topic, reason, NULL, errstr, errstr_size);
+    enum tp_err err = journal_producer_dead_letter(r->dlq, ev, "undecodable", ev->error, NULL,
+                                                   errstr, errstr_size);
     if (err != TP_OK)
         return err;
     r->dlq_pending++;
@@ -187,47 +137,48 @@ static enum tp_err rollup_dead_letter(struct rollup *r, const struct journal_eve
     }
     if (r->dlq_err != TP_OK)
         return tp_err_set(r->dlq_err, errstr, errstr_size, "%s", r->dlq_why);
-    log_warn("could not decode the event at partition %d offset %lld: written to the dead-letter "
-             "topic \"%s\" (%s)",
-             ev->partition, (long long)ev->offset, r->dlq_cfg.topic, reason);
+    log_warn("could not decode the event at partition %d offset %lld (schema id %d): written to "
+             "the dead-letter topic \"%s\" (undecodable: %s)",
+             ev->partition, (long long)ev->offset, ev->schema_id, r->dlq_cfg.dlq_topic, ev->error);
     atomic_fetch_add(&r->st_dead, 1);
     return TP_OK;
 }
 
-/* Whether the decoder's error says the event can never be decoded (else: wait and retry). */
-static bool rollup_undecodable(enum tp_err err)
-{
-    return err == TP_DECODE || err == TP_NOT_FOUND || err == TP_VALIDATION || err == TP_TOO_LARGE;
-}
-
 /*
- * An event the registry's decoder did not decode. Never decodable: dead-lettered, then *pass
- * is set (the caller skips it). Otherwise (the registry did not answer, or refused us): the
- * partition is rewound to the event and the loop pauses with backoff; nothing moves past it.
+ * An event that was not decoded (ev->decode_err, journal.h). One that can never be: dead-letter
+ * it, then *pass is set (the caller moves past it); without a dead-letter topic (no registry:
+ * the built-in Reading) it is passed and counted as skipped. A retriable error (the registry
+ * did not answer), or a dead letter not acknowledged: the partition is rewound to the event and
+ * the loop pauses with backoff; nothing moves past it.
  */
 static enum tp_err rollup_undecoded(struct rollup *r, const struct journal_event *ev, bool *pass,
                                     char *errstr, size_t errstr_size)
 {
     char why[512];
     *pass = false;
-    enum tp_err err = r->dec_err;
-    if (rollup_undecodable(err)) {
-        err = rollup_dead_letter(r, ev, why, sizeof(why));
+    if (!tp_err_retriable(ev->decode_err)) {
+        if (!r->dlq) {
+            atomic_fetch_add(&r->st_skipped, 1);
+            *pass = true;
+            return TP_OK;
+        }
+        enum tp_err err = rollup_dead_letter(r, ev, why, sizeof(why));
         if (err == TP_OK) {
             *pass = true;
             return TP_OK;
         }
         log_warn("could not dead-letter the event at partition %d offset %lld (%s): %s",
-                 ev->partition, (long long)ev->offset, r->dec_why, why);
+                 ev->partition, (long long)ev->offset, ev->error, why);
     } else {
-        snprintf(why, sizeof(why), "%s", r->dec_why);
+        snprintf(why, sizeof(why), "%s", ev->error);
     }
     atomic_store(&r->st_waiting, 1);
     atomic_fetch_add(&r->st_retries, 1);
-    log_warn("waiting to decode the event at partition %d offset %lld (schema id %d), retrying "
+    log_warn("cannot decode the event at partition %d offset %lld (schema id %d) yet, retrying "
              "in %d ms: %s",
-             ev->partition, (long long)ev->offset, r->dec_schema_id, r->backoff_ms, why);
-    err = journal_consumer_seek(r->consumer, &ev->partition, &ev->offset, 1, errstr, errstr_size);
+             ev->partition, (long long)ev->offset, ev->schema_id, r->backoff_ms, why);
+    enum tp_err err =
+        journal_consumer_seek(r->consumer, &ev->partition, &ev->offset, 1, errstr, errstr_size);
     if (err != TP_OK)
         return err;
     rollup_sleep(r, r->backoff_ms);
@@ -319,7 +270,15 @@ static enum tp_err rollup_columns_for(struct rollup *r, const ProtobufCMessageDe
     return err;
 }
 
-static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev, bool dead,
+/* The event in hand was decoded or dead-lettered: whatever waited is over. */
+static void rollup_waited(struct rollup *r)
+{
+    r->backoff_ms = ROLLUP_BACKOFF_MIN_MS;
+    atomic_store(&r->st_waiting, 0);
+}
+
+/* One event: a row, or (passed: dead-lettered or counted as skipped already) only its offset. */
+static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev, bool passed,
                                 char *errstr, size_t errstr_size)
 {
     struct rollup_part *part = &r->parts[ev->partition];
@@ -328,8 +287,8 @@ static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev
     if (r->opts.once && part->position >= r->ends[ev->partition])
         part->reached_end = true;
     atomic_fetch_add(&r->st_events, 1);
-    if (dead || !rollup_event_usable(ev)) {
-        if (!dead)
+    if (passed || !rollup_event_usable(ev)) {
+        if (!passed)
             atomic_fetch_add(&r->st_skipped, 1);
         if (part->w)
             part->next_offset = ev->offset + 1;
@@ -408,10 +367,8 @@ enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, c
     r->opts = *opts;
     r->jc = *opts->journal;
     r->backoff_ms = ROLLUP_BACKOFF_MIN_MS;
-    buf_init(&r->dec_frame, ROLLUP_FRAME_MAX);
     if (opts->schemas) {
-        telemetry_journal_decoder(opts->schemas, &r->inner);
-        r->decoder = (struct journal_decoder){rollup_unpack, rollup_release, r};
+        telemetry_journal_decoder(opts->schemas, &r->decoder);
         r->jc.decoder = &r->decoder;
     }
     atomic_store(&r->running, true);
@@ -423,11 +380,13 @@ enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, c
     if (err == TP_OK)
         err = layout_mkdirs(opts->dir, errstr, errstr_size);
     if (err == TP_OK && opts->schemas && opts->dlq_topic) {
+        struct journal_config topic = r->jc;
+        topic.topic = opts->dlq_topic;
+        topic.max_message_bytes = 0;
+        err = journal_topic_ensure(&topic, 15000, errstr, errstr_size);
         r->dlq_cfg = r->jc;
-        r->dlq_cfg.topic = opts->dlq_topic;
         r->dlq_cfg.decoder = NULL;
-        r->dlq_cfg.max_message_bytes = 0;
-        err = journal_topic_ensure(&r->dlq_cfg, 15000, errstr, errstr_size);
+        r->dlq_cfg.dlq_topic = opts->dlq_topic;
         if (err == TP_OK)
             err = journal_producer_new(&r->dlq_cfg, rollup_dlq_delivered, r, &r->dlq, errstr,
                                        errstr_size);
@@ -495,7 +454,6 @@ enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
             break;
         struct journal_event ev;
         bool got;
-        r->dec_called = false;
         err = journal_consumer_poll(r->consumer, 100, &ev, &got, errstr, errstr_size);
         if (err == TP_OK && r->fatal != TP_OK)
             err = tp_err_set(r->fatal, errstr, errstr_size, "%s", r->fatal_msg);
@@ -504,15 +462,17 @@ enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
                 if (r->opts.once && (size_t)ev.partition < r->n_ends &&
                     ev.offset >= r->ends[ev.partition])
                     r->parts[ev.partition].reached_end = true;
-            } else if (!ev.reading && r->dec_called && r->dec_err != TP_OK) {
+            } else if (ev.decode_err != TP_OK) {
                 bool pass;
                 err = rollup_undecoded(r, &ev, &pass, errstr, errstr_size);
-                if (err == TP_OK && pass)
+                if (err == TP_OK && pass) {
+                    rollup_waited(r);
                     err = rollup_event(r, &ev, true, errstr, errstr_size);
+                }
             } else {
-                if (r->dec_called) { /* decoded: the registry answers */
-                    r->backoff_ms = ROLLUP_BACKOFF_MIN_MS;
-                    atomic_store(&r->st_waiting, 0);
+                if (r->opts.schemas) { /* decoded: the registry answers */
+                    rollup_hold(r, ev.schema_id);
+                    rollup_waited(r);
                 }
                 err = rollup_event(r, &ev, false, errstr, errstr_size);
             }
@@ -562,6 +522,5 @@ void rollup_free(struct rollup *r)
     for (size_t i = 0; i < r->n_held; i++)
         schemas_put(r->opts.schemas, r->held_ref[i]);
     journal_producer_free(r->dlq);
-    buf_release(&r->dec_frame);
     free(r);
 }

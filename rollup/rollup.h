@@ -19,17 +19,19 @@
  *
  * Decoding (with opts.schemas, a registry client): each event is unpacked with
  * the descriptors of its own schema id, never with the built-in Reading, so
- * fields of later versions become columns (columns.h, union by name). While
- * the registry cannot answer, the partition is rewound to the event and the
+ * fields of later versions become columns (columns.h, union by name). The
+ * consumer reports a failure as the event's decode_err (journal.h). Retriable
+ * (the registry cannot answer): the partition is rewound to the event and the
  * loop waits with backoff (100 ms doubling to 5 s): no row, no commit past
- * it. An event its schema can never decode (id not registered under the
- * subject, payload invalid for it) is written to opts.dlq_topic with the
- * reason, and only once that write is acknowledged is it passed. Without
- * opts.schemas, events are decoded with the built-in Reading (fields of
- * other versions are not written).
+ * it. Otherwise the event can never be decoded (invalid framing, id not
+ * registered under the subject, payload invalid for it): it is written to
+ * opts.dlq_topic as the projector writes its dead letters
+ * (journal_producer_dead_letter, reason "undecodable"), and only once that
+ * write is acknowledged is it passed. Without opts.schemas, events are decoded
+ * with the built-in Reading (fields of other versions are not written) and
+ * those it cannot decode are skipped and counted.
  *
- * Events whose framing is invalid, or that lack device_id/sequence/timestamp,
- * are skipped and counted (the projector skips the same ones).
+ * Events that lack device_id/sequence/timestamp are skipped and counted.
  *
  * Object: struct rollup (heap, _new/_free). One loop thread; rollup_stop
  * and rollup_stats_get from any thread.

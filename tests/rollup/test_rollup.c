@@ -12,8 +12,9 @@
  * With tp-registry (case "registry"): a field added by a registered v2 becomes
  * a column holding the exact value; while the registry is down the rollup
  * writes and commits nothing and waits; once it is back the rows are written
- * and an event of a schema id the registry does not have goes to the
- * dead-letter topic with the reason.
+ * and an event of a schema id the registry does not have, like bytes that are
+ * not a twinpipe event, goes to the dead-letter topic with the reason and the
+ * decoder's error (the projector's headers).
  */
 #include <check.h>
 #include <signal.h>
@@ -473,6 +474,16 @@ START_TEST(test_registry_versions_become_columns)
     wait_metric(port, "tp_rollup_dead_letters_total", 1);
     ck_assert_double_eq(rollup_metric(port, "tp_rollup_decode_waiting"), 0);
     ck_assert_double_eq(rollup_metric(port, "tp_rollup_skipped_total"), 0);
+
+    /* bytes that are not a twinpipe event (magic byte 'n'), keyed rg-3: dead-lettered too, as
+     * the projector does, never skipped */
+    char kcat[512];
+    snprintf(kcat, sizeof(kcat), "printf 'not twinpipe\\n' | kcat -P -b %s -t %s -k rg-3",
+             st.bootstrap, st.topic);
+    ck_assert_int_eq(system(kcat), 0);
+    wait_metric(port, "tp_rollup_dead_letters_total", 2);
+    ck_assert_double_eq(rollup_metric(port, "tp_rollup_skipped_total"), 0);
+    ck_assert_double_eq(rollup_metric(port, "tp_rollup_rows_total"), 2);
     rollup_pid = 0;
     ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
 
@@ -491,27 +502,39 @@ START_TEST(test_registry_versions_become_columns)
     ck_assert_int_eq(pclose(py), 0);
     ck_assert_str_eq(out, "[('rg-1', 1, 10.0, None), ('rg-1', 2, 11.0, 12.5)]\n");
 
-    /* the dead letter: the event as journaled, with the reason and origin */
+    /* the dead letters: the events as journaled, with the reason, the decoder's error and
+     * the origin */
     char dlq[200];
     snprintf(dlq, sizeof(dlq), "%s.dlq", st.topic);
     struct journal_config dc = {.bootstrap_servers = st.bootstrap, .topic = dlq};
     struct journal_rebalance rb = {dlq_assign, dlq_revoke, NULL};
     struct journal_consumer *c;
     ck_assert_int_eq(journal_consumer_new(&dc, dlq, &rb, &c, errstr, sizeof(errstr)), TP_OK);
-    struct journal_event ev;
-    bool got = false;
-    for (int i = 0; i < 300 && !got; i++)
+    int unregistered = 0, garbage = 0;
+    for (int i = 0; i < 300 && unregistered + garbage < 2; i++) {
+        struct journal_event ev;
+        bool got = false;
         ck_assert_int_eq(journal_consumer_poll(c, 100, &ev, &got, errstr, sizeof(errstr)), TP_OK);
-    ck_assert(got);
-    ck_assert_int_eq(ev.schema_id, 999999);
-    ck_assert_ptr_nonnull(ev.reading);
-    ck_assert_str_eq(ev.reading->device_id, "rg-2");
-    ck_assert_msg(!strncmp(ev.dlq_reason,
-                           "schema id 999999: schema id 999999 is not registered under subject",
-                           66),
-                  "reason %s", ev.dlq_reason);
-    ck_assert_msg(!strncmp(ev.dlq_origin, "tp-rollup@", 10), "origin %s", ev.dlq_origin);
-    journal_event_release(&ev);
+        if (!got)
+            continue;
+        ck_assert_str_eq(ev.dlq_reason, "undecodable"); /* the projector's reasons */
+        ck_assert_msg(!strncmp(ev.dlq_origin, "tp-rollup@", 10), "origin %s", ev.dlq_origin);
+        if (ev.reading) {
+            unregistered++;
+            ck_assert_int_eq(ev.schema_id, 999999);
+            ck_assert_str_eq(ev.reading->device_id, "rg-2");
+            ck_assert_msg(
+                !strncmp(ev.dlq_detail, "schema id 999999 is not registered under subject", 48),
+                "detail %s", ev.dlq_detail);
+        } else {
+            garbage++;
+            ck_assert_int_eq(ev.decode_err, TP_DECODE);
+            ck_assert_str_eq(ev.dlq_detail, "frame magic byte is 110, expected 0");
+        }
+        journal_event_release(&ev);
+    }
+    ck_assert_int_eq(unregistered, 1);
+    ck_assert_int_eq(garbage, 1);
     journal_consumer_free(c);
 }
 END_TEST
