@@ -1,33 +1,18 @@
 #include "apikeys.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-static int apikeys_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "common/entries.h"
 
-/* One digest from s[0..n) (trimmed of spaces). */
-static enum tp_err apikeys_add_one(struct apikeys *k, const char *s, size_t n, const char *where,
+/* One digest from s[0..n) (trimmed, not empty: entries.h). */
+static enum tp_err apikeys_add_one(void *arg, const char *s, size_t n, const char *where,
                                    char *errstr, size_t errstr_size)
 {
-    while (n > 0 && (*s == ' ' || *s == '\t'))
-        s++, n--;
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        n--;
-    if (n == 0)
-        return TP_OK;
+    struct apikeys *k = arg;
     if (n != 64)
         return tp_err_set(TP_CONFIG, errstr, errstr_size,
                           "invalid API key digest in %s: expected 64 hex characters (the "
@@ -35,47 +20,21 @@ static enum tp_err apikeys_add_one(struct apikeys *k, const char *s, size_t n, c
                           where, n);
     if (k->n == APIKEYS_MAX)
         return tp_err_set(TP_CONFIG, errstr, errstr_size, "more than %d API keys", APIKEYS_MAX);
-    for (size_t i = 0; i < 32; i++) {
-        int hi = apikeys_hex(s[2 * i]), lo = apikeys_hex(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return tp_err_set(TP_CONFIG, errstr, errstr_size,
-                              "invalid API key digest in %s: not hexadecimal", where);
-        k->digests[k->n][i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (!entries_hex32(s, k->digests[k->n]))
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "invalid API key digest in %s: not hexadecimal", where);
     k->n++;
     return TP_OK;
 }
 
 enum tp_err apikeys_add_list(struct apikeys *k, const char *list, char *errstr, size_t errstr_size)
 {
-    enum tp_err err = TP_OK;
-    const char *p = list;
-    while (p && err == TP_OK) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        err = apikeys_add_one(k, p, n, "query.api_keys", errstr, errstr_size);
-        p = comma ? comma + 1 : NULL;
-    }
-    return err;
+    return entries_each_list(list, "query.api_keys", apikeys_add_one, k, errstr, errstr_size);
 }
 
 enum tp_err apikeys_add_file(struct apikeys *k, const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return tp_err_set(TP_CONFIG, errstr, errstr_size, "could not open \"%s\": %s", path,
-                          strerror(errno));
-    char line[256], where[300];
-    enum tp_err err = TP_OK;
-    int lineno = 0;
-    while (err == TP_OK && fgets(line, sizeof(line), f)) {
-        lineno++;
-        line[strcspn(line, "#\n")] = '\0';
-        snprintf(where, sizeof(where), "\"%s\" line %d", path, lineno);
-        err = apikeys_add_one(k, line, strlen(line), where, errstr, errstr_size);
-    }
-    fclose(f);
-    return err;
+    return entries_each_file(path, apikeys_add_one, k, errstr, errstr_size);
 }
 
 bool apikeys_check(const struct apikeys *k, const char *header, char *why, size_t why_size)

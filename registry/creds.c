@@ -1,11 +1,12 @@
 #include "creds.h"
 
-#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+
+#include "common/entries.h"
 
 static void creds_sha256(const void *p, size_t n, unsigned char out[32])
 {
@@ -15,27 +16,11 @@ static void creds_sha256(const void *p, size_t n, unsigned char out[32])
     memcpy(out, digest, 32);
 }
 
-static int creds_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* One "user:hex:role" entry from s[0..n) (trimmed of spaces). */
-static enum tp_err creds_add_one(struct creds *c, const char *s, size_t n, const char *where,
+/* One "user:hex:role" entry from s[0..n) (trimmed, not empty: entries.h). */
+static enum tp_err creds_add_one(void *arg, const char *s, size_t n, const char *where,
                                  char *errstr, size_t errstr_size)
 {
-    while (n > 0 && (*s == ' ' || *s == '\t'))
-        s++, n--;
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        n--;
-    if (n == 0)
-        return TP_OK;
+    struct creds *c = arg;
     const char *c1 = memchr(s, ':', n);
     const char *c2 = c1 ? memchr(c1 + 1, ':', n - (size_t)(c1 + 1 - s)) : NULL;
     if (!c1 || !c2)
@@ -66,15 +51,11 @@ static enum tp_err creds_add_one(struct creds *c, const char *s, size_t n, const
     if (c->n == CREDS_MAX)
         return tp_err_set(TP_CONFIG, errstr, errstr_size, "more than %d credentials", CREDS_MAX);
     unsigned char user[32], pw[32];
-    for (size_t i = 0; i < 32; i++) {
-        int hi = creds_hex(c1[1 + 2 * i]), lo = creds_hex(c1[2 + 2 * i]);
-        if (hi < 0 || lo < 0)
-            return tp_err_set(TP_CONFIG, errstr, errstr_size,
-                              "invalid credential of user \"%.*s\" in %s: the password digest is "
-                              "not hexadecimal",
-                              (int)ul, s, where);
-        pw[i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (!entries_hex32(c1 + 1, pw))
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "invalid credential of user \"%.*s\" in %s: the password digest is "
+                          "not hexadecimal",
+                          (int)ul, s, where);
     creds_sha256(s, ul, user);
     for (size_t i = 0; i < c->n; i++)
         if (!memcmp(c->user[i], user, 32))
@@ -89,34 +70,12 @@ static enum tp_err creds_add_one(struct creds *c, const char *s, size_t n, const
 
 enum tp_err creds_add_list(struct creds *c, const char *list, char *errstr, size_t errstr_size)
 {
-    enum tp_err err = TP_OK;
-    const char *p = list;
-    while (p && err == TP_OK) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        err = creds_add_one(c, p, n, "registry.credentials", errstr, errstr_size);
-        p = comma ? comma + 1 : NULL;
-    }
-    return err;
+    return entries_each_list(list, "registry.credentials", creds_add_one, c, errstr, errstr_size);
 }
 
 enum tp_err creds_add_file(struct creds *c, const char *path, char *errstr, size_t errstr_size)
 {
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return tp_err_set(TP_CONFIG, errstr, errstr_size, "could not open \"%s\": %s", path,
-                          strerror(errno));
-    char line[512], where[300];
-    enum tp_err err = TP_OK;
-    int lineno = 0;
-    while (err == TP_OK && fgets(line, sizeof(line), f)) {
-        lineno++;
-        line[strcspn(line, "#\n")] = '\0';
-        snprintf(where, sizeof(where), "\"%s\" line %d", path, lineno);
-        err = creds_add_one(c, line, strlen(line), where, errstr, errstr_size);
-    }
-    fclose(f);
-    return err;
+    return entries_each_file(path, creds_add_one, c, errstr, errstr_size);
 }
 
 const char *creds_role_name(enum creds_role r)
