@@ -71,6 +71,10 @@ static enum tp_err fdset_check_fields(const Google__Protobuf__DescriptorProto *m
             return tp_err_set(TP_DECODE, errstr, errstr_size,
                               "field \"%s.%s\" names oneof %d of %zu", m->name, f->name,
                               f->oneof_index, m->n_oneof_decl);
+        if (f->has_oneof_index && f->label != L(OPTIONAL))
+            return tp_err_set(TP_DECODE, errstr, errstr_size,
+                              "field \"%s.%s\" is in a oneof and %s", m->name, f->name,
+                              f->label == L(REPEATED) ? "repeated" : "required");
     }
     if (m->n_field < 2)
         return TP_OK;

@@ -52,7 +52,8 @@ struct fdset {
  * (errstr says what): every message, enum, value, field and oneof has an
  * identifier as name; field numbers are in 1..2^29-1 and unique in their
  * message, field names too; labels and types are defined ones and message,
- * enum and group fields name a type; oneof indexes exist; enums have values;
+ * enum and group fields name a type; oneof indexes exist and oneof members are
+ * optional (neither repeated nor required); enums have values;
  * full type names are unique; declarations nest at most 32 deep.
  */
 enum tp_err fdset_new(const uint8_t *data, size_t len, struct fdset **out, char *errstr,

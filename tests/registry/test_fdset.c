@@ -4,7 +4,9 @@
  * without a name made rtdesc_set_new call strcmp(NULL) while sorting fields
  * by name; duplicate numbers, names and types, numbers out of range, missing
  * type names and oneof indexes past the oneofs broke the run-time layout and
- * made compat_diff of a set with itself report breaking changes. Each is
+ * made compat_diff of a set with itself report breaking changes; a repeated
+ * field inside a oneof got a union slot that libprotobuf-c read as an element
+ * count (a packed size of 10^14 bytes). Each is
  * refused as TP_DECODE with the reason; protoc's own sets still pass.
  */
 #include <check.h>
@@ -166,6 +168,11 @@ START_TEST(test_labels_types_and_type_names)
     refused(&s, "field \"M.a\" names oneof 0 of 0");
     s.m.n_oneof_decl = 1;
     s.m.oneof_decl = s.oneofs;
+    s.f[0].label = LABEL(REPEATED); /* laid out in the union, read as a count: garbage sizes */
+    refused(&s, "field \"M.a\" is in a oneof and repeated");
+    s.f[0].label = LABEL(REQUIRED);
+    refused(&s, "field \"M.a\" is in a oneof and required");
+    s.f[0].label = LABEL(OPTIONAL);
     size_t len;
     uint8_t *b = set_pack(&s, &len);
     struct fdset *fs = NULL;
