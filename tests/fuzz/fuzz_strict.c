@@ -44,7 +44,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool fuzz_code_known(const char *c)
 {
     return c && (!strcmp(c, "invalid_utf8") || !strcmp(c, "embedded_nul") ||
-                 !strcmp(c, "undefined_enum") || !strcmp(c, "too_deep"));
+                 !strcmp(c, "undefined_enum") || !strcmp(c, "too_deep") ||
+                 !strcmp(c, "invalid_protobuf"));
 }
 
 struct fuzz_bad {
