@@ -40,10 +40,12 @@ for h in "${harnesses[@]}"; do
 	[[ $fresh == 1 ]] && rm -rf "$corpus"
 	mkdir -p "$corpus" "$work/artifacts" "$work/logs"
 	log=$work/logs/$h.log
+	dict=()
+	[[ -f $here/$h.dict ]] && dict=(-dict="$here/$h.dict")
 	set +e
 	# the first corpus directory receives new inputs; the committed seeds stay untouched
 	"$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-		-print_final_stats=1 -artifact_prefix="$work/artifacts/$h-" \
+		-print_final_stats=1 -artifact_prefix="$work/artifacts/$h-" "${dict[@]}" \
 		"$corpus" "$seeds" >"$log" 2>&1
 	status=$?
 	set -e
