@@ -8,7 +8,8 @@
  * 127.0.0.1 with a route table like the services'; each input is written
  * whole on a fresh loopback TCP connection whose sending side is then shut,
  * and the answer is read until the server closes or 2 seconds pass (a
- * bounded time per input: http.connection_timeout_s is 1).
+ * bounded time per input: http.connection_timeout_s is 1); the client then
+ * resets the connection (SO_LINGER 0: no TIME_WAIT to run out of ports).
  *
  * Checked: whatever comes back is HTTP/1.x with a status 100..599; handlers
  * see bodies no longer than their route's max_body.
@@ -143,8 +144,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(fuzz_port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+    /* close with a reset: no TIME_WAIT, or a long run exhausts the ephemeral ports */
+    struct linger lg = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        fprintf(stderr, "fuzz_http: connect: %s\n", strerror(errno));
         abort();
+    }
     int64_t deadline = tp_mono_ms() + 2000;
     size_t off = 0;
     char resp[8192];
