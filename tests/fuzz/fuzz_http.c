@@ -147,7 +147,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* close with a reset: no TIME_WAIT, or a long run exhausts the ephemeral ports */
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (rc != 0 && errno == EINTR) { /* libFuzzer's SIGALRM: the connect goes on; wait for it */
+        struct pollfd p = {fd, POLLOUT, 0};
+        while (poll(&p, 1, 2000) < 0 && errno == EINTR)
+            ;
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        rc = soerr ? -1 : 0;
+        errno = soerr;
+    }
+    if (rc != 0) {
         fprintf(stderr, "fuzz_http: connect: %s\n", strerror(errno));
         abort();
     }
@@ -165,10 +176,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             wr_open = false;
         }
         struct pollfd p = {fd, (short)(POLLIN | (wr_open ? POLLOUT : 0)), 0};
-        if (poll(&p, 1, (int)left) <= 0)
+        int n = poll(&p, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
             break;
         if (p.revents & POLLIN) {
             ssize_t r = recv(fd, resp + got, sizeof(resp) - got, 0);
+            if (r < 0 && errno == EINTR)
+                continue;
             if (r <= 0)
                 break;
             got += (size_t)r;
