@@ -9,8 +9,8 @@
  * byte 1 = option bits (tiny row groups, pages, dictionary, statistics and
  * value limits); per column a byte (type, nullable) and a length-prefixed
  * name; then per cell an op byte (set, null, skip, end row) followed by its
- * value. The file goes to /dev/shm (fsync is cheap there) and is rewritten
- * by every input.
+ * value. The file goes to /dev/shm (fsync is cheap there), is rewritten
+ * by every input and removed when the process exits.
  *
  * Checked: after a successful close the file starts and ends with "PAR1",
  * its footer length fits inside it, and the writer counted exactly the
@@ -32,6 +32,11 @@
 
 static char fuzz_path[256];
 
+static void fuzz_remove_file(void)
+{
+    unlink(fuzz_path);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -40,6 +45,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct stat st;
     const char *dir = stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp";
     snprintf(fuzz_path, sizeof(fuzz_path), "%s/tp-fuzz-parquet-%d.parquet", dir, (int)getpid());
+    atexit(fuzz_remove_file);
     return 0;
 }
 
