@@ -4,7 +4,13 @@
 #   make test   install what is missing, build with ASan+UBSan, start the dev stack,
 #               run every test through ctest
 #   make bench  the benchmark suite (about 20 minutes): bench/RESULTS.md and bench/e2e.png
-.PHONY: all build demo test bench format clean deps stack-up stack-down
+#   make fuzz   build the libFuzzer harnesses with clang (build/fuzz) and run each for
+#               FUZZ_SECONDS (default 60); FUZZERS="fuzz_http fuzz_decode" picks some;
+#               the corpus grows in build/fuzz/work (tests/fuzz/README.md)
+.PHONY: all build demo test bench fuzz format clean deps stack-up stack-down
+
+FUZZ_SECONDS ?= 60
+FUZZERS ?=
 
 all: build
 
@@ -23,6 +29,13 @@ test:
 
 bench: build
 	TP_BIN_DIR=$(CURDIR)/build/release/bin bench/run
+
+fuzz: deps
+	cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DTP_FUZZ=ON \
+		-DTP_BUILD_TESTS=OFF >/dev/null
+	cmake --build build/fuzz -j2 --target fuzzers
+	tests/fuzz/run.sh --bin-dir build/fuzz/bin --work-dir build/fuzz/work \
+		--seconds $(FUZZ_SECONDS) $(FUZZERS)
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i

@@ -12,14 +12,8 @@
 #include "common/mem.h"
 #include "common/pg.h"
 
-#define MIGRATE_MAX_FILES 1000
-#define MIGRATE_MAX_SIZE  (4 << 20)
-#define MIGRATE_LOCK_KEY  "7356152004"
-
-struct migration {
-    int version;
-    char name[256];
-};
+#define MIGRATE_MAX_SIZE (4 << 20)
+#define MIGRATE_LOCK_KEY "7356152004"
 
 static int migrate_cmp(const void *a, const void *b)
 {
@@ -27,52 +21,68 @@ static int migrate_cmp(const void *a, const void *b)
     return (x->version > y->version) - (x->version < y->version);
 }
 
-static enum tp_err migrate_list(const char *dir, struct migration **out, size_t *n, char *errstr,
+void migrate_plan_init(struct migrate_plan *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+enum tp_err migrate_plan_add(struct migrate_plan *p, const char *file_name, char *errstr,
+                             size_t errstr_size)
+{
+    size_t l = strlen(file_name);
+    if (l < 9 || strcmp(file_name + l - 4, ".sql") != 0)
+        return TP_OK; /* not a migration: README.md, CMakeLists.txt, ... */
+    const char *nm = file_name;
+    bool digits = isdigit((unsigned char)nm[0]) && isdigit((unsigned char)nm[1]) &&
+                  isdigit((unsigned char)nm[2]) && isdigit((unsigned char)nm[3]);
+    if (!digits || nm[4] != '_' || l >= sizeof(p->list[0].name))
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "migration file \"%s\" is not named NNNN_name.sql", file_name);
+    if (p->n == MIGRATE_MAX_FILES)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size, "more than %d migration files",
+                          MIGRATE_MAX_FILES);
+    if (!p->list)
+        p->list = tp_calloc(MIGRATE_MAX_FILES, sizeof(*p->list));
+    p->list[p->n].version =
+        (nm[0] - '0') * 1000 + (nm[1] - '0') * 100 + (nm[2] - '0') * 10 + (nm[3] - '0');
+    memcpy(p->list[p->n].name, file_name, l + 1);
+    p->n++;
+    return TP_OK;
+}
+
+enum tp_err migrate_plan_finish(struct migrate_plan *p, char *errstr, size_t errstr_size)
+{
+    if (p->n)
+        qsort(p->list, p->n, sizeof(*p->list), migrate_cmp);
+    for (size_t i = 1; i < p->n; i++)
+        if (p->list[i].version == p->list[i - 1].version)
+            return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                              "migrations \"%s\" and \"%s\" share version %d", p->list[i - 1].name,
+                              p->list[i].name, p->list[i].version);
+    return TP_OK;
+}
+
+void migrate_plan_release(struct migrate_plan *p)
+{
+    free(p->list);
+    memset(p, 0, sizeof(*p));
+}
+
+static enum tp_err migrate_list(const char *dir, struct migrate_plan *p, char *errstr,
                                 size_t errstr_size)
 {
     DIR *d = opendir(dir);
     if (!d)
         return tp_err_set(TP_IO, errstr, errstr_size, "could not open migrations folder \"%s\"",
                           dir);
-    struct migration *list = tp_calloc(MIGRATE_MAX_FILES, sizeof(*list));
-    size_t count = 0;
     struct dirent *e;
     enum tp_err err = TP_OK;
-    while ((e = readdir(d)) != NULL) {
-        size_t l = strlen(e->d_name);
-        if (l < 9 || strcmp(e->d_name + l - 4, ".sql") != 0)
-            continue;
-        const char *nm = e->d_name;
-        bool digits = isdigit((unsigned char)nm[0]) && isdigit((unsigned char)nm[1]) &&
-                      isdigit((unsigned char)nm[2]) && isdigit((unsigned char)nm[3]);
-        if (!digits || nm[4] != '_' || l >= sizeof(list[0].name)) {
-            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
-                             "migration file \"%s\" is not named NNNN_name.sql", e->d_name);
-            break;
-        }
-        if (count == MIGRATE_MAX_FILES) {
-            err = tp_err_set(TP_CONFIG, errstr, errstr_size, "more than %d migration files",
-                             MIGRATE_MAX_FILES);
-            break;
-        }
-        list[count].version = atoi(nm);
-        snprintf(list[count].name, sizeof(list[count].name), "%s", e->d_name);
-        count++;
-    }
+    while (err == TP_OK && (e = readdir(d)) != NULL)
+        err = migrate_plan_add(p, e->d_name, errstr, errstr_size);
     closedir(d);
-    qsort(list, count, sizeof(*list), migrate_cmp);
-    for (size_t i = 1; i < count && err == TP_OK; i++)
-        if (list[i].version == list[i - 1].version)
-            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
-                             "migrations \"%s\" and \"%s\" share version %d", list[i - 1].name,
-                             list[i].name, list[i].version);
-    if (err != TP_OK) {
-        free(list);
-        return err;
-    }
-    *out = list;
-    *n = count;
-    return TP_OK;
+    if (err == TP_OK)
+        err = migrate_plan_finish(p, errstr, errstr_size);
+    return err;
 }
 
 static enum tp_err migrate_read(const char *dir, const char *name, struct buf *sql, char *sha,
@@ -164,8 +174,8 @@ out:
 
 enum tp_err migrate_run(PGconn *db, const char *dir, int *applied, char *errstr, size_t errstr_size)
 {
-    struct migration *list = NULL;
-    size_t n = 0;
+    struct migrate_plan plan;
+    migrate_plan_init(&plan);
     *applied = 0;
     enum tp_err err = pg_command(db,
                                  "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -178,15 +188,15 @@ enum tp_err migrate_run(PGconn *db, const char *dir, int *applied, char *errstr,
         err = TP_OK;
     if (err != TP_OK)
         return err;
-    err = migrate_list(dir, &list, &n, errstr, errstr_size);
-    for (size_t i = 0; i < n && err == TP_OK; i++) {
+    err = migrate_list(dir, &plan, errstr, errstr_size);
+    for (size_t i = 0; i < plan.n && err == TP_OK; i++) {
         bool did;
-        err = migrate_one(db, dir, &list[i], &did, errstr, errstr_size);
+        err = migrate_one(db, dir, &plan.list[i], &did, errstr, errstr_size);
         if (err == TP_OK && did) {
-            log_info("applied migration \"%s\"", list[i].name);
+            log_info("applied migration \"%s\"", plan.list[i].name);
             (*applied)++;
         }
     }
-    free(list);
+    migrate_plan_release(&plan);
     return err;
 }

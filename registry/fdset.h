@@ -46,7 +46,16 @@ struct fdset {
     size_t n_enums;
 };
 
-/* TP_DECODE when the bytes are not a FileDescriptorSet with at least one file. */
+/*
+ * TP_DECODE when the bytes are not a FileDescriptorSet with at least one file,
+ * or when the set breaks what protoc guarantees and compat.c and rtdesc.c rely on
+ * (errstr says what): every message, enum, value, field and oneof has an
+ * identifier as name; field numbers are in 1..2^29-1 and unique in their
+ * message, field names too; labels and types are defined ones and message,
+ * enum and group fields name a type; oneof indexes exist and oneof members are
+ * optional (neither repeated nor required); enums have values;
+ * full type names are unique; declarations nest at most 32 deep.
+ */
 enum tp_err fdset_new(const uint8_t *data, size_t len, struct fdset **out, char *errstr,
                       size_t errstr_size);
 void fdset_free(struct fdset *fs);

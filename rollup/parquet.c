@@ -883,11 +883,14 @@ static enum tp_err write_chunk(struct parquet_writer *w, struct pq_col *c, struc
                              (uint8_t)(len >> 24)};
             memcpy(w->page.data, le, 4);
         }
+        /* a page of nulls only has no values, and the column may have none at all
+         * (idx and values.data NULL): no pointer arithmetic on them then */
         if (dict) {
             uint8_t width = (uint8_t)bw;
             must_append(&w->page, &width, 1);
-            rle_encode(&w->page, c->idx + vpos, v - vpos, bw);
-        } else {
+            if (v > vpos)
+                rle_encode(&w->page, c->idx + vpos, v - vpos, bw);
+        } else if (b > bpos) {
             must_append(&w->page, c->values.data + bpos, b - bpos);
         }
         err = write_page(w, w->page.data, w->page.len, PAGE_DATA, (int32_t)(r - row),
