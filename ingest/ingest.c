@@ -22,7 +22,7 @@ static const char *const ingest_reasons[] = {
     "missing_device_id", "invalid_device_id",      "missing_sequence", "invalid_sequence",
     "missing_timestamp", "timestamp_out_of_range", "non_finite_value", "invalid_location",
     "too_many_metrics",  "invalid_metric_name",    "string_too_long",  "invalid_utf8",
-    "embedded_nul",      "undefined_enum",
+    "embedded_nul",      "undefined_enum",         "too_deep",         "invalid_protobuf",
 };
 #define INGEST_N_REASONS (sizeof(ingest_reasons) / sizeof(ingest_reasons[0]))
 

@@ -143,6 +143,11 @@ static enum tp_err strict_message(const ProtobufCMessageDescriptor *d, const uin
     while (in.p < in.end) {
         if (!strict_next(&in, &f))
             return TP_OK; /* unpack already judged the framing */
+        if (f.id == 0) {  /* unpack takes it in an overlong tag; no reader takes it repacked */
+            *code = "invalid_protobuf";
+            return tp_err_set(TP_VALIDATION, msg, msg_size,
+                              "message \"%s\" holds a field numbered 0", d->name);
+        }
         const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(d, f.id);
         if (!fd)
             continue; /* unknown fields are kept as bytes, never read as strings */

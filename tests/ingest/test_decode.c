@@ -293,6 +293,39 @@ START_TEST(test_unknown_fields_dropped)
 }
 END_TEST
 
+/* A field numbered 0 in an overlong tag (0x85 0x00): libprotobuf-c takes it, yet no reader
+ * takes the event it repacks to (the tag becomes 0x05): refused like invalid protobuf. Found
+ * by fuzz_decode (tests/fuzz/corpus/fuzz_decode/regress_field0_overlong_tag). */
+START_TEST(test_field_zero_refused)
+{
+    static const uint8_t framed[] = {0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x0a, 0x05,
+                                     'v',  'e',  'h',  '-',  '1',  0x10, 0x01, 0x18,
+                                     0x01, 0x85, 0x00, 0x00, 0x00, 0x80, 0x3f};
+    struct decoded d;
+    unsigned status;
+    const char *code;
+    char msg[256];
+    ck_assert_int_eq(decode_body(framed, sizeof(framed), 1, &d, &status, &code, msg, sizeof(msg)),
+                     TP_OK);
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_ptr_nonnull(d.bad_code[0]);
+    ck_assert_str_eq(d.bad_code[0], "invalid_protobuf");
+    ck_assert_str_eq(d.bad_msg[0],
+                     "message \"twinpipe.telemetry.v1.Reading\" holds a field numbered 0");
+    decode_release(&d);
+    /* the same reading in a plain batch: that reading alone is refused */
+    uint8_t batch[2 + sizeof(framed) - 6];
+    batch[0] = 0x0a;
+    batch[1] = (uint8_t)(sizeof(framed) - 6);
+    memcpy(batch + 2, framed + 6, sizeof(framed) - 6);
+    ck_assert_int_eq(decode_body(batch, sizeof(batch), 1, &d, &status, &code, msg, sizeof(msg)),
+                     TP_OK);
+    ck_assert_uint_eq(d.n, 1);
+    ck_assert_str_eq(d.bad_code[0], "invalid_protobuf");
+    decode_release(&d);
+}
+END_TEST
+
 static Suite *decode_suite(void)
 {
     Suite *s = suite_create("decode");
@@ -304,6 +337,7 @@ static Suite *decode_suite(void)
     tcase_add_test(tc, test_unpack_capped);
     tcase_add_test(tc, test_padded_reading_too_large);
     tcase_add_test(tc, test_unknown_fields_dropped);
+    tcase_add_test(tc, test_field_zero_refused);
     suite_add_tcase(s, tc);
     return s;
 }
