@@ -49,9 +49,6 @@ struct schemas *fuzz_registry_start(void);
  * survive pack + unpack (a known finding, tests/fuzz/README.md).
  */
 bool fuzz_has_field0(const ProtobufCMessage *m);
-/* FUZZ_AVOID_KNOWN=1 in the environment: harnesses skip known findings that are fixed on
- * other branches (each harness says which), to measure everything else. */
-bool fuzz_avoid_known(void);
 
 /* Splits data at a 2-byte big-endian length prefix: a = the first part, b = the rest. */
 void fuzz_split(const uint8_t *data, size_t size, const uint8_t **a, size_t *a_len,

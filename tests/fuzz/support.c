@@ -115,9 +115,3 @@ bool fuzz_has_field0(const ProtobufCMessage *m)
     }
     return false;
 }
-
-bool fuzz_avoid_known(void)
-{
-    const char *v = getenv("FUZZ_AVOID_KNOWN");
-    return v && !strcmp(v, "1");
-}
