@@ -27,6 +27,7 @@
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
+#include "tests/support/workload.h"
 
 #define DEVICES  20
 #define READINGS 12 /* per device in the first phase */
@@ -586,23 +587,6 @@ START_TEST(test_backpressure_refuses_and_stores_nothing)
 }
 END_TEST
 
-static enum tp_err dlq_on_assign(void *arg, const int32_t *parts, int64_t *offsets, size_t n)
-{
-    (void)arg;
-    (void)parts;
-    for (size_t i = 0; i < n; i++)
-        offsets[i] = JOURNAL_OFFSET_BEGINNING;
-    return TP_OK;
-}
-
-static void dlq_on_revoke(void *arg, const int32_t *parts, size_t n, bool lost)
-{
-    (void)arg;
-    (void)parts;
-    (void)n;
-    (void)lost;
-}
-
 /* A reading the topic refuses (over its max.message.bytes) lands in the dead-letter topic. */
 START_TEST(test_refused_event_is_dead_lettered)
 {
@@ -671,14 +655,9 @@ START_TEST(test_refused_event_is_dead_lettered)
     struct journal_config dc = {.bootstrap_servers = st.bootstrap, .topic = dlq};
     ck_assert_int_eq(journal_topic_count(&dc, 10000, &n, errstr, sizeof(errstr)), TP_OK);
     ck_assert_int_eq(n, 1);
-    struct journal_rebalance rb = {dlq_on_assign, dlq_on_revoke, NULL};
-    struct journal_consumer *c;
-    ck_assert_int_eq(journal_consumer_new(&dc, dlq, &rb, &c, errstr, sizeof(errstr)), TP_OK);
+    struct journal_consumer *c = workload_dlq_consumer_of(&st, small);
     struct journal_event ev;
-    bool got = false;
-    for (int i = 0; i < 300 && !got; i++)
-        ck_assert_int_eq(journal_consumer_poll(c, 100, &ev, &got, errstr, sizeof(errstr)), TP_OK);
-    ck_assert(got);
+    workload_dlq_next(c, &ev);
     ck_assert_ptr_nonnull(ev.reading);
     ck_assert_str_eq(ev.reading->device_id, "it-dev-500");
     ck_assert_uint_eq(ev.reading->n_metrics, 600);

@@ -408,10 +408,15 @@ static void dlq_on_revoke(void *arg, const int32_t *parts, size_t n, bool lost)
 
 struct journal_consumer *workload_dlq_consumer(const struct stack *st)
 {
+    return workload_dlq_consumer_of(st, st->topic);
+}
+
+struct journal_consumer *workload_dlq_consumer_of(const struct stack *st, const char *source)
+{
     /* the consumer borrows its config: one dead-letter consumer at a time */
     static char topic[256];
     static struct journal_config dc;
-    snprintf(topic, sizeof(topic), "%s.dlq", st->topic);
+    snprintf(topic, sizeof(topic), "%s.dlq", source);
     dc = (struct journal_config){.bootstrap_servers = st->bootstrap, .topic = topic};
     struct journal_rebalance rb = {dlq_on_assign, dlq_on_revoke, NULL};
     struct journal_consumer *c;

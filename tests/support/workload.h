@@ -119,6 +119,8 @@ void workload_assert_state(PGconn *db, const struct workload *w, struct expected
 /* A consumer of st's dead-letter topic ("<topic>.dlq") from its start (journal_consumer_free
  * it); events come with the dlq_reason and dlq_origin headers. */
 struct journal_consumer *workload_dlq_consumer(const struct stack *st);
+/* The same for the dead-letter topic of another source topic ("<source>.dlq"). */
+struct journal_consumer *workload_dlq_consumer_of(const struct stack *st, const char *source);
 /* The next dead letter (waits up to 30 s, else the test fails); journal_event_release it. */
 void workload_dlq_next(struct journal_consumer *c, struct journal_event *ev);
 
