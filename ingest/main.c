@@ -227,14 +227,10 @@ int main(int argc, char **argv)
     struct journal_config jc;
     journal_config_init(&jc, &cfg.journal, &cfg.kafka);
     char dlq[256];
-    snprintf(dlq, sizeof(dlq), "%s%s", cfg.dlq_topic ? cfg.dlq_topic : jc.topic,
-             cfg.dlq_topic ? "" : ".dlq");
-    struct journal_config dlq_cfg = jc;
-    dlq_cfg.topic = dlq;
-    dlq_cfg.max_message_bytes = 0;
+    journal_dlq_topic_name(&jc, cfg.dlq_topic, dlq, sizeof(dlq));
     jc.dlq_topic = dlq;
     if (journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)) != TP_OK ||
-        journal_topic_ensure(&dlq_cfg, 15000, errstr, sizeof(errstr)) != TP_OK) {
+        journal_dlq_topic_ensure(&jc, dlq, 15000, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }

@@ -148,6 +148,14 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
  * retention.ms other than the configured one is logged as a warning naming both. */
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size);
+/* The dead-letter topic's name: `configured` when set, else "<cfg->topic>.dlq" (the one
+ * topic ingest, the projector and rollup share by default). */
+void journal_dlq_topic_name(const struct journal_config *cfg, const char *configured, char *out,
+                            size_t out_size);
+/* Creates the dead-letter topic `name` like cfg's topic (partitions, replication, retention),
+ * without cfg's max.message.bytes (a refused event must fit there), if missing. */
+enum tp_err journal_dlq_topic_ensure(const struct journal_config *cfg, const char *name,
+                                     int timeout_ms, char *errstr, size_t errstr_size);
 /* End (high watermark) offsets: ends[p] for partitions p < *n (at most max). */
 enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
                                       int64_t *ends, size_t max, size_t *n, char *errstr,

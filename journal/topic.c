@@ -317,3 +317,21 @@ enum tp_err journal_topic_count(const struct journal_config *cfg, int timeout_ms
     free(hi);
     return ret;
 }
+
+void journal_dlq_topic_name(const struct journal_config *cfg, const char *configured, char *out,
+                            size_t out_size)
+{
+    if (configured && *configured)
+        snprintf(out, out_size, "%s", configured);
+    else
+        snprintf(out, out_size, "%s.dlq", cfg->topic);
+}
+
+enum tp_err journal_dlq_topic_ensure(const struct journal_config *cfg, const char *name,
+                                     int timeout_ms, char *errstr, size_t errstr_size)
+{
+    struct journal_config dc = *cfg;
+    dc.topic = name;
+    dc.max_message_bytes = 0;
+    return journal_topic_ensure(&dc, timeout_ms, errstr, errstr_size);
+}

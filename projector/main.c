@@ -95,12 +95,8 @@ int main(int argc, char **argv)
         goto out;
     }
     char dlq[256];
-    snprintf(dlq, sizeof(dlq), "%s%s", cfg.dlq_topic ? cfg.dlq_topic : jc.topic,
-             cfg.dlq_topic ? "" : ".dlq");
-    struct journal_config dlq_cfg = jc;
-    dlq_cfg.topic = dlq;
-    dlq_cfg.max_message_bytes = 0;
-    if (journal_topic_ensure(&dlq_cfg, 15000, errstr, sizeof(errstr)) != TP_OK) {
+    journal_dlq_topic_name(&jc, cfg.dlq_topic, dlq, sizeof(dlq));
+    if (journal_dlq_topic_ensure(&jc, dlq, 15000, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }

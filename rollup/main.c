@@ -131,8 +131,7 @@ int main(int argc, char **argv)
         goto out;
     }
     char dlq[256];
-    snprintf(dlq, sizeof(dlq), "%s%s", cfg.dlq_topic ? cfg.dlq_topic : jc.topic,
-             cfg.dlq_topic ? "" : ".dlq");
+    journal_dlq_topic_name(&jc, cfg.dlq_topic, dlq, sizeof(dlq));
     opts.schemas = schemas;
     opts.dlq_topic = dlq;
     if (!schemas)
