@@ -307,8 +307,9 @@ static void *http_watchdog_main(void *arg)
             if (c->cut || !http_conn_slow(srv, c, now))
                 continue;
             c->cut = true;
-            shutdown(c->fd, SHUT_RDWR);
+            /* counted before the cut: a client that sees the close sees the count */
             atomic_fetch_add(&srv->slow_cut, 1);
+            shutdown(c->fd, SHUT_RDWR);
             log_debug("cut a slow client (%s for %lld ms, %llu body bytes)",
                       c->phase == HTTP_PHASE_HEAD ? "headers" : "body",
                       (long long)(now - c->since_ms), (unsigned long long)c->body_bytes);
