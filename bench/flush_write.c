@@ -22,7 +22,7 @@
 
 #include "common/buf.h"
 #include "projector/store.h"
-#include "projector/twin.h"
+#include "twin/twin.h"
 
 static const char *const bench_metrics[8] = {
     "speed_kmh",         "fuel_level_pct", "odometer_km",          "engine_temp_c",

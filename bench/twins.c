@@ -24,9 +24,9 @@
 
 #include "common/mem.h"
 #include "journal/journal.h"
-#include "projector/history.h"
-#include "projector/pack.h"
-#include "projector/twins.h"
+#include "twin/history.h"
+#include "twin/pack.h"
+#include "twin/twins.h"
 
 #define BENCH_METRICS 8
 

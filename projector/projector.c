@@ -8,9 +8,9 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
-#include "history.h"
+#include "twin/history.h"
 #include "store.h"
-#include "twins.h"
+#include "twin/twins.h"
 
 #define PROJECTOR_FINAL_ATTEMPTS  5     /* flushes on revoke and at stop (then state is dropped) */
 #define PROJECTOR_ASSIGN_ATTEMPTS 12    /* offset loads on assign, backoff up to 5 s: ~35 s */

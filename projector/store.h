@@ -40,8 +40,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "history.h"
-#include "twins.h"
+#include "twin/history.h"
+#include "twin/twins.h"
 
 struct store;
 

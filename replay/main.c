@@ -5,7 +5,7 @@
 
 #include "common/log.h"
 #include "common/service.h"
-#include "projector/twin.h"
+#include "twin/twin.h"
 #include "registry/telemetry.h"
 #include "replay.h"
 

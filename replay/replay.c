@@ -11,8 +11,8 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "projector/history.h"
-#include "projector/twins.h"
+#include "twin/history.h"
+#include "twin/twins.h"
 #include "shadow.h"
 
 #define REPLAY_MAX_PARTITIONS 10000 /* journal.partitions' bound */

@@ -49,8 +49,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "projector/history.h"
-#include "projector/twin.h"
+#include "twin/history.h"
+#include "twin/twin.h"
 
 struct shadow;
 

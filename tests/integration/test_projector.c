@@ -35,7 +35,7 @@
 
 #include "common/mem.h"
 #include "journal/journal.h"
-#include "projector/history.h"
+#include "twin/history.h"
 #include "projector/store.h"
 #include "tests/support/check_main.h"
 #include "tests/support/stack.h"

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "common/mem.h"
-#include "projector/names.h"
-#include "projector/pack.h"
+#include "twin/names.h"
+#include "twin/pack.h"
 #include "tests/support/check_main.h"
 
 /* Packs t, unpacks it into a fresh twin and checks every field bit for bit; returns the

@@ -2,7 +2,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "projector/twins.h"
+#include "twin/twins.h"
 #include "tests/support/check_main.h"
 
 START_TEST(test_put_get_grow)

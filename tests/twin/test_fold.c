@@ -2,8 +2,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "projector/history.h"
-#include "projector/twin.h"
+#include "twin/history.h"
+#include "twin/twin.h"
 #include "tests/support/check_main.h"
 
 static journal_reading reading(const char *id, uint64_t seq, int64_t ts)

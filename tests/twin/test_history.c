@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "projector/history.h"
+#include "twin/history.h"
 #include "tests/support/check_main.h"
 
 START_TEST(test_minute_floor)
