@@ -14,6 +14,7 @@
 #include "list.h"
 #include "series.h"
 #include "summary.h"
+#include "token.h"
 
 const struct http_route *api_routes(struct query_api *api, size_t *n)
 {
@@ -37,12 +38,31 @@ const struct http_route *api_routes(struct query_api *api, size_t *n)
 
 enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size)
 {
-    enum tp_err err = devices_prepare(db, errstr, errstr_size);
+    enum tp_err err = lookup_prepare(db, errstr, errstr_size);
     if (err == TP_OK)
         err = series_prepare(db, errstr, errstr_size);
-    if (err == TP_OK)
-        err = summary_prepare(db, errstr, errstr_size);
     return err;
+}
+
+static void api_req_free(void *arg)
+{
+    struct api_req *r = arg;
+    if (!r)
+        return;
+    waiter_entry_free(r->wait);
+    lookup_item_free(r->item);
+    free(r);
+}
+
+struct api_req *api_req_of(struct http_request *req)
+{
+    struct api_req *r = http_request_user(req);
+    if (!r) {
+        r = tp_calloc(1, sizeof(*r));
+        r->t0_ms = tp_mono_ms();
+        http_request_set_user(req, r, api_req_free);
+    }
+    return r;
 }
 
 /* Read-your-writes: see api_begin. */
@@ -50,8 +70,9 @@ static bool api_consistent(struct query_api *api, struct http_request *req)
 {
     char errstr[512];
     long wait_ms = api->settings.consistency_wait_ms;
-    struct waiter_entry *e = http_request_user(req);
-    if (e) { /* called again by the waiter */
+    struct api_req *r = api_req_of(req);
+    struct waiter_entry *e = r->wait;
+    if (e) { /* called again (by the waiter, or the lookup batcher) */
         switch (e->outcome) {
         case WAIT_COVERED:
             return true;
@@ -78,7 +99,7 @@ static bool api_consistent(struct query_api *api, struct http_request *req)
         return false;
     }
     e = waiter_entry_new(api->waiter, tp_mono_ms() + wait_ms);
-    http_request_set_user(req, e, waiter_entry_free);
+    r->wait = e;
     if (token_parse(q ? q : h, &e->token, errstr, sizeof(errstr)) != TP_OK) {
         query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN, "%s", errstr);
         return false;
@@ -95,8 +116,10 @@ static bool api_consistent(struct query_api *api, struct http_request *req)
         query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store did not answer");
         return false;
     }
-    if (covered)
+    if (covered) {
+        e->outcome = WAIT_COVERED; /* for the handler's next call, if it suspends */
         return true;
+    }
     if (wait_ms == 0) {
         query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
                           "the projector has not applied the events of this token yet "
@@ -128,6 +151,80 @@ bool api_begin(struct query_api *api, struct http_request *req)
     return api_consistent(api, req);
 }
 
+bool api_begin_search(struct query_api *api, struct http_request *req)
+{
+    char errstr[512], why[128];
+    long wait_ms = api->settings.consistency_wait_ms;
+    if (api->keys &&
+        !apikeys_check(api->keys, http_request_header(req, "Authorization"), why, sizeof(why))) {
+        query_error_reply(req, QERR_UNAUTHORIZED, "%s", why);
+        return false;
+    }
+    struct api_req *r = api_req_of(req);
+    struct waiter_entry *e = r->wait;
+    if (e) { /* called again by the search index */
+        switch (e->outcome) {
+        case WAIT_COVERED:
+            return true;
+        case WAIT_TIMEOUT:
+            if (e->token.n == 0)
+                query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
+                                  "the search index is not loaded yet; retry later");
+            else
+                query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
+                                  "the projector has not applied the events of this token within "
+                                  "%ld ms (%s); retry later",
+                                  wait_ms, e->detail);
+            return false;
+        case WAIT_PENDING:
+        case WAIT_SHUTDOWN:
+            break;
+        }
+        query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+        return false;
+    }
+    const char *q = http_request_query(req, "after");
+    const char *h = http_request_header(req, "X-Consistency-Token");
+    if (!q && !h && search_loaded(api->search))
+        return true;
+    if (q && h && strcmp(q, h) != 0) {
+        query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN,
+                          "?after= and X-Consistency-Token differ: give the token once");
+        return false;
+    }
+    e = waiter_entry_new(api->waiter, tp_mono_ms() + wait_ms);
+    r->wait = e;
+    if ((q || h) && token_parse(q ? q : h, &e->token, errstr, sizeof(errstr)) != TP_OK) {
+        query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN, "%s", errstr);
+        return false;
+    }
+    if (search_covers(api->search, &e->token)) {
+        e->outcome = WAIT_COVERED;
+        return true;
+    }
+    if (wait_ms > 0) {
+        switch (search_wait_add(api->search, req, e)) {
+        case WAITER_ADDED:
+            return false; /* called again */
+        case WAITER_FULL:
+            query_error_reply(req, QERR_OVERLOADED,
+                              "too many requests already wait for the projector; retry later");
+            return false;
+        case WAITER_STOPPING:
+            query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+            return false;
+        }
+    }
+    if (e->token.n == 0)
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
+                          "the search index is not loaded yet; retry later");
+    else
+        query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
+                          "the projector has not applied the events of this token yet "
+                          "(query.consistency_wait_ms is 0); retry later");
+    return false;
+}
+
 static bool api_arg(void *arg, const char *key, const char *value)
 {
     params_args_add(arg, key, value);
@@ -151,14 +248,6 @@ const char *api_device_id(struct http_request *req)
     return NULL;
 }
 
-void api_json_float8(struct buf *b, const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col))
-        buf_append_str(b, "null");
-    else
-        json_double(b, strtod(PQgetvalue(res, row, col), NULL));
-}
-
 bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db)
 {
     char errstr[512];
@@ -175,6 +264,10 @@ void api_handle_ready(struct http_request *req, void *arg)
     struct query_api *api = arg;
     char errstr[512] = "";
     PGconn *db;
+    if (api->search && !search_loaded(api->search)) {
+        query_error_reply(req, QERR_NOT_READY, "the search index is still loading");
+        return;
+    }
     if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
         enum tp_err err =
             pg_check(db, PQexec(db, "SELECT 1"), PGRES_TUPLES_OK, NULL, errstr, sizeof(errstr));
@@ -208,6 +301,10 @@ void api_handle_metrics(struct http_request *req, void *arg)
                             &api->lookup_latency);
     if (api->waiter)
         waiter_metrics(api->waiter, &b);
+    if (api->search)
+        search_metrics(api->search, &b);
+    if (api->lookup)
+        lookup_metrics(api->lookup, &b);
     pool_stats(api->pool, &open, &idle);
     metrics_sample(&b, "tp_query_pool_connections", "gauge", "database connections open", NULL,
                    (double)open);

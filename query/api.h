@@ -24,6 +24,8 @@
 #include "apikeys.h"
 #include "params.h"
 #include "common/pool.h"
+#include "lookup.h"
+#include "search.h"
 #include "waiter.h"
 
 #define API_POOL_WAIT_MS 2000
@@ -39,11 +41,26 @@ struct query_api {
     struct pool *pool;
     const struct apikeys *keys; /* NULL: query.auth=off */
     struct waiter *waiter;      /* read-your-writes */
+    struct search *search;      /* the list's and summary's index */
+    struct lookup *lookup;      /* batched GET /v1/devices/{id}; NULL: one statement each */
     struct http_server *srv;    /* borrowed, for /metrics; set once listening */
     struct query_settings settings;
     struct metrics_histogram lookup_latency; /* GET /v1/devices/{id} */
     struct http_route routes[API_N_ROUTES];
 };
+
+/*
+ * A data request's state across its handler's calls (its http_request_user,
+ * created by api_req_of): the read-your-writes wait, and the batched lookup.
+ */
+struct api_req {
+    struct waiter_entry *wait; /* NULL: no token (or not looked at yet) */
+    struct lookup_item *item;  /* GET /v1/devices/{id} with the batcher */
+    int64_t t0_ms;             /* first call */
+};
+
+/* The request's state, created on the first call. */
+struct api_req *api_req_of(struct http_request *req);
 
 /* The route table (in api; valid while it lives). */
 const struct http_route *api_routes(struct query_api *api, size_t *n);
@@ -62,12 +79,19 @@ enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size);
  * suspended. /healthz, /readyz, /metrics and /openapi.json stay open.
  */
 bool api_begin(struct query_api *api, struct http_request *req);
+/*
+ * api_begin for the endpoints served from the search index (list,
+ * summary): the token must be covered by the index's own snapshot of the
+ * projector's offsets (search.h), and the index must be loaded; until then
+ * the request waits in the search index, at most query.consistency_wait_ms
+ * (then 504 consistency_timeout, or 503 database_unavailable when the index
+ * is not loaded yet).
+ */
+bool api_begin_search(struct query_api *api, struct http_request *req);
 /* The request's query arguments (borrowed from it). */
 void api_args(struct http_request *req, struct params_args *a);
 /* The device id of the path, or NULL after answering 400 invalid_device_id. */
 const char *api_device_id(struct http_request *req);
-/* A float8 column as a JSON number; NULL, NaN and infinities as null. */
-void api_json_float8(struct buf *b, const PGresult *res, int row, int col);
 /* A pooled connection, or false after answering 503 database_unavailable. */
 bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db);
 

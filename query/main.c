@@ -20,6 +20,10 @@ struct query_config {
     long long consistency_wait_ms;
     long long consistency_poll_ms;
     long long consistency_max_waiting;
+    long long search_refresh_ms;
+    char *lookup_batch;
+    long long lookup_threads;
+    long long lookup_batch_max;
     char *projector_group;
     char *topic;
     char *auth;
@@ -52,6 +56,17 @@ static const struct config_entry query_table[] = {
     {"query.consistency_max_waiting", CONFIG_INT, "10000", 1, 1000000,
      offsetof(struct query_config, consistency_max_waiting),
      "read-your-writes: requests waiting at once (503 overloaded past it)"},
+    {"query.search_refresh_ms", CONFIG_INT, "1000", 10, 60000,
+     offsetof(struct query_config, search_refresh_ms),
+     "how often the search index (list, summary) reads the twins written since its last "
+     "snapshot"},
+    {"query.lookup_batch", CONFIG_STRING, "on", 0, 0, offsetof(struct query_config, lookup_batch),
+     "on: concurrent GET /v1/devices/{id} are fetched together, one statement per batch "
+     "(query.lookup_threads connections); off: one statement each on the pool"},
+    {"query.lookup_threads", CONFIG_INT, "2", 1, 64, offsetof(struct query_config, lookup_threads),
+     "lookup batcher threads, each with its own database connection"},
+    {"query.lookup_batch_max", CONFIG_INT, "128", 1, 1000,
+     offsetof(struct query_config, lookup_batch_max), "device ids in one lookup statement, at most"},
     {"query.projector_group", CONFIG_STRING, "tp-projector", 0, 0,
      offsetof(struct query_config, projector_group),
      "the projector's consumer group (its projector.group), for read-your-writes"},
@@ -143,6 +158,24 @@ int main(int argc, char **argv)
     struct waiter_settings ws = {cfg.pg_dsn, cfg.projector_group, cfg.topic,
                                  (int)cfg.consistency_poll_ms, (size_t)cfg.consistency_max_waiting};
     api.waiter = waiter_new(&ws);
+    struct search_settings ss = {cfg.pg_dsn,
+                                 cfg.projector_group,
+                                 cfg.topic,
+                                 (int)cfg.search_refresh_ms,
+                                 (int)cfg.consistency_poll_ms,
+                                 (size_t)cfg.consistency_max_waiting,
+                                 (int)cfg.statement_timeout_ms};
+    api.search = search_new(&ss);
+    if (!strcmp(cfg.lookup_batch, "on")) {
+        struct lookup_settings ls = {cfg.pg_dsn, (int)cfg.lookup_threads,
+                                     (size_t)cfg.lookup_batch_max,
+                                     (size_t)cfg.consistency_max_waiting,
+                                     (int)cfg.statement_timeout_ms};
+        api.lookup = lookup_new(&ls);
+    } else if (strcmp(cfg.lookup_batch, "off") != 0) {
+        log_error("invalid query.lookup_batch \"%s\": use on or off", cfg.lookup_batch);
+        goto out;
+    }
     size_t n_routes;
     const struct http_route *routes = api_routes(&api, &n_routes);
     struct http_options opts = http_settings_options(&cfg.http);
@@ -155,10 +188,15 @@ int main(int argc, char **argv)
     int sig = service_wait_signal(-1);
     log_info("signal %d: shutting down", sig);
     http_server_quiesce(srv);
-    waiter_stop(api.waiter, 5000); /* no request may stay suspended when the server stops */
+    /* no request may stay suspended when the server stops */
+    lookup_stop(api.lookup);
+    search_stop(api.search);
+    waiter_stop(api.waiter, 5000);
     rc = 0;
 out:
     http_server_free(srv);
+    lookup_free(api.lookup);
+    search_free(api.search);
     waiter_free(api.waiter);
     pool_free(api.pool);
     config_release(query_table, QUERY_TABLE_N, &cfg, NULL);
