@@ -69,8 +69,7 @@ static void devices_reply(struct http_request *req, const struct lookup_item *it
     }
     struct buf b;
     buf_init(&b, 64 << 20);
-    if (!devices_render(&b, it->id, strlen(it->id), it->state, it->state_len,
-                        it->updated_at_ms)) {
+    if (!devices_render(&b, it->id, strlen(it->id), it->state, it->state_len, it->updated_at_ms)) {
         buf_release(&b);
         query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
                           "the twin store holds a record this service cannot read");

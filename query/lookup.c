@@ -24,8 +24,8 @@ enum tp_err lookup_prepare(PGconn *db, char *errstr, size_t errstr_size)
                     errstr, errstr_size);
 }
 
-enum tp_err lookup_fetch(PGconn *db, const char *const *ids, size_t n, PGresult **res,
-                         char *errstr, size_t errstr_size)
+enum tp_err lookup_fetch(PGconn *db, const char *const *ids, size_t n, PGresult **res, char *errstr,
+                         size_t errstr_size)
 {
     /* {"id","id",...}: device ids are A-Z a-z 0-9 . _ : - (params_device_id_ok), nothing to
      * escape inside the quotes */
@@ -252,8 +252,8 @@ void lookup_metrics(struct lookup *l, struct buf *b)
                    (double)atomic_load(&l->batches));
     metrics_sample(b, "tp_query_lookup_ids_total", "counter", "device ids looked up in batches",
                    NULL, (double)atomic_load(&l->ids));
-    metrics_sample(b, "tp_query_lookup_failures_total", "counter", "lookup statements failed",
-                   NULL, (double)atomic_load(&l->failures));
+    metrics_sample(b, "tp_query_lookup_failures_total", "counter", "lookup statements failed", NULL,
+                   (double)atomic_load(&l->failures));
     metrics_histogram_write(b, "tp_query_lookup_batch_ms", "one batch's statement, ms",
                             &l->batch_ms);
 }

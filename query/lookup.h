@@ -50,8 +50,8 @@ enum { LOOKUP_COL_ID, LOOKUP_COL_VERSION, LOOKUP_COL_UPDATED_AT, LOOKUP_COL_STAT
 /* pool_prepare_fn part: the statement. */
 enum tp_err lookup_prepare(PGconn *db, char *errstr, size_t errstr_size);
 /* The rows of the twins of ids (any order; missing ids have none) into *res. */
-enum tp_err lookup_fetch(PGconn *db, const char *const *ids, size_t n, PGresult **res,
-                         char *errstr, size_t errstr_size);
+enum tp_err lookup_fetch(PGconn *db, const char *const *ids, size_t n, PGresult **res, char *errstr,
+                         size_t errstr_size);
 /* A row's version and updated_at (UTC ms since the epoch). */
 int64_t lookup_row_version(const PGresult *res, int row);
 int64_t lookup_row_updated_at_ms(const PGresult *res, int row);

@@ -66,7 +66,8 @@ static const struct config_entry query_table[] = {
     {"query.lookup_threads", CONFIG_INT, "2", 1, 64, offsetof(struct query_config, lookup_threads),
      "lookup batcher threads, each with its own database connection"},
     {"query.lookup_batch_max", CONFIG_INT, "128", 1, 1000,
-     offsetof(struct query_config, lookup_batch_max), "device ids in one lookup statement, at most"},
+     offsetof(struct query_config, lookup_batch_max),
+     "device ids in one lookup statement, at most"},
     {"query.projector_group", CONFIG_STRING, "tp-projector", 0, 0,
      offsetof(struct query_config, projector_group),
      "the projector's consumer group (its projector.group), for read-your-writes"},
@@ -167,10 +168,9 @@ int main(int argc, char **argv)
                                  (int)cfg.statement_timeout_ms};
     api.search = search_new(&ss);
     if (!strcmp(cfg.lookup_batch, "on")) {
-        struct lookup_settings ls = {cfg.pg_dsn, (int)cfg.lookup_threads,
-                                     (size_t)cfg.lookup_batch_max,
-                                     (size_t)cfg.consistency_max_waiting,
-                                     (int)cfg.statement_timeout_ms};
+        struct lookup_settings ls = {
+            cfg.pg_dsn, (int)cfg.lookup_threads, (size_t)cfg.lookup_batch_max,
+            (size_t)cfg.consistency_max_waiting, (int)cfg.statement_timeout_ms};
         api.lookup = lookup_new(&ls);
     } else if (strcmp(cfg.lookup_batch, "off") != 0) {
         log_error("invalid query.lookup_batch \"%s\": use on or off", cfg.lookup_batch);

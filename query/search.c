@@ -284,7 +284,8 @@ static void search_stage_commit(struct search_index *ix, struct search_stage *st
 {
     if (!lock)
         lock = search_nolock;
-    qsort(st->e, st->n, sizeof(*st->e), search_entry_cmp);
+    if (st->n)
+        qsort(st->e, st->n, sizeof(*st->e), search_entry_cmp);
     size_t added_bytes = 0;
     for (size_t i = 0; i < st->n; i++)
         added_bytes += entry_blk_bytes(&st->e[i]);
@@ -357,8 +358,7 @@ static void search_stage_commit(struct search_index *ix, struct search_stage *st
 }
 
 void search_index_apply(struct search_index *ix, const struct search_row *rows, size_t n,
-                        bool reload, void (*lock)(void *arg, bool on), void *lock_arg,
-                        size_t *bad)
+                        bool reload, void (*lock)(void *arg, bool on), void *lock_arg, size_t *bad)
 {
     struct search_stage st;
     search_stage_init(&st);
@@ -383,14 +383,8 @@ struct search_filter {
     int64_t from_us, to_us; /* from <= last_seen_us < to */
 };
 
-static int64_t search_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static void search_filter_init(struct search_index *ix, const struct list_params *p,
-                               int64_t now_ms, long online_window_s, struct search_filter *f)
+static void search_filter_init(struct search_index *ix, const struct list_params *p, int64_t now_ms,
+                               long online_window_s, struct search_filter *f)
 {
     memset(f, 0, sizeof(*f));
     for (int a = 0; a < PARAMS_N_ATTRS; a++) {
@@ -488,8 +482,8 @@ static bool search_before(const struct search_entry *a, const struct search_entr
 static bool search_after_cursor(const struct search_entry *e, const struct cursor *c, bool desc)
 {
     int64_t us = e->last_seen_ms * 1000;
-    int cmp = us != c->last_seen_us ? (us < c->last_seen_us ? -1 : 1)
-                                    : strcmp(entry_id(e), c->device_id);
+    int cmp =
+        us != c->last_seen_us ? (us < c->last_seen_us ? -1 : 1) : strcmp(entry_id(e), c->device_id);
     return desc ? cmp < 0 : cmp > 0;
 }
 
@@ -675,14 +669,14 @@ struct search {
     size_t n_off, cap_off;
     struct waiter_entry *head;
     size_t n_waiting;
-    int64_t snap_mono_ms;      /* when the visible index's snapshot was taken */
-    double snap_xmax;          /* pg_snapshot_xmax of it */
-    double last_refresh_ms;    /* duration of the latest refresh */
+    int64_t snap_mono_ms;   /* when the visible index's snapshot was taken */
+    double snap_xmax;       /* pg_snapshot_xmax of it */
+    double last_refresh_ms; /* duration of the latest refresh */
     uint64_t refreshes, reloads, failures, rows_read, bad_rows;
     /* the thread's own */
     PGconn *db;
-    char *prev;        /* the previous snapshot (pg_snapshot text) */
-    char rel[64];      /* "oid/filenode" of twins at the previous snapshot */
+    char *prev;   /* the previous snapshot (pg_snapshot text) */
+    char rel[64]; /* "oid/filenode" of twins at the previous snapshot */
     struct http_request **release;
     struct metrics_histogram refresh_hist;
 };
@@ -1022,17 +1016,16 @@ void search_metrics(struct search *s, struct buf *b)
                    "pg_snapshot_xmax of the visible index's snapshot: every transaction below "
                    "it that committed before it is in the index",
                    NULL, xmax);
-    metrics_sample(b, "tp_query_search_last_refresh_ms", "gauge",
-                   "duration of the latest refresh", NULL, last);
-    metrics_histogram_write(b, "tp_query_search_refresh_ms", "refresh duration",
-                            &s->refresh_hist);
+    metrics_sample(b, "tp_query_search_last_refresh_ms", "gauge", "duration of the latest refresh",
+                   NULL, last);
+    metrics_histogram_write(b, "tp_query_search_refresh_ms", "refresh duration", &s->refresh_hist);
     metrics_sample(b, "tp_query_search_refreshes_total", "counter", "refreshes done", NULL,
                    (double)refreshes);
     metrics_sample(b, "tp_query_search_reloads_total", "counter",
                    "refreshes that read every row (first load, table swapped or truncated)", NULL,
                    (double)reloads);
-    metrics_sample(b, "tp_query_search_refresh_failures_total", "counter", "refreshes failed",
-                   NULL, (double)failures);
+    metrics_sample(b, "tp_query_search_refresh_failures_total", "counter", "refreshes failed", NULL,
+                   (double)failures);
     metrics_sample(b, "tp_query_search_rows_read_total", "counter", "twin rows read by refreshes",
                    NULL, (double)rows);
     metrics_sample(b, "tp_query_search_bad_rows_total", "counter",

@@ -94,8 +94,7 @@ struct search_row {
  * becomes visible (may be NULL: no readers).
  */
 void search_index_apply(struct search_index *ix, const struct search_row *rows, size_t n,
-                        bool reload, void (*lock)(void *arg, bool on), void *lock_arg,
-                        size_t *bad);
+                        bool reload, void (*lock)(void *arg, bool on), void *lock_arg, size_t *bad);
 /* Entries, and the bytes the index holds (entries, their blocks, the dictionary). */
 size_t search_index_count(const struct search_index *ix);
 size_t search_index_bytes(const struct search_index *ix);
@@ -123,9 +122,9 @@ struct search_settings {
     const char *dsn;
     const char *group; /* the projector's consumer group, for read-your-writes */
     const char *topic;
-    int refresh_ms;       /* query.search_refresh_ms */
-    int min_gap_ms;       /* refresh interval while requests wait (query.consistency_poll_ms) */
-    size_t max_waiting;   /* query.consistency_max_waiting */
+    int refresh_ms;     /* query.search_refresh_ms */
+    int min_gap_ms;     /* refresh interval while requests wait (query.consistency_poll_ms) */
+    size_t max_waiting; /* query.consistency_max_waiting */
     int statement_timeout_ms;
 };
 

@@ -148,10 +148,9 @@ void series_handle(struct http_request *req, void *arg)
             twin_row = r;
             continue;
         }
-        buckets[n++] = (struct series_bucket){(int64_t)series_be(res, r, 0),
-                                              series_float8(res, r, 1), series_float8(res, r, 2),
-                                              series_float8(res, r, 3),
-                                              (int64_t)series_be(res, r, 4)};
+        buckets[n++] = (struct series_bucket){
+            (int64_t)series_be(res, r, 0), series_float8(res, r, 1), series_float8(res, r, 2),
+            series_float8(res, r, 3), (int64_t)series_be(res, r, 4)};
     }
     if (twin_row < 0) {
         query_error_reply(req, QERR_DEVICE_NOT_FOUND, "no twin for device \"%s\"", id);
