@@ -64,7 +64,7 @@ static const char shadow_upsert_twins_sql[] =
     " SELECT device_id, version, last_seen, state FROM twins_shadow_stage"
     " ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version,"
     " last_seen = EXCLUDED.last_seen, state = EXCLUDED.state, updated_at = now(),"
-    " written_xid = pg_current_xact_id() WHERE t.version < EXCLUDED.version";
+    " written_xid = pg_current_xact_id() WHERE t.version <= EXCLUDED.version";
 
 static const char shadow_upsert_history_sql[] =
     "INSERT INTO metric_minutes_shadow AS m (device_id, metric, minute, min, max, sum, count)"

@@ -80,11 +80,19 @@ static void snapshot(const char *sql, struct buf *out)
 static const char minutes_sql[] =
     "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
     " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute";
-/* indexes (with their definitions) and constraints of the projection's tables */
+/* indexes (with their definitions), constraints, storage parameters (twins' fillfactor) and
+ * column storage of the projection's tables */
 static const char schema_sql[] =
     "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('twins', 'metric_minutes')"
     " UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-    " WHERE conrelid IN ('twins'::regclass, 'metric_minutes'::regclass) ORDER BY 1, 2";
+    " WHERE conrelid IN ('twins'::regclass, 'metric_minutes'::regclass)"
+    " UNION ALL SELECT relname, coalesce(reloptions::text, '') FROM pg_class"
+    " WHERE oid IN ('twins'::regclass, 'metric_minutes'::regclass)"
+    " UNION ALL SELECT attrelid::regclass || '.' || attname, attstorage::text"
+    " || coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), '') FROM pg_attribute"
+    " LEFT JOIN pg_attrdef d ON d.adrelid = attrelid AND d.adnum = attnum"
+    " WHERE attrelid IN ('twins'::regclass, 'metric_minutes'::regclass) AND attnum > 0"
+    " ORDER BY 1, 2";
 
 /* Runs tp-replay for the stack's group (plus extra env), expecting exit 0. */
 static void run_replay(const char *extra)
@@ -140,6 +148,8 @@ START_TEST(test_replay_equals_live)
     twindb_text(db, NULL, &twins_live);
     snapshot(minutes_sql, &minutes_live);
     snapshot(schema_sql, &schema_live);
+    ck_assert_msg(strstr(schema_live.data, "twins\t{fillfactor=70}\n"), "%s", schema_live.data);
+    ck_assert_msg(strstr(schema_live.data, "twins.state\te\n"), "%s", schema_live.data);
     int64_t oid = workload_query_i64(db, "SELECT 'twins'::regclass::oid::bigint", NULL);
 
     run_replay(NULL);
