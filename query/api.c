@@ -151,6 +151,16 @@ bool api_begin(struct query_api *api, struct http_request *req)
     return api_consistent(api, req);
 }
 
+/* 503 while the search index is not loaded: the database unreachable, or still loading. */
+static void api_search_unavailable(struct query_api *api, struct http_request *req)
+{
+    if (search_unreachable(api->search))
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store is not reachable");
+    else
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
+                          "the search index is not loaded yet; retry later");
+}
+
 bool api_begin_search(struct query_api *api, struct http_request *req)
 {
     char errstr[512], why[128];
@@ -167,9 +177,8 @@ bool api_begin_search(struct query_api *api, struct http_request *req)
         case WAIT_COVERED:
             return true;
         case WAIT_TIMEOUT:
-            if (e->token.n == 0)
-                query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
-                                  "the search index is not loaded yet; retry later");
+            if (e->token.n == 0 || !search_loaded(api->search))
+                api_search_unavailable(api, req);
             else
                 query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
                                   "the projector has not applied the events of this token within "
@@ -187,6 +196,10 @@ bool api_begin_search(struct query_api *api, struct http_request *req)
     const char *h = http_request_header(req, "X-Consistency-Token");
     if (!q && !h && search_loaded(api->search))
         return true;
+    if (!search_loaded(api->search) && search_unreachable(api->search)) {
+        api_search_unavailable(api, req);
+        return false;
+    }
     if (q && h && strcmp(q, h) != 0) {
         query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN,
                           "?after= and X-Consistency-Token differ: give the token once");
@@ -215,9 +228,8 @@ bool api_begin_search(struct query_api *api, struct http_request *req)
             return false;
         }
     }
-    if (e->token.n == 0)
-        query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
-                          "the search index is not loaded yet; retry later");
+    if (e->token.n == 0 || !search_loaded(api->search))
+        api_search_unavailable(api, req);
     else
         query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
                           "the projector has not applied the events of this token yet "
@@ -264,14 +276,14 @@ void api_handle_ready(struct http_request *req, void *arg)
     struct query_api *api = arg;
     char errstr[512] = "";
     PGconn *db;
-    if (api->search && !search_loaded(api->search)) {
-        query_error_reply(req, QERR_NOT_READY, "the search index is still loading");
-        return;
-    }
     if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
         enum tp_err err =
             pg_check(db, PQexec(db, "SELECT 1"), PGRES_TUPLES_OK, NULL, errstr, sizeof(errstr));
         pool_put(api->pool, db);
+        if (err == TP_OK && api->search && !search_loaded(api->search)) {
+            query_error_reply(req, QERR_NOT_READY, "the search index is still loading");
+            return;
+        }
         if (err == TP_OK) {
             static const char body[] = "{\"status\":\"ready\"}";
             http_reply(req, 200, "application/json", body, sizeof(body) - 1);

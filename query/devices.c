@@ -51,7 +51,8 @@ static bool devices_etag_matches(const char *header, const char *etag)
 static void devices_reply(struct http_request *req, const struct lookup_item *it)
 {
     if (it->err != TP_OK) {
-        query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store did not answer");
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store %s",
+                          it->unreachable ? "is not reachable" : "did not answer");
         return;
     }
     if (!it->found) {

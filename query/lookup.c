@@ -97,10 +97,11 @@ void lookup_item_free(struct lookup_item *it)
 
 /* Fills the items of one batch from res (NULL: err for all). */
 static void lookup_fill(struct lookup_item **items, size_t n, const PGresult *res, enum tp_err err,
-                        const char *errstr)
+                        bool unreachable, const char *errstr)
 {
     for (size_t i = 0; i < n; i++) {
         items[i]->err = err;
+        items[i]->unreachable = unreachable;
         if (err != TP_OK)
             snprintf(items[i]->errstr, sizeof(items[i]->errstr), "%s", errstr);
     }
@@ -154,8 +155,10 @@ static void *lookup_main(void *arg)
         int64_t t0 = tp_mono_us();
         PGresult *res = NULL;
         enum tp_err err = TP_OK;
+        bool unreachable = false;
         if (!db) {
             err = pg_connect(l->dsn, "tp-query-lookup", &db, errstr, sizeof(errstr));
+            unreachable = err != TP_OK;
             if (err == TP_OK) {
                 char set[64];
                 snprintf(set, sizeof(set), "SET statement_timeout = %d", l->s.statement_timeout_ms);
@@ -178,7 +181,7 @@ static void *lookup_main(void *arg)
                 db = NULL;
             }
         }
-        lookup_fill(items, n, res, err, errstr);
+        lookup_fill(items, n, res, err, unreachable, errstr);
         PQclear(res);
         metrics_histogram_observe(&l->batch_ms, (double)(tp_mono_us() - t0) / 1000.0);
         atomic_fetch_add(&l->batches, 1);

@@ -61,6 +61,7 @@ struct lookup_item {
     bool done;     /* filled by the batcher */
     bool shutdown; /* not fetched: the service stops */
     enum tp_err err;
+    bool unreachable; /* err: could not connect */
     char errstr[256];
     bool found;
     int64_t version, updated_at_ms;

@@ -663,7 +663,7 @@ struct search {
     pthread_t thread;
     bool started;
     /* under lock */
-    bool stopping, loaded;
+    bool stopping, loaded, unreachable;
     int32_t *parts;
     int64_t *next;
     size_t n_off, cap_off;
@@ -722,7 +722,11 @@ static bool search_refresh(struct search *s)
     int64_t t0 = tp_mono_ms();
     search_stage_init(&st);
     if (!s->db) {
-        if (pg_connect(s->dsn, "tp-query-search", &s->db, errstr, sizeof(errstr)) != TP_OK)
+        bool down = pg_connect(s->dsn, "tp-query-search", &s->db, errstr, sizeof(errstr)) != TP_OK;
+        pthread_mutex_lock(&s->lock);
+        s->unreachable = down;
+        pthread_mutex_unlock(&s->lock);
+        if (down)
             goto fail;
         char set[64];
         snprintf(set, sizeof(set), "SET statement_timeout = %d", s->s.statement_timeout_ms);
@@ -900,7 +904,8 @@ static void *search_main(void *arg)
         pthread_mutex_lock(&s->lock);
         if (s->stopping)
             break;
-        int wait_ms = s->head || !s->loaded ? s->s.min_gap_ms : s->s.refresh_ms;
+        /* while requests wait and the database answers: soon; else at the interval */
+        int wait_ms = s->head && !s->unreachable ? s->s.min_gap_ms : s->s.refresh_ms;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
@@ -934,6 +939,14 @@ bool search_loaded(struct search *s)
     bool l = s->loaded;
     pthread_mutex_unlock(&s->lock);
     return l;
+}
+
+bool search_unreachable(struct search *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool u = s->unreachable;
+    pthread_mutex_unlock(&s->lock);
+    return u;
 }
 
 bool search_covers(struct search *s, const struct token *t)

@@ -133,6 +133,8 @@ struct search;
 struct search *search_new(const struct search_settings *s);
 /* Whether the first load is done. */
 bool search_loaded(struct search *s);
+/* Whether the latest refresh could not connect to the database. */
+bool search_unreachable(struct search *s);
 /* Whether the index is loaded and holds every event of t (its offsets read in its snapshot). */
 bool search_covers(struct search *s, const struct token *t);
 /* Suspends req until search_covers(e->token) (e->outcome WAIT_COVERED) or e->deadline_ms
