@@ -24,10 +24,13 @@ bool devices_render(struct buf *out, const char *id, size_t id_len, const uint8_
         v = (struct twin_view){.metrics = big, .cap_metrics = TWIN_VIEW_METRICS_MAX};
         err = twin_record_view(&v, state, state_len, errstr, sizeof(errstr));
     }
-    if (err == TP_OK)
-        twin_render_json(out, id, id_len, &v, updated_at_ms);
-    else
+    if (err == TP_OK) {
+        err = twin_render_json(out, id, id_len, &v, updated_at_ms);
+        if (err != TP_OK)
+            log_error("twin \"%.*s\": its document does not fit the answer", (int)id_len, id);
+    } else {
         log_error("twin \"%.*s\": unreadable record: %s", (int)id_len, id, errstr);
+    }
     free(big);
     return err == TP_OK;
 }

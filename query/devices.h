@@ -29,8 +29,8 @@
 #include "common/buf.h"
 #include "common/http.h"
 
-/* Appends the twin's document from its record; false when the record does not decode (the
- * reason logged). */
+/* Appends the twin's document from its record; false when the record does not decode or the
+ * document does not fit out (the reason logged; out as it was). */
 bool devices_render(struct buf *out, const char *id, size_t id_len, const uint8_t *state,
                     size_t state_len, int64_t updated_at_ms);
 void devices_handle_get(struct http_request *req, void *arg);

@@ -866,15 +866,16 @@ static size_t search_sweep(struct search *s, int64_t now, struct http_request **
                 for (size_t k = 0; k < s->n_off; k++)
                     if (s->parts[k] == part)
                         at = (long long)s->next[k];
+                /* as the waiter words it: the index's view of the projector */
                 if (at < 0)
                     snprintf(e->detail, sizeof(e->detail),
-                             "partition %d: the token needs offset %lld, the search index "
-                             "has no offset",
+                             "partition %d: the token needs offset %lld, the projector is at "
+                             "no offset",
                              part, (long long)e->token.offsets[missing]);
                 else
                     snprintf(e->detail, sizeof(e->detail),
-                             "partition %d: the token needs offset %lld, the search index "
-                             "is at next offset %lld",
+                             "partition %d: the token needs offset %lld, the projector is at "
+                             "next offset %lld",
                              part, (long long)e->token.offsets[missing], at);
             }
         }
@@ -884,6 +885,8 @@ static size_t search_sweep(struct search *s, int64_t now, struct http_request **
         }
         *pp = e->next;
         s->n_waiting--;
+        if (e->w)
+            waiter_count(e->w, e->outcome);
         release[n++] = e->req;
     }
     return n;

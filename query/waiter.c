@@ -257,6 +257,11 @@ void waiter_stop(struct waiter *w, int timeout_ms)
                  atomic_load(&w->alive));
 }
 
+void waiter_count(struct waiter *w, enum waiter_outcome o)
+{
+    atomic_fetch_add(&w->outcomes[o], 1);
+}
+
 void waiter_metrics(struct waiter *w, struct buf *b)
 {
     static const char *const names[] = {"pending", "covered", "timeout", "shutdown"};

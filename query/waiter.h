@@ -73,6 +73,9 @@ enum tp_err waiter_covered_now(struct waiter *w, PGconn *db, const struct token 
 /* Releases every waiting request (WAIT_SHUTDOWN), refuses new ones, and waits
  * (up to timeout_ms) until every released request has been answered. */
 void waiter_stop(struct waiter *w, int timeout_ms);
+/* Counts an outcome of a wait held elsewhere (the search index's, search.h) in the
+ * tp_query_consistency_waits_total counters. */
+void waiter_count(struct waiter *w, enum waiter_outcome o);
 /* Prometheus text: waiting requests and outcomes. */
 void waiter_metrics(struct waiter *w, struct buf *b);
 void waiter_free(struct waiter *w);
