@@ -62,7 +62,7 @@ struct lookup_item {
     bool shutdown; /* not fetched: the service stops */
     enum tp_err err;
     bool unreachable; /* err: could not connect */
-    char errstr[256];
+    char errstr[512];
     bool found;
     int64_t version, updated_at_ms;
     uint8_t *state;
