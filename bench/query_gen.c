@@ -8,6 +8,11 @@
  *   touch DSN TWINS K  K random of them get a new version, last_seen now and new values
  *                      (COPY into the staging table + one UPDATE, as a projector flush);
  *                      prints "touched K rows in S s"
+ *   index TWINS        no database: the same twins into tp-query's search index
+ *                      (query/search.h) in this process, every tenth with one last_seen
+ *                      as after a flush, then the CPU time of its
+ *                      list page (region + speed range, -last_seen, 100) and summary
+ *                      (by region, with speed_kmh) computations, per call
  *
  * Deterministic values (the seed is fixed), so reruns measure the same data.
  */
@@ -20,6 +25,8 @@
 
 #include "common/buf.h"
 #include "common/mem.h"
+#include "query/search.h"
+#include "twin/record.h"
 #include "twin/rows.h"
 #include "twin/twin.h"
 
@@ -85,11 +92,91 @@ static void gen_copy(PGconn *db, const char *sql, struct buf *b)
     gen_must(db, PQgetResult(db), PGRES_COMMAND_OK, "copy end");
 }
 
+static double gen_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The index mode: build, then time the list page and summary computations. */
+static int gen_index(long twins)
+{
+    struct search_index *ix = search_index_new();
+    struct search_row *rows = tp_calloc(GEN_BATCH, sizeof(*rows));
+    char(*ids)[32] = tp_calloc(GEN_BATCH, sizeof(*ids));
+    uint8_t **recs = tp_calloc(GEN_BATCH, sizeof(*recs));
+    unsigned seed = 19;
+    int64_t now_ms = (int64_t)time(NULL) * 1000;
+    double c0 = gen_cpu_s();
+    for (long from = 0; from < twins; from += GEN_BATCH) {
+        size_t n = 0;
+        for (long i = from; i < twins && i < from + GEN_BATCH; i++, n++) {
+            snprintf(ids[n], sizeof(ids[n]), "b-%07ld", i);
+            struct twin *t = twin_new(ids[n]);
+            /* every tenth as after a flush: one last_seen (bench/query touches 100,000) */
+            gen_twin(t, i, now_ms, i % 10 ? 100 : 101, &seed);
+            recs[n] = tp_malloc(twin_record_bound(t));
+            rows[n] =
+                (struct search_row){ids[n], strlen(ids[n]), recs[n], twin_record_write(recs[n], t)};
+            twin_free(t);
+        }
+        search_index_apply(ix, rows, n, false, NULL, NULL, NULL);
+        for (size_t k = 0; k < n; k++)
+            free(recs[k]);
+    }
+    printf("built %zu entries in %.3f s of CPU (record encoding included), %.1f bytes each\n",
+           search_index_count(ix), gen_cpu_s() - c0,
+           (double)search_index_bytes(ix) / (double)search_index_count(ix));
+    struct search_hit *hits = tp_calloc(PARAMS_LIMIT_MAX + 1, sizeof(*hits));
+    char region[32];
+    struct list_params p = {.sort = SORT_LAST_SEEN_DESC, .limit = 100, .n_metrics = 1};
+    p.attrs[PARAMS_REGION] = region;
+    snprintf(p.metrics[0].name, sizeof(p.metrics[0].name), "speed_kmh");
+    p.metrics[0].op = OP_GE;
+    int pages = 200;
+    size_t got = 0;
+    c0 = gen_cpu_s();
+    for (int i = 0; i < pages; i++) {
+        snprintf(region, sizeof(region), "region-%d", rand_r(&seed) % 10);
+        p.metrics[0].value = rand_r(&seed) % 151;
+        got += search_index_page(ix, &p, NULL, now_ms, 300, hits);
+    }
+    printf("list page (region + speed range, -last_seen, 100): %.2f ms of CPU each (%zu hits)\n",
+           (gen_cpu_s() - c0) * 1000 / pages, got);
+    p.sort = SORT_DEVICE_ID;
+    c0 = gen_cpu_s();
+    for (int i = 0; i < pages; i++) {
+        snprintf(region, sizeof(region), "region-%d", rand_r(&seed) % 10);
+        p.metrics[0].value = rand_r(&seed) % 151;
+        got += search_index_page(ix, &p, NULL, now_ms, 300, hits);
+    }
+    printf("list page (region + speed range, device_id, 100): %.3f ms of CPU each\n",
+           (gen_cpu_s() - c0) * 1000 / pages);
+    struct summary_params sp = {.group_by = "region", .metric = "speed_kmh"};
+    struct search_group g[64];
+    int sums = 20;
+    c0 = gen_cpu_s();
+    for (int i = 0; i < sums; i++)
+        search_index_summary(ix, &sp, now_ms, 300, g, 64);
+    printf("summary (by region, speed_kmh): %.2f ms of CPU each\n",
+           (gen_cpu_s() - c0) * 1000 / sums);
+    free(hits);
+    free(rows);
+    free(ids);
+    free(recs);
+    search_index_free(ix);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "index"))
+        return gen_index(atol(argv[2]));
     if (argc < 4 || (strcmp(argv[1], "load") && strcmp(argv[1], "touch")) ||
         (!strcmp(argv[1], "touch") && argc < 5)) {
-        fprintf(stderr, "usage: tp-bench-query-gen load DSN TWINS | touch DSN TWINS K\n");
+        fprintf(stderr, "usage: tp-bench-query-gen load DSN TWINS | touch DSN TWINS K | index "
+                        "TWINS\n");
         return 2;
     }
     bool touch = !strcmp(argv[1], "touch");

@@ -561,8 +561,10 @@ size_t search_index_page(const struct search_index *cix, const struct list_param
     }
     const struct search_entry **heap = tp_malloc(want * sizeof(*heap));
     size_t n = 0;
-    for (size_t i = 0; i < ix->n; i++) {
-        const struct search_entry *e = &ix->e[i];
+    /* in the sort's direction of device_id: among entries of one last_seen (a flush writes
+     * many), each later one comes after those kept and is dropped by one comparison */
+    for (size_t k = 0; k < ix->n; k++) {
+        const struct search_entry *e = &ix->e[desc ? ix->n - 1 - k : k];
         if (after && !search_after_cursor(e, after, desc))
             continue;
         if (n == want && !search_before(e, heap[0], desc))
@@ -719,6 +721,7 @@ static bool search_refresh(struct search *s)
     char *snap = NULL;
     double xmax = 0;
     char rel[64];
+    size_t rows = 0;
     int64_t t0 = tp_mono_ms();
     search_stage_init(&st);
     if (!s->db) {
@@ -763,11 +766,14 @@ static bool search_refresh(struct search *s)
     PQclear(res);
     res = NULL;
     bool reload = !s->prev || strcmp(rel, s->rel) != 0;
+    /* the same snapshot (same xmin, xmax and in-progress list): nothing committed since */
+    bool same = !reload && !strcmp(snap, s->prev);
     const char *dp[] = {s->prev};
+    if (same)
+        goto read;
     if (pg_exec_params(s->db, reload ? search_all_sql : search_delta_sql, reload ? 0 : 1, dp,
                        PGRES_COMMAND_OK, NULL, errstr, sizeof(errstr)) != TP_OK)
         goto fail;
-    size_t rows = 0;
     for (;;) {
         res = PQexecParams(s->db, search_fetch_sql, 0, NULL, NULL, NULL, NULL, 1);
         if (pg_check(s->db, res, PGRES_TUPLES_OK, &res, errstr, sizeof(errstr)) != TP_OK) {
@@ -787,6 +793,7 @@ static bool search_refresh(struct search *s)
         if (n < SEARCH_FETCH_ROWS)
             break;
     }
+read:
     if (pg_command(s->db, "COMMIT", errstr, sizeof(errstr)) != TP_OK)
         goto fail;
     in_tx = false;
