@@ -372,6 +372,12 @@ void search_index_apply(struct search_index *ix, const struct search_row *rows, 
 
 /* ---- reading: filters, pages, summary ---- */
 
+static int64_t search_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
 struct search_filter {
     bool never; /* a filter names a value no twin has */
     uint32_t attr[PARAMS_N_ATTRS];
@@ -478,15 +484,6 @@ static bool search_before(const struct search_entry *a, const struct search_entr
     return desc ? c > 0 : c < 0;
 }
 
-/* Whether e is strictly after the cursor key in the page order. */
-static bool search_after_cursor(const struct search_entry *e, const struct cursor *c, bool desc)
-{
-    int64_t us = e->last_seen_ms * 1000;
-    int cmp =
-        us != c->last_seen_us ? (us < c->last_seen_us ? -1 : 1) : strcmp(entry_id(e), c->device_id);
-    return desc ? cmp < 0 : cmp > 0;
-}
-
 /* Max-heap of the k first in page order: the root is the last of them. */
 static void search_heap_sift_down(const struct search_entry **h, size_t n, size_t i, bool desc)
 {
@@ -561,13 +558,35 @@ size_t search_index_page(const struct search_index *cix, const struct list_param
     }
     const struct search_entry **heap = tp_malloc(want * sizeof(*heap));
     size_t n = 0;
-    /* in the sort's direction of device_id: among entries of one last_seen (a flush writes
-     * many), each later one comes after those kept and is dropped by one comparison */
+    /*
+     * Walked in the sort's direction of device_id, so an entry comes after every entry of
+     * the same last_seen seen before it: a tie with the last one kept, or with the cursor's
+     * key, is decided by position, with no string comparison (a flush gives many twins one
+     * last_seen).
+     */
+    int64_t cursor_ms = 0;
+    size_t cursor_pos = 0; /* ascending: first index after the cursor's id; descending: first
+                              index at or after it (entries below it come after the cursor) */
+    if (after) {
+        cursor_ms = search_floor_div(after->last_seen_us, 1000);
+        cursor_pos = search_lower_bound(ix, after->device_id);
+        if (!desc && cursor_pos < ix->n && !strcmp(entry_id(&ix->e[cursor_pos]), after->device_id))
+            cursor_pos++;
+    }
+    bool exact = !after || after->last_seen_us == cursor_ms * 1000;
     for (size_t k = 0; k < ix->n; k++) {
-        const struct search_entry *e = &ix->e[desc ? ix->n - 1 - k : k];
-        if (after && !search_after_cursor(e, after, desc))
-            continue;
-        if (n == want && !search_before(e, heap[0], desc))
+        size_t i = desc ? ix->n - 1 - k : k;
+        const struct search_entry *e = &ix->e[i];
+        if (after) {
+            int64_t ls = e->last_seen_ms;
+            if (!exact) /* a cursor between two milliseconds: no tie possible */
+                ls = ls * 1000 > after->last_seen_us ? cursor_ms + 1 : cursor_ms - 1;
+            if (desc ? (ls > cursor_ms || (ls == cursor_ms && i >= cursor_pos))
+                     : (ls < cursor_ms || (ls == cursor_ms && i < cursor_pos)))
+                continue;
+        }
+        if (n == want && (desc ? e->last_seen_ms <= heap[0]->last_seen_ms
+                               : e->last_seen_ms >= heap[0]->last_seen_ms))
             continue;
         if (!search_match(&f, e))
             continue;
