@@ -65,45 +65,124 @@ struct api_req *api_req_of(struct http_request *req)
     return r;
 }
 
-/* Read-your-writes: see api_begin. */
-static bool api_consistent(struct query_api *api, struct http_request *req)
+/* 503 while the search index is not loaded: the database unreachable, or still loading. */
+static void api_search_unavailable(struct query_api *api, struct http_request *req)
 {
-    char errstr[512];
-    long wait_ms = api->settings.consistency_wait_ms;
-    struct api_req *r = api_req_of(req);
-    struct waiter_entry *e = r->wait;
-    if (e) { /* called again (by the waiter, or the lookup batcher) */
-        switch (e->outcome) {
-        case WAIT_COVERED:
-            return true;
-        case WAIT_TIMEOUT:
-            query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
-                              "the projector has not applied the events of this token within "
-                              "%ld ms (%s); retry later",
-                              wait_ms, e->detail);
-            return false;
-        case WAIT_PENDING:
-        case WAIT_SHUTDOWN:
-            break;
-        }
-        query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+    if (search_unreachable(api->search))
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store is not reachable");
+    else
+        query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
+                          "the search index is not loaded yet; retry later");
+}
+
+/* A timed out wait: 504 with where the projector stood (503 while the index is not loaded). */
+static void api_timeout(struct query_api *api, struct http_request *req,
+                        const struct waiter_entry *e, bool search)
+{
+    if (search && (e->token.n == 0 || !search_loaded(api->search)))
+        api_search_unavailable(api, req);
+    else if (e->outcome == WAIT_TIMEOUT)
+        query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
+                          "the projector has not applied the events of this token within "
+                          "%ld ms (%s); retry later",
+                          api->settings.consistency_wait_ms, e->detail);
+    else
+        query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
+                          "the projector has not applied the events of this token yet "
+                          "(query.consistency_wait_ms is 0); retry later");
+}
+
+/* A request called again after its wait (by the waiter, the search index, or the lookup
+ * batcher): true to go on; false once answered. */
+static bool api_resumed(struct query_api *api, struct http_request *req,
+                        const struct waiter_entry *e, bool search)
+{
+    switch (e->outcome) {
+    case WAIT_COVERED:
+        return true;
+    case WAIT_TIMEOUT:
+        api_timeout(api, req, e, search);
         return false;
+    case WAIT_PENDING:
+    case WAIT_SHUTDOWN:
+        break;
     }
+    query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+    return false;
+}
+
+/* The request's token text into *text (NULL: none); false after answering 400 when ?after=
+ * and X-Consistency-Token differ. */
+static bool api_token_text(struct http_request *req, const char **text)
+{
     const char *q = http_request_query(req, "after");
     const char *h = http_request_header(req, "X-Consistency-Token");
-    if (!q && !h)
-        return true;
     if (q && h && strcmp(q, h) != 0) {
         query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN,
                           "?after= and X-Consistency-Token differ: give the token once");
         return false;
     }
-    e = waiter_entry_new(api->waiter, tp_mono_ms() + wait_ms);
-    r->wait = e;
-    if (token_parse(q ? q : h, &e->token, errstr, sizeof(errstr)) != TP_OK) {
+    *text = q ? q : h;
+    return true;
+}
+
+/* After queueing a wait: false, having answered unless it was queued (called again then). */
+static bool api_wait_added(struct http_request *req, enum waiter_add_result r)
+{
+    switch (r) {
+    case WAITER_ADDED:
+        return false;
+    case WAITER_FULL:
+        query_error_reply(req, QERR_OVERLOADED,
+                          "too many requests already wait for the projector; retry later");
+        return false;
+    case WAITER_STOPPING:
+        break;
+    }
+    query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+    return false;
+}
+
+static bool api_auth(struct query_api *api, struct http_request *req)
+{
+    char why[128];
+    if (api->keys &&
+        !apikeys_check(api->keys, http_request_header(req, "Authorization"), why, sizeof(why))) {
+        query_error_reply(req, QERR_UNAUTHORIZED, "%s", why);
+        return false;
+    }
+    return true;
+}
+
+/* A new wait entry for the request's token (text NULL: none); false after answering 400. */
+static bool api_wait_new(struct query_api *api, struct http_request *req, struct api_req *r,
+                         const char *text)
+{
+    char errstr[512];
+    r->wait = waiter_entry_new(api->waiter, tp_mono_ms() + api->settings.consistency_wait_ms);
+    if (text && token_parse(text, &r->wait->token, errstr, sizeof(errstr)) != TP_OK) {
         query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN, "%s", errstr);
         return false;
     }
+    return true;
+}
+
+bool api_begin(struct query_api *api, struct http_request *req)
+{
+    char errstr[512];
+    const char *text;
+    if (!api_auth(api, req))
+        return false;
+    struct api_req *r = api_req_of(req);
+    if (r->wait)
+        return api_resumed(api, req, r->wait, false);
+    if (!api_token_text(req, &text))
+        return false;
+    if (!text)
+        return true;
+    if (!api_wait_new(api, req, r, text))
+        return false;
+    struct waiter_entry *e = r->wait;
     PGconn *db;
     bool covered = false;
     if (!api_db_get(api, req, &db))
@@ -120,121 +199,42 @@ static bool api_consistent(struct query_api *api, struct http_request *req)
         e->outcome = WAIT_COVERED; /* for the handler's next call, if it suspends */
         return true;
     }
-    if (wait_ms == 0) {
-        query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
-                          "the projector has not applied the events of this token yet "
-                          "(query.consistency_wait_ms is 0); retry later");
+    if (api->settings.consistency_wait_ms == 0) {
+        api_timeout(api, req, e, false);
         return false;
     }
-    switch (waiter_add(api->waiter, req, e)) {
-    case WAITER_ADDED:
-        return false; /* called again */
-    case WAITER_FULL:
-        query_error_reply(req, QERR_OVERLOADED,
-                          "too many requests already wait for the projector; retry later");
-        return false;
-    case WAITER_STOPPING:
-        break;
-    }
-    query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
-    return false;
-}
-
-bool api_begin(struct query_api *api, struct http_request *req)
-{
-    char why[128];
-    if (api->keys &&
-        !apikeys_check(api->keys, http_request_header(req, "Authorization"), why, sizeof(why))) {
-        query_error_reply(req, QERR_UNAUTHORIZED, "%s", why);
-        return false;
-    }
-    return api_consistent(api, req);
-}
-
-/* 503 while the search index is not loaded: the database unreachable, or still loading. */
-static void api_search_unavailable(struct query_api *api, struct http_request *req)
-{
-    if (search_unreachable(api->search))
-        query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store is not reachable");
-    else
-        query_error_reply(req, QERR_DATABASE_UNAVAILABLE,
-                          "the search index is not loaded yet; retry later");
+    return api_wait_added(req, waiter_add(api->waiter, req, e));
 }
 
 bool api_begin_search(struct query_api *api, struct http_request *req)
 {
-    char errstr[512], why[128];
-    long wait_ms = api->settings.consistency_wait_ms;
-    if (api->keys &&
-        !apikeys_check(api->keys, http_request_header(req, "Authorization"), why, sizeof(why))) {
-        query_error_reply(req, QERR_UNAUTHORIZED, "%s", why);
+    const char *text;
+    if (!api_auth(api, req))
         return false;
-    }
     struct api_req *r = api_req_of(req);
-    struct waiter_entry *e = r->wait;
-    if (e) { /* called again by the search index */
-        switch (e->outcome) {
-        case WAIT_COVERED:
-            return true;
-        case WAIT_TIMEOUT:
-            if (e->token.n == 0 || !search_loaded(api->search))
-                api_search_unavailable(api, req);
-            else
-                query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
-                                  "the projector has not applied the events of this token within "
-                                  "%ld ms (%s); retry later",
-                                  wait_ms, e->detail);
-            return false;
-        case WAIT_PENDING:
-        case WAIT_SHUTDOWN:
-            break;
-        }
-        query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
+    if (r->wait)
+        return api_resumed(api, req, r->wait, true);
+    if (!api_token_text(req, &text))
         return false;
-    }
-    const char *q = http_request_query(req, "after");
-    const char *h = http_request_header(req, "X-Consistency-Token");
-    if (!q && !h && search_loaded(api->search))
+    bool loaded = search_loaded(api->search);
+    if (!text && loaded)
         return true;
-    if (!search_loaded(api->search) && search_unreachable(api->search)) {
+    if (!loaded && search_unreachable(api->search)) {
         api_search_unavailable(api, req);
         return false;
     }
-    if (q && h && strcmp(q, h) != 0) {
-        query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN,
-                          "?after= and X-Consistency-Token differ: give the token once");
+    if (!api_wait_new(api, req, r, text))
         return false;
-    }
-    e = waiter_entry_new(api->waiter, tp_mono_ms() + wait_ms);
-    r->wait = e;
-    if ((q || h) && token_parse(q ? q : h, &e->token, errstr, sizeof(errstr)) != TP_OK) {
-        query_error_reply(req, QERR_INVALID_CONSISTENCY_TOKEN, "%s", errstr);
-        return false;
-    }
+    struct waiter_entry *e = r->wait;
     if (search_covers(api->search, &e->token)) {
         e->outcome = WAIT_COVERED;
         return true;
     }
-    if (wait_ms > 0) {
-        switch (search_wait_add(api->search, req, e)) {
-        case WAITER_ADDED:
-            return false; /* called again */
-        case WAITER_FULL:
-            query_error_reply(req, QERR_OVERLOADED,
-                              "too many requests already wait for the projector; retry later");
-            return false;
-        case WAITER_STOPPING:
-            query_error_reply(req, QERR_SHUTTING_DOWN, "this replica is shutting down; retry");
-            return false;
-        }
+    if (api->settings.consistency_wait_ms == 0) {
+        api_timeout(api, req, e, true);
+        return false;
     }
-    if (e->token.n == 0 || !search_loaded(api->search))
-        api_search_unavailable(api, req);
-    else
-        query_error_reply(req, QERR_CONSISTENCY_TIMEOUT,
-                          "the projector has not applied the events of this token yet "
-                          "(query.consistency_wait_ms is 0); retry later");
-    return false;
+    return api_wait_added(req, search_wait_add(api->search, req, e));
 }
 
 static bool api_arg(void *arg, const char *key, const char *value)
