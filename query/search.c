@@ -134,8 +134,16 @@ static size_t entry_blk_bytes(const struct search_entry *e)
     return 12 * (size_t)e->n + strlen(entry_id(e)) + 1;
 }
 
+/* A position in the last_seen order: the entry's last_seen and index (ties by index, which is
+ * device_id order). */
+struct search_tkey {
+    int64_t ls;
+    uint32_t idx;
+};
+
 struct search_index {
-    struct search_entry *e; /* sorted by device_id */
+    struct search_entry *e;     /* sorted by device_id */
+    struct search_tkey *bytime; /* every entry, sorted by (last_seen, index) */
     size_t n;
     size_t blk_bytes;
     struct search_dict dict;
@@ -160,6 +168,7 @@ void search_index_free(struct search_index *ix)
     if (!ix)
         return;
     search_entries_free(ix->e, ix->n);
+    free(ix->bytime);
     for (uint32_t k = 1; k <= ix->dict.n; k++)
         free(ix->dict.names[k]);
     free(ix->dict.names);
@@ -176,8 +185,8 @@ size_t search_index_count(const struct search_index *ix)
 size_t search_index_bytes(const struct search_index *ix)
 {
     /* the blocks' allocator overhead is estimated at 16 bytes each */
-    return ix->n * (sizeof(struct search_entry) + 16) + ix->blk_bytes + ix->dict.bytes +
-           sizeof(*ix);
+    return ix->n * (sizeof(struct search_entry) + sizeof(struct search_tkey) + 16) + ix->blk_bytes +
+           ix->dict.bytes + sizeof(*ix);
 }
 
 /* Rows decoded into entries, before they become visible. */
@@ -272,6 +281,55 @@ static size_t search_lower_bound(const struct search_index *ix, const char *id)
     return lo;
 }
 
+static int search_tkey_cmp(const void *a, const void *b)
+{
+    const struct search_tkey *x = a, *y = b;
+    if (x->ls != y->ls)
+        return x->ls < y->ls ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The last_seen order of entries e (n) built afresh. */
+static struct search_tkey *search_bytime_build(const struct search_entry *e, size_t n)
+{
+    struct search_tkey *t = tp_malloc((n ? n : 1) * sizeof(*t));
+    for (size_t i = 0; i < n; i++)
+        t[i] = (struct search_tkey){e[i].last_seen_ms, (uint32_t)i};
+    if (n)
+        qsort(t, n, sizeof(*t), search_tkey_cmp);
+    return t;
+}
+
+/* The last_seen order after the entries at at[0..k) got new last_seen values ls[0..k): the
+ * old order without them, merged with them sorted (O(n + k log k)). */
+static struct search_tkey *search_bytime_update(const struct search_index *ix, const size_t *at,
+                                                const struct search_entry *staged, size_t k)
+{
+    uint8_t *changed = tp_calloc(ix->n / 8 + 1, 1);
+    struct search_tkey *upd = tp_malloc((k ? k : 1) * sizeof(*upd));
+    for (size_t i = 0; i < k; i++) {
+        changed[at[i] / 8] |= (uint8_t)(1u << (at[i] % 8));
+        upd[i] = (struct search_tkey){staged[i].last_seen_ms, (uint32_t)at[i]};
+    }
+    if (k)
+        qsort(upd, k, sizeof(*upd), search_tkey_cmp);
+    struct search_tkey *t = tp_malloc((ix->n ? ix->n : 1) * sizeof(*t));
+    size_t o = 0, u = 0, w = 0;
+    while (o < ix->n || u < k) {
+        if (o < ix->n && (changed[ix->bytime[o].idx / 8] >> (ix->bytime[o].idx % 8)) & 1) {
+            o++;
+            continue;
+        }
+        if (u < k && (o == ix->n || search_tkey_cmp(&upd[u], &ix->bytime[o]) < 0))
+            t[w++] = upd[u++];
+        else
+            t[w++] = ix->bytime[o++];
+    }
+    free(changed);
+    free(upd);
+    return t;
+}
+
 static void search_nolock(void *arg, bool on)
 {
     (void)arg;
@@ -291,13 +349,16 @@ static void search_stage_commit(struct search_index *ix, struct search_stage *st
         added_bytes += entry_blk_bytes(&st->e[i]);
     if (reload) {
         struct search_entry *old = ix->e;
+        struct search_tkey *old_t = ix->bytime, *t = search_bytime_build(st->e, st->n);
         size_t old_n = ix->n;
         lock(lock_arg, true);
         ix->e = st->e;
+        ix->bytime = t;
         ix->n = st->n;
         ix->blk_bytes = added_bytes;
         lock(lock_arg, false);
         search_entries_free(old, old_n);
+        free(old_t);
         st->e = NULL;
         st->n = st->cap = 0;
         return;
@@ -315,13 +376,16 @@ static void search_stage_commit(struct search_index *ix, struct search_stage *st
     if (inserts == 0) {
         for (size_t i = 0; i < st->n; i++)
             gone_bytes += entry_blk_bytes(&ix->e[at[i]]);
+        struct search_tkey *old_t = ix->bytime, *t = search_bytime_update(ix, at, st->e, st->n);
         lock(lock_arg, true);
+        ix->bytime = t;
         for (size_t i = 0; i < st->n; i++) {
             gone[n_gone++] = ix->e[at[i]].blk;
             ix->e[at[i]] = st->e[i];
         }
         ix->blk_bytes += added_bytes - gone_bytes;
         lock(lock_arg, false);
+        free(old_t);
     } else {
         /* merge into a new array (readers keep the old one until the swap) */
         size_t n = ix->n + inserts, o = 0, s = 0, w = 0;
@@ -341,12 +405,15 @@ static void search_stage_commit(struct search_index *ix, struct search_stage *st
             }
         }
         struct search_entry *old = ix->e;
+        struct search_tkey *old_t = ix->bytime, *t = search_bytime_build(merged, w);
         lock(lock_arg, true);
         ix->e = merged;
+        ix->bytime = t;
         ix->n = w;
         ix->blk_bytes += added_bytes - gone_bytes;
         lock(lock_arg, false);
         free(old);
+        free(old_t);
     }
     for (size_t i = 0; i < n_gone; i++)
         free(gone[i]);
@@ -469,55 +536,6 @@ static bool search_match(const struct search_filter *f, const struct search_entr
     return true;
 }
 
-/* (last_seen, device_id) of a before b in ascending order */
-static int search_key_cmp(const struct search_entry *a, const struct search_entry *b)
-{
-    if (a->last_seen_ms != b->last_seen_ms)
-        return a->last_seen_ms < b->last_seen_ms ? -1 : 1;
-    return strcmp(entry_id(a), entry_id(b));
-}
-
-/* a comes before b in the page order (desc: reversed) */
-static bool search_before(const struct search_entry *a, const struct search_entry *b, bool desc)
-{
-    int c = search_key_cmp(a, b);
-    return desc ? c > 0 : c < 0;
-}
-
-/* Max-heap of the k first in page order: the root is the last of them. */
-static void search_heap_sift_down(const struct search_entry **h, size_t n, size_t i, bool desc)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && search_before(h[m], h[l], desc))
-            m = l;
-        if (r < n && search_before(h[m], h[r], desc))
-            m = r;
-        if (m == i)
-            return;
-        const struct search_entry *t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-static void search_heap_push(const struct search_entry **h, size_t *n, const struct search_entry *e,
-                             bool desc)
-{
-    size_t i = (*n)++;
-    h[i] = e;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!search_before(h[parent], h[i], desc))
-            return;
-        const struct search_entry *t = h[i];
-        h[i] = h[parent];
-        h[parent] = t;
-        i = parent;
-    }
-}
-
 static void search_hit_set(struct search_hit *h, const struct search_entry *e)
 {
     snprintf(h->device_id, sizeof(h->device_id), "%s", entry_id(e));
@@ -556,55 +574,49 @@ size_t search_index_page(const struct search_index *cix, const struct list_param
         }
         return got;
     }
-    const struct search_entry **heap = tp_malloc(want * sizeof(*heap));
-    size_t n = 0;
     /*
-     * Walked in the sort's direction of device_id, so an entry comes after every entry of
-     * the same last_seen seen before it: a tie with the last one kept, or with the cursor's
-     * key, is decided by position, with no string comparison (a flush gives many twins one
-     * last_seen).
+     * The last_seen order (ties by index = device_id order): walk it from the cursor's key in
+     * the sort's direction until the page is full. An entry (ls, id) comes after the cursor
+     * (ls_c, id_c) ascending iff (ls, index) >= (ls_c, first index with id > id_c), and
+     * descending iff (ls, index) < (ls_c, first index with id >= id_c).
      */
-    int64_t cursor_ms = 0;
-    size_t cursor_pos = 0; /* ascending: first index after the cursor's id; descending: first
-                              index at or after it (entries below it come after the cursor) */
+    size_t pos = desc ? ix->n : 0;
     if (after) {
-        cursor_ms = search_floor_div(after->last_seen_us, 1000);
-        cursor_pos = search_lower_bound(ix, after->device_id);
-        if (!desc && cursor_pos < ix->n && !strcmp(entry_id(&ix->e[cursor_pos]), after->device_id))
-            cursor_pos++;
-    }
-    bool exact = !after || after->last_seen_us == cursor_ms * 1000;
-    for (size_t k = 0; k < ix->n; k++) {
-        size_t i = desc ? ix->n - 1 - k : k;
-        const struct search_entry *e = &ix->e[i];
-        if (after) {
-            int64_t ls = e->last_seen_ms;
-            if (!exact) /* a cursor between two milliseconds: no tie possible */
-                ls = ls * 1000 > after->last_seen_us ? cursor_ms + 1 : cursor_ms - 1;
-            if (desc ? (ls > cursor_ms || (ls == cursor_ms && i >= cursor_pos))
-                     : (ls < cursor_ms || (ls == cursor_ms && i < cursor_pos)))
-                continue;
-        }
-        if (n == want && (desc ? e->last_seen_ms <= heap[0]->last_seen_ms
-                               : e->last_seen_ms >= heap[0]->last_seen_ms))
-            continue;
-        if (!search_match(&f, e))
-            continue;
-        if (n < want) {
-            search_heap_push(heap, &n, e, desc);
+        struct search_tkey key;
+        key.ls = search_floor_div(after->last_seen_us, 1000);
+        if (key.ls * 1000 != after->last_seen_us) { /* between two ms: no tie possible */
+            key.ls++;
+            key.idx = 0;
         } else {
-            heap[0] = e;
-            search_heap_sift_down(heap, n, 0, desc);
+            size_t lb = search_lower_bound(ix, after->device_id);
+            if (!desc && lb < ix->n && !strcmp(entry_id(&ix->e[lb]), after->device_id))
+                lb++;
+            key.idx = (uint32_t)lb;
+        }
+        size_t lo = 0, hi = ix->n; /* first position >= key */
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (search_tkey_cmp(&ix->bytime[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        pos = lo;
+    }
+    if (desc) {
+        while (pos > 0 && got < want) {
+            const struct search_entry *e = &ix->e[ix->bytime[--pos].idx];
+            if (search_match(&f, e))
+                search_hit_set(&hits[got++], e);
+        }
+    } else {
+        for (; pos < ix->n && got < want; pos++) {
+            const struct search_entry *e = &ix->e[ix->bytime[pos].idx];
+            if (search_match(&f, e))
+                search_hit_set(&hits[got++], e);
         }
     }
-    /* pop the last first: fill from the end */
-    for (size_t k = n; k > 0; k--) {
-        search_hit_set(&hits[k - 1], heap[0]);
-        heap[0] = heap[k - 1];
-        search_heap_sift_down(heap, k - 1, 0, desc);
-    }
-    free(heap);
-    return n;
+    return got;
 }
 
 static int search_group_cmp(const void *a, const void *b)

@@ -257,6 +257,133 @@ START_TEST(test_top_k_many)
 }
 END_TEST
 
+/* Brute force: the ids of every entry of the model `m` in (last_seen, id) order (desc:
+ * reversed), from the test's own copy. */
+struct shadow {
+    char id[16];
+    int64_t ls;
+    int model;
+};
+
+static int shadow_cmp(const void *a, const void *b)
+{
+    const struct shadow *x = a, *y = b;
+    if (x->ls != y->ls)
+        return x->ls < y->ls ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+/* Random last_seen values with many ties, changed by update-only and inserting refreshes:
+ * every walk by last_seen (both ways, limit 7, with a model filter) equals a brute-force sort. */
+START_TEST(test_last_seen_order_after_changes)
+{
+    enum { N = 600 };
+    static struct shadow sh[N + 200];
+    size_t n = 0;
+    unsigned seed = 3;
+    for (int round = 0; round < 12; round++) {
+        /* even rounds: update 40 known twins; odd rounds: also add 20 new ones */
+        size_t k = 0;
+        struct search_row rows[60];
+        uint8_t *recs[60];
+        char ids[60][16];
+        if (n == 0) { /* the first load */
+            for (; n < N; n++) {
+                snprintf(sh[n].id, sizeof(sh[n].id), "r%04zu", (n * 37) % N);
+                sh[n].ls = T0 + rand_r(&seed) % 20;
+                sh[n].model = rand_r(&seed) % 3;
+            }
+            struct search_row *all = tp_calloc(N, sizeof(*all));
+            for (size_t i = 0; i < n; i++) {
+                size_t len;
+                char m[8];
+                snprintf(m, sizeof(m), "m%d", sh[i].model);
+                uint8_t *p = record(sh[i].ls, m, NULL, NULL, 1, NAN, &len);
+                all[i] = (struct search_row){sh[i].id, strlen(sh[i].id), p, len};
+            }
+            search_index_apply(ix, all, n, round == 0, NULL, NULL, NULL);
+            for (size_t i = 0; i < n; i++)
+                free((void *)all[i].state);
+            free(all);
+        } else {
+            bool seen[N + 200] = {false};
+            for (int j = 0; j < 40; j++) {
+                size_t i = (size_t)rand_r(&seed) % n;
+                if (seen[i])
+                    continue;
+                seen[i] = true;
+                sh[i].ls = T0 + rand_r(&seed) % 20;
+                sh[i].model = rand_r(&seed) % 3;
+                snprintf(ids[k], sizeof(ids[k]), "%s", sh[i].id);
+                size_t len;
+                char m[8];
+                snprintf(m, sizeof(m), "m%d", sh[i].model);
+                recs[k] = record(sh[i].ls, m, NULL, NULL, 1, NAN, &len);
+                rows[k] = (struct search_row){ids[k], strlen(ids[k]), recs[k], len};
+                k++;
+            }
+            for (int j = 0; round % 2 && j < 10 && n < N + 200; j++, n++) {
+                snprintf(sh[n].id, sizeof(sh[n].id), "s%04zu", n);
+                sh[n].ls = T0 + rand_r(&seed) % 20;
+                sh[n].model = rand_r(&seed) % 3;
+                snprintf(ids[k], sizeof(ids[k]), "%s", sh[n].id);
+                size_t len;
+                char m[8];
+                snprintf(m, sizeof(m), "m%d", sh[n].model);
+                recs[k] = record(sh[n].ls, m, NULL, NULL, 1, NAN, &len);
+                rows[k] = (struct search_row){ids[k], strlen(ids[k]), recs[k], len};
+                k++;
+            }
+            search_index_apply(ix, rows, k, false, NULL, NULL, NULL);
+            for (size_t j = 0; j < k; j++)
+                free(recs[j]);
+        }
+        ck_assert_uint_eq(search_index_count(ix), n);
+        struct shadow *sorted = tp_malloc(n * sizeof(*sorted));
+        memcpy(sorted, sh, n * sizeof(*sorted));
+        qsort(sorted, n, sizeof(*sorted), shadow_cmp);
+        for (int desc = 0; desc < 2; desc++) {
+            /* expected: model m1, in order */
+            static char want[16384];
+            want[0] = '\0';
+            for (size_t j = 0; j < n; j++) {
+                const struct shadow *x = &sorted[desc ? n - 1 - j : j];
+                if (x->model != 1)
+                    continue;
+                size_t l = strlen(want);
+                snprintf(want + l, sizeof(want) - l, "%s%s", want[0] ? "," : "", x->id);
+            }
+            static char all[16384];
+            all[0] = '\0';
+            struct cursor c = {.sort = desc ? SORT_LAST_SEEN_DESC : SORT_LAST_SEEN};
+            bool first = true;
+            for (int pages = 0;; pages++) {
+                ck_assert_int_lt(pages, 1000);
+                struct list_params p;
+                parse(desc ? Q("sort=-last_seen", "model=m1", "limit=7")
+                           : Q("sort=last_seen", "model=m1", "limit=7"),
+                      &p);
+                size_t got = search_index_page(ix, &p, first ? NULL : &c, T0, 300, hits);
+                size_t shown = got > 7 ? 7 : got;
+                for (size_t i = 0; i < shown; i++) {
+                    size_t l = strlen(all);
+                    snprintf(all + l, sizeof(all) - l, "%s%s", all[0] ? "," : "",
+                             hits[i].device_id);
+                }
+                if (got <= 7)
+                    break;
+                c.last_seen_us = hits[6].last_seen_us;
+                snprintf(c.device_id, sizeof(c.device_id), "%s", hits[6].device_id);
+                first = false;
+            }
+            ck_assert_msg(!strcmp(all, want), "round %d desc %d:\n got %s\nwant %s", round, desc,
+                          all, want);
+        }
+        free(sorted);
+    }
+}
+END_TEST
+
 START_TEST(test_changed_rows_and_reload)
 {
     four();
@@ -373,6 +500,7 @@ static Suite *search_suite(void)
     tcase_add_test(tc, test_keyset_over_ties);
     tcase_add_test(tc, test_top_k_many);
     tcase_add_test(tc, test_changed_rows_and_reload);
+    tcase_add_test(tc, test_last_seen_order_after_changes);
     tcase_add_test(tc, test_bad_rows_skipped);
     tcase_add_test(tc, test_summary);
     suite_add_tcase(s, tc);
