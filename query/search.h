@@ -9,7 +9,9 @@
  * attribute values, and the latest value of each metric with a finite one.
  * Names (metric names, attribute values) are interned in the index's own
  * dictionary (ids from 1; 0 = absent). Entries are kept sorted by
- * device_id (byte order, as the databases' C.UTF-8 collation).
+ * device_id (byte order, as the databases' C.UTF-8 collation), and a second
+ * order by (last_seen, device_id) serves the last_seen sorts: a page walks
+ * either order from its cursor and stops when full.
  *
  * Refresh: one thread with its own connection, every
  * query.search_refresh_ms, in one REPEATABLE READ transaction reads
