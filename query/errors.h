@@ -35,9 +35,12 @@
     X(METHOD_NOT_ALLOWED, 405, "method_not_allowed", "server: method not allowed on the path")     \
     X(PAYLOAD_TOO_LARGE, 413, "payload_too_large", "server: a request body (none is accepted)")    \
     X(DATABASE_UNAVAILABLE, 503, "database_unavailable",                                           \
-      "the database is unreachable, or the query ran past pg.statement_timeout_ms")                \
-    X(NOT_READY, 503, "not_ready", "/readyz: the database does not answer")                        \
-    X(OVERLOADED, 503, "overloaded", "too many requests already wait for the projector")           \
+      "the database is unreachable, the query ran past pg.statement_timeout_ms, or the search "    \
+      "index is not loaded yet")                                                                   \
+    X(NOT_READY, 503, "not_ready",                                                                 \
+      "/readyz: the database does not answer, or the search index is still loading")               \
+    X(OVERLOADED, 503, "overloaded",                                                               \
+      "too many requests already wait for the projector, or for a lookup batch")                   \
     X(SHUTTING_DOWN, 503, "shutting_down", "the replica stops; a waiting request is released")     \
     X(CONSISTENCY_TIMEOUT, 504, "consistency_timeout",                                             \
       "the projector did not reach the token's offsets within query.consistency_wait_ms")
