@@ -109,6 +109,22 @@ static struct twin **make_twins(size_t n, int64_t seq)
     return twins;
 }
 
+/* Shuffles the twins (a fixed xorshift permutation): the projector flushes its dirty twins
+ * in the order their devices reported, not in the order of their ids. */
+static void shuffle(struct twin **twins, size_t n, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (size_t i = n; i > 1; i--) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t j = (size_t)(x % i);
+        struct twin *t = twins[i - 1];
+        twins[i - 1] = twins[j];
+        twins[j] = t;
+    }
+}
+
 static void free_twins(struct twin **twins, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -189,9 +205,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "tp-bench-flush: %s", PQerrorMessage(db));
         return 1;
     }
+    must(db, "SET client_min_messages = warning");
     must(db, twin_rows_stage_sql);
     must(db, lean_sql);
     struct twin **ins = make_twins(n, 1), **upd = make_twins(n, 2);
+    const char *order = getenv("TP_BENCH_FLUSH_SHUFFLE");
+    if (order && *order) {
+        shuffle(ins, n, 0x9e3779b97f4a7c15ULL);
+        shuffle(upd, n, 0xd1b54a32d192ed03ULL);
+    }
     struct buf payload[2];
     for (int phase = 0; phase < 2; phase++) {
         buf_init(&payload[phase], SIZE_MAX / 2);
