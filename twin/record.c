@@ -200,6 +200,7 @@ struct record_in {
     size_t errstr_size;
     size_t n_strs;
     uint32_t strs[RECORD_STRINGS_MAX]; /* each string: offset << RECORD_LEN_BITS | length */
+    uint8_t named[(RECORD_STRINGS_MAX + 7) / 8]; /* bit i: a metric is named by string i */
 };
 
 static bool record_fail(struct record_in *in, const char *what, const char *detail)
@@ -287,8 +288,9 @@ static struct twin_str record_str(const struct record_in *in, size_t i)
                              e & ((1u << RECORD_LEN_BITS) - 1)};
 }
 
-/* A string reference: index + 1 (0 = none) when optional, else an index. */
-static bool record_ref(struct record_in *in, const char *what, bool optional, struct twin_str *s)
+/* A string reference: index + 1 (0 = none) when optional, else an index; *index: it. */
+static bool record_ref(struct record_in *in, const char *what, bool optional, struct twin_str *s,
+                       size_t *index)
 {
     uint64_t u;
     if (!record_uv(in, what, &u))
@@ -300,6 +302,7 @@ static bool record_ref(struct record_in *in, const char *what, bool optional, st
     if (i >= in->n_strs)
         return record_fail(in, what, "refers to a string past the table");
     *s = record_str(in, (size_t)i);
+    *index = (size_t)i;
     return true;
 }
 
@@ -339,6 +342,7 @@ static bool record_head(struct record_in *in, struct twin_view *v)
         in->strs[i] = (uint32_t)(in->p - in->start) << RECORD_LEN_BITS | (uint32_t)slen;
         in->p += slen;
     }
+    memset(in->named, 0, (in->n_strs + 7) / 8);
 
     int64_t d;
     uint64_t u;
@@ -353,9 +357,10 @@ static bool record_head(struct record_in *in, struct twin_view *v)
     if (!record_zz(in, "last_sequence", &d))
         return false;
     v->last_sequence = coding_add(v->events, d);
-    if (!record_ref(in, "model", true, &v->model) ||
-        !record_ref(in, "firmware", true, &v->firmware) ||
-        !record_ref(in, "region", true, &v->region))
+    size_t ai;
+    if (!record_ref(in, "model", true, &v->model, &ai) ||
+        !record_ref(in, "firmware", true, &v->firmware, &ai) ||
+        !record_ref(in, "region", true, &v->region, &ai))
         return false;
 
     uint8_t lb;
@@ -408,7 +413,14 @@ static bool record_metric(struct record_in *in, const struct twin_view *v,
 {
     uint8_t flags;
     int64_t d, v0 = 0;
-    if (!record_ref(in, "metric name", false, &m->name) || !record_u8(in, "metric flags", &flags))
+    size_t i;
+    if (!record_ref(in, "metric name", false, &m->name, &i))
+        return false;
+    /* a twin has one metric of a name (twin_metric_set): a record with two is not a twin's */
+    if (in->named[i / 8] & (1u << (i % 8)))
+        return record_fail(in, "metric name", "is an earlier metric's");
+    in->named[i / 8] |= (uint8_t)(1u << (i % 8));
+    if (!record_u8(in, "metric flags", &flags))
         return false;
     int s = flags & RECORD_M_SCALE;
     if (!record_scale_ok(s))

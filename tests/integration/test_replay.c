@@ -2,9 +2,10 @@
  * tp-replay against the real stack (readings produced straight into the
  * journal, tests/support/workload.h, with duplicates and out-of-order
  * sequences):
- *   - replay equals live: after tp-projector caught up, every column of
- *     every twin (but updated_at, the write time) and of every
- *     metric_minutes row is the same after the rebuild and swap; the
+ *   - replay equals live: after tp-projector caught up, every twin (its
+ *     version, last_seen and every field of its record, tests/support/
+ *     twindb.h) and every column of every metric_minutes row is the same
+ *     after the rebuild and swap; the
  *     indexes and keys keep their names; the group's offsets are the end of
  *     the journal; the projector still running goes on from them (more
  *     readings, then every twin equals the independent fold);
@@ -36,6 +37,7 @@
 #include "common/mem.h"
 #include "tests/support/check_main.h"
 #include "tests/support/stack.h"
+#include "tests/support/twindb.h"
 #include "tests/support/workload.h"
 
 static struct stack st;
@@ -61,31 +63,29 @@ static void teardown(void)
     stack_release(&st);
 }
 
-/* Every row of a query as text, one line per row, columns tab-separated. */
+/* Every row of a query as text (out reset). */
 static void snapshot(const char *sql, struct buf *out)
 {
-    PGresult *res = workload_query(db, sql, NULL);
     buf_reset(out);
-    for (int r = 0; r < PQntuples(res); r++) {
-        for (int c = 0; c < PQnfields(res); c++)
-            buf_printf(out, "%s%s", c ? "\t" : "",
-                       PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
-        buf_append_str(out, "\n");
-    }
-    PQclear(res);
+    workload_rows_text(db, sql, out);
 }
 
-static const char twins_sql[] =
-    "SELECT device_id, first_seen, last_seen, last_sequence, events, metrics::text,"
-    " location::text, attributes::text, seq_window FROM twins ORDER BY device_id COLLATE \"C\"";
 static const char minutes_sql[] =
     "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
     " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute";
-/* indexes (with their definitions) and constraints of the projection's tables */
+/* indexes (with their definitions), constraints, storage parameters (twins' fillfactor) and
+ * column storage of the projection's tables */
 static const char schema_sql[] =
     "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('twins', 'metric_minutes')"
     " UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-    " WHERE conrelid IN ('twins'::regclass, 'metric_minutes'::regclass) ORDER BY 1, 2";
+    " WHERE conrelid IN ('twins'::regclass, 'metric_minutes'::regclass)"
+    " UNION ALL SELECT relname, coalesce(reloptions::text, '') FROM pg_class"
+    " WHERE oid IN ('twins'::regclass, 'metric_minutes'::regclass)"
+    " UNION ALL SELECT attrelid::regclass || '.' || attname, attstorage::text"
+    " || coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), '') FROM pg_attribute"
+    " LEFT JOIN pg_attrdef d ON d.adrelid = attrelid AND d.adnum = attnum"
+    " WHERE attrelid IN ('twins'::regclass, 'metric_minutes'::regclass) AND attnum > 0"
+    " ORDER BY 1, 2";
 
 /* Runs tp-replay for the stack's group (plus extra env), expecting exit 0. */
 static void run_replay(const char *extra)
@@ -98,24 +98,9 @@ static void run_replay(const char *extra)
     fprintf(stderr, "tp-replay took %lld ms\n", (long long)(tp_mono_ms() - t0));
 }
 
-/* The group's next offsets equal the end of every partition. */
 static void assert_offsets_at_end(void)
 {
-    struct journal_config jc = workload_journal(&st);
-    int64_t ends[WORKLOAD_PARTITIONS];
-    size_t n;
-    char errstr[256];
-    ck_assert_int_eq(journal_topic_end_offsets(&jc, 10000, ends, WORKLOAD_PARTITIONS, &n, errstr,
-                                               sizeof(errstr)),
-                     TP_OK);
-    PGresult *res = workload_query(db,
-                                   "SELECT partition, next_offset FROM projector_offsets"
-                                   " WHERE consumer_group = $1 AND topic = $1 ORDER BY partition",
-                                   st.topic);
-    ck_assert_int_eq(PQntuples(res), WORKLOAD_PARTITIONS);
-    for (int r = 0; r < PQntuples(res); r++)
-        ck_assert_int_eq(workload_i64(res, r, 1), ends[workload_i64(res, r, 0)]);
-    PQclear(res);
+    workload_assert_offsets_at_end(&st, db);
 }
 
 /* (1) replay equals live, column for column; the projector goes on from the swap. */
@@ -138,14 +123,16 @@ START_TEST(test_replay_equals_live)
     buf_init(&minutes_live, SIZE_MAX / 2);
     buf_init(&schema_live, SIZE_MAX / 2);
     buf_init(&now, SIZE_MAX / 2);
-    snapshot(twins_sql, &twins_live);
+    twindb_text(db, NULL, &twins_live);
     snapshot(minutes_sql, &minutes_live);
     snapshot(schema_sql, &schema_live);
+    ck_assert_msg(strstr(schema_live.data, "twins\t{fillfactor=70}\n"), "%s", schema_live.data);
+    ck_assert_msg(strstr(schema_live.data, "twins.state\te\n"), "%s", schema_live.data);
     int64_t oid = workload_query_i64(db, "SELECT 'twins'::regclass::oid::bigint", NULL);
 
     run_replay(NULL);
     ck_assert_int_ne(workload_query_i64(db, "SELECT 'twins'::regclass::oid::bigint", NULL), oid);
-    snapshot(twins_sql, &now);
+    twindb_text(db, NULL, &now);
     ck_assert_int_eq(now.len, twins_live.len);
     ck_assert_msg(!memcmp(now.data, twins_live.data, now.len), "twins differ after the replay");
     snapshot(minutes_sql, &now);

@@ -612,6 +612,10 @@ START_TEST(test_corrupt_refused)
     /* an index past the table: a metric's name, an attribute */
     n = tiny_with(p, 13, 1, (const uint8_t[]){1}, 1);
     refused(p, n, "invalid twin record: metric name refers to a string past the table at byte 14");
+    /* two metrics of one name: no twin has them */
+    const uint8_t twice[] = {2, 0, 0, 2, 2, 2, 2, 0, 0, 0, 2, 2, 2, 2, 0};
+    n = tiny_with(p, 12, 8, twice, sizeof(twice));
+    refused(p, n, "invalid twin record: metric name is an earlier metric's at byte 21");
     n = tiny_with(p, 10, 1, (const uint8_t[]){2}, 1);
     refused(p, n, "invalid twin record: region refers to a string past the table at byte 11");
     /* varints over 10 bytes, or beyond 64 bits */
