@@ -1,7 +1,7 @@
 /*
  * tp-bench-flush: the projector's flush of twins into migration 0009's twins
  * table, measured on the same rows (twin/rows.h's binary COPY of twins with
- * 8 metrics with statistics, an open minute and 3 attributes), written two
+ * 8 metrics with statistics, an open minute and 3 attributes), written three
  * ways after the same binary COPY into twins_stage:
  *
  *   upsert        - store_upsert_sql: INSERT .. SELECT .. ON CONFLICT DO
@@ -9,6 +9,9 @@
  *   update_insert - store_update_insert_sql: UPDATE .. FROM twins_stage ..
  *                   AND t.version <= s.version, then INSERT .. SELECT ..
  *                   WHERE NOT EXISTS;
+ *   insert_upsert - store_insert_upsert_sql: INSERT .. WHERE NOT EXISTS of
+ *                   the new devices, then the upsert of the rest (skipping
+ *                   the rows just inserted);
  *
  * beside the limit on the same rows in the same run:
  *
@@ -167,8 +170,8 @@ static void copy(PGconn *db, const char *sql, const struct buf *payload)
     }
 }
 
-enum method { M_UPSERT, M_UPDATE_INSERT, M_LEAN, M_N };
-static const char *const method_names[M_N] = {"upsert", "update_insert", "lean"};
+enum method { M_UPSERT, M_UPDATE_INSERT, M_INSERT_UPSERT, M_LEAN, M_N };
+static const char *const method_names[M_N] = {"upsert", "update_insert", "insert_upsert", "lean"};
 
 /* One transaction writing payload (all rows) by method; returns its seconds. */
 static double write_rows(PGconn *db, enum method m, int phase, const struct buf *payload)
@@ -181,6 +184,7 @@ static double write_rows(PGconn *db, enum method m, int phase, const struct buf 
         copy(db, twin_rows_copy_twins_sql, payload);
         must(db, m == M_UPSERT          ? store_upsert_sql
                  : m == M_UPDATE_INSERT ? store_update_insert_sql
+                 : m == M_INSERT_UPSERT ? store_insert_upsert_sql
                                         : lean_upsert_sql);
     }
     must(db, "COMMIT");

@@ -31,6 +31,21 @@ const char store_upsert_sql[] =
     " last_seen = EXCLUDED.last_seen, updated_at = now(), written_xid = pg_current_xact_id(),"
     " state = EXCLUDED.state WHERE t.version <= EXCLUDED.version";
 
+/* The same effect in two statements, inserting the new devices without ON CONFLICT's
+ * speculative insertion: first the devices not stored yet (plain INSERT), then the upsert of
+ * the rest, which skips the rows this transaction has just written (written_xid). A device
+ * inserted by someone else between the two statements is updated by the second. */
+const char store_insert_upsert_sql[] =
+    "INSERT INTO twins (device_id, version, last_seen, state)"
+    " SELECT device_id, version, last_seen, state FROM twins_stage s"
+    " WHERE NOT EXISTS (SELECT 1 FROM twins t WHERE t.device_id = s.device_id);"
+    "INSERT INTO twins AS t (device_id, version, last_seen, state)"
+    " SELECT device_id, version, last_seen, state FROM twins_stage"
+    " ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version,"
+    " last_seen = EXCLUDED.last_seen, updated_at = now(), written_xid = pg_current_xact_id(),"
+    " state = EXCLUDED.state WHERE t.version <= EXCLUDED.version"
+    " AND t.written_xid <> pg_current_xact_id()";
+
 /* The same effect in two statements (measured against store_upsert_sql: bench/flush). A
  * device inserted by someone else between the two fails the insert with a unique violation:
  * TP_CONFLICT, and the projector resyncs. */

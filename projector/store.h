@@ -122,5 +122,6 @@ enum tp_err store_retention(struct store *st, int64_t hours, int64_t *deleted, c
  * (UPDATE .. FROM twins_stage, then INSERT of the devices not stored yet; bench/flush). */
 extern const char store_upsert_sql[];
 extern const char store_update_insert_sql[];
+extern const char store_insert_upsert_sql[];
 
 #endif
