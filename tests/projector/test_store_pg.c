@@ -116,6 +116,7 @@ START_TEST(test_version_guard)
     scalar("SELECT next_offset FROM projector_offsets WHERE consumer_group = $1", "g", got,
            sizeof(got));
     ck_assert_str_eq(got, "4");
+    offset = 4;
 
     /* loaded back: decoded from the record, exactly */
     struct twins *tt = twins_new();
@@ -133,6 +134,15 @@ START_TEST(test_version_guard)
     ck_assert_double_eq(m->value, 50);
     ck_assert_int_eq(m->count, 1);
     twins_free(tt);
+
+    /* a flush of a stored twin and a new one: both written (insert, then upsert of the rest) */
+    struct twin *mixed[] = {twin_at("b", 1, 10), twin_at("a", 8, 80)};
+    ck_assert_int_eq(flush(s, mixed, 2, &offset), TP_OK);
+    scalar("SELECT string_agg(device_id || '=' || version, ' ' ORDER BY device_id) FROM twins",
+           NULL, got, sizeof(got));
+    ck_assert_str_eq(got, "a=8 b=1");
+    twin_free(mixed[0]);
+    twin_free(mixed[1]);
     twin_free(old);
     twin_free(a);
     store_free(s);
