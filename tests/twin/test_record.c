@@ -604,6 +604,10 @@ START_TEST(test_corrupt_refused)
     refused(p, n, "invalid twin record: string is longer than TWIN_RECORD_STRING_MAX at byte 4");
     n = tiny_with(p, 3, 1, (const uint8_t[]){0}, 1);
     refused(p, n, "invalid twin record: string holds a NUL byte at byte 3");
+    /* one string twice (by content): each is stored once */
+    const uint8_t two_a[] = {2, 1, 'a', 1, 'a'};
+    n = tiny_with(p, 1, 3, two_a, sizeof(two_a));
+    refused(p, n, "invalid twin record: string repeats an earlier one at byte 5");
     /* more strings than a twin can have, or than bytes left */
     n = tiny_with(p, 1, 1, (const uint8_t[]){0x84, 0x20}, 2); /* 4100 */
     refused(p, n, "invalid twin record: string count is over TWIN_VIEW_METRICS_MAX + 3 at byte 3");
