@@ -14,9 +14,10 @@
  * connection, takes everything queued (at most query.lookup_batch_max ids)
  * as soon as it is free, fetches it in one statement, fills the items and
  * resumes their requests, whose handlers then render the twins on the HTTP
- * threads. No timer: a request waits at most for the batch in flight on
- * every thread, so a lone request goes out at once and batches grow only
- * with the load. No HTTP thread ever waits for the database.
+ * threads. No timer: a lone request goes out at once, a queued one waits
+ * only for the statements in flight and the batches queued before it
+ * (FIFO, at most max_queued requests; past it 503 overloaded), and batches
+ * grow only with the load. No HTTP thread ever waits for the database.
  *
  * Object: struct lookup (heap, _new/_free). struct lookup_item belongs to
  * its request (the caller frees it with lookup_item_free once answered);
