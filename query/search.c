@@ -684,7 +684,18 @@ size_t search_index_summary(const struct search_index *cix, const struct summary
 
 /* ---- the service object: refresh thread, waiting requests ---- */
 
-#define SEARCH_FETCH_ROWS 10000
+#define SEARCH_FETCH_ROWS    10000
+#define SEARCH_SUMMARY_CACHE 8
+
+/* A summary computed from one version of the index (valid until the next refresh). */
+struct search_summary_memo {
+    bool used;
+    uint64_t version;
+    struct summary_params p;
+    long online_window_s;
+    size_t max_groups, total;
+    struct search_group *g; /* min(total, max_groups) */
+};
 
 struct search {
     struct search_settings s;
@@ -712,6 +723,9 @@ struct search {
     char rel[64]; /* "oid/filenode" of twins at the previous snapshot */
     struct http_request **release;
     struct metrics_histogram refresh_hist;
+    pthread_mutex_t memo_lock;
+    struct search_summary_memo memo[SEARCH_SUMMARY_CACHE];
+    size_t memo_next;
 };
 
 static void search_rwlock(void *arg, bool on)
@@ -969,6 +983,7 @@ struct search *search_new(const struct search_settings *set)
     s->release = tp_calloc(set->max_waiting ? set->max_waiting : 1, sizeof(*s->release));
     pthread_rwlock_init(&s->rw, NULL);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->memo_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     s->started = pthread_create(&s->thread, NULL, search_main, s) == 0;
     return s;
@@ -1030,14 +1045,52 @@ size_t search_page(struct search *s, const struct list_params *p, const struct c
     return n;
 }
 
+/* The memo of (p, window, max_groups) for version, or NULL; caller holds memo_lock. */
+static struct search_summary_memo *search_memo_find(struct search *s, uint64_t version,
+                                                    const struct summary_params *p,
+                                                    long online_window_s, size_t max_groups)
+{
+    for (size_t i = 0; i < SEARCH_SUMMARY_CACHE; i++) {
+        struct search_summary_memo *m = &s->memo[i];
+        if (m->used && m->version == version && m->online_window_s == online_window_s &&
+            m->max_groups == max_groups && !strcmp(m->p.group_by, p->group_by) &&
+            !strcmp(m->p.metric, p->metric))
+            return m;
+    }
+    return NULL;
+}
+
 size_t search_summary(struct search *s, const struct summary_params *p, int64_t now_ms,
                       long online_window_s, size_t max_groups,
                       void (*emit)(void *arg, const struct search_group *g), void *arg)
 {
-    struct search_group *g = tp_calloc(max_groups ? max_groups : 1, sizeof(*g));
-    pthread_rwlock_rdlock(&s->rw);
-    size_t total = search_index_summary(s->ix, p, now_ms, online_window_s, g, max_groups);
-    pthread_rwlock_unlock(&s->rw);
+    /* one pass over every entry, so kept per index version: the same summary asked again
+     * before the next refresh (its online counts as of its first asking: within the index's
+     * staleness) costs nothing */
+    pthread_mutex_lock(&s->lock);
+    uint64_t version = s->refreshes;
+    pthread_mutex_unlock(&s->lock);
+    size_t n = max_groups ? max_groups : 1, total;
+    struct search_group *g = tp_calloc(n, sizeof(*g));
+    pthread_mutex_lock(&s->memo_lock);
+    struct search_summary_memo *m = search_memo_find(s, version, p, online_window_s, max_groups);
+    if (m) {
+        total = m->total;
+        memcpy(g, m->g, (total < max_groups ? total : max_groups) * sizeof(*g));
+        pthread_mutex_unlock(&s->memo_lock);
+    } else {
+        pthread_mutex_unlock(&s->memo_lock);
+        pthread_rwlock_rdlock(&s->rw);
+        total = search_index_summary(s->ix, p, now_ms, online_window_s, g, max_groups);
+        pthread_rwlock_unlock(&s->rw);
+        pthread_mutex_lock(&s->memo_lock);
+        m = &s->memo[s->memo_next++ % SEARCH_SUMMARY_CACHE];
+        free(m->g);
+        *m = (struct search_summary_memo){
+            true, version, *p, online_window_s, max_groups, total, tp_malloc(n * sizeof(*g))};
+        memcpy(m->g, g, n * sizeof(*g));
+        pthread_mutex_unlock(&s->memo_lock);
+    }
     /* keys point into the dictionary, which keeps every name while the index lives */
     for (size_t i = 0; i < total && i < max_groups; i++)
         emit(arg, &g[i]);
@@ -1117,6 +1170,9 @@ void search_free(struct search *s)
     search_index_free(s->ix);
     pthread_rwlock_destroy(&s->rw);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->memo_lock);
+    for (size_t i = 0; i < SEARCH_SUMMARY_CACHE; i++)
+        free(s->memo[i].g);
     pthread_cond_destroy(&s->wake);
     free(s->parts);
     free(s->next);

@@ -145,8 +145,9 @@ enum waiter_add_result search_wait_add(struct search *s, struct http_request *re
                                        struct waiter_entry *e);
 size_t search_page(struct search *s, const struct list_params *p, const struct cursor *after,
                    int64_t now_ms, long online_window_s, struct search_hit *hits);
-/* Writes the summary's groups with search_index_summary's rules, under the index's read lock
- * (their keys are only valid there): emit is called for each group, in order. */
+/* The summary's groups with search_index_summary's rules: emit is called for each group, in
+ * order. Kept per index version: asked again before the next refresh, the same summary is
+ * answered from memory (online counted when it was first computed). */
 size_t search_summary(struct search *s, const struct summary_params *p, int64_t now_ms,
                       long online_window_s, size_t max_groups,
                       void (*emit)(void *arg, const struct search_group *g), void *arg);
