@@ -342,6 +342,8 @@ static void search_stage_commit(struct search_index *ix, struct search_stage *st
 {
     if (!lock)
         lock = search_nolock;
+    if (!reload && st->n == 0)
+        return; /* nothing changed: not even the last_seen order is copied */
     if (st->n)
         qsort(st->e, st->n, sizeof(*st->e), search_entry_cmp);
     size_t added_bytes = 0;
