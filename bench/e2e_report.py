@@ -8,7 +8,9 @@ Reads (standard library only):
             committed (sum of projector_offsets.next_offset),
             tp_projector_lag_events{partition=..} (unconsumed journal),
             tp_projector_freshness_ms_bucket{le=..} (cumulative histogram),
-            tp_projector_flushes_total, tp_projector_twins_flushed_total;
+            tp_projector_flushes_total, tp_projector_twins_flushed_total,
+            cpu_ingest and cpu_projector (utime + stime from /proc/PID/stat, in
+            clock ticks: CLK_TCK in the environment, default 100);
   SUMMARY   tp-loadgen's JSON summary (t0_unix_ms: the time axis' zero);
   TIMELINE  tp-loadgen's CSV timeline (POST p99 per second and per window).
 
@@ -38,7 +40,10 @@ usage: e2e_report.py SAMPLES SUMMARY TIMELINE DEVICES PERIOD_MS DURATION_S CSV K
 import csv
 import json
 import math
+import os
 import sys
+
+CLK_TCK = float(os.environ.get("CLK_TCK", "100"))
 
 
 def parse_samples(path):
@@ -73,6 +78,8 @@ def parse_samples(path):
                 cur["flushes"] = v
             elif name == "tp_projector_twins_flushed_total":
                 cur["twins_flushed"] = v
+            elif name in ("cpu_ingest", "cpu_projector"):
+                cur[name] = v / CLK_TCK
     # a sample a service did not answer is left out
     return [s for s in samples if "accepted" in s and "committed" in s and s["buckets"]]
 
@@ -120,7 +127,9 @@ def main():
         sys.exit("e2e_report: fewer than two samples")
     for s in samples:
         s["t"] -= t0
-        s["lagc"] = s["accepted"] - s["committed"]
+        # committed is read first; a reading the projector committed before tp-ingest saw
+        # kafka's ack is not behind
+        s["lagc"] = max(0.0, s["accepted"] - s["committed"])
 
     post = {}  # loadgen second -> POST p99 ms
     post_win = []  # (end of window, p99 ms)
@@ -157,6 +166,10 @@ def main():
                 best = s
         return best
 
+    def cores(a_, b_, k):
+        dt = b_["t"] - a_["t"]
+        return (b_[k] - a_[k]) / dt if dt > 0 and k in a_ and k in b_ else None
+
     def window_row(lo, hi):
         a_, b_ = at(lo), at(hi)
         dt = b_["t"] - a_["t"]
@@ -174,6 +187,7 @@ def main():
             "flushes": b_.get("flushes", 0) - a_.get("flushes", 0),
             "twins": b_.get("twins_flushed", 0) - a_.get("twins_flushed", 0),
             "post": pw[0] if pw else None,
+            "cpu_i": cores(a_, b_, "cpu_ingest"), "cpu_p": cores(a_, b_, "cpu_projector"),
         }
 
     rows = []
@@ -187,16 +201,19 @@ def main():
     drained_at = next((s["t"] for s in samples if s["t"] >= load_s and s["lagc"] <= 0), None)
 
     print("| seconds | accepted/s | committed/s | lag max / at end (readings) | consumer lag max "
-          "| freshness p50 / p99 ms (readings) | POST p99 ms | flushes (twin rows) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| freshness p50 / p99 ms (readings) | POST p99 ms | flushes (twin rows) "
+          "| cores: tp-ingest / tp-projector |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows + ([drain] if drain else []):
         label = "%.0f-%.0f" % (r["lo"], r["hi"])
         if r is drain:
             label = "after the load, %.0f-%.0f" % (r["lo"], r["hi"])
-        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d) |" % (
+        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d) | %s / %s |" % (
             label, r["acc"], r["com"], r["lag_max"], r["lag_end"], r["clag_max"],
             fmt_ms(r["f50"]) or "-", fmt_ms(r["f99"]) or "-", r["n"],
-            "-" if r["post"] is None else "%.1f" % r["post"], r["flushes"], r["twins"]))
+            "-" if r["post"] is None else "%.1f" % r["post"], r["flushes"], r["twins"],
+            "-" if r["cpu_i"] is None else "%.2f" % r["cpu_i"],
+            "-" if r["cpu_p"] is None else "%.2f" % r["cpu_p"]))
 
     # the rule's windows: WINDOW seconds, or a third of a shorter run
     rw = min(window, load_s / 3.0)
