@@ -131,13 +131,15 @@ def main():
         # kafka's ack is not behind
         s["lagc"] = max(0.0, s["accepted"] - s["committed"])
 
-    post = {}  # loadgen second -> POST p99 ms
+    post = {}  # loadgen second -> (requests, POST p99 ms)
     post_win = []  # (end of window, p99 ms)
     with open(a[2]) as f:
         for row in csv.DictReader(f):
             t = float(row["t_s"])
-            if int(row["requests"]) > 0:
-                post[math.ceil(t - 1e-9)] = float(row["p99_ms"])
+            k, nreq = math.ceil(t - 1e-9), int(row["requests"])
+            # the run's last, partial second may share its second with the one before
+            if nreq > 0 and nreq > post.get(k, (0, 0))[0]:
+                post[k] = (nreq, float(row["p99_ms"]))
             if row.get("win_p99_ms"):
                 post_win.append((t, float(row["win_p99_ms"])))
 
@@ -152,7 +154,7 @@ def main():
                 continue
             f50, n = quantile(p["buckets"], s["buckets"], 0.5)
             f99, _ = quantile(p["buckets"], s["buckets"], 0.99)
-            pp = post.get(math.ceil(s["t"] - 1e-9)) if 0 < s["t"] <= load_s + 1 else None
+            pp = post.get(math.ceil(s["t"] - 1e-9), (0, None))[1] if 0 < s["t"] <= load_s + 1 else None
             w.writerow(["%.2f" % s["t"], "%.0f" % ((s["accepted"] - p["accepted"]) / dt),
                         "%.0f" % ((s["committed"] - p["committed"]) / dt), "%.0f" % s["lagc"],
                         "%.0f" % s["lag"], fmt_ms(f50).replace(">30000", "30000"),
