@@ -9,6 +9,7 @@ Reads (standard library only):
             tp_projector_lag_events{partition=..} (unconsumed journal),
             tp_projector_freshness_ms_bucket{le=..} (cumulative histogram),
             tp_projector_flushes_total, tp_projector_twins_flushed_total,
+            tp_projector_flush_ms_sum and _count (flush transaction time),
             cpu_ingest and cpu_projector (utime + stime from /proc/PID/stat, in
             clock ticks: CLK_TCK in the environment, default 100);
   SUMMARY   tp-loadgen's JSON summary (t0_unix_ms: the time axis' zero);
@@ -78,6 +79,8 @@ def parse_samples(path):
                 cur["flushes"] = v
             elif name == "tp_projector_twins_flushed_total":
                 cur["twins_flushed"] = v
+            elif name in ("tp_projector_flush_ms_sum", "tp_projector_flush_ms_count"):
+                cur[name] = v
             elif name in ("cpu_ingest", "cpu_projector"):
                 cur[name] = v / CLK_TCK
     # a sample a service did not answer is left out
@@ -168,6 +171,10 @@ def main():
                 best = s
         return best
 
+    def delta_mean(a_, b_, k):
+        n = b_.get(k + "_count", 0) - a_.get(k + "_count", 0)
+        return (b_.get(k + "_sum", 0) - a_.get(k + "_sum", 0)) / n if n > 0 else None
+
     def cores(a_, b_, k):
         dt = b_["t"] - a_["t"]
         return (b_[k] - a_[k]) / dt if dt > 0 and k in a_ and k in b_ else None
@@ -188,6 +195,7 @@ def main():
             "f50": f50, "f99": f99, "n": n,
             "flushes": b_.get("flushes", 0) - a_.get("flushes", 0),
             "twins": b_.get("twins_flushed", 0) - a_.get("twins_flushed", 0),
+            "flush_ms": delta_mean(a_, b_, "tp_projector_flush_ms"),
             "post": pw[0] if pw else None,
             "cpu_i": cores(a_, b_, "cpu_ingest"), "cpu_p": cores(a_, b_, "cpu_projector"),
         }
@@ -203,17 +211,18 @@ def main():
     drained_at = next((s["t"] for s in samples if s["t"] >= load_s and s["lagc"] <= 0), None)
 
     print("| seconds | accepted/s | committed/s | lag max / at end (readings) | consumer lag max "
-          "| freshness p50 / p99 ms (readings) | POST p99 ms | flushes (twin rows) "
+          "| freshness p50 / p99 ms (readings) | POST p99 ms | flushes (twin rows, mean ms) "
           "| cores: tp-ingest / tp-projector |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows + ([drain] if drain else []):
         label = "%.0f-%.0f" % (r["lo"], r["hi"])
         if r is drain:
             label = "after the load, %.0f-%.0f" % (r["lo"], r["hi"])
-        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d) | %s / %s |" % (
+        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d, %s) | %s / %s |" % (
             label, r["acc"], r["com"], r["lag_max"], r["lag_end"], r["clag_max"],
             fmt_ms(r["f50"]) or "-", fmt_ms(r["f99"]) or "-", r["n"],
             "-" if r["post"] is None else "%.1f" % r["post"], r["flushes"], r["twins"],
+            "-" if r["flush_ms"] is None else "%.0f" % r["flush_ms"],
             "-" if r["cpu_i"] is None else "%.2f" % r["cpu_i"],
             "-" if r["cpu_p"] is None else "%.2f" % r["cpu_p"]))
 
