@@ -10,7 +10,7 @@ Reads (standard library only):
             tp_projector_freshness_ms_bucket{le=..} (cumulative histogram),
             tp_projector_flushes_total, tp_projector_twins_flushed_total,
             tp_projector_flush_ms_sum and _count (flush transaction time),
-            cpu_ingest and cpu_projector (utime + stime from /proc/PID/stat, in
+            cpu_ingest, cpu_projector, cpu_loadgen (utime + stime from /proc/PID/stat, in
             clock ticks: CLK_TCK in the environment, default 100);
   SUMMARY   tp-loadgen's JSON summary (t0_unix_ms: the time axis' zero);
   TIMELINE  tp-loadgen's CSV timeline (POST p99 per second and per window).
@@ -81,7 +81,7 @@ def parse_samples(path):
                 cur["twins_flushed"] = v
             elif name in ("tp_projector_flush_ms_sum", "tp_projector_flush_ms_count"):
                 cur[name] = v
-            elif name in ("cpu_ingest", "cpu_projector"):
+            elif name in ("cpu_ingest", "cpu_projector", "cpu_loadgen"):
                 cur[name] = v / CLK_TCK
     # a sample a service did not answer is left out
     return [s for s in samples if "accepted" in s and "committed" in s and s["buckets"]]
@@ -198,6 +198,7 @@ def main():
             "flush_ms": delta_mean(a_, b_, "tp_projector_flush_ms"),
             "post": pw[0] if pw else None,
             "cpu_i": cores(a_, b_, "cpu_ingest"), "cpu_p": cores(a_, b_, "cpu_projector"),
+            "cpu_l": cores(a_, b_, "cpu_loadgen"),
         }
 
     rows = []
@@ -212,17 +213,18 @@ def main():
 
     print("| seconds | accepted/s | committed/s | lag max / at end (readings) | consumer lag max "
           "| freshness p50 / p99 ms (readings) | POST p99 ms | flushes (twin rows, mean ms) "
-          "| cores: tp-ingest / tp-projector |")
+          "| cores: tp-loadgen / tp-ingest / tp-projector |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows + ([drain] if drain else []):
         label = "%.0f-%.0f" % (r["lo"], r["hi"])
         if r is drain:
             label = "after the load, %.0f-%.0f" % (r["lo"], r["hi"])
-        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d, %s) | %s / %s |" % (
+        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d, %s) | %s / %s / %s |" % (
             label, r["acc"], r["com"], r["lag_max"], r["lag_end"], r["clag_max"],
             fmt_ms(r["f50"]) or "-", fmt_ms(r["f99"]) or "-", r["n"],
             "-" if r["post"] is None else "%.1f" % r["post"], r["flushes"], r["twins"],
             "-" if r["flush_ms"] is None else "%.0f" % r["flush_ms"],
+            "-" if r["cpu_l"] is None else "%.2f" % r["cpu_l"],
             "-" if r["cpu_i"] is None else "%.2f" % r["cpu_i"],
             "-" if r["cpu_p"] is None else "%.2f" % r["cpu_p"]))
 
