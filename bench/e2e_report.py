@@ -11,7 +11,9 @@ Reads (standard library only):
             tp_projector_flushes_total, tp_projector_twins_flushed_total,
             tp_projector_flush_ms_sum and _count (flush transaction time),
             cpu_ingest, cpu_projector, cpu_loadgen (utime + stime from /proc/PID/stat, in
-            clock ticks: CLK_TCK in the environment, default 100);
+            clock ticks: CLK_TCK in the environment, default 100), cpu_pg (the
+            same summed over this run's PostgreSQL backends, then their pids),
+            cpu_machine (busy ticks of all cores, /proc/stat);
   SUMMARY   tp-loadgen's JSON summary (t0_unix_ms: the time axis' zero);
   TIMELINE  tp-loadgen's CSV timeline (POST p99 per second and per window).
 
@@ -61,6 +63,12 @@ def parse_samples(path):
                 continue
             if cur is None:
                 continue
+            if line.startswith("cpu_pg "):  # ticks, then the backends' pids (a+b+c)
+                parts = line.split()
+                if len(parts) >= 3 and parts[1].isdigit():
+                    cur["cpu_pg"] = float(parts[1]) / CLK_TCK
+                    cur["pg_set"] = parts[2]
+                continue
             name, _, value = line.rpartition(" ")
             try:
                 v = float(value)
@@ -81,7 +89,7 @@ def parse_samples(path):
                 cur["twins_flushed"] = v
             elif name in ("tp_projector_flush_ms_sum", "tp_projector_flush_ms_count"):
                 cur[name] = v
-            elif name in ("cpu_ingest", "cpu_projector", "cpu_loadgen"):
+            elif name in ("cpu_ingest", "cpu_projector", "cpu_loadgen", "cpu_machine"):
                 cur[name] = v / CLK_TCK
     # a sample a service did not answer is left out
     return [s for s in samples if "accepted" in s and "committed" in s and s["buckets"]]
@@ -177,6 +185,8 @@ def main():
 
     def cores(a_, b_, k):
         dt = b_["t"] - a_["t"]
+        if k == "cpu_pg" and a_.get("pg_set") != b_.get("pg_set"):
+            return None  # a backend came or went: its ticks would count wrong
         return (b_[k] - a_[k]) / dt if dt > 0 and k in a_ and k in b_ else None
 
     def window_row(lo, hi):
@@ -198,7 +208,8 @@ def main():
             "flush_ms": delta_mean(a_, b_, "tp_projector_flush_ms"),
             "post": pw[0] if pw else None,
             "cpu_i": cores(a_, b_, "cpu_ingest"), "cpu_p": cores(a_, b_, "cpu_projector"),
-            "cpu_l": cores(a_, b_, "cpu_loadgen"),
+            "cpu_l": cores(a_, b_, "cpu_loadgen"), "cpu_pg": cores(a_, b_, "cpu_pg"),
+            "cpu_m": cores(a_, b_, "cpu_machine"),
         }
 
     rows = []
@@ -213,20 +224,23 @@ def main():
 
     print("| seconds | accepted/s | committed/s | lag max / at end (readings) | consumer lag max "
           "| freshness p50 / p99 ms (readings) | POST p99 ms | flushes (twin rows, mean ms) "
-          "| cores: tp-loadgen / tp-ingest / tp-projector |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| cores: tp-loadgen / tp-ingest / tp-projector / its PostgreSQL backends | cores busy, "
+          "all processes |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows + ([drain] if drain else []):
         label = "%.0f-%.0f" % (r["lo"], r["hi"])
         if r is drain:
             label = "after the load, %.0f-%.0f" % (r["lo"], r["hi"])
-        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d, %s) | %s / %s / %s |" % (
+        print("| %s | %.0f | %.0f | %.0f / %.0f | %.0f | %s / %s (%d) | %s | %d (%d, %s) | %s / %s / %s / %s | %s |" % (
             label, r["acc"], r["com"], r["lag_max"], r["lag_end"], r["clag_max"],
             fmt_ms(r["f50"]) or "-", fmt_ms(r["f99"]) or "-", r["n"],
             "-" if r["post"] is None else "%.1f" % r["post"], r["flushes"], r["twins"],
             "-" if r["flush_ms"] is None else "%.0f" % r["flush_ms"],
             "-" if r["cpu_l"] is None else "%.2f" % r["cpu_l"],
             "-" if r["cpu_i"] is None else "%.2f" % r["cpu_i"],
-            "-" if r["cpu_p"] is None else "%.2f" % r["cpu_p"]))
+            "-" if r["cpu_p"] is None else "%.2f" % r["cpu_p"],
+            "-" if r["cpu_pg"] is None else "%.2f" % r["cpu_pg"],
+            "-" if r["cpu_m"] is None else "%.2f" % r["cpu_m"]))
 
     # the rule's windows: WINDOW seconds, or a third of a shorter run
     rw = min(window, load_s / 3.0)
