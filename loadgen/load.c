@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "ingest/auth.h"
+#include "pace.h"
 
 enum load_kind { LOAD_FRESH, LOAD_DUPLICATE, LOAD_OUT_OF_ORDER, LOAD_INVALID };
 
@@ -43,6 +44,7 @@ struct load_conn {
     unsigned attempts;
     bool busy;
     int64_t retry_at_us; /* > 0: resend body then */
+    struct pace pace;    /* a paced fleet: this connection's own */
     char auth[AUTH_TOKEN_MAX + 64];
 };
 
@@ -56,15 +58,16 @@ struct load {
     uint64_t rng;
     uint64_t generated; /* readings put into bodies (incl. bad ones) */
     unsigned bad_turn;
-    double rate; /* readings/s, 0 = unpaced */
+    struct pace pace; /* no period: one budget for all connections */
+    bool paced;       /* rate or period set */
     int64_t t0_us;
     bool stop; /* no new requests */
     /* scratch for building one body */
     journal_reading *rs;
     journal_reading **ptrs;
     struct sim_storage *ss;
-    /* the current second */
-    struct hist tick_hist;
+    /* the current second, and the current window of opt->window_s seconds */
+    struct hist tick_hist, win_hist;
     struct load_tick tick;
     size_t cap_ticks;
     int64_t last_progress_us;
@@ -314,12 +317,20 @@ static void load_done(struct load *l, struct load_conn *c, CURLcode code)
                  c->resp.data ? c->resp.data : "");
 }
 
-static void load_tick_close(struct load *l, double t_s)
+static void load_tick_close(struct load *l, double t_s, bool final)
 {
     struct load_result *res = l->res;
     l->tick.t_s = t_s;
     l->tick.p50_us = hist_quantile(&l->tick_hist, 0.50);
     l->tick.p99_us = hist_quantile(&l->tick_hist, 0.99);
+    hist_merge(&l->win_hist, &l->tick_hist);
+    size_t win = l->opt->window_s ? l->opt->window_s : 1;
+    if (final || (res->n_ticks + 1) % win == 0) {
+        l->tick.win_closed = true;
+        l->tick.win_p50_us = hist_quantile(&l->win_hist, 0.50);
+        l->tick.win_p99_us = hist_quantile(&l->win_hist, 0.99);
+        hist_reset(&l->win_hist);
+    }
     if (res->n_ticks == l->cap_ticks) {
         l->cap_ticks = l->cap_ticks ? 2 * l->cap_ticks : 64;
         res->ticks = tp_realloc(res->ticks, l->cap_ticks * sizeof(*res->ticks));
@@ -391,12 +402,8 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
     res->value_names = o->profile == SIM_METER ? load_meter_values : load_vehicle_values;
     if (o->skew > 0)
         load_zipf(&l, (o->devices + conns - 1) / conns, o->skew);
-    l.rate = o->rate;
-    if (o->period_ms > 0) {
-        double natural = (double)o->devices * 1000.0 / (double)o->period_ms;
-        if (l.rate <= 0 || natural < l.rate)
-            l.rate = natural;
-    }
+    pace_shared(&l.pace, o->period_ms > 0 ? 0 : o->rate, o->batch);
+    l.paced = o->period_ms > 0 || o->rate > 0;
     l.rs = tp_calloc(o->batch, sizeof(*l.rs));
     l.ptrs = tp_calloc(o->batch, sizeof(*l.ptrs));
     l.ss = tp_calloc(o->batch, sizeof(*l.ss));
@@ -407,6 +414,8 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
         struct load_conn *c = &l.conns[i];
         c->idx = i;
         c->n_devs = o->devices / conns + (i < o->devices % conns);
+        if (o->period_ms > 0)
+            pace_fleet(&c->pace, i, conns, c->n_devs, o->devices, o->period_ms, o->rate, o->batch);
         c->items = tp_calloc(o->batch, sizeof(*c->items));
         buf_init(&c->resp, LOAD_RESP_MAX);
         c->easy = curl_easy_init();
@@ -419,6 +428,7 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
     }
 
     l.t0_us = tp_mono_us();
+    res->t0_unix_ms = tp_now_ms();
     int64_t next_tick = l.t0_us + 1000000;
     for (;;) {
         int64_t now = tp_mono_us();
@@ -433,12 +443,12 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
             if (!c->busy && c->retry_at_us && now >= c->retry_at_us)
                 load_send(&l, c);
             else if (!c->busy && !c->retry_at_us && !l.stop) {
-                size_t n = o->batch;
+                struct pace *p = o->period_ms > 0 ? &c->pace : &l.pace;
+                size_t n = pace_due(p, elapsed); /* 0: ahead of the pace, wait */
                 if (o->readings && o->readings - l.generated < n)
                     n = (size_t)(o->readings - l.generated);
-                if (l.rate > 0 && (double)l.generated > l.rate * elapsed)
-                    n = 0; /* ahead of the pace: wait */
                 if (n > 0) {
+                    pace_sent(p, n);
                     load_build(&l, c, n);
                     load_send(&l, c);
                 }
@@ -461,17 +471,17 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
         }
         now = tp_mono_us();
         while (now >= next_tick) {
-            load_tick_close(&l, (double)(next_tick - l.t0_us) / 1e6);
+            load_tick_close(&l, (double)(next_tick - l.t0_us) / 1e6, false);
             next_tick += 1000000;
         }
         load_progress(&l, now, false);
-        int wait_ms = l.rate > 0 || waiting ? 2 : 100;
+        int wait_ms = l.paced || waiting ? 2 : 100;
         curl_multi_poll(l.multi, NULL, 0, wait_ms, NULL);
     }
     int64_t end = tp_mono_us();
     res->seconds = (double)(end - l.t0_us) / 1e6;
-    if (l.tick.requests || l.tick.sent)
-        load_tick_close(&l, res->seconds);
+    if (l.tick.requests || l.tick.sent || l.win_hist.count)
+        load_tick_close(&l, res->seconds, true);
     load_progress(&l, end, true);
 
     for (size_t i = 0; i < conns; i++) {

@@ -1,7 +1,7 @@
 /*
  * load.h - the load engine of tp-loadgen: simulated devices POST telemetry
  * to tp-ingest over a number of keep-alive connections (libcurl multi, one
- * thread), optionally paced, with a share of deliberately bad readings, and
+ * thread), optionally paced (pace.h), with a share of deliberately bad readings, and
  * with what every device's twin must look like afterwards (struct
  * load_expect) for verify.h.
  *
@@ -46,8 +46,9 @@ struct load_options {
     uint64_t duration_ms; /* 0 = until readings */
     size_t batch;         /* readings per POST */
     size_t connections;
-    int64_t period_ms;  /* > 0: each device reports every period_ms in real time */
+    int64_t period_ms;  /* > 0: each device reports every period_ms in real time (pace.h) */
     double rate;        /* > 0: at most this many readings/s overall */
+    size_t window_s;    /* latency quantiles also per window of this many seconds (0: 1) */
     double skew;        /* Zipf exponent over each connection's devices; 0 = round robin */
     unsigned bad_pct;   /* share of bad readings, percent */
     const char *token;  /* one bearer token for every POST (gateway), or NULL */
@@ -66,11 +67,14 @@ struct load_expect {
     bool uncertain; /* a request of this device failed without a clear answer */
 };
 
-/* One second of the run. */
+/* One second of the run; the tick that closes a window of window_s seconds (or the run) also
+ * carries the window's latency quantiles. */
 struct load_tick {
     double t_s;
     uint64_t sent, accepted, requests, failed;
     uint64_t p50_us, p99_us;
+    bool win_closed;
+    uint64_t win_p50_us, win_p99_us;
 };
 
 struct load_result {
@@ -84,6 +88,7 @@ struct load_result {
     uint64_t requests, failed_requests, retried_requests;
     uint64_t status_counts[6]; /* by status class: [2]=2xx .. [5]=5xx, [0]=no answer */
     double seconds;
+    int64_t t0_unix_ms; /* wall clock when the first request could go */
     struct hist latency;
     struct load_tick *ticks;
     size_t n_ticks;

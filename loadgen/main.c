@@ -36,6 +36,7 @@ struct loadgen_config {
     long long connections;
     long long period_ms;
     long long rate;
+    long long window_s;
     char *skew;
     long long bad_pct;
     long long retries;
@@ -69,9 +70,13 @@ static const struct config_entry loadgen_table[] = {
     {"loadgen.connections", CONFIG_INT, "8", 1, 10000,
      offsetof(struct loadgen_config, connections), "keep-alive connections (one request each)"},
     {"loadgen.period_ms", CONFIG_INT, "0", 0, 86400000, offsetof(struct loadgen_config, period_ms),
-     "each device reports every period in real time (0 = as fast as the connections go)"},
+     "each device reports every period in real time, paced per connection (0 = as fast as the "
+     "connections go)"},
     {"loadgen.rate", CONFIG_INT, "0", 0, 100000000, offsetof(struct loadgen_config, rate),
      "at most this many readings/s overall (0 = no cap)"},
+    {"loadgen.window_s", CONFIG_INT, "10", 1, 3600, offsetof(struct loadgen_config, window_s),
+     "the timeline's win_p50_ms/win_p99_ms: POST latency quantiles per window of this many "
+     "seconds"},
     {"loadgen.skew", CONFIG_STRING, "0", 0, 0, offsetof(struct loadgen_config, skew),
      "Zipf exponent of device activity (0 = every device equally; 1 = a few very active)"},
     {"loadgen.bad_pct", CONFIG_INT, "0", 0, 100, offsetof(struct loadgen_config, bad_pct),
@@ -94,7 +99,8 @@ static const struct config_entry loadgen_table[] = {
     {"loadgen.summary", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, summary),
      "write the figures as JSON to this file"},
     {"loadgen.timeline", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, timeline),
-     "write one CSV line per second (t_s,sent,accepted,requests,failed,p50_ms,p99_ms)"},
+     "write one CSV line per second (t_s,sent,accepted,requests,failed,p50_ms,p99_ms,"
+     "win_p50_ms,win_p99_ms; the last two on the line that closes a window)"},
     {"loadgen.dump", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, dump),
      "write one POST body (a batch of loadgen.batch readings) to this file and exit"},
     SERVICE_LOG_ENTRY(struct loadgen_config, log_level),
@@ -150,13 +156,14 @@ static void loadgen_summary_json(const char *path, const struct load_options *o,
                "\"accepted\":%llu,\"rejected\":%llu,\"invalid_sent\":%llu,"
                "\"invalid_accepted\":%llu,\"valid_rejected\":%llu,\"duplicates_sent\":%llu,"
                "\"out_of_order_sent\":%llu,\"requests\":%llu,\"failed_requests\":%llu,"
-               "\"retried_requests\":%llu,\"seconds\":",
+               "\"retried_requests\":%llu,\"t0_unix_ms\":%lld,\"seconds\":",
                o->devices, o->batch, o->connections, (unsigned long long)r->sent,
                (unsigned long long)r->accepted, (unsigned long long)r->rejected,
                (unsigned long long)r->invalid_sent, (unsigned long long)r->invalid_passed,
                (unsigned long long)r->valid_rejected, (unsigned long long)r->duplicates_sent,
                (unsigned long long)r->out_of_order_sent, (unsigned long long)r->requests,
-               (unsigned long long)r->failed_requests, (unsigned long long)r->retried_requests);
+               (unsigned long long)r->failed_requests, (unsigned long long)r->retried_requests,
+               (long long)r->t0_unix_ms);
     json_double(&b, r->seconds);
     buf_append_str(&b, ",\"readings_per_s\":");
     json_double(&b, r->seconds > 0 ? (double)r->sent / r->seconds : 0);
@@ -187,12 +194,16 @@ static void loadgen_timeline(const char *path, const struct load_result *r)
         log_error("could not write \"%s\"", path);
         return;
     }
-    fprintf(f, "t_s,sent,accepted,requests,failed,p50_ms,p99_ms\n");
+    fprintf(f, "t_s,sent,accepted,requests,failed,p50_ms,p99_ms,win_p50_ms,win_p99_ms\n");
     for (size_t i = 0; i < r->n_ticks; i++) {
         const struct load_tick *t = &r->ticks[i];
-        fprintf(f, "%.1f,%llu,%llu,%llu,%llu,%.3f,%.3f\n", t->t_s, (unsigned long long)t->sent,
+        fprintf(f, "%.1f,%llu,%llu,%llu,%llu,%.3f,%.3f,", t->t_s, (unsigned long long)t->sent,
                 (unsigned long long)t->accepted, (unsigned long long)t->requests,
                 (unsigned long long)t->failed, (double)t->p50_us / 1000, (double)t->p99_us / 1000);
+        if (t->win_closed)
+            fprintf(f, "%.3f,%.3f\n", (double)t->win_p50_us / 1000, (double)t->win_p99_us / 1000);
+        else
+            fprintf(f, ",\n");
     }
     if (fclose(f) != 0)
         log_error("could not write \"%s\"", path);
@@ -241,6 +252,7 @@ int main(int argc, char **argv)
         .connections = (size_t)cfg.connections,
         .period_ms = cfg.period_ms,
         .rate = (double)cfg.rate,
+        .window_s = (size_t)cfg.window_s,
         .skew = skew,
         .bad_pct = (unsigned)cfg.bad_pct,
         .token = cfg.token,
