@@ -233,12 +233,12 @@ START_TEST(test_top_k_many)
     ck_assert_uint_eq(got, 101);
     /* check against a brute force over the rows */
     int64_t prev_ls = INT64_MAX;
-    char prev_id[PARAMS_ID_MAX + 1] = "~";
+    const char *prev_id = "~";
     for (size_t k = 0; k < got; k++) {
         int64_t ls = hits[k].last_seen_us;
         ck_assert(ls < prev_ls || (ls == prev_ls && strcmp(hits[k].device_id, prev_id) < 0));
         prev_ls = ls;
-        snprintf(prev_id, sizeof(prev_id), "%s", hits[k].device_id);
+        prev_id = hits[k].device_id;
     }
     size_t better = 0; /* matching rows strictly before the last hit: exactly 100 */
     for (size_t i = 0; i < n; i++) {
