@@ -1,15 +1,15 @@
 #include "store.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/pg.h"
+#include "twin/record.h"
+#include "twin/rows.h"
 
 #define STORE_COPY_CHUNK (1 << 20)
 
@@ -23,33 +23,28 @@ struct store {
     int64_t twins_oid;
 };
 
-const char store_stage_sql[] =
-    "CREATE TEMP TABLE IF NOT EXISTS twins_stage ("
-    " device_id text, first_seen_ms bigint, last_seen_ms bigint, last_sequence bigint,"
-    " events bigint, metrics jsonb, location jsonb, attributes jsonb, minute_ms bigint,"
-    " minute_stats jsonb, seq_window bytea) ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS metric_minutes_stage ("
-    " device_id text, metric text, minute_ms bigint, min float8, max float8, sum float8,"
-    " count bigint) ON COMMIT DELETE ROWS";
-
+/* The twins of twins_stage, never moving a stored twin back to a lower version. */
 const char store_upsert_sql[] =
-    "INSERT INTO twins AS t (device_id, first_seen, last_seen, last_sequence, events, metrics,"
-    " location, attributes, updated_at, minute, minute_stats, seq_window)"
-    " SELECT device_id, timestamptz 'epoch' + first_seen_ms * interval '1 millisecond',"
-    " timestamptz 'epoch' + last_seen_ms * interval '1 millisecond', last_sequence, events,"
-    " metrics, location, attributes, now(),"
-    " timestamptz 'epoch' + minute_ms * interval '1 millisecond', minute_stats, seq_window"
-    " FROM twins_stage ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
-    " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
-    " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
-    " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
-    " minute_stats = EXCLUDED.minute_stats, seq_window = EXCLUDED.seq_window"
-    " WHERE (t.last_sequence, t.events) <= (EXCLUDED.last_sequence, EXCLUDED.events)";
+    "INSERT INTO twins AS t (device_id, version, last_seen, state)"
+    " SELECT device_id, version, last_seen, state FROM twins_stage"
+    " ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version,"
+    " last_seen = EXCLUDED.last_seen, updated_at = now(), written_xid = pg_current_xact_id(),"
+    " state = EXCLUDED.state WHERE t.version <= EXCLUDED.version";
+
+/* The same effect in two statements (measured against store_upsert_sql: bench/flush). A
+ * device inserted by someone else between the two fails the insert with a unique violation:
+ * TP_CONFLICT, and the projector resyncs. */
+const char store_update_insert_sql[] =
+    "UPDATE twins AS t SET version = s.version, last_seen = s.last_seen, updated_at = now(),"
+    " written_xid = pg_current_xact_id(), state = s.state FROM twins_stage s"
+    " WHERE t.device_id = s.device_id AND t.version <= s.version;"
+    "INSERT INTO twins (device_id, version, last_seen, state)"
+    " SELECT device_id, version, last_seen, state FROM twins_stage s"
+    " WHERE NOT EXISTS (SELECT 1 FROM twins t WHERE t.device_id = s.device_id)";
 
 static const char store_history_sql[] =
     "INSERT INTO metric_minutes AS m (device_id, metric, minute, min, max, sum, count)"
-    " SELECT device_id, metric, timestamptz 'epoch' + minute_ms * interval '1 millisecond',"
-    " min, max, sum, count FROM metric_minutes_stage"
+    " SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes_stage"
     " ON CONFLICT (device_id, metric, minute) DO UPDATE SET min = least(m.min, EXCLUDED.min),"
     " max = greatest(m.max, EXCLUDED.max), sum = m.sum + EXCLUDED.sum,"
     " count = m.count + EXCLUDED.count";
@@ -89,7 +84,7 @@ static enum tp_err store_connect(struct store *st, char *errstr, size_t errstr_s
     st->db = NULL;
     enum tp_err err = pg_connect(st->dsn, "tp-projector", &st->db, errstr, errstr_size);
     if (err == TP_OK)
-        err = pg_command(st->db, store_stage_sql, errstr, errstr_size);
+        err = pg_command(st->db, twin_rows_stage_sql, errstr, errstr_size);
     return err;
 }
 
@@ -227,114 +222,55 @@ out:
     return err;
 }
 
-/* Columns of store_load_sql after the twin's own: one metric per row, then the open minute
- * and the metric's figures in it. */
-enum {
-    STORE_COL_METRIC = 6 + TWIN_LOC_N + 3,
-    STORE_COL_MINUTE = STORE_COL_METRIC + 7,
-    STORE_COL_WINDOW = STORE_COL_MINUTE + 5
-};
-
+/* The stored rows of the twins among $1, in binary: device_id, version, state. */
 static const char store_load_sql[] =
-    "SELECT t.device_id, (extract(epoch FROM first_seen) * 1000)::bigint,"
-    " (extract(epoch FROM last_seen) * 1000)::bigint, last_sequence, events,"
-    " (location->>'ts')::bigint, (location->>'lat')::float8,"
-    " (location->>'lon')::float8, (location->>'altitude_m')::float8,"
-    " (location->>'heading_deg')::float8, (location->>'accuracy_m')::float8,"
-    " attributes->>'model', attributes->>'firmware', attributes->>'region',"
-    " m.key, (m.value->>'value')::float8, (m.value->>'ts')::bigint,"
-    " (m.value->>'min')::float8, (m.value->>'max')::float8, (m.value->>'sum')::float8,"
-    " (m.value->>'count')::bigint, (extract(epoch FROM t.minute) * 1000)::bigint,"
-    " (t.minute_stats->m.key->>0)::float8, (t.minute_stats->m.key->>1)::float8,"
-    " (t.minute_stats->m.key->>2)::float8, (t.minute_stats->m.key->>3)::bigint,"
-    " encode(t.seq_window, 'hex')"
-    " FROM twins t LEFT JOIN LATERAL jsonb_each(t.metrics) m ON true"
-    " WHERE t.device_id = ANY($1::text[])";
+    "SELECT device_id, version, state FROM twins WHERE device_id = ANY($1::text[])";
 
-static double store_get_double(PGresult *res, int r, int c)
+static int64_t store_get_int8(const uint8_t *p)
 {
-    return PQgetisnull(res, r, c) ? 0.0 : strtod(PQgetvalue(res, r, c), NULL);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return (int64_t)v;
 }
 
-/* The metric of row r (if any); stats missing (written before they existed) load as count 0,
- * and so do a metric's figures of the open minute. */
-static void store_apply_metric(struct twin *t, PGresult *res, int r)
+/* The twin of binary row r of store_load_sql, decoded from its record; NULL with errstr
+ * filled when the row does not hold a twin this projector could continue. */
+static struct twin *store_twin_decode(PGresult *res, int r, char *errstr, size_t errstr_size)
 {
-    const int c = STORE_COL_METRIC;
-    if (PQgetisnull(res, r, c))
-        return; /* a twin without metrics */
-    struct twin_metric *m =
-        twin_metric_set(t, PQgetvalue(res, r, c), store_get_double(res, r, c + 1),
-                        strtoll(PQgetvalue(res, r, c + 2), NULL, 10));
-    if (PQgetisnull(res, r, c + 6))
-        return;
-    m->min = store_get_double(res, r, c + 3);
-    m->max = store_get_double(res, r, c + 4);
-    m->sum = store_get_double(res, r, c + 5);
-    m->count = strtoll(PQgetvalue(res, r, c + 6), NULL, 10);
-    const int mc = STORE_COL_MINUTE + 1;
-    if (t->minute_ms == TWIN_NO_MINUTE || PQgetisnull(res, r, mc + 3))
-        return;
-    m->mmin = store_get_double(res, r, mc);
-    m->mmax = store_get_double(res, r, mc + 1);
-    m->msum = store_get_double(res, r, mc + 2);
-    m->mcount = strtoll(PQgetvalue(res, r, mc + 3), NULL, 10);
-}
-
-/* The sequence window from its column in hex (migration 0008: 16 bytes, bit i of the window
- * is byte i / 8, bit i % 8); anything else keeps twin_new's "all seen". */
-static void store_window_parse(struct twin *t, const char *hex)
-{
-    if (strlen(hex) != 32)
-        return;
-    uint64_t w[2] = {0, 0};
-    for (int i = 0; i < 16; i++) {
-        unsigned byte;
-        if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
-            return;
-        w[i / 8] |= (uint64_t)byte << (8 * (i % 8));
+    const char *id = PQgetvalue(res, r, 0);
+    int id_len = PQgetlength(res, r, 0);
+    if (id_len > FOLD_DEVICE_ID_MAX || memchr(id, '\0', (size_t)id_len)) {
+        tp_err_set(TP_DECODE, errstr, errstr_size, "a device id of %d bytes", id_len);
+        return NULL;
     }
-    t->seen[0] = w[0];
-    t->seen[1] = w[1];
-}
-
-static void store_apply_row(struct twins *tt, PGresult *res, int r)
-{
-    struct twin *t = twins_get(tt, PQgetvalue(res, r, 0));
-    if (t) { /* another metric of a twin made by an earlier row */
-        store_apply_metric(t, res, r);
-        return;
+    if (PQgetlength(res, r, 1) != 8) {
+        tp_err_set(TP_DECODE, errstr, errstr_size, "a version of %d bytes", PQgetlength(res, r, 1));
+        return NULL;
     }
-    t = twins_put(tt, twin_new(PQgetvalue(res, r, 0)));
-    t->first_seen_ms = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-    t->last_seen_ms = strtoll(PQgetvalue(res, r, 2), NULL, 10);
-    t->last_sequence = strtoll(PQgetvalue(res, r, 3), NULL, 10);
-    t->events = strtoll(PQgetvalue(res, r, 4), NULL, 10);
-    if (!PQgetisnull(res, r, STORE_COL_WINDOW))
-        store_window_parse(t, PQgetvalue(res, r, STORE_COL_WINDOW));
-    if (!PQgetisnull(res, r, STORE_COL_MINUTE))
-        t->minute_ms = strtoll(PQgetvalue(res, r, STORE_COL_MINUTE), NULL, 10);
-    if (!PQgetisnull(res, r, 5)) {
-        t->has_location = true;
-        t->location_ts_ms = strtoll(PQgetvalue(res, r, 5), NULL, 10);
-        for (int i = 0; i < TWIN_LOC_N; i++) {
-            if (PQgetisnull(res, r, 6 + i))
-                continue;
-            t->loc[i] = strtod(PQgetvalue(res, r, 6 + i), NULL);
-            t->loc_mask |= 1u << i;
-        }
+    int64_t version = store_get_int8((const uint8_t *)PQgetvalue(res, r, 1));
+    struct twin *t = twin_new(id);
+    if (twin_record_read(t, (const uint8_t *)PQgetvalue(res, r, 2), (size_t)PQgetlength(res, r, 2),
+                         errstr, errstr_size) != TP_OK) {
+        twin_free(t);
+        return NULL;
     }
-    const char *attrs[] = {"model", "firmware", "region"};
-    for (int i = 0; i < 3; i++)
-        if (!PQgetisnull(res, r, 6 + TWIN_LOC_N + i))
-            twin_attr_set(t, attrs[i], PQgetvalue(res, r, 6 + TWIN_LOC_N + i));
-    store_apply_metric(t, res, r);
+    if (t->events != version) {
+        tp_err_set(TP_DECODE, errstr, errstr_size,
+                   "the record holds %lld events but the row's version is %lld",
+                   (long long)t->events, (long long)version);
+        twin_free(t);
+        return NULL;
+    }
+    return t;
 }
 
 enum tp_err store_load_twins(struct store *st, char *const *ids, size_t n, struct twins *tt,
                              char *errstr, size_t errstr_size)
 {
     PGresult *res = NULL;
+    struct twin **loaded = NULL;
+    int n_loaded = 0;
     struct buf arr;
     buf_init(&arr, SIZE_MAX / 2);
     store_text_array(&arr, ids, n);
@@ -342,212 +278,61 @@ enum tp_err store_load_twins(struct store *st, char *const *ids, size_t n, struc
     enum tp_err err = store_ready(st, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
-    /* one query (one row per metric): a failure leaves tt untouched */
-    err = pg_exec_params(st->db, store_load_sql, 1, params, PGRES_TUPLES_OK, &res, errstr,
-                         errstr_size);
+    /* one query, every twin decoded before any goes into tt: a failure leaves tt untouched */
+    err = pg_check(st->db, PQexecParams(st->db, store_load_sql, 1, NULL, params, NULL, NULL, 1),
+                   PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
-    for (int r = 0; r < PQntuples(res); r++)
-        store_apply_row(tt, res, r);
+    loaded = tp_calloc((size_t)PQntuples(res) + 1, sizeof(*loaded));
+    for (int r = 0; r < PQntuples(res); r++) {
+        char why[256];
+        struct twin *t = store_twin_decode(res, r, why, sizeof(why));
+        if (!t) {
+            char id[FOLD_DEVICE_ID_MAX + 1];
+            snprintf(id, sizeof(id), "%.*s",
+                     PQgetlength(res, r, 0) > FOLD_DEVICE_ID_MAX ? FOLD_DEVICE_ID_MAX
+                                                                 : PQgetlength(res, r, 0),
+                     PQgetvalue(res, r, 0));
+            log_error("the stored twin of device \"%s\" does not decode: %s", id, why);
+            err = tp_err_set(TP_DECODE, errstr, errstr_size,
+                             "could not load the twin of device \"%s\": its stored record does "
+                             "not decode (%s)",
+                             id, why);
+            goto out;
+        }
+        loaded[n_loaded++] = t;
+    }
+    for (int i = 0; i < n_loaded; i++) {
+        if (twins_get(tt, loaded[i]->device_id))
+            twin_free(loaded[i]); /* already in memory (not asked for): memory's is current */
+        else
+            twins_put(tt, loaded[i]);
+        loaded[i] = NULL;
+    }
+    n_loaded = 0;
 out:
+    for (int i = 0; i < n_loaded; i++)
+        twin_free(loaded[i]);
+    free(loaded);
     PQclear(res);
     buf_release(&arr);
     return err;
 }
 
-/* Appends s with COPY text-format escaping. */
-static void store_copy_escape(struct buf *out, const char *s, size_t n)
+/* COPY <stage> FROM STDIN (FORMAT binary) of a whole payload, sent in STORE_COPY_CHUNK pieces. */
+static enum tp_err store_copy(struct store *st, const char *sql, const struct buf *payload,
+                              char *errstr, size_t errstr_size)
 {
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        const char *esc = c == '\\'   ? "\\\\"
-                          : c == '\n' ? "\\n"
-                          : c == '\r' ? "\\r"
-                          : c == '\t' ? "\\t"
-                                      : NULL;
-        if (esc)
-            buf_append_str(out, esc);
-        else
-            buf_append(out, &c, 1);
-    }
-}
-
-/* Appends a JSON document, COPY-escaped. */
-static void store_copy_json(struct buf *out, struct buf *json)
-{
-    store_copy_escape(out, json->data ? json->data : "", json->len);
-    buf_reset(json);
-}
-
-enum tp_err store_twin_row(struct buf *out, const struct twin *t)
-{
-    struct buf j;
-    buf_init(&j, SIZE_MAX / 2);
-    store_copy_escape(out, t->device_id, strlen(t->device_id));
-    buf_printf(out, "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t", t->first_seen_ms,
-               t->last_seen_ms, t->last_sequence, t->events);
-
-    buf_append_str(&j, "{");
-    for (size_t i = 0; i < t->n_metrics; i++) {
-        if (i)
-            buf_append_str(&j, ",");
-        const struct twin_metric *m = &t->metrics[i];
-        json_str(&j, m->name);
-        buf_append_str(&j, ":{\"value\":");
-        json_double(&j, m->value);
-        buf_printf(&j, ",\"ts\":%" PRId64 ",\"min\":", m->ts_ms);
-        json_double(&j, m->count ? m->min : NAN); /* no finite value yet: null */
-        buf_append_str(&j, ",\"max\":");
-        json_double(&j, m->count ? m->max : NAN);
-        buf_append_str(&j, ",\"sum\":");
-        json_double(&j, m->count ? m->sum : NAN);
-        buf_printf(&j, ",\"count\":%" PRId64 "}", m->count);
-    }
-    buf_append_str(&j, "}");
-    store_copy_json(out, &j);
-    buf_append_str(out, "\t");
-
-    if (t->has_location) {
-        buf_append_str(&j, "{");
-        for (int i = 0; i < TWIN_LOC_N; i++) {
-            if (!(t->loc_mask & (1u << i)))
-                continue;
-            json_str(&j, twin_loc_names[i]);
-            buf_append_str(&j, ":");
-            json_double(&j, t->loc[i]);
-            buf_append_str(&j, ",");
-        }
-        buf_printf(&j, "\"ts\":%" PRId64 "}", t->location_ts_ms);
-        store_copy_json(out, &j);
-    } else {
-        buf_append_str(out, "\\N");
-    }
-    buf_append_str(out, "\t");
-
-    const char *names[] = {"model", "firmware", "region"};
-    const char *values[] = {t->model, t->firmware, t->region};
-    buf_append_str(&j, "{");
-    bool first = true;
-    for (int i = 0; i < 3; i++) {
-        if (!values[i])
-            continue;
-        if (!first)
-            buf_append_str(&j, ",");
-        first = false;
-        json_str(&j, names[i]);
-        buf_append_str(&j, ":");
-        json_str(&j, values[i]);
-    }
-    buf_append_str(&j, "}");
-    store_copy_json(out, &j);
-
-    if (t->minute_ms == TWIN_NO_MINUTE) {
-        buf_append_str(out, "\t\\N\t\\N");
-    } else {
-        buf_printf(out, "\t%" PRId64 "\t", t->minute_ms);
-        buf_append_str(&j, "{");
-        first = true;
-        for (size_t i = 0; i < t->n_metrics; i++) {
-            const struct twin_metric *m = &t->metrics[i];
-            if (m->mcount == 0)
-                continue;
-            if (!first)
-                buf_append_str(&j, ",");
-            first = false;
-            json_str(&j, m->name);
-            buf_append_str(&j, ":[");
-            json_double(&j, m->mmin);
-            buf_append_str(&j, ",");
-            json_double(&j, m->mmax);
-            buf_append_str(&j, ",");
-            json_double(&j, m->msum);
-            buf_printf(&j, ",%" PRId64 "]", m->mcount);
-        }
-        buf_append_str(&j, "}");
-        store_copy_json(out, &j);
-    }
-    /* the sequence window as bytea hex (COPY text: the backslash doubled) */
-    buf_append_str(out, "\t\\\\x");
-    for (int i = 0; i < 16; i++)
-        buf_printf(out, "%02x", (unsigned)(t->seen[i / 8] >> (8 * (i % 8))) & 0xffu);
-    buf_append_str(out, "\n");
-    buf_release(&j);
-    return TP_OK;
-}
-
-static enum tp_err store_copy_put(struct store *st, struct buf *chunk, char *errstr,
-                                  size_t errstr_size)
-{
-    if (chunk->len == 0)
-        return TP_OK;
-    if (PQputCopyData(st->db, chunk->data, (int)chunk->len) != 1)
-        return tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not send COPY data: %s",
-                          PQerrorMessage(st->db));
-    buf_reset(chunk);
-    return TP_OK;
-}
-
-/* Appends v as COPY text: the shortest exact digits; NaN and infinities as PostgreSQL spells them.
- */
-static void store_copy_double(struct buf *out, double v)
-{
-    if (isnan(v))
-        buf_append_str(out, "NaN");
-    else if (isinf(v))
-        buf_append_str(out, v > 0 ? "Infinity" : "-Infinity");
-    else
-        json_double(out, v);
-}
-
-enum tp_err store_history_row(struct buf *out, const struct history *h,
-                              const struct history_entry *e)
-{
-    const char *dev = history_str(h, e->device_id);
-    const char *metric = history_str(h, e->metric);
-    store_copy_escape(out, dev, strlen(dev));
-    buf_append_str(out, "\t");
-    store_copy_escape(out, metric, strlen(metric));
-    buf_printf(out, "\t%" PRId64 "\t", e->minute_ms);
-    store_copy_double(out, e->min);
-    buf_append_str(out, "\t");
-    store_copy_double(out, e->max);
-    buf_append_str(out, "\t");
-    store_copy_double(out, e->sum);
-    buf_printf(out, "\t%" PRId64 "\n", e->count);
-    return TP_OK;
-}
-
-/* Appends row i of what a COPY sends. */
-typedef void (*store_row_fn)(struct buf *out, const void *ctx, size_t i);
-
-static void store_twin_row_at(struct buf *out, const void *ctx, size_t i)
-{
-    store_twin_row(out, ((struct twin *const *)ctx)[i]);
-}
-
-static void store_history_row_at(struct buf *out, const void *ctx, size_t i)
-{
-    const struct history *h = ctx;
-    store_history_row(out, h, &h->entries[i]);
-}
-
-/* COPY <table> FROM STDIN with n rows, sent in chunks of STORE_COPY_CHUNK bytes. */
-static enum tp_err store_copy(struct store *st, const char *sql, store_row_fn row, const void *ctx,
-                              size_t n, char *errstr, size_t errstr_size)
-{
-    struct buf chunk;
-    buf_init(&chunk, SIZE_MAX / 2);
     enum tp_err err =
         pg_check(st->db, PQexec(st->db, sql), PGRES_COPY_IN, NULL, errstr, errstr_size);
     if (err != TP_OK)
-        goto out;
-    for (size_t i = 0; i < n && err == TP_OK; i++) {
-        row(&chunk, ctx, i);
-        if (chunk.len >= STORE_COPY_CHUNK)
-            err = store_copy_put(st, &chunk, errstr, errstr_size);
+        return err;
+    for (size_t off = 0; off < payload->len && err == TP_OK; off += STORE_COPY_CHUNK) {
+        size_t n = payload->len - off < STORE_COPY_CHUNK ? payload->len - off : STORE_COPY_CHUNK;
+        if (PQputCopyData(st->db, payload->data + off, (int)n) != 1)
+            err = tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not send COPY data: %s",
+                             PQerrorMessage(st->db));
     }
-    if (err == TP_OK)
-        err = store_copy_put(st, &chunk, errstr, errstr_size);
     if (PQputCopyEnd(st->db, err == TP_OK ? NULL : "aborted by tp-projector") != 1 && err == TP_OK)
         err = tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not end COPY: %s",
                          PQerrorMessage(st->db));
@@ -558,13 +343,11 @@ static enum tp_err store_copy(struct store *st, const char *sql, store_row_fn ro
     PGresult *extra;
     while ((extra = PQgetResult(st->db)) != NULL)
         PQclear(extra);
-out:
-    buf_release(&chunk);
     return err;
 }
 
 /* The offsets' compare-and-set (store_offsets_sql); TP_CONFLICT when one had moved. */
-static enum tp_err store_offsets_cas(struct store *st, const struct store_batch *b, char *errstr,
+static enum tp_err store_offsets_cas(struct store *st, const struct store_job *job, char *errstr,
                                      size_t errstr_size)
 {
     struct buf p_arr, o_arr, e_arr;
@@ -572,20 +355,20 @@ static enum tp_err store_offsets_cas(struct store *st, const struct store_batch 
     buf_init(&p_arr, SIZE_MAX / 2);
     buf_init(&o_arr, SIZE_MAX / 2);
     buf_init(&e_arr, SIZE_MAX / 2);
-    store_int_array(&p_arr, NULL, b->parts, b->n_parts);
-    store_int_array(&o_arr, b->offsets, NULL, b->n_parts);
-    store_int_array(&e_arr, b->expected, NULL, b->n_parts);
+    store_int_array(&p_arr, NULL, job->parts, job->n_parts);
+    store_int_array(&o_arr, job->offsets, NULL, job->n_parts);
+    store_int_array(&e_arr, job->expected, NULL, job->n_parts);
     const char *params[] = {st->group, st->topic, p_arr.data, o_arr.data, e_arr.data};
     enum tp_err err = pg_exec_params(st->db, store_offsets_sql, 5, params, PGRES_TUPLES_OK, &res,
                                      errstr, errstr_size);
     if (err == TP_OK) {
         long long moved = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        if (moved != (long long)b->n_parts)
+        if (moved != (long long)job->n_parts)
             err = tp_err_set(TP_CONFLICT, errstr, errstr_size,
                              "offsets of %zu of %zu partitions in postgresql are not where this "
                              "projector left them (written by another projector, or an earlier "
                              "commit whose answer was lost)",
-                             b->n_parts - (size_t)moved, b->n_parts);
+                             job->n_parts - (size_t)moved, job->n_parts);
     }
     PQclear(res);
     buf_release(&p_arr);
@@ -594,28 +377,69 @@ static enum tp_err store_offsets_cas(struct store *st, const struct store_batch 
     return err;
 }
 
-enum tp_err store_flush(struct store *st, const struct store_batch *b, char *errstr,
-                        size_t errstr_size)
+void store_job_build(struct store_job *job, const struct store_batch *b)
 {
+    memset(job, 0, sizeof(*job));
+    buf_init(&job->twins, SIZE_MAX / 2);
+    buf_init(&job->history, SIZE_MAX / 2);
+    if (b->n_twins > 0) {
+        twin_rows_header(&job->twins);
+        for (size_t i = 0; i < b->n_twins; i++)
+            twin_rows_twin(&job->twins, b->twins[i]);
+        twin_rows_trailer(&job->twins);
+        job->n_twins = b->n_twins;
+    }
     size_t n_hist = b->history ? history_count(b->history) : 0;
+    if (n_hist > 0) {
+        twin_rows_header(&job->history);
+        for (size_t i = 0; i < n_hist; i++)
+            twin_rows_history(&job->history, b->history, &b->history->entries[i]);
+        twin_rows_trailer(&job->history);
+        job->n_history = n_hist;
+    }
+    job->n_parts = b->n_parts;
+    size_t cap = b->n_parts ? b->n_parts : 1;
+    job->parts = tp_calloc(cap, sizeof(*job->parts));
+    job->offsets = tp_calloc(cap, sizeof(*job->offsets));
+    job->expected = tp_calloc(cap, sizeof(*job->expected));
+    if (b->n_parts > 0) {
+        memcpy(job->parts, b->parts, b->n_parts * sizeof(*job->parts));
+        memcpy(job->offsets, b->offsets, b->n_parts * sizeof(*job->offsets));
+        memcpy(job->expected, b->expected, b->n_parts * sizeof(*job->expected));
+    }
+}
+
+void store_job_release(struct store_job *job)
+{
+    buf_release(&job->twins);
+    buf_release(&job->history);
+    free(job->parts);
+    free(job->offsets);
+    free(job->expected);
+    job->parts = NULL;
+    job->offsets = job->expected = NULL;
+    job->n_twins = job->n_history = job->n_parts = 0;
+}
+
+enum tp_err store_job_run(struct store *st, const struct store_job *job, char *errstr,
+                          size_t errstr_size)
+{
     enum tp_err err = store_ready(st, errstr, errstr_size);
     if (err == TP_OK)
         err = pg_command(st->db, "BEGIN", errstr, errstr_size);
     if (err != TP_OK)
         return err;
-    if (b->n_parts > 0)
-        err = store_offsets_cas(st, b, errstr, errstr_size);
+    if (job->n_parts > 0)
+        err = store_offsets_cas(st, job, errstr, errstr_size);
     if (err == TP_OK)
         err = store_check_projection(st, errstr, errstr_size);
-    if (err == TP_OK && b->n_twins > 0) {
-        err = store_copy(st, "COPY twins_stage FROM STDIN", store_twin_row_at, b->twins, b->n_twins,
-                         errstr, errstr_size);
+    if (err == TP_OK && job->n_twins > 0) {
+        err = store_copy(st, twin_rows_copy_twins_sql, &job->twins, errstr, errstr_size);
         if (err == TP_OK)
             err = pg_command(st->db, store_upsert_sql, errstr, errstr_size);
     }
-    if (err == TP_OK && n_hist > 0) {
-        err = store_copy(st, "COPY metric_minutes_stage FROM STDIN", store_history_row_at,
-                         b->history, n_hist, errstr, errstr_size);
+    if (err == TP_OK && job->n_history > 0) {
+        err = store_copy(st, twin_rows_copy_history_sql, &job->history, errstr, errstr_size);
         if (err == TP_OK)
             err = pg_command(st->db, store_history_sql, errstr, errstr_size);
     }
@@ -623,6 +447,16 @@ enum tp_err store_flush(struct store *st, const struct store_batch *b, char *err
         err = pg_command(st->db, "COMMIT", errstr, errstr_size);
     else
         pg_command(st->db, "ROLLBACK", NULL, 0);
+    return err;
+}
+
+enum tp_err store_flush(struct store *st, const struct store_batch *b, char *errstr,
+                        size_t errstr_size)
+{
+    struct store_job job;
+    store_job_build(&job, b);
+    enum tp_err err = store_job_run(st, &job, errstr, errstr_size);
+    store_job_release(&job);
     return err;
 }
 

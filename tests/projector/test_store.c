@@ -1,119 +1,124 @@
-/* Unit part of store.c: the COPY row a twin becomes (no database needed). */
+/* Unit part of store.c: what a flush job holds (no database needed). */
 #include <check.h>
-#include <math.h>
 #include <string.h>
 
 #include "projector/store.h"
 #include "tests/support/check_main.h"
+#include "twin/rows.h"
 
-START_TEST(test_twin_row)
+static struct twin *twin_at(const char *id, int64_t events, double speed)
 {
-    struct twin *t = twin_new("car-1");
+    struct twin *t = twin_new(id);
     t->first_seen_ms = 1000;
-    t->last_seen_ms = 2000;
-    t->last_sequence = 7;
-    t->events = 3;
-    struct twin_metric *m = twin_metric_set(t, "speed_kmh", 88.5, 2000);
-    twin_metric_observe(m, 40);
-    twin_metric_observe(m, 88.5);
-    twin_metric_observe(m, 0.1);
-    twin_metric_set(t, "odd\\name", 0.1, 1500); /* count 0: no statistics yet */
-    t->has_location = true;
-    t->loc_mask = (1u << TWIN_LAT) | (1u << TWIN_LON);
-    t->loc[TWIN_LAT] = 48.1;
-    t->loc[TWIN_LON] = -11.5;
-    t->location_ts_ms = 1900;
-    twin_attr_set(t, "model", "tab\there");
-    t->seen[0] = 0x8000000000000001ULL; /* the sequence window: bytea hex, byte 0 first */
-    t->seen[1] = 2;
-    struct buf b;
-    buf_init(&b, 1 << 20);
-    ck_assert_int_eq(store_twin_row(&b, t), TP_OK);
-    ck_assert_str_eq(b.data, "car-1\t1000\t2000\t7\t3\t"
-                             "{\"speed_kmh\":{\"value\":88.5,\"ts\":2000,\"min\":0.1,"
-                             "\"max\":88.5,\"sum\":128.6,\"count\":3},"
-                             "\"odd\\\\\\\\name\":{\"value\":0.1,\"ts\":1500,\"min\":null,"
-                             "\"max\":null,\"sum\":null,\"count\":0}}\t"
-                             "{\"lat\":48.1,\"lon\":-11.5,\"ts\":1900}\t"
-                             "{\"model\":\"tab\\\\there\"}\t\\N\t\\N\t"
-                             "\\\\x01000000000000800200000000000000\n");
-    /* with an open minute: its start and each metric's figures in it */
-    buf_reset(&b);
-    t->minute_ms = 1980000;
-    m->mmin = 0.1;
-    m->mmax = 88.5;
-    m->msum = 88.6;
-    m->mcount = 2;
-    ck_assert_int_eq(store_twin_row(&b, t), TP_OK);
-    ck_assert_ptr_nonnull(strstr(b.data, "{\"model\":\"tab\\\\there\"}\t1980000\t"
-                                         "{\"speed_kmh\":[0.1,88.5,88.6,2]}\t\\\\x01"));
-    buf_reset(&b);
-    struct twin *bare = twin_new("m");
-    bare->last_sequence = bare->events = 1;
-    store_twin_row(&b, bare);
-    ck_assert_str_eq(
-        b.data, "m\t0\t0\t1\t1\t{}\t\\N\t{}\t\\N\t\\N\t\\\\xffffffffffffffffffffffffffffffff\n");
-    twin_free(bare);
-    twin_free(t);
-    buf_release(&b);
+    t->last_seen_ms = 1000 + events;
+    t->last_sequence = t->events = events;
+    twin_metric_observe(twin_metric_set(t, "speed_kmh", speed, t->last_seen_ms), speed);
+    return t;
 }
-END_TEST
 
-/* Doubles that only 17 digits read back exactly, and a sum that is not a short decimal. */
-START_TEST(test_twin_row_exact_doubles)
+static void assert_buf_eq(const struct buf *got, const struct buf *want)
 {
-    struct twin *t = twin_new("d");
-    t->last_sequence = t->events = 1;
-    struct twin_metric *m = twin_metric_set(t, "x", 0.1, 5);
-    twin_metric_observe(m, 0.1);
-    twin_metric_observe(m, 0.2);
-    twin_metric_observe(m, -1e300);
-    struct buf b;
-    buf_init(&b, 1 << 16);
-    store_twin_row(&b, t);
-    ck_assert_str_eq(b.data, "d\t0\t0\t1\t1\t{\"x\":{\"value\":0.1,\"ts\":5,\"min\":-1e+300,"
-                             "\"max\":0.2,\"sum\":-1e+300,\"count\":3}}\t\\N\t{}\t\\N\t\\N\t"
-                             "\\\\xffffffffffffffffffffffffffffffff\n");
-    buf_reset(&b);
-    m->min = m->max = m->sum = 0.1 + 0.2;
-    store_twin_row(&b, t);
-    ck_assert_ptr_nonnull(strstr(b.data, "\"sum\":0.30000000000000004,\"count\":3}"));
-    twin_free(t);
-    buf_release(&b);
+    ck_assert_uint_eq(got->len, want->len);
+    ck_assert_int_eq(memcmp(got->data, want->data, want->len), 0);
 }
-END_TEST
 
-START_TEST(test_history_row)
+/* The job holds the COPY streams of the twins and the history and copies of the offsets,
+ * and borrows nothing: the batch may change (the fold goes on) while it is written. */
+START_TEST(test_job_build)
 {
+    struct twin *twins[] = {twin_at("car-1", 3, 88.5), twin_at("car-2", 1, 0.1)};
     struct history *h = history_new();
     history_add(h, "car-1", "speed_kmh", 1700000059999, 88.5);
-    history_add(h, "car-1", "speed_kmh", 1700000040000, -0.25);
-    history_add(h, "tab\there", "back\\slash\nnl", -1, 1e-300);
-    struct buf b;
-    buf_init(&b, 1 << 16);
-    ck_assert_int_eq(store_history_row(&b, h, &h->entries[0]), TP_OK);
-    ck_assert_int_eq(store_history_row(&b, h, &h->entries[1]), TP_OK);
-    ck_assert_str_eq(b.data, "car-1\tspeed_kmh\t1700000040000\t-0.25\t88.5\t88.25\t2\n"
-                             "tab\\there\tback\\\\slash\\nnl\t-60000\t1e-300\t1e-300\t1e-300\t1\n");
-    /* non-finite values never reach the history (fold.c); were one there, COPY would take it */
-    buf_reset(&b);
-    h->entries[0].min = -INFINITY;
-    h->entries[0].max = INFINITY;
-    h->entries[0].sum = NAN;
-    store_history_row(&b, h, &h->entries[0]);
-    ck_assert_str_eq(b.data, "car-1\tspeed_kmh\t1700000040000\t-Infinity\tInfinity\tNaN\t2\n");
+    history_add(h, "car-2", "speed_kmh", 1700000040000, -0.25);
+    int32_t parts[] = {3, 5};
+    int64_t offs[] = {10, 20}, expected[] = {JOURNAL_OFFSET_BEGINNING, 7};
+    struct store_batch b = {.twins = twins,
+                            .n_twins = 2,
+                            .history = h,
+                            .parts = parts,
+                            .offsets = offs,
+                            .expected = expected,
+                            .n_parts = 2};
+    struct store_job job;
+    store_job_build(&job, &b);
+
+    struct buf want;
+    buf_init(&want, 1 << 20);
+    twin_rows_header(&want);
+    twin_rows_twin(&want, twins[0]);
+    twin_rows_twin(&want, twins[1]);
+    twin_rows_trailer(&want);
+    ck_assert_uint_eq(job.n_twins, 2);
+    assert_buf_eq(&job.twins, &want);
+    buf_reset(&want);
+    twin_rows_header(&want);
+    twin_rows_history(&want, h, &h->entries[0]);
+    twin_rows_history(&want, h, &h->entries[1]);
+    twin_rows_trailer(&want);
+    ck_assert_uint_eq(job.n_history, 2);
+    assert_buf_eq(&job.history, &want);
+
+    /* the fold goes on: the job still holds what was built */
+    struct buf twins_before;
+    buf_init(&twins_before, 1 << 20);
+    buf_append(&twins_before, job.twins.data, job.twins.len);
+    twin_metric_set(twins[0], "speed_kmh", 1, 5000);
+    twins[0]->events = 4;
+    history_clear(h);
+    parts[0] = offs[0] = expected[0] = 99;
+    assert_buf_eq(&job.twins, &twins_before);
+    ck_assert_uint_eq(job.n_parts, 2);
+    ck_assert_int_eq(job.parts[0], 3);
+    ck_assert_int_eq(job.parts[1], 5);
+    ck_assert_int_eq(job.offsets[0], 10);
+    ck_assert_int_eq(job.offsets[1], 20);
+    ck_assert_int_eq(job.expected[0], JOURNAL_OFFSET_BEGINNING);
+    ck_assert_int_eq(job.expected[1], 7);
+
+    store_job_release(&job);
+    ck_assert_uint_eq(job.twins.len, 0);
+    ck_assert_uint_eq(job.n_parts, 0);
+    buf_release(&twins_before);
+    buf_release(&want);
     history_free(h);
-    buf_release(&b);
+    twin_free(twins[0]);
+    twin_free(twins[1]);
+}
+END_TEST
+
+/* Offsets only (events that moved no twin): no COPY stream at all. */
+START_TEST(test_job_build_offsets_only)
+{
+    int32_t parts[] = {0};
+    int64_t offs[] = {4}, expected[] = {3};
+    struct store_batch b = {.parts = parts, .offsets = offs, .expected = expected, .n_parts = 1};
+    struct store_job job;
+    store_job_build(&job, &b);
+    ck_assert_uint_eq(job.n_twins, 0);
+    ck_assert_uint_eq(job.twins.len, 0);
+    ck_assert_uint_eq(job.n_history, 0);
+    ck_assert_uint_eq(job.history.len, 0);
+    ck_assert_uint_eq(job.n_parts, 1);
+    ck_assert_int_eq(job.offsets[0], 4);
+    store_job_release(&job);
+    /* an empty history map is no stream either */
+    struct history *h = history_new();
+    b.history = h;
+    b.n_parts = 0;
+    store_job_build(&job, &b);
+    ck_assert_uint_eq(job.history.len, 0);
+    ck_assert_uint_eq(job.n_parts, 0);
+    store_job_release(&job);
+    history_free(h);
 }
 END_TEST
 
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
-    TCase *tc = tcase_create("row");
-    tcase_add_test(tc, test_twin_row);
-    tcase_add_test(tc, test_twin_row_exact_doubles);
-    tcase_add_test(tc, test_history_row);
+    TCase *tc = tcase_create("job");
+    tcase_add_test(tc, test_job_build);
+    tcase_add_test(tc, test_job_build_offsets_only);
     suite_add_tcase(s, tc);
     return s;
 }
