@@ -200,6 +200,7 @@ static void projector_job_start(struct projector *pj)
 {
     if (!pj->opts.flush_thread) {
         projector_job_exec(pj, pj->store);
+        atomic_fetch_add(&pj->st_fold_wait_ms, pj->job.ms);
         pj->job_state = PROJECTOR_JOB_DONE;
         return;
     }
@@ -842,8 +843,8 @@ void projector_handle_metrics(struct http_request *req, void *arg)
     metrics_histogram_write(&b, "tp_projector_flush_ms", "flush transaction latency",
                             &pj->flush_latency);
     metrics_sample(&b, "tp_projector_fold_waits_ms_total", "counter",
-                   "ms the fold waited for a flush job to finish (with projector.flush_thread: "
-                   "back pressure and final flushes)",
+                   "ms the fold did not fold because of flush jobs: waiting for the flusher "
+                   "thread (back pressure, final flushes), or running them without it",
                    NULL, (double)atomic_load(&pj->st_fold_wait_ms));
     bool first = true;
     for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++) {
