@@ -10,7 +10,7 @@
  * struct twin but device_id and the dirty flag round-trips exactly (doubles
  * bit for bit). A reader of version N reads every version <= N; a record of
  * a later version, or one that is cut short or malformed, is refused with
- * TP_INVALID and a reason, never read past its end. The byte-by-byte layout
+ * TP_DECODE and a reason, never read past its end. The byte-by-byte layout
  * is in twin/README.md.
  *
  * Two ways to read a record:
@@ -74,7 +74,7 @@ struct twin_view {
     int64_t location_ts_ms;
     struct twin_str model, firmware, region;
     struct twin_view_metric *metrics; /* the caller's array */
-    size_t n_metrics, cap_metrics;    /* cap_metrics: its size (a record with more: TP_INVALID) */
+    size_t n_metrics, cap_metrics;    /* cap_metrics: its size (a record with more: TP_DECODE) */
 };
 
 /* Bytes twin_record_write may write for t, at most. */
@@ -82,10 +82,10 @@ size_t twin_record_bound(const struct twin *t);
 /* Writes t's record (all but device_id and the dirty flag) to out; returns its length. */
 size_t twin_record_write(uint8_t *out, const struct twin *t);
 /* Fills t (fresh from twin_new: no metrics) from a record of len bytes; names interned.
- * TP_INVALID with the reason in errstr (t then holds no metrics and events 0). */
+ * TP_DECODE with the reason in errstr (t then holds no metrics and events 0). */
 enum tp_err twin_record_read(struct twin *t, const uint8_t *in, size_t len, char *errstr,
                              size_t errstr_size);
-/* Decodes a record of len bytes into v (see above) without the name pool. TP_INVALID with
+/* Decodes a record of len bytes into v (see above) without the name pool. TP_DECODE with
  * the reason in errstr. */
 enum tp_err twin_record_view(struct twin_view *v, const uint8_t *in, size_t len, char *errstr,
                              size_t errstr_size);

@@ -1,0 +1,690 @@
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "twin/names.h"
+#include "twin/record.h"
+#include "tests/support/check_main.h"
+
+static struct twin_view_metric view_metrics[TWIN_VIEW_METRICS_MAX];
+
+static void check_dbl(double got, double want, const char *what, size_t i)
+{
+    ck_assert_msg(!memcmp(&got, &want, sizeof(double)), "metric %zu %s: %.17g != %.17g", i, what,
+                  got, want);
+}
+
+static void check_str(struct twin_str s, const char *want)
+{
+    if (!want) {
+        ck_assert_ptr_null(s.p);
+        return;
+    }
+    ck_assert_ptr_nonnull(s.p);
+    ck_assert_uint_eq(s.len, strlen(want));
+    ck_assert_mem_eq(s.p, want, s.len);
+}
+
+/* The view of a record equals the twin read from it, field by field. */
+static void check_view(const struct twin_view *v, const struct twin *b)
+{
+    ck_assert_int_eq(v->version, TWIN_RECORD_VERSION);
+    ck_assert_int_eq(v->first_seen_ms, b->first_seen_ms);
+    ck_assert_int_eq(v->last_seen_ms, b->last_seen_ms);
+    ck_assert_int_eq(v->last_sequence, b->last_sequence);
+    ck_assert_int_eq(v->events, b->events);
+    ck_assert_uint_eq(v->seen[0], b->seen[0]);
+    ck_assert_uint_eq(v->seen[1], b->seen[1]);
+    ck_assert_int_eq(v->minute_ms, b->minute_ms);
+    ck_assert_int_eq(v->has_location, b->has_location);
+    ck_assert_uint_eq(v->loc_mask, b->loc_mask);
+    ck_assert_mem_eq(v->loc, b->loc, sizeof(v->loc));
+    ck_assert_int_eq(v->location_ts_ms, b->location_ts_ms);
+    check_str(v->model, b->model);
+    check_str(v->firmware, b->firmware);
+    check_str(v->region, b->region);
+    ck_assert_uint_eq(v->n_metrics, b->n_metrics);
+    for (size_t i = 0; i < b->n_metrics; i++) {
+        const struct twin_view_metric *x = &v->metrics[i];
+        const struct twin_metric *y = &b->metrics[i];
+        check_str(x->name, y->name);
+        check_dbl(x->value, y->value, "value", i);
+        ck_assert_int_eq(x->ts_ms, y->ts_ms);
+        check_dbl(x->min, y->min, "min", i);
+        check_dbl(x->max, y->max, "max", i);
+        check_dbl(x->sum, y->sum, "sum", i);
+        ck_assert_int_eq(x->count, y->count);
+        check_dbl(x->mmin, y->mmin, "mmin", i);
+        check_dbl(x->mmax, y->mmax, "mmax", i);
+        check_dbl(x->msum, y->msum, "msum", i);
+        ck_assert_int_eq(x->mcount, y->mcount);
+    }
+}
+
+/* b, read from t's record, equals t bit for bit (statistics only while count > 0, the
+ * minute's only while one is open: they mean nothing otherwise and come back as 0). */
+static void check_twin(const struct twin *b, const struct twin *t)
+{
+    ck_assert_str_eq(b->device_id, t->device_id);
+    ck_assert_int_eq(b->first_seen_ms, t->first_seen_ms);
+    ck_assert_int_eq(b->last_seen_ms, t->last_seen_ms);
+    ck_assert_int_eq(b->last_sequence, t->last_sequence);
+    ck_assert_int_eq(b->events, t->events);
+    ck_assert_int_eq(b->has_location, t->has_location);
+    ck_assert_uint_eq(b->loc_mask, t->loc_mask);
+    ck_assert_int_eq(b->location_ts_ms, t->location_ts_ms);
+    ck_assert_int_eq(b->minute_ms, t->minute_ms);
+    ck_assert_uint_eq(b->seen[0], t->seen[0]);
+    ck_assert_uint_eq(b->seen[1], t->seen[1]);
+    for (int i = 0; i < TWIN_LOC_N; i++)
+        if (t->loc_mask & (1u << i))
+            ck_assert_mem_eq(&b->loc[i], &t->loc[i], sizeof(double));
+        else
+            ck_assert(b->loc[i] == 0);
+    ck_assert_ptr_eq(b->model, t->model); /* interned: the same pointer */
+    ck_assert_ptr_eq(b->firmware, t->firmware);
+    ck_assert_ptr_eq(b->region, t->region);
+    ck_assert_uint_eq(b->n_metrics, t->n_metrics);
+    for (size_t i = 0; i < t->n_metrics; i++) {
+        const struct twin_metric *x = &t->metrics[i], *y = &b->metrics[i];
+        ck_assert_ptr_eq(y->name, x->name);
+        check_dbl(y->value, x->value, "value", i);
+        ck_assert_int_eq(y->ts_ms, x->ts_ms);
+        ck_assert_int_eq(y->count, x->count);
+        if (x->count) {
+            check_dbl(y->min, x->min, "min", i);
+            check_dbl(y->max, x->max, "max", i);
+            check_dbl(y->sum, x->sum, "sum", i);
+        } else {
+            ck_assert(y->min == 0 && y->max == 0 && y->sum == 0);
+        }
+        int64_t mcount = t->minute_ms == TWIN_NO_MINUTE ? 0 : x->mcount;
+        ck_assert_int_eq(y->mcount, mcount);
+        if (mcount) {
+            check_dbl(y->mmin, x->mmin, "mmin", i);
+            check_dbl(y->mmax, x->mmax, "mmax", i);
+            check_dbl(y->msum, x->msum, "msum", i);
+        } else {
+            ck_assert(y->mmin == 0 && y->mmax == 0 && y->msum == 0);
+        }
+    }
+}
+
+/* Writes t's record, reads it into a fresh twin and views it; checks every field (check_twin,
+ * check_view). Returns the record's length; the record in *out if asked. */
+static size_t round_trip_keep(const struct twin *t, uint8_t **out)
+{
+    size_t bound = twin_record_bound(t);
+    uint8_t *p = tp_malloc(bound);
+    size_t n = twin_record_write(p, t);
+    ck_assert_uint_le(n, bound);
+    ck_assert_uint_eq(p[0], TWIN_RECORD_VERSION);
+    char err[256] = "";
+    struct twin *b = twin_new(t->device_id);
+    ck_assert_msg(twin_record_read(b, p, n, err, sizeof(err)) == TP_OK, "%s", err);
+    check_twin(b, t);
+
+    struct twin_view v = {.metrics = view_metrics, .cap_metrics = TWIN_VIEW_METRICS_MAX};
+    ck_assert_msg(twin_record_view(&v, p, n, err, sizeof(err)) == TP_OK, "%s", err);
+    check_view(&v, b);
+    /* the view's strings point into the record */
+    for (size_t i = 0; i < v.n_metrics; i++)
+        ck_assert(v.metrics[i].name.p > (const char *)p &&
+                  v.metrics[i].name.p + v.metrics[i].name.len <= (const char *)p + n);
+    twin_free(b);
+    if (out)
+        *out = p;
+    else
+        free(p);
+    return n;
+}
+
+/* The start of ts_ms's minute, rounded towards 0 (always representable). */
+static int64_t minute_of(int64_t ts_ms)
+{
+    return ts_ms / 60000 * 60000;
+}
+
+static size_t round_trip(const struct twin *t)
+{
+    return round_trip_keep(t, NULL);
+}
+
+/* Doubles that are short decimals, and every kind that is not. */
+static const double values[] = {0,
+                                88.5,
+                                12.4,
+                                -7.25,
+                                47.123456,
+                                0.1 + 0.2,
+                                1.0 / 3,
+                                -0.0,
+                                1e300,
+                                -1e-300,
+                                DBL_MIN / 4, /* subnormal */
+                                DBL_MAX,
+                                9007199254740993.0,
+                                123456789.123456789,
+                                0.000000001,
+                                4503599627370495.5,
+                                1e15,
+                                INFINITY,
+                                -INFINITY,
+                                NAN,
+                                -NAN};
+#define N_VALUES (sizeof(values) / sizeof(values[0]))
+
+START_TEST(test_doubles_exact)
+{
+    struct twin *t = twin_new("dev");
+    t->events = 5;
+    t->last_seen_ms = 1790000000000;
+    t->first_seen_ms = t->last_seen_ms - 86400000;
+    t->last_sequence = 5;
+    char name[16];
+    for (size_t i = 0; i < N_VALUES; i++)
+        for (size_t j = 0; j < N_VALUES; j += 2) {
+            snprintf(name, sizeof(name), "m%zu_%zu", i, j);
+            struct twin_metric *m = twin_metric_set(t, name, values[i], t->last_seen_ms);
+            m->count = (int64_t)(j % 5 + (j % 5 == 4 ? 0 : 1)); /* 5 = events, or not */
+            m->min = values[j];
+            m->max = values[(j + 1) % N_VALUES];
+            m->sum = values[(i + j) % N_VALUES];
+            /* the open minute: none, one value (the latest or not), several */
+            m->mcount = (int64_t)(j % 3);
+            m->mmin = m->mcount == 1 ? values[(i + j / 3) % N_VALUES] : values[(j + 2) % N_VALUES];
+            m->mmax = m->mcount == 1 ? m->mmin : values[(i + 1) % N_VALUES];
+            m->msum = m->mcount == 1 ? m->mmin : values[(i + 2) % N_VALUES];
+            m->scale = (uint8_t)(i % 11); /* hints of every kind, wrong ones too */
+        }
+    /* sums of short decimals: near a decimal, never one */
+    struct twin_metric *m = twin_metric_set(t, "sum_of_tenths", 0.3, t->last_seen_ms);
+    m->count = 2;
+    m->min = 0.1;
+    m->max = 0.2;
+    m->sum = 0.1 + 0.2;
+    m->mcount = 2;
+    m->mmin = 0.1;
+    m->mmax = 0.2;
+    m->msum = 0.1 + 0.2;
+    t->minute_ms = t->last_seen_ms - t->last_seen_ms % 60000 - 3 * 60000; /* a minute start */
+    t->has_location = true;
+    t->loc_mask = 0x1f;
+    t->location_ts_ms = t->last_seen_ms - 1;
+    for (int i = 0; i < TWIN_LOC_N; i++)
+        t->loc[i] = values[i * 4 + 1];
+    round_trip(t);
+    t->minute_ms = TWIN_NO_MINUTE; /* the same figures, no minute open: they are not stored */
+    for (int i = 0; i < TWIN_LOC_N; i++)
+        t->loc[i] = values[i * 4 + 3];
+    round_trip(t);
+    twin_free(t);
+}
+END_TEST
+
+START_TEST(test_integers_and_flags)
+{
+    const int64_t ints[] = {
+        0, 1, -1, INT64_MAX, INT64_MIN, FOLD_TS_MIN_MS, FOLD_TS_MAX_MS, -123456789, 59999};
+    const size_t n = sizeof(ints) / sizeof(ints[0]);
+    for (size_t a = 0; a < n; a++)
+        for (size_t b = 0; b < n; b++) {
+            struct twin *t = twin_new("x");
+            t->last_seen_ms = ints[a];
+            t->first_seen_ms = ints[b];
+            t->events = ints[a] < 0 ? 0 : ints[a];
+            t->last_sequence = ints[b];
+            t->has_location = b % 2;
+            t->loc_mask = b % 2 ? 1u << TWIN_ACCURACY : b % 3 ? 0x1f : 0;
+            t->location_ts_ms = ints[(a + b) % n];
+            for (int i = 0; i < TWIN_LOC_N; i++)
+                if (t->loc_mask & (1u << i))
+                    t->loc[i] = 3.5 * i - 90;
+            struct twin_metric *m = twin_metric_set(t, "a", 1, ints[b]); /* ts != last_seen */
+            m->count = 0;                                                /* no statistics */
+            m = twin_metric_set(t, "b", 2, t->last_seen_ms);
+            m->count = ints[(a + 1) % n] < 0 ? 3 : ints[(a + 1) % n]; /* count != events */
+            m->min = m->max = m->sum = 2;
+            twin_attr_set(t, "firmware", b % 2 ? "1.2.3" : "");
+            twin_attr_set(t, "region", "eu-north");
+            if (a % 3 == 0)
+                twin_attr_set(t, "model", "eu-north"); /* = region: stored once */
+            m->mcount = 2;
+            m->mmin = m->mmax = 1;
+            m->msum = 2;
+            /* also far from last_seen, and at the ends of the fold's range */
+            t->minute_ms = a % 2 ? TWIN_NO_MINUTE : minute_of(ints[b]);
+            round_trip(t);
+            twin_free(t);
+        }
+}
+END_TEST
+
+/* Metric names added by schemas and map keys: many, long, UTF-8, equal to an attribute. */
+START_TEST(test_thousand_metrics)
+{
+    struct twin *t = twin_new("veh-\xc3\xa9");
+    t->events = t->last_sequence = 1000;
+    t->first_seen_ms = FOLD_TS_MIN_MS;
+    t->last_seen_ms = FOLD_TS_MAX_MS;
+    char name[TWIN_RECORD_STRING_MAX + 1];
+    for (int i = 0; i < 1000; i++) {
+        if (i == 999) {
+            memset(name, 'n', TWIN_RECORD_STRING_MAX); /* the longest a record takes */
+            name[TWIN_RECORD_STRING_MAX] = 0;
+        } else {
+            snprintf(name, sizeof(name),
+                     "temp_\xc2\xb0"
+                     "C_%d_\xe6\xb8\xa9\xe5\xba\xa6",
+                     i);
+        }
+        struct twin_metric *m = twin_metric_set(t, name, i * 0.5, FOLD_TS_MAX_MS - i);
+        for (int k = 0; k <= i % 4; k++)
+            twin_metric_observe(m, i * 0.5 - k * 0.1);
+        m->mcount = i % 2;
+        m->mmin = m->mmax = m->msum = m->value;
+    }
+    twin_metric_set(t, "tp-van", 1, FOLD_TS_MAX_MS); /* also an attribute value */
+    twin_attr_set(t, "model", "tp-van");
+    twin_attr_set(t, "region", "\xe6\x9d\xb1\xe4\xba\xac");
+    t->minute_ms = minute_of(FOLD_TS_MAX_MS);
+    t->seen[0] = 0x5555555555555555ULL;
+    size_t n = round_trip(t);
+    ck_assert_uint_le(n, twin_record_bound(t));
+    twin_free(t);
+}
+END_TEST
+
+/* The sequence window (twin.h) comes back bit for bit: no gap costs 2 bytes. */
+START_TEST(test_sequence_window)
+{
+    struct twin *t = twin_new("seq");
+    t->events = t->last_sequence = 300;
+    t->last_seen_ms = t->first_seen_ms = 1000;
+    size_t full = round_trip(t); /* twin_new: every bit set */
+    const uint64_t windows[][2] = {{0, 0},
+                                   {~1ULL, UINT64_MAX},
+                                   {0x8000000000000001ULL, 0x1ULL << 63},
+                                   {0x0123456789abcdefULL, 0xfedcba9876543210ULL}};
+    for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
+        t->seen[0] = windows[i][0];
+        t->seen[1] = windows[i][1];
+        size_t n = round_trip(t);
+        if (i == 0) /* every bit clear: two varints of 10 bytes instead of 1 */
+            ck_assert_uint_eq(n, full + 18);
+    }
+    twin_free(t);
+}
+END_TEST
+
+/* A never-seen twin: version, empty table, and the defaults. */
+START_TEST(test_empty_twin)
+{
+    struct twin *t = twin_new("new");
+    uint8_t *p;
+    size_t n = round_trip_keep(t, &p);
+    /* version 1, no strings, last_seen 0, first_seen 0, events 0, last_sequence 0, no
+     * attributes, location byte 0, no metrics, full window */
+    const uint8_t want[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    ck_assert_uint_eq(n, sizeof(want));
+    ck_assert_mem_eq(p, want, n);
+    free(p);
+    twin_free(t);
+}
+END_TEST
+
+/* The bench's twin: 8 metrics of one decimal, location, attributes, open minute. */
+static struct twin *typical_twin(void)
+{
+    struct twin *t = twin_new("veh-0000042");
+    t->first_seen_ms = 1790000000000;
+    t->last_seen_ms = t->first_seen_ms + 15000;
+    t->events = t->last_sequence = 4;
+    const char *names[] = {"speed_kmh",      "fuel_level_pct",      "battery_voltage_v",
+                           "engine_temp_c",  "engine_rpm",          "odometer_km",
+                           "outside_temp_c", "tire_pressure_fl_kpa"};
+    const double v[] = {88.5, 61.2, 14.1, 91.3, 3012, 12345.6, 21.4, 239.9};
+    for (int i = 0; i < 8; i++) {
+        struct twin_metric *m = twin_metric_set(t, names[i], v[i], t->last_seen_ms);
+        for (int k = 0; k < 4; k++)
+            twin_metric_observe(m, k == 3 ? v[i] : v[i] + (double)k);
+    }
+    t->has_location = true;
+    t->loc_mask = (1u << TWIN_LAT) | (1u << TWIN_LON) | (1u << TWIN_HEADING);
+    t->loc[TWIN_LAT] = 48.137154;
+    t->loc[TWIN_LON] = 11.576124;
+    t->loc[TWIN_HEADING] = 271;
+    t->location_ts_ms = t->last_seen_ms;
+    twin_attr_set(t, "model", "tp-van");
+    twin_attr_set(t, "firmware", "2.1.3");
+    twin_attr_set(t, "region", "eu-central");
+    t->minute_ms = t->last_seen_ms - t->last_seen_ms % 60000;
+    for (int i = 0; i < 8; i++) {
+        t->metrics[i].mmin = t->metrics[i].mmax = t->metrics[i].msum = v[i];
+        t->metrics[i].mcount = 1;
+    }
+    return t;
+}
+
+/* A small twin with a bit of everything: the golden record's. */
+static struct twin *golden_twin(void)
+{
+    struct twin *t = twin_new("golden");
+    t->first_seen_ms = 1790000000000;
+    t->last_seen_ms = 1790000065000;
+    t->events = 7;
+    t->last_sequence = 9;
+    t->seen[0] = ~0x2ULL; /* sequence 7 missing */
+    twin_attr_set(t, "model", "van");
+    twin_attr_set(t, "region", "van"); /* stored once */
+    t->has_location = true;
+    t->loc_mask = (1u << TWIN_LAT) | (1u << TWIN_ALT);
+    t->loc[TWIN_LAT] = 48.5;
+    t->loc[TWIN_ALT] = 1.0 / 3;
+    t->location_ts_ms = 1790000060000;
+    t->minute_ms = 1790000040000;
+    struct twin_metric *m = twin_metric_set(t, "speed", 88.5, t->last_seen_ms);
+    twin_metric_observe(m, 0.1);
+    twin_metric_observe(m, 0.2); /* sum 0.3 + 1 ulp */
+    m->mcount = 2;
+    m->mmin = 0.1;
+    m->mmax = 0.2;
+    m->msum = 0.1 + 0.2;
+    m->count = 7;
+    m = twin_metric_set(t, "van", -0.0, 1790000000000); /* named like an attribute */
+    return t;
+}
+
+/*
+ * Version 1 is frozen: a fixed twin's record, byte for byte (twin/README.md explains each).
+ * If this fails, the format changed: that needs a new version number, and this record must
+ * still read (test_golden_v1_reads).
+ */
+static const char golden_v1[] = "01"           /* version 1 */
+                                "02"           /* 2 strings */
+                                "0376616e"     /* "van" */
+                                "057370656564" /* "speed" */
+                                "d0a78bc59868" /* last_seen 1790000065000 */
+                                "cff707"       /* first_seen: -65000 */
+                                "07"           /* events 7 */
+                                "04"           /* last_sequence: +2 */
+                                "010001" /* model, firmware, region: string 0, none, string 0 */
+                                "e5"     /* location: has, ts, minute, lat + altitude_m */
+                                "8f4e"   /* location ts: -5000 */
+                                "00"     /* open minute: last_seen's */
+                                "01ca07" /* lat: scale 1, 485 */
+                                "0f555555555555d53f" /* altitude_m: raw */
+                                "02"                 /* 2 metrics */
+                                "01"                 /* "speed" */
+                                "81"                 /* flags: scale 1, minute */
+                                "ea0d"               /* value 885 */
+                                "02"                 /* min 1 */
+                                "04"                 /* max 2 */
+                                "0602"               /* sum 3 + 1 ulp */
+                                "08"                 /* minute: count 2 */
+                                "e80d"               /* min: 885 - 884 */
+                                "e50d"               /* max: 885 - 883 */
+                                "cd1b02"             /* sum: 2 * 885 - 1767 + 1 ulp */
+                                "00"                 /* "van" */
+                                "3f"                 /* flags: raw, ts, count */
+                                "cff707"             /* ts: -65000 */
+                                "0d"                 /* count: -7 */
+                                "0000000000000080"   /* value -0.0 */
+                                "02"                 /* window: sequence 7 missing */
+                                "00";
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static size_t unhex(uint8_t *out, const char *h)
+{
+    size_t n = strlen(h) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned b;
+        ck_assert_int_eq(sscanf(h + 2 * i, "%2x", &b), 1);
+        out[i] = (uint8_t)b;
+    }
+    return n;
+}
+
+START_TEST(test_golden_v1)
+{
+    struct twin *t = golden_twin();
+    uint8_t *p;
+    size_t n = round_trip_keep(t, &p);
+    char h[512];
+    ck_assert_uint_lt(2 * n, sizeof(h));
+    hex(h, p, n);
+    ck_assert_str_eq(h, golden_v1);
+    free(p);
+    twin_free(t);
+}
+END_TEST
+
+START_TEST(test_golden_v1_reads)
+{
+    uint8_t p[256];
+    size_t n = unhex(p, golden_v1);
+    struct twin *want = golden_twin();
+    struct twin *b = twin_new("golden");
+    char err[256] = "";
+    ck_assert_msg(twin_record_read(b, p, n, err, sizeof(err)) == TP_OK, "%s", err);
+    check_twin(b, want);
+    struct twin_view v = {.metrics = view_metrics, .cap_metrics = TWIN_VIEW_METRICS_MAX};
+    ck_assert_int_eq(twin_record_view(&v, p, n, err, sizeof(err)), TP_OK);
+    check_view(&v, b);
+    twin_free(b);
+    twin_free(want);
+}
+END_TEST
+
+/* Reading and viewing p[0..n) both fail with exactly this reason (NULL: any), and leave
+ * nothing behind. */
+static void refused(const uint8_t *p, size_t n, const char *reason)
+{
+    char err[256] = "";
+    struct twin *b = twin_new("r");
+    ck_assert_int_eq(twin_record_read(b, p, n, err, sizeof(err)), TP_DECODE);
+    if (reason)
+        ck_assert_str_eq(err, reason);
+    else
+        ck_assert_msg(!strncmp(err, "invalid twin record: ", 21), "%s", err);
+    ck_assert_int_eq(b->events, 0);
+    ck_assert_uint_eq(b->n_metrics, 0);
+    ck_assert_int_eq(b->minute_ms, TWIN_NO_MINUTE);
+    ck_assert_ptr_null(b->model);
+    ck_assert_uint_eq(b->seen[0], UINT64_MAX);
+    twin_free(b);
+    struct twin_view v = {.metrics = view_metrics, .cap_metrics = TWIN_VIEW_METRICS_MAX};
+    char err2[256] = "";
+    ck_assert_int_eq(twin_record_view(&v, p, n, err2, sizeof(err2)), TP_DECODE);
+    ck_assert_str_eq(err2, err);
+    ck_assert_uint_eq(v.n_metrics, 0);
+    ck_assert_int_eq(v.events, 0);
+    ck_assert_ptr_eq(v.metrics, view_metrics);
+    ck_assert_uint_eq(v.cap_metrics, TWIN_VIEW_METRICS_MAX);
+}
+
+/* Every cut of a valid record is refused, and so is one byte more. */
+START_TEST(test_truncated_refused)
+{
+    struct twin *twins[] = {golden_twin(), typical_twin(), twin_new("empty")};
+    for (size_t k = 0; k < 3; k++) {
+        uint8_t *p;
+        size_t n = round_trip_keep(twins[k], &p);
+        refused(p, 0, "invalid twin record: record is empty at byte 0");
+        for (size_t len = 1; len < n; len++) {
+            /* a copy of exactly len bytes: ASan catches a read past it */
+            uint8_t *cut = tp_malloc(len);
+            memcpy(cut, p, len);
+            refused(cut, len, NULL);
+            free(cut);
+        }
+        uint8_t *more = tp_malloc(n + 1);
+        memcpy(more, p, n);
+        more[n] = 0;
+        char want[128];
+        snprintf(want, sizeof(want), "invalid twin record: record goes on past its end at byte %zu",
+                 n);
+        refused(more, n + 1, want);
+        free(more);
+        free(p);
+        twin_free(twins[k]);
+    }
+}
+END_TEST
+
+START_TEST(test_version_refused)
+{
+    struct twin *t = golden_twin();
+    uint8_t *p;
+    size_t n = round_trip_keep(t, &p);
+    p[0] = 2;
+    refused(p, n, "invalid twin record: version is newer than this reader's (1) at byte 0");
+    p[0] = 255;
+    refused(p, n, "invalid twin record: version is newer than this reader's (1) at byte 0");
+    p[0] = 0;
+    refused(p, n, "invalid twin record: version is 0 at byte 0");
+    free(p);
+    twin_free(t);
+}
+END_TEST
+
+/* A minimal record: one string "a"; last_seen 0, events 1; metric "a" = 1 with count 1. */
+static const uint8_t tiny[] = {1,         /* version */
+                               1,         /* strings */
+                               1, 'a',    /* "a" */
+                               0,         /* last_seen */
+                               0,         /* first_seen - last_seen */
+                               1,         /* events */
+                               0,         /* last_sequence - events */
+                               0, 0,   0, /* no attributes */
+                               0,         /* location byte */
+                               1,         /* metrics */
+                               0,         /* its name: string 0 */
+                               0,         /* flags: scale 0, ts and count as the twin's */
+                               2, 2,   2, /* value, min, max: zigzag 1 */
+                               2, 0,      /* sum: decimal 1, 0 ulps */
+                               0, 0};     /* the window: full */
+#define TINY_N sizeof(tiny)
+
+/* tiny with byte at replaced by the n bytes of b. */
+static size_t tiny_with(uint8_t *out, size_t at, size_t drop, const uint8_t *b, size_t n)
+{
+    memcpy(out, tiny, at);
+    memcpy(out + at, b, n);
+    memcpy(out + at + n, tiny + at + drop, TINY_N - at - drop);
+    return TINY_N - drop + n;
+}
+
+START_TEST(test_corrupt_refused)
+{
+    struct twin *t = twin_new("tiny");
+    char err[256] = "";
+    ck_assert_msg(twin_record_read(t, tiny, TINY_N, err, sizeof(err)) == TP_OK, "%s", err);
+    ck_assert_str_eq(t->metrics[0].name, "a");
+    ck_assert(t->events == 1 && t->metrics[0].count == 1 && t->metrics[0].value == 1 &&
+              t->metrics[0].min == 1 && t->metrics[0].max == 1 && t->metrics[0].sum == 1);
+    twin_free(t);
+
+    uint8_t p[64];
+    size_t n;
+    /* a string longer than what is left, or than the maximum; a NUL in a name */
+    n = tiny_with(p, 2, 1, (const uint8_t[]){0x7f}, 1);
+    refused(p, n, "invalid twin record: string cut short at byte 3");
+    n = tiny_with(p, 2, 1, (const uint8_t[]){0x81, 0x08}, 2); /* 1025 */
+    refused(p, n, "invalid twin record: string is longer than TWIN_RECORD_STRING_MAX at byte 4");
+    n = tiny_with(p, 3, 1, (const uint8_t[]){0}, 1);
+    refused(p, n, "invalid twin record: string holds a NUL byte at byte 3");
+    /* more strings than a twin can have, or than bytes left */
+    n = tiny_with(p, 1, 1, (const uint8_t[]){0x84, 0x20}, 2); /* 4100 */
+    refused(p, n, "invalid twin record: string count is over TWIN_VIEW_METRICS_MAX + 3 at byte 3");
+    n = tiny_with(p, 1, 1, (const uint8_t[]){30}, 1);
+    refused(p, n, "invalid twin record: string table cut short at byte 2");
+    /* an index past the table: a metric's name, an attribute */
+    n = tiny_with(p, 13, 1, (const uint8_t[]){1}, 1);
+    refused(p, n, "invalid twin record: metric name refers to a string past the table at byte 14");
+    n = tiny_with(p, 10, 1, (const uint8_t[]){2}, 1);
+    refused(p, n, "invalid twin record: region refers to a string past the table at byte 11");
+    /* varints over 10 bytes, or beyond 64 bits */
+    const uint8_t eleven[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0};
+    n = tiny_with(p, 4, 1, eleven, sizeof(eleven));
+    refused(p, n, "invalid twin record: last_seen is a varint over 10 bytes or 64 bits at byte 4");
+    const uint8_t wide[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
+    n = tiny_with(p, 4, 1, wide, sizeof(wide));
+    refused(p, n, "invalid twin record: last_seen is a varint over 10 bytes or 64 bits at byte 4");
+    /* events must fit int64 */
+    const uint8_t neg[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    n = tiny_with(p, 6, 1, neg, sizeof(neg));
+    refused(p, n, "invalid twin record: events is negative at byte 16");
+    /* a scale that is none, a minute's figures without an open minute */
+    n = tiny_with(p, 14, 1, (const uint8_t[]){10}, 1);
+    refused(p, n, "invalid twin record: metric flags hold no scale at byte 15");
+    n = tiny_with(p, 14, 1, (const uint8_t[]){0x80}, 1);
+    refused(p, n,
+            "invalid twin record: metric flags hold minute figures but no minute is open at "
+            "byte 20");
+    /* a raw scale with a decimal sum */
+    const uint8_t raw[] = {0x0f, 0, 0,    0,    0, 0, 0, 0xf0, 0x3f, 0, 0,    0,   0,
+                           0,    0, 0xf0, 0x3f, 0, 0, 0, 0,    0,    0, 0xf0, 0x3f};
+    n = tiny_with(p, 14, 4, raw, sizeof(raw));
+    refused(p, n, "invalid twin record: metric flags hold a decimal sum at no scale at byte 39");
+    /* a negative count */
+    n = tiny_with(p, 14, 1, (const uint8_t[]){0x20, 0x03}, 2); /* events - 2 */
+    refused(p, n, "invalid twin record: metric count is negative at byte 16");
+    /* more metrics than allowed, than bytes left, than the view holds */
+    n = tiny_with(p, 12, 1, (const uint8_t[]){0x81, 0x20}, 2); /* 4097 */
+    refused(p, n, "invalid twin record: metric count is over TWIN_VIEW_METRICS_MAX at byte 14");
+    n = tiny_with(p, 12, 1, (const uint8_t[]){4}, 1);
+    refused(p, n, "invalid twin record: metrics cut short at byte 13");
+    struct twin_view_metric one;
+    struct twin_view v = {.metrics = &one, .cap_metrics = 0};
+    ck_assert_int_eq(twin_record_view(&v, tiny, TINY_N, err, sizeof(err)), TP_DECODE);
+    ck_assert_str_eq(err,
+                     "invalid twin record: metric count is over the view's capacity at byte 13");
+    v.cap_metrics = 1;
+    ck_assert_int_eq(twin_record_view(&v, tiny, TINY_N, err, sizeof(err)), TP_OK);
+    ck_assert_uint_eq(v.n_metrics, 1);
+    check_str(one.name, "a");
+    /* no error buffer: refused all the same */
+    ck_assert_int_eq(twin_record_view(&v, tiny, TINY_N - 1, NULL, 0), TP_DECODE);
+}
+END_TEST
+
+START_TEST(test_typical_size)
+{
+    struct twin *t = typical_twin();
+    size_t n = round_trip(t);
+    printf("typical twin record: %zu bytes\n", n);
+    twin_free(t);
+}
+END_TEST
+
+static Suite *record_suite(void)
+{
+    Suite *s = suite_create("record");
+    TCase *tc = tcase_create("round_trip");
+    tcase_add_test(tc, test_doubles_exact);
+    tcase_add_test(tc, test_integers_and_flags);
+    tcase_add_test(tc, test_thousand_metrics);
+    tcase_add_test(tc, test_sequence_window);
+    tcase_add_test(tc, test_empty_twin);
+    tcase_add_test(tc, test_golden_v1);
+    tcase_add_test(tc, test_golden_v1_reads);
+    tcase_add_test(tc, test_truncated_refused);
+    tcase_add_test(tc, test_version_refused);
+    tcase_add_test(tc, test_corrupt_refused);
+    tcase_add_test(tc, test_typical_size);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TP_CHECK_MAIN(record_suite)
