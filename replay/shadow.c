@@ -5,20 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/pg.h"
-#include "projector/store.h"
+#include "twin/rows.h"
 
 #define SHADOW_COPY_CHUNK (1 << 20)
 #define SHADOW_SUFFIX     "_shadow"
 #define SHADOW_NAME_MAX   63 /* PostgreSQL's NAMEDATALEN - 1 */
-
-/* Bit masks of the timestamp columns in store_twin_row's and store_history_row's lines. */
-#define SHADOW_TWIN_TS    ((1u << 1) | (1u << 2) | (1u << 8)) /* first_seen, last_seen, minute */
-#define SHADOW_HISTORY_TS (1u << 2)                           /* minute */
 
 struct shadow {
     PGconn *db;
@@ -32,18 +27,25 @@ struct shadow {
 static const char *const shadow_live[] = {"twins", "metric_minutes"};
 static const char *const shadow_tables[] = {"twins_shadow", "metric_minutes_shadow"};
 
+/* LIKE copies columns, defaults, checks and column storage but not the table's storage
+ * parameters (twins' fillfactor, migration 0009): those are copied from pg_class. */
 static const char shadow_create_sql[] =
     "DROP TABLE IF EXISTS twins_shadow, metric_minutes_shadow, metric_minutes_shadow_merged;"
     "CREATE TABLE twins_shadow (LIKE twins INCLUDING ALL EXCLUDING INDEXES);"
     "CREATE TABLE metric_minutes_shadow (LIKE metric_minutes INCLUDING ALL EXCLUDING INDEXES);"
-    "CREATE TEMP TABLE IF NOT EXISTS twins_shadow_stage (LIKE twins_shadow INCLUDING DEFAULTS)"
+    "DO $$ DECLARE r record; BEGIN"
+    " FOR r IN SELECT relname, array_to_string(reloptions, ', ') AS o FROM pg_class"
+    " WHERE oid IN ('twins'::regclass, 'metric_minutes'::regclass) AND reloptions IS NOT NULL"
+    " LOOP EXECUTE format('ALTER TABLE %I SET (%s)', r.relname || '_shadow', r.o); END LOOP;"
+    " END $$;"
+    "CREATE TEMP TABLE IF NOT EXISTS twins_shadow_stage"
+    " (device_id text, version bigint, last_seen timestamptz, state bytea)"
     " ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS metric_minutes_shadow_stage (LIKE metric_minutes_shadow)"
     " ON COMMIT DELETE ROWS";
 
-static const char shadow_twin_cols[] =
-    "(device_id, first_seen, last_seen, last_sequence, events, metrics, location, attributes,"
-    " minute, minute_stats, seq_window)";
+/* the columns of twin_rows_twin's and twin_rows_history's binary COPY rows (twin/rows.h) */
+static const char shadow_twin_cols[] = "(device_id, version, last_seen, state)";
 static const char shadow_history_cols[] = "(device_id, metric, minute, min, max, sum, count)";
 
 /* Several history parts: one row per (device, metric, minute), as the projector's upserts. */
@@ -55,16 +57,14 @@ static const char shadow_merge_sql[] =
     "DROP TABLE metric_minutes_shadow;"
     "ALTER TABLE metric_minutes_shadow_merged RENAME TO metric_minutes_shadow";
 
+/* As the projector's upsert: a twin never moves back to a lower version (= events), and a
+ * written row carries its transaction (written_xid: tp-query's search index follows it). */
 static const char shadow_upsert_twins_sql[] =
-    "INSERT INTO twins_shadow AS t (device_id, first_seen, last_seen, last_sequence, events,"
-    " metrics, location, attributes, minute, minute_stats, seq_window)"
-    " SELECT device_id, first_seen, last_seen, last_sequence, events, metrics, location,"
-    " attributes, minute, minute_stats, seq_window FROM twins_shadow_stage"
-    " ON CONFLICT (device_id) DO UPDATE SET first_seen = EXCLUDED.first_seen,"
-    " last_seen = EXCLUDED.last_seen, last_sequence = EXCLUDED.last_sequence,"
-    " events = EXCLUDED.events, metrics = EXCLUDED.metrics, location = EXCLUDED.location,"
-    " attributes = EXCLUDED.attributes, updated_at = now(), minute = EXCLUDED.minute,"
-    " minute_stats = EXCLUDED.minute_stats, seq_window = EXCLUDED.seq_window";
+    "INSERT INTO twins_shadow AS t (device_id, version, last_seen, state)"
+    " SELECT device_id, version, last_seen, state FROM twins_shadow_stage"
+    " ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version,"
+    " last_seen = EXCLUDED.last_seen, state = EXCLUDED.state, updated_at = now(),"
+    " written_xid = pg_current_xact_id() WHERE t.version <= EXCLUDED.version";
 
 static const char shadow_upsert_history_sql[] =
     "INSERT INTO metric_minutes_shadow AS m (device_id, metric, minute, min, max, sum, count)"
@@ -139,46 +139,6 @@ void shadow_free(struct shadow *sh)
     free(sh);
 }
 
-void shadow_ts_text(struct buf *out, int64_t ms)
-{
-    int64_t sec = ms / 1000, frac = ms % 1000;
-    if (frac < 0) {
-        frac += 1000;
-        sec--;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    buf_printf(out, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", tm.tm_year + 1900, tm.tm_mon + 1,
-               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
-}
-
-void shadow_row_ts(struct buf *out, const char *line, size_t len, unsigned ts_columns)
-{
-    size_t start = 0;
-    for (unsigned col = 0; start <= len; col++) {
-        const char *tab = memchr(line + start, '\t', len - start);
-        size_t end = tab ? (size_t)(tab - line) : len;
-        if (end > start && line[end - 1] == '\n' && !tab)
-            end--; /* the line's newline: not part of the last column */
-        bool null = end - start == 2 && line[start] == '\\' && line[start + 1] == 'N';
-        if (col < 32 && (ts_columns & (1u << col)) && !null) {
-            char num[32];
-            size_t n = end - start < sizeof(num) - 1 ? end - start : sizeof(num) - 1;
-            memcpy(num, line + start, n);
-            num[n] = '\0';
-            shadow_ts_text(out, strtoll(num, NULL, 10));
-        } else {
-            buf_append(out, line + start, end - start);
-        }
-        if (!tab)
-            break;
-        buf_append(out, "\t", 1);
-        start = end + 1;
-    }
-    buf_append(out, "\n", 1);
-}
-
 static enum tp_err shadow_put(struct shadow *sh, struct buf *chunk, char *errstr,
                               size_t errstr_size)
 {
@@ -191,43 +151,43 @@ static enum tp_err shadow_put(struct shadow *sh, struct buf *chunk, char *errstr
     return TP_OK;
 }
 
-/* Row i of a COPY, as store.c writes it (then converted by shadow_row_ts). */
+/* Row i of a COPY: twin/rows.h's binary tuple. */
 typedef void (*shadow_row_fn)(struct buf *out, const void *ctx, size_t i);
 
 static void shadow_twin_row(struct buf *out, const void *ctx, size_t i)
 {
-    store_twin_row(out, ((struct twin *const *)ctx)[i]);
+    twin_rows_twin(out, ((struct twin *const *)ctx)[i]);
 }
 
 static void shadow_history_row(struct buf *out, const void *ctx, size_t i)
 {
     const struct history *h = ctx;
-    store_history_row(out, h, &h->entries[i]);
+    twin_rows_history(out, h, &h->entries[i]);
 }
 
-/* COPY <table> <cols> FROM STDIN: n rows of row(), timestamps converted, in 1 MiB chunks. */
+/* COPY <table> <cols> FROM STDIN (FORMAT binary): n rows of row(), sent in 1 MiB chunks. */
 static enum tp_err shadow_copy_rows(struct shadow *sh, const char *table, const char *cols,
-                                    shadow_row_fn row, unsigned ts_columns, const void *ctx,
-                                    size_t n, char *errstr, size_t errstr_size)
+                                    shadow_row_fn row, const void *ctx, size_t n, char *errstr,
+                                    size_t errstr_size)
 {
-    struct buf chunk, line;
+    struct buf chunk;
     char sql[256];
     buf_init(&chunk, SIZE_MAX / 2);
-    buf_init(&line, SIZE_MAX / 2);
-    snprintf(sql, sizeof(sql), "COPY %s %s FROM STDIN", table, cols);
+    snprintf(sql, sizeof(sql), "COPY %s %s FROM STDIN (FORMAT binary)", table, cols);
     enum tp_err err =
         pg_check(sh->db, PQexec(sh->db, sql), PGRES_COPY_IN, NULL, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
+    twin_rows_header(&chunk);
     for (size_t i = 0; i < n && err == TP_OK; i++) {
-        buf_reset(&line);
-        row(&line, ctx, i);
-        shadow_row_ts(&chunk, line.data, line.len, ts_columns);
+        row(&chunk, ctx, i);
         if (chunk.len >= SHADOW_COPY_CHUNK)
             err = shadow_put(sh, &chunk, errstr, errstr_size);
     }
-    if (err == TP_OK)
+    if (err == TP_OK) {
+        twin_rows_trailer(&chunk);
         err = shadow_put(sh, &chunk, errstr, errstr_size);
+    }
     if (PQputCopyEnd(sh->db, err == TP_OK ? NULL : "aborted by tp-replay") != 1 && err == TP_OK)
         err = tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not end COPY: %s",
                          PQerrorMessage(sh->db));
@@ -240,7 +200,6 @@ static enum tp_err shadow_copy_rows(struct shadow *sh, const char *table, const 
         PQclear(extra);
 out:
     buf_release(&chunk);
-    buf_release(&line);
     return err;
 }
 
@@ -254,29 +213,46 @@ enum tp_err shadow_copy(struct shadow *sh, struct twin *const *twins, size_t n_t
 {
     enum tp_err err = TP_OK;
     if (n_twins > 0)
-        err = shadow_copy_rows(sh, "twins_shadow", shadow_twin_cols, shadow_twin_row,
-                               SHADOW_TWIN_TS, twins, n_twins, errstr, errstr_size);
+        err = shadow_copy_rows(sh, "twins_shadow", shadow_twin_cols, shadow_twin_row, twins,
+                               n_twins, errstr, errstr_size);
     size_t n_hist = h ? history_count(h) : 0;
     if (err == TP_OK && n_hist > 0) {
         err = shadow_copy_rows(sh, "metric_minutes_shadow", shadow_history_cols, shadow_history_row,
-                               SHADOW_HISTORY_TS, h, n_hist, errstr, errstr_size);
+                               h, n_hist, errstr, errstr_size);
     }
     return err;
 }
 
-/* "name" + SHADOW_SUFFIX, quoted; TP_CONFIG when too long for PostgreSQL. */
-static enum tp_err shadow_index_name(struct shadow *sh, const char *name, struct buf *out,
-                                     char *errstr, size_t errstr_size)
+/* s as a quoted SQL identifier */
+static void shadow_ident(struct buf *out, const char *s, size_t len)
 {
-    char full[128];
-    if (strlen(name) + strlen(SHADOW_SUFFIX) > SHADOW_NAME_MAX)
+    buf_append(out, "\"", 1);
+    for (size_t i = 0; i < len; i++)
+        buf_append(out, s[i] == '"' ? "\"\"" : s + i, 1 + (s[i] == '"'));
+    buf_append(out, "\"", 1);
+}
+
+enum tp_err shadow_index_sql(struct buf *out, const char *index, const char *shadow, bool unique,
+                             char contype, const char *def, char *errstr, size_t errstr_size)
+{
+    const char *using = strstr(def, " USING ");
+    if (!using || (contype && contype != 'p' && contype != 'u'))
         return tp_err_set(TP_CONFIG, errstr, errstr_size,
-                          "index \"%s\" has too long a name for its shadow \"%s%s\"", name, name,
+                          "cannot rebuild index \"%s\" on a shadow table: %s", index, def);
+    if (strlen(index) + strlen(SHADOW_SUFFIX) > SHADOW_NAME_MAX)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "index \"%s\" has too long a name for its shadow \"%s%s\"", index, index,
                           SHADOW_SUFFIX);
-    snprintf(full, sizeof(full), "%s%s", name, SHADOW_SUFFIX);
-    char *q = PQescapeIdentifier(sh->db, full, strlen(full));
-    buf_append_str(out, q);
-    PQfreemem(q);
+    char full[SHADOW_NAME_MAX + 1];
+    snprintf(full, sizeof(full), "%s%s", index, SHADOW_SUFFIX);
+    struct buf name;
+    buf_init(&name, SIZE_MAX / 2);
+    shadow_ident(&name, full, strlen(full));
+    buf_printf(out, "CREATE %sINDEX %s ON %s%s", unique ? "UNIQUE " : "", name.data, shadow, using);
+    if (contype)
+        buf_printf(out, "; ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s", shadow, name.data,
+                   contype == 'p' ? "PRIMARY KEY" : "UNIQUE", name.data);
+    buf_release(&name);
     return TP_OK;
 }
 
@@ -285,37 +261,23 @@ static enum tp_err shadow_index_like(struct shadow *sh, const char *live, const 
                                      char *errstr, size_t errstr_size)
 {
     PGresult *res = NULL;
-    struct buf sql, name;
+    struct buf sql;
     buf_init(&sql, SIZE_MAX / 2);
-    buf_init(&name, SIZE_MAX / 2);
     const char *params[] = {live};
     enum tp_err err = pg_exec_params(sh->db, shadow_indexes_sql, 1, params, PGRES_TUPLES_OK, &res,
                                      errstr, errstr_size);
     for (int r = 0; err == TP_OK && r < PQntuples(res); r++) {
-        const char *idx = PQgetvalue(res, r, 0), *contype = PQgetvalue(res, r, 2);
-        const char *def = PQgetvalue(res, r, 3);
-        const char *using = strstr(def, " USING ");
-        if (!using || (contype[0] && contype[0] != 'p' && contype[0] != 'u')) {
-            err = tp_err_set(TP_CONFIG, errstr, errstr_size,
-                             "cannot rebuild index \"%s\" of \"%s\": %s", idx, live, def);
-            break;
-        }
         buf_reset(&sql);
-        buf_reset(&name);
-        err = shadow_index_name(sh, idx, &name, errstr, errstr_size);
+        err = shadow_index_sql(&sql, PQgetvalue(res, r, 0), shadow,
+                               !strcmp(PQgetvalue(res, r, 1), "t"), PQgetvalue(res, r, 2)[0],
+                               PQgetvalue(res, r, 3), errstr, errstr_size);
         if (err != TP_OK)
             break;
-        buf_printf(&sql, "CREATE %sINDEX %s ON %s%s",
-                   !strcmp(PQgetvalue(res, r, 1), "t") ? "UNIQUE " : "", name.data, shadow, using);
-        if (contype[0])
-            buf_printf(&sql, "; ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s", shadow,
-                       name.data, contype[0] == 'p' ? "PRIMARY KEY" : "UNIQUE", name.data);
         log_debug("%s", sql.data);
         err = pg_command(sh->db, sql.data, errstr, errstr_size);
     }
     PQclear(res);
     buf_release(&sql);
-    buf_release(&name);
     return err;
 }
 
@@ -342,17 +304,16 @@ enum tp_err shadow_apply(struct shadow *sh, struct twin *const *twins, size_t n_
     if (!sh->in_swap)
         err = pg_command(sh->db, "BEGIN", errstr, errstr_size);
     if (err == TP_OK && n_twins > 0) {
-        err = shadow_copy_rows(sh, "twins_shadow_stage", shadow_twin_cols, shadow_twin_row,
-                               SHADOW_TWIN_TS, twins, n_twins, errstr, errstr_size);
+        err = shadow_copy_rows(sh, "twins_shadow_stage", shadow_twin_cols, shadow_twin_row, twins,
+                               n_twins, errstr, errstr_size);
         if (err == TP_OK)
             err = pg_command(sh->db, shadow_upsert_twins_sql, errstr, errstr_size);
         if (err == TP_OK)
             err = pg_command(sh->db, "TRUNCATE twins_shadow_stage", errstr, errstr_size);
     }
     if (err == TP_OK && n_hist > 0) {
-        err =
-            shadow_copy_rows(sh, "metric_minutes_shadow_stage", shadow_history_cols,
-                             shadow_history_row, SHADOW_HISTORY_TS, h, n_hist, errstr, errstr_size);
+        err = shadow_copy_rows(sh, "metric_minutes_shadow_stage", shadow_history_cols,
+                               shadow_history_row, h, n_hist, errstr, errstr_size);
         if (err == TP_OK)
             err = pg_command(sh->db, shadow_upsert_history_sql, errstr, errstr_size);
         if (err == TP_OK)

@@ -9,10 +9,14 @@
  * catalog, so migrations 0001-0003 and any later one are followed), named
  * <name>_shadow, with primary keys as constraints, and ANALYZEs them.
  *
- * Rows are the projector's own COPY lines (store_twin_row,
- * store_history_row: the same JSON, the same digits) with their
- * millisecond columns written as UTC timestamps (shadow_row_ts), so a
- * rebuilt twin is byte for byte what the live projector writes.
+ * twins_shadow also gets the live table's storage parameters (twins'
+ * fillfactor), which LIKE does not copy.
+ *
+ * Rows are the projection's binary COPY rows (twin/rows.h, as the
+ * projector's store writes them: the twin record of twin/record.h), so a
+ * rebuilt twin is stored exactly as the live projector stores it. The
+ * catch-up's upsert has the projector's guard: a twin row never goes back
+ * to a lower version; it sets updated_at and written_xid.
  *
  * Swap (one transaction, shadow_swap_begin .. shadow_swap_commit): insert
  * the group's missing offset rows and lock all of them FOR UPDATE (the live
@@ -81,10 +85,11 @@ void shadow_swap_abort(struct shadow *sh);
 /* Drops the shadow tables (after a failure; nothing live is touched). */
 enum tp_err shadow_drop(struct shadow *sh, char *errstr, size_t errstr_size);
 
-/* Appends ms since the epoch as a UTC timestamptz literal: 2026-11-23 10:00:00.123+00. */
-void shadow_ts_text(struct buf *out, int64_t ms);
-/* Appends one COPY text line (ending in '\n'), writing the integer columns whose bit is set in
- * ts_columns (bit i = column i) as shadow_ts_text. */
-void shadow_row_ts(struct buf *out, const char *line, size_t len, unsigned ts_columns);
+/* Appends the statements that create on table shadow an index like the live one named index
+ * (def: its pg_get_indexdef), named <index>_shadow, unique or not, with its constraint
+ * (contype 'p': primary key, 'u': unique, '\0': none). TP_CONFIG for another constraint, a
+ * definition without USING, or a name too long with the suffix. Pure. */
+enum tp_err shadow_index_sql(struct buf *out, const char *index, const char *shadow, bool unique,
+                             char contype, const char *def, char *errstr, size_t errstr_size);
 
 #endif

@@ -20,6 +20,7 @@
  */
 #include <check.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
+#include "tests/support/twindb.h"
 #include "tests/support/workload.h"
 
 static struct stack st;
@@ -142,32 +144,65 @@ static int register_schema(const char *text)
     return id;
 }
 
-/* The metric's value in the twin once the projector has written it (20 s). */
-static double twin_metric(const char *device, const char *metric)
+/* The twin's metric, or NULL (t holds the twin's row: twindb_release it). */
+static const struct twin_view_metric *twin_metric_of(struct twindb *t, const char *device,
+                                                     const char *metric)
 {
     PGconn *db;
     char errstr[256];
     ck_assert_int_eq(pg_connect(st.dsn, "test_evolution", &db, errstr, sizeof(errstr)), TP_OK);
-    const char *params[] = {device, metric};
+    twindb_load(t, db, device);
+    PQfinish(db);
+    return t->n == 1 ? twindb_metric(&t->rows[0].v, metric) : NULL;
+}
+
+/* The metric's value in the twin once the projector has written it (20 s). */
+static double twin_metric(const char *device, const char *metric)
+{
     for (int i = 0; i < 200; i++) {
-        PGresult *res;
-        ck_assert_int_eq(pg_exec_params(db,
-                                        "SELECT (metrics->$2->>'value')::float8 FROM twins"
-                                        " WHERE device_id = $1 AND metrics ? $2",
-                                        2, params, PGRES_TUPLES_OK, &res, errstr, sizeof(errstr)),
-                         TP_OK);
-        if (PQntuples(res) == 1) {
-            double v = atof(PQgetvalue(res, 0, 0));
-            PQclear(res);
-            PQfinish(db);
+        struct twindb t;
+        const struct twin_view_metric *m = twin_metric_of(&t, device, metric);
+        double v = m ? m->value : 0;
+        twindb_release(&t);
+        if (m)
             return v;
-        }
-        PQclear(res);
         usleep(100 * 1000);
     }
-    PQfinish(db);
     ck_abort_msg("twin \"%s\" has no metric \"%s\" after 20 s", device, metric);
     return 0;
+}
+
+/* The twin's last_sequence. */
+static int64_t twin_last_sequence(const char *device)
+{
+    struct twindb t;
+    twin_metric_of(&t, device, "");
+    ck_assert_uint_eq(t.n, 1);
+    int64_t seq = t.rows[0].v.last_sequence;
+    twindb_release(&t);
+    return seq;
+}
+
+/* The twin (every field of its record, twindb_row_text) and the twins table's oid. */
+static void twin_text(const char *device, char *out, size_t n)
+{
+    PGconn *db;
+    char errstr[256];
+    ck_assert_int_eq(pg_connect(st.dsn, "test_evolution", &db, errstr, sizeof(errstr)), TP_OK);
+    struct buf b;
+    buf_init(&b, SIZE_MAX / 2);
+    twindb_text(db, device, &b);
+    PGresult *res;
+    ck_assert_int_eq(pg_exec_params(db, "SELECT 'twins'::regclass::oid", 0, NULL, PGRES_TUPLES_OK,
+                                    &res, errstr, sizeof(errstr)),
+                     TP_OK);
+    ck_assert_msg(b.len > 0, "no twin \"%s\"", device);
+    b.data[b.len - 1] = ' '; /* the line's newline */
+    snprintf(out, n, "%s%s", b.data, PQgetvalue(res, 0, 0));
+    ck_assert_uint_lt(strlen(out), n - 1);
+    PQclear(res);
+    PQfinish(db);
+    buf_release(&b);
 }
 
 static void setup(void)
@@ -356,22 +391,6 @@ static int64_t db_i64(const char *sql, const char *param)
     return v;
 }
 
-/* The one text a query answers (the test database), into out. */
-static void db_text(const char *sql, const char *param, char *out, size_t n)
-{
-    PGconn *db;
-    char errstr[256];
-    ck_assert_int_eq(pg_connect(st.dsn, "test_evolution", &db, errstr, sizeof(errstr)), TP_OK);
-    const char *params[] = {param};
-    PGresult *res;
-    ck_assert_int_eq(
-        pg_exec_params(db, sql, 1, params, PGRES_TUPLES_OK, &res, errstr, sizeof(errstr)), TP_OK);
-    ck_assert_int_eq(PQntuples(res), 1);
-    snprintf(out, n, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    PQfinish(db);
-}
-
 /* GET path of the projector: the status, the body in resp. */
 static long projector_get(const char *path)
 {
@@ -451,11 +470,11 @@ START_TEST(test_registry_down_waits_then_decodes)
     ck_assert_msg(strstr(resp.data, "\ntp_projector_decode_waiting 1\n"), "%s", resp.data);
     ck_assert_msg(strstr(resp.data, "\ntp_projector_applied_total 0\n"), "%s", resp.data);
     ck_assert_msg(strstr(resp.data, "\ntp_projector_dead_lettered_total 0\n"), "%s", resp.data);
-    ck_assert_int_eq(db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2"), 1);
-    ck_assert_int_eq(db_i64("SELECT count(*) FROM twins WHERE device_id = $1"
-                            " AND metrics ? 'tire_wear_pct'",
-                            "evo-2"),
-                     0);
+    ck_assert_int_eq(db_i64("SELECT version FROM twins WHERE device_id = $1", "evo-2"), 1);
+    struct twindb t;
+    ck_assert_ptr_null(twin_metric_of(&t, "evo-2", "tire_wear_pct"));
+    ck_assert_uint_eq(t.n, 1);
+    twindb_release(&t);
     ck_assert_int_eq(db_i64("SELECT coalesce(sum(next_offset), 0) FROM projector_offsets"
                             " WHERE consumer_group = $1",
                             st.topic),
@@ -467,7 +486,7 @@ START_TEST(test_registry_down_waits_then_decodes)
     ck_assert_double_eq(twin_metric("evo-2", "speed_kmh"), 41.25);
     wait_projector_line("\ntp_projector_decode_waiting 0\n");
     ck_assert_int_eq(projector_get("/readyz"), 200);
-    ck_assert_int_eq(db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2"), 2);
+    ck_assert_int_eq(db_i64("SELECT version FROM twins WHERE device_id = $1", "evo-2"), 2);
 
     /* an id the registry does not have can never be decoded: dead-lettered, then the
      * projector moves on */
@@ -491,12 +510,12 @@ START_TEST(test_registry_down_waits_then_decodes)
     ck_assert_int_eq(journal_producer_flush(p, 10000), TP_OK);
     journal_producer_free(p);
     wait_projector_line("\ntp_projector_dead_lettered_total 1\n");
-    for (int i = 0; i < 200 && db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2") < 3;
-         i++)
+    for (int i = 0;
+         i < 200 && db_i64("SELECT version FROM twins WHERE device_id = $1", "evo-2") < 3; i++)
         usleep(100 * 1000);
-    ck_assert_int_eq(db_i64("SELECT events FROM twins WHERE device_id = $1", "evo-2"), 3);
+    ck_assert_int_eq(db_i64("SELECT version FROM twins WHERE device_id = $1", "evo-2"), 3);
     ck_assert_double_eq(twin_metric("evo-2", "speed_kmh"), 44);
-    ck_assert_int_eq(db_i64("SELECT last_sequence FROM twins WHERE device_id = $1", "evo-2"), 4);
+    ck_assert_int_eq(twin_last_sequence("evo-2"), 4);
     struct journal_consumer *c = workload_dlq_consumer(&st);
     struct journal_event ev;
     workload_dlq_next(c, &ev);
@@ -511,24 +530,20 @@ START_TEST(test_registry_down_waits_then_decodes)
      * projection alone; with it, it rebuilds the same twin, v2 field included */
     ck_assert_int_eq(stack_service_stop(projector_pid, SIGTERM), 0);
     projector_pid = 0;
-    static const char twin_sql[] =
-        "SELECT events || ' ' || last_sequence || ' ' || metrics::text || ' ' ||"
-        " encode(seq_window, 'hex') || ' ' || 'twins'::regclass::oid FROM twins"
-        " WHERE device_id = $1";
-    char live[1024], now[1024];
-    db_text(twin_sql, "evo-2", live, sizeof(live));
-    ck_assert_msg(strstr(live, "\"tire_wear_pct\": {\"ts\""), "%s", live);
+    char live[2048], now[2048];
+    twin_text("evo-2", live, sizeof(live));
+    ck_assert_msg(strstr(live, " | tire_wear_pct=12.5@"), "%s", live);
     char group[128];
     snprintf(group, sizeof(group), "TP_REPLAY_GROUP=%s", st.topic);
     const char *replay_env[] = {reg_env, group, NULL};
     ck_assert_int_eq(stack_service_stop(reg_pid, SIGTERM), 0);
     reg_pid = 0;
     ck_assert_int_ne(stack_run(&st, "tp-replay", replay_env), 0);
-    db_text(twin_sql, "evo-2", now, sizeof(now));
+    twin_text("evo-2", now, sizeof(now));
     ck_assert_str_eq(now, live);
     reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
     ck_assert_int_eq(stack_run(&st, "tp-replay", replay_env), 0);
-    db_text(twin_sql, "evo-2", now, sizeof(now));
+    twin_text("evo-2", now, sizeof(now));
     ck_assert_str_ne(now, live); /* a new table */
     *strrchr(now, ' ') = *strrchr(live, ' ') = '\0';
     ck_assert_str_eq(now, live);

@@ -2,9 +2,10 @@
  * tp-replay against the real stack (readings produced straight into the
  * journal, tests/support/workload.h, with duplicates and out-of-order
  * sequences):
- *   - replay equals live: after tp-projector caught up, every column of
- *     every twin (but updated_at, the write time) and of every
- *     metric_minutes row is the same after the rebuild and swap; the
+ *   - replay equals live: after tp-projector caught up, every twin (its
+ *     version, last_seen and every field of its record, tests/support/
+ *     twindb.h) and every column of every metric_minutes row is the same
+ *     after the rebuild and swap; the
  *     indexes and keys keep their names; the group's offsets are the end of
  *     the journal; the projector still running goes on from them (more
  *     readings, then every twin equals the independent fold);
@@ -36,6 +37,7 @@
 #include "common/mem.h"
 #include "tests/support/check_main.h"
 #include "tests/support/stack.h"
+#include "tests/support/twindb.h"
 #include "tests/support/workload.h"
 
 static struct stack st;
@@ -75,17 +77,22 @@ static void snapshot(const char *sql, struct buf *out)
     PQclear(res);
 }
 
-static const char twins_sql[] =
-    "SELECT device_id, first_seen, last_seen, last_sequence, events, metrics::text,"
-    " location::text, attributes::text, seq_window FROM twins ORDER BY device_id COLLATE \"C\"";
 static const char minutes_sql[] =
     "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
     " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute";
-/* indexes (with their definitions) and constraints of the projection's tables */
+/* indexes (with their definitions), constraints, storage parameters (twins' fillfactor) and
+ * column storage of the projection's tables */
 static const char schema_sql[] =
     "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('twins', 'metric_minutes')"
     " UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-    " WHERE conrelid IN ('twins'::regclass, 'metric_minutes'::regclass) ORDER BY 1, 2";
+    " WHERE conrelid IN ('twins'::regclass, 'metric_minutes'::regclass)"
+    " UNION ALL SELECT relname, coalesce(reloptions::text, '') FROM pg_class"
+    " WHERE oid IN ('twins'::regclass, 'metric_minutes'::regclass)"
+    " UNION ALL SELECT attrelid::regclass || '.' || attname, attstorage::text"
+    " || coalesce(' ' || pg_get_expr(d.adbin, d.adrelid), '') FROM pg_attribute"
+    " LEFT JOIN pg_attrdef d ON d.adrelid = attrelid AND d.adnum = attnum"
+    " WHERE attrelid IN ('twins'::regclass, 'metric_minutes'::regclass) AND attnum > 0"
+    " ORDER BY 1, 2";
 
 /* Runs tp-replay for the stack's group (plus extra env), expecting exit 0. */
 static void run_replay(const char *extra)
@@ -138,14 +145,16 @@ START_TEST(test_replay_equals_live)
     buf_init(&minutes_live, SIZE_MAX / 2);
     buf_init(&schema_live, SIZE_MAX / 2);
     buf_init(&now, SIZE_MAX / 2);
-    snapshot(twins_sql, &twins_live);
+    twindb_text(db, NULL, &twins_live);
     snapshot(minutes_sql, &minutes_live);
     snapshot(schema_sql, &schema_live);
+    ck_assert_msg(strstr(schema_live.data, "twins\t{fillfactor=70}\n"), "%s", schema_live.data);
+    ck_assert_msg(strstr(schema_live.data, "twins.state\te\n"), "%s", schema_live.data);
     int64_t oid = workload_query_i64(db, "SELECT 'twins'::regclass::oid::bigint", NULL);
 
     run_replay(NULL);
     ck_assert_int_ne(workload_query_i64(db, "SELECT 'twins'::regclass::oid::bigint", NULL), oid);
-    snapshot(twins_sql, &now);
+    twindb_text(db, NULL, &now);
     ck_assert_int_eq(now.len, twins_live.len);
     ck_assert_msg(!memcmp(now.data, twins_live.data, now.len), "twins differ after the replay");
     snapshot(minutes_sql, &now);

@@ -23,6 +23,7 @@
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
+#include "tests/support/twindb.h"
 #include "tests/support/workload.h"
 
 static struct stack st;
@@ -104,7 +105,8 @@ static void wait_events(const char *device, int64_t want)
 {
     int64_t got = -1;
     for (int i = 0; i < 200; i++) {
-        PGresult *res = workload_query(db, "SELECT events FROM twins WHERE device_id = $1", device);
+        PGresult *res =
+            workload_query(db, "SELECT version FROM twins WHERE device_id = $1", device);
         got = PQntuples(res) == 1 ? workload_i64(res, 0, 0) : -1;
         PQclear(res);
         if (got == want)
@@ -114,8 +116,23 @@ static void wait_events(const char *device, int64_t want)
     ck_abort_msg("twin %s has %lld events, expected %lld", device, (long long)got, (long long)want);
 }
 
-/* Every history minute of the device: metric_minutes rows plus the twin's open minute, as
- * "minute_offset:min/max/sum/count;" (minute_offset in minutes from m0). */
+struct minute_line {
+    long long offset;
+    const char *src;
+    char text[160];
+};
+
+static int minute_line_cmp(const void *a, const void *b)
+{
+    const struct minute_line *x = a, *y = b;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return strcmp(x->src, y->src);
+}
+
+/* Every history minute of the device's speed_kmh: metric_minutes rows plus the twin's open
+ * minute (in its record), as "minute_offset src min/max/sum/count;" (minute_offset in minutes
+ * from m0), ordered by minute and src. */
 static void history_of(const char *device, int64_t m0, char *out, size_t n)
 {
     char m0s[32];
@@ -123,44 +140,57 @@ static void history_of(const char *device, int64_t m0, char *out, size_t n)
     const char *params[] = {device, m0s};
     PGresult *res = PQexecParams(
         db,
-        "SELECT ((extract(epoch FROM minute) * 1000)::bigint - $2::bigint) / 60000, src, min,"
-        " max, sum, count FROM (SELECT minute, 'closed' AS src, min, max, sum, count"
-        " FROM metric_minutes WHERE device_id = $1 AND metric = 'speed_kmh' UNION ALL"
-        " SELECT minute, 'open', (minute_stats->'speed_kmh'->>0)::float8,"
-        " (minute_stats->'speed_kmh'->>1)::float8, (minute_stats->'speed_kmh'->>2)::float8,"
-        " (minute_stats->'speed_kmh'->>3)::bigint FROM twins WHERE device_id = $1"
-        " AND minute_stats ? 'speed_kmh') h ORDER BY 1, 2",
+        "SELECT ((extract(epoch FROM minute) * 1000)::bigint - $2::bigint) / 60000, min, max,"
+        " sum, count FROM metric_minutes WHERE device_id = $1 AND metric = 'speed_kmh'",
         2, NULL, params, NULL, NULL, 0);
     ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    struct minute_line lines[64];
+    size_t k = 0;
+    for (int r = 0; r < PQntuples(res) && k < 63; r++, k++) {
+        lines[k].offset = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+        lines[k].src = "closed";
+        snprintf(lines[k].text, sizeof(lines[k].text), "%s/%s/%s/%s", PQgetvalue(res, r, 1),
+                 PQgetvalue(res, r, 2), PQgetvalue(res, r, 3), PQgetvalue(res, r, 4));
+    }
+    ck_assert_int_lt(PQntuples(res), 63);
+    PQclear(res);
+    struct twindb t;
+    twindb_load(&t, db, device);
+    ck_assert_uint_eq(t.n, 1);
+    const struct twin_view_metric *m = twindb_metric(&t.rows[0].v, "speed_kmh");
+    if (m && m->mcount > 0) {
+        ck_assert_int_ne(t.rows[0].v.minute_ms, TWIN_NO_MINUTE);
+        lines[k].offset = (long long)((t.rows[0].v.minute_ms - m0) / 60000);
+        lines[k].src = "open";
+        snprintf(lines[k].text, sizeof(lines[k].text), "%.17g/%.17g/%.17g/%lld", m->mmin, m->mmax,
+                 m->msum, (long long)m->mcount);
+        k++;
+    }
+    twindb_release(&t);
+    qsort(lines, k, sizeof(*lines), minute_line_cmp);
     size_t used = 0;
     out[0] = '\0';
-    for (int r = 0; r < PQntuples(res); r++)
-        used +=
-            (size_t)snprintf(out + used, n - used, "%s %s %s/%s/%s/%s;", PQgetvalue(res, r, 0),
-                             PQgetvalue(res, r, 1), PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
-                             PQgetvalue(res, r, 4), PQgetvalue(res, r, 5));
-    PQclear(res);
+    for (size_t i = 0; i < k; i++)
+        used += (size_t)snprintf(out + used, n - used, "%lld %s %s;", lines[i].offset, lines[i].src,
+                                 lines[i].text);
 }
 
-/* The whole projection as text (twins with their sequence window, and metric_minutes). */
+/* The whole projection as text (every twin's record, tests/support/twindb.h, with its
+ * sequence window; and metric_minutes). */
 static void snapshot(struct buf *out)
 {
-    static const char *const sqls[] = {
-        "SELECT device_id, first_seen, last_seen, last_sequence, events, metrics::text,"
-        " attributes::text, minute, minute_stats::text, encode(seq_window, 'hex') FROM twins"
-        " ORDER BY device_id COLLATE \"C\"",
-        "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
-        " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute"};
-    buf_reset(out);
-    for (int q = 0; q < 2; q++) {
-        PGresult *res = workload_query(db, sqls[q], NULL);
-        for (int r = 0; r < PQntuples(res); r++) {
-            for (int c = 0; c < PQnfields(res); c++)
-                buf_printf(out, "%s|", PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
-            buf_append_str(out, "\n");
-        }
-        PQclear(res);
+    twindb_text(db, NULL, out);
+    PGresult *res =
+        workload_query(db,
+                       "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
+                       " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute",
+                       NULL);
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < PQnfields(res); c++)
+            buf_printf(out, "%s|", PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
+        buf_append_str(out, "\n");
     }
+    PQclear(res);
 }
 
 START_TEST(test_out_of_order_counts_once_and_replays_the_same)
@@ -179,25 +209,24 @@ START_TEST(test_out_of_order_counts_once_and_replays_the_same)
     post("ooo-1", 1, m0 + 10000, 99);
     wait_metric("tp_projector_duplicates_total", 1);
     wait_events("ooo-1", 5);
-    PGresult *res = workload_query(
-        db,
-        "SELECT events, last_sequence, (extract(epoch FROM last_seen) * 1000)::bigint,"
-        " metrics->'speed_kmh'->>'value', metrics->'speed_kmh'->>'min',"
-        " metrics->'speed_kmh'->>'max', metrics->'speed_kmh'->>'sum',"
-        " metrics->'speed_kmh'->>'count', encode(seq_window, 'hex')"
-        " FROM twins WHERE device_id = $1",
-        "ooo-1");
-    ck_assert_int_eq(workload_i64(res, 0, 0), 5);
-    ck_assert_int_eq(workload_i64(res, 0, 1), 5);
-    ck_assert_int_eq(workload_i64(res, 0, 2), m0 + 61000);
-    ck_assert_str_eq(PQgetvalue(res, 0, 3), "50"); /* the newest reading's */
-    ck_assert_str_eq(PQgetvalue(res, 0, 4), "10");
-    ck_assert_str_eq(PQgetvalue(res, 0, 5), "50");
-    ck_assert_str_eq(PQgetvalue(res, 0, 6), "150");
-    ck_assert_str_eq(PQgetvalue(res, 0, 7), "5");
+    struct twindb t;
+    twindb_load(&t, db, "ooo-1");
+    ck_assert_uint_eq(t.n, 1);
+    const struct twin_view *v = &t.rows[0].v;
+    ck_assert_int_eq(v->events, 5);
+    ck_assert_int_eq(v->last_sequence, 5);
+    ck_assert_int_eq(v->last_seen_ms, m0 + 61000);
+    const struct twin_view_metric *m = twindb_metric(v, "speed_kmh");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_double_eq(m->value, 50); /* the newest reading's */
+    ck_assert_double_eq(m->min, 10);
+    ck_assert_double_eq(m->max, 50);
+    ck_assert_double_eq(m->sum, 150);
+    ck_assert_int_eq(m->count, 5);
     /* 1..4 seen, and sequences <= 0 */
-    ck_assert_str_eq(PQgetvalue(res, 0, 8), "ffffffffffffffffffffffffffffffff");
-    PQclear(res);
+    ck_assert_uint_eq(v->seen[0], UINT64_MAX);
+    ck_assert_uint_eq(v->seen[1], UINT64_MAX);
+    twindb_release(&t);
     char hist[512];
     history_of("ooo-1", m0, hist, sizeof(hist));
     ck_assert_str_eq(hist, "0 closed 10/40/70/3;1 open 30/50/80/2;");
@@ -213,14 +242,14 @@ START_TEST(test_out_of_order_counts_once_and_replays_the_same)
     wait_metric("tp_projector_sequence_jumps_total", 1);
     wait_metric("tp_projector_dead_lettered_total", 2);
     wait_events("ooo-2", 3);
-    res = workload_query(db,
-                         "SELECT last_sequence, metrics->'speed_kmh'->>'min',"
-                         " metrics->'speed_kmh'->>'sum' FROM twins WHERE device_id = $1",
-                         "ooo-2");
-    ck_assert_int_eq(workload_i64(res, 0, 0), 1300);
-    ck_assert_str_eq(PQgetvalue(res, 0, 1), "1");
-    ck_assert_str_eq(PQgetvalue(res, 0, 2), "6");
-    PQclear(res);
+    twindb_load(&t, db, "ooo-2");
+    ck_assert_uint_eq(t.n, 1);
+    ck_assert_int_eq(t.rows[0].v.last_sequence, 1300);
+    m = twindb_metric(&t.rows[0].v, "speed_kmh");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_double_eq(m->min, 1);
+    ck_assert_double_eq(m->sum, 6);
+    twindb_release(&t);
     ck_assert_double_eq(workload_metric(projector_port, "tp_projector_applied_total"), 8);
 
     /* the dead letters: the events as journaled, with their reasons */

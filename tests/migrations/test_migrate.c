@@ -124,6 +124,17 @@ START_TEST(test_project_migrations_apply)
     PGresult *res = PQexec(db, "SELECT count(*) FROM twins");
     ck_assert_str_eq(PQgetvalue(res, 0, 0), "0");
     PQclear(res);
+    /* 0009: the lean twins table; a fresh database (no twin ever) keeps no *_0008 tables */
+    res = PQexec(db, "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute"
+                     " WHERE attrelid = 'twins'::regclass AND attnum > 0 AND NOT attisdropped");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_str_eq(PQgetvalue(res, 0, 0),
+                     "device_id,version,last_seen,updated_at,written_xid,state");
+    PQclear(res);
+    res = PQexec(db, "SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_0008%'");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_str_eq(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
     PQfinish(db);
 }
 END_TEST

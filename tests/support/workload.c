@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "twindb.h"
 
 /* sorted as PostgreSQL's "C" collation sorts them */
 const char *const workload_metric_names[WORKLOAD_METRICS] = {
@@ -300,80 +301,129 @@ int64_t workload_query_i64(PGconn *db, const char *sql, const char *param)
     return v;
 }
 
+/* One history minute read back: a metric_minutes row or a twin's open minute. */
+struct got_hist {
+    const char *device; /* borrowed from the result or the twin rows */
+    const char *metric;
+    size_t metric_len;
+    int64_t minute;
+    double min, max, sum;
+    int64_t count;
+    const char *src;
+};
+
+static int got_hist_cmp(const void *a, const void *b)
+{
+    const struct got_hist *x = a, *y = b;
+    int c = strcmp(x->device, y->device);
+    if (c)
+        return c;
+    size_t n = x->metric_len < y->metric_len ? x->metric_len : y->metric_len;
+    c = memcmp(x->metric, y->metric, n);
+    if (c || x->metric_len != y->metric_len)
+        return c ? c : (x->metric_len > y->metric_len ? 1 : -1);
+    return x->minute < y->minute ? -1 : x->minute > y->minute;
+}
+
 void workload_assert_state(PGconn *db, const struct workload *w, struct expected *e)
 {
     char like[32], id[32];
     snprintf(like, sizeof(like), "%s-%%", w->prefix);
-    PGresult *res = workload_query(
-        db,
-        "SELECT device_id, events, last_sequence, (extract(epoch FROM first_seen) * 1000)::bigint,"
-        " (extract(epoch FROM last_seen) * 1000)::bigint, m.key, (m.value->>'value')::float8,"
-        " (m.value->>'ts')::bigint, (m.value->>'min')::float8, (m.value->>'max')::float8,"
-        " (m.value->>'sum')::float8, (m.value->>'count')::bigint"
-        " FROM twins t CROSS JOIN LATERAL jsonb_each(t.metrics) m WHERE device_id LIKE $1"
-        " ORDER BY device_id COLLATE \"C\", m.key COLLATE \"C\"",
-        like);
-    int r = 0, rows = PQntuples(res);
+    struct twindb got;
+    twindb_load(&got, db, like);
+    size_t r = 0;
     for (int d = 0; d < w->devices; d++) {
         const struct exp_twin *t = &e->twins[d];
         if (t->events == 0)
             continue;
         workload_device_id(w, d, id, sizeof(id));
+        ck_assert_msg(r < got.n, "twin %s missing", id);
+        const struct twindb_row *row = &got.rows[r++];
+        const struct twin_view *v = &row->v;
+        ck_assert_str_eq(row->device_id, id);
+        ck_assert_int_eq(v->events, t->events);
+        ck_assert_int_eq(v->last_sequence, t->last_seq);
+        ck_assert_int_eq(v->first_seen_ms, t->first_ms);
+        ck_assert_int_eq(v->last_seen_ms, t->last_ms);
+        size_t seen = 0;
         for (int k = 0; k < WORKLOAD_METRICS; k++) {
             const struct exp_metric *m = &t->m[k];
             if (!m->seen)
                 continue;
-            ck_assert_msg(r < rows, "twin %s metric %s missing", id, workload_metric_names[k]);
-            ck_assert_str_eq(PQgetvalue(res, r, 0), id);
-            ck_assert_int_eq(workload_i64(res, r, 1), t->events);
-            ck_assert_int_eq(workload_i64(res, r, 2), t->last_seq);
-            ck_assert_int_eq(workload_i64(res, r, 3), t->first_ms);
-            ck_assert_int_eq(workload_i64(res, r, 4), t->last_ms);
-            ck_assert_str_eq(PQgetvalue(res, r, 5), workload_metric_names[k]);
-            ck_assert_double_eq(workload_num(res, r, 6), m->value);
-            ck_assert_int_eq(workload_i64(res, r, 7), m->ts);
-            ck_assert_msg(workload_num(res, r, 8) == m->min && workload_num(res, r, 9) == m->max &&
-                              workload_num(res, r, 10) == m->sum &&
-                              workload_i64(res, r, 11) == m->count,
-                          "%s %s: min/max/sum/count %s/%s/%s/%s, expected %.17g/%.17g/%.17g/%lld",
-                          id, workload_metric_names[k], PQgetvalue(res, r, 8),
-                          PQgetvalue(res, r, 9), PQgetvalue(res, r, 10), PQgetvalue(res, r, 11),
+            seen++;
+            const struct twin_view_metric *g = twindb_metric(v, workload_metric_names[k]);
+            ck_assert_msg(g != NULL, "twin %s metric %s missing", id, workload_metric_names[k]);
+            ck_assert_double_eq(g->value, m->value);
+            ck_assert_int_eq(g->ts_ms, m->ts);
+            ck_assert_msg(g->min == m->min && g->max == m->max && g->sum == m->sum &&
+                              g->count == m->count,
+                          "%s %s: min/max/sum/count %.17g/%.17g/%.17g/%lld, expected "
+                          "%.17g/%.17g/%.17g/%lld",
+                          id, workload_metric_names[k], g->min, g->max, g->sum, (long long)g->count,
                           m->min, m->max, m->sum, (long long)m->count);
-            r++;
+        }
+        ck_assert_uint_eq(v->n_metrics, seen); /* no other metric */
+    }
+    ck_assert_uint_eq(got.n, r); /* no other twin */
+
+    /* metric_minutes plus each twin's open minute: a (device, metric, minute) must be in
+     * exactly one of them (a minute in both would be a row too many) */
+    qsort(e->hist, e->n_hist, sizeof(*e->hist), hist_cmp);
+    PGresult *res = workload_query(
+        db,
+        "SELECT device_id, metric, (extract(epoch FROM minute) * 1000)::bigint, min, max,"
+        " sum, count FROM metric_minutes WHERE device_id LIKE $1",
+        like);
+    size_t n_rows = (size_t)PQntuples(res), n = 0;
+    for (size_t i = 0; i < got.n; i++)
+        n += got.rows[i].v.n_metrics;
+    struct got_hist *h = tp_calloc(n_rows + n + 1, sizeof(*h));
+    n = 0;
+    for (int row = 0; row < (int)n_rows; row++)
+        h[n++] = (struct got_hist){
+            PQgetvalue(res, row, 0),   PQgetvalue(res, row, 1),   (size_t)PQgetlength(res, row, 1),
+            workload_i64(res, row, 2), workload_num(res, row, 3), workload_num(res, row, 4),
+            workload_num(res, row, 5), workload_i64(res, row, 6), "metric_minutes"};
+    for (size_t i = 0; i < got.n; i++) {
+        const struct twin_view *v = &got.rows[i].v;
+        for (size_t k = 0; k < v->n_metrics; k++) {
+            const struct twin_view_metric *m = &v->metrics[k];
+            if (m->mcount == 0)
+                continue;
+            ck_assert_msg(v->minute_ms != TWIN_NO_MINUTE, "twin %s: open figures, no minute",
+                          got.rows[i].device_id);
+            h[n++] = (struct got_hist){got.rows[i].device_id,
+                                       m->name.p,
+                                       m->name.len,
+                                       v->minute_ms,
+                                       m->mmin,
+                                       m->mmax,
+                                       m->msum,
+                                       m->mcount,
+                                       "open minute"};
         }
     }
-    ck_assert_int_eq(rows, r); /* no other twin, no other metric */
-    PQclear(res);
-
-    qsort(e->hist, e->n_hist, sizeof(*e->hist), hist_cmp);
-    res = workload_query(
-        db,
-        /* metric_minutes plus each twin's open minute: a (device, metric, minute) must be in
-         * exactly one of them (a minute in both would be a row too many) */
-        "SELECT device_id, metric, (extract(epoch FROM minute) * 1000)::bigint, min, max,"
-        " sum, count FROM (SELECT device_id, metric, minute, min, max, sum, count"
-        " FROM metric_minutes WHERE device_id LIKE $1 UNION ALL SELECT t.device_id, s.key,"
-        " t.minute, (s.value->>0)::float8, (s.value->>1)::float8, (s.value->>2)::float8,"
-        " (s.value->>3)::bigint FROM twins t, jsonb_each(t.minute_stats) s"
-        " WHERE t.device_id LIKE $1) h"
-        " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute",
-        like);
-    ck_assert_int_eq(PQntuples(res), (int)e->n_hist);
+    qsort(h, n, sizeof(*h), got_hist_cmp);
+    ck_assert_uint_eq(n, e->n_hist);
     for (size_t i = 0; i < e->n_hist; i++) {
-        const struct exp_hist *h = &e->hist[i];
-        int row = (int)i;
-        workload_device_id(w, h->dev, id, sizeof(id));
-        ck_assert_str_eq(PQgetvalue(res, row, 0), id);
-        ck_assert_str_eq(PQgetvalue(res, row, 1), workload_metric_names[h->metric]);
-        ck_assert_int_eq(workload_i64(res, row, 2), h->minute);
-        ck_assert_msg(workload_num(res, row, 3) == h->min && workload_num(res, row, 4) == h->max &&
-                          workload_num(res, row, 5) == h->sum &&
-                          workload_i64(res, row, 6) == h->count,
-                      "%s %s %lld: min/max/sum/count %s/%s/%s/%s, expected %g/%g/%g/%lld", id,
-                      workload_metric_names[h->metric], (long long)h->minute,
-                      PQgetvalue(res, row, 3), PQgetvalue(res, row, 4), PQgetvalue(res, row, 5),
-                      PQgetvalue(res, row, 6), h->min, h->max, h->sum, (long long)h->count);
+        const struct exp_hist *x = &e->hist[i];
+        const struct got_hist *g = &h[i];
+        workload_device_id(w, x->dev, id, sizeof(id));
+        ck_assert_str_eq(g->device, id);
+        ck_assert_msg(g->metric_len == strlen(workload_metric_names[x->metric]) &&
+                          !memcmp(g->metric, workload_metric_names[x->metric], g->metric_len),
+                      "%s: metric %.*s, expected %s", id, (int)g->metric_len, g->metric,
+                      workload_metric_names[x->metric]);
+        ck_assert_int_eq(g->minute, x->minute);
+        ck_assert_msg(
+            g->min == x->min && g->max == x->max && g->sum == x->sum && g->count == x->count,
+            "%s %s %lld (%s): min/max/sum/count %.17g/%.17g/%.17g/%lld, expected "
+            "%g/%g/%g/%lld",
+            id, workload_metric_names[x->metric], (long long)x->minute, g->src, g->min, g->max,
+            g->sum, (long long)g->count, x->min, x->max, x->sum, (long long)x->count);
     }
+    free(h);
+    twindb_release(&got);
     PQclear(res);
     /* the per-device restart of last_hist relies on this order; keep it usable after sorting */
     for (int d = 0; d < w->devices; d++) {

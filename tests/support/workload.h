@@ -4,11 +4,12 @@
  * journal (the journal producer, no HTTP, so 100k events take seconds),
  * with duplicates and out-of-order sequences, values in five metrics over
  * several minutes; workload_expect folds what was sent independently of
- * projector/fold.c, and workload_assert_state requires every twin (events,
+ * twin/fold.c, and workload_assert_state requires every twin (events,
  * last sequence, first/last seen, every metric's value, ts, min, max, sum,
- * count) and every history minute of the workload's devices (the rows of
- * metric_minutes plus each twin's open minute, twins.minute_stats; each
- * minute in exactly one of them) to equal it exactly. Values are multiples of 1/8 well below 2^40,
+ * count; read from each twin's record, twindb.h) and every history minute of
+ * the workload's devices (the rows of metric_minutes plus each twin's open
+ * minute, in its record; each minute in exactly one of them) to equal it
+ * exactly. Values are multiples of 1/8 well below 2^40,
  * so every partial sum is exact and per-minute sums do not depend on how flushes split them. Used
  * by integration/test_projector, test_projector_pg and test_replay.
  *
