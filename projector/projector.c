@@ -156,13 +156,27 @@ static void projector_unblock(struct projector *pj, size_t p)
 }
 
 /* Runs the job handed over last on st (the flusher thread's connection, or the loop
- * thread's without one). */
+ * thread's without one), and counts it at once when it committed (the metrics and /readyz
+ * never lag behind postgresql). */
 static void projector_job_exec(struct projector *pj, struct store *st)
 {
     struct projector_job *job = &pj->job;
     int64_t t0 = tp_mono_ms();
     job->err = store_job_run(st, &job->sj, job->errstr, sizeof(job->errstr));
     job->ms = tp_mono_ms() - t0;
+    atomic_store(&pj->st_flush_failing, job->err != TP_OK);
+    if (job->err != TP_OK)
+        return;
+    log_debug("flushed %zu twins, %zu history rows and %zu offsets in %lld ms", job->sj.n_twins,
+              job->sj.n_history, job->sj.n_parts, (long long)job->ms);
+    metrics_histogram_observe(&pj->flush_latency, (double)job->ms);
+    atomic_fetch_add(&pj->st_twins_flushed, (int64_t)job->sj.n_twins);
+    atomic_fetch_add(&pj->st_history_rows, (int64_t)job->sj.n_history);
+    int64_t committed = tp_now_ms();
+    for (size_t i = 0; i < job->n_fresh; i++)
+        metrics_histogram_observe(&pj->freshness, (double)(committed - job->fresh_ts[i]));
+    job->n_fresh = 0;
+    atomic_fetch_add(&pj->st_flushes, 1);
 }
 
 /* The flusher thread: runs each queued job on its own connection, one at a time. */
@@ -212,8 +226,8 @@ static void projector_job_start(struct projector *pj)
 
 /*
  * Collects the outcome of the job handed over last (loop thread): when it finished, or, with
- * wait, once it finished (the fold waits: back pressure; counted). Committed: counted, its
- * readings' freshness observed, and its twins packed unless changed again since it was built
+ * wait, once it finished (the fold waits: back pressure; counted). Committed (counted by
+ * projector_job_exec already): its twins packed unless changed again since it was built
  * (twins_pack_clean: those stay hot and dirty, for the next job). Failed: its error, the job
  * kept for a retry (projector_flush_final); every change folded after it builds on it, so the
  * caller resyncs. TP_OK while it still runs, or when there is none.
@@ -235,23 +249,12 @@ static enum tp_err projector_job_collect(struct projector *pj, bool wait, char *
     if (!done)
         return TP_OK;
     struct projector_job *job = &pj->job;
-    atomic_store(&pj->st_flush_failing, job->err != TP_OK);
     if (job->err != TP_OK)
         return tp_err_set(job->err, errstr, errstr_size, "%s", job->errstr);
     pj->last_flush_ms = job->ms;
-    log_debug("flushed %zu twins, %zu history rows and %zu offsets in %lld ms", job->sj.n_twins,
-              job->sj.n_history, job->sj.n_parts, (long long)job->ms);
-    metrics_histogram_observe(&pj->flush_latency, (double)job->ms);
-    atomic_fetch_add(&pj->st_twins_flushed, (int64_t)job->sj.n_twins);
-    atomic_fetch_add(&pj->st_history_rows, (int64_t)job->sj.n_history);
-    int64_t committed = tp_now_ms();
-    for (size_t i = 0; i < job->n_fresh; i++)
-        metrics_histogram_observe(&pj->freshness, (double)(committed - job->fresh_ts[i]));
-    job->n_fresh = 0;
     twins_pack_clean(pj->twins);
     store_job_release(&job->sj);
     job->built = false;
-    atomic_fetch_add(&pj->st_flushes, 1);
     return TP_OK;
 }
 
