@@ -23,9 +23,11 @@
 #define RECORD_L_TS        0x40 /* location_ts differs from last_seen */
 #define RECORD_L_HAS       0x80 /* has_location */
 #define RECORD_STRINGS_MAX (TWIN_VIEW_METRICS_MAX + 3)
-#define RECORD_LEN_BITS    11 /* a string's length in record_in's table: up to 2047 */
+#define RECORD_LEN_BITS    11   /* a string's length in record_in's table: up to 2047 */
+#define RECORD_SLOTS       8192 /* hash set of the strings: a power of two >= 1.5 x the most */
 
 static_assert(TWIN_RECORD_STRING_MAX < (1 << RECORD_LEN_BITS), "string length fits its bits");
+static_assert(RECORD_SLOTS >= RECORD_STRINGS_MAX + RECORD_STRINGS_MAX / 2 + 1, "slots for all");
 static_assert(TWIN_RECORD_MAX <= (1u << (32 - RECORD_LEN_BITS)), "record offset fits its bits");
 
 /* ---- writing ---- */
@@ -200,6 +202,8 @@ struct record_in {
     size_t errstr_size;
     size_t n_strs;
     uint32_t strs[RECORD_STRINGS_MAX]; /* each string: offset << RECORD_LEN_BITS | length */
+    uint8_t named[(RECORD_STRINGS_MAX + 7) / 8]; /* bit i: a metric is named by string i */
+    uint16_t slots[RECORD_SLOTS];                /* record_strs_distinct's hash set */
 };
 
 static bool record_fail(struct record_in *in, const char *what, const char *detail)
@@ -287,8 +291,38 @@ static struct twin_str record_str(const struct record_in *in, size_t i)
                              e & ((1u << RECORD_LEN_BITS) - 1)};
 }
 
-/* A string reference: index + 1 (0 = none) when optional, else an index. */
-static bool record_ref(struct record_in *in, const char *what, bool optional, struct twin_str *s)
+/* Whether the table holds each string once (the writer's rule): two metrics named alike in
+ * different entries would read as one twin with two metrics of a name. FNV-1a into open
+ * addressing sized to the table. */
+static bool record_strs_distinct(struct record_in *in)
+{
+    size_t cap = 16;
+    while (cap < in->n_strs + in->n_strs / 2 + 1)
+        cap *= 2;
+    memset(in->slots, 0, cap * sizeof(in->slots[0]));
+    for (size_t i = 0; i < in->n_strs; i++) {
+        struct twin_str s = record_str(in, i);
+        uint64_t h = 1469598103934665603ULL;
+        for (size_t k = 0; k < s.len; k++)
+            h = (h ^ (uint8_t)s.p[k]) * 1099511628211ULL;
+        for (size_t j = h & (cap - 1);; j = (j + 1) & (cap - 1)) {
+            if (!in->slots[j]) {
+                in->slots[j] = (uint16_t)(i + 1);
+                break;
+            }
+            struct twin_str o = record_str(in, in->slots[j] - 1u);
+            if (o.len == s.len && !memcmp(o.p, s.p, s.len)) {
+                in->p = (const uint8_t *)s.p;
+                return record_fail(in, "string", "repeats an earlier one");
+            }
+        }
+    }
+    return true;
+}
+
+/* A string reference: index + 1 (0 = none) when optional, else an index; *index: it. */
+static bool record_ref(struct record_in *in, const char *what, bool optional, struct twin_str *s,
+                       size_t *index)
 {
     uint64_t u;
     if (!record_uv(in, what, &u))
@@ -300,6 +334,7 @@ static bool record_ref(struct record_in *in, const char *what, bool optional, st
     if (i >= in->n_strs)
         return record_fail(in, what, "refers to a string past the table");
     *s = record_str(in, (size_t)i);
+    *index = (size_t)i;
     return true;
 }
 
@@ -339,6 +374,9 @@ static bool record_head(struct record_in *in, struct twin_view *v)
         in->strs[i] = (uint32_t)(in->p - in->start) << RECORD_LEN_BITS | (uint32_t)slen;
         in->p += slen;
     }
+    memset(in->named, 0, (in->n_strs + 7) / 8);
+    if (!record_strs_distinct(in))
+        return false;
 
     int64_t d;
     uint64_t u;
@@ -353,9 +391,10 @@ static bool record_head(struct record_in *in, struct twin_view *v)
     if (!record_zz(in, "last_sequence", &d))
         return false;
     v->last_sequence = coding_add(v->events, d);
-    if (!record_ref(in, "model", true, &v->model) ||
-        !record_ref(in, "firmware", true, &v->firmware) ||
-        !record_ref(in, "region", true, &v->region))
+    size_t ai;
+    if (!record_ref(in, "model", true, &v->model, &ai) ||
+        !record_ref(in, "firmware", true, &v->firmware, &ai) ||
+        !record_ref(in, "region", true, &v->region, &ai))
         return false;
 
     uint8_t lb;
@@ -408,7 +447,14 @@ static bool record_metric(struct record_in *in, const struct twin_view *v,
 {
     uint8_t flags;
     int64_t d, v0 = 0;
-    if (!record_ref(in, "metric name", false, &m->name) || !record_u8(in, "metric flags", &flags))
+    size_t i;
+    if (!record_ref(in, "metric name", false, &m->name, &i))
+        return false;
+    /* a twin has one metric of a name (twin_metric_set): a record with two is not a twin's */
+    if (in->named[i / 8] & (1u << (i % 8)))
+        return record_fail(in, "metric name", "is an earlier metric's");
+    in->named[i / 8] |= (uint8_t)(1u << (i % 8));
+    if (!record_u8(in, "metric flags", &flags))
         return false;
     int s = flags & RECORD_M_SCALE;
     if (!record_scale_ok(s))

@@ -329,4 +329,161 @@ for i, names in enumerate([
 ]):
     write("fuzz_migrate", "names%02d" % i, names.encode())
 
+# ---- record: twin records (twin/README.md, version 1), encoded here from the README's layout,
+# independently of twin/record.c ----
+M64 = (1 << 64) - 1
+
+
+def uv(v):
+    v &= M64
+    b = bytearray()
+    while v >= 0x80:
+        b.append((v & 0x7F) | 0x80)
+        v >>= 7
+    b.append(v)
+    return bytes(b)
+
+
+def zzv(v):
+    v = ((v + (1 << 63)) & M64) - (1 << 63)  # differences wrap, as int64
+    return uv((v << 1) ^ (v >> 63))
+
+
+def bits(v):
+    return struct.unpack("<q", struct.pack("<d", v))[0]
+
+
+def near(v, s):
+    """(m, ulps) with v ulps from m / 10^s, or None (README: a near sum)."""
+    if s == 15:
+        return None
+    x = v * 10.0 ** s
+    if not abs(x) < 2.0 ** 53:
+        return None
+    k = int(x - 0.5) if x < 0 else int(x + 0.5)
+    back = k / 10.0 ** s
+    if (struct.pack("<d", back)[7] >> 7) != (struct.pack("<d", v)[7] >> 7):
+        return None
+    d = bits(v) - bits(back)
+    return (k, d) if -(1 << 20) < d < (1 << 20) else None
+
+
+def scale(vals):
+    for s in range(10):
+        if all(near(v, s) is not None and near(v, s)[1] == 0 for v in vals):
+            return s
+    return 15
+
+
+def dbl(v, s):
+    return struct.pack("<d", v) if s == 15 else zzv(near(v, s)[0])
+
+
+def nsum(v, s, base=0):
+    k, d = near(v, s)
+    return zzv(k - base) + zzv(d)
+
+
+def record(t):
+    strs = []
+    def ref(x):
+        if x not in strs:
+            strs.append(x)
+        return strs.index(x)
+    attrs = [ref(t[a]) + 1 if t.get(a) is not None else 0 for a in ("model", "firmware", "region")]
+    names = [ref(m["name"]) for m in t["metrics"]]
+    ls, ev = t["last_seen"], t["events"]
+    minute = t.get("minute")
+    loc = t.get("loc", {})
+    mask = sum(1 << i for i in loc)
+    lb = mask | (0x80 if t.get("has_location") else 0) | (0x20 if minute is not None else 0)
+    lts = t.get("location_ts", ls)
+    if lts != ls:
+        lb |= 0x40
+    out = bytes([1]) + uv(len(strs)) + b"".join(uv(len(x)) + x for x in strs)
+    out += zzv(ls) + zzv(t["first_seen"] - ls) + uv(ev) + zzv(t["last_sequence"] - ev)
+    out += b"".join(uv(a) for a in attrs) + bytes([lb])
+    if lb & 0x40:
+        out += zzv(lts - ls)
+    if minute is not None:
+        out += zzv(minute // 60000 - ls // 60000)
+    for i in sorted(loc):
+        s = scale([loc[i]])
+        out += bytes([s]) + dbl(loc[i], s)
+    out += uv(len(t["metrics"]))
+    for m, idx in zip(t["metrics"], names):
+        count, ts = m.get("count", ev), m.get("ts", ls)
+        mc = m.get("mcount", 0) if minute is not None else 0
+        same = mc == 1 and m["mmin"] == m["mmax"] == m["msum"] == m["value"]
+        vals = [m["value"]] + ([m["min"], m["max"]] if count else []) + \
+            ([m["mmin"], m["mmax"]] if mc and not same else [])
+        s = scale(vals)
+        fl = s | (0x10 if ts != ls else 0) | (0x20 if count != ev else 0) | (0x80 if mc else 0)
+        if count and (s == 15 or near(m["sum"], s) is None):
+            fl |= 0x40
+        out += uv(idx) + bytes([fl])
+        if fl & 0x10:
+            out += zzv(ts - ls)
+        if fl & 0x20:
+            out += zzv(count - ev)
+        out += dbl(m["value"], s)
+        if count:
+            out += dbl(m["min"], s) + dbl(m["max"], s)
+            out += struct.pack("<d", m["sum"]) if fl & 0x40 else nsum(m["sum"], s)
+        if mc:
+            if same:
+                out += uv(mc << 2 | 1)
+                continue
+            raw = s == 15 or near(m["msum"], s) is None
+            out += uv(mc << 2 | (2 if raw else 0))
+            if s == 15:
+                out += struct.pack("<dd", m["mmin"], m["mmax"])
+            else:
+                v0 = near(m["value"], s)[0]
+                out += zzv(v0 - near(m["mmin"], s)[0]) + zzv(near(m["mmax"], s)[0] - v0)
+            out += struct.pack("<d", m["msum"]) if raw else nsum(m["msum"], s, mc * near(m["value"], s)[0])
+    seen = t.get("seen", (M64, M64))
+    return out + uv(~seen[0]) + uv(~seen[1])
+
+
+def metric(name, v, n=4, **kw):
+    m = {"name": name, "value": v, "count": n, "min": v - 1, "max": v + 1, "sum": v * n + 0.1,
+         "mcount": 1, "mmin": v, "mmax": v, "msum": v}
+    m.update(kw)
+    return m
+
+
+LS = 1790000065000
+bench = {"last_seen": LS, "first_seen": LS - 15000, "events": 4, "last_sequence": 4,
+         "model": b"tp-van", "firmware": b"2.1.3", "region": b"eu-central", "has_location": True,
+         "loc": {0: 48.137154, 1: 11.576124, 3: 271.0}, "minute": LS - LS % 60000,
+         "metrics": [metric(n.encode(), v) for n, v in [
+             ("speed_kmh", 88.5), ("fuel_level_pct", 61.2), ("battery_voltage_v", 14.1),
+             ("engine_temp_c", 91.3), ("engine_rpm", 3012.0), ("odometer_km", 12345.6),
+             ("outside_temp_c", 21.4), ("tire_pressure_fl_kpa", 239.9)]]}
+odd = dict(bench, metrics=[
+    metric(b"nan", float("nan"), 0, mcount=0),
+    metric(b"inf", float("inf"), 2, min=-float("inf"), max=float("inf"), sum=float("nan"),
+           mcount=2, mmin=-0.0, mmax=1e300, msum=0.1 + 0.2),
+    metric(b"tenths", 0.3, 7, min=0.1, max=0.2, sum=0.1 + 0.2, mcount=3, mmin=0.1, mmax=0.2,
+           msum=0.1 + 0.2 + 0.3, ts=LS - 123456789, count=3),
+    metric(b"tp-van", -7.25, 9, ts=-62135596800000)], seen=(0x5555, 0),
+    location_ts=LS - 5000, firmware=None, region=b"tp-van")
+extremes = {"last_seen": 253402300799999, "first_seen": -62135596800000, "events": (1 << 63) - 1,
+            "last_sequence": -(1 << 63), "model": b"\xc3\xa9" * 512, "has_location": False,
+            "loc": {4: 1e-300}, "minute": -62135596800000, "seen": (0, 0),
+            "metrics": [metric(("temp_\u00b0C_%d" % i).encode(), i * 0.5, i % 3, mcount=i % 2)
+                        for i in range(200)]}
+empty = {"last_seen": 0, "first_seen": 0, "events": 0, "last_sequence": 0, "metrics": []}
+golden = bytes.fromhex(
+    "01020376616e057370656564d0a78bc59868cff7070704010001e58f4e0001ca070f555555555555d53f02"
+    "0181ea0d0204060208e80de50dcd1b02003fcff7070d00000000000000800200")
+for name, data in [("bench", record(bench)), ("odd_values", record(odd)),
+                   ("extremes", record(extremes)), ("empty", record(empty)),
+                   ("golden_v1", golden), ("version2", b"\x02" + golden[1:]),
+                   ("cut", golden[:40]), ("trailing", golden + b"\x00"),
+                   ("long_varint", b"\x01\x00" + b"\x80" * 10 + b"\x00" + golden[-20:]),
+                   ("index_past", b"\x01\x01\x01a\x00\x00\x01\x00\x00\x00\x00\x00\x01\x05\x00\x02\x02\x02\x02\x00\x00\x00")]:
+    write("fuzz_record", name, data)
+
 shutil.rmtree(TMP)

@@ -604,6 +604,10 @@ START_TEST(test_corrupt_refused)
     refused(p, n, "invalid twin record: string is longer than TWIN_RECORD_STRING_MAX at byte 4");
     n = tiny_with(p, 3, 1, (const uint8_t[]){0}, 1);
     refused(p, n, "invalid twin record: string holds a NUL byte at byte 3");
+    /* one string twice (by content): each is stored once */
+    const uint8_t two_a[] = {2, 1, 'a', 1, 'a'};
+    n = tiny_with(p, 1, 3, two_a, sizeof(two_a));
+    refused(p, n, "invalid twin record: string repeats an earlier one at byte 5");
     /* more strings than a twin can have, or than bytes left */
     n = tiny_with(p, 1, 1, (const uint8_t[]){0x84, 0x20}, 2); /* 4100 */
     refused(p, n, "invalid twin record: string count is over TWIN_VIEW_METRICS_MAX + 3 at byte 3");
@@ -612,6 +616,10 @@ START_TEST(test_corrupt_refused)
     /* an index past the table: a metric's name, an attribute */
     n = tiny_with(p, 13, 1, (const uint8_t[]){1}, 1);
     refused(p, n, "invalid twin record: metric name refers to a string past the table at byte 14");
+    /* two metrics of one name: no twin has them */
+    const uint8_t twice[] = {2, 0, 0, 2, 2, 2, 2, 0, 0, 0, 2, 2, 2, 2, 0};
+    n = tiny_with(p, 12, 8, twice, sizeof(twice));
+    refused(p, n, "invalid twin record: metric name is an earlier metric's at byte 21");
     n = tiny_with(p, 10, 1, (const uint8_t[]){2}, 1);
     refused(p, n, "invalid twin record: region refers to a string past the table at byte 11");
     /* varints over 10 bytes, or beyond 64 bits */
