@@ -45,7 +45,8 @@ static const struct config_entry projector_table[] = {
      offsetof(struct projector_config, flush_interval_ms),
      "flush when the oldest unflushed change is this old, ms"},
     {"projector.flush_pace", CONFIG_INT, "2", 0, 100, offsetof(struct projector_config, flush_pace),
-     "... and at least this many times as old as the last flush took: under load at most "
+     "... and (without projector.flush_thread) at least this many times as old as the last "
+     "flush took: under load at most "
      "1/(1 + pace) of the time goes to flushing, so each twin row carries more readings; 0 = "
      "flush_interval_ms only"},
     {"projector.flush_thread", CONFIG_BOOL, "true", 0, 0,
