@@ -209,6 +209,15 @@ static bool projector_job_busy(struct projector *pj)
     return busy;
 }
 
+/* Whether a job that failed is kept for a retry: built, neither in flight nor finished. */
+static bool projector_job_kept(struct projector *pj)
+{
+    pthread_mutex_lock(&pj->job_mu);
+    bool kept = pj->job.built && pj->job_state == PROJECTOR_JOB_IDLE;
+    pthread_mutex_unlock(&pj->job_mu);
+    return kept;
+}
+
 /* Hands the built job over: to the flusher thread, or runs it here without one. */
 static void projector_job_start(struct projector *pj)
 {
@@ -345,6 +354,8 @@ static enum tp_err projector_flush_final(struct projector *pj, char *errstr, siz
 {
     int backoff = 200;
     for (int attempt = 1;; attempt++) {
+        if (projector_job_kept(pj))
+            projector_job_start(pj); /* a failed job kept (an earlier attempt): again */
         enum tp_err err = projector_job_collect(pj, true, errstr, errstr_size);
         if (err == TP_OK)
             err = projector_job_submit(pj, errstr, errstr_size);
@@ -355,8 +366,6 @@ static enum tp_err projector_flush_final(struct projector *pj, char *errstr, siz
         log_warn("flush failed, retrying in %d ms: %s", backoff, errstr);
         usleep((useconds_t)backoff * 1000);
         backoff = projector_backoff(backoff);
-        if (pj->job.built)
-            projector_job_start(pj); /* the failed job again */
     }
 }
 
