@@ -63,18 +63,11 @@ static void teardown(void)
     stack_release(&st);
 }
 
-/* Every row of a query as text, one line per row, columns tab-separated. */
+/* Every row of a query as text (out reset). */
 static void snapshot(const char *sql, struct buf *out)
 {
-    PGresult *res = workload_query(db, sql, NULL);
     buf_reset(out);
-    for (int r = 0; r < PQntuples(res); r++) {
-        for (int c = 0; c < PQnfields(res); c++)
-            buf_printf(out, "%s%s", c ? "\t" : "",
-                       PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
-        buf_append_str(out, "\n");
-    }
-    PQclear(res);
+    workload_rows_text(db, sql, out);
 }
 
 static const char minutes_sql[] =
@@ -105,24 +98,9 @@ static void run_replay(const char *extra)
     fprintf(stderr, "tp-replay took %lld ms\n", (long long)(tp_mono_ms() - t0));
 }
 
-/* The group's next offsets equal the end of every partition. */
 static void assert_offsets_at_end(void)
 {
-    struct journal_config jc = workload_journal(&st);
-    int64_t ends[WORKLOAD_PARTITIONS];
-    size_t n;
-    char errstr[256];
-    ck_assert_int_eq(journal_topic_end_offsets(&jc, 10000, ends, WORKLOAD_PARTITIONS, &n, errstr,
-                                               sizeof(errstr)),
-                     TP_OK);
-    PGresult *res = workload_query(db,
-                                   "SELECT partition, next_offset FROM projector_offsets"
-                                   " WHERE consumer_group = $1 AND topic = $1 ORDER BY partition",
-                                   st.topic);
-    ck_assert_int_eq(PQntuples(res), WORKLOAD_PARTITIONS);
-    for (int r = 0; r < PQntuples(res); r++)
-        ck_assert_int_eq(workload_i64(res, r, 1), ends[workload_i64(res, r, 0)]);
-    PQclear(res);
+    workload_assert_offsets_at_end(&st, db);
 }
 
 /* (1) replay equals live, column for column; the projector goes on from the swap. */

@@ -180,17 +180,10 @@ static void history_of(const char *device, int64_t m0, char *out, size_t n)
 static void snapshot(struct buf *out)
 {
     twindb_text(db, NULL, out);
-    PGresult *res =
-        workload_query(db,
+    workload_rows_text(db,
                        "SELECT device_id, metric, minute, min, max, sum, count FROM metric_minutes"
                        " ORDER BY device_id COLLATE \"C\", metric COLLATE \"C\", minute",
-                       NULL);
-    for (int r = 0; r < PQntuples(res); r++) {
-        for (int c = 0; c < PQnfields(res); c++)
-            buf_printf(out, "%s|", PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
-        buf_append_str(out, "\n");
-    }
-    PQclear(res);
+                       out);
 }
 
 START_TEST(test_out_of_order_counts_once_and_replays_the_same)

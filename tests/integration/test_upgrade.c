@@ -118,18 +118,6 @@ static void exec_params(const char *sql, int n, const char *const *params)
     PQclear(res);
 }
 
-/* The journal's end offsets (WORKLOAD_PARTITIONS of them). */
-static void end_offsets(int64_t ends[WORKLOAD_PARTITIONS])
-{
-    struct journal_config jc = workload_journal(&st);
-    size_t n;
-    char errstr[256];
-    ck_assert_int_eq(journal_topic_end_offsets(&jc, 10000, ends, WORKLOAD_PARTITIONS, &n, errstr,
-                                               sizeof(errstr)),
-                     TP_OK);
-    ck_assert_int_eq(n, WORKLOAD_PARTITIONS);
-}
-
 /* The newest minute a twin has readings for (its open minute, as the pre-0009 fold kept it). */
 static int64_t open_minute(const struct expected *e, int dev)
 {
@@ -225,7 +213,7 @@ static int64_t write_jsonb_projection(const struct workload *w, const struct exp
         exec_params(twin_sql, 9, p);
     }
     int64_t ends[WORKLOAD_PARTITIONS];
-    end_offsets(ends);
+    workload_end_offsets(&st, ends);
     for (int p = 0; p < WORKLOAD_PARTITIONS; p++) {
         char part[16], off[24];
         snprintf(part, sizeof(part), "%d", p);
@@ -241,21 +229,6 @@ static int64_t write_jsonb_projection(const struct workload *w, const struct exp
     return closed;
 }
 
-/* The group's next offsets equal the end of every partition. */
-static void assert_offsets_at_end(void)
-{
-    int64_t ends[WORKLOAD_PARTITIONS];
-    end_offsets(ends);
-    PGresult *res = workload_query(db,
-                                   "SELECT partition, next_offset FROM projector_offsets"
-                                   " WHERE consumer_group = $1 AND topic = $1 ORDER BY partition",
-                                   st.topic);
-    ck_assert_int_eq(PQntuples(res), WORKLOAD_PARTITIONS);
-    for (int r = 0; r < PQntuples(res); r++)
-        ck_assert_int_eq(workload_i64(res, r, 1), ends[workload_i64(res, r, 0)]);
-    PQclear(res);
-}
-
 /* The *_0008 tables as text (to check 0009 and the replay left them as they were). */
 static void old_tables(struct buf *out)
 {
@@ -268,15 +241,8 @@ static void old_tables(struct buf *out)
         "SELECT consumer_group, topic, partition, next_offset FROM projector_offsets_0008"
         " ORDER BY 1, 2, 3"};
     buf_reset(out);
-    for (int q = 0; q < 3; q++) {
-        PGresult *res = workload_query(db, sqls[q], NULL);
-        for (int r = 0; r < PQntuples(res); r++) {
-            for (int c = 0; c < PQnfields(res); c++)
-                buf_printf(out, "%s|", PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
-            buf_append_str(out, "\n");
-        }
-        PQclear(res);
-    }
+    for (int q = 0; q < 3; q++)
+        workload_rows_text(db, sqls[q], out);
 }
 
 START_TEST(test_jsonb_twins_upgrade_through_replay)
@@ -322,7 +288,7 @@ START_TEST(test_jsonb_twins_upgrade_through_replay)
                      0);
     ck_assert_int_eq(workload_query_i64(db, "SELECT count(*) FROM twins", NULL), 300);
     workload_assert_state(db, &w, &e);
-    assert_offsets_at_end();
+    workload_assert_offsets_at_end(&st, db);
     old_tables(&after);
     ck_assert_str_eq(after.data, before.data); /* left for the operator to check, then drop */
 

@@ -301,6 +301,18 @@ int64_t workload_query_i64(PGconn *db, const char *sql, const char *param)
     return v;
 }
 
+void workload_rows_text(PGconn *db, const char *sql, struct buf *out)
+{
+    PGresult *res = workload_query(db, sql, NULL);
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < PQnfields(res); c++)
+            buf_printf(out, "%s%s", c ? "\t" : "",
+                       PQgetisnull(res, r, c) ? "NULL" : PQgetvalue(res, r, c));
+        buf_append_str(out, "\n");
+    }
+    PQclear(res);
+}
+
 /* One history minute read back: a metric_minutes row or a twin's open minute. */
 struct got_hist {
     const char *device; /* borrowed from the result or the twin rows */
@@ -499,17 +511,36 @@ void workload_assert_alive(const struct stack *st, pid_t pid)
                   (int)pid, status, st->db);
 }
 
-void workload_wait_caught_up(const struct stack *st, PGconn *db, const pid_t *pids, int n_pids,
-                             int timeout_s)
+void workload_end_offsets(const struct stack *st, int64_t ends[WORKLOAD_PARTITIONS])
 {
     struct journal_config jc = workload_journal(st);
-    int64_t ends[WORKLOAD_PARTITIONS];
     size_t n;
     char errstr[256];
     ck_assert_int_eq(journal_topic_end_offsets(&jc, 10000, ends, WORKLOAD_PARTITIONS, &n, errstr,
                                                sizeof(errstr)),
                      TP_OK);
     ck_assert_int_eq(n, WORKLOAD_PARTITIONS);
+}
+
+void workload_assert_offsets_at_end(const struct stack *st, PGconn *db)
+{
+    int64_t ends[WORKLOAD_PARTITIONS];
+    workload_end_offsets(st, ends);
+    PGresult *res = workload_query(db,
+                                   "SELECT partition, next_offset FROM projector_offsets"
+                                   " WHERE consumer_group = $1 AND topic = $1 ORDER BY partition",
+                                   st->topic);
+    ck_assert_int_eq(PQntuples(res), WORKLOAD_PARTITIONS);
+    for (int r = 0; r < PQntuples(res); r++)
+        ck_assert_int_eq(workload_i64(res, r, 1), ends[workload_i64(res, r, 0)]);
+    PQclear(res);
+}
+
+void workload_wait_caught_up(const struct stack *st, PGconn *db, const pid_t *pids, int n_pids,
+                             int timeout_s)
+{
+    int64_t ends[WORKLOAD_PARTITIONS];
+    workload_end_offsets(st, ends);
     for (int i = 0; i < timeout_s * 10; i++) {
         for (int k = 0; k < n_pids; k++)
             workload_assert_alive(st, pids[k]);

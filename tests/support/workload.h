@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/buf.h"
 #include "journal/journal.h"
 #include "stack.h"
 
@@ -112,6 +113,9 @@ double workload_num(PGresult *res, int r, int c);
 int64_t workload_i64(PGresult *res, int r, int c);
 /* The one integer a query answers. */
 int64_t workload_query_i64(PGconn *db, const char *sql, const char *param);
+/* Appends every row of a query (no parameter) as a line, columns tab-separated, NULL as
+ * "NULL": tables compared as text. */
+void workload_rows_text(PGconn *db, const char *sql, struct buf *out);
 /* Every twin and every metric_minutes row of the workload's devices equals e, exactly. */
 void workload_assert_state(PGconn *db, const struct workload *w, struct expected *e);
 
@@ -133,6 +137,10 @@ void workload_assert_alive(const struct stack *st, pid_t pid);
  * TP_PROJECTOR_GROUP) reach the end of every partition; the pids must stay alive. */
 void workload_wait_caught_up(const struct stack *st, PGconn *db, const pid_t *pids, int n_pids,
                              int timeout_s);
+/* The end offsets of st's topic (WORKLOAD_PARTITIONS partitions). */
+void workload_end_offsets(const struct stack *st, int64_t ends[WORKLOAD_PARTITIONS]);
+/* The next offsets of the group named like st's topic equal the end of every partition. */
+void workload_assert_offsets_at_end(const struct stack *st, PGconn *db);
 /* A sample of a service's /metrics ("name" without labels). */
 double workload_metric(uint16_t port, const char *name);
 
