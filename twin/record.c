@@ -220,6 +220,10 @@ static size_t record_left(const struct record_in *in)
 
 static bool record_uv(struct record_in *in, const char *what, uint64_t *v)
 {
+    if (in->p != in->end && *in->p < 0x80) { /* most are one byte */
+        *v = *in->p++;
+        return true;
+    }
     const uint8_t *q = coding_uv_take(in->p, in->end, v);
     if (q) {
         in->p = q;
@@ -291,9 +295,25 @@ static struct twin_str record_str(const struct record_in *in, size_t i)
                              e & ((1u << RECORD_LEN_BITS) - 1)};
 }
 
+/* A hash of a string, 8 bytes at a time (the view runs it on every name of every record). */
+static uint64_t record_hash(struct twin_str s)
+{
+    uint64_t h = (uint64_t)s.len * 0x9e3779b97f4a7c15ULL, w;
+    size_t k = 0;
+    for (; k + 8 <= s.len; k += 8) {
+        memcpy(&w, s.p + k, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, s.p + k, s.len - k);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
 /* Whether the table holds each string once (the writer's rule): two metrics named alike in
- * different entries would read as one twin with two metrics of a name. FNV-1a into open
- * addressing sized to the table. */
+ * different entries would read as one twin with two metrics of a name. Open addressing sized
+ * to the table. */
 static bool record_strs_distinct(struct record_in *in)
 {
     size_t cap = 16;
@@ -302,9 +322,7 @@ static bool record_strs_distinct(struct record_in *in)
     memset(in->slots, 0, cap * sizeof(in->slots[0]));
     for (size_t i = 0; i < in->n_strs; i++) {
         struct twin_str s = record_str(in, i);
-        uint64_t h = 1469598103934665603ULL;
-        for (size_t k = 0; k < s.len; k++)
-            h = (h ^ (uint8_t)s.p[k]) * 1099511628211ULL;
+        uint64_t h = record_hash(s);
         for (size_t j = h & (cap - 1);; j = (j + 1) & (cap - 1)) {
             if (!in->slots[j]) {
                 in->slots[j] = (uint16_t)(i + 1);
