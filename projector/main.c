@@ -20,6 +20,7 @@ struct projector_config {
     long long flush_max_twins;
     long long flush_interval_ms;
     long long flush_pace;
+    bool flush_thread;
     long long batch_max;
     long long history_max_rows;
     long long history_retention_h;
@@ -44,9 +45,15 @@ static const struct config_entry projector_table[] = {
      offsetof(struct projector_config, flush_interval_ms),
      "flush when the oldest unflushed change is this old, ms"},
     {"projector.flush_pace", CONFIG_INT, "2", 0, 100, offsetof(struct projector_config, flush_pace),
-     "... and at least this many times as old as the last flush took: under load at most "
+     "... and (without projector.flush_thread) at least this many times as old as the last "
+     "flush took: under load at most "
      "1/(1 + pace) of the time goes to flushing, so each twin row carries more readings; 0 = "
      "flush_interval_ms only"},
+    {"projector.flush_thread", CONFIG_BOOL, "true", 0, 0,
+     offsetof(struct projector_config, flush_thread),
+     "run flushes on a flusher thread with its own PostgreSQL connection while the fold goes on "
+     "(one job in flight; the next starts once it committed, flush_pace unused); false: on the "
+     "fold's thread, which stops meanwhile"},
     {"projector.batch_max", CONFIG_INT, "5000", 1, 1000000,
      offsetof(struct projector_config, batch_max), "events consumed per fold pass"},
     {"projector.history_max_rows", CONFIG_INT, "2000000", 1, 100000000,
@@ -117,6 +124,7 @@ int main(int argc, char **argv)
         .flush_max_twins = (size_t)cfg.flush_max_twins,
         .flush_interval_ms = (int)cfg.flush_interval_ms,
         .flush_pace = (int)cfg.flush_pace,
+        .flush_thread = cfg.flush_thread,
         .batch_max = (size_t)cfg.batch_max,
         .history_max_rows = (size_t)cfg.history_max_rows,
         .history_retention_h = (int)cfg.history_retention_h,

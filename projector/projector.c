@@ -1,5 +1,7 @@
 #include "projector.h"
 
+#include <assert.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,25 @@
 #define PROJECTOR_DECODE_WAIT_MS  250   /* first wait while the registry cannot decode an event */
 #define PROJECTOR_DLQ_FLUSH_MS    15000 /* dead letters acknowledged before a flush commits */
 #define PROJECTOR_SKIP_LOG_MS     10000 /* events not applied: one log line per this period */
+
+enum projector_job_state {
+    PROJECTOR_JOB_IDLE,    /* none, or a failed one kept for a retry (job.built) */
+    PROJECTOR_JOB_QUEUED,  /* handed to the flusher thread */
+    PROJECTOR_JOB_RUNNING, /* on the flusher thread */
+    PROJECTOR_JOB_DONE,    /* finished: its outcome waits for projector_job_collect */
+};
+
+/* One flush: built on the loop thread (store_job_build: owns its bytes), run on the
+ * flusher thread's connection, collected on the loop thread. */
+struct projector_job {
+    struct store_job sj;
+    bool built;        /* sj holds a job not committed yet */
+    int64_t *fresh_ts; /* journal append times of its readings (freshness on commit) */
+    size_t n_fresh, cap_fresh;
+    enum tp_err err; /* written by the run, read after it (job_mu orders the two) */
+    char errstr[512];
+    int64_t ms;
+};
 
 struct projector {
     struct projector_options opts;
@@ -72,6 +93,17 @@ struct projector {
     int64_t *fresh_ts;
     size_t n_fresh, cap_fresh;
     struct metrics_histogram freshness;
+    /* the flush job (one at most: built here, run by the flusher thread on its own
+     * connection, or here without it) and its state, under job_mu */
+    struct projector_job job;
+    enum projector_job_state job_state;
+    struct store *flush_store; /* the flusher thread's connection */
+    pthread_t flusher;
+    bool flusher_started;
+    bool flusher_quit;
+    pthread_mutex_t job_mu;
+    pthread_cond_t job_cv;
+    _Atomic int64_t st_fold_wait_ms;
     _Atomic int64_t lag[PROJECTOR_LAG_PARTITIONS]; /* -1: not assigned or unknown */
     struct http_server *srv;
 };
@@ -123,14 +155,149 @@ static void projector_unblock(struct projector *pj, size_t p)
     }
 }
 
-/*
- * Flushes dirty twins, the history and moved offsets in one transaction (one
- * attempt). On failure nothing changed in postgresql or here; the caller
- * retries (safe: the offsets' compare-and-set refuses a flush that already
- * committed) or resyncs.
- */
-static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t errstr_size)
+/* Runs the job handed over last on st (the flusher thread's connection, or the loop
+ * thread's without one), and counts it at once when it committed (the metrics and /readyz
+ * never lag behind postgresql). */
+static void projector_job_exec(struct projector *pj, struct store *st)
 {
+    struct projector_job *job = &pj->job;
+    int64_t t0 = tp_mono_ms();
+    job->err = store_job_run(st, &job->sj, job->errstr, sizeof(job->errstr));
+    job->ms = tp_mono_ms() - t0;
+    atomic_store(&pj->st_flush_failing, job->err != TP_OK);
+    if (job->err != TP_OK)
+        return;
+    log_debug("flushed %zu twins, %zu history rows and %zu offsets in %lld ms", job->sj.n_twins,
+              job->sj.n_history, job->sj.n_parts, (long long)job->ms);
+    metrics_histogram_observe(&pj->flush_latency, (double)job->ms);
+    atomic_fetch_add(&pj->st_twins_flushed, (int64_t)job->sj.n_twins);
+    atomic_fetch_add(&pj->st_history_rows, (int64_t)job->sj.n_history);
+    int64_t committed = tp_now_ms();
+    for (size_t i = 0; i < job->n_fresh; i++)
+        metrics_histogram_observe(&pj->freshness, (double)(committed - job->fresh_ts[i]));
+    job->n_fresh = 0;
+    atomic_fetch_add(&pj->st_flushes, 1);
+}
+
+/* The flusher thread: runs each queued job on its own connection, one at a time. */
+static void *projector_flusher_main(void *arg)
+{
+    struct projector *pj = arg;
+    pthread_mutex_lock(&pj->job_mu);
+    for (;;) {
+        while (pj->job_state != PROJECTOR_JOB_QUEUED && !pj->flusher_quit)
+            pthread_cond_wait(&pj->job_cv, &pj->job_mu);
+        if (pj->job_state != PROJECTOR_JOB_QUEUED)
+            break; /* told to quit, nothing queued */
+        pj->job_state = PROJECTOR_JOB_RUNNING;
+        pthread_mutex_unlock(&pj->job_mu);
+        projector_job_exec(pj, pj->flush_store);
+        pthread_mutex_lock(&pj->job_mu);
+        pj->job_state = PROJECTOR_JOB_DONE;
+        pthread_cond_broadcast(&pj->job_cv);
+    }
+    pthread_mutex_unlock(&pj->job_mu);
+    return NULL;
+}
+
+/* Whether a job is queued or running (loop thread). */
+static bool projector_job_busy(struct projector *pj)
+{
+    pthread_mutex_lock(&pj->job_mu);
+    bool busy = pj->job_state == PROJECTOR_JOB_QUEUED || pj->job_state == PROJECTOR_JOB_RUNNING;
+    pthread_mutex_unlock(&pj->job_mu);
+    return busy;
+}
+
+/* Whether a job that failed is kept for a retry: built, neither in flight nor finished. */
+static bool projector_job_kept(struct projector *pj)
+{
+    pthread_mutex_lock(&pj->job_mu);
+    bool kept = pj->job.built && pj->job_state == PROJECTOR_JOB_IDLE;
+    pthread_mutex_unlock(&pj->job_mu);
+    return kept;
+}
+
+/* Hands the built job over: to the flusher thread, or runs it here without one. */
+static void projector_job_start(struct projector *pj)
+{
+    if (!pj->opts.flush_thread) {
+        projector_job_exec(pj, pj->store);
+        atomic_fetch_add(&pj->st_fold_wait_ms, pj->job.ms);
+        pj->job_state = PROJECTOR_JOB_DONE;
+        return;
+    }
+    pthread_mutex_lock(&pj->job_mu);
+    pj->job_state = PROJECTOR_JOB_QUEUED;
+    pthread_cond_broadcast(&pj->job_cv);
+    pthread_mutex_unlock(&pj->job_mu);
+}
+
+/*
+ * Collects the outcome of the job handed over last (loop thread): when it finished, or, with
+ * wait, once it finished (the fold waits: back pressure; counted). Committed (counted by
+ * projector_job_exec already): its twins packed unless changed again since it was built
+ * (twins_pack_clean: those stay hot and dirty, for the next job). Failed: its error, the job
+ * kept for a retry (projector_flush_final); every change folded after it builds on it, so the
+ * caller resyncs. TP_OK while it still runs, or when there is none.
+ */
+static enum tp_err projector_job_collect(struct projector *pj, bool wait, char *errstr,
+                                         size_t errstr_size)
+{
+    pthread_mutex_lock(&pj->job_mu);
+    if (wait && (pj->job_state == PROJECTOR_JOB_QUEUED || pj->job_state == PROJECTOR_JOB_RUNNING)) {
+        int64_t t0 = tp_mono_ms();
+        while (pj->job_state == PROJECTOR_JOB_QUEUED || pj->job_state == PROJECTOR_JOB_RUNNING)
+            pthread_cond_wait(&pj->job_cv, &pj->job_mu);
+        atomic_fetch_add(&pj->st_fold_wait_ms, tp_mono_ms() - t0);
+    }
+    bool done = pj->job_state == PROJECTOR_JOB_DONE;
+    if (done)
+        pj->job_state = PROJECTOR_JOB_IDLE;
+    pthread_mutex_unlock(&pj->job_mu);
+    if (!done)
+        return TP_OK;
+    struct projector_job *job = &pj->job;
+    if (job->err != TP_OK)
+        return tp_err_set(job->err, errstr, errstr_size, "%s", job->errstr);
+    pj->last_flush_ms = job->ms;
+    twins_pack_clean(pj->twins);
+    store_job_release(&job->sj);
+    job->built = false;
+    return TP_OK;
+}
+
+/* Waits for the job in flight, if any, and collects it; a failure is only logged (the caller
+ * drops the unflushed state: whatever the job did, postgresql's offsets tell). */
+static void projector_job_drain(struct projector *pj)
+{
+    char errstr[512];
+    if (projector_job_collect(pj, true, errstr, sizeof(errstr)) != TP_OK)
+        log_warn("flush failed: %s", errstr);
+}
+
+/*
+ * Builds the next job from the dirty twins, the history map and the offsets that moved
+ * (expecting each where the job before leaves it: the compare-and-set chains the jobs) and
+ * hands it over; nothing may be in flight. The twins stay hot (never evicted) until it
+ * committed; what changes meanwhile goes to the next job. First, the dead letters of the
+ * events it moves past must be in kafka (at least once: a resync writes them again).
+ */
+static enum tp_err projector_job_submit(struct projector *pj, char *errstr, size_t errstr_size)
+{
+    /* the dead letters of the events whose offsets this job moves past must be in kafka
+     * first (at least once: a resync writes them again) */
+    if (pj->dlq && journal_producer_flush(pj->dlq, PROJECTOR_DLQ_FLUSH_MS) != TP_OK &&
+        !pj->dlq_error) {
+        pj->dlq_error = true;
+        snprintf(pj->dlq_error_msg, sizeof(pj->dlq_error_msg),
+                 "not acknowledged by kafka within %d ms", PROJECTOR_DLQ_FLUSH_MS);
+    }
+    if (pj->dlq_error)
+        return tp_err_set(TP_KAFKA_TRANSIENT, errstr, errstr_size,
+                          "could not write to the dead-letter topic \"%s\": %s",
+                          pj->dlq_cfg.dlq_topic, pj->dlq_error_msg);
+    pj->first_change_ms = 0;
     size_t cap = pj->n_parts ? pj->n_parts : 1;
     int32_t *parts = tp_calloc(cap, sizeof(*parts));
     int64_t *offs = tp_calloc(cap, sizeof(*offs));
@@ -143,22 +310,9 @@ static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t er
             offs[n++] = pj->next_offset[p];
         }
     }
-    enum tp_err err = TP_OK;
-    size_t n_hist = history_count(pj->history);
-    /* the dead letters of the events whose offsets this flush moves past must be in kafka
-     * first (at least once: a resync writes them again) */
-    if (pj->dlq && journal_producer_flush(pj->dlq, PROJECTOR_DLQ_FLUSH_MS) != TP_OK &&
-        !pj->dlq_error) {
-        pj->dlq_error = true;
-        snprintf(pj->dlq_error_msg, sizeof(pj->dlq_error_msg),
-                 "not acknowledged by kafka within %d ms", PROJECTOR_DLQ_FLUSH_MS);
-    }
-    if (pj->dlq_error)
-        err = tp_err_set(TP_KAFKA_TRANSIENT, errstr, errstr_size,
-                         "could not write to the dead-letter topic \"%s\": %s",
-                         pj->dlq_cfg.dlq_topic, pj->dlq_error_msg);
-    if (err == TP_OK && (n > 0 || pj->twins->n_dirty > 0)) {
-        int64_t t0 = tp_mono_ms();
+    if (n > 0 || pj->twins->n_dirty > 0) {
+        struct projector_job *job = &pj->job;
+        assert(!job->built && pj->job_state == PROJECTOR_JOB_IDLE);
         struct store_batch b = {.twins = pj->twins->dirty,
                                 .n_twins = pj->twins->n_dirty,
                                 .history = pj->history,
@@ -166,56 +320,65 @@ static enum tp_err projector_flush(struct projector *pj, char *errstr, size_t er
                                 .offsets = offs,
                                 .expected = expected,
                                 .n_parts = n};
-        err = store_flush(pj->store, &b, errstr, errstr_size);
-        atomic_store(&pj->st_flush_failing, err != TP_OK);
-        if (err == TP_OK) {
-            int64_t ms = tp_mono_ms() - t0;
-            pj->last_flush_ms = ms;
-            log_debug("flushed %zu twins, %zu history rows and %zu offsets in %lld ms",
-                      pj->twins->n_dirty, n_hist, n, (long long)ms);
-            metrics_histogram_observe(&pj->flush_latency, (double)ms);
-            atomic_fetch_add(&pj->st_twins_flushed, (int64_t)pj->twins->n_dirty);
-            atomic_fetch_add(&pj->st_history_rows, (int64_t)n_hist);
-            int64_t committed = tp_now_ms();
-            for (size_t i = 0; i < pj->n_fresh; i++)
-                metrics_histogram_observe(&pj->freshness, (double)(committed - pj->fresh_ts[i]));
-            pj->n_fresh = 0;
-            twins_clean(pj->twins);
-            history_clear(pj->history);
-            for (size_t i = 0; i < n; i++) {
-                pj->offset_dirty[parts[i]] = false;
-                pj->stored_offset[parts[i]] = offs[i];
-            }
-            atomic_fetch_add(&pj->st_flushes, 1);
+        store_job_build(&job->sj, &b);
+        job->built = true;
+        twins_dirty_detach(pj->twins);
+        history_clear(pj->history);
+        /* the readings' append times go with the job (observed when it committed) */
+        int64_t *ts = job->fresh_ts;
+        size_t cap_ts = job->cap_fresh;
+        job->fresh_ts = pj->fresh_ts;
+        job->n_fresh = pj->n_fresh;
+        job->cap_fresh = pj->cap_fresh;
+        pj->fresh_ts = ts;
+        pj->cap_fresh = cap_ts;
+        pj->n_fresh = 0;
+        for (size_t i = 0; i < n; i++) {
+            pj->offset_dirty[parts[i]] = false;
+            pj->stored_offset[parts[i]] = offs[i]; /* what the next job expects */
         }
+        projector_job_start(pj);
+    } else {
+        twins_pack_clean(pj->twins); /* loaded or unpacked, never changed: clean */
     }
-    if (err == TP_OK)
-        pj->first_change_ms = 0;
     free(parts);
     free(offs);
     free(expected);
-    return err;
+    return TP_OK;
 }
 
-/* Flushes on revoke and at stop, retrying transient errors a few times. */
+/* Flushes on revoke and at stop: the job in flight, then everything folded since, waited
+ * for; a transient failure is retried a few times (the failed job itself, unchanged: its
+ * compare-and-set refuses it if an earlier run committed after all). */
 static enum tp_err projector_flush_final(struct projector *pj, char *errstr, size_t errstr_size)
 {
-    enum tp_err err = TP_OK;
     int backoff = 200;
-    for (int attempt = 1; attempt <= PROJECTOR_FINAL_ATTEMPTS; attempt++) {
-        err = projector_flush(pj, errstr, errstr_size);
+    for (int attempt = 1;; attempt++) {
+        if (projector_job_kept(pj))
+            projector_job_start(pj); /* a failed job kept (an earlier attempt): again */
+        enum tp_err err = projector_job_collect(pj, true, errstr, errstr_size);
+        if (err == TP_OK)
+            err = projector_job_submit(pj, errstr, errstr_size);
+        if (err == TP_OK)
+            err = projector_job_collect(pj, true, errstr, errstr_size);
         if (err == TP_OK || !tp_err_retriable(err) || attempt == PROJECTOR_FINAL_ATTEMPTS)
-            break;
+            return err;
         log_warn("flush failed, retrying in %d ms: %s", backoff, errstr);
         usleep((useconds_t)backoff * 1000);
         backoff = projector_backoff(backoff);
     }
-    return err;
 }
 
-/* Forgets every change not in postgresql: twins, history, moved offsets. */
+/* Forgets every change not in postgresql: twins, history, moved offsets, and the job in
+ * flight once it finished (or a failed one kept for a retry). */
 static void projector_drop_state(struct projector *pj)
 {
+    projector_job_drain(pj);
+    if (pj->job.built) {
+        store_job_release(&pj->job.sj);
+        pj->job.built = false;
+        pj->job.n_fresh = 0;
+    }
     twins_clear(pj->twins);
     history_clear(pj->history);
     pj->n_fresh = 0;
@@ -287,6 +450,12 @@ static enum tp_err projector_on_assign(void *arg, const int32_t *partitions, int
     char errstr[512];
     enum tp_err err = TP_OK;
     int backoff = 100;
+    /* offsets and the projection's identity are read with no job in flight (the eager
+     * assignors revoke, and so flush, everything first: normally there is none) */
+    if (projector_job_collect(pj, true, errstr, sizeof(errstr)) != TP_OK) {
+        log_warn("flush failed, dropping unflushed state: %s", errstr);
+        projector_drop_state(pj);
+    }
     for (int attempt = 1; attempt <= PROJECTOR_ASSIGN_ATTEMPTS; attempt++) {
         err = store_load_offsets(pj->store, partitions, offsets, n, errstr, sizeof(errstr));
         if (err == TP_OK || !tp_err_retriable(err) || attempt == PROJECTOR_ASSIGN_ATTEMPTS ||
@@ -320,8 +489,9 @@ static void projector_on_revoke(void *arg, const int32_t *partitions, size_t n, 
     pj->generation++;
     if (lost) {
         /* another projector owns them already: writing our twins or offsets now
-         * could move its state back; it resumes from postgresql, losing nothing */
-        twins_clean(pj->twins);
+         * could move its state back; it resumes from postgresql, losing nothing (a job
+         * in flight is let finish: its compare-and-set refuses it if the owner wrote) */
+        projector_job_drain(pj);
     } else if (projector_flush_final(pj, errstr, sizeof(errstr)) != TP_OK) {
         /* Nothing unflushed is lost: whoever owns the partitions next resumes
          * from the offsets in postgresql, which match the twins there. */
@@ -564,8 +734,21 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
     atomic_store(&pj->running, true);
     for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++)
         atomic_store(&pj->lag[p], -1);
+    pthread_mutex_init(&pj->job_mu, NULL);
+    pthread_cond_init(&pj->job_cv, NULL);
     enum tp_err err =
         store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->store, errstr, errstr_size);
+    if (err == TP_OK && opts->flush_thread) {
+        err = store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->flush_store, errstr,
+                        errstr_size);
+        if (err == TP_OK) {
+            int rc = pthread_create(&pj->flusher, NULL, projector_flusher_main, pj);
+            if (rc != 0)
+                err = tp_err_set(TP_IO, errstr, errstr_size,
+                                 "could not start the flusher thread: %s", strerror(rc));
+            pj->flusher_started = rc == 0;
+        }
+    }
     if (err == TP_OK && opts->dlq_topic) {
         /* the producer's own topic is the journal's (never written: the tp-topic header) */
         pj->dlq_cfg = *opts->journal;
@@ -671,6 +854,10 @@ void projector_handle_metrics(struct http_request *req, void *arg)
         "journal append (tp-ingest) to twin committed in PostgreSQL, per reading", &pj->freshness);
     metrics_histogram_write(&b, "tp_projector_flush_ms", "flush transaction latency",
                             &pj->flush_latency);
+    metrics_sample(&b, "tp_projector_fold_waits_ms_total", "counter",
+                   "ms the fold did not fold because of flush jobs: waiting for the flusher "
+                   "thread (back pressure, final flushes), or running them without it",
+                   NULL, (double)atomic_load(&pj->st_fold_wait_ms));
     bool first = true;
     for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++) {
         int64_t lag = atomic_load(&pj->lag[p]);
@@ -807,20 +994,38 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
             continue;
         }
         projector_update_lag(pj);
-        /* by age: flush_interval_ms, stretched while events are waiting in the journal to
-         * flush_pace times the last flush's duration, so that each flush covers more
-         * readings per twin row (a flush costs per twin, not per reading) and the fold keeps
-         * most of the time; caught up, the plain interval */
+        /* the job in flight: committed (its twins packed), or failed (resync) */
+        err = projector_job_collect(pj, false, errstr, errstr_size);
+        if (err != TP_OK) {
+            err = projector_recover(pj, err, "flush", errstr, errstr_size);
+            continue;
+        }
+        /* by age: flush_interval_ms. Without the flusher thread, stretched while events are
+         * waiting in the journal to flush_pace times the last flush's duration, so that each
+         * flush covers more readings per twin row (a flush costs per twin, not per reading)
+         * and the fold keeps most of the time. With it, the job in flight is the pace: the
+         * next starts once it committed, with what was folded meanwhile (the window grows
+         * with the flush's duration, so with the backlog). Caught up, the plain interval. */
         int64_t age = pj->first_change_ms ? tp_mono_ms() - pj->first_change_ms : -1;
-        int64_t paced = (int64_t)pj->opts.flush_pace * pj->last_flush_ms;
+        int64_t paced =
+            pj->opts.flush_thread ? 0 : (int64_t)pj->opts.flush_pace * pj->last_flush_ms;
         bool busy = projector_behind(pj);
         bool due = age >= 0 && age >= pj->opts.flush_interval_ms && (age >= paced || !busy);
         /* over the cap with twins that are not evictable yet: flush to make them clean */
         bool over =
             pj->opts.max_twins > 0 && pj->twins->count > pj->opts.max_twins && pj->twins->n_hot > 0;
-        if (pj->twins->n_dirty >= pj->opts.flush_max_twins ||
-            history_count(pj->history) >= pj->opts.history_max_rows || due || over) {
-            err = projector_flush(pj, errstr, errstr_size);
+        bool full = pj->twins->n_dirty >= pj->opts.flush_max_twins ||
+                    history_count(pj->history) >= pj->opts.history_max_rows || over;
+        if (full || due) {
+            /* one job in flight at most: a full table waits for it (back pressure), a due
+             * one starts once it committed */
+            if (full)
+                err = projector_job_collect(pj, true, errstr, errstr_size);
+            if (err == TP_OK && !projector_job_busy(pj)) {
+                err = projector_job_submit(pj, errstr, errstr_size);
+                if (err == TP_OK) /* without the flusher thread, it ran already */
+                    err = projector_job_collect(pj, false, errstr, errstr_size);
+            }
             if (err != TP_OK)
                 err = projector_recover(pj, err, "flush", errstr, errstr_size);
         }
@@ -866,7 +1071,20 @@ void projector_free(struct projector *pj)
     if (!pj)
         return;
     journal_consumer_free(pj->consumer); /* runs on_revoke: the final flush */
+    if (pj->flusher_started) { /* it finishes a job it runs (a fatal error left it) first */
+        pthread_mutex_lock(&pj->job_mu);
+        pj->flusher_quit = true;
+        pthread_cond_broadcast(&pj->job_cv);
+        pthread_mutex_unlock(&pj->job_mu);
+        pthread_join(pj->flusher, NULL);
+    }
+    if (pj->job.built)
+        store_job_release(&pj->job.sj);
+    free(pj->job.fresh_ts);
+    pthread_mutex_destroy(&pj->job_mu);
+    pthread_cond_destroy(&pj->job_cv);
     journal_producer_free(pj->dlq);
+    store_free(pj->flush_store);
     store_free(pj->store);
     twins_free(pj->twins);
     history_free(pj->history);

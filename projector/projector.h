@@ -29,8 +29,20 @@
  * the events since the last flush are then read and folded again. Only
  * errors that are not retriable stop the loop.
  *
+ * Flushes as jobs (projector.flush_thread): the loop thread builds a job
+ * (store_job_build: the dirty twins, the history map and the moved offsets
+ * encoded, expecting each offset where the job before leaves it) and hands it
+ * to a flusher thread, which runs it on its own connection while the loop
+ * folds on. One job in flight at most: a full table (flush_max_twins,
+ * history_max_rows, max_twins) waits for it (back pressure); a flush by age
+ * starts once it committed. Its twins stay in memory unpacked until it
+ * committed (a twin changed meanwhile stays dirty, for the next job); a job
+ * that fails makes the loop drop every change not in PostgreSQL and resync,
+ * as a failed flush does. Without the thread the loop runs each job itself.
+ *
  * Object: struct projector (heap, _new/_free). Threads: one loop thread
- * (projector_run); projector_stop may be called from any thread.
+ * (projector_run), plus the flusher thread it owns (store_job_run only);
+ * projector_stop may be called from any thread.
  *
  *     projector_new(&opts, &pj, errstr, n);
  *     projector_run(pj, errstr, n);      // until projector_stop or a fatal error
@@ -54,6 +66,7 @@ struct projector_options {
     size_t flush_max_twins;    /* flush when this many twins are dirty */
     int flush_interval_ms;     /* ... or when the oldest change is this old */
     int flush_pace;            /* ... and flush_pace times as old as the last flush took */
+    bool flush_thread;         /* flushes run on a flusher thread with its own connection */
     size_t batch_max;          /* events consumed before one fold pass */
     size_t history_max_rows;   /* ... or when the history map holds this many entries */
     int history_retention_h;   /* delete metric_minutes older than this; 0 = keep forever */

@@ -191,14 +191,30 @@ static void twins_pack(struct twins *tt, struct twin *t)
     twin_free(t);
 }
 
-void twins_clean(struct twins *tt)
+void twins_dirty_detach(struct twins *tt)
 {
     for (size_t i = 0; i < tt->n_dirty; i++)
         tt->dirty[i]->dirty = false;
     tt->n_dirty = 0;
-    for (size_t i = 0; i < tt->n_hot; i++)
-        twins_pack(tt, tt->hot[i]);
-    tt->n_hot = 0;
+}
+
+void twins_pack_clean(struct twins *tt)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < tt->n_hot; i++) {
+        struct twin *t = tt->hot[i];
+        if (t->dirty)
+            tt->hot[kept++] = t; /* changed since the flush: stays hot */
+        else
+            twins_pack(tt, t);
+    }
+    tt->n_hot = kept;
+}
+
+void twins_clean(struct twins *tt)
+{
+    twins_dirty_detach(tt);
+    twins_pack_clean(tt);
 }
 
 /* Empties slot i, moving later entries of its probe run back (no tombstones). */

@@ -19,8 +19,9 @@
  *
  * Ownership: the table owns its twins (twins_put takes ownership). A
  * struct twin from twins_get/twins_put is borrowed, valid until
- * twins_clean, twins_evict or twins_clear. Threads: the projector's loop
- * thread only.
+ * twins_clean, twins_pack_clean, twins_evict or twins_clear. Threads: the
+ * projector's loop thread only (a flush on another thread gets the twins
+ * encoded, never the table).
  *
  *     struct twins *tt = twins_new();
  *     struct twin *t = twins_get(tt, id);           // unpacks a cold twin
@@ -28,6 +29,8 @@
  *     if (fold_apply(t, r) == FOLD_APPLIED) twins_mark_dirty(tt, t);
  *     for (size_t i = 0; i < tt->n_dirty; i++) persist(tt->dirty[i]);
  *     twins_clean(tt);                               // packs every hot twin
+ *     // or, with the flush on another thread (projector.flush_thread):
+ *     twins_dirty_detach(tt); ... flush committed ...; twins_pack_clean(tt);
  *     twins_evict(tt, max_twins);
  */
 #ifndef TP_TWINS_H
@@ -63,6 +66,13 @@ struct twin *twins_put(struct twins *tt, struct twin *t);
 void twins_mark_dirty(struct twins *tt, struct twin *t);
 /* Clears the dirty list and the twins' dirty flags, and packs every hot twin. */
 void twins_clean(struct twins *tt);
+/* twins_clean in two steps, for a flush that runs while folding goes on: _detach when the
+ * dirty twins were handed to the flush (clears the list and the flags; every twin stays hot,
+ * so none is packed or evicted), _pack_clean once that flush committed (packs the hot twins
+ * not dirty again since: a twin changed while the flush ran stays hot and dirty for the
+ * next). Nothing may be detached between the two but the flush's own twins. */
+void twins_dirty_detach(struct twins *tt);
+void twins_pack_clean(struct twins *tt);
 /* Drops the least recently updated cold twins until at most max remain (or none is cold);
  * returns how many. */
 size_t twins_evict(struct twins *tt, size_t max);

@@ -51,6 +51,41 @@ START_TEST(test_dirty_list_once)
 }
 END_TEST
 
+/* A flush on another thread: its twins detached, then packed once it committed, except those
+ * changed again meanwhile (dirty: hot, never evicted, in the next flush). */
+START_TEST(test_detach_then_pack_clean)
+{
+    struct twins *tt = twins_new();
+    struct twin *a = twins_put(tt, twin_new("a"));
+    struct twin *b = twins_put(tt, twin_new("b"));
+    twins_put(tt, twin_new("c")); /* loaded, not changed: clean */
+    twins_mark_dirty(tt, a);
+    twins_mark_dirty(tt, b);
+    twins_dirty_detach(tt); /* a and b handed to the flush */
+    ck_assert_uint_eq(tt->n_dirty, 0);
+    ck_assert_uint_eq(tt->n_hot, 3);
+    ck_assert(!a->dirty && !b->dirty);
+    ck_assert_uint_eq(twins_evict(tt, 0), 0); /* in flight: nothing packed, nothing evictable */
+    ck_assert_ptr_eq(twins_get(tt, "a"), a);
+    twins_mark_dirty(tt, b); /* b changes again while the flush runs */
+    ck_assert_uint_eq(tt->n_dirty, 1);
+    twins_pack_clean(tt); /* the flush committed */
+    ck_assert_uint_eq(tt->n_hot, 1);
+    ck_assert_ptr_eq(tt->hot[0], b);
+    ck_assert_uint_eq(tt->n_dirty, 1);
+    ck_assert_ptr_eq(tt->dirty[0], b);
+    ck_assert(b->dirty);
+    ck_assert_uint_eq(twins_evict(tt, 0), 2); /* a and c were packed; b is not evictable */
+    ck_assert_uint_eq(tt->count, 1);
+    ck_assert_ptr_eq(twins_get(tt, "b"), b);
+    ck_assert_ptr_null(twins_get(tt, "a"));
+    twins_clean(tt);
+    ck_assert_uint_eq(tt->n_hot, 0);
+    ck_assert_uint_eq(twins_evict(tt, 0), 1);
+    twins_free(tt);
+}
+END_TEST
+
 /* A twin with a bit of everything, deterministic in i. */
 static struct twin *sample_twin(int i)
 {
@@ -165,6 +200,7 @@ static Suite *twins_suite(void)
     TCase *tc = tcase_create("table");
     tcase_add_test(tc, test_put_get_grow);
     tcase_add_test(tc, test_dirty_list_once);
+    tcase_add_test(tc, test_detach_then_pack_clean);
     tcase_add_test(tc, test_pack_and_evict);
     suite_add_tcase(s, tc);
     return s;
