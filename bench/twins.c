@@ -10,6 +10,12 @@
  *   tp-bench-twins memory TWINS READINGS   bytes per twin: RSS after folding READINGS
  *                                          readings into each of TWINS twins minus RSS
  *                                          before, divided by TWINS
+ *   tp-bench-twins record TWINS READINGS   the twin record (twin/record.h) of TWINS twins
+ *                                          after READINGS readings each: bytes per record,
+ *                                          ns per twin to write, read (names interned),
+ *                                          view and render as JSON (twin/render.h), beside
+ *                                          the packed form's bytes and write/read ns on the
+ *                                          same twins
  *
  * Every reading has 8 metrics (typed fields, one decimal like real devices
  * send), a location (lat, lon, heading) and three attributes from a small
@@ -26,6 +32,8 @@
 #include "journal/journal.h"
 #include "twin/history.h"
 #include "twin/pack.h"
+#include "twin/record.h"
+#include "twin/render.h"
 #include "twin/twins.h"
 
 #define BENCH_METRICS 8
@@ -236,10 +244,101 @@ static int bench_memory(size_t devices, size_t readings)
     return 0;
 }
 
+/* Runs body (on twin i) over the n twins rounds times; ns per twin into out. */
+#define BENCH_NS(out, rounds, n, body)                                                             \
+    do {                                                                                           \
+        double t0_ = bench_now();                                                                  \
+        for (int r_ = 0; r_ < (rounds); r_++)                                                      \
+            for (size_t i = 0; i < (n); i++) {                                                     \
+                body;                                                                              \
+            }                                                                                      \
+        out = (bench_now() - t0_) * 1e9 / ((double)(rounds) * (double)(n));                        \
+    } while (0)
+
+static int bench_record(size_t devices, size_t readings)
+{
+    struct bench_reading b;
+    struct twin **tw = tp_calloc(devices, sizeof(*tw));
+    for (size_t d = 0; d < devices; d++) {
+        bench_reading_fill(&b, d, 0);
+        tw[d] = twin_new(b.id);
+        for (size_t k = 0; k < readings; k++) {
+            bench_reading_fill(&b, d, k);
+            fold_apply(tw[d], &b.r, NULL, FOLD_MAX_JUMP_DEFAULT);
+        }
+    }
+    size_t rec_cap = 0, pack_cap = 0;
+    for (size_t d = 0; d < devices; d++) {
+        rec_cap += twin_record_bound(tw[d]);
+        pack_cap += pack_twin_bound(tw[d]);
+    }
+    uint8_t *rec = tp_malloc(rec_cap), *pk = tp_malloc(pack_cap);
+    size_t *rec_off = tp_calloc(devices + 1, sizeof(size_t));
+    size_t *pk_off = tp_calloc(devices + 1, sizeof(size_t));
+    const int rounds = 5;
+    double rec_write;
+    BENCH_NS(rec_write, rounds, devices,
+             { rec_off[i + 1] = rec_off[i] + twin_record_write(rec + rec_off[i], tw[i]); });
+    double pack_write;
+    BENCH_NS(pack_write, rounds, devices,
+             { pk_off[i + 1] = pk_off[i] + pack_twin_write(pk + pk_off[i], tw[i]); });
+    struct twin *back = twin_new("x");
+    char err[256];
+    double rec_read;
+    BENCH_NS(rec_read, rounds, devices, {
+        back->n_metrics = 0;
+        if (twin_record_read(back, rec + rec_off[i], rec_off[i + 1] - rec_off[i], err,
+                             sizeof(err)) != TP_OK)
+            abort();
+    });
+    double pack_read;
+    BENCH_NS(pack_read, rounds, devices, {
+        back->n_metrics = 0;
+        pack_twin_read(back, pk + pk_off[i]);
+    });
+    struct twin_view_metric vm[64];
+    struct twin_view v = {.metrics = vm, .cap_metrics = 64};
+    double rec_view;
+    BENCH_NS(rec_view, rounds, devices, {
+        if (twin_record_view(&v, rec + rec_off[i], rec_off[i + 1] - rec_off[i], err, sizeof(err)) !=
+            TP_OK)
+            abort();
+    });
+    struct buf json;
+    buf_init(&json, 1 << 20);
+    size_t json_bytes = 0;
+    double render;
+    BENCH_NS(render, rounds, devices, {
+        twin_record_view(&v, rec + rec_off[i], rec_off[i + 1] - rec_off[i], err, sizeof(err));
+        buf_reset(&json);
+        twin_render_json(&json, tw[i]->device_id, strlen(tw[i]->device_id), &v, 1790000000000);
+        json_bytes += json.len;
+    });
+    buf_release(&json);
+    twin_free(back);
+    printf("twins=%zu\nreadings_per_twin=%zu\n", devices, readings);
+    printf("record_bytes_per_twin=%.1f\npacked_bytes_per_twin=%.1f\n",
+           (double)rec_off[devices] / (double)devices, (double)pk_off[devices] / (double)devices);
+    printf("json_bytes_per_twin=%.1f\n", (double)json_bytes / ((double)rounds * (double)devices));
+    printf("record_write_ns=%.0f\nrecord_read_ns=%.0f\nrecord_view_ns=%.0f\n", rec_write, rec_read,
+           rec_view);
+    printf("view_render_ns=%.0f\n", render);
+    printf("pack_write_ns=%.0f\npack_read_ns=%.0f\n", pack_write, pack_read);
+    for (size_t d = 0; d < devices; d++)
+        twin_free(tw[d]);
+    free(tw);
+    free(rec);
+    free(pk);
+    free(rec_off);
+    free(pk_off);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[1], "fold") && strcmp(argv[1], "memory"))) {
-        fprintf(stderr, "usage: tp-bench-twins fold|memory DEVICES READINGS\n");
+    if (argc != 4 ||
+        (strcmp(argv[1], "fold") && strcmp(argv[1], "memory") && strcmp(argv[1], "record"))) {
+        fprintf(stderr, "usage: tp-bench-twins fold|memory|record DEVICES READINGS\n");
         return 2;
     }
     size_t devices = strtoull(argv[2], NULL, 10), readings = strtoull(argv[3], NULL, 10);
@@ -247,6 +346,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "tp-bench-twins: DEVICES and READINGS must be positive\n");
         return 2;
     }
+    if (!strcmp(argv[1], "record"))
+        return bench_record(devices, readings);
     return !strcmp(argv[1], "fold") ? bench_fold_rate(devices, readings)
                                     : bench_memory(devices, readings);
 }

@@ -222,7 +222,7 @@ size_t pack_twin_read(struct twin *t, const uint8_t *in)
                 p = coding_raw_get(p, &m->msum); /* no decimal scale: raw too */
                 continue;
             }
-            int64_t v0, dmin, dmax;
+            int64_t v0 = 0, dmin, dmax;
             coding_decimal(m->value, s, &v0); /* packed at scale s: exact */
             p = coding_zz_get(p, &dmin);
             p = coding_zz_get(p, &dmax);

@@ -23,9 +23,11 @@
 #define RECORD_L_TS        0x40 /* location_ts differs from last_seen */
 #define RECORD_L_HAS       0x80 /* has_location */
 #define RECORD_STRINGS_MAX (TWIN_VIEW_METRICS_MAX + 3)
-#define RECORD_LEN_BITS    11 /* a string's length in record_in's table: up to 2047 */
+#define RECORD_LEN_BITS    11   /* a string's length in record_in's table: up to 2047 */
+#define RECORD_SLOTS       8192 /* hash set of the strings: a power of two >= 1.5 x the most */
 
 static_assert(TWIN_RECORD_STRING_MAX < (1 << RECORD_LEN_BITS), "string length fits its bits");
+static_assert(RECORD_SLOTS >= RECORD_STRINGS_MAX + RECORD_STRINGS_MAX / 2 + 1, "slots for all");
 static_assert(TWIN_RECORD_MAX <= (1u << (32 - RECORD_LEN_BITS)), "record offset fits its bits");
 
 /* ---- writing ---- */
@@ -201,6 +203,7 @@ struct record_in {
     size_t n_strs;
     uint32_t strs[RECORD_STRINGS_MAX]; /* each string: offset << RECORD_LEN_BITS | length */
     uint8_t named[(RECORD_STRINGS_MAX + 7) / 8]; /* bit i: a metric is named by string i */
+    uint16_t slots[RECORD_SLOTS];                /* record_strs_distinct's hash set */
 };
 
 static bool record_fail(struct record_in *in, const char *what, const char *detail)
@@ -217,6 +220,10 @@ static size_t record_left(const struct record_in *in)
 
 static bool record_uv(struct record_in *in, const char *what, uint64_t *v)
 {
+    if (in->p != in->end && *in->p < 0x80) { /* most are one byte */
+        *v = *in->p++;
+        return true;
+    }
     const uint8_t *q = coding_uv_take(in->p, in->end, v);
     if (q) {
         in->p = q;
@@ -288,6 +295,49 @@ static struct twin_str record_str(const struct record_in *in, size_t i)
                              e & ((1u << RECORD_LEN_BITS) - 1)};
 }
 
+/* A hash of a string, 8 bytes at a time (the view runs it on every name of every record). */
+static uint64_t record_hash(struct twin_str s)
+{
+    uint64_t h = (uint64_t)s.len * 0x9e3779b97f4a7c15ULL, w;
+    size_t k = 0;
+    for (; k + 8 <= s.len; k += 8) {
+        memcpy(&w, s.p + k, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, s.p + k, s.len - k);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
+/* Whether the table holds each string once (the writer's rule): two metrics named alike in
+ * different entries would read as one twin with two metrics of a name. Open addressing sized
+ * to the table. */
+static bool record_strs_distinct(struct record_in *in)
+{
+    size_t cap = 16;
+    while (cap < in->n_strs + in->n_strs / 2 + 1)
+        cap *= 2;
+    memset(in->slots, 0, cap * sizeof(in->slots[0]));
+    for (size_t i = 0; i < in->n_strs; i++) {
+        struct twin_str s = record_str(in, i);
+        uint64_t h = record_hash(s);
+        for (size_t j = h & (cap - 1);; j = (j + 1) & (cap - 1)) {
+            if (!in->slots[j]) {
+                in->slots[j] = (uint16_t)(i + 1);
+                break;
+            }
+            struct twin_str o = record_str(in, in->slots[j] - 1u);
+            if (o.len == s.len && !memcmp(o.p, s.p, s.len)) {
+                in->p = (const uint8_t *)s.p;
+                return record_fail(in, "string", "repeats an earlier one");
+            }
+        }
+    }
+    return true;
+}
+
 /* A string reference: index + 1 (0 = none) when optional, else an index; *index: it. */
 static bool record_ref(struct record_in *in, const char *what, bool optional, struct twin_str *s,
                        size_t *index)
@@ -343,6 +393,8 @@ static bool record_head(struct record_in *in, struct twin_view *v)
         in->p += slen;
     }
     memset(in->named, 0, (in->n_strs + 7) / 8);
+    if (!record_strs_distinct(in))
+        return false;
 
     int64_t d;
     uint64_t u;

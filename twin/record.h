@@ -6,12 +6,17 @@
  *
  * Versioned and self-contained: byte 0 is the format version
  * (TWIN_RECORD_VERSION); names (metric names, attribute values) are stored
- * as strings in the record, not as ids of a process's pool. Every field of
- * struct twin but device_id and the dirty flag round-trips exactly (doubles
- * bit for bit). A reader of version N reads every version <= N; a record of
- * a later version, or one that is cut short or malformed, is refused with
- * TP_DECODE and a reason, never read past its end. The byte-by-byte layout
- * is in twin/README.md.
+ * as strings in the record (each once), not as ids of a process's pool.
+ * Every field of struct twin but device_id and the dirty flag round-trips
+ * exactly (doubles bit for bit), except what means nothing: statistics of a
+ * metric with count 0 and minute figures without an open minute read back
+ * as 0, and the metrics' scale hints may differ. minute_ms must be a
+ * minute's start (a multiple of 60000; asserted). The writer does not
+ * enforce the reader's limits (TWIN_VIEW_METRICS_MAX metrics,
+ * TWIN_RECORD_STRING_MAX bytes a name, TWIN_RECORD_MAX bytes): a twin past
+ * them writes a record that is refused when read. A reader of version N reads every version <= N; a
+ * record of a later version, or one that is cut short or malformed, is refused with TP_DECODE and a
+ * reason, never read past its end. The byte-by-byte layout is in twin/README.md.
  *
  * Two ways to read a record:
  *   - twin_record_read fills a struct twin (interning names: names.h, so the
@@ -20,14 +25,15 @@
  *     struct twin_view whose strings point into the record bytes (any
  *     thread: tp-query's HTTP threads and its search index).
  *
- * Pure functions otherwise; no allocation in write or view.
+ * Pure functions otherwise; no allocation in write or view (the view keeps
+ * about 33 KB of tables on the stack).
  *
  *     uint8_t *p = tp_malloc(twin_record_bound(t));
  *     size_t n = twin_record_write(p, t);
  *     struct twin *back = twin_new(t->device_id);
  *     if (twin_record_read(back, p, n, errstr, sizeof(errstr)) != TP_OK) ...
  *
- *     struct twin_view_metric m[TWIN_VIEW_METRICS_MAX];
+ *     static _Thread_local struct twin_view_metric m[TWIN_VIEW_METRICS_MAX]; // 384 KB: any record
  *     struct twin_view v = {.metrics = m, .cap_metrics = TWIN_VIEW_METRICS_MAX};
  *     if (twin_record_view(&v, p, n, errstr, sizeof(errstr)) == TP_OK) ... v.last_seen_ms ...
  */

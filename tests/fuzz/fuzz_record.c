@@ -32,12 +32,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void same_dbl(double a, double b)
-{
-    if (memcmp(&a, &b, sizeof(a)))
-        abort();
-}
-
 static void same_str(struct twin_str s, const char *interned, const uint8_t *data, size_t size)
 {
     if (!s.p) {
@@ -50,6 +44,19 @@ static void same_str(struct twin_str s, const char *interned, const uint8_t *dat
         s.p + s.len > (const char *)data + size)
         abort();
 }
+
+/* The same figures, doubles bit for bit, in a metric of a view or a twin (x) and a twin's. */
+#define same_figures(x, y)                                                                         \
+    do {                                                                                           \
+        if ((x)->ts_ms != (y)->ts_ms || (x)->count != (y)->count || (x)->mcount != (y)->mcount)    \
+            abort();                                                                               \
+        const double xs_[] = {(x)->value, (x)->min,  (x)->max, (x)->sum,                           \
+                              (x)->mmin,  (x)->mmax, (x)->msum};                                   \
+        const double ys_[] = {(y)->value, (y)->min,  (y)->max, (y)->sum,                           \
+                              (y)->mmin,  (y)->mmax, (y)->msum};                                   \
+        if (memcmp(xs_, ys_, sizeof(xs_)))                                                         \
+            abort();                                                                               \
+    } while (0)
 
 /* b equals a (both read from records). */
 static void same_twin(const struct twin *a, const struct twin *b)
@@ -64,16 +71,9 @@ static void same_twin(const struct twin *a, const struct twin *b)
         abort();
     for (size_t i = 0; i < a->n_metrics; i++) {
         const struct twin_metric *x = &a->metrics[i], *y = &b->metrics[i];
-        if (x->name != y->name || x->ts_ms != y->ts_ms || x->count != y->count ||
-            x->mcount != y->mcount)
+        if (x->name != y->name)
             abort();
-        same_dbl(x->value, y->value);
-        same_dbl(x->min, y->min);
-        same_dbl(x->max, y->max);
-        same_dbl(x->sum, y->sum);
-        same_dbl(x->mmin, y->mmin);
-        same_dbl(x->mmax, y->mmax);
-        same_dbl(x->msum, y->msum);
+        same_figures(x, y);
     }
 }
 
@@ -111,16 +111,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const struct twin_view_metric *x = &v.metrics[i];
         const struct twin_metric *y = &t->metrics[i];
         same_str(x->name, y->name, data, size);
-        if (x->ts_ms != y->ts_ms || x->count != y->count || x->mcount != y->mcount ||
-            x->count < 0 || (x->mcount != 0 && v.minute_ms == TWIN_NO_MINUTE))
+        if (x->count < 0 || (x->mcount != 0 && v.minute_ms == TWIN_NO_MINUTE))
             abort();
-        same_dbl(x->value, y->value);
-        same_dbl(x->min, y->min);
-        same_dbl(x->max, y->max);
-        same_dbl(x->sum, y->sum);
-        same_dbl(x->mmin, y->mmin);
-        same_dbl(x->mmax, y->mmax);
-        same_dbl(x->msum, y->msum);
+        same_figures(x, y);
     }
 
     /* rewritten, it reads back the same */

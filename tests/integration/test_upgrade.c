@@ -16,6 +16,8 @@
  *     end;
  *   - tp-projector, started then, takes more readings from those offsets:
  *     the twins equal the fold of everything (nothing read twice);
+ *   - without tp-replay, a projector started on the empty projection folds
+ *     the journal from its beginning to the same twins;
  * and a database that never held a twin keeps no *_0008 table.
  */
 #include <check.h>
@@ -310,6 +312,30 @@ START_TEST(test_jsonb_twins_upgrade_through_replay)
 }
 END_TEST
 
+/* The operator skipped tp-replay: a projector started on the empty projection finds no
+ * offsets and folds the journal from its beginning, to the same twins. */
+START_TEST(test_projector_first_rebuilds_from_the_start)
+{
+    struct workload w;
+    struct expected e = {0};
+    workload_init(&w, "p-dev", 100, 20);
+    workload_produce(&st, &w, 0, w.n);
+    workload_expect(&e, &w, 0, w.n);
+    ck_assert_int_gt(write_jsonb_projection(&w, &e), 0);
+    ck_assert_int_eq(stack_run(&st, "tp-migrate", NULL), 0);
+    ck_assert_int_eq(workload_query_i64(db, "SELECT count(*) FROM twins", NULL), 0);
+    static const char *const env[] = {PROJECTOR_ENV, NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-projector", env, port);
+    workload_wait_caught_up(&st, db, &pid, 1, 60);
+    workload_assert_state(db, &w, &e);
+    ck_assert_double_eq(workload_metric(port, "tp_projector_events_total"), (double)w.n);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    expected_release(&e);
+    workload_release(&w);
+}
+END_TEST
+
 /* A database that never held a twin (migrated to 0008, then to 0009) keeps no *_0008 table
  * (migrations/test_migrate checks the same of one migrated to 0009 in one go). */
 START_TEST(test_fresh_database_keeps_no_0008_tables)
@@ -332,6 +358,7 @@ static Suite *upgrade_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_jsonb_twins_upgrade_through_replay);
+    tcase_add_test(tc, test_projector_first_rebuilds_from_the_start);
     tcase_add_test(tc, test_fresh_database_keeps_no_0008_tables);
     suite_add_tcase(s, tc);
     return s;

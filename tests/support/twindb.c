@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/mem.h"
 
@@ -165,34 +164,4 @@ void twindb_text(PGconn *db, const char *like, struct buf *out)
     for (size_t i = 0; i < t.n; i++)
         twindb_row_text(&t.rows[i], out);
     twindb_release(&t);
-}
-
-const struct twindb_row *twindb_wait(struct twindb *out, PGconn *db, const char *device_id,
-                                     int (*ready)(const struct twindb_row *r, void *arg), void *arg,
-                                     int timeout_ms)
-{
-    /* LIKE with the id's wildcards escaped: exactly this device */
-    struct buf like;
-    buf_init(&like, 4096);
-    for (const char *p = device_id; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            buf_append(&like, "\\", 1);
-        buf_append(&like, p, 1);
-    }
-    for (int waited = 0;; waited += 100) {
-        twindb_load(out, db, like.data);
-        if (out->n == 1 && (!ready || ready(&out->rows[0], arg))) {
-            buf_release(&like);
-            return &out->rows[0];
-        }
-        if (waited >= timeout_ms)
-            break;
-        twindb_release(out);
-        usleep(100 * 1000);
-    }
-    buf_release(&like);
-    ck_abort_msg("twin \"%s\" %s within %d ms", device_id,
-                 out->n == 1 ? "did not reach the expected state" : "is not in table twins",
-                 timeout_ms);
-    return NULL;
 }

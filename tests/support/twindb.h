@@ -63,10 +63,4 @@ void twindb_row_text(const struct twindb_row *r, struct buf *out);
 /* Every twin whose device_id is LIKE like (NULL: all) as twindb_row_text lines (out reset). */
 void twindb_text(PGconn *db, const char *like, struct buf *out);
 
-/* The one twin of device_id, waiting up to timeout_ms for it to exist and satisfy ready
- * (NULL: exist); fails the test otherwise. Release with twindb_release. */
-const struct twindb_row *twindb_wait(struct twindb *out, PGconn *db, const char *device_id,
-                                     int (*ready)(const struct twindb_row *r, void *arg), void *arg,
-                                     int timeout_ms);
-
 #endif

@@ -10,14 +10,9 @@
 #include "twin/names.h"
 #include "twin/record.h"
 #include "tests/support/check_main.h"
+#include "tests/twin/twin_check.h"
 
 static struct twin_view_metric view_metrics[TWIN_VIEW_METRICS_MAX];
-
-static void check_dbl(double got, double want, const char *what, size_t i)
-{
-    ck_assert_msg(!memcmp(&got, &want, sizeof(double)), "metric %zu %s: %.17g != %.17g", i, what,
-                  got, want);
-}
 
 static void check_str(struct twin_str s, const char *want)
 {
@@ -53,69 +48,20 @@ static void check_view(const struct twin_view *v, const struct twin *b)
         const struct twin_view_metric *x = &v->metrics[i];
         const struct twin_metric *y = &b->metrics[i];
         check_str(x->name, y->name);
-        check_dbl(x->value, y->value, "value", i);
+        twin_check_dbl(x->value, y->value, "value", i);
         ck_assert_int_eq(x->ts_ms, y->ts_ms);
-        check_dbl(x->min, y->min, "min", i);
-        check_dbl(x->max, y->max, "max", i);
-        check_dbl(x->sum, y->sum, "sum", i);
+        twin_check_dbl(x->min, y->min, "min", i);
+        twin_check_dbl(x->max, y->max, "max", i);
+        twin_check_dbl(x->sum, y->sum, "sum", i);
         ck_assert_int_eq(x->count, y->count);
-        check_dbl(x->mmin, y->mmin, "mmin", i);
-        check_dbl(x->mmax, y->mmax, "mmax", i);
-        check_dbl(x->msum, y->msum, "msum", i);
+        twin_check_dbl(x->mmin, y->mmin, "mmin", i);
+        twin_check_dbl(x->mmax, y->mmax, "mmax", i);
+        twin_check_dbl(x->msum, y->msum, "msum", i);
         ck_assert_int_eq(x->mcount, y->mcount);
     }
 }
 
-/* b, read from t's record, equals t bit for bit (statistics only while count > 0, the
- * minute's only while one is open: they mean nothing otherwise and come back as 0). */
-static void check_twin(const struct twin *b, const struct twin *t)
-{
-    ck_assert_str_eq(b->device_id, t->device_id);
-    ck_assert_int_eq(b->first_seen_ms, t->first_seen_ms);
-    ck_assert_int_eq(b->last_seen_ms, t->last_seen_ms);
-    ck_assert_int_eq(b->last_sequence, t->last_sequence);
-    ck_assert_int_eq(b->events, t->events);
-    ck_assert_int_eq(b->has_location, t->has_location);
-    ck_assert_uint_eq(b->loc_mask, t->loc_mask);
-    ck_assert_int_eq(b->location_ts_ms, t->location_ts_ms);
-    ck_assert_int_eq(b->minute_ms, t->minute_ms);
-    ck_assert_uint_eq(b->seen[0], t->seen[0]);
-    ck_assert_uint_eq(b->seen[1], t->seen[1]);
-    for (int i = 0; i < TWIN_LOC_N; i++)
-        if (t->loc_mask & (1u << i))
-            ck_assert_mem_eq(&b->loc[i], &t->loc[i], sizeof(double));
-        else
-            ck_assert(b->loc[i] == 0);
-    ck_assert_ptr_eq(b->model, t->model); /* interned: the same pointer */
-    ck_assert_ptr_eq(b->firmware, t->firmware);
-    ck_assert_ptr_eq(b->region, t->region);
-    ck_assert_uint_eq(b->n_metrics, t->n_metrics);
-    for (size_t i = 0; i < t->n_metrics; i++) {
-        const struct twin_metric *x = &t->metrics[i], *y = &b->metrics[i];
-        ck_assert_ptr_eq(y->name, x->name);
-        check_dbl(y->value, x->value, "value", i);
-        ck_assert_int_eq(y->ts_ms, x->ts_ms);
-        ck_assert_int_eq(y->count, x->count);
-        if (x->count) {
-            check_dbl(y->min, x->min, "min", i);
-            check_dbl(y->max, x->max, "max", i);
-            check_dbl(y->sum, x->sum, "sum", i);
-        } else {
-            ck_assert(y->min == 0 && y->max == 0 && y->sum == 0);
-        }
-        int64_t mcount = t->minute_ms == TWIN_NO_MINUTE ? 0 : x->mcount;
-        ck_assert_int_eq(y->mcount, mcount);
-        if (mcount) {
-            check_dbl(y->mmin, x->mmin, "mmin", i);
-            check_dbl(y->mmax, x->mmax, "mmax", i);
-            check_dbl(y->msum, x->msum, "msum", i);
-        } else {
-            ck_assert(y->mmin == 0 && y->mmax == 0 && y->msum == 0);
-        }
-    }
-}
-
-/* Writes t's record, reads it into a fresh twin and views it; checks every field (check_twin,
+/* Writes t's record, reads it into a fresh twin and views it; checks every field (twin_check_same,
  * check_view). Returns the record's length; the record in *out if asked. */
 static size_t round_trip_keep(const struct twin *t, uint8_t **out)
 {
@@ -127,7 +73,7 @@ static size_t round_trip_keep(const struct twin *t, uint8_t **out)
     char err[256] = "";
     struct twin *b = twin_new(t->device_id);
     ck_assert_msg(twin_record_read(b, p, n, err, sizeof(err)) == TP_OK, "%s", err);
-    check_twin(b, t);
+    twin_check_same(b, t);
 
     struct twin_view v = {.metrics = view_metrics, .cap_metrics = TWIN_VIEW_METRICS_MAX};
     ck_assert_msg(twin_record_view(&v, p, n, err, sizeof(err)) == TP_OK, "%s", err);
@@ -144,124 +90,20 @@ static size_t round_trip_keep(const struct twin *t, uint8_t **out)
     return n;
 }
 
-/* The start of ts_ms's minute, rounded towards 0 (always representable). */
-static int64_t minute_of(int64_t ts_ms)
-{
-    return ts_ms / 60000 * 60000;
-}
-
 static size_t round_trip(const struct twin *t)
 {
     return round_trip_keep(t, NULL);
 }
 
-/* Doubles that are short decimals, and every kind that is not. */
-static const double values[] = {0,
-                                88.5,
-                                12.4,
-                                -7.25,
-                                47.123456,
-                                0.1 + 0.2,
-                                1.0 / 3,
-                                -0.0,
-                                1e300,
-                                -1e-300,
-                                DBL_MIN / 4, /* subnormal */
-                                DBL_MAX,
-                                9007199254740993.0,
-                                123456789.123456789,
-                                0.000000001,
-                                4503599627370495.5,
-                                1e15,
-                                INFINITY,
-                                -INFINITY,
-                                NAN,
-                                -NAN};
-#define N_VALUES (sizeof(values) / sizeof(values[0]))
-
 START_TEST(test_doubles_exact)
 {
-    struct twin *t = twin_new("dev");
-    t->events = 5;
-    t->last_seen_ms = 1790000000000;
-    t->first_seen_ms = t->last_seen_ms - 86400000;
-    t->last_sequence = 5;
-    char name[16];
-    for (size_t i = 0; i < N_VALUES; i++)
-        for (size_t j = 0; j < N_VALUES; j += 2) {
-            snprintf(name, sizeof(name), "m%zu_%zu", i, j);
-            struct twin_metric *m = twin_metric_set(t, name, values[i], t->last_seen_ms);
-            m->count = (int64_t)(j % 5 + (j % 5 == 4 ? 0 : 1)); /* 5 = events, or not */
-            m->min = values[j];
-            m->max = values[(j + 1) % N_VALUES];
-            m->sum = values[(i + j) % N_VALUES];
-            /* the open minute: none, one value (the latest or not), several */
-            m->mcount = (int64_t)(j % 3);
-            m->mmin = m->mcount == 1 ? values[(i + j / 3) % N_VALUES] : values[(j + 2) % N_VALUES];
-            m->mmax = m->mcount == 1 ? m->mmin : values[(i + 1) % N_VALUES];
-            m->msum = m->mcount == 1 ? m->mmin : values[(i + 2) % N_VALUES];
-            m->scale = (uint8_t)(i % 11); /* hints of every kind, wrong ones too */
-        }
-    /* sums of short decimals: near a decimal, never one */
-    struct twin_metric *m = twin_metric_set(t, "sum_of_tenths", 0.3, t->last_seen_ms);
-    m->count = 2;
-    m->min = 0.1;
-    m->max = 0.2;
-    m->sum = 0.1 + 0.2;
-    m->mcount = 2;
-    m->mmin = 0.1;
-    m->mmax = 0.2;
-    m->msum = 0.1 + 0.2;
-    t->minute_ms = t->last_seen_ms - t->last_seen_ms % 60000 - 3 * 60000; /* a minute start */
-    t->has_location = true;
-    t->loc_mask = 0x1f;
-    t->location_ts_ms = t->last_seen_ms - 1;
-    for (int i = 0; i < TWIN_LOC_N; i++)
-        t->loc[i] = values[i * 4 + 1];
-    round_trip(t);
-    t->minute_ms = TWIN_NO_MINUTE; /* the same figures, no minute open: they are not stored */
-    for (int i = 0; i < TWIN_LOC_N; i++)
-        t->loc[i] = values[i * 4 + 3];
-    round_trip(t);
-    twin_free(t);
+    twin_check_doubles(round_trip);
 }
 END_TEST
 
 START_TEST(test_integers_and_flags)
 {
-    const int64_t ints[] = {
-        0, 1, -1, INT64_MAX, INT64_MIN, FOLD_TS_MIN_MS, FOLD_TS_MAX_MS, -123456789, 59999};
-    const size_t n = sizeof(ints) / sizeof(ints[0]);
-    for (size_t a = 0; a < n; a++)
-        for (size_t b = 0; b < n; b++) {
-            struct twin *t = twin_new("x");
-            t->last_seen_ms = ints[a];
-            t->first_seen_ms = ints[b];
-            t->events = ints[a] < 0 ? 0 : ints[a];
-            t->last_sequence = ints[b];
-            t->has_location = b % 2;
-            t->loc_mask = b % 2 ? 1u << TWIN_ACCURACY : b % 3 ? 0x1f : 0;
-            t->location_ts_ms = ints[(a + b) % n];
-            for (int i = 0; i < TWIN_LOC_N; i++)
-                if (t->loc_mask & (1u << i))
-                    t->loc[i] = 3.5 * i - 90;
-            struct twin_metric *m = twin_metric_set(t, "a", 1, ints[b]); /* ts != last_seen */
-            m->count = 0;                                                /* no statistics */
-            m = twin_metric_set(t, "b", 2, t->last_seen_ms);
-            m->count = ints[(a + 1) % n] < 0 ? 3 : ints[(a + 1) % n]; /* count != events */
-            m->min = m->max = m->sum = 2;
-            twin_attr_set(t, "firmware", b % 2 ? "1.2.3" : "");
-            twin_attr_set(t, "region", "eu-north");
-            if (a % 3 == 0)
-                twin_attr_set(t, "model", "eu-north"); /* = region: stored once */
-            m->mcount = 2;
-            m->mmin = m->mmax = 1;
-            m->msum = 2;
-            /* also far from last_seen, and at the ends of the fold's range */
-            t->minute_ms = a % 2 ? TWIN_NO_MINUTE : minute_of(ints[b]);
-            round_trip(t);
-            twin_free(t);
-        }
+    twin_check_integers(round_trip);
 }
 END_TEST
 
@@ -292,7 +134,7 @@ START_TEST(test_thousand_metrics)
     twin_metric_set(t, "tp-van", 1, FOLD_TS_MAX_MS); /* also an attribute value */
     twin_attr_set(t, "model", "tp-van");
     twin_attr_set(t, "region", "\xe6\x9d\xb1\xe4\xba\xac");
-    t->minute_ms = minute_of(FOLD_TS_MAX_MS);
+    t->minute_ms = twin_check_minute(FOLD_TS_MAX_MS);
     t->seen[0] = 0x5555555555555555ULL;
     size_t n = round_trip(t);
     ck_assert_uint_le(n, twin_record_bound(t));
@@ -300,25 +142,10 @@ START_TEST(test_thousand_metrics)
 }
 END_TEST
 
-/* The sequence window (twin.h) comes back bit for bit: no gap costs 2 bytes. */
+/* The sequence window (twin.h) comes back bit for bit. */
 START_TEST(test_sequence_window)
 {
-    struct twin *t = twin_new("seq");
-    t->events = t->last_sequence = 300;
-    t->last_seen_ms = t->first_seen_ms = 1000;
-    size_t full = round_trip(t); /* twin_new: every bit set */
-    const uint64_t windows[][2] = {{0, 0},
-                                   {~1ULL, UINT64_MAX},
-                                   {0x8000000000000001ULL, 0x1ULL << 63},
-                                   {0x0123456789abcdefULL, 0xfedcba9876543210ULL}};
-    for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
-        t->seen[0] = windows[i][0];
-        t->seen[1] = windows[i][1];
-        size_t n = round_trip(t);
-        if (i == 0) /* every bit clear: two varints of 10 bytes instead of 1 */
-            ck_assert_uint_eq(n, full + 18);
-    }
-    twin_free(t);
+    twin_check_window(round_trip);
 }
 END_TEST
 
@@ -337,39 +164,6 @@ START_TEST(test_empty_twin)
     twin_free(t);
 }
 END_TEST
-
-/* The bench's twin: 8 metrics of one decimal, location, attributes, open minute. */
-static struct twin *typical_twin(void)
-{
-    struct twin *t = twin_new("veh-0000042");
-    t->first_seen_ms = 1790000000000;
-    t->last_seen_ms = t->first_seen_ms + 15000;
-    t->events = t->last_sequence = 4;
-    const char *names[] = {"speed_kmh",      "fuel_level_pct",      "battery_voltage_v",
-                           "engine_temp_c",  "engine_rpm",          "odometer_km",
-                           "outside_temp_c", "tire_pressure_fl_kpa"};
-    const double v[] = {88.5, 61.2, 14.1, 91.3, 3012, 12345.6, 21.4, 239.9};
-    for (int i = 0; i < 8; i++) {
-        struct twin_metric *m = twin_metric_set(t, names[i], v[i], t->last_seen_ms);
-        for (int k = 0; k < 4; k++)
-            twin_metric_observe(m, k == 3 ? v[i] : v[i] + (double)k);
-    }
-    t->has_location = true;
-    t->loc_mask = (1u << TWIN_LAT) | (1u << TWIN_LON) | (1u << TWIN_HEADING);
-    t->loc[TWIN_LAT] = 48.137154;
-    t->loc[TWIN_LON] = 11.576124;
-    t->loc[TWIN_HEADING] = 271;
-    t->location_ts_ms = t->last_seen_ms;
-    twin_attr_set(t, "model", "tp-van");
-    twin_attr_set(t, "firmware", "2.1.3");
-    twin_attr_set(t, "region", "eu-central");
-    t->minute_ms = t->last_seen_ms - t->last_seen_ms % 60000;
-    for (int i = 0; i < 8; i++) {
-        t->metrics[i].mmin = t->metrics[i].mmax = t->metrics[i].msum = v[i];
-        t->metrics[i].mcount = 1;
-    }
-    return t;
-}
 
 /* A small twin with a bit of everything: the golden record's. */
 static struct twin *golden_twin(void)
@@ -477,7 +271,7 @@ START_TEST(test_golden_v1_reads)
     struct twin *b = twin_new("golden");
     char err[256] = "";
     ck_assert_msg(twin_record_read(b, p, n, err, sizeof(err)) == TP_OK, "%s", err);
-    check_twin(b, want);
+    twin_check_same(b, want);
     struct twin_view v = {.metrics = view_metrics, .cap_metrics = TWIN_VIEW_METRICS_MAX};
     ck_assert_int_eq(twin_record_view(&v, p, n, err, sizeof(err)), TP_OK);
     check_view(&v, b);
@@ -516,7 +310,7 @@ static void refused(const uint8_t *p, size_t n, const char *reason)
 /* Every cut of a valid record is refused, and so is one byte more. */
 START_TEST(test_truncated_refused)
 {
-    struct twin *twins[] = {golden_twin(), typical_twin(), twin_new("empty")};
+    struct twin *twins[] = {golden_twin(), twin_check_typical(), twin_new("empty")};
     for (size_t k = 0; k < 3; k++) {
         uint8_t *p;
         size_t n = round_trip_keep(twins[k], &p);
@@ -604,6 +398,10 @@ START_TEST(test_corrupt_refused)
     refused(p, n, "invalid twin record: string is longer than TWIN_RECORD_STRING_MAX at byte 4");
     n = tiny_with(p, 3, 1, (const uint8_t[]){0}, 1);
     refused(p, n, "invalid twin record: string holds a NUL byte at byte 3");
+    /* one string twice (by content): each is stored once */
+    const uint8_t two_a[] = {2, 1, 'a', 1, 'a'};
+    n = tiny_with(p, 1, 3, two_a, sizeof(two_a));
+    refused(p, n, "invalid twin record: string repeats an earlier one at byte 5");
     /* more strings than a twin can have, or than bytes left */
     n = tiny_with(p, 1, 1, (const uint8_t[]){0x84, 0x20}, 2); /* 4100 */
     refused(p, n, "invalid twin record: string count is over TWIN_VIEW_METRICS_MAX + 3 at byte 3");
@@ -663,11 +461,13 @@ START_TEST(test_corrupt_refused)
 }
 END_TEST
 
+/* The bench's twin: 142 bytes before the body (version, string count, 11 lengths and 129
+ * bytes of names and attribute values), 134 of body (the packed form's fields with 1-byte
+ * string indexes). */
 START_TEST(test_typical_size)
 {
-    struct twin *t = typical_twin();
-    size_t n = round_trip(t);
-    printf("typical twin record: %zu bytes\n", n);
+    struct twin *t = twin_check_typical();
+    ck_assert_uint_eq(round_trip(t), 276);
     twin_free(t);
 }
 END_TEST

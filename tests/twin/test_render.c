@@ -1,9 +1,11 @@
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/mem.h"
 #include "twin/record.h"
 #include "twin/render.h"
@@ -147,6 +149,81 @@ START_TEST(test_times)
 }
 END_TEST
 
+/* Doubles come out as json_double writes them (render.c prints short decimals itself). */
+START_TEST(test_doubles_as_json_double)
+{
+    static double vals[20000];
+    size_t n = 0;
+    const double fixed[] = {0,
+                            -0.0,
+                            1,
+                            -1,
+                            0.1,
+                            0.0001,
+                            0.00012,
+                            0.00001,
+                            0.000012345,
+                            1e-9,
+                            123456789.123456789,
+                            1e14,
+                            1e15,
+                            999999999999999,
+                            99999999999999.9,
+                            -99999999999999.99,
+                            1e15 - 0.5,
+                            4503599627370495.5,
+                            9007199254740992,
+                            0.1 + 0.2,
+                            1.0 / 3,
+                            88.5,
+                            3012,
+                            -7.25,
+                            48.137154,
+                            11.576124,
+                            1e300,
+                            DBL_MIN,
+                            DBL_MAX,
+                            INFINITY,
+                            -INFINITY,
+                            NAN,
+                            5e-324,
+                            100,
+                            1e5,
+                            120.5e3};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        vals[n++] = fixed[i];
+    uint64_t x = 42;
+    while (n < sizeof(vals) / sizeof(vals[0])) { /* decimals of every scale and size */
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        int s = (int)(x >> 60) % 10, digits = 1 + (int)((x >> 32) % 17);
+        int64_t m = (int64_t)((x >> 8) % 100000000000000000ULL);
+        for (int d = 17; d > digits; d--)
+            m /= 10;
+        double p10 = 1;
+        for (int d = 0; d < s; d++)
+            p10 *= 10;
+        vals[n++] = (x & 1 ? -1 : 1) * (double)m / p10;
+        vals[n++] = (double)m / p10 * 1.0000000000000002; /* one ulp off: no short decimal */
+    }
+    struct twin *t = twin_new("d");
+    struct buf want;
+    buf_init(&want, 1 << 20);
+    for (size_t i = 0; i < n; i++) {
+        t->n_metrics = 0;
+        twin_metric_set(t, "m", vals[i], 0);
+        char *doc = render(t, "d", 1, 0);
+        buf_reset(&want);
+        buf_append_str(&want, "\"metrics\":{\"m\":{\"value\":");
+        json_double(&want, vals[i]);
+        buf_append_str(&want, ",");
+        ck_assert_msg(strstr(doc, want.data), "%.17g: %s", vals[i], doc);
+        free(doc);
+    }
+    buf_release(&want);
+    twin_free(t);
+}
+END_TEST
+
 /* A buffer too small: TP_TOO_LARGE, and what it held before is untouched. */
 START_TEST(test_too_large)
 {
@@ -175,6 +252,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_escapes_and_nulls);
     tcase_add_test(tc, test_times);
     tcase_add_test(tc, test_too_large);
+    tcase_add_test(tc, test_doubles_as_json_double);
     suite_add_tcase(s, tc);
     return s;
 }
