@@ -24,36 +24,17 @@ struct store {
 };
 
 /*
- * The twins of twins_stage in two statements (bench/flush measured this against a single
- * upsert and against UPDATE .. FROM + INSERT: projector/README.md). First the devices not
- * stored yet, with a plain INSERT: ON CONFLICT's speculative insertion costs about twice as
- * much per new row. Then, unless that inserted every staged twin, the upsert of the rest,
- * never moving a stored twin back to a lower version and skipping the rows this
- * transaction has just inserted (written_xid). A device inserted by another writer between
- * the two statements is updated by the second; one inserted during the first fails it with
- * a unique violation (TP_CONFLICT: the projector resyncs).
+ * The twins of twins_stage, never moving a stored twin back to a lower version. One upsert
+ * rather than UPDATE .. FROM + INSERT of the new devices, or a plain INSERT of the new ones
+ * followed by this upsert for the rest: bench/flush measured all three
+ * (projector/README.md, "Upsert or UPDATE + INSERT?").
  */
-const char store_insert_new_sql[] =
-    "INSERT INTO twins (device_id, version, last_seen, state)"
-    " SELECT device_id, version, last_seen, state FROM twins_stage s"
-    " WHERE NOT EXISTS (SELECT 1 FROM twins t WHERE t.device_id = s.device_id)";
-
 const char store_upsert_sql[] =
     "INSERT INTO twins AS t (device_id, version, last_seen, state)"
     " SELECT device_id, version, last_seen, state FROM twins_stage"
     " ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version,"
     " last_seen = EXCLUDED.last_seen, updated_at = now(), written_xid = pg_current_xact_id(),"
-    " state = EXCLUDED.state WHERE t.version <= EXCLUDED.version"
-    " AND t.written_xid <> pg_current_xact_id()";
-
-/* The alternative measured against them (bench/flush), with the same effect. */
-const char store_update_insert_sql[] =
-    "UPDATE twins AS t SET version = s.version, last_seen = s.last_seen, updated_at = now(),"
-    " written_xid = pg_current_xact_id(), state = s.state FROM twins_stage s"
-    " WHERE t.device_id = s.device_id AND t.version <= s.version;"
-    "INSERT INTO twins (device_id, version, last_seen, state)"
-    " SELECT device_id, version, last_seen, state FROM twins_stage s"
-    " WHERE NOT EXISTS (SELECT 1 FROM twins t WHERE t.device_id = s.device_id)";
+    " state = EXCLUDED.state WHERE t.version <= EXCLUDED.version";
 
 static const char store_history_sql[] =
     "INSERT INTO metric_minutes AS m (device_id, metric, minute, min, max, sum, count)"
@@ -434,20 +415,6 @@ void store_job_release(struct store_job *job)
     job->n_twins = job->n_history = job->n_parts = 0;
 }
 
-enum tp_err store_twins_write(PGconn *db, size_t n_staged, char *errstr, size_t errstr_size)
-{
-    PGresult *res = NULL;
-    enum tp_err err = pg_exec_params(db, store_insert_new_sql, 0, NULL, PGRES_COMMAND_OK, &res,
-                                     errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    unsigned long long inserted = strtoull(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
-    if (inserted < n_staged)
-        err = pg_command(db, store_upsert_sql, errstr, errstr_size);
-    return err;
-}
-
 enum tp_err store_job_run(struct store *st, const struct store_job *job, char *errstr,
                           size_t errstr_size)
 {
@@ -463,7 +430,7 @@ enum tp_err store_job_run(struct store *st, const struct store_job *job, char *e
     if (err == TP_OK && job->n_twins > 0) {
         err = store_copy(st, twin_rows_copy_twins_sql, &job->twins, errstr, errstr_size);
         if (err == TP_OK)
-            err = store_twins_write(st->db, job->n_twins, errstr, errstr_size);
+            err = pg_command(st->db, store_upsert_sql, errstr, errstr_size);
     }
     if (err == TP_OK && job->n_history > 0) {
         err = store_copy(st, twin_rows_copy_history_sql, &job->history, errstr, errstr_size);

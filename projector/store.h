@@ -16,10 +16,9 @@
  *     -> next_offset, from the offsets this projector last read or wrote
  *     (TP_CONFLICT, nothing written, if any had moved: a lost commit answer
  *     or another projector); the twins table's identity (below); COPY the
- *     twin rows into twins_stage, INSERT the devices not stored yet, and
- *     INSERT .. SELECT .. ON CONFLICT (device_id) DO UPDATE .. WHERE the
- *     stored version <= the new one for the rest (a twin never moves back
- *     to a lower version); COPY the history entries
+ *     twin rows into twins_stage and INSERT .. SELECT .. ON CONFLICT
+ *     (device_id) DO UPDATE .. WHERE the stored version <= the new one (a
+ *     twin never moves back to a lower version); COPY the history entries
  *     into metric_minutes_stage and add them to metric_minutes
  *     (least/greatest/sum/count); COMMIT. The compare-and-set makes a
  *     retried job safe even though the history rows are increments: a job
@@ -55,7 +54,6 @@
 #ifndef TP_STORE_H
 #define TP_STORE_H
 
-#include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -118,17 +116,9 @@ enum tp_err store_flush(struct store *st, const struct store_batch *b, char *err
 /* DELETE FROM metric_minutes older than `hours` (its own statement); *deleted = rows. */
 enum tp_err store_retention(struct store *st, int64_t hours, int64_t *deleted, char *errstr,
                             size_t errstr_size);
-/* The flush's SQL after the COPY into twins_stage (twin/rows.h's twin_rows_stage_sql), for
- * benchmarks that must measure the very statements the projector runs (bench/flush).
- * store_twins_write runs store_insert_new_sql (a plain INSERT of the staged devices not
- * stored yet), then, unless that inserted all n_staged, store_upsert_sql (the upsert of the
- * rest with the version guard, skipping rows this transaction wrote). store_update_insert_sql
- * is the alternative it was measured against: UPDATE .. FROM twins_stage, then the INSERT of
- * the devices not stored yet. store_twins_write runs on db (the connection holding the
- * staged rows), in a transaction, after the COPY. */
-extern const char store_insert_new_sql[];
+/* The twins' statement store_job_run runs after the COPY into twins_stage (twin/rows.h's
+ * twin_rows_stage_sql), for benchmarks that must measure the very statement the projector
+ * runs (bench/flush). */
 extern const char store_upsert_sql[];
-extern const char store_update_insert_sql[];
-enum tp_err store_twins_write(PGconn *db, size_t n_staged, char *errstr, size_t errstr_size);
 
 #endif
