@@ -52,12 +52,15 @@ const struct twin_metric *twin_metric_get(const struct twin *t, const char *name
     return NULL;
 }
 
-/* The metric of an interned name, added (count 0) if new. */
-static struct twin_metric *twin_metric_at(struct twin *t, const char *interned)
+/* The metric of an interned name, added (count 0) if new; bounded: NULL instead of a new
+ * metric past TWIN_METRICS_MAX or with a name over FOLD_METRIC_NAME_MAX bytes. */
+static struct twin_metric *twin_metric_at(struct twin *t, const char *interned, bool bounded)
 {
     for (size_t i = 0; i < t->n_metrics; i++)
         if (t->metrics[i].name == interned)
             return &t->metrics[i];
+    if (bounded && (t->n_metrics >= TWIN_METRICS_MAX || strlen(interned) > FOLD_METRIC_NAME_MAX))
+        return NULL;
     twin_metrics_reserve(t, t->n_metrics + 1);
     struct twin_metric *m = &t->metrics[t->n_metrics++];
     *m = (struct twin_metric){.name = interned};
@@ -66,7 +69,7 @@ static struct twin_metric *twin_metric_at(struct twin *t, const char *interned)
 
 struct twin_metric *twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms)
 {
-    struct twin_metric *m = twin_metric_at(t, names_intern(name));
+    struct twin_metric *m = twin_metric_at(t, names_intern(name), false);
     m->value = value;
     m->ts_ms = ts_ms;
     return m;
@@ -127,7 +130,9 @@ static void fold_metric(struct twin *t, struct history *h, const char *interned,
                         int64_t ts, bool late_minute, bool late_seq)
 {
     size_t before = t->n_metrics;
-    struct twin_metric *m = twin_metric_at(t, interned);
+    struct twin_metric *m = twin_metric_at(t, interned, true);
+    if (!m)
+        return; /* past the bounds of twin.h */
     if (!late_seq || t->n_metrics != before) {
         m->value = value;
         m->ts_ms = ts;
@@ -294,7 +299,8 @@ enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct his
         /* usually the value the twin has: nothing to check or intern */
         if (!values[i] || !*values[i] || (*slots[i] && !strcmp(*slots[i], values[i])))
             continue;
-        if (json_utf8_valid(values[i], strlen(values[i])))
+        size_t len = strlen(values[i]);
+        if (len <= FOLD_ATTR_MAX && json_utf8_valid(values[i], len))
             *slots[i] = names_intern(values[i]);
     }
     return FOLD_APPLIED;

@@ -27,6 +27,14 @@
 #define RECORD_SLOTS       8192 /* hash set of the strings: a power of two >= 1.5 x the most */
 
 static_assert(TWIN_RECORD_STRING_MAX < (1 << RECORD_LEN_BITS), "string length fits its bits");
+/* what the fold can make, a record can hold (twin.h) */
+static_assert(TWIN_METRICS_MAX <= TWIN_VIEW_METRICS_MAX, "a folded twin's metrics fit a record");
+static_assert(FOLD_METRIC_NAME_MAX <= TWIN_RECORD_STRING_MAX &&
+                  FOLD_ATTR_MAX <= TWIN_RECORD_STRING_MAX,
+              "a folded twin's strings fit a record");
+static_assert((TWIN_METRICS_MAX * (FOLD_METRIC_NAME_MAX + 128) + 3 * (FOLD_ATTR_MAX + 8)) <
+                  TWIN_RECORD_MAX,
+              "a folded twin fits a record");
 static_assert(RECORD_SLOTS >= RECORD_STRINGS_MAX + RECORD_STRINGS_MAX / 2 + 1, "slots for all");
 static_assert(TWIN_RECORD_MAX <= (1u << (32 - RECORD_LEN_BITS)), "record offset fits its bits");
 

@@ -74,6 +74,13 @@ struct history;
 #define TWIN_NO_MINUTE        INT64_MIN           /* struct twin's minute_ms: no open minute */
 #define TWIN_SEQ_WINDOW       128                 /* sequences below last_sequence in `seen` */
 #define FOLD_MAX_JUMP_DEFAULT (1LL << 32)         /* projector.max_sequence_jump's default */
+/* What the fold keeps of hostile or careless producers, so that every twin's record
+ * (record.h) stays readable: a new metric past TWIN_METRICS_MAX, a map key longer than
+ * FOLD_METRIC_NAME_MAX and an attribute value longer than FOLD_ATTR_MAX are not applied (the
+ * rest of the reading is). tp-ingest's own limits are far below (schemas/README.md). */
+#define TWIN_METRICS_MAX     1024
+#define FOLD_METRIC_NAME_MAX 128
+#define FOLD_ATTR_MAX        1024
 
 struct twin_metric {
     const char *name; /* interned (names.h) */

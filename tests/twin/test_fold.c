@@ -1,5 +1,6 @@
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "twin/history.h"
@@ -513,6 +514,74 @@ START_TEST(test_sequence_jump_refused)
 }
 END_TEST
 
+/* A producer other than tp-ingest may send a new map key with every reading, or huge
+ * strings: the twin stays within what its record can hold (twin.h), and stays readable. */
+START_TEST(test_metrics_and_strings_bounded)
+{
+    struct twin *t = twin_new("car-b");
+    enum { PER = 100, READINGS = 11 }; /* 1,100 distinct keys */
+    static char keys[READINGS * PER][16];
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry e[PER];
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry *ep[PER];
+    for (int k = 0; k < READINGS; k++) {
+        for (int i = 0; i < PER; i++) {
+            snprintf(keys[k * PER + i], sizeof(keys[0]), "m%d", k * PER + i);
+            e[i] = (Twinpipe__Telemetry__V1__Reading__MetricsEntry)
+                TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+            e[i].key = keys[k * PER + i];
+            e[i].has_value = 1;
+            e[i].value = k;
+            ep[i] = &e[i];
+        }
+        journal_reading r = reading("car-b", (uint64_t)k + 1, 1000 * (k + 1));
+        r.n_metrics = PER;
+        r.metrics = ep;
+        ck_assert_int_eq(fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    }
+    ck_assert_uint_eq(t->n_metrics, TWIN_METRICS_MAX);
+    ck_assert_ptr_null(twin_metric_get(t, "m1024"));
+    ck_assert_double_eq(metric(t, "m1023", NULL), 10);
+    /* an existing metric still takes values; a long key and a long attribute do not land */
+    char long_key[FOLD_METRIC_NAME_MAX + 2], long_attr[FOLD_ATTR_MAX + 2];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0';
+    memset(long_attr, 'a', sizeof(long_attr) - 1);
+    long_attr[sizeof(long_attr) - 1] = '\0';
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry a =
+        TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+    a.key = "m0";
+    a.has_value = 1;
+    a.value = 42;
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry *one[] = {&a};
+    journal_reading r = reading("car-b", 20, 30000);
+    r.n_metrics = 1;
+    r.metrics = one;
+    r.model = long_attr;
+    r.region = "eu";
+    ck_assert_int_eq(fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT), FOLD_APPLIED);
+    ck_assert_double_eq(metric(t, "m0", NULL), 42);
+    ck_assert_ptr_null(t->model);
+    ck_assert_str_eq(t->region, "eu");
+    twin_free(t);
+
+    t = twin_new("car-c");
+    a.key = long_key;
+    r = reading("car-c", 1, 1000);
+    r.n_metrics = 1;
+    r.metrics = one;
+    fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT);
+    ck_assert_uint_eq(t->n_metrics, 0);
+    long_key[FOLD_METRIC_NAME_MAX] = '\0'; /* exactly the bound: kept */
+    r = reading("car-c", 2, 2000);
+    r.n_metrics = 1;
+    r.metrics = one;
+    fold_apply(t, &r, NULL, FOLD_MAX_JUMP_DEFAULT);
+    ck_assert_uint_eq(t->n_metrics, 1);
+    ck_assert_double_eq(metric(t, long_key, NULL), 42);
+    twin_free(t);
+}
+END_TEST
+
 static Suite *fold_suite(void)
 {
     Suite *s = suite_create("fold");
@@ -528,6 +597,7 @@ static Suite *fold_suite(void)
     tcase_add_test(tc, test_out_of_order_counts_once_in_statistics_and_minutes);
     tcase_add_test(tc, test_sequence_window_edges);
     tcase_add_test(tc, test_sequence_jump_refused);
+    tcase_add_test(tc, test_metrics_and_strings_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
