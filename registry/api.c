@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/pg.h"
 #include "compat.h"
+#include "serialized.h"
 #include "store.h"
 
 #define API_CT          "application/vnd.schemaregistry.v1+json"
@@ -187,12 +188,51 @@ static const char *api_body(struct http_request *req)
     return b && len ? b : "";
 }
 
+/* ?format=serialized: the schema as a base64 FileDescriptorProto (Confluent's other protobuf
+ * formats, "" and ignore_extensions, answer the text). */
+static bool api_serialized(struct http_request *req)
+{
+    const char *f = http_request_query(req, "format");
+    return f && !strcmp(f, "serialized");
+}
+
 void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
               const struct compile_options *compile)
 {
     memset(api, 0, sizeof(*api));
     api->pool = pool_new(dsn, pool_size, statement_timeout_ms, NULL);
     api->compile = *compile;
+}
+
+enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
+{
+    PGconn *db;
+    enum tp_err err = pool_get(api->pool, API_POOL_WAIT, &db, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    size_t done = 0;
+    for (;;) {
+        struct store_blob *rows = NULL;
+        size_t n = 0;
+        err = store_unfiled(db, 100, &rows, &n, errstr, errstr_size);
+        for (size_t i = 0; err == TP_OK && i < n; i++) {
+            uint8_t *file = NULL;
+            size_t len = 0;
+            err = serialized_canonical(rows[i].data, rows[i].len, &file, &len, errstr, errstr_size);
+            if (err == TP_OK)
+                err = store_file_set(db, rows[i].schema_id, file, len, errstr, errstr_size);
+            free(file);
+            done++;
+        }
+        store_blobs_free(rows, n);
+        if (err != TP_OK || n == 0)
+            break;
+    }
+    pool_put(api->pool, db);
+    if (err == TP_OK && done)
+        log_info("canonical schema files computed for %zu schemas stored before migration 0010",
+                 done);
+    return err;
 }
 
 void api_release(struct api *api)
@@ -239,10 +279,10 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     if (!db)
         return;
     bool exists = false;
-    enum tp_err err =
-        p.has_version
-            ? store_version_json(db, p.subject, version, &json, &exists, errstr, sizeof(errstr))
-            : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
+    enum tp_err err = p.has_version
+                          ? store_version_json(db, p.subject, version, api_serialized(req), &json,
+                                               &exists, errstr, sizeof(errstr))
+                          : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     atomic_fetch_add(&api->lookups, 1);
     if (err != TP_OK)
@@ -287,23 +327,37 @@ static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t f
     return ok;
 }
 
-/* Compiles rq (with its references) into *fds, answering 42201/500 on failure. */
+/* Compiles rq (text or a base64 serialized FileDescriptorProto, with its references) into
+ * *fds and its canonical schema file into *file (serialized.h), answering 42201/500 on
+ * failure. */
 static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
-                        const struct store_request *rq, uint8_t **fds, size_t *fds_len)
+                        const struct store_request *rq, uint8_t **fds, size_t *fds_len,
+                        uint8_t **file, size_t *file_len)
 {
     char errstr[COMPILE_ERR_MAX + 256];
     struct store_ref *refs = NULL;
     size_t n_refs = 0;
+    uint8_t *set = NULL;
+    size_t set_len = 0;
     bool ok = false;
-    if (store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr)) ==
-        TP_OK)
-        return true; /* compiled before, under another subject */
-    enum tp_err err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
-    if (err != TP_OK) {
-        api_store_failed(req, errstr);
+    struct compile_file *files = NULL;
+    *fds = *file = NULL;
+    enum tp_err err =
+        store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr));
+    if (err == TP_OK)
+        goto canonical; /* compiled before, under another subject */
+    err = serialized_parse(rq->text, strlen(rq->text), &set, &set_len, errstr, sizeof(errstr));
+    if (err == TP_VALIDATION) {
+        atomic_fetch_add(&api->invalid, 1);
+        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
         return false;
     }
-    struct compile_file *files = tp_calloc(n_refs + 1, sizeof(*files));
+    err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
+    if (err != TP_OK) {
+        api_store_failed(req, errstr);
+        goto out;
+    }
+    files = tp_calloc(n_refs + 1, sizeof(*files));
     for (size_t i = 0; i < n_refs; i++) {
         if (!refs[i].text) {
             api_error(req, 422, 42201,
@@ -312,45 +366,109 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
                       refs[i].name, refs[i].subject, refs[i].version);
             goto out;
         }
+        if (serialized_is_base64(refs[i].text, strlen(refs[i].text))) {
+            /* a reference registered as a descriptor: protoc needs it as a file */
+            api_error(req, 422, 42201,
+                      "Invalid schema: reference \"%s\" (subject '%s' version %d) was "
+                      "registered as a serialized descriptor; register references as .proto "
+                      "text",
+                      refs[i].name, refs[i].subject, refs[i].version);
+            goto out;
+        }
         files[i] = (struct compile_file){refs[i].name, refs[i].text};
     }
     int64_t t0 = tp_mono_ms();
-    err =
-        compile_proto(&api->compile, rq->text, files, n_refs, fds, fds_len, errstr, sizeof(errstr));
+    if (set)
+        err = compile_descriptor(&api->compile, set, set_len, files, n_refs, fds, fds_len, errstr,
+                                 sizeof(errstr));
+    else
+        err = compile_proto(&api->compile, rq->text, files, n_refs, fds, fds_len, errstr,
+                            sizeof(errstr));
     metrics_histogram_observe(&api->compile_ms, (double)(tp_mono_ms() - t0));
     if (err == TP_VALIDATION) {
         atomic_fetch_add(&api->invalid, 1);
         api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        goto out;
     } else if (err != TP_OK) {
         log_error("could not compile a schema: %s", errstr);
         api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
-    } else {
-        ok = true;
+        goto out;
     }
+canonical:
+    err = serialized_canonical(*fds, *fds_len, file, file_len, errstr, sizeof(errstr));
+    if (err != TP_OK) {
+        log_error("could not read the schema file of a compiled set: %s", errstr);
+        api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
+        goto out;
+    }
+    ok = true;
 out:
+    if (!ok) {
+        free(*fds);
+        *fds = NULL;
+    }
+    free(set);
     free(files);
     store_refs_free(refs, n_refs);
     return ok;
 }
 
-static void api_register(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                         const struct store_request *rq)
+/*
+ * The same schema in the other form: when a stored schema has rq's canonical schema file and
+ * references, rq takes its fingerprint, so lookups and registrations find that row and its
+ * id. A descriptor (no comments, no layout) matches any form; text matches schemas registered
+ * as descriptors, and other texts only with ?normalize=true (else another text stays another
+ * schema, as before).
+ */
+static enum tp_err api_canonical(struct http_request *req, PGconn *db, struct store_request *rq,
+                                 char *errstr, size_t errstr_size)
 {
+    char *fp = NULL;
+    const char *norm = http_request_query(req, "normalize");
+    bool any = rq->serialized || (norm && !strcmp(norm, "true"));
+    enum tp_err err = store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, any, &fp,
+                                                errstr, errstr_size);
+    if (err == TP_OK) {
+        free(rq->fingerprint);
+        rq->fingerprint = fp;
+    }
+    return err == TP_NOT_FOUND ? TP_OK : err;
+}
+
+static void api_register(struct api *api, struct http_request *req, PGconn *db, const char *subject,
+                         struct store_request *rq)
+{
+    rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
     char errstr[1024];
     int32_t id;
     int version;
     bool exists;
-    uint8_t *fds = NULL;
-    size_t fds_len = 0;
+    uint8_t *fds = NULL, *file = NULL;
+    size_t fds_len = 0, file_len = 0;
     enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
     if (err == TP_NOT_FOUND) {
-        if (!api_compile(api, req, db, rq, &fds, &fds_len))
+        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
             return;
+        rq->file = file;
+        rq->file_len = file_len;
+        err = api_canonical(req, db, rq, errstr, sizeof(errstr));
+        if (err == TP_OK)
+            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+        if (err != TP_NOT_FOUND) {
+            free(fds);
+            free(file);
+            rq->file = NULL;
+            if (err == TP_OK)
+                atomic_fetch_add(&api->reused, 1);
+            goto answer;
+        }
         struct buf msgs;
         buf_init(&msgs, API_MSGS_MAX);
         err = store_register(db, subject, rq, fds, fds_len, api_check, api, &id, &version, &msgs,
                              errstr, sizeof(errstr));
         free(fds);
+        free(file);
+        rq->file = NULL;
         if (err == TP_CONFLICT) {
             atomic_fetch_add(&api->incompatible, 1);
             api_error(req, 409, 409,
@@ -369,6 +487,7 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
     } else if (err == TP_OK) {
         atomic_fetch_add(&api->reused, 1);
     }
+answer:
     if (err != TP_OK) {
         api_store_failed(req, errstr);
         return;
@@ -379,14 +498,30 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
 }
 
 static void api_lookup(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                       const struct store_request *rq)
+                       struct store_request *rq)
 {
     char errstr[512];
     int32_t id;
     int version;
     bool exists;
     atomic_fetch_add(&api->lookups, 1);
+    rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
     enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    if (err == TP_NOT_FOUND && exists) {
+        /* maybe registered in the other form (text / serialized descriptor) */
+        uint8_t *fds = NULL, *file = NULL;
+        size_t fds_len = 0, file_len = 0;
+        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
+            return;
+        rq->file = file;
+        rq->file_len = file_len;
+        err = api_canonical(req, db, rq, errstr, sizeof(errstr));
+        if (err == TP_OK)
+            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+        free(fds);
+        free(file);
+        rq->file = NULL;
+    }
     if (err == TP_NOT_FOUND) {
         if (exists)
             api_error(req, 404, 40403, "Schema not found");
@@ -469,7 +604,7 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     /* the number deleted: for "latest", read it before */
     char *json = NULL;
     enum tp_err err =
-        store_version_json(db, p.subject, version, &json, &exists, errstr, sizeof(errstr));
+        store_version_json(db, p.subject, version, false, &json, &exists, errstr, sizeof(errstr));
     if (err == TP_OK && json)
         err = store_version_delete(db, p.subject, version, &exists, errstr, sizeof(errstr));
     pool_put(api->pool, db);
@@ -546,7 +681,7 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     else if (!strcmp(what, "schema"))
         err = store_schema_text(db, id, &json, errstr, sizeof(errstr));
     else
-        err = store_schema_json(db, id, &json, errstr, sizeof(errstr));
+        err = store_schema_json(db, id, api_serialized(req), &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK)
         api_store_failed(req, errstr);
@@ -615,8 +750,11 @@ void api_handle_compatibility(struct http_request *req, void *arg)
             api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
         goto out;
     }
-    if (!api_compile(api, req, db, &rq, &fds, &fds_len))
+    uint8_t *file = NULL;
+    size_t file_len = 0;
+    if (!api_compile(api, req, db, &rq, &fds, &fds_len, &file, &file_len))
         goto out;
+    free(file);
     struct buf msgs;
     buf_init(&msgs, API_MSGS_MAX);
     bool ok = api_check(NULL, compat_level_name(l), fds, fds_len, olds, n_olds, &msgs);
@@ -727,6 +865,12 @@ void api_handle_config_put(struct http_request *req, void *arg)
     }
     pool_put(api->pool, db);
     free(level);
+}
+
+void api_handle_schema_types(struct http_request *req, void *arg)
+{
+    if (api_allowed(arg, req, CREDS_READ))
+        api_json(req, 200, "[\"PROTOBUF\"]");
 }
 
 void api_handle_ready(struct http_request *req, void *arg)

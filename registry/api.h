@@ -62,6 +62,8 @@ struct api {
 void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
               const struct compile_options *compile);
 void api_release(struct api *api);
+/* Fills schema_file/canonical (migration 0010) for the schemas stored before it; at start. */
+enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size);
 
 /* The credential check of the routes with a body, as a pre-check (common/http.h): a 401
  * or 403 before any of the body is read. The handlers check again (cheap). */
@@ -74,6 +76,7 @@ void api_handle_schema_get(struct http_request *req, void *arg);     /* GET /sch
 void api_handle_compatibility(struct http_request *req, void *arg);  /* POST /compatibility/... */
 void api_handle_config_get(struct http_request *req, void *arg);     /* GET /config[/s] */
 void api_handle_config_put(struct http_request *req, void *arg);     /* PUT /config[/s] */
+void api_handle_schema_types(struct http_request *req, void *arg);   /* GET /schemas/types */
 void api_handle_ready(struct http_request *req, void *arg);          /* GET /readyz */
 void api_handle_metrics(struct http_request *req, void *arg);        /* GET /metrics */
 

@@ -179,6 +179,66 @@ enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_req
     return err;
 }
 
+enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
+                                      const char *refs, bool any, char **fingerprint, char *errstr,
+                                      size_t errstr_size)
+{
+    char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
+    const char *params[] = {hex, refs, any ? "true" : "false"};
+    enum tp_err err =
+        store_text(db,
+                   "SELECT encode(fingerprint, 'hex') FROM registry_schemas WHERE canonical ="
+                   " sha256($1::bytea || convert_to(E'\\n' || $2::jsonb::text, 'UTF8'))"
+                   " AND ($3::bool OR serialized) ORDER BY id LIMIT 1",
+                   3, params, fingerprint, errstr, errstr_size);
+    PQfreemem(hex);
+    if (err == TP_OK && !*fingerprint)
+        err = TP_NOT_FOUND;
+    return err;
+}
+
+enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *n, char *errstr,
+                          size_t errstr_size)
+{
+    PGresult *res;
+    char m[16];
+    snprintf(m, sizeof(m), "%d", max);
+    const char *params[] = {m};
+    *out = NULL;
+    *n = 0;
+    enum tp_err err = pg_exec_params(db,
+                                     "SELECT id, descriptor_set FROM registry_schemas WHERE"
+                                     " schema_file IS NULL ORDER BY id LIMIT $1::int",
+                                     1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    int rows = PQntuples(res);
+    *out = tp_calloc((size_t)rows + 1, sizeof(**out));
+    for (int i = 0; i < rows && err == TP_OK; i++) {
+        (*out)[i].schema_id = (int32_t)atoi(PQgetvalue(res, i, 0));
+        err = store_bytea(res, i, 1, &(*out)[i].data, &(*out)[i].len, errstr, errstr_size);
+        *n = (size_t)i + 1;
+    }
+    PQclear(res);
+    return err;
+}
+
+enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
+                           char *errstr, size_t errstr_size)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", id);
+    char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
+    const char *params[] = {v, hex};
+    enum tp_err err = pg_exec_params(
+        db,
+        "UPDATE registry_schemas SET schema_file = $2::bytea, canonical = sha256($2::bytea ||"
+        " convert_to(E'\\n' || refs::text, 'UTF8')) WHERE id = $1::int",
+        2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    PQfreemem(hex);
+    return err;
+}
+
 enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
                                      size_t *len, char *errstr, size_t errstr_size)
 {
@@ -284,13 +344,20 @@ enum tp_err store_register(PGconn *db, const char *subject, const struct store_r
     }
     /* one id per fingerprint, however many replicas race (ON CONFLICT waits for them) */
     char *hex = (char *)PQescapeByteaConn(db, fds, fds_len, &(size_t){0});
-    const char *p2[] = {rq->fingerprint, rq->text, rq->refs, hex};
-    err = pg_exec_params(db,
-                         "INSERT INTO registry_schemas (fingerprint, schema_text, refs, "
-                         "descriptor_set) VALUES (decode($1, 'hex'), $2, $3::jsonb, $4::bytea)"
-                         " ON CONFLICT (fingerprint) DO NOTHING",
-                         4, p2, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    char *file =
+        rq->file ? (char *)PQescapeByteaConn(db, rq->file, rq->file_len, &(size_t){0}) : NULL;
+    const char *p2[] = {
+        rq->fingerprint, rq->text, rq->refs, hex, file, rq->serialized ? "true" : "false"};
+    err = pg_exec_params(
+        db,
+        "INSERT INTO registry_schemas (fingerprint, schema_text, refs, descriptor_set,"
+        " schema_file, canonical, serialized) VALUES (decode($1, 'hex'), $2, $3::jsonb, $4::bytea,"
+        " $5::bytea, sha256($5::bytea || convert_to(E'\\n' || $3::jsonb::text, 'UTF8')), $6::bool)"
+        " ON CONFLICT (fingerprint) DO NOTHING",
+        6, p2, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
     PQfreemem(hex);
+    if (file)
+        PQfreemem(file);
     if (err != TP_OK)
         goto out;
     const char *p3[] = {subject, rq->fingerprint};
@@ -377,25 +444,31 @@ enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, ch
 
 /* Confluent leaves "references" out when there are none. */
 #define STORE_REFS_JSON "CASE WHEN s.refs = '[]' THEN NULL ELSE s.refs END"
+/* the schema as text, or serialized ($n::bool): base64 without PostgreSQL's line breaks */
+#define STORE_SCHEMA_SQL(n)                                                                        \
+    "CASE WHEN " n "::bool AND s.schema_file IS NOT NULL THEN translate(encode(s.schema_file,"     \
+    " 'base64'), E'\\n', '') ELSE s.schema_text END"
 
-enum tp_err store_version_json(PGconn *db, const char *subject, int version, char **json,
-                               bool *subject_exists, char *errstr, size_t errstr_size)
+enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
+                               char **json, bool *subject_exists, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     char v[16];
     snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
+    const char *params[] = {subject, v, serialized ? "true" : "false"};
     *json = NULL;
     enum tp_err err = pg_exec_params(
         db,
         "SELECT (SELECT json_strip_nulls(json_build_object('subject', v.subject, 'version',"
-        " v.version, 'id', s.id, 'schemaType', s.schema_type, 'schema', s.schema_text,"
-        " 'references', " STORE_REFS_JSON "))::text"
-        " FROM registry_versions v JOIN registry_schemas s ON s.id = v.schema_id"
-        " WHERE v.subject = $1 AND NOT v.deleted AND ($2::int = -1 OR v.version = $2::int)"
-        " ORDER BY v.version DESC LIMIT 1),"
-        " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)",
-        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+        " v.version, 'id', s.id, 'schemaType', s.schema_type, 'schema', " STORE_SCHEMA_SQL(
+            "$3") ","
+                  " 'references', " STORE_REFS_JSON "))::text"
+                  " FROM registry_versions v JOIN registry_schemas s ON s.id = v.schema_id"
+                  " WHERE v.subject = $1 AND NOT v.deleted AND ($2::int = -1 OR v.version = "
+                  "$2::int)"
+                  " ORDER BY v.version DESC LIMIT 1),"
+                  " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)",
+        3, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         return err;
     *json = store_dup_or_null(res, 0, 0);
@@ -404,13 +477,18 @@ enum tp_err store_version_json(PGconn *db, const char *subject, int version, cha
     return TP_OK;
 }
 
-enum tp_err store_schema_json(PGconn *db, int32_t id, char **json, char *errstr, size_t errstr_size)
+enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **json, char *errstr,
+                              size_t errstr_size)
 {
-    return store_text_id(db,
-                         "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
-                         " 'schema', s.schema_text, 'references', " STORE_REFS_JSON "))::text"
-                         " FROM registry_schemas s WHERE s.id = $1::int",
-                         id, json, errstr, errstr_size);
+    char v[16];
+    snprintf(v, sizeof(v), "%d", id);
+    const char *params[] = {v, serialized ? "true" : "false"};
+    return store_text(db,
+                      "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
+                      " 'schema', " STORE_SCHEMA_SQL(
+                          "$2") ", 'references', " STORE_REFS_JSON
+                                "))::text FROM registry_schemas s WHERE s.id = $1::int",
+                      2, params, json, errstr, errstr_size);
 }
 
 enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,

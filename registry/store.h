@@ -39,6 +39,10 @@ struct store_request {
     char *type;        /* "PROTOBUF" when absent */
     char *refs;        /* canonical jsonb text of the references, "[]" when none */
     char *fingerprint; /* hex sha256 */
+    /* set by the caller before store_register: the canonical schema file (serialized.h) */
+    const uint8_t *file;
+    size_t file_len;
+    bool serialized; /* text is a base64 serialized FileDescriptorProto */
 };
 
 /* One reference file resolved for the compiler (transitively). */
@@ -74,6 +78,17 @@ void store_refs_free(struct store_ref *refs, size_t n);
 enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_request *rq,
                          int32_t *id, int *version, bool *subject_exists, char *errstr,
                          size_t errstr_size);
+/* The fingerprint (hex) of the stored schema with this canonical schema file and references:
+ * any such schema (any true), or only those registered as serialized descriptors;
+ * TP_NOT_FOUND if none. */
+enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
+                                      const char *refs, bool any, char **fingerprint, char *errstr,
+                                      size_t errstr_size);
+/* Rows stored before migration 0010 (no schema_file yet): up to max ids and descriptor sets. */
+enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *n, char *errstr,
+                          size_t errstr_size);
+enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
+                           char *errstr, size_t errstr_size);
 /* The descriptor set stored for this fingerprint (any subject): TP_NOT_FOUND if none. */
 enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
                                      size_t *len, char *errstr, size_t errstr_size);
@@ -106,10 +121,11 @@ enum tp_err store_config_parse(PGconn *db, const char *body, char **level, char 
 enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size);
 enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
                                 size_t errstr_size);
-/* version -1 = latest */
-enum tp_err store_version_json(PGconn *db, const char *subject, int version, char **json,
-                               bool *subject_exists, char *errstr, size_t errstr_size);
-enum tp_err store_schema_json(PGconn *db, int32_t id, char **json, char *errstr,
+/* version -1 = latest; serialized: "schema" is the base64 canonical schema file
+ * (?format=serialized) instead of the text as registered */
+enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
+                               char **json, bool *subject_exists, char *errstr, size_t errstr_size);
+enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **json, char *errstr,
                               size_t errstr_size);
 enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
                                        size_t errstr_size);

@@ -1,0 +1,248 @@
+#include "serialized.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mem.h"
+#include "compile.h"
+#include "google/protobuf/descriptor.pb-c.h"
+
+static int serialized_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+bool serialized_is_base64(const char *text, size_t len)
+{
+    if (len == 0 || len % 4 != 0 || len > SERIALIZED_MAX)
+        return false;
+    size_t pad = 0;
+    if (text[len - 1] == '=')
+        pad = text[len - 2] == '=' ? 2 : 1;
+    for (size_t i = 0; i < len - pad; i++)
+        if (serialized_value((unsigned char)text[i]) < 0)
+            return false;
+    return true;
+}
+
+/* Decodes checked base64 (serialized_is_base64) into out (3/4 of len bytes at most). */
+static size_t serialized_decode(const char *text, size_t len, uint8_t *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = text[i + k] == '=' ? -1 : serialized_value((unsigned char)text[i + k]);
+        out[n++] = (uint8_t)((v[0] << 2) | (v[1] >> 4));
+        if (v[2] >= 0)
+            out[n++] = (uint8_t)(((v[1] & 15) << 4) | (v[2] >> 2));
+        if (v[3] >= 0)
+            out[n++] = (uint8_t)(((v[2] & 3) << 6) | v[3]);
+    }
+    return n;
+}
+
+char *serialized_base64(const uint8_t *data, size_t len)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = tp_malloc((len + 2) / 3 * 4 + 1), *p = out;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < len)
+            v |= data[i + 2];
+        *p++ = abc[(v >> 18) & 63];
+        *p++ = abc[(v >> 12) & 63];
+        *p++ = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+        *p++ = i + 2 < len ? abc[v & 63] : '=';
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Packs a FileDescriptorSet holding the one file f. */
+static uint8_t *serialized_pack_set(Google__Protobuf__FileDescriptorProto *f, size_t *out_len)
+{
+    Google__Protobuf__FileDescriptorSet set = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_SET__INIT;
+    set.n_file = 1;
+    set.file = &f;
+    size_t n = google__protobuf__file_descriptor_set__get_packed_size(&set);
+    uint8_t *out = tp_malloc(n ? n : 1);
+    google__protobuf__file_descriptor_set__pack(&set, out);
+    *out_len = n;
+    return out;
+}
+
+static void serialized_rename(Google__Protobuf__FileDescriptorProto *f)
+{
+    free(f->name);
+    f->name = tp_strdup(COMPILE_MAIN_FILE);
+}
+
+/* Wire-level nesting guard before protobuf-c's recursive unpack sees untrusted bytes. */
+#define SERIALIZED_DEPTH_MAX 100
+
+enum serialized_scan { SCAN_MESSAGE, SCAN_NOT_MESSAGE, SCAN_TOO_DEEP };
+
+static bool serialized_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end)
+            return false;
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* Whether bytes parse as protobuf fields, and whether any length-delimited field that parses
+ * as a message nests deeper than SERIALIZED_DEPTH_MAX (each byte is scanned at most
+ * SERIALIZED_DEPTH_MAX times). */
+static enum serialized_scan serialized_scan(const uint8_t *p, const uint8_t *end, int depth)
+{
+    while (p < end) {
+        uint64_t key, v;
+        if (!serialized_varint(&p, end, &key) || (key >> 3) == 0)
+            return SCAN_NOT_MESSAGE;
+        switch (key & 7) {
+        case 0:
+            if (!serialized_varint(&p, end, &v))
+                return SCAN_NOT_MESSAGE;
+            break;
+        case 1:
+            if (end - p < 8)
+                return SCAN_NOT_MESSAGE;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return SCAN_NOT_MESSAGE;
+            p += 4;
+            break;
+        case 2:
+            if (!serialized_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return SCAN_NOT_MESSAGE;
+            if (v > 0) {
+                if (depth >= SERIALIZED_DEPTH_MAX)
+                    return SCAN_TOO_DEEP;
+                if (serialized_scan(p, p + v, depth + 1) == SCAN_TOO_DEEP)
+                    return SCAN_TOO_DEEP;
+            }
+            p += v;
+            break;
+        default:
+            return SCAN_NOT_MESSAGE;
+        }
+    }
+    return SCAN_MESSAGE;
+}
+
+enum tp_err serialized_parse(const char *text, size_t len, uint8_t **set, size_t *set_len,
+                             char *errstr, size_t errstr_size)
+{
+    if (!serialized_is_base64(text, len))
+        return TP_NOT_FOUND;
+    uint8_t *raw = tp_malloc(len / 4 * 3 + 1);
+    size_t n = serialized_decode(text, len, raw);
+    if (serialized_scan(raw, raw + n, 0) == SCAN_TOO_DEEP) {
+        free(raw);
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "the serialized FileDescriptorProto nests deeper than %d levels",
+                          SERIALIZED_DEPTH_MAX);
+    }
+    Google__Protobuf__FileDescriptorProto *f =
+        google__protobuf__file_descriptor_proto__unpack(NULL, n, raw);
+    free(raw);
+    if (!f)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "the schema is base64 but not a serialized FileDescriptorProto, and "
+                          "not .proto text either");
+    serialized_rename(f);
+    *set = serialized_pack_set(f, set_len);
+    google__protobuf__file_descriptor_proto__free_unpacked(f, NULL);
+    return TP_OK;
+}
+
+/* protoc's default json_name: underscores dropped, the letter after one upper-cased. */
+static bool serialized_json_default(const char *name, const char *json)
+{
+    bool up = false;
+    for (; *name; name++) {
+        if (*name == '_') {
+            up = true;
+            continue;
+        }
+        char c = *name;
+        if (up && c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        up = false;
+        if (*json++ != c)
+            return false;
+    }
+    return *json == '\0';
+}
+
+static void serialized_fields(Google__Protobuf__FieldDescriptorProto **fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fs[i]->json_name && fs[i]->name &&
+            serialized_json_default(fs[i]->name, fs[i]->json_name)) {
+            free(fs[i]->json_name);
+            fs[i]->json_name = NULL;
+        }
+}
+
+static void serialized_message(Google__Protobuf__DescriptorProto *m, int depth)
+{
+    if (depth > 64)
+        return;
+    serialized_fields(m->field, m->n_field);
+    serialized_fields(m->extension, m->n_extension);
+    for (size_t i = 0; i < m->n_nested_type; i++)
+        serialized_message(m->nested_type[i], depth + 1);
+}
+
+enum tp_err serialized_canonical(const uint8_t *fds, size_t len, uint8_t **out, size_t *out_len,
+                                 char *errstr, size_t errstr_size)
+{
+    Google__Protobuf__FileDescriptorSet *set =
+        google__protobuf__file_descriptor_set__unpack(NULL, len, fds);
+    if (!set)
+        return tp_err_set(TP_DECODE, errstr, errstr_size, "not a FileDescriptorSet");
+    enum tp_err err =
+        tp_err_set(TP_NOT_FOUND, errstr, errstr_size, "the set has no \"%s\"", COMPILE_MAIN_FILE);
+    for (size_t i = 0; i < set->n_file; i++) {
+        Google__Protobuf__FileDescriptorProto *f = set->file[i];
+        if (!f->name || strcmp(f->name, COMPILE_MAIN_FILE) != 0)
+            continue;
+        if (f->source_code_info) {
+            google__protobuf__source_code_info__free_unpacked(f->source_code_info, NULL);
+            f->source_code_info = NULL;
+        }
+        for (size_t k = 0; k < f->n_message_type; k++)
+            serialized_message(f->message_type[k], 0);
+        serialized_fields(f->extension, f->n_extension);
+        size_t n = google__protobuf__file_descriptor_proto__get_packed_size(f);
+        *out = tp_malloc(n ? n : 1);
+        google__protobuf__file_descriptor_proto__pack(f, *out);
+        *out_len = n;
+        err = TP_OK;
+        break;
+    }
+    google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+    return err;
+}
