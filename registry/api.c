@@ -313,6 +313,8 @@ static bool api_schema_ok(struct http_request *req, const struct store_request *
     return true;
 }
 
+static bool api_writable(struct http_request *req, PGconn *db, const char *subject, bool *failed);
+
 static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t fds_len,
                       const struct store_blob *olds, size_t n_olds, struct buf *msgs)
 {
@@ -446,7 +448,10 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
     uint8_t *fds = NULL, *file = NULL;
     size_t fds_len = 0, file_len = 0;
     enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    bool failed;
     if (err == TP_NOT_FOUND) {
+        if (!api_writable(req, db, subject, &failed))
+            return;
         if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
             return;
         rq->file = file;
@@ -581,6 +586,59 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     pool_put(api->pool, db);
 }
 
+/* Whether subject (NULL: the registry) may change; answers 42205 when it is READONLY. */
+static bool api_writable(struct http_request *req, PGconn *db, const char *subject, bool *failed)
+{
+    char errstr[512], *mode = NULL;
+    bool is_set;
+    *failed = false;
+    enum tp_err err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+    bool ok = err == TP_OK && strcmp(mode, "READONLY") != 0;
+    if (err != TP_OK) {
+        *failed = true;
+        api_store_failed(req, errstr);
+    } else if (!ok) {
+        api_error(req, 422, 42205, "Subject %s is in read-only mode", subject ? subject : "");
+    }
+    free(mode);
+    return ok;
+}
+
+static bool api_query_true(struct http_request *req, const char *name)
+{
+    const char *v = http_request_query(req, name);
+    return v && !strcmp(v, "true");
+}
+
+/* DELETE /subjects/{s}[?permanent=true]: the versions deleted. */
+static void api_subject_delete(struct api *api, struct http_request *req, PGconn *db,
+                               const char *subject)
+{
+    char errstr[512], *json = NULL;
+    bool live, failed, permanent = api_query_true(req, "permanent");
+    (void)api;
+    if (!api_writable(req, db, subject, &failed))
+        return;
+    enum tp_err err =
+        store_subject_delete(db, subject, permanent, &json, &live, errstr, sizeof(errstr));
+    if (err == TP_CONFLICT)
+        api_error(req, 422, 42206,
+                  "One or more references exist to the schema {subject=%s}: schemas %s", subject,
+                  json);
+    else if (err != TP_OK)
+        api_store_failed(req, errstr);
+    else if (json) {
+        api_json(req, 200, json);
+        log_info("%s subject \"%s\": versions %s",
+                 permanent ? "permanently deleted" : "soft-deleted", subject, json);
+    } else if (permanent && live)
+        api_error(req, 404, 40405,
+                  "Subject '%s' was not deleted first before being permanently deleted", subject);
+    else
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+    free(json);
+}
+
 void api_handle_subject_delete(struct http_request *req, void *arg)
 {
     struct api *api = arg;
@@ -589,8 +647,97 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     int version;
     if (!api_allowed(api, req, CREDS_WRITE))
         return;
-    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_version) {
-        api_error(req, 405, 405, "HTTP 405 Method Not Allowed: only versions are deleted");
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || (p.has_versions && !p.has_version)) {
+        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+        return;
+    }
+    if (p.has_version && !api_version_parse(p.version, &version)) {
+        api_bad_version(req, p.version);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    bool exists = false, failed;
+    char *json = NULL;
+    enum tp_err err = TP_OK;
+    if (!p.has_version) {
+        api_subject_delete(api, req, db, p.subject);
+        goto out;
+    }
+    if (!api_writable(req, db, p.subject, &failed))
+        goto out;
+    if (api_query_true(req, "permanent")) {
+        bool live;
+        err = store_version_purge(db, p.subject, version, &live, &exists, errstr, sizeof(errstr));
+        if (err == TP_OK) {
+            api_json(req, 200, version > 0 ? p.version : "-1");
+            log_info("permanently deleted version %s of subject \"%s\"", p.version, p.subject);
+        } else if (err != TP_NOT_FOUND)
+            api_store_failed(req, errstr);
+        else if (live)
+            api_error(req, 404, 40407,
+                      "Subject '%s' Version %s was not deleted first before being permanently "
+                      "deleted",
+                      p.subject, p.version);
+        else if (exists)
+            api_error(req, 404, 40402, "Version %s not found.", p.version);
+        else
+            api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        goto out;
+    }
+    /* the number deleted: for "latest", read it before */
+    err = store_version_json(db, p.subject, version, false, &json, &exists, errstr, sizeof(errstr));
+    int number = version;
+    if (err == TP_OK && json) {
+        const char *v = strstr(json, "\"version\":");
+        number = v ? atoi(v + 10) : version;
+        bool referenced;
+        err = store_version_referenced(db, p.subject, number, &referenced, errstr, sizeof(errstr));
+        if (err == TP_OK && referenced) {
+            api_error(req, 422, 42206,
+                      "One or more references exist to the schema {subject=%s,version=%d}",
+                      p.subject, number);
+            goto out;
+        }
+    }
+    if (err == TP_OK && json)
+        err = store_version_delete(db, p.subject, number, &exists, errstr, sizeof(errstr));
+    if (err != TP_OK && err != TP_NOT_FOUND)
+        api_store_failed(req, errstr);
+    else if (!json || err == TP_NOT_FOUND)
+        exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
+               : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+    else {
+        char body[32];
+        snprintf(body, sizeof(body), "%d", number);
+        api_json(req, 200, body);
+        log_info("soft-deleted version %s of subject \"%s\"", body, p.subject);
+    }
+out:
+    pool_put(api->pool, db);
+    free(json);
+}
+
+/* GET /subjects/{s}/versions/{v}/schema and .../referencedby */
+void api_handle_version_more(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct api_path p;
+    char errstr[512], tail[API_SUBJECT_MAX + 64], *json = NULL;
+    int version;
+    if (!api_allowed(api, req, CREDS_READ))
+        return;
+    snprintf(tail, sizeof(tail), "%s", api_tail(req, "/subjects/"));
+    char *slash = strrchr(tail, '/');
+    bool schema = slash && !strcmp(slash, "/schema");
+    if (!slash || (!schema && strcmp(slash, "/referencedby") != 0)) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
+        return;
+    }
+    *slash = '\0';
+    if (!api_path_parse(tail, &p) || !p.has_version) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
     }
     if (!api_version_parse(p.version, &version)) {
@@ -601,25 +748,37 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     if (!db)
         return;
     bool exists = false;
-    /* the number deleted: for "latest", read it before */
-    char *json = NULL;
-    enum tp_err err =
-        store_version_json(db, p.subject, version, false, &json, &exists, errstr, sizeof(errstr));
-    if (err == TP_OK && json)
-        err = store_version_delete(db, p.subject, version, &exists, errstr, sizeof(errstr));
+    atomic_fetch_add(&api->lookups, 1);
+    enum tp_err err = store_version_json(db, p.subject, version, api_serialized(req), &json,
+                                         &exists, errstr, sizeof(errstr));
+    if (err == TP_OK && json && !schema) {
+        const char *v = strstr(json, "\"version\":");
+        int number = v ? atoi(v + 10) : version;
+        free(json);
+        json = NULL;
+        err = store_referenced_by_json(db, p.subject, number, &json, errstr, sizeof(errstr));
+        if (err == TP_OK)
+            api_json(req, 200, json);
+    } else if (err == TP_OK && json) {
+        /* the schema member alone, as its own JSON string's text */
+        char *text = NULL;
+        const char *params[] = {json};
+        PGresult *res;
+        err = pg_exec_params(db, "SELECT $1::json->>'schema'", 1, params, PGRES_TUPLES_OK, &res,
+                             errstr, sizeof(errstr));
+        if (err == TP_OK) {
+            text = tp_strdup(PQgetvalue(res, 0, 0));
+            PQclear(res);
+            http_reply(req, 200, "text/plain; charset=utf-8", text, strlen(text));
+            free(text);
+        }
+    }
     pool_put(api->pool, db);
-    if (err != TP_OK && err != TP_NOT_FOUND)
+    if (err != TP_OK)
         api_store_failed(req, errstr);
-    else if (!json || err == TP_NOT_FOUND)
+    else if (!json)
         exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
                : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
-    else {
-        const char *v = strstr(json, "\"version\":");
-        char body[32];
-        snprintf(body, sizeof(body), "%d", v ? atoi(v + 10) : version);
-        api_json(req, 200, body);
-        log_info("soft-deleted version %s of subject \"%s\"", body, p.subject);
-    }
     free(json);
 }
 
@@ -871,6 +1030,120 @@ void api_handle_schema_types(struct http_request *req, void *arg)
 {
     if (api_allowed(arg, req, CREDS_READ))
         api_json(req, 200, "[\"PROTOBUF\"]");
+}
+
+void api_handle_config_delete(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512], *previous = NULL;
+    if (!api_allowed(api, req, CREDS_WRITE))
+        return;
+    const char *subject = api_config_subject(req);
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum tp_err err = store_config_delete(db, subject, &previous, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    if (err != TP_OK) {
+        api_store_failed(req, errstr);
+    } else if (!previous) {
+        api_error(req, 404, 40408,
+                  "Subject '%s' does not have subject-level compatibility configured", subject);
+    } else {
+        char body[96];
+        snprintf(body, sizeof(body), "{\"compatibilityLevel\":\"%s\"}", previous);
+        api_json(req, 200, body);
+        log_info("compatibility of %s%s%s deleted (was %s)",
+                 subject ? "subject \"" : "the registry", subject ? subject : "",
+                 subject ? "\"" : "", previous);
+    }
+    free(previous);
+}
+
+/* The subject of /mode/{s}, or NULL for /mode. */
+static const char *api_mode_subject(struct http_request *req)
+{
+    return strcmp(http_request_path(req), "/mode") ? api_tail(req, "/mode/") : NULL;
+}
+
+static void api_mode_answer(struct http_request *req, const char *mode)
+{
+    char body[64];
+    snprintf(body, sizeof(body), "{\"mode\":\"%s\"}", mode);
+    api_json(req, 200, body);
+}
+
+/* GET, PUT and DELETE /mode[/{s}] */
+void api_handle_mode(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512], *mode = NULL;
+    const char *method = http_request_method(req);
+    bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT");
+    if (!api_allowed(api, req, get ? CREDS_READ : CREDS_WRITE))
+        return;
+    const char *subject = api_mode_subject(req);
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum tp_err err;
+    bool is_set = false;
+    if (get) {
+        err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+        if (err != TP_OK)
+            api_store_failed(req, errstr);
+        else if (subject && !is_set && !api_query_true(req, "defaultToGlobal"))
+            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
+                      subject);
+        else
+            api_mode_answer(req, mode);
+    } else if (put) {
+        err = store_mode_parse(db, api_body(req), &mode, errstr, sizeof(errstr));
+        if (err == TP_DECODE)
+            api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        else if (err != TP_OK)
+            api_store_failed(req, errstr);
+        else if (!mode ||
+                 (strcmp(mode, "READWRITE") && strcmp(mode, "READONLY") && strcmp(mode, "IMPORT")))
+            api_error(req, 422, 42204,
+                      "Invalid mode. Valid values are READWRITE, READONLY and IMPORT");
+        else if ((err = store_mode_set(db, subject, mode, errstr, sizeof(errstr))) != TP_OK)
+            api_store_failed(req, errstr);
+        else {
+            api_mode_answer(req, mode);
+            log_info("mode of %s%s%s set to %s", subject ? "subject \"" : "the registry",
+                     subject ? subject : "", subject ? "\"" : "", mode);
+        }
+    } else {
+        err = store_mode_delete(db, subject, &mode, errstr, sizeof(errstr));
+        if (err != TP_OK)
+            api_store_failed(req, errstr);
+        else if (!mode && subject)
+            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
+                      subject);
+        else
+            api_mode_answer(req, mode ? mode : "READWRITE");
+    }
+    pool_put(api->pool, db);
+    free(mode);
+}
+
+void api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg)
+{
+    (void)arg;
+    (void)allow; /* http.c sent it as the Allow header */
+    if (status == 405)
+        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+    else
+        api_error(req, 404, 404, "HTTP 404 Not Found");
 }
 
 void api_handle_ready(struct http_request *req, void *arg)

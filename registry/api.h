@@ -77,7 +77,12 @@ void api_handle_compatibility(struct http_request *req, void *arg);  /* POST /co
 void api_handle_config_get(struct http_request *req, void *arg);     /* GET /config[/s] */
 void api_handle_config_put(struct http_request *req, void *arg);     /* PUT /config[/s] */
 void api_handle_schema_types(struct http_request *req, void *arg);   /* GET /schemas/types */
-void api_handle_ready(struct http_request *req, void *arg);          /* GET /readyz */
-void api_handle_metrics(struct http_request *req, void *arg);        /* GET /metrics */
+void api_handle_version_more(struct http_request *req, void *arg); /* .../{v}/schema|referencedby */
+void api_handle_config_delete(struct http_request *req, void *arg); /* DELETE /config[/s] */
+void api_handle_mode(struct http_request *req, void *arg);          /* GET|PUT|DELETE /mode[/s] */
+/* http_options.unrouted: 404 and 405 as {"error_code","message"} */
+void api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg);
+void api_handle_ready(struct http_request *req, void *arg);   /* GET /readyz */
+void api_handle_metrics(struct http_request *req, void *arg); /* GET /metrics */
 
 #endif

@@ -107,6 +107,9 @@ int main(int argc, char **argv)
         {"GET", "/subjects/*/versions/*", 0, api_handle_subject_get, &api},
         {"POST", "/subjects/*", max_body, api_handle_subject_post, &api},
         {"POST", "/subjects/*/versions", max_body, api_handle_subject_post, &api},
+        {"GET", "/subjects/*/versions/*/schema", 0, api_handle_version_more, &api},
+        {"GET", "/subjects/*/versions/*/referencedby", 0, api_handle_version_more, &api},
+        {"DELETE", "/subjects/*", 0, api_handle_subject_delete, &api},
         {"DELETE", "/subjects/*/versions/*", 0, api_handle_subject_delete, &api},
         {"GET", "/schemas/types", 0, api_handle_schema_types, &api},
         {"GET", "/schemas/ids/*", 0, api_handle_schema_get, &api},
@@ -119,11 +122,20 @@ int main(int argc, char **argv)
         {"PUT", "/config", 4096, api_handle_config_put, &api},
         {"GET", "/config/*", 0, api_handle_config_get, &api},
         {"PUT", "/config/*", 4096, api_handle_config_put, &api},
+        {"DELETE", "/config", 0, api_handle_config_delete, &api},
+        {"DELETE", "/config/*", 0, api_handle_config_delete, &api},
+        {"GET", "/mode", 0, api_handle_mode, &api},
+        {"PUT", "/mode", 4096, api_handle_mode, &api},
+        {"DELETE", "/mode", 0, api_handle_mode, &api},
+        {"GET", "/mode/*", 0, api_handle_mode, &api},
+        {"PUT", "/mode/*", 4096, api_handle_mode, &api},
+        {"DELETE", "/mode/*", 0, api_handle_mode, &api},
         {"GET", "/healthz", 0, service_handle_health, NULL},
         {"GET", "/readyz", 0, api_handle_ready, &api},
         {"GET", "/metrics", 0, api_handle_metrics, &api},
     };
     struct http_options opts = http_settings_options(&cfg.http);
+    opts.unrouted = api_unrouted; /* 404 and 405 in Confluent's error shape */
     /* credentials checked once the headers are in: an anonymous upload is never buffered */
     const struct http_precheck prechecks[] = {
         {"POST", "/subjects/*", api_precheck, &api},
@@ -132,6 +144,8 @@ int main(int argc, char **argv)
         {"POST", "/compatibility/subjects/*/versions/*", api_precheck, &api},
         {"PUT", "/config", api_precheck, &api},
         {"PUT", "/config/*", api_precheck, &api},
+        {"PUT", "/mode", api_precheck, &api},
+        {"PUT", "/mode/*", api_precheck, &api},
     };
     if (api.creds) {
         opts.prechecks = prechecks;

@@ -575,3 +575,159 @@ enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *
     PQclear(res);
     return TP_OK;
 }
+
+enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent, char **json,
+                                 bool *live, char *errstr, size_t errstr_size)
+{
+    PGresult *res;
+    const char *params[] = {subject};
+    *json = NULL;
+    *live = false;
+    enum tp_err err;
+    if (permanent) {
+        err = pg_exec_params(
+            db,
+            "WITH d AS (DELETE FROM registry_versions WHERE subject = $1 AND deleted AND NOT EXISTS"
+            " (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)"
+            " RETURNING version)"
+            " SELECT (SELECT json_agg(version ORDER BY version) FROM d)::text,"
+            " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted), NULL",
+            1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    } else {
+        err = pg_exec_params(
+            db,
+            "WITH r AS (SELECT json_agg(DISTINCT s.id ORDER BY s.id) AS ids FROM registry_schemas "
+            "s,"
+            "  jsonb_array_elements(s.refs) e WHERE e->>'subject' = $1 AND EXISTS (SELECT 1 FROM"
+            "  registry_versions v WHERE v.schema_id = s.id AND NOT v.deleted) AND EXISTS (SELECT 1"
+            "  FROM registry_versions w WHERE w.subject = $1 AND w.version = (e->>'version')::int"
+            "  AND NOT w.deleted)),"
+            " d AS (UPDATE registry_versions SET deleted = true WHERE subject = $1 AND NOT deleted"
+            "  AND (SELECT ids FROM r) IS NULL RETURNING version)"
+            " SELECT (SELECT json_agg(version ORDER BY version) FROM d)::text, false,"
+            " (SELECT ids FROM r)::text",
+            1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    }
+    if (err != TP_OK)
+        return err;
+    *live = PQgetvalue(res, 0, 1)[0] == 't';
+    if (!PQgetisnull(res, 0, 2)) {
+        *json = tp_strdup(PQgetvalue(res, 0, 2));
+        err = TP_CONFLICT;
+    } else {
+        *json = store_dup_or_null(res, 0, 0);
+    }
+    PQclear(res);
+    return err;
+}
+
+enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bool *live,
+                                bool *subject_exists, char *errstr, size_t errstr_size)
+{
+    PGresult *res;
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {subject, v};
+    enum tp_err err = pg_exec_params(
+        db,
+        "WITH t AS (SELECT CASE WHEN $2::int = -1 THEN (SELECT max(version) FROM registry_versions"
+        "  WHERE subject = $1) ELSE $2::int END AS version),"
+        " d AS (DELETE FROM registry_versions WHERE subject = $1 AND deleted"
+        "  AND version = (SELECT version FROM t) RETURNING version)"
+        " SELECT (SELECT version FROM d), EXISTS (SELECT 1 FROM registry_versions WHERE"
+        " subject = $1 AND version = (SELECT version FROM t) AND NOT deleted),"
+        " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1)",
+        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    *live = PQgetvalue(res, 0, 1)[0] == 't';
+    *subject_exists = PQgetvalue(res, 0, 2)[0] == 't';
+    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
+    PQclear(res);
+    return err;
+}
+
+enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int version, char **json,
+                                     char *errstr, size_t errstr_size)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {subject, v};
+    return store_text(
+        db,
+        "SELECT coalesce(json_agg(DISTINCT s.id ORDER BY s.id), '[]')::text FROM registry_schemas"
+        " s, jsonb_array_elements(s.refs) e WHERE e->>'subject' = $1"
+        " AND (e->>'version')::int = $2::int AND EXISTS (SELECT 1 FROM registry_versions v"
+        " WHERE v.schema_id = s.id AND NOT v.deleted)",
+        2, params, json, errstr, errstr_size);
+}
+
+enum tp_err store_version_referenced(PGconn *db, const char *subject, int version, bool *referenced,
+                                     char *errstr, size_t errstr_size)
+{
+    char *json = NULL;
+    enum tp_err err = store_referenced_by_json(db, subject, version, &json, errstr, errstr_size);
+    *referenced = err == TP_OK && json && strcmp(json, "[]") != 0;
+    free(json);
+    return err;
+}
+
+enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                                size_t errstr_size)
+{
+    const char *params[] = {subject ? subject : ""};
+    if (!subject)
+        return store_text(db,
+                          "WITH o AS (SELECT compatibility FROM registry_config WHERE scope = '')"
+                          " UPDATE registry_config SET compatibility = 'BACKWARD' WHERE scope = ''"
+                          " RETURNING (SELECT compatibility FROM o)",
+                          0, NULL, previous, errstr, errstr_size);
+    return store_text(db, "DELETE FROM registry_config WHERE scope = $1 RETURNING compatibility", 1,
+                      params, previous, errstr, errstr_size);
+}
+
+enum tp_err store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set, char *errstr,
+                           size_t errstr_size)
+{
+    PGresult *res;
+    const char *params[] = {subject ? subject : ""};
+    enum tp_err err = pg_exec_params(
+        db,
+        "SELECT coalesce((SELECT mode FROM registry_modes WHERE scope = $1 AND $1 <> ''),"
+        " (SELECT mode FROM registry_modes WHERE scope = ''), 'READWRITE'),"
+        " EXISTS (SELECT 1 FROM registry_modes WHERE scope = $1)",
+        1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    *mode = tp_strdup(PQgetvalue(res, 0, 0));
+    *is_set = PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    return TP_OK;
+}
+
+enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
+                           size_t errstr_size)
+{
+    const char *params[] = {subject ? subject : "", mode};
+    return pg_exec_params(db,
+                          "INSERT INTO registry_modes (scope, mode) VALUES ($1, $2)"
+                          " ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode",
+                          2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+}
+
+enum tp_err store_mode_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                              size_t errstr_size)
+{
+    const char *params[] = {subject ? subject : ""};
+    return store_text(db, "DELETE FROM registry_modes WHERE scope = $1 RETURNING mode", 1, params,
+                      previous, errstr, errstr_size);
+}
+
+enum tp_err store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
+                             size_t errstr_size)
+{
+    const char *params[] = {body};
+    enum tp_err err =
+        store_text(db, "SELECT $1::jsonb->>'mode'", 1, params, mode, errstr, errstr_size);
+    return store_client_json(err, errstr);
+}

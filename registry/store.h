@@ -138,6 +138,39 @@ enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_
 /* Soft delete: TP_NOT_FOUND (with *subject_exists) when there is no such live version. */
 enum tp_err store_version_delete(PGconn *db, const char *subject, int version, bool *subject_exists,
                                  char *errstr, size_t errstr_size);
+/* DELETE /subjects/{s}: soft (live versions marked deleted) or permanent (soft-deleted
+ * versions removed; the schemas stay readable by id). *json = the versions as a JSON array,
+ * NULL when there were none (*live: the subject still has live versions, which a permanent
+ * delete refuses); TP_CONFLICT with *json the referring schema ids when a live schema
+ * references a version to be soft-deleted. */
+enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent, char **json,
+                                 bool *live, char *errstr, size_t errstr_size);
+/* Permanent delete of one soft-deleted version: TP_NOT_FOUND (no such version; *soft_deleted
+ * false when it is still live, *subject_exists whether the subject has any row). */
+enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bool *live,
+                                bool *subject_exists, char *errstr, size_t errstr_size);
+/* Ids of the live schemas whose references name subject/version (JSON array). */
+enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int version, char **json,
+                                     char *errstr, size_t errstr_size);
+/* Whether subject/version has live schemas referring to it (blocks a soft delete). */
+enum tp_err store_version_referenced(PGconn *db, const char *subject, int version, bool *referenced,
+                                     char *errstr, size_t errstr_size);
+/* DELETE /config/{s} (NULL: the global level back to BACKWARD): the previous level, NULL when
+ * the subject had none. */
+enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                                size_t errstr_size);
+/* Modes (READWRITE, READONLY, IMPORT) by scope (NULL = global): *is_set false when the
+ * subject has none of its own (then the global one, READWRITE by default, is returned). */
+enum tp_err store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set, char *errstr,
+                           size_t errstr_size);
+enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
+                           size_t errstr_size);
+/* The previous mode of the scope, NULL when it had none. */
+enum tp_err store_mode_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                              size_t errstr_size);
+/* The "mode" member of a PUT /mode body, or NULL (TP_DECODE: not JSON). */
+enum tp_err store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
+                             size_t errstr_size);
 /* Schemas and live subjects, for /metrics. */
 enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
                          size_t errstr_size);
