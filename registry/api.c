@@ -806,7 +806,8 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     }
     const char *what = strchr(tail, '/');
     what = what ? what + 1 : "";
-    if (*what && strcmp(what, "versions") && strcmp(what, "schema") && strcmp(what, "descriptor")) {
+    if (*what && strcmp(what, "versions") && strcmp(what, "schema") && strcmp(what, "descriptor") &&
+        strcmp(what, "subjects")) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
     }
@@ -837,6 +838,8 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     atomic_fetch_add(&api->lookups, 1);
     if (!strcmp(what, "versions"))
         err = store_schema_versions_json(db, id, &json, errstr, sizeof(errstr));
+    else if (!strcmp(what, "subjects"))
+        err = store_schema_subjects_json(db, id, &json, errstr, sizeof(errstr));
     else if (!strcmp(what, "schema"))
         err = store_schema_text(db, id, &json, errstr, sizeof(errstr));
     else

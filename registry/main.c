@@ -115,6 +115,7 @@ int main(int argc, char **argv)
         {"GET", "/schemas/ids/*", 0, api_handle_schema_get, &api},
         {"GET", "/schemas/ids/*/schema", 0, api_handle_schema_get, &api},
         {"GET", "/schemas/ids/*/versions", 0, api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/subjects", 0, api_handle_schema_get, &api},
         {"GET", "/schemas/ids/*/descriptor", 0, api_handle_schema_get, &api},
         {"POST", "/compatibility/subjects/*/versions", max_body, api_handle_compatibility, &api},
         {"POST", "/compatibility/subjects/*/versions/*", max_body, api_handle_compatibility, &api},

@@ -503,6 +503,17 @@ enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char
         id, json, errstr, errstr_size);
 }
 
+enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                       size_t errstr_size)
+{
+    return store_text_id(
+        db,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1::int)"
+        " THEN coalesce((SELECT json_agg(DISTINCT subject ORDER BY subject) FROM registry_versions"
+        " WHERE schema_id = $1::int AND NOT deleted), '[]') END::text",
+        id, json, errstr, errstr_size);
+}
+
 enum tp_err store_schema_text(PGconn *db, int32_t id, char **text, char *errstr, size_t errstr_size)
 {
     return store_text_id(db, "SELECT schema_text FROM registry_schemas WHERE id = $1::int", id,

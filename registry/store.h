@@ -129,6 +129,9 @@ enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **js
                               size_t errstr_size);
 enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
                                        size_t errstr_size);
+/* The subjects the schema is live under (GET /schemas/ids/{id}/subjects); NULL: no schema. */
+enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                       size_t errstr_size);
 /* The schema's text (GET /schemas/ids/{id}/schema). */
 enum tp_err store_schema_text(PGconn *db, int32_t id, char **text, char *errstr,
                               size_t errstr_size);

@@ -173,6 +173,8 @@ START_TEST(test_confluent_client_endpoints)
     expect_body("GET", "/subjects/a-value/versions/1/schema?format=serialized", NULL, 200, b64);
     /* sent back as a descriptor, under another subject: the same schema, the same id */
     ck_assert_int_eq(register_text("b-value", b64, NULL), id1);
+    snprintf(path, sizeof(path), "/schemas/ids/%d/subjects", id1);
+    expect_body("GET", path, NULL, 200, "[\"a-value\", \"b-value\"]");
     char *again = schema_of("/subjects/b-value/versions/1");
     ck_assert_str_eq(again, V1); /* one schema, one row: read back as its text */
     free(again);
