@@ -3,71 +3,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/mem.h"
 #include "compile.h"
 #include "google/protobuf/descriptor.pb-c.h"
-
-static int serialized_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
 
 bool serialized_is_base64(const char *text, size_t len)
 {
     if (len == 0 || len % 4 != 0 || len > SERIALIZED_MAX)
         return false;
     size_t pad = 0;
-    if (text[len - 1] == '=')
-        pad = text[len - 2] == '=' ? 2 : 1;
-    for (size_t i = 0; i < len - pad; i++)
-        if (serialized_value((unsigned char)text[i]) < 0)
+    while (pad < 2 && text[len - 1 - pad] == '=')
+        pad++;
+    for (size_t i = 0; i < len - pad; i++) {
+        char c = text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
             return false;
-    return true;
-}
-
-/* Decodes checked base64 (serialized_is_base64) into out (3/4 of len bytes at most). */
-static size_t serialized_decode(const char *text, size_t len, uint8_t *out)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        for (int k = 0; k < 4; k++)
-            v[k] = text[i + k] == '=' ? -1 : serialized_value((unsigned char)text[i + k]);
-        out[n++] = (uint8_t)((v[0] << 2) | (v[1] >> 4));
-        if (v[2] >= 0)
-            out[n++] = (uint8_t)(((v[1] & 15) << 4) | (v[2] >> 2));
-        if (v[3] >= 0)
-            out[n++] = (uint8_t)(((v[2] & 3) << 6) | v[3]);
     }
-    return n;
+    return true;
 }
 
 char *serialized_base64(const uint8_t *data, size_t len)
 {
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = tp_malloc((len + 2) / 3 * 4 + 1), *p = out;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)data[i + 1] << 8;
-        if (i + 2 < len)
-            v |= data[i + 2];
-        *p++ = abc[(v >> 18) & 63];
-        *p++ = abc[(v >> 12) & 63];
-        *p++ = i + 1 < len ? abc[(v >> 6) & 63] : '=';
-        *p++ = i + 2 < len ? abc[v & 63] : '=';
-    }
-    *p = '\0';
+    char *out = tp_malloc(BASE64_ENCODED_SIZE(len));
+    base64_encode(data, len, out, BASE64_ENCODED_SIZE(len));
     return out;
 }
 
@@ -157,7 +117,14 @@ enum tp_err serialized_parse(const char *text, size_t len, uint8_t **set, size_t
     if (!serialized_is_base64(text, len))
         return TP_NOT_FOUND;
     uint8_t *raw = tp_malloc(len / 4 * 3 + 1);
-    size_t n = serialized_decode(text, len, raw);
+    long decoded = base64_decode(text, len, raw, len / 4 * 3 + 1);
+    if (decoded < 0) { /* the shape of base64, but bits no encoder leaves */
+        free(raw);
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "the schema is base64 but not a serialized FileDescriptorProto, and "
+                          "not .proto text either");
+    }
+    size_t n = (size_t)decoded;
     if (serialized_scan(raw, raw + n, 0) == SCAN_TOO_DEEP) {
         free(raw);
         return tp_err_set(TP_VALIDATION, errstr, errstr_size,

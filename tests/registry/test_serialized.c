@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "google/protobuf/descriptor.pb-c.h"
 #include "registry/compile.h"
 #include "registry/serialized.h"
@@ -63,6 +64,21 @@ START_TEST(test_base64_round_trip)
     b = serialized_base64((const uint8_t *)"A", 1);
     ck_assert_str_eq(b, "QQ==");
     free(b);
+    /* common/base64.h's standard form, which serialized_parse decodes with */
+    unsigned char out[8];
+    ck_assert_int_eq(base64_decode("QQ==", 4, out, sizeof(out)), 1);
+    ck_assert_int_eq(out[0], 'A');
+    ck_assert_int_eq(base64_decode("QUI=", 4, out, sizeof(out)), 2);
+    ck_assert_int_eq(base64_decode("QR==", 4, out, sizeof(out)), -1); /* bits no encoder sets */
+    ck_assert_int_eq(base64_decode("QQ=", 3, out, sizeof(out)), -1);
+    ck_assert_int_eq(base64_decode("Q-==", 4, out, sizeof(out)), -1); /* base64url's alphabet */
+    for (size_t len = 0; len < 40; len++) {
+        b = serialized_base64(bytes, len);
+        unsigned char back[64];
+        ck_assert_int_eq(base64_decode(b, strlen(b), back, sizeof(back)), (long)len);
+        ck_assert_mem_eq(back, bytes, len);
+        free(b);
+    }
 }
 END_TEST
 
