@@ -141,6 +141,18 @@ enum tp_err serialized_parse(const char *text, size_t len, uint8_t **set, size_t
     serialized_rename(f);
     *set = serialized_pack_set(f, set_len);
     google__protobuf__file_descriptor_proto__free_unpacked(f, NULL);
+    /* protobuf-c takes a field number 0 spelled in two bytes for an unknown field, keeps it and
+     * writes it back in one byte, which it then refuses: what it wrote must read back */
+    Google__Protobuf__FileDescriptorSet *back =
+        google__protobuf__file_descriptor_set__unpack(NULL, *set_len, *set);
+    if (!back) {
+        free(*set);
+        *set = NULL;
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "the schema is base64 but not a valid serialized FileDescriptorProto "
+                          "(field number 0)");
+    }
+    google__protobuf__file_descriptor_set__free_unpacked(back, NULL);
     return TP_OK;
 }
 
