@@ -112,21 +112,26 @@ static bool http_route_matches(const struct http_route *r, const char *path, con
     size_t pre = (size_t)(star - r->path);
     if (strncmp(r->path, path, pre) != 0)
         return false;
-    size_t seg = strcspn(path + pre, "/");
+    /* "**" takes one or more segments, the fewest that let the rest match */
+    bool multi = star[1] == '*';
+    const char *p = path + pre;
+    size_t seg = strcspn(p, "/");
     if (seg == 0)
         return false;
     /* the rest may hold another '*' ("/subjects/<s>/versions/<v>") */
-    struct http_route rest = {.path = star + 1};
-    if (!http_route_matches(&rest, path + pre + seg, NULL, NULL))
-        return false;
+    struct http_route rest = {.path = star + (multi ? 2 : 1)};
+    while (!http_route_matches(&rest, p + seg, NULL, NULL)) {
+        if (!multi || p[seg] != '/')
+            return false;
+        seg += 1 + strcspn(p + seg + 1, "/");
+    }
     if (seg_at) {
-        *seg_at = path + pre;
+        *seg_at = p;
         *seg_len = seg;
     }
     return true;
 }
 
-/* Route for method+path; *path_known tells 404 from 405. */
 static const struct http_route *http_route_find(const struct http_server *srv, const char *method,
                                                 const char *path, bool *path_known)
 {

@@ -64,7 +64,8 @@ typedef bool (*http_precheck_fn)(struct http_request *req, void *arg);
 
 struct http_route {
     const char *method; /* "GET", "POST" */
-    const char *path;   /* exact path; each '*' in it matches one path segment */
+    const char *path;   /* exact path; each '*' in it matches one path segment, a double
+                           star one or more (the fewest that let the rest match) */
     size_t max_body;    /* bytes; 0 = no body accepted */
     http_handler_fn fn;
     void *arg;
@@ -125,7 +126,7 @@ const char *http_request_method(const struct http_request *req);
 const char *http_request_path(const struct http_request *req);
 /* The path segment matched by the route's first '*' ("" without one): a '*'
  * matches one non-empty segment, so "/v1/devices/<id>" and
- * "/v1/devices/<id>/series" can be two routes. */
+ * "/v1/devices/<id>/series" can be two routes ("**": the segments it took). */
 const char *http_request_path_tail(const struct http_request *req);
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_query(const struct http_request *req, const char *name);

@@ -348,44 +348,60 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
         store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr));
     if (err == TP_OK)
         goto canonical; /* compiled before, under another subject */
-    err = serialized_parse(rq->text, strlen(rq->text), &set, &set_len, errstr, sizeof(errstr));
-    if (err == TP_VALIDATION) {
-        atomic_fetch_add(&api->invalid, 1);
-        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
-        return false;
-    }
     err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
     if (err != TP_OK) {
         api_store_failed(req, errstr);
         goto out;
     }
+    /* .proto texts are written as files; the schema and references sent as descriptors go
+     * to protoc as one descriptor set */
     files = tp_calloc(n_refs + 1, sizeof(*files));
+    const char **texts = tp_calloc(n_refs + 1, sizeof(*texts));
+    const char **names = tp_calloc(n_refs + 1, sizeof(*names));
+    size_t n_files = 0, n_set = 0;
+    bool main_set = serialized_is_base64(rq->text, strlen(rq->text));
+    if (main_set) {
+        texts[n_set] = rq->text;
+        names[n_set++] = COMPILE_MAIN_FILE;
+    }
     for (size_t i = 0; i < n_refs; i++) {
         if (!refs[i].text) {
             api_error(req, 422, 42201,
                       "Invalid schema: reference \"%s\" names subject '%s' version %d, which "
                       "does not exist",
                       refs[i].name, refs[i].subject, refs[i].version);
-            goto out;
+            err = TP_NOT_FOUND;
+            break;
         }
         if (serialized_is_base64(refs[i].text, strlen(refs[i].text))) {
-            /* a reference registered as a descriptor: protoc needs it as a file */
-            api_error(req, 422, 42201,
-                      "Invalid schema: reference \"%s\" (subject '%s' version %d) was "
-                      "registered as a serialized descriptor; register references as .proto "
-                      "text",
-                      refs[i].name, refs[i].subject, refs[i].version);
-            goto out;
+            if (!compile_name_ok(refs[i].name)) {
+                api_error(req, 422, 42201,
+                          "Invalid schema: invalid reference name \"%s\": a relative path of "
+                          "A-Z a-z 0-9 . _ - / without \"..\" (and not \"%s\")",
+                          refs[i].name, COMPILE_MAIN_FILE);
+                err = TP_NOT_FOUND;
+                break;
+            }
+            texts[n_set] = refs[i].text;
+            names[n_set++] = refs[i].name;
+        } else {
+            files[n_files++] = (struct compile_file){refs[i].name, refs[i].text};
         }
-        files[i] = (struct compile_file){refs[i].name, refs[i].text};
+    }
+    if (err == TP_OK && n_set)
+        err = serialized_parse_files(texts, names, n_set, &set, &set_len, errstr, sizeof(errstr));
+    free(texts);
+    free(names);
+    if (err == TP_NOT_FOUND)
+        goto out;
+    if (err != TP_OK) {
+        atomic_fetch_add(&api->invalid, 1);
+        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        goto out;
     }
     int64_t t0 = tp_mono_ms();
-    if (set)
-        err = compile_descriptor(&api->compile, set, set_len, files, n_refs, fds, fds_len, errstr,
-                                 sizeof(errstr));
-    else
-        err = compile_proto(&api->compile, rq->text, files, n_refs, fds, fds_len, errstr,
-                            sizeof(errstr));
+    err = compile_schema(&api->compile, main_set ? NULL : rq->text, set, set_len, files, n_files,
+                         fds, fds_len, errstr, sizeof(errstr));
     metrics_histogram_observe(&api->compile_ms, (double)(tp_mono_ms() - t0));
     if (err == TP_VALIDATION) {
         atomic_fetch_add(&api->invalid, 1);

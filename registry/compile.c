@@ -205,11 +205,9 @@ static void compile_message(const char *text, char *errstr, size_t errstr_size, 
     buf_release(&b);
 }
 
-/* The schema as text (set NULL) or as a FileDescriptorSet for --descriptor_set_in. */
-static enum tp_err compile_any(const struct compile_options *opts, const char *text,
-                               const uint8_t *set, size_t set_len, const struct compile_file *refs,
-                               size_t n_refs, uint8_t **out, size_t *out_len, char *errstr,
-                               size_t errstr_size)
+enum tp_err compile_schema(const struct compile_options *opts, const char *text, const uint8_t *set,
+                           size_t set_len, const struct compile_file *refs, size_t n_refs,
+                           uint8_t **out, size_t *out_len, char *errstr, size_t errstr_size)
 {
     char dir[4096];
     struct buf res, msg;
@@ -237,9 +235,9 @@ static enum tp_err compile_any(const struct compile_options *opts, const char *t
         if (!wrote)
             err = tp_err_set(TP_IO, errstr, errstr_size, "could not write the descriptor: %s",
                              strerror(errno));
-    } else {
-        err = compile_write(path, COMPILE_MAIN_FILE, text, errstr, errstr_size);
     }
+    if (err == TP_OK && text)
+        err = compile_write(path, COMPILE_MAIN_FILE, text, errstr, errstr_size);
     for (size_t i = 0; err == TP_OK && i < n_refs; i++) {
         if (!compile_name_ok(refs[i].name)) {
             err = tp_err_set(TP_VALIDATION, errstr, errstr_size,
@@ -300,12 +298,13 @@ enum tp_err compile_proto(const struct compile_options *opts, const char *text,
                           const struct compile_file *refs, size_t n_refs, uint8_t **out,
                           size_t *out_len, char *errstr, size_t errstr_size)
 {
-    return compile_any(opts, text, NULL, 0, refs, n_refs, out, out_len, errstr, errstr_size);
+    return compile_schema(opts, text, NULL, 0, refs, n_refs, out, out_len, errstr, errstr_size);
 }
 
 enum tp_err compile_descriptor(const struct compile_options *opts, const uint8_t *set,
                                size_t set_len, const struct compile_file *refs, size_t n_refs,
                                uint8_t **out, size_t *out_len, char *errstr, size_t errstr_size)
 {
-    return compile_any(opts, NULL, set, set_len, refs, n_refs, out, out_len, errstr, errstr_size);
+    return compile_schema(opts, NULL, set, set_len, refs, n_refs, out, out_len, errstr,
+                          errstr_size);
 }

@@ -31,25 +31,6 @@ char *serialized_base64(const uint8_t *data, size_t len)
     return out;
 }
 
-/* Packs a FileDescriptorSet holding the one file f. */
-static uint8_t *serialized_pack_set(Google__Protobuf__FileDescriptorProto *f, size_t *out_len)
-{
-    Google__Protobuf__FileDescriptorSet set = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_SET__INIT;
-    set.n_file = 1;
-    set.file = &f;
-    size_t n = google__protobuf__file_descriptor_set__get_packed_size(&set);
-    uint8_t *out = tp_malloc(n ? n : 1);
-    google__protobuf__file_descriptor_set__pack(&set, out);
-    *out_len = n;
-    return out;
-}
-
-static void serialized_rename(Google__Protobuf__FileDescriptorProto *f)
-{
-    free(f->name);
-    f->name = tp_strdup(COMPILE_MAIN_FILE);
-}
-
 /* Wire-level nesting guard before protobuf-c's recursive unpack sees untrusted bytes. */
 #define SERIALIZED_DEPTH_MAX 100
 
@@ -111,49 +92,87 @@ static enum serialized_scan serialized_scan(const uint8_t *p, const uint8_t *end
     return SCAN_MESSAGE;
 }
 
+/* One base64 text unpacked (checked, guarded), renamed name; NULL with errstr set. */
+static Google__Protobuf__FileDescriptorProto *
+serialized_file(const char *text, size_t len, const char *name, char *errstr, size_t errstr_size)
+{
+    uint8_t *raw = tp_malloc(len / 4 * 3 + 1);
+    long decoded = base64_decode(text, len, raw, len / 4 * 3 + 1);
+    Google__Protobuf__FileDescriptorProto *f = NULL;
+    bool main = !strcmp(name, COMPILE_MAIN_FILE);
+    if (decoded >= 0 && serialized_scan(raw, raw + decoded, 0) == SCAN_TOO_DEEP) {
+        tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                   "the serialized FileDescriptorProto%s%s nests deeper than %d levels",
+                   main ? "" : " of ", main ? "" : name, SERIALIZED_DEPTH_MAX);
+        free(raw);
+        return NULL;
+    }
+    /* decoded < 0: the shape of base64, but bits no encoder leaves */
+    if (decoded >= 0)
+        f = google__protobuf__file_descriptor_proto__unpack(NULL, (size_t)decoded, raw);
+    free(raw);
+    if (!f) {
+        if (main)
+            tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                       "the schema is base64 but not a serialized FileDescriptorProto, and not "
+                       ".proto text either");
+        else
+            tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                       "reference \"%s\" is base64 but not a serialized FileDescriptorProto", name);
+        return NULL;
+    }
+    free(f->name);
+    f->name = tp_strdup(name);
+    return f;
+}
+
+enum tp_err serialized_parse_files(const char *const *texts, const char *const *names, size_t n,
+                                   uint8_t **set, size_t *set_len, char *errstr, size_t errstr_size)
+{
+    Google__Protobuf__FileDescriptorProto **files = tp_calloc(n + 1, sizeof(*files));
+    enum tp_err err = TP_OK;
+    *set = NULL;
+    for (size_t i = 0; i < n && err == TP_OK; i++) {
+        if (!serialized_is_base64(texts[i], strlen(texts[i])))
+            err = TP_NOT_FOUND;
+        else if (!(files[i] =
+                       serialized_file(texts[i], strlen(texts[i]), names[i], errstr, errstr_size)))
+            err = TP_VALIDATION;
+    }
+    if (err == TP_OK) {
+        Google__Protobuf__FileDescriptorSet fs = GOOGLE__PROTOBUF__FILE_DESCRIPTOR_SET__INIT;
+        fs.n_file = n;
+        fs.file = files;
+        *set_len = google__protobuf__file_descriptor_set__get_packed_size(&fs);
+        *set = tp_malloc(*set_len ? *set_len : 1);
+        google__protobuf__file_descriptor_set__pack(&fs, *set);
+        /* protobuf-c takes a field number 0 spelled in two bytes for an unknown field, keeps it
+         * and writes it back in one byte, which it then refuses: what it wrote must read back */
+        Google__Protobuf__FileDescriptorSet *back =
+            google__protobuf__file_descriptor_set__unpack(NULL, *set_len, *set);
+        if (!back) {
+            free(*set);
+            *set = NULL;
+            err = tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                             "the schema is base64 but not a valid serialized "
+                             "FileDescriptorProto (field number 0)");
+        }
+        google__protobuf__file_descriptor_set__free_unpacked(back, NULL);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (files[i])
+            google__protobuf__file_descriptor_proto__free_unpacked(files[i], NULL);
+    free(files);
+    return err;
+}
+
 enum tp_err serialized_parse(const char *text, size_t len, uint8_t **set, size_t *set_len,
                              char *errstr, size_t errstr_size)
 {
     if (!serialized_is_base64(text, len))
         return TP_NOT_FOUND;
-    uint8_t *raw = tp_malloc(len / 4 * 3 + 1);
-    long decoded = base64_decode(text, len, raw, len / 4 * 3 + 1);
-    if (decoded < 0) { /* the shape of base64, but bits no encoder leaves */
-        free(raw);
-        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
-                          "the schema is base64 but not a serialized FileDescriptorProto, and "
-                          "not .proto text either");
-    }
-    size_t n = (size_t)decoded;
-    if (serialized_scan(raw, raw + n, 0) == SCAN_TOO_DEEP) {
-        free(raw);
-        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
-                          "the serialized FileDescriptorProto nests deeper than %d levels",
-                          SERIALIZED_DEPTH_MAX);
-    }
-    Google__Protobuf__FileDescriptorProto *f =
-        google__protobuf__file_descriptor_proto__unpack(NULL, n, raw);
-    free(raw);
-    if (!f)
-        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
-                          "the schema is base64 but not a serialized FileDescriptorProto, and "
-                          "not .proto text either");
-    serialized_rename(f);
-    *set = serialized_pack_set(f, set_len);
-    google__protobuf__file_descriptor_proto__free_unpacked(f, NULL);
-    /* protobuf-c takes a field number 0 spelled in two bytes for an unknown field, keeps it and
-     * writes it back in one byte, which it then refuses: what it wrote must read back */
-    Google__Protobuf__FileDescriptorSet *back =
-        google__protobuf__file_descriptor_set__unpack(NULL, *set_len, *set);
-    if (!back) {
-        free(*set);
-        *set = NULL;
-        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
-                          "the schema is base64 but not a valid serialized FileDescriptorProto "
-                          "(field number 0)");
-    }
-    google__protobuf__file_descriptor_set__free_unpacked(back, NULL);
-    return TP_OK;
+    const char *name = COMPILE_MAIN_FILE;
+    return serialized_parse_files(&text, &name, 1, set, set_len, errstr, errstr_size);
 }
 
 /* protoc's default json_name: underscores dropped, the letter after one upper-cased. */

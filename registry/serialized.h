@@ -50,6 +50,13 @@ bool serialized_is_base64(const char *text, size_t len);
 enum tp_err serialized_parse(const char *text, size_t len, uint8_t **set, size_t *set_len,
                              char *errstr, size_t errstr_size);
 
+/* Several base64 texts (the schema and references registered as descriptors) as one set for
+ * protoc, each renamed names[i]: TP_NOT_FOUND when one is not base64, TP_VALIDATION (errstr)
+ * when one is not a descriptor. */
+enum tp_err serialized_parse_files(const char *const *texts, const char *const *names, size_t n,
+                                   uint8_t **set, size_t *set_len, char *errstr,
+                                   size_t errstr_size);
+
 /* The canonical schema file of a compiled set (see above). TP_DECODE: not a set;
  * TP_NOT_FOUND: no file named COMPILE_MAIN_FILE. */
 enum tp_err serialized_canonical(const uint8_t *fds, size_t len, uint8_t **out, size_t *out_len,

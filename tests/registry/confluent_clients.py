@@ -215,6 +215,43 @@ def main():
               "a breaking change gets 409 naming speed_kmh (%s %s %s)"
               % (e.http_status_code, e.error_code, e.error_message))
     check(sr.get_versions(SUBJECT) == [1, 2], "nothing registered by the refused change")
+
+    # 7. a schema with an import: the serializer registers the dependency as a descriptor under
+    #    the subject "fleet/units.proto" (a '/' in the subject), then the schema with a
+    #    reference to it; the deserializer resolves the reference (format=serialized)
+    F = descriptor_pb2.FieldDescriptorProto
+    units = descriptor_pb2.FileDescriptorProto(name="fleet/units.proto", package="fleet.units",
+                                               syntax="proto3")
+    units.message_type.add(name="Celsius").field.add(name="value", number=1, type=F.TYPE_DOUBLE,
+                                                     label=F.LABEL_OPTIONAL, json_name="value")
+    cabin = descriptor_pb2.FileDescriptorProto(name="fleet/cabin.proto", package="fleet.cabin",
+                                               syntax="proto3", dependency=["fleet/units.proto"])
+    m = cabin.message_type.add(name="Cabin")
+    m.field.add(name="temp", number=1, type=F.TYPE_MESSAGE, type_name=".fleet.units.Celsius",
+                label=F.LABEL_OPTIONAL, json_name="temp")
+    m.field.add(name="seat", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL,
+                json_name="seat")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(units)
+    pool.Add(cabin)
+    Cabin = message_factory.GetMessageClass(pool.FindMessageTypeByName("fleet.cabin.Cabin"))
+    cab_ctx = SerializationContext("cf-cabin", MessageField.VALUE)
+    cab_ser = ProtobufSerializer(Cabin, sr_ser, {"auto.register.schemas": True})
+    msg = Cabin(seat="2A")
+    msg.temp.value = 21.25
+    data = cab_ser(msg, cab_ctx)
+    check("fleet/units.proto" in sr.get_subjects() and "cf-cabin-value" in sr.get_subjects(),
+          "the dependency registered under the subject \"fleet/units.proto\"")
+    reg = sr.get_version("cf-cabin-value", 1)
+    check([(r.name, r.subject, r.version) for r in reg.schema.references]
+          == [("fleet/units.proto", "fleet/units.proto", 1)], "the schema references it")
+    check(int.from_bytes(data[1:5], "big") == reg.schema_id, "framed with the schema's id")
+    back = ProtobufDeserializer(Cabin, {}, sr)(data, cab_ctx)
+    check(back == msg, "deserialized through the reference, equal (%r)" % back)
+    again = ProtobufSerializer(Cabin, SchemaRegistryClient({"url": env["TP_REGISTRY_URL"], **auth}),
+                               {"auto.register.schemas": True})(msg, cab_ctx)
+    check(again[1:5] == data[1:5] and sr.get_versions("cf-cabin-value") == [1],
+          "registered again by a new client: the same id, one version")
     print("all checks passed")
 
 
