@@ -188,6 +188,12 @@ static const char *api_body(struct http_request *req)
     return b && len ? b : "";
 }
 
+static bool api_query_true(struct http_request *req, const char *name)
+{
+    const char *v = http_request_query(req, name);
+    return v && !strcmp(v, "true");
+}
+
 /* ?format=serialized: the schema as a base64 FileDescriptorProto (Confluent's other protobuf
  * formats, "" and ignore_extensions, answer the text). */
 static bool api_serialized(struct http_request *req)
@@ -280,8 +286,9 @@ void api_handle_subject_get(struct http_request *req, void *arg)
         return;
     bool exists = false;
     enum tp_err err = p.has_version
-                          ? store_version_json(db, p.subject, version, api_serialized(req), &json,
-                                               &exists, errstr, sizeof(errstr))
+                          ? store_version_json(db, p.subject, version, api_serialized(req),
+                                               api_query_true(req, "deleted"), &json, &exists,
+                                               errstr, sizeof(errstr))
                           : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     atomic_fetch_add(&api->lookups, 1);
@@ -620,12 +627,6 @@ static bool api_writable(struct http_request *req, PGconn *db, const char *subje
     return ok;
 }
 
-static bool api_query_true(struct http_request *req, const char *name)
-{
-    const char *v = http_request_query(req, name);
-    return v && !strcmp(v, "true");
-}
-
 /* DELETE /subjects/{s}[?permanent=true]: the versions deleted. */
 static void api_subject_delete(struct api *api, struct http_request *req, PGconn *db,
                                const char *subject)
@@ -703,7 +704,8 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         goto out;
     }
     /* the number deleted: for "latest", read it before */
-    err = store_version_json(db, p.subject, version, false, &json, &exists, errstr, sizeof(errstr));
+    err = store_version_json(db, p.subject, version, false, false, &json, &exists, errstr,
+                             sizeof(errstr));
     int number = version;
     if (err == TP_OK && json) {
         const char *v = strstr(json, "\"version\":");
@@ -765,8 +767,9 @@ void api_handle_version_more(struct http_request *req, void *arg)
         return;
     bool exists = false;
     atomic_fetch_add(&api->lookups, 1);
-    enum tp_err err = store_version_json(db, p.subject, version, api_serialized(req), &json,
-                                         &exists, errstr, sizeof(errstr));
+    enum tp_err err =
+        store_version_json(db, p.subject, version, api_serialized(req),
+                           api_query_true(req, "deleted"), &json, &exists, errstr, sizeof(errstr));
     if (err == TP_OK && json && !schema) {
         const char *v = strstr(json, "\"version\":");
         int number = v ? atoi(v + 10) : version;

@@ -450,25 +450,26 @@ enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, ch
     " 'base64'), E'\\n', '') ELSE s.schema_text END"
 
 enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
-                               char **json, bool *subject_exists, char *errstr, size_t errstr_size)
+                               bool deleted, char **json, bool *subject_exists, char *errstr,
+                               size_t errstr_size)
 {
     PGresult *res;
     char v[16];
     snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v, serialized ? "true" : "false"};
+    const char *params[] = {subject, v, serialized ? "true" : "false", deleted ? "true" : "false"};
     *json = NULL;
-    enum tp_err err = pg_exec_params(
-        db,
+    // clang-format off
+    static const char sql[] =
         "SELECT (SELECT json_strip_nulls(json_build_object('subject', v.subject, 'version',"
-        " v.version, 'id', s.id, 'schemaType', s.schema_type, 'schema', " STORE_SCHEMA_SQL(
-            "$3") ","
-                  " 'references', " STORE_REFS_JSON "))::text"
-                  " FROM registry_versions v JOIN registry_schemas s ON s.id = v.schema_id"
-                  " WHERE v.subject = $1 AND NOT v.deleted AND ($2::int = -1 OR v.version = "
-                  "$2::int)"
-                  " ORDER BY v.version DESC LIMIT 1),"
-                  " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)",
-        3, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+        " v.version, 'id', s.id, 'schemaType', s.schema_type, 'schema', " STORE_SCHEMA_SQL("$3")
+        ", 'references', " STORE_REFS_JSON "))::text"
+        " FROM registry_versions v JOIN registry_schemas s ON s.id = v.schema_id"
+        " WHERE v.subject = $1 AND ($4::bool OR NOT v.deleted)"
+        " AND ($2::int = -1 OR v.version = $2::int) ORDER BY v.version DESC LIMIT 1),"
+        " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND ($4::bool OR NOT deleted))";
+    // clang-format on
+    enum tp_err err =
+        pg_exec_params(db, sql, 4, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         return err;
     *json = store_dup_or_null(res, 0, 0);

@@ -122,9 +122,11 @@ enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t er
 enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
                                 size_t errstr_size);
 /* version -1 = latest; serialized: "schema" is the base64 canonical schema file
- * (?format=serialized) instead of the text as registered */
+ * (?format=serialized) instead of the text as registered; deleted: soft-deleted versions too
+ * (?deleted=true) */
 enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
-                               char **json, bool *subject_exists, char *errstr, size_t errstr_size);
+                               bool deleted, char **json, bool *subject_exists, char *errstr,
+                               size_t errstr_size);
 enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **json, char *errstr,
                               size_t errstr_size);
 enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,

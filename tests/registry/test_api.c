@@ -224,6 +224,10 @@ START_TEST(test_confluent_client_endpoints)
                  "Subject 'a-value' Version 2 was not deleted first before being permanently "
                  "deleted");
     expect_body("DELETE", "/subjects/a-value/versions/2", NULL, 200, "2");
+    expect_error("GET", "/subjects/a-value/versions/2", NULL, 404, 40402, "Version 2 not found.");
+    doc = call_json("GET", "/subjects/a-value/versions/2?deleted=true", NULL, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id2);
+    jv_free(doc);
     expect_body("DELETE", "/subjects/a-value/versions/2?permanent=true", NULL, 200, "2");
     expect_error("DELETE", "/subjects/a-value/versions/2?permanent=true", NULL, 404, 40402,
                  "Version 2 not found.");
