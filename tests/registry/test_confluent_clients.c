@@ -9,7 +9,10 @@
  * ProtobufDeserializer (every reading equal), registers a v2 with an added
  * field whose value reaches the twin (tp-query's GET /v1/devices/{id}), and
  * gets 409 naming the field for a breaking change. The script's exit code and
- * its last line are asserted; its output is in the test log.
+ * its last line are asserted; its output is in the test log. Then tp-rollup
+ * (--rollup.once, with the registry) writes the journal as Parquet, and
+ * pyarrow (the venv tests/rollup/pyvenv.sh makes) reads every file: v2's
+ * added field is a column with the value the client sent, v1's rows lack it.
  */
 #include <check.h>
 #include <openssl/evp.h>
@@ -119,6 +122,38 @@ START_TEST(test_python_protobuf_workflow)
     ck_assert_msg(strstr(out, "all checks passed\n"), "no final line:\n%s", out);
     free(out);
     free(py);
+
+    /* the Parquet files: v2's field is a column */
+    char lake_env[128], group_env[160];
+    snprintf(lake_env, sizeof(lake_env), "TP_ROLLUP_DIR=%s/lake", dir);
+    snprintf(group_env, sizeof(group_env), "TP_ROLLUP_GROUP=%s-rollup", st.topic);
+    static char reg_env[96];
+    snprintf(reg_env, sizeof(reg_env), "TP_REGISTRY_URL=http://127.0.0.1:%u", reg_port);
+    const char *rollup_env[] = {"TP_ROLLUP_ONCE=true",
+                                lake_env,
+                                group_env,
+                                reg_env,
+                                "TP_KAFKA_SESSION_TIMEOUT_MS=6000",
+                                NULL};
+    ck_assert_int_eq(stack_run(&st, "tp-rollup", rollup_env), 0);
+    char *arrow = run("bash " TP_SOURCE_DIR "/tests/rollup/pyvenv.sh", &rc);
+    ck_assert_msg(rc == 0 && arrow[0], "tests/rollup/pyvenv.sh failed (%d)", rc);
+    arrow[strcspn(arrow, "\n")] = '\0';
+    snprintf(cmd, sizeof(cmd),
+             "'%s' -c 'import sys, glob, pyarrow.parquet as pq\n"
+             "rows = []\n"
+             "for f in glob.glob(sys.argv[1] + \"/**/*.parquet\", recursive=True):\n"
+             "    rows += [(r[\"device_id\"], r[\"sequence\"], r.get(\"cabin_temp_c\"))"
+             " for r in pq.read_table(f).to_pylist()]\n"
+             "print(sorted(rows))' %s/lake 2>&1",
+             arrow, dir);
+    out = run(cmd, &rc);
+    ck_assert_msg(rc == 0, "reading the Parquet files failed (%d): %s", rc, out);
+    ck_assert_str_eq(out, "[('cf-dev-1', 1, None), ('cf-dev-1', 2, None), ('cf-dev-1', 3, None), "
+                          "('cf-dev-1', 4, None), ('cf-dev-1', 5, None), ('cf-dev-1', 6, None), "
+                          "('cf-dev-2', 1, 21.5)]\n");
+    free(out);
+    free(arrow);
 }
 END_TEST
 
