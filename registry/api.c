@@ -439,19 +439,18 @@ out:
 }
 
 /*
- * The same schema in the other form: when a stored schema has rq's canonical schema file and
- * references, rq takes its fingerprint, so lookups and registrations find that row and its
- * id. A descriptor (no comments, no layout) matches any form; text matches schemas registered
- * as descriptors, and other texts only with ?normalize=true (else another text stays another
- * schema, as before).
+ * The same schema in another form or layout: when a stored schema has rq's canonical schema
+ * file and references, rq takes its fingerprint, so lookups and registrations find that row
+ * and its id. As Confluent does (its registry compares protobuf schemas by their printed
+ * form, without comments or layout, also without ?normalize=true): a descriptor and a text,
+ * or two texts that differ only in comments and layout, are one schema.
  */
 static enum tp_err api_canonical(struct http_request *req, PGconn *db, struct store_request *rq,
                                  char *errstr, size_t errstr_size)
 {
     char *fp = NULL;
-    const char *norm = http_request_query(req, "normalize");
-    bool any = rq->serialized || (norm && !strcmp(norm, "true"));
-    enum tp_err err = store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, any, &fp,
+    (void)req;
+    enum tp_err err = store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, true, &fp,
                                                 errstr, errstr_size);
     if (err == TP_OK) {
         free(rq->fingerprint);

@@ -8,8 +8,12 @@
  * ReadingBatches to tp-ingest (202), reads the journal back with Consumer +
  * ProtobufDeserializer (every reading equal), registers a v2 with an added
  * field whose value reaches the twin (tp-query's GET /v1/devices/{id}), and
- * gets 409 naming the field for a breaking change. The script's exit code and
- * its last line are asserted; its output is in the test log. Then tp-rollup
+ * gets 409 naming the field for a breaking change. Confluent's Go client
+ * (tests/registry/confluent_go, github.com/confluentinc/confluent-kafka-go/v2
+ * v2.12.0, built with `go build`) auto-registers the schema as the text it
+ * prints from the descriptor and gets the id of the text tp-ingest registered,
+ * its batch gets 202 and deserializes back equal, a breaking change gets 409. The script's exit
+ * code and its last line are asserted; its output is in the test log. Then tp-rollup
  * (--rollup.once, with the registry) writes the journal as Parquet, and
  * pyarrow (the venv tests/rollup/pyvenv.sh makes) reads every file: v2's
  * added field is a column with the value the client sent, v1's rows lack it.
@@ -123,6 +127,26 @@ START_TEST(test_python_protobuf_workflow)
     free(out);
     free(py);
 
+    /* Confluent's Go client: built from the module cache / Go module proxy (go.sum pins it) */
+    snprintf(cmd, sizeof(cmd),
+             "cd " TP_SOURCE_DIR
+             "/tests/registry/confluent_go && go build -o %s/confluent_go . 2>&1",
+             dir);
+    out = run(cmd, &rc);
+    ck_assert_msg(rc == 0, "go build of tests/registry/confluent_go failed (%d):\n%s", rc, out);
+    free(out);
+    snprintf(cmd, sizeof(cmd),
+             "TP_REGISTRY_URL=http://127.0.0.1:%u "
+             "TP_REGISTRY_AUTH=" STACK_REGISTRY_OPERATOR ":" STACK_REGISTRY_OPERATOR_PASSWORD " "
+             "TP_INGEST_URL=http://127.0.0.1:%u TP_TOPIC='%s' TP_FDS=%s/telemetry.fds "
+             "%s/confluent_go 2>&1",
+             reg_port, ingest_port, st.topic, dir, dir);
+    out = run(cmd, &rc);
+    fputs(out, stdout);
+    ck_assert_msg(rc == 0, "confluent_go failed (%d):\n%s", rc, out);
+    ck_assert_msg(strstr(out, "all go checks passed\n"), "no final line:\n%s", out);
+    free(out);
+
     /* the Parquet files: v2's field is a column */
     char lake_env[128], group_env[160];
     snprintf(lake_env, sizeof(lake_env), "TP_ROLLUP_DIR=%s/lake", dir);
@@ -151,7 +175,7 @@ START_TEST(test_python_protobuf_workflow)
     ck_assert_msg(rc == 0, "reading the Parquet files failed (%d): %s", rc, out);
     ck_assert_str_eq(out, "[('cf-dev-1', 1, None), ('cf-dev-1', 2, None), ('cf-dev-1', 3, None), "
                           "('cf-dev-1', 4, None), ('cf-dev-1', 5, None), ('cf-dev-1', 6, None), "
-                          "('cf-dev-2', 1, 21.5)]\n");
+                          "('cf-dev-2', 1, 21.5), ('cf-go-1', 1, None)]\n");
     free(out);
     free(arrow);
 }
