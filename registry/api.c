@@ -445,13 +445,12 @@ out:
  * form, without comments or layout, also without ?normalize=true): a descriptor and a text,
  * or two texts that differ only in comments and layout, are one schema.
  */
-static enum tp_err api_canonical(struct http_request *req, PGconn *db, struct store_request *rq,
-                                 char *errstr, size_t errstr_size)
+static enum tp_err api_canonical(PGconn *db, struct store_request *rq, char *errstr,
+                                 size_t errstr_size)
 {
     char *fp = NULL;
-    (void)req;
-    enum tp_err err = store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, true, &fp,
-                                                errstr, errstr_size);
+    enum tp_err err =
+        store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, &fp, errstr, errstr_size);
     if (err == TP_OK) {
         free(rq->fingerprint);
         rq->fingerprint = fp;
@@ -478,7 +477,7 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
             return;
         rq->file = file;
         rq->file_len = file_len;
-        err = api_canonical(req, db, rq, errstr, sizeof(errstr));
+        err = api_canonical(db, rq, errstr, sizeof(errstr));
         if (err == TP_OK)
             err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
         if (err != TP_NOT_FOUND) {
@@ -542,7 +541,7 @@ static void api_lookup(struct api *api, struct http_request *req, PGconn *db, co
             return;
         rq->file = file;
         rq->file_len = file_len;
-        err = api_canonical(req, db, rq, errstr, sizeof(errstr));
+        err = api_canonical(db, rq, errstr, sizeof(errstr));
         if (err == TP_OK)
             err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
         free(fds);

@@ -180,17 +180,17 @@ enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_req
 }
 
 enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
-                                      const char *refs, bool any, char **fingerprint, char *errstr,
+                                      const char *refs, char **fingerprint, char *errstr,
                                       size_t errstr_size)
 {
     char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
-    const char *params[] = {hex, refs, any ? "true" : "false"};
+    const char *params[] = {hex, refs};
     enum tp_err err =
         store_text(db,
                    "SELECT encode(fingerprint, 'hex') FROM registry_schemas WHERE canonical ="
                    " sha256($1::bytea || convert_to(E'\\n' || $2::jsonb::text, 'UTF8'))"
-                   " AND ($3::bool OR serialized) ORDER BY id LIMIT 1",
-                   3, params, fingerprint, errstr, errstr_size);
+                   " ORDER BY id LIMIT 1",
+                   2, params, fingerprint, errstr, errstr_size);
     PQfreemem(hex);
     if (err == TP_OK && !*fingerprint)
         err = TP_NOT_FOUND;

@@ -78,11 +78,10 @@ void store_refs_free(struct store_ref *refs, size_t n);
 enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_request *rq,
                          int32_t *id, int *version, bool *subject_exists, char *errstr,
                          size_t errstr_size);
-/* The fingerprint (hex) of the stored schema with this canonical schema file and references:
- * any such schema (any true), or only those registered as serialized descriptors;
- * TP_NOT_FOUND if none. */
+/* The fingerprint (hex) of the first stored schema with this canonical schema file and
+ * references, whatever form it was registered in: TP_NOT_FOUND if none. */
 enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
-                                      const char *refs, bool any, char **fingerprint, char *errstr,
+                                      const char *refs, char **fingerprint, char *errstr,
                                       size_t errstr_size);
 /* Rows stored before migration 0010 (no schema_file yet): up to max ids and descriptor sets. */
 enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *n, char *errstr,
