@@ -49,6 +49,8 @@ struct http_server {
     struct MHD_Daemon *daemon;
     const struct http_precheck *prechecks;
     size_t n_prechecks;
+    void (*unrouted)(struct http_request *req, unsigned status, const char *allow, void *arg);
+    void *unrouted_arg;
     bool metrics_elsewhere;          /* "/metrics" is served by metrics_srv, not here */
     struct http_server *metrics_srv; /* with metrics_listen */
     struct http_route *metrics_routes;
@@ -110,21 +112,26 @@ static bool http_route_matches(const struct http_route *r, const char *path, con
     size_t pre = (size_t)(star - r->path);
     if (strncmp(r->path, path, pre) != 0)
         return false;
-    size_t seg = strcspn(path + pre, "/");
+    /* "**" takes one or more segments, the fewest that let the rest match */
+    bool multi = star[1] == '*';
+    const char *p = path + pre;
+    size_t seg = strcspn(p, "/");
     if (seg == 0)
         return false;
     /* the rest may hold another '*' ("/subjects/<s>/versions/<v>") */
-    struct http_route rest = {.path = star + 1};
-    if (!http_route_matches(&rest, path + pre + seg, NULL, NULL))
-        return false;
+    struct http_route rest = {.path = star + (multi ? 2 : 1)};
+    while (!http_route_matches(&rest, p + seg, NULL, NULL)) {
+        if (!multi || p[seg] != '/')
+            return false;
+        seg += 1 + strcspn(p + seg + 1, "/");
+    }
     if (seg_at) {
-        *seg_at = path + pre;
+        *seg_at = p;
         *seg_len = seg;
     }
     return true;
 }
 
-/* Route for method+path; *path_known tells 404 from 405. */
 static const struct http_route *http_route_find(const struct http_server *srv, const char *method,
                                                 const char *path, bool *path_known)
 {
@@ -380,7 +387,25 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         buf_init(&req->body, req->route ? req->route->max_body : 0);
         if (!req->route) {
             req->handled = true;
+            char allow[128] = "";
+            for (size_t i = 0; path_known && i < srv->n_routes; i++) {
+                const char *m = srv->routes[i].method;
+                size_t al = strlen(allow), ml = strlen(m);
+                if ((srv->metrics_elsewhere && !strcmp(srv->routes[i].path, "/metrics")) ||
+                    !http_route_matches(&srv->routes[i], url, NULL, NULL) ||
+                    al + ml + 3 > sizeof(allow))
+                    continue;
+                bool seen = false; /* "GET, POST": each method once */
+                for (const char *p = allow; !seen && (p = strstr(p, m)); p += ml)
+                    seen = (p == allow || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0');
+                if (!seen)
+                    snprintf(allow + al, sizeof(allow) - al, "%s%s", al ? ", " : "", m);
+            }
             if (path_known)
+                http_reply_header(req, "Allow", allow);
+            if (srv->unrouted)
+                srv->unrouted(req, path_known ? 405 : 404, allow, srv->unrouted_arg);
+            else if (path_known)
                 http_reply_error(req, 405, "method_not_allowed",
                                  "method %s is not allowed on \"%s\"", method, url);
             else
@@ -534,6 +559,8 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
     srv->route_stats = tp_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_stats));
     srv->prechecks = opts->prechecks;
     srv->n_prechecks = opts->n_prechecks;
+    srv->unrouted = opts->unrouted;
+    srv->unrouted_arg = opts->unrouted_arg;
     srv->header_timeout_ms = (int64_t)opts->header_timeout_s * 1000;
     srv->min_rate = opts->min_rate_bytes_s;
     pthread_mutex_init(&srv->conns_lock, NULL);

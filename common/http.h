@@ -14,8 +14,9 @@
  * the request's headers are in, before any byte of the body is read, and
  * may answer (say 401 or 415), in which case the body is never read and the
  * handler never called; an upload nobody wants is not buffered.
- * Unknown paths get 404 and known paths with another method 405, as JSON
- * errors: {"error":{"code":"...","message":"..."}}.
+ * Unknown paths get 404 and known paths with another method 405 (with an
+ * Allow header listing the path's methods), as JSON errors:
+ * {"error":{"code":"...","message":"..."}}, or as http_options.unrouted answers.
  *
  * Hostile clients: connections per client address are capped
  * (max_connections_per_ip: more are closed at once); a watchdog thread cuts
@@ -63,7 +64,8 @@ typedef bool (*http_precheck_fn)(struct http_request *req, void *arg);
 
 struct http_route {
     const char *method; /* "GET", "POST" */
-    const char *path;   /* exact path; each '*' in it matches one path segment */
+    const char *path;   /* exact path; each '*' in it matches one path segment, a double
+                           star one or more (the fewest that let the rest match) */
     size_t max_body;    /* bytes; 0 = no body accepted */
     http_handler_fn fn;
     void *arg;
@@ -92,6 +94,11 @@ struct http_options {
     const char *metrics_listen;            /* "host:port" for /metrics alone; NULL or "" = listen */
     const struct http_precheck *prechecks; /* borrowed for the server's life */
     size_t n_prechecks;
+    /* Answers a request no route takes, in the service's own error shape: status 404, or 405
+     * with allow = the path's methods ("GET, DELETE"; also sent as the Allow header). NULL:
+     * {"error":{"code":"not_found"|"method_not_allowed",..}}. */
+    void (*unrouted)(struct http_request *req, unsigned status, const char *allow, void *arg);
+    void *unrouted_arg;
 };
 
 enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
@@ -119,7 +126,7 @@ const char *http_request_method(const struct http_request *req);
 const char *http_request_path(const struct http_request *req);
 /* The path segment matched by the route's first '*' ("" without one): a '*'
  * matches one non-empty segment, so "/v1/devices/<id>" and
- * "/v1/devices/<id>/series" can be two routes. */
+ * "/v1/devices/<id>/series" can be two routes ("**": the segments it took). */
 const char *http_request_path_tail(const struct http_request *req);
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_query(const struct http_request *req, const char *name);

@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/pg.h"
 #include "compat.h"
+#include "serialized.h"
 #include "store.h"
 
 #define API_CT          "application/vnd.schemaregistry.v1+json"
@@ -187,12 +188,57 @@ static const char *api_body(struct http_request *req)
     return b && len ? b : "";
 }
 
+static bool api_query_true(struct http_request *req, const char *name)
+{
+    const char *v = http_request_query(req, name);
+    return v && !strcmp(v, "true");
+}
+
+/* ?format=serialized: the schema as a base64 FileDescriptorProto (Confluent's other protobuf
+ * formats, "" and ignore_extensions, answer the text). */
+static bool api_serialized(struct http_request *req)
+{
+    const char *f = http_request_query(req, "format");
+    return f && !strcmp(f, "serialized");
+}
+
 void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
               const struct compile_options *compile)
 {
     memset(api, 0, sizeof(*api));
     api->pool = pool_new(dsn, pool_size, statement_timeout_ms, NULL);
     api->compile = *compile;
+}
+
+enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
+{
+    PGconn *db;
+    enum tp_err err = pool_get(api->pool, API_POOL_WAIT, &db, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    size_t done = 0;
+    for (;;) {
+        struct store_blob *rows = NULL;
+        size_t n = 0;
+        err = store_unfiled(db, 100, &rows, &n, errstr, errstr_size);
+        for (size_t i = 0; err == TP_OK && i < n; i++) {
+            uint8_t *file = NULL;
+            size_t len = 0;
+            err = serialized_canonical(rows[i].data, rows[i].len, &file, &len, errstr, errstr_size);
+            if (err == TP_OK)
+                err = store_file_set(db, rows[i].schema_id, file, len, errstr, errstr_size);
+            free(file);
+            done++;
+        }
+        store_blobs_free(rows, n);
+        if (err != TP_OK || n == 0)
+            break;
+    }
+    pool_put(api->pool, db);
+    if (err == TP_OK && done)
+        log_info("canonical schema files computed for %zu schemas stored before migration 0010",
+                 done);
+    return err;
 }
 
 void api_release(struct api *api)
@@ -239,10 +285,11 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     if (!db)
         return;
     bool exists = false;
-    enum tp_err err =
-        p.has_version
-            ? store_version_json(db, p.subject, version, &json, &exists, errstr, sizeof(errstr))
-            : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
+    enum tp_err err = p.has_version
+                          ? store_version_json(db, p.subject, version, api_serialized(req),
+                                               api_query_true(req, "deleted"), &json, &exists,
+                                               errstr, sizeof(errstr))
+                          : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     atomic_fetch_add(&api->lookups, 1);
     if (err != TP_OK)
@@ -273,6 +320,8 @@ static bool api_schema_ok(struct http_request *req, const struct store_request *
     return true;
 }
 
+static bool api_writable(struct http_request *req, PGconn *db, const char *subject, bool *failed);
+
 static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t fds_len,
                       const struct store_blob *olds, size_t n_olds, struct buf *msgs)
 {
@@ -287,70 +336,165 @@ static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t f
     return ok;
 }
 
-/* Compiles rq (with its references) into *fds, answering 42201/500 on failure. */
+/* Compiles rq (text or a base64 serialized FileDescriptorProto, with its references) into
+ * *fds and its canonical schema file into *file (serialized.h), answering 42201/500 on
+ * failure. */
 static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
-                        const struct store_request *rq, uint8_t **fds, size_t *fds_len)
+                        const struct store_request *rq, uint8_t **fds, size_t *fds_len,
+                        uint8_t **file, size_t *file_len)
 {
     char errstr[COMPILE_ERR_MAX + 256];
     struct store_ref *refs = NULL;
     size_t n_refs = 0;
+    uint8_t *set = NULL;
+    size_t set_len = 0;
     bool ok = false;
-    if (store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr)) ==
-        TP_OK)
-        return true; /* compiled before, under another subject */
-    enum tp_err err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
+    struct compile_file *files = NULL;
+    *fds = *file = NULL;
+    enum tp_err err =
+        store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr));
+    if (err == TP_OK)
+        goto canonical; /* compiled before, under another subject */
+    err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
     if (err != TP_OK) {
         api_store_failed(req, errstr);
-        return false;
+        goto out;
     }
-    struct compile_file *files = tp_calloc(n_refs + 1, sizeof(*files));
+    /* .proto texts are written as files; the schema and references sent as descriptors go
+     * to protoc as one descriptor set */
+    files = tp_calloc(n_refs + 1, sizeof(*files));
+    const char **texts = tp_calloc(n_refs + 1, sizeof(*texts));
+    const char **names = tp_calloc(n_refs + 1, sizeof(*names));
+    size_t n_files = 0, n_set = 0;
+    bool main_set = serialized_is_base64(rq->text, strlen(rq->text));
+    if (main_set) {
+        texts[n_set] = rq->text;
+        names[n_set++] = COMPILE_MAIN_FILE;
+    }
     for (size_t i = 0; i < n_refs; i++) {
         if (!refs[i].text) {
             api_error(req, 422, 42201,
                       "Invalid schema: reference \"%s\" names subject '%s' version %d, which "
                       "does not exist",
                       refs[i].name, refs[i].subject, refs[i].version);
-            goto out;
+            err = TP_NOT_FOUND;
+            break;
         }
-        files[i] = (struct compile_file){refs[i].name, refs[i].text};
+        if (serialized_is_base64(refs[i].text, strlen(refs[i].text))) {
+            if (!compile_name_ok(refs[i].name)) {
+                api_error(req, 422, 42201,
+                          "Invalid schema: invalid reference name \"%s\": a relative path of "
+                          "A-Z a-z 0-9 . _ - / without \"..\" (and not \"%s\")",
+                          refs[i].name, COMPILE_MAIN_FILE);
+                err = TP_NOT_FOUND;
+                break;
+            }
+            texts[n_set] = refs[i].text;
+            names[n_set++] = refs[i].name;
+        } else {
+            files[n_files++] = (struct compile_file){refs[i].name, refs[i].text};
+        }
+    }
+    if (err == TP_OK && n_set)
+        err = serialized_parse_files(texts, names, n_set, &set, &set_len, errstr, sizeof(errstr));
+    free(texts);
+    free(names);
+    if (err == TP_NOT_FOUND)
+        goto out;
+    if (err != TP_OK) {
+        atomic_fetch_add(&api->invalid, 1);
+        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        goto out;
     }
     int64_t t0 = tp_mono_ms();
-    err =
-        compile_proto(&api->compile, rq->text, files, n_refs, fds, fds_len, errstr, sizeof(errstr));
+    err = compile_schema(&api->compile, main_set ? NULL : rq->text, set, set_len, files, n_files,
+                         fds, fds_len, errstr, sizeof(errstr));
     metrics_histogram_observe(&api->compile_ms, (double)(tp_mono_ms() - t0));
     if (err == TP_VALIDATION) {
         atomic_fetch_add(&api->invalid, 1);
         api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        goto out;
     } else if (err != TP_OK) {
         log_error("could not compile a schema: %s", errstr);
         api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
-    } else {
-        ok = true;
+        goto out;
     }
+canonical:
+    err = serialized_canonical(*fds, *fds_len, file, file_len, errstr, sizeof(errstr));
+    if (err != TP_OK) {
+        log_error("could not read the schema file of a compiled set: %s", errstr);
+        api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
+        goto out;
+    }
+    ok = true;
 out:
+    if (!ok) {
+        free(*fds);
+        *fds = NULL;
+    }
+    free(set);
     free(files);
     store_refs_free(refs, n_refs);
     return ok;
 }
 
-static void api_register(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                         const struct store_request *rq)
+/*
+ * The same schema in another form or layout: when a stored schema has rq's canonical schema
+ * file and references, rq takes its fingerprint, so lookups and registrations find that row
+ * and its id. As Confluent does (its registry compares protobuf schemas by their printed
+ * form, without comments or layout, also without ?normalize=true): a descriptor and a text,
+ * or two texts that differ only in comments and layout, are one schema.
+ */
+static enum tp_err api_canonical(PGconn *db, struct store_request *rq, char *errstr,
+                                 size_t errstr_size)
 {
+    char *fp = NULL;
+    enum tp_err err =
+        store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, &fp, errstr, errstr_size);
+    if (err == TP_OK) {
+        free(rq->fingerprint);
+        rq->fingerprint = fp;
+    }
+    return err == TP_NOT_FOUND ? TP_OK : err;
+}
+
+static void api_register(struct api *api, struct http_request *req, PGconn *db, const char *subject,
+                         struct store_request *rq)
+{
+    rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
     char errstr[1024];
     int32_t id;
     int version;
     bool exists;
-    uint8_t *fds = NULL;
-    size_t fds_len = 0;
+    uint8_t *fds = NULL, *file = NULL;
+    size_t fds_len = 0, file_len = 0;
     enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    bool failed;
     if (err == TP_NOT_FOUND) {
-        if (!api_compile(api, req, db, rq, &fds, &fds_len))
+        if (!api_writable(req, db, subject, &failed))
             return;
+        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
+            return;
+        rq->file = file;
+        rq->file_len = file_len;
+        err = api_canonical(db, rq, errstr, sizeof(errstr));
+        if (err == TP_OK)
+            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+        if (err != TP_NOT_FOUND) {
+            free(fds);
+            free(file);
+            rq->file = NULL;
+            if (err == TP_OK)
+                atomic_fetch_add(&api->reused, 1);
+            goto answer;
+        }
         struct buf msgs;
         buf_init(&msgs, API_MSGS_MAX);
         err = store_register(db, subject, rq, fds, fds_len, api_check, api, &id, &version, &msgs,
                              errstr, sizeof(errstr));
         free(fds);
+        free(file);
+        rq->file = NULL;
         if (err == TP_CONFLICT) {
             atomic_fetch_add(&api->incompatible, 1);
             api_error(req, 409, 409,
@@ -369,6 +513,7 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
     } else if (err == TP_OK) {
         atomic_fetch_add(&api->reused, 1);
     }
+answer:
     if (err != TP_OK) {
         api_store_failed(req, errstr);
         return;
@@ -379,14 +524,30 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
 }
 
 static void api_lookup(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                       const struct store_request *rq)
+                       struct store_request *rq)
 {
     char errstr[512];
     int32_t id;
     int version;
     bool exists;
     atomic_fetch_add(&api->lookups, 1);
+    rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
     enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    if (err == TP_NOT_FOUND && exists) {
+        /* maybe registered in the other form (text / serialized descriptor) */
+        uint8_t *fds = NULL, *file = NULL;
+        size_t fds_len = 0, file_len = 0;
+        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
+            return;
+        rq->file = file;
+        rq->file_len = file_len;
+        err = api_canonical(db, rq, errstr, sizeof(errstr));
+        if (err == TP_OK)
+            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+        free(fds);
+        free(file);
+        rq->file = NULL;
+    }
     if (err == TP_NOT_FOUND) {
         if (exists)
             api_error(req, 404, 40403, "Schema not found");
@@ -446,6 +607,53 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     pool_put(api->pool, db);
 }
 
+/* Whether subject (NULL: the registry) may change; answers 42205 when it is READONLY. */
+static bool api_writable(struct http_request *req, PGconn *db, const char *subject, bool *failed)
+{
+    char errstr[512], *mode = NULL;
+    bool is_set;
+    *failed = false;
+    enum tp_err err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+    bool ok = err == TP_OK && strcmp(mode, "READONLY") != 0;
+    if (err != TP_OK) {
+        *failed = true;
+        api_store_failed(req, errstr);
+    } else if (!ok) {
+        api_error(req, 422, 42205, "Subject %s is in read-only mode", subject ? subject : "");
+    }
+    free(mode);
+    return ok;
+}
+
+/* DELETE /subjects/{s}[?permanent=true]: the versions deleted. */
+static void api_subject_delete(struct api *api, struct http_request *req, PGconn *db,
+                               const char *subject)
+{
+    char errstr[512], *json = NULL;
+    bool live, failed, permanent = api_query_true(req, "permanent");
+    (void)api;
+    if (!api_writable(req, db, subject, &failed))
+        return;
+    enum tp_err err =
+        store_subject_delete(db, subject, permanent, &json, &live, errstr, sizeof(errstr));
+    if (err == TP_CONFLICT)
+        api_error(req, 422, 42206,
+                  "One or more references exist to the schema {subject=%s}: schemas %s", subject,
+                  json);
+    else if (err != TP_OK)
+        api_store_failed(req, errstr);
+    else if (json) {
+        api_json(req, 200, json);
+        log_info("%s subject \"%s\": versions %s",
+                 permanent ? "permanently deleted" : "soft-deleted", subject, json);
+    } else if (permanent && live)
+        api_error(req, 404, 40405,
+                  "Subject '%s' was not deleted first before being permanently deleted", subject);
+    else
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+    free(json);
+}
+
 void api_handle_subject_delete(struct http_request *req, void *arg)
 {
     struct api *api = arg;
@@ -454,8 +662,98 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     int version;
     if (!api_allowed(api, req, CREDS_WRITE))
         return;
-    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_version) {
-        api_error(req, 405, 405, "HTTP 405 Method Not Allowed: only versions are deleted");
+    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || (p.has_versions && !p.has_version)) {
+        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+        return;
+    }
+    if (p.has_version && !api_version_parse(p.version, &version)) {
+        api_bad_version(req, p.version);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    bool exists = false, failed;
+    char *json = NULL;
+    enum tp_err err = TP_OK;
+    if (!p.has_version) {
+        api_subject_delete(api, req, db, p.subject);
+        goto out;
+    }
+    if (!api_writable(req, db, p.subject, &failed))
+        goto out;
+    if (api_query_true(req, "permanent")) {
+        bool live;
+        err = store_version_purge(db, p.subject, version, &live, &exists, errstr, sizeof(errstr));
+        if (err == TP_OK) {
+            api_json(req, 200, version > 0 ? p.version : "-1");
+            log_info("permanently deleted version %s of subject \"%s\"", p.version, p.subject);
+        } else if (err != TP_NOT_FOUND)
+            api_store_failed(req, errstr);
+        else if (live)
+            api_error(req, 404, 40407,
+                      "Subject '%s' Version %s was not deleted first before being permanently "
+                      "deleted",
+                      p.subject, p.version);
+        else if (exists)
+            api_error(req, 404, 40402, "Version %s not found.", p.version);
+        else
+            api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        goto out;
+    }
+    /* the number deleted: for "latest", read it before */
+    err = store_version_json(db, p.subject, version, false, false, &json, &exists, errstr,
+                             sizeof(errstr));
+    int number = version;
+    if (err == TP_OK && json) {
+        const char *v = strstr(json, "\"version\":");
+        number = v ? atoi(v + 10) : version;
+        bool referenced;
+        err = store_version_referenced(db, p.subject, number, &referenced, errstr, sizeof(errstr));
+        if (err == TP_OK && referenced) {
+            api_error(req, 422, 42206,
+                      "One or more references exist to the schema {subject=%s,version=%d}",
+                      p.subject, number);
+            goto out;
+        }
+    }
+    if (err == TP_OK && json)
+        err = store_version_delete(db, p.subject, number, &exists, errstr, sizeof(errstr));
+    if (err != TP_OK && err != TP_NOT_FOUND)
+        api_store_failed(req, errstr);
+    else if (!json || err == TP_NOT_FOUND)
+        exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
+               : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+    else {
+        char body[32];
+        snprintf(body, sizeof(body), "%d", number);
+        api_json(req, 200, body);
+        log_info("soft-deleted version %s of subject \"%s\"", body, p.subject);
+    }
+out:
+    pool_put(api->pool, db);
+    free(json);
+}
+
+/* GET /subjects/{s}/versions/{v}/schema and .../referencedby */
+void api_handle_version_more(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    struct api_path p;
+    char errstr[512], tail[API_SUBJECT_MAX + 64], *json = NULL;
+    int version;
+    if (!api_allowed(api, req, CREDS_READ))
+        return;
+    snprintf(tail, sizeof(tail), "%s", api_tail(req, "/subjects/"));
+    char *slash = strrchr(tail, '/');
+    bool schema = slash && !strcmp(slash, "/schema");
+    if (!slash || (!schema && strcmp(slash, "/referencedby") != 0)) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
+        return;
+    }
+    *slash = '\0';
+    if (!api_path_parse(tail, &p) || !p.has_version) {
+        api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
     }
     if (!api_version_parse(p.version, &version)) {
@@ -466,25 +764,38 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     if (!db)
         return;
     bool exists = false;
-    /* the number deleted: for "latest", read it before */
-    char *json = NULL;
+    atomic_fetch_add(&api->lookups, 1);
     enum tp_err err =
-        store_version_json(db, p.subject, version, &json, &exists, errstr, sizeof(errstr));
-    if (err == TP_OK && json)
-        err = store_version_delete(db, p.subject, version, &exists, errstr, sizeof(errstr));
+        store_version_json(db, p.subject, version, api_serialized(req),
+                           api_query_true(req, "deleted"), &json, &exists, errstr, sizeof(errstr));
+    if (err == TP_OK && json && !schema) {
+        const char *v = strstr(json, "\"version\":");
+        int number = v ? atoi(v + 10) : version;
+        free(json);
+        json = NULL;
+        err = store_referenced_by_json(db, p.subject, number, &json, errstr, sizeof(errstr));
+        if (err == TP_OK)
+            api_json(req, 200, json);
+    } else if (err == TP_OK && json) {
+        /* the schema member alone, as its own JSON string's text */
+        char *text = NULL;
+        const char *params[] = {json};
+        PGresult *res;
+        err = pg_exec_params(db, "SELECT $1::json->>'schema'", 1, params, PGRES_TUPLES_OK, &res,
+                             errstr, sizeof(errstr));
+        if (err == TP_OK) {
+            text = tp_strdup(PQgetvalue(res, 0, 0));
+            PQclear(res);
+            http_reply(req, 200, "text/plain; charset=utf-8", text, strlen(text));
+            free(text);
+        }
+    }
     pool_put(api->pool, db);
-    if (err != TP_OK && err != TP_NOT_FOUND)
+    if (err != TP_OK)
         api_store_failed(req, errstr);
-    else if (!json || err == TP_NOT_FOUND)
+    else if (!json)
         exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
                : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
-    else {
-        const char *v = strstr(json, "\"version\":");
-        char body[32];
-        snprintf(body, sizeof(body), "%d", v ? atoi(v + 10) : version);
-        api_json(req, 200, body);
-        log_info("soft-deleted version %s of subject \"%s\"", body, p.subject);
-    }
     free(json);
 }
 
@@ -512,7 +823,8 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     }
     const char *what = strchr(tail, '/');
     what = what ? what + 1 : "";
-    if (*what && strcmp(what, "versions") && strcmp(what, "schema") && strcmp(what, "descriptor")) {
+    if (*what && strcmp(what, "versions") && strcmp(what, "schema") && strcmp(what, "descriptor") &&
+        strcmp(what, "subjects")) {
         api_error(req, 404, 404, "HTTP 404 Not Found");
         return;
     }
@@ -543,10 +855,12 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     atomic_fetch_add(&api->lookups, 1);
     if (!strcmp(what, "versions"))
         err = store_schema_versions_json(db, id, &json, errstr, sizeof(errstr));
+    else if (!strcmp(what, "subjects"))
+        err = store_schema_subjects_json(db, id, &json, errstr, sizeof(errstr));
     else if (!strcmp(what, "schema"))
         err = store_schema_text(db, id, &json, errstr, sizeof(errstr));
     else
-        err = store_schema_json(db, id, &json, errstr, sizeof(errstr));
+        err = store_schema_json(db, id, api_serialized(req), &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK)
         api_store_failed(req, errstr);
@@ -615,8 +929,11 @@ void api_handle_compatibility(struct http_request *req, void *arg)
             api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
         goto out;
     }
-    if (!api_compile(api, req, db, &rq, &fds, &fds_len))
+    uint8_t *file = NULL;
+    size_t file_len = 0;
+    if (!api_compile(api, req, db, &rq, &fds, &fds_len, &file, &file_len))
         goto out;
+    free(file);
     struct buf msgs;
     buf_init(&msgs, API_MSGS_MAX);
     bool ok = api_check(NULL, compat_level_name(l), fds, fds_len, olds, n_olds, &msgs);
@@ -727,6 +1044,126 @@ void api_handle_config_put(struct http_request *req, void *arg)
     }
     pool_put(api->pool, db);
     free(level);
+}
+
+void api_handle_schema_types(struct http_request *req, void *arg)
+{
+    if (api_allowed(arg, req, CREDS_READ))
+        api_json(req, 200, "[\"PROTOBUF\"]");
+}
+
+void api_handle_config_delete(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512], *previous = NULL;
+    if (!api_allowed(api, req, CREDS_WRITE))
+        return;
+    const char *subject = api_config_subject(req);
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum tp_err err = store_config_delete(db, subject, &previous, errstr, sizeof(errstr));
+    pool_put(api->pool, db);
+    if (err != TP_OK) {
+        api_store_failed(req, errstr);
+    } else if (!previous) {
+        api_error(req, 404, 40408,
+                  "Subject '%s' does not have subject-level compatibility configured", subject);
+    } else {
+        char body[96];
+        snprintf(body, sizeof(body), "{\"compatibilityLevel\":\"%s\"}", previous);
+        api_json(req, 200, body);
+        log_info("compatibility of %s%s%s deleted (was %s)",
+                 subject ? "subject \"" : "the registry", subject ? subject : "",
+                 subject ? "\"" : "", previous);
+    }
+    free(previous);
+}
+
+/* The subject of /mode/{s}, or NULL for /mode. */
+static const char *api_mode_subject(struct http_request *req)
+{
+    return strcmp(http_request_path(req), "/mode") ? api_tail(req, "/mode/") : NULL;
+}
+
+static void api_mode_answer(struct http_request *req, const char *mode)
+{
+    char body[64];
+    snprintf(body, sizeof(body), "{\"mode\":\"%s\"}", mode);
+    api_json(req, 200, body);
+}
+
+/* GET, PUT and DELETE /mode[/{s}] */
+void api_handle_mode(struct http_request *req, void *arg)
+{
+    struct api *api = arg;
+    char errstr[512], *mode = NULL;
+    const char *method = http_request_method(req);
+    bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT");
+    if (!api_allowed(api, req, get ? CREDS_READ : CREDS_WRITE))
+        return;
+    const char *subject = api_mode_subject(req);
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        return;
+    }
+    PGconn *db = api_db(api, req);
+    if (!db)
+        return;
+    enum tp_err err;
+    bool is_set = false;
+    if (get) {
+        err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+        if (err != TP_OK)
+            api_store_failed(req, errstr);
+        else if (subject && !is_set && !api_query_true(req, "defaultToGlobal"))
+            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
+                      subject);
+        else
+            api_mode_answer(req, mode);
+    } else if (put) {
+        err = store_mode_parse(db, api_body(req), &mode, errstr, sizeof(errstr));
+        if (err == TP_DECODE)
+            api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        else if (err != TP_OK)
+            api_store_failed(req, errstr);
+        else if (!mode ||
+                 (strcmp(mode, "READWRITE") && strcmp(mode, "READONLY") && strcmp(mode, "IMPORT")))
+            api_error(req, 422, 42204,
+                      "Invalid mode. Valid values are READWRITE, READONLY and IMPORT");
+        else if ((err = store_mode_set(db, subject, mode, errstr, sizeof(errstr))) != TP_OK)
+            api_store_failed(req, errstr);
+        else {
+            api_mode_answer(req, mode);
+            log_info("mode of %s%s%s set to %s", subject ? "subject \"" : "the registry",
+                     subject ? subject : "", subject ? "\"" : "", mode);
+        }
+    } else {
+        err = store_mode_delete(db, subject, &mode, errstr, sizeof(errstr));
+        if (err != TP_OK)
+            api_store_failed(req, errstr);
+        else if (!mode && subject)
+            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
+                      subject);
+        else
+            api_mode_answer(req, mode ? mode : "READWRITE");
+    }
+    pool_put(api->pool, db);
+    free(mode);
+}
+
+void api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg)
+{
+    (void)arg;
+    (void)allow; /* http.c sent it as the Allow header */
+    if (status == 405)
+        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+    else
+        api_error(req, 404, 404, "HTTP 404 Not Found");
 }
 
 void api_handle_ready(struct http_request *req, void *arg)

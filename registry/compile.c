@@ -123,16 +123,22 @@ static void compile_rm(const char *path)
 }
 
 /* Runs protoc in dir; *status is its wait status. */
-static enum tp_err compile_run(const struct compile_options *opts, const char *dir, int *status,
-                               char *errstr, size_t errstr_size)
+static enum tp_err compile_run(const struct compile_options *opts, const char *dir, bool set_in,
+                               int *status, char *errstr, size_t errstr_size)
 {
-    char out_arg[4200], inc_arg[8], err_path[4200];
+    char out_arg[4200], inc_arg[8], err_path[4200], in_arg[4200];
+    snprintf(in_arg, sizeof(in_arg), "--descriptor_set_in=%s/in.pb", dir);
     snprintf(out_arg, sizeof(out_arg), "--descriptor_set_out=%s/out.pb", dir);
     snprintf(inc_arg, sizeof(inc_arg), "-I.");
     snprintf(err_path, sizeof(err_path), "%s/stderr", dir);
-    char *const argv[] = {
-        (char *)opts->protoc, out_arg, "--include_imports", inc_arg, "--error_format=gcc",
-        COMPILE_MAIN_FILE,    NULL};
+    char *const argv[] = {(char *)opts->protoc,
+                          out_arg,
+                          "--include_imports",
+                          inc_arg,
+                          "--error_format=gcc",
+                          set_in ? in_arg : COMPILE_MAIN_FILE,
+                          set_in ? COMPILE_MAIN_FILE : NULL,
+                          NULL};
     char src_dir[4200];
     snprintf(src_dir, sizeof(src_dir), "%s/src", dir);
     pid_t pid = fork();
@@ -199,9 +205,9 @@ static void compile_message(const char *text, char *errstr, size_t errstr_size, 
     buf_release(&b);
 }
 
-enum tp_err compile_proto(const struct compile_options *opts, const char *text,
-                          const struct compile_file *refs, size_t n_refs, uint8_t **out,
-                          size_t *out_len, char *errstr, size_t errstr_size)
+enum tp_err compile_schema(const struct compile_options *opts, const char *text, const uint8_t *set,
+                           size_t set_len, const struct compile_file *refs, size_t n_refs,
+                           uint8_t **out, size_t *out_len, char *errstr, size_t errstr_size)
 {
     char dir[4096];
     struct buf res, msg;
@@ -219,7 +225,19 @@ enum tp_err compile_proto(const struct compile_options *opts, const char *text,
                          strerror(errno));
         goto out;
     }
-    err = compile_write(path, COMPILE_MAIN_FILE, text, errstr, errstr_size);
+    if (set) {
+        char in[4200];
+        snprintf(in, sizeof(in), "%s/in.pb", dir);
+        int fd = open(in, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        bool wrote = fd >= 0 && write(fd, set, set_len) == (ssize_t)set_len;
+        if (fd >= 0)
+            close(fd);
+        if (!wrote)
+            err = tp_err_set(TP_IO, errstr, errstr_size, "could not write the descriptor: %s",
+                             strerror(errno));
+    }
+    if (err == TP_OK && text)
+        err = compile_write(path, COMPILE_MAIN_FILE, text, errstr, errstr_size);
     for (size_t i = 0; err == TP_OK && i < n_refs; i++) {
         if (!compile_name_ok(refs[i].name)) {
             err = tp_err_set(TP_VALIDATION, errstr, errstr_size,
@@ -233,7 +251,7 @@ enum tp_err compile_proto(const struct compile_options *opts, const char *text,
     if (err != TP_OK)
         goto out;
     int status = 0;
-    err = compile_run(opts, dir, &status, errstr, errstr_size);
+    err = compile_run(opts, dir, set != NULL, &status, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     snprintf(path, sizeof(path), "%s/stderr", dir);
@@ -274,4 +292,19 @@ out:
     buf_release(&res);
     buf_release(&msg);
     return err;
+}
+
+enum tp_err compile_proto(const struct compile_options *opts, const char *text,
+                          const struct compile_file *refs, size_t n_refs, uint8_t **out,
+                          size_t *out_len, char *errstr, size_t errstr_size)
+{
+    return compile_schema(opts, text, NULL, 0, refs, n_refs, out, out_len, errstr, errstr_size);
+}
+
+enum tp_err compile_descriptor(const struct compile_options *opts, const uint8_t *set,
+                               size_t set_len, const struct compile_file *refs, size_t n_refs,
+                               uint8_t **out, size_t *out_len, char *errstr, size_t errstr_size)
+{
+    return compile_schema(opts, NULL, set, set_len, refs, n_refs, out, out_len, errstr,
+                          errstr_size);
 }

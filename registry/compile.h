@@ -53,6 +53,20 @@ enum tp_err compile_proto(const struct compile_options *opts, const char *text,
                           const struct compile_file *refs, size_t n_refs, uint8_t **out,
                           size_t *out_len, char *errstr, size_t errstr_size);
 
+/* The same for a schema sent as a serialized FileDescriptorProto: set is a FileDescriptorSet
+ * holding it as COMPILE_MAIN_FILE (serialized.h), given to protoc with --descriptor_set_in,
+ * which builds and validates it against the references (source files) like text. */
+enum tp_err compile_descriptor(const struct compile_options *opts, const uint8_t *set,
+                               size_t set_len, const struct compile_file *refs, size_t n_refs,
+                               uint8_t **out, size_t *out_len, char *errstr, size_t errstr_size);
+
+/* Both: the schema as text (or NULL when it is in set), and a FileDescriptorSet (or NULL) of
+ * files for --descriptor_set_in (the schema as a descriptor, references registered as
+ * descriptors under their import names); the other references as source files. */
+enum tp_err compile_schema(const struct compile_options *opts, const char *text, const uint8_t *set,
+                           size_t set_len, const struct compile_file *refs, size_t n_refs,
+                           uint8_t **out, size_t *out_len, char *errstr, size_t errstr_size);
+
 /* Whether name is an acceptable import path for a reference. */
 bool compile_name_ok(const char *name);
 

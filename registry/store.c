@@ -179,6 +179,66 @@ enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_req
     return err;
 }
 
+enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
+                                      const char *refs, char **fingerprint, char *errstr,
+                                      size_t errstr_size)
+{
+    char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
+    const char *params[] = {hex, refs};
+    enum tp_err err =
+        store_text(db,
+                   "SELECT encode(fingerprint, 'hex') FROM registry_schemas WHERE canonical ="
+                   " sha256($1::bytea || convert_to(E'\\n' || $2::jsonb::text, 'UTF8'))"
+                   " ORDER BY id LIMIT 1",
+                   2, params, fingerprint, errstr, errstr_size);
+    PQfreemem(hex);
+    if (err == TP_OK && !*fingerprint)
+        err = TP_NOT_FOUND;
+    return err;
+}
+
+enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *n, char *errstr,
+                          size_t errstr_size)
+{
+    PGresult *res;
+    char m[16];
+    snprintf(m, sizeof(m), "%d", max);
+    const char *params[] = {m};
+    *out = NULL;
+    *n = 0;
+    enum tp_err err = pg_exec_params(db,
+                                     "SELECT id, descriptor_set FROM registry_schemas WHERE"
+                                     " schema_file IS NULL ORDER BY id LIMIT $1::int",
+                                     1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    int rows = PQntuples(res);
+    *out = tp_calloc((size_t)rows + 1, sizeof(**out));
+    for (int i = 0; i < rows && err == TP_OK; i++) {
+        (*out)[i].schema_id = (int32_t)atoi(PQgetvalue(res, i, 0));
+        err = store_bytea(res, i, 1, &(*out)[i].data, &(*out)[i].len, errstr, errstr_size);
+        *n = (size_t)i + 1;
+    }
+    PQclear(res);
+    return err;
+}
+
+enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
+                           char *errstr, size_t errstr_size)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", id);
+    char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
+    const char *params[] = {v, hex};
+    enum tp_err err = pg_exec_params(
+        db,
+        "UPDATE registry_schemas SET schema_file = $2::bytea, canonical = sha256($2::bytea ||"
+        " convert_to(E'\\n' || refs::text, 'UTF8')) WHERE id = $1::int",
+        2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    PQfreemem(hex);
+    return err;
+}
+
 enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
                                      size_t *len, char *errstr, size_t errstr_size)
 {
@@ -284,13 +344,20 @@ enum tp_err store_register(PGconn *db, const char *subject, const struct store_r
     }
     /* one id per fingerprint, however many replicas race (ON CONFLICT waits for them) */
     char *hex = (char *)PQescapeByteaConn(db, fds, fds_len, &(size_t){0});
-    const char *p2[] = {rq->fingerprint, rq->text, rq->refs, hex};
-    err = pg_exec_params(db,
-                         "INSERT INTO registry_schemas (fingerprint, schema_text, refs, "
-                         "descriptor_set) VALUES (decode($1, 'hex'), $2, $3::jsonb, $4::bytea)"
-                         " ON CONFLICT (fingerprint) DO NOTHING",
-                         4, p2, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+    char *file =
+        rq->file ? (char *)PQescapeByteaConn(db, rq->file, rq->file_len, &(size_t){0}) : NULL;
+    const char *p2[] = {
+        rq->fingerprint, rq->text, rq->refs, hex, file, rq->serialized ? "true" : "false"};
+    err = pg_exec_params(
+        db,
+        "INSERT INTO registry_schemas (fingerprint, schema_text, refs, descriptor_set,"
+        " schema_file, canonical, serialized) VALUES (decode($1, 'hex'), $2, $3::jsonb, $4::bytea,"
+        " $5::bytea, sha256($5::bytea || convert_to(E'\\n' || $3::jsonb::text, 'UTF8')), $6::bool)"
+        " ON CONFLICT (fingerprint) DO NOTHING",
+        6, p2, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
     PQfreemem(hex);
+    if (file)
+        PQfreemem(file);
     if (err != TP_OK)
         goto out;
     const char *p3[] = {subject, rq->fingerprint};
@@ -377,25 +444,32 @@ enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, ch
 
 /* Confluent leaves "references" out when there are none. */
 #define STORE_REFS_JSON "CASE WHEN s.refs = '[]' THEN NULL ELSE s.refs END"
+/* the schema as text, or serialized ($n::bool): base64 without PostgreSQL's line breaks */
+#define STORE_SCHEMA_SQL(n)                                                                        \
+    "CASE WHEN " n "::bool AND s.schema_file IS NOT NULL THEN translate(encode(s.schema_file,"     \
+    " 'base64'), E'\\n', '') ELSE s.schema_text END"
 
-enum tp_err store_version_json(PGconn *db, const char *subject, int version, char **json,
-                               bool *subject_exists, char *errstr, size_t errstr_size)
+enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
+                               bool deleted, char **json, bool *subject_exists, char *errstr,
+                               size_t errstr_size)
 {
     PGresult *res;
     char v[16];
     snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
+    const char *params[] = {subject, v, serialized ? "true" : "false", deleted ? "true" : "false"};
     *json = NULL;
-    enum tp_err err = pg_exec_params(
-        db,
+    // clang-format off
+    static const char sql[] =
         "SELECT (SELECT json_strip_nulls(json_build_object('subject', v.subject, 'version',"
-        " v.version, 'id', s.id, 'schemaType', s.schema_type, 'schema', s.schema_text,"
-        " 'references', " STORE_REFS_JSON "))::text"
+        " v.version, 'id', s.id, 'schemaType', s.schema_type, 'schema', " STORE_SCHEMA_SQL("$3")
+        ", 'references', " STORE_REFS_JSON "))::text"
         " FROM registry_versions v JOIN registry_schemas s ON s.id = v.schema_id"
-        " WHERE v.subject = $1 AND NOT v.deleted AND ($2::int = -1 OR v.version = $2::int)"
-        " ORDER BY v.version DESC LIMIT 1),"
-        " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)",
-        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+        " WHERE v.subject = $1 AND ($4::bool OR NOT v.deleted)"
+        " AND ($2::int = -1 OR v.version = $2::int) ORDER BY v.version DESC LIMIT 1),"
+        " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND ($4::bool OR NOT deleted))";
+    // clang-format on
+    enum tp_err err =
+        pg_exec_params(db, sql, 4, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         return err;
     *json = store_dup_or_null(res, 0, 0);
@@ -404,13 +478,18 @@ enum tp_err store_version_json(PGconn *db, const char *subject, int version, cha
     return TP_OK;
 }
 
-enum tp_err store_schema_json(PGconn *db, int32_t id, char **json, char *errstr, size_t errstr_size)
+enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **json, char *errstr,
+                              size_t errstr_size)
 {
-    return store_text_id(db,
-                         "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
-                         " 'schema', s.schema_text, 'references', " STORE_REFS_JSON "))::text"
-                         " FROM registry_schemas s WHERE s.id = $1::int",
-                         id, json, errstr, errstr_size);
+    char v[16];
+    snprintf(v, sizeof(v), "%d", id);
+    const char *params[] = {v, serialized ? "true" : "false"};
+    return store_text(db,
+                      "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
+                      " 'schema', " STORE_SCHEMA_SQL(
+                          "$2") ", 'references', " STORE_REFS_JSON
+                                "))::text FROM registry_schemas s WHERE s.id = $1::int",
+                      2, params, json, errstr, errstr_size);
 }
 
 enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
@@ -421,6 +500,17 @@ enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1::int)"
         " THEN coalesce((SELECT json_agg(json_build_object('subject', subject,"
         " 'version', version) ORDER BY subject, version) FROM registry_versions"
+        " WHERE schema_id = $1::int AND NOT deleted), '[]') END::text",
+        id, json, errstr, errstr_size);
+}
+
+enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                       size_t errstr_size)
+{
+    return store_text_id(
+        db,
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1::int)"
+        " THEN coalesce((SELECT json_agg(DISTINCT subject ORDER BY subject) FROM registry_versions"
         " WHERE schema_id = $1::int AND NOT deleted), '[]') END::text",
         id, json, errstr, errstr_size);
 }
@@ -496,4 +586,160 @@ enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *
     *subjects = atoll(PQgetvalue(res, 0, 1));
     PQclear(res);
     return TP_OK;
+}
+
+enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent, char **json,
+                                 bool *live, char *errstr, size_t errstr_size)
+{
+    PGresult *res;
+    const char *params[] = {subject};
+    *json = NULL;
+    *live = false;
+    enum tp_err err;
+    if (permanent) {
+        err = pg_exec_params(
+            db,
+            "WITH d AS (DELETE FROM registry_versions WHERE subject = $1 AND deleted AND NOT EXISTS"
+            " (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)"
+            " RETURNING version)"
+            " SELECT (SELECT json_agg(version ORDER BY version) FROM d)::text,"
+            " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted), NULL",
+            1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    } else {
+        err = pg_exec_params(
+            db,
+            "WITH r AS (SELECT json_agg(DISTINCT s.id ORDER BY s.id) AS ids FROM registry_schemas "
+            "s,"
+            "  jsonb_array_elements(s.refs) e WHERE e->>'subject' = $1 AND EXISTS (SELECT 1 FROM"
+            "  registry_versions v WHERE v.schema_id = s.id AND NOT v.deleted) AND EXISTS (SELECT 1"
+            "  FROM registry_versions w WHERE w.subject = $1 AND w.version = (e->>'version')::int"
+            "  AND NOT w.deleted)),"
+            " d AS (UPDATE registry_versions SET deleted = true WHERE subject = $1 AND NOT deleted"
+            "  AND (SELECT ids FROM r) IS NULL RETURNING version)"
+            " SELECT (SELECT json_agg(version ORDER BY version) FROM d)::text, false,"
+            " (SELECT ids FROM r)::text",
+            1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    }
+    if (err != TP_OK)
+        return err;
+    *live = PQgetvalue(res, 0, 1)[0] == 't';
+    if (!PQgetisnull(res, 0, 2)) {
+        *json = tp_strdup(PQgetvalue(res, 0, 2));
+        err = TP_CONFLICT;
+    } else {
+        *json = store_dup_or_null(res, 0, 0);
+    }
+    PQclear(res);
+    return err;
+}
+
+enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bool *live,
+                                bool *subject_exists, char *errstr, size_t errstr_size)
+{
+    PGresult *res;
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {subject, v};
+    enum tp_err err = pg_exec_params(
+        db,
+        "WITH t AS (SELECT CASE WHEN $2::int = -1 THEN (SELECT max(version) FROM registry_versions"
+        "  WHERE subject = $1) ELSE $2::int END AS version),"
+        " d AS (DELETE FROM registry_versions WHERE subject = $1 AND deleted"
+        "  AND version = (SELECT version FROM t) RETURNING version)"
+        " SELECT (SELECT version FROM d), EXISTS (SELECT 1 FROM registry_versions WHERE"
+        " subject = $1 AND version = (SELECT version FROM t) AND NOT deleted),"
+        " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1)",
+        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    *live = PQgetvalue(res, 0, 1)[0] == 't';
+    *subject_exists = PQgetvalue(res, 0, 2)[0] == 't';
+    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
+    PQclear(res);
+    return err;
+}
+
+enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int version, char **json,
+                                     char *errstr, size_t errstr_size)
+{
+    char v[16];
+    snprintf(v, sizeof(v), "%d", version);
+    const char *params[] = {subject, v};
+    return store_text(
+        db,
+        "SELECT coalesce(json_agg(DISTINCT s.id ORDER BY s.id), '[]')::text FROM registry_schemas"
+        " s, jsonb_array_elements(s.refs) e WHERE e->>'subject' = $1"
+        " AND (e->>'version')::int = $2::int AND EXISTS (SELECT 1 FROM registry_versions v"
+        " WHERE v.schema_id = s.id AND NOT v.deleted)",
+        2, params, json, errstr, errstr_size);
+}
+
+enum tp_err store_version_referenced(PGconn *db, const char *subject, int version, bool *referenced,
+                                     char *errstr, size_t errstr_size)
+{
+    char *json = NULL;
+    enum tp_err err = store_referenced_by_json(db, subject, version, &json, errstr, errstr_size);
+    *referenced = err == TP_OK && json && strcmp(json, "[]") != 0;
+    free(json);
+    return err;
+}
+
+enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                                size_t errstr_size)
+{
+    const char *params[] = {subject ? subject : ""};
+    if (!subject)
+        return store_text(db,
+                          "WITH o AS (SELECT compatibility FROM registry_config WHERE scope = '')"
+                          " UPDATE registry_config SET compatibility = 'BACKWARD' WHERE scope = ''"
+                          " RETURNING (SELECT compatibility FROM o)",
+                          0, NULL, previous, errstr, errstr_size);
+    return store_text(db, "DELETE FROM registry_config WHERE scope = $1 RETURNING compatibility", 1,
+                      params, previous, errstr, errstr_size);
+}
+
+enum tp_err store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set, char *errstr,
+                           size_t errstr_size)
+{
+    PGresult *res;
+    const char *params[] = {subject ? subject : ""};
+    enum tp_err err = pg_exec_params(
+        db,
+        "SELECT coalesce((SELECT mode FROM registry_modes WHERE scope = $1 AND $1 <> ''),"
+        " (SELECT mode FROM registry_modes WHERE scope = ''), 'READWRITE'),"
+        " EXISTS (SELECT 1 FROM registry_modes WHERE scope = $1)",
+        1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    *mode = tp_strdup(PQgetvalue(res, 0, 0));
+    *is_set = PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    return TP_OK;
+}
+
+enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
+                           size_t errstr_size)
+{
+    const char *params[] = {subject ? subject : "", mode};
+    return pg_exec_params(db,
+                          "INSERT INTO registry_modes (scope, mode) VALUES ($1, $2)"
+                          " ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode",
+                          2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
+}
+
+enum tp_err store_mode_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                              size_t errstr_size)
+{
+    const char *params[] = {subject ? subject : ""};
+    return store_text(db, "DELETE FROM registry_modes WHERE scope = $1 RETURNING mode", 1, params,
+                      previous, errstr, errstr_size);
+}
+
+enum tp_err store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
+                             size_t errstr_size)
+{
+    const char *params[] = {body};
+    enum tp_err err =
+        store_text(db, "SELECT $1::jsonb->>'mode'", 1, params, mode, errstr, errstr_size);
+    return store_client_json(err, errstr);
 }

@@ -39,6 +39,10 @@ struct store_request {
     char *type;        /* "PROTOBUF" when absent */
     char *refs;        /* canonical jsonb text of the references, "[]" when none */
     char *fingerprint; /* hex sha256 */
+    /* set by the caller before store_register: the canonical schema file (serialized.h) */
+    const uint8_t *file;
+    size_t file_len;
+    bool serialized; /* text is a base64 serialized FileDescriptorProto */
 };
 
 /* One reference file resolved for the compiler (transitively). */
@@ -74,6 +78,16 @@ void store_refs_free(struct store_ref *refs, size_t n);
 enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_request *rq,
                          int32_t *id, int *version, bool *subject_exists, char *errstr,
                          size_t errstr_size);
+/* The fingerprint (hex) of the first stored schema with this canonical schema file and
+ * references, whatever form it was registered in: TP_NOT_FOUND if none. */
+enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
+                                      const char *refs, char **fingerprint, char *errstr,
+                                      size_t errstr_size);
+/* Rows stored before migration 0010 (no schema_file yet): up to max ids and descriptor sets. */
+enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *n, char *errstr,
+                          size_t errstr_size);
+enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
+                           char *errstr, size_t errstr_size);
 /* The descriptor set stored for this fingerprint (any subject): TP_NOT_FOUND if none. */
 enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
                                      size_t *len, char *errstr, size_t errstr_size);
@@ -106,12 +120,18 @@ enum tp_err store_config_parse(PGconn *db, const char *body, char **level, char 
 enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size);
 enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
                                 size_t errstr_size);
-/* version -1 = latest */
-enum tp_err store_version_json(PGconn *db, const char *subject, int version, char **json,
-                               bool *subject_exists, char *errstr, size_t errstr_size);
-enum tp_err store_schema_json(PGconn *db, int32_t id, char **json, char *errstr,
+/* version -1 = latest; serialized: "schema" is the base64 canonical schema file
+ * (?format=serialized) instead of the text as registered; deleted: soft-deleted versions too
+ * (?deleted=true) */
+enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
+                               bool deleted, char **json, bool *subject_exists, char *errstr,
+                               size_t errstr_size);
+enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **json, char *errstr,
                               size_t errstr_size);
 enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                       size_t errstr_size);
+/* The subjects the schema is live under (GET /schemas/ids/{id}/subjects); NULL: no schema. */
+enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
                                        size_t errstr_size);
 /* The schema's text (GET /schemas/ids/{id}/schema). */
 enum tp_err store_schema_text(PGconn *db, int32_t id, char **text, char *errstr,
@@ -122,6 +142,39 @@ enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_
 /* Soft delete: TP_NOT_FOUND (with *subject_exists) when there is no such live version. */
 enum tp_err store_version_delete(PGconn *db, const char *subject, int version, bool *subject_exists,
                                  char *errstr, size_t errstr_size);
+/* DELETE /subjects/{s}: soft (live versions marked deleted) or permanent (soft-deleted
+ * versions removed; the schemas stay readable by id). *json = the versions as a JSON array,
+ * NULL when there were none (*live: the subject still has live versions, which a permanent
+ * delete refuses); TP_CONFLICT with *json the referring schema ids when a live schema
+ * references a version to be soft-deleted. */
+enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent, char **json,
+                                 bool *live, char *errstr, size_t errstr_size);
+/* Permanent delete of one soft-deleted version: TP_NOT_FOUND (no such version; *soft_deleted
+ * false when it is still live, *subject_exists whether the subject has any row). */
+enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bool *live,
+                                bool *subject_exists, char *errstr, size_t errstr_size);
+/* Ids of the live schemas whose references name subject/version (JSON array). */
+enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int version, char **json,
+                                     char *errstr, size_t errstr_size);
+/* Whether subject/version has live schemas referring to it (blocks a soft delete). */
+enum tp_err store_version_referenced(PGconn *db, const char *subject, int version, bool *referenced,
+                                     char *errstr, size_t errstr_size);
+/* DELETE /config/{s} (NULL: the global level back to BACKWARD): the previous level, NULL when
+ * the subject had none. */
+enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                                size_t errstr_size);
+/* Modes (READWRITE, READONLY, IMPORT) by scope (NULL = global): *is_set false when the
+ * subject has none of its own (then the global one, READWRITE by default, is returned). */
+enum tp_err store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set, char *errstr,
+                           size_t errstr_size);
+enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
+                           size_t errstr_size);
+/* The previous mode of the scope, NULL when it had none. */
+enum tp_err store_mode_delete(PGconn *db, const char *subject, char **previous, char *errstr,
+                              size_t errstr_size);
+/* The "mode" member of a PUT /mode body, or NULL (TP_DECODE: not JSON). */
+enum tp_err store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
+                             size_t errstr_size);
 /* Schemas and live subjects, for /metrics. */
 enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
                          size_t errstr_size);

@@ -101,6 +101,7 @@ static const struct http_route fuzz_routes[] = {
     {"GET", "/v1/devices/*", 0, fuzz_on_device, NULL},
     {"GET", "/v1/devices/*/series", 0, fuzz_on_device, NULL},
     {"GET", "/subjects/*/versions/*", 0, fuzz_on_device, NULL},
+    {"DELETE", "/subjects/**/versions/*/x", 0, fuzz_on_device, NULL},
     {"GET", "/v1/wait", 0, fuzz_on_wait, NULL},
     {"POST", "/v1/ack", 16, fuzz_on_ack, NULL},
 };

@@ -6,6 +6,7 @@ Protobuf bytes come from `protoc --encode` of the repo's schemas and tests/fuzz/
 descriptor sets from `protoc --descriptor_set_out --include_imports`; the rest is written
 here byte by byte. Deterministic: re-running gives the same files.
 """
+import base64
 import os
 import shutil
 import subprocess
@@ -313,6 +314,21 @@ prog = [
 ]
 for name, data in prog:
     write("fuzz_parquet", name, data)
+
+# ---- serialized: schema texts as Confluent's serializers send them ----
+# mode 0: the text as sent; mode 1: bytes the harness base64-encodes first
+tele_set = fds_file("twinpipe/telemetry/v1/telemetry.proto", [os.path.join(ROOT, "schemas")])
+tele_file = tele_set[2:] if tele_set[1] < 0x80 else tele_set[3:]  # the set's only file
+for name, data in [
+    ("text_proto", b"\x00" + b'syntax = "proto3";\npackage p;\nmessage M { int32 a = 1; }\n'),
+    ("text_comment_only", b"\x00//ab"),
+    ("base64_not_descriptor", b"\x00QUJD"),
+    ("base64_bad_padding", b"\x00QU=I"),
+    ("telemetry_descriptor", b"\x01" + tele_file),
+    ("telemetry_descriptor_text", b"\x00" + base64.b64encode(tele_file)),
+    ("nested_message", b"\x01" + b"\x22\x06\x0a\x01M\x1a\x01\x0a"),
+]:
+    write("fuzz_serialized", name, data)
 
 # ---- migrate: folder listings ----
 for i, names in enumerate([

@@ -125,6 +125,160 @@ static int register_text(const char *subject, const char *text, const char *refs
     "syntax = \"proto3\";\npackage fleet.v1;\nmessage Ping {\n  string device = 1;\n  double "     \
     "speed = 2;\n}\n"
 
+/* The body's answer as text (arrays, plain text). */
+static void expect_body(const char *method, const char *path, const char *body, long status,
+                        const char *want)
+{
+    long got = call(method, path, body);
+    ck_assert_msg(got == status, "%s %s: %ld %s", method, path, got, resp.data);
+    ck_assert_msg(resp.data && !strcmp(resp.data, want), "%s %s: %s, not %s", method, path,
+                  resp.data, want);
+}
+
+/* The "schema" member of GET path's answer (caller frees). */
+static char *schema_of(const char *path)
+{
+    struct jv *doc = call_json("GET", path, NULL, 200);
+    char *s = strdup(jv_str(doc, "schema"));
+    jv_free(doc);
+    return s;
+}
+
+#define REFERRER                                                                                   \
+    "syntax = \"proto3\";\nimport \"fleet/ping.proto\";\npackage fleet.c;\nmessage C {\n"          \
+    "  fleet.v1.Ping p = 1;\n}\n"
+
+START_TEST(test_confluent_client_endpoints)
+{
+    char path[256], want[256];
+    expect_body("GET", "/schemas/types", NULL, 200, "[\"PROTOBUF\"]");
+    /* unknown routes and 405 in the registry's error shape, 405 with Allow */
+    expect_error("GET", "/no/such/route", NULL, 404, 404, "HTTP 404 Not Found");
+    expect_error("PUT", "/subjects", NULL, 405, 405, "HTTP 405 Method Not Allowed");
+    ck_assert_str_eq(stack_last_header("Allow"), "GET");
+    expect_error("POST", "/mode", "{}", 405, 405, "HTTP 405 Method Not Allowed");
+    ck_assert_str_eq(stack_last_header("Allow"), "GET, PUT, DELETE");
+
+    int id1 = register_text("a-value", V1, NULL);
+    int id2 = register_text("a-value", V2, NULL);
+    expect_body("GET", "/subjects/a-value/versions/1/schema", NULL, 200, V1);
+
+    /* the serialized form: base64 of the FileDescriptorProto, by id and by version */
+    snprintf(path, sizeof(path), "/schemas/ids/%d?format=serialized", id1);
+    char *b64 = schema_of(path);
+    char *b64v = schema_of("/subjects/a-value/versions/1?format=serialized");
+    ck_assert_str_eq(b64, b64v);
+    ck_assert_uint_eq(strlen(b64) % 4, 0);
+    ck_assert_ptr_null(strchr(b64, '\n'));
+    expect_body("GET", "/subjects/a-value/versions/1/schema?format=serialized", NULL, 200, b64);
+    /* sent back as a descriptor, under another subject: the same schema, the same id */
+    ck_assert_int_eq(register_text("b-value", b64, NULL), id1);
+    snprintf(path, sizeof(path), "/schemas/ids/%d/subjects", id1);
+    expect_body("GET", path, NULL, 200, "[\"a-value\", \"b-value\"]");
+    char *again = schema_of("/subjects/b-value/versions/1");
+    ck_assert_str_eq(again, V1); /* one schema, one row: read back as its text */
+    free(again);
+    /* and looked up in descriptor form under the subject of the text */
+    char *body = body_of(b64, NULL);
+    struct jv *doc = call_json("POST", "/subjects/a-value", body, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id1);
+    ck_assert_double_eq(jv_num(doc, "version"), 1);
+    jv_free(doc);
+    free(body);
+    /* base64 that is no descriptor */
+    body = body_of("QUJD", NULL);
+    expect_error("POST", "/subjects/b-value/versions", body, 422, 42201,
+                 "Invalid schema: the schema is base64 but not a serialized FileDescriptorProto");
+    free(body);
+    free(b64v);
+    free(b64);
+
+    /* another text of the same schema (comments, layout): the same schema, normalize=true
+     * or not */
+    body =
+        body_of("syntax = \"proto3\"; package fleet.v1; message Ping { string device = 1; }", NULL);
+    doc = call_json("POST", "/subjects/a-value", body, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id1);
+    jv_free(doc);
+    doc = call_json("POST", "/subjects/a-value?normalize=true", body, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id1);
+    jv_free(doc);
+    doc = call_json("POST", "/subjects/a-value/versions?normalize=true", body, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id1);
+    jv_free(doc);
+    free(body);
+    expect_body("GET", "/subjects/a-value/versions", NULL, 200, "[1, 2]");
+
+    /* referencedby, and a referenced version is not deleted */
+    int idc =
+        register_text("c-value", REFERRER,
+                      "[{\"name\":\"fleet/ping.proto\",\"subject\":\"a-value\",\"version\":1}]");
+    snprintf(want, sizeof(want), "[%d]", idc);
+    expect_body("GET", "/subjects/a-value/versions/1/referencedby", NULL, 200, want);
+    expect_body("GET", "/subjects/a-value/versions/2/referencedby", NULL, 200, "[]");
+    expect_error("DELETE", "/subjects/a-value/versions/1", NULL, 422, 42206,
+                 "One or more references exist to the schema {subject=a-value,version=1}");
+    expect_error("DELETE", "/subjects/a-value", NULL, 422, 42206,
+                 "One or more references exist to the schema {subject=a-value}");
+    expect_error("GET", "/subjects/a-value/versions/9/referencedby", NULL, 404, 40402,
+                 "Version 9 not found.");
+
+    /* permanent deletes need a soft delete first */
+    expect_error("DELETE", "/subjects/a-value/versions/2?permanent=true", NULL, 404, 40407,
+                 "Subject 'a-value' Version 2 was not deleted first before being permanently "
+                 "deleted");
+    expect_body("DELETE", "/subjects/a-value/versions/2", NULL, 200, "2");
+    expect_error("GET", "/subjects/a-value/versions/2", NULL, 404, 40402, "Version 2 not found.");
+    doc = call_json("GET", "/subjects/a-value/versions/2?deleted=true", NULL, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id2);
+    jv_free(doc);
+    expect_body("DELETE", "/subjects/a-value/versions/2?permanent=true", NULL, 200, "2");
+    expect_error("DELETE", "/subjects/a-value/versions/2?permanent=true", NULL, 404, 40402,
+                 "Version 2 not found.");
+    expect_body("GET", "/subjects/a-value/versions", NULL, 200, "[1]");
+    snprintf(path, sizeof(path), "/schemas/ids/%d", id2);
+    doc = call_json("GET", path, NULL, 200); /* the journal may still name it */
+    jv_free(doc);
+    expect_error("DELETE", "/subjects/b-value?permanent=true", NULL, 404, 40405,
+                 "Subject 'b-value' was not deleted first before being permanently deleted");
+    expect_body("DELETE", "/subjects/b-value", NULL, 200, "[1]");
+    expect_body("DELETE", "/subjects/b-value?permanent=true", NULL, 200, "[1]");
+    expect_error("DELETE", "/subjects/b-value", NULL, 404, 40401, "Subject 'b-value' not found.");
+    expect_error("GET", "/subjects/b-value/versions", NULL, 404, 40401,
+                 "Subject 'b-value' not found.");
+
+    /* modes: global and per subject; READONLY refuses registrations and deletes */
+    expect_body("GET", "/mode", NULL, 200, "{\"mode\":\"READWRITE\"}");
+    expect_error("GET", "/mode/a-value", NULL, 404, 40409,
+                 "Subject 'a-value' does not have subject-level mode configured");
+    expect_body("PUT", "/mode/a-value", "{\"mode\":\"READONLY\"}", 200, "{\"mode\":\"READONLY\"}");
+    expect_body("GET", "/mode/a-value", NULL, 200, "{\"mode\":\"READONLY\"}");
+    expect_body("GET", "/mode/c-value?defaultToGlobal=true", NULL, 200, "{\"mode\":\"READWRITE\"}");
+    body = body_of(V2, NULL);
+    expect_error("POST", "/subjects/a-value/versions", body, 422, 42205,
+                 "Subject a-value is in read-only mode");
+    expect_body("PUT", "/mode", "{\"mode\":\"READONLY\"}", 200, "{\"mode\":\"READONLY\"}");
+    expect_error("DELETE", "/subjects/c-value/versions/1", NULL, 422, 42205,
+                 "Subject c-value is in read-only mode");
+    expect_body("DELETE", "/mode", NULL, 200, "{\"mode\":\"READONLY\"}");
+    expect_body("GET", "/mode", NULL, 200, "{\"mode\":\"READWRITE\"}");
+    expect_body("DELETE", "/mode/a-value", NULL, 200, "{\"mode\":\"READONLY\"}");
+    ck_assert_int_eq(register_text("a-value", V2, NULL), id2); /* READWRITE again */
+    expect_error("PUT", "/mode", "{\"mode\":\"WRITEONLY\"}", 422, 42204, "Invalid mode");
+    free(body);
+
+    /* DELETE /config/{s} and defaultToGlobal */
+    expect_body("PUT", "/config/a-value", "{\"compatibility\":\"NONE\"}", 200,
+                "{\"compatibility\":\"NONE\"}");
+    expect_body("DELETE", "/config/a-value", NULL, 200, "{\"compatibilityLevel\":\"NONE\"}");
+    expect_error("GET", "/config/a-value", NULL, 404, 40408,
+                 "Subject 'a-value' does not have subject-level compatibility configured");
+    expect_body("GET", "/config/a-value?defaultToGlobal=true", NULL, 200,
+                "{\"compatibilityLevel\":\"BACKWARD\"}");
+    expect_error("DELETE", "/config/a-value", NULL, 404, 40408, "does not have subject-level");
+}
+END_TEST
+
 START_TEST(test_register_and_read)
 {
     int id = register_text("fleet-value", V1, NULL);
@@ -184,7 +338,16 @@ START_TEST(test_register_and_read)
     jv_free(doc);
     expect_error("POST", "/subjects/nobody-value", body, 404, 40401, "Subject 'nobody-value'");
     free(body);
-    body = body_of(V1 "// another text is another schema\n", NULL);
+    /* comments and layout do not make another schema (Confluent compares protobuf schemas by
+     * their printed form: confluentinc/schema-registry#1669); another field name does */
+    body = body_of(V1 "// the same schema, commented\n", NULL);
+    doc = call_json("POST", "/subjects/fleet-value", body, 200);
+    ck_assert_double_eq(jv_num(doc, "id"), id);
+    ck_assert_double_eq(jv_num(doc, "version"), 1);
+    jv_free(doc);
+    free(body);
+    body = body_of(
+        "syntax = \"proto3\";\npackage fleet.v1;\nmessage Ping {\n  string dev = 1;\n}\n", NULL);
     expect_error("POST", "/subjects/fleet-value", body, 404, 40403, "Schema not found");
     free(body);
 
@@ -902,6 +1065,7 @@ static Suite *api_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_register_and_read);
+    tcase_add_test(tc, test_confluent_client_endpoints);
     tcase_add_test(tc, test_invalid_schemas_and_references);
     tcase_add_test(tc, test_compatibility_and_config);
     tcase_add_test(tc, test_soft_delete);
