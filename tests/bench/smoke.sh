@@ -19,7 +19,7 @@ for f in "Parquet rows per CPU-second" "Parquet file size" "ingest readings/s, 1
     "ingest peak RSS, broker frozen" "ingest recovery after the broker returns" \
     "end to end readings/s into PostgreSQL" "freshness p99" "readings lost or double-counted" \
     "projector bytes per twin" "projector fold events/s per core" "projector bytes per twin at 20000 twins" \
-    "replay events/s" "projector flush, twin upserts/s" "projector journal -> PostgreSQL events/s"; do
+    "replay events/s" "projector flush, twin rows/s" "projector journal -> PostgreSQL events/s"; do
     grep -q "^| $f" "$r" || fail "summary lacks \"$f\""
 done
 # correctness is not a speed figure: it must hold even at tiny sizes
