@@ -11,9 +11,9 @@
 
 #include "journal/journal.h"
 #include "registry/compile.h"
-#include "registry/rtdesc.h"
-#include "registry/schemas.h"
-#include "registry/strict.h"
+#include "schema/rtdesc.h"
+#include "schema/schemas.h"
+#include "schema/strict.h"
 
 static double now_s(void)
 {

@@ -45,8 +45,8 @@
 #include "common/arena.h"
 #include "common/err.h"
 #include "journal/journal.h"
-#include "registry/rtdesc.h"
-#include "registry/schemas.h"
+#include "schema/rtdesc.h"
+#include "schema/schemas.h"
 
 /* Message levels a body may nest (the batch is level 1): the schema library's bound. */
 #define DECODE_MAX_DEPTH RTDESC_MAX_DEPTH

@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "ingest.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 
 extern char **environ;
 

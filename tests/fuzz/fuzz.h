@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry/rtdesc.h"
-#include "registry/schemas.h"
+#include "schema/rtdesc.h"
+#include "schema/schemas.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -21,7 +21,7 @@
 #include "fuzz.h"
 #include "journal/framing.h"
 #include "journal/journal.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 
 static struct journal_decoder fuzz_dec;
 

@@ -14,7 +14,7 @@
 
 #include "fuzz.h"
 #include "journal/journal.h"
-#include "registry/fdset.h"
+#include "schema/fdset.h"
 
 #define FUZZ_MESSAGES_MAX 64
 

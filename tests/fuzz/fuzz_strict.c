@@ -17,7 +17,7 @@
 #include "common/json.h"
 #include "fuzz.h"
 #include "journal/journal.h"
-#include "registry/strict.h"
+#include "schema/strict.h"
 
 static const ProtobufCMessageDescriptor *fuzz_types[8];
 

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "registry/compat.h"
-#include "registry/fdset.h"
-#include "registry/rtdesc.h"
+#include "schema/fdset.h"
+#include "schema/rtdesc.h"
 #include "tests/support/check_main.h"
 
 typedef Google__Protobuf__FieldDescriptorProto field_proto;
