@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
-#include "auth.h"
+#include "token/auth.h"
 #include "decode.h"
 
 #define INGEST_REJECTED_MAX (1 << 20)

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth.h"
+#include "token/auth.h"
 #include "common/mem.h"
 
 #include "common/http_config.h"

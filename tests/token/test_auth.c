@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ingest/auth.h"
+#include "token/auth.h"
 #include "tests/support/check_main.h"
 
 #define SECRET "0123456789abcdef0123"

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "query/token.h"
+#include "token/token.h"
 #include "tests/support/check_main.h"
 
 static struct token t; /* large: not on the stack */
