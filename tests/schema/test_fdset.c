@@ -1,5 +1,5 @@
 /*
- * FileDescriptorSets (registry/fdset.c) that protoc never writes and a
+ * FileDescriptorSets (schema/fdset.c) that protoc never writes and a
  * fuzzer does (tests/fuzz/fuzz_rtdesc.c, fuzz_compat.c found them): a field
  * without a name made rtdesc_set_new call strcmp(NULL) while sorting fields
  * by name; duplicate numbers, names and types, numbers out of range, missing

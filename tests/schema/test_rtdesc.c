@@ -1,5 +1,5 @@
 /*
- * Run-time descriptors (registry/rtdesc.c) against the code protoc-c
+ * Run-time descriptors (schema/rtdesc.c) against the code protoc-c
  * generated for schemas/ telemetry: the same layout, tag order and ranges;
  * the same bytes unpack to the same values, compared field by field through
  * both descriptors, and repack byte for byte. A later version keeps the
