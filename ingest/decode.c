@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "journal/framing.h"
-#include "registry/rtdesc.h"
-#include "registry/strict.h"
+#include "schema/rtdesc.h"
+#include "schema/strict.h"
 
 #define DECODE_READING "twinpipe.telemetry.v1.Reading"
 #define DECODE_BATCH   "twinpipe.telemetry.v1.ReadingBatch"

@@ -6,12 +6,12 @@
  *   - Confluent-framed protobuf (first byte 0, which plain protobuf never
  *     starts with): message-index [0] is one Reading, [1] a ReadingBatch;
  *     the schema id must be the built-in schema's (journal.schema_id, or the
- *     id the registry gave it) or, with a registry (registry/schemas.h), any
+ *     id the registry gave it) or, with a registry (schema/schemas.h), any
  *     id live under the telemetry subject: such a body is unpacked with that
  *     version's run-time descriptors, whose Reading keeps the generated
  *     layout (so validate.c and the journal read it as a journal_reading,
  *     and fields the build does not know travel on in the event).
- * Before unpacking, the wire bytes are walked once (registry/strict.h,
+ * Before unpacking, the wire bytes are walked once (schema/strict.h,
  * strict_prescan: no recursion, no allocation): messages nested deeper than
  * DECODE_MAX_DEPTH get 400 too_deep, more readings than max_readings 413
  * too_many_readings, a reading over max_reading_bytes 413
@@ -19,7 +19,7 @@
  * of the payload (past it: 413 unpacked_too_large). So a body costs at most
  * a bounded multiple of its size, and unpack never recurses deeper than the
  * bound. After unpacking, unknown fields are dropped at every level (never
- * journaled), and registry/strict.h checks the bytes: a reading with
+ * journaled), and schema/strict.h checks the bytes: a reading with
  * invalid UTF-8, an embedded NUL or an undefined enum value is marked bad
  * (bad_code[i]); the request goes on with the others.
  * A failure gives a stable error code and the HTTP status to answer
@@ -45,8 +45,8 @@
 #include "common/arena.h"
 #include "common/err.h"
 #include "journal/journal.h"
-#include "registry/rtdesc.h"
-#include "registry/schemas.h"
+#include "schema/rtdesc.h"
+#include "schema/schemas.h"
 
 /* Message levels a body may nest (the batch is level 1): the schema library's bound. */
 #define DECODE_MAX_DEPTH RTDESC_MAX_DEPTH

@@ -12,7 +12,8 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
-#include "auth.h"
+#include "token/auth.h"
+#include "token/token.h"
 #include "decode.h"
 
 #define INGEST_REJECTED_MAX (1 << 20)
@@ -89,33 +90,6 @@ static void ingest_call_free(void *p)
     free(call);
 }
 
-struct ingest_part_offset {
-    int32_t partition;
-    int64_t offset;
-};
-
-static int ingest_cmp_part(const void *a, const void *b)
-{
-    int32_t x = ((const struct ingest_part_offset *)a)->partition;
-    int32_t y = ((const struct ingest_part_offset *)b)->partition;
-    return (x > y) - (x < y);
-}
-
-/* "t1.<partition>:<offset>,..." sorted by partition: opaque to clients, read by tp-query. */
-static void ingest_token(struct ingest_call *call, struct buf *out)
-{
-    struct ingest_part_offset *po = tp_calloc(call->n_parts ? call->n_parts : 1, sizeof(*po));
-    for (size_t i = 0; i < call->n_parts; i++) {
-        po[i].partition = call->parts[i];
-        po[i].offset = call->offsets[i];
-    }
-    qsort(po, call->n_parts, sizeof(*po), ingest_cmp_part);
-    buf_append_str(out, "t1.");
-    for (size_t i = 0; i < call->n_parts; i++)
-        buf_printf(out, "%s%d:%lld", i ? "," : "", po[i].partition, (long long)po[i].offset);
-    free(po);
-}
-
 static void ingest_call_finish(struct ingest_call *call)
 {
     struct ingest *ing = call->ing;
@@ -139,7 +113,7 @@ static void ingest_call_finish(struct ingest_call *call)
         buf_printf(&body, "{\"accepted\":%zu,\"dead_lettered\":%ld,\"rejected\":[%s],\"token\":\"",
                    call->accepted, atomic_load(&call->dead_lettered),
                    call->rejected.data ? call->rejected.data : "");
-        ingest_token(call, &body);
+        token_write(&body, call->parts, call->offsets, call->n_parts);
         buf_append_str(&body, "\"}");
         atomic_fetch_add(&ing->accepted_total, call->accepted);
         http_reply_json(call->req, 202, &body);

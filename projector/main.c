@@ -10,7 +10,7 @@
 #include "common/service.h"
 #include "projector.h"
 #include "twin/twin.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 
 struct projector_config {
     struct http_settings http;

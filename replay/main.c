@@ -6,7 +6,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "twin/twin.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 #include "replay.h"
 
 struct replay_config {

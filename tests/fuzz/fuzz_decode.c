@@ -4,7 +4,7 @@
  * ReadingBatch, of the built-in schema (id 1) and of the registered fuzz
  * schema (id 7, tests/fuzz/fuzz_telemetry.proto: nesting, maps, enums,
  * unknown fields) fetched from a loopback registry stand-in and unpacked
- * through its run-time descriptors (registry/rtdesc.c), plus an id the
+ * through its run-time descriptors (schema/rtdesc.c), plus an id the
  * registry does not know (9).
  *
  * A framed input's schema id is mapped onto those three by its last byte (1, 7 and 9 stay)
