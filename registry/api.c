@@ -1,7 +1,6 @@
 #include "api.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "common/mem.h"
 #include "common/pg.h"
 #include "compat.h"
+#include "errors.h"
 #include "serialized.h"
 #include "store.h"
 
@@ -18,26 +18,6 @@
 #define API_POOL_WAIT   2000
 #define API_SUBJECT_MAX 255
 #define API_MSGS_MAX    (64 * 1024)
-#define API_REALM       "Basic realm=\"twinpipe-registry\""
-
-static void api_error(struct http_request *req, unsigned status, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void api_error(struct http_request *req, unsigned status, int code, const char *fmt, ...)
-{
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    struct buf b;
-    buf_init(&b, sizeof(msg) * 7 + 64);
-    buf_printf(&b, "{\"error_code\":%d,\"message\":", code);
-    json_str(&b, msg);
-    buf_append_str(&b, "}");
-    http_reply(req, status, API_CT, b.data, b.len);
-    buf_release(&b);
-}
 
 /*
  * Whether the request's credentials carry role need (always true with auth off);
@@ -52,16 +32,16 @@ static bool api_allowed(struct api *api, struct http_request *req, enum creds_ro
                                     sizeof(user), why, sizeof(why));
     if (r == CREDS_NONE) {
         atomic_fetch_add(&api->unauthorized, 1);
-        http_reply_header(req, "WWW-Authenticate", API_REALM);
-        api_error(req, 401, 40101, "Unauthorized: %s", why);
+        registry_error_reply(req, REGISTRY_ERR_UNAUTHORIZED, "Unauthorized: %s", why);
         return false;
     }
     if (r < need) {
         atomic_fetch_add(&api->forbidden, 1);
-        api_error(req, 403, 40301,
-                  "Forbidden: user '%s' has the %s role; registering, deleting and setting "
-                  "compatibility need the %s role",
-                  user, creds_role_name(r), creds_role_name(need));
+        registry_error_reply(
+            req, REGISTRY_ERR_FORBIDDEN,
+            "Forbidden: user '%s' has the %s role; registering, deleting and setting "
+            "compatibility need the %s role",
+            user, creds_role_name(r), creds_role_name(need));
         return false;
     }
     return true;
@@ -86,7 +66,7 @@ static void api_store_failed(struct http_request *req, const char *errstr)
 {
     log_error("registry store: %s", errstr);
     /* the detail (libpq's text: hosts, users, SQL) is for the log, never the client */
-    api_error(req, 500, 50001, "Error in the backend data store");
+    registry_error_reply(req, REGISTRY_ERR_STORE_ERROR, "Error in the backend data store");
 }
 
 static PGconn *api_db(struct api *api, struct http_request *req)
@@ -95,7 +75,8 @@ static PGconn *api_db(struct api *api, struct http_request *req)
     PGconn *db;
     if (pool_get(api->pool, API_POOL_WAIT, &db, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
-        api_error(req, 500, 50003, "Error while forwarding the request: database unavailable");
+        registry_error_reply(req, REGISTRY_ERR_DATABASE_UNAVAILABLE,
+                             "Error while forwarding the request: database unavailable");
         return NULL;
     }
     return db;
@@ -128,10 +109,11 @@ static bool api_version_parse(const char *s, int *out)
 
 static void api_bad_version(struct http_request *req, const char *version)
 {
-    api_error(req, 422, 42202,
-              "The specified version '%s' is not a valid version id. Allowed values are between "
-              "[1, 2^31-1] and the string \"latest\"",
-              version);
+    registry_error_reply(
+        req, REGISTRY_ERR_INVALID_VERSION,
+        "The specified version '%s' is not a valid version id. Allowed values are between "
+        "[1, 2^31-1] and the string \"latest\"",
+        version);
 }
 
 /*
@@ -274,7 +256,7 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     if (!api_allowed(api, req, CREDS_READ))
         return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_versions) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     if (p.has_version && !api_version_parse(p.version, &version)) {
@@ -297,9 +279,11 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     else if (json)
         api_json(req, 200, json);
     else if (p.has_version && exists)
-        api_error(req, 404, 40402, "Version %s not found.", p.version);
+        registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                             p.version);
     else
-        api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             p.subject);
     free(json);
 }
 
@@ -307,14 +291,15 @@ void api_handle_subject_get(struct http_request *req, void *arg)
 static bool api_schema_ok(struct http_request *req, const struct store_request *rq)
 {
     if (strcmp(rq->type, "PROTOBUF") != 0) {
-        api_error(req, 422, 42201,
-                  "Invalid schema: schemaType \"%s\" is not supported, this registry keeps "
-                  "PROTOBUF schemas only",
-                  rq->type);
+        registry_error_reply(
+            req, REGISTRY_ERR_INVALID_SCHEMA,
+            "Invalid schema: schemaType \"%s\" is not supported, this registry keeps "
+            "PROTOBUF schemas only",
+            rq->type);
         return false;
     }
     if (!rq->text || !*rq->text) {
-        api_error(req, 422, 42201, "Invalid schema: empty schema");
+        registry_error_reply(req, REGISTRY_ERR_INVALID_SCHEMA, "Invalid schema: empty schema");
         return false;
     }
     return true;
@@ -373,19 +358,21 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
     }
     for (size_t i = 0; i < n_refs; i++) {
         if (!refs[i].text) {
-            api_error(req, 422, 42201,
-                      "Invalid schema: reference \"%s\" names subject '%s' version %d, which "
-                      "does not exist",
-                      refs[i].name, refs[i].subject, refs[i].version);
+            registry_error_reply(
+                req, REGISTRY_ERR_INVALID_SCHEMA,
+                "Invalid schema: reference \"%s\" names subject '%s' version %d, which "
+                "does not exist",
+                refs[i].name, refs[i].subject, refs[i].version);
             err = TP_NOT_FOUND;
             break;
         }
         if (serialized_is_base64(refs[i].text, strlen(refs[i].text))) {
             if (!compile_name_ok(refs[i].name)) {
-                api_error(req, 422, 42201,
-                          "Invalid schema: invalid reference name \"%s\": a relative path of "
-                          "A-Z a-z 0-9 . _ - / without \"..\" (and not \"%s\")",
-                          refs[i].name, COMPILE_MAIN_FILE);
+                registry_error_reply(
+                    req, REGISTRY_ERR_INVALID_SCHEMA,
+                    "Invalid schema: invalid reference name \"%s\": a relative path of "
+                    "A-Z a-z 0-9 . _ - / without \"..\" (and not \"%s\")",
+                    refs[i].name, COMPILE_MAIN_FILE);
                 err = TP_NOT_FOUND;
                 break;
             }
@@ -403,7 +390,7 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
         goto out;
     if (err != TP_OK) {
         atomic_fetch_add(&api->invalid, 1);
-        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_INVALID_SCHEMA, "Invalid schema: %s", errstr);
         goto out;
     }
     int64_t t0 = tp_mono_ms();
@@ -412,18 +399,20 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
     metrics_histogram_observe(&api->compile_ms, (double)(tp_mono_ms() - t0));
     if (err == TP_VALIDATION) {
         atomic_fetch_add(&api->invalid, 1);
-        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_INVALID_SCHEMA, "Invalid schema: %s", errstr);
         goto out;
     } else if (err != TP_OK) {
         log_error("could not compile a schema: %s", errstr);
-        api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_COMPILE_ERROR, "Could not compile the schema: %s",
+                             errstr);
         goto out;
     }
 canonical:
     err = serialized_canonical(*fds, *fds_len, file, file_len, errstr, sizeof(errstr));
     if (err != TP_OK) {
         log_error("could not read the schema file of a compiled set: %s", errstr);
-        api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_COMPILE_ERROR, "Could not compile the schema: %s",
+                             errstr);
         goto out;
     }
     ok = true;
@@ -497,10 +486,10 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
         rq->file = NULL;
         if (err == TP_CONFLICT) {
             atomic_fetch_add(&api->incompatible, 1);
-            api_error(req, 409, 409,
-                      "Schema being registered is incompatible with an earlier "
-                      "schema for subject \"%s\": %s",
-                      subject, msgs.data ? msgs.data : "");
+            registry_error_reply(req, REGISTRY_ERR_INCOMPATIBLE_SCHEMA,
+                                 "Schema being registered is incompatible with an earlier "
+                                 "schema for subject \"%s\": %s",
+                                 subject, msgs.data ? msgs.data : "");
             buf_release(&msgs);
             return;
         }
@@ -550,9 +539,10 @@ static void api_lookup(struct api *api, struct http_request *req, PGconn *db, co
     }
     if (err == TP_NOT_FOUND) {
         if (exists)
-            api_error(req, 404, 40403, "Schema not found");
+            registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema not found");
         else
-            api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                 subject);
         return;
     }
     if (err != TP_OK) {
@@ -585,7 +575,7 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     if (!api_allowed(api, req, registers ? CREDS_WRITE : CREDS_READ))
         return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || p.has_version) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     PGconn *db = api_db(api, req);
@@ -594,7 +584,8 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     struct store_request rq;
     enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
     if (err == TP_DECODE)
-        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                             "Unrecognized request body: %s", errstr);
     else if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (api_schema_ok(req, &rq)) {
@@ -619,7 +610,8 @@ static bool api_writable(struct http_request *req, PGconn *db, const char *subje
         *failed = true;
         api_store_failed(req, errstr);
     } else if (!ok) {
-        api_error(req, 422, 42205, "Subject %s is in read-only mode", subject ? subject : "");
+        registry_error_reply(req, REGISTRY_ERR_OPERATION_NOT_PERMITTED,
+                             "Subject %s is in read-only mode", subject ? subject : "");
     }
     free(mode);
     return ok;
@@ -637,9 +629,9 @@ static void api_subject_delete(struct api *api, struct http_request *req, PGconn
     enum tp_err err =
         store_subject_delete(db, subject, permanent, &json, &live, errstr, sizeof(errstr));
     if (err == TP_CONFLICT)
-        api_error(req, 422, 42206,
-                  "One or more references exist to the schema {subject=%s}: schemas %s", subject,
-                  json);
+        registry_error_reply(req, REGISTRY_ERR_REFERENCE_EXISTS,
+                             "One or more references exist to the schema {subject=%s}: schemas %s",
+                             subject, json);
     else if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (json) {
@@ -647,10 +639,12 @@ static void api_subject_delete(struct api *api, struct http_request *req, PGconn
         log_info("%s subject \"%s\": versions %s",
                  permanent ? "permanently deleted" : "soft-deleted", subject, json);
     } else if (permanent && live)
-        api_error(req, 404, 40405,
-                  "Subject '%s' was not deleted first before being permanently deleted", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_SOFT_DELETED,
+                             "Subject '%s' was not deleted first before being permanently deleted",
+                             subject);
     else
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
     free(json);
 }
 
@@ -663,7 +657,7 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     if (!api_allowed(api, req, CREDS_WRITE))
         return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || (p.has_versions && !p.has_version)) {
-        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+        registry_error_reply(req, REGISTRY_ERR_METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed");
         return;
     }
     if (p.has_version && !api_version_parse(p.version, &version)) {
@@ -691,14 +685,17 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         } else if (err != TP_NOT_FOUND)
             api_store_failed(req, errstr);
         else if (live)
-            api_error(req, 404, 40407,
-                      "Subject '%s' Version %s was not deleted first before being permanently "
-                      "deleted",
-                      p.subject, p.version);
+            registry_error_reply(
+                req, REGISTRY_ERR_VERSION_NOT_SOFT_DELETED,
+                "Subject '%s' Version %s was not deleted first before being permanently "
+                "deleted",
+                p.subject, p.version);
         else if (exists)
-            api_error(req, 404, 40402, "Version %s not found.", p.version);
+            registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                                 p.version);
         else
-            api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                 p.subject);
         goto out;
     }
     /* the number deleted: for "latest", read it before */
@@ -711,9 +708,10 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         bool referenced;
         err = store_version_referenced(db, p.subject, number, &referenced, errstr, sizeof(errstr));
         if (err == TP_OK && referenced) {
-            api_error(req, 422, 42206,
-                      "One or more references exist to the schema {subject=%s,version=%d}",
-                      p.subject, number);
+            registry_error_reply(
+                req, REGISTRY_ERR_REFERENCE_EXISTS,
+                "One or more references exist to the schema {subject=%s,version=%d}", p.subject,
+                number);
             goto out;
         }
     }
@@ -722,8 +720,10 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
     if (err != TP_OK && err != TP_NOT_FOUND)
         api_store_failed(req, errstr);
     else if (!json || err == TP_NOT_FOUND)
-        exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
-               : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        exists ? registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                                      p.version)
+               : registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND,
+                                      "Subject '%s' not found.", p.subject);
     else {
         char body[32];
         snprintf(body, sizeof(body), "%d", number);
@@ -748,12 +748,12 @@ void api_handle_version_more(struct http_request *req, void *arg)
     char *slash = strrchr(tail, '/');
     bool schema = slash && !strcmp(slash, "/schema");
     if (!slash || (!schema && strcmp(slash, "/referencedby") != 0)) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     *slash = '\0';
     if (!api_path_parse(tail, &p) || !p.has_version) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     if (!api_version_parse(p.version, &version)) {
@@ -794,8 +794,10 @@ void api_handle_version_more(struct http_request *req, void *arg)
     if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (!json)
-        exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
-               : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        exists ? registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                                      p.version)
+               : registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND,
+                                      "Subject '%s' not found.", p.subject);
     free(json);
 }
 
@@ -818,14 +820,14 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     char errstr[512], *json = NULL;
     int32_t id;
     if (!api_id_parse(tail, &id)) {
-        api_error(req, 404, 40403, "Schema %s not found", tail);
+        registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema %s not found", tail);
         return;
     }
     const char *what = strchr(tail, '/');
     what = what ? what + 1 : "";
     if (*what && strcmp(what, "versions") && strcmp(what, "schema") && strcmp(what, "descriptor") &&
         strcmp(what, "subjects")) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     PGconn *db = api_db(api, req);
@@ -841,12 +843,12 @@ void api_handle_schema_get(struct http_request *req, void *arg)
         err = store_schema_fds(db, id, subject, &fds, &len, &in_subject, errstr, sizeof(errstr));
         pool_put(api->pool, db);
         if (err == TP_NOT_FOUND)
-            api_error(req, 404, 40403, "Schema %d not found", id);
+            registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema %d not found", id);
         else if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (!in_subject)
-            api_error(req, 404, 40403, "Schema %d is not registered under subject '%s'", id,
-                      subject);
+            registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND,
+                                 "Schema %d is not registered under subject '%s'", id, subject);
         else
             http_reply(req, 200, "application/x-protobuf", (const char *)fds, len);
         free(fds);
@@ -865,7 +867,7 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (!json)
-        api_error(req, 404, 40403, "Schema %d not found", id);
+        registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema %d not found", id);
     else if (!strcmp(what, "schema"))
         http_reply(req, 200, "text/plain; charset=utf-8", json, strlen(json));
     else
@@ -882,7 +884,7 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     if (!api_allowed(api, req, CREDS_READ)) /* a check changes nothing */
         return;
     if (!api_path_parse(api_tail(req, "/compatibility/subjects/"), &p) || !p.has_versions) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     if (p.has_version && !api_version_parse(p.version, &version)) {
@@ -901,7 +903,8 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     bool is_set;
     enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
     if (err == TP_DECODE) {
-        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                             "Unrecognized request body: %s", errstr);
         goto out;
     }
     if (err != TP_OK || !api_schema_ok(req, &rq))
@@ -924,9 +927,11 @@ void api_handle_compatibility(struct http_request *req, void *arg)
         if (err != TP_OK)
             goto failed;
         if (versions && version > 0)
-            api_error(req, 404, 40402, "Version %d not found.", version);
+            registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %d not found.",
+                                 version);
         else
-            api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                 p.subject);
         goto out;
     }
     uint8_t *file = NULL;
@@ -986,7 +991,8 @@ void api_handle_config_get(struct http_request *req, void *arg)
         return;
     const char *subject = api_config_subject(req);
     if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
         return;
     }
     PGconn *db = api_db(api, req);
@@ -998,8 +1004,9 @@ void api_handle_config_get(struct http_request *req, void *arg)
     if (err != TP_OK) {
         api_store_failed(req, errstr);
     } else if (subject && !is_set && !(dflt && !strcmp(dflt, "true"))) {
-        api_error(req, 404, 40408,
-                  "Subject '%s' does not have subject-level compatibility configured", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_COMPATIBILITY_NOT_CONFIGURED,
+                             "Subject '%s' does not have subject-level compatibility configured",
+                             subject);
     } else {
         char body[96];
         snprintf(body, sizeof(body), "{\"compatibilityLevel\":\"%s\"}", level);
@@ -1016,7 +1023,8 @@ void api_handle_config_put(struct http_request *req, void *arg)
         return;
     const char *subject = api_config_subject(req);
     if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
         return;
     }
     PGconn *db = api_db(api, req);
@@ -1025,13 +1033,15 @@ void api_handle_config_put(struct http_request *req, void *arg)
     enum compat_level l;
     enum tp_err err = store_config_parse(db, api_body(req), &level, errstr, sizeof(errstr));
     if (err == TP_DECODE) {
-        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                             "Unrecognized request body: %s", errstr);
     } else if (err != TP_OK) {
         api_store_failed(req, errstr);
     } else if (!level || !compat_level_parse(level, &l)) {
-        api_error(req, 422, 42203,
-                  "Invalid compatibility level. Valid values are none, backward, forward, full, "
-                  "backward_transitive, forward_transitive, and full_transitive");
+        registry_error_reply(
+            req, REGISTRY_ERR_INVALID_COMPATIBILITY_LEVEL,
+            "Invalid compatibility level. Valid values are none, backward, forward, full, "
+            "backward_transitive, forward_transitive, and full_transitive");
     } else if ((err = store_config_set(db, subject, compat_level_name(l), errstr,
                                        sizeof(errstr))) != TP_OK) {
         api_store_failed(req, errstr);
@@ -1060,7 +1070,8 @@ void api_handle_config_delete(struct http_request *req, void *arg)
         return;
     const char *subject = api_config_subject(req);
     if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
         return;
     }
     PGconn *db = api_db(api, req);
@@ -1071,8 +1082,9 @@ void api_handle_config_delete(struct http_request *req, void *arg)
     if (err != TP_OK) {
         api_store_failed(req, errstr);
     } else if (!previous) {
-        api_error(req, 404, 40408,
-                  "Subject '%s' does not have subject-level compatibility configured", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_COMPATIBILITY_NOT_CONFIGURED,
+                             "Subject '%s' does not have subject-level compatibility configured",
+                             subject);
     } else {
         char body[96];
         snprintf(body, sizeof(body), "{\"compatibilityLevel\":\"%s\"}", previous);
@@ -1108,7 +1120,8 @@ void api_handle_mode(struct http_request *req, void *arg)
         return;
     const char *subject = api_mode_subject(req);
     if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
         return;
     }
     PGconn *db = api_db(api, req);
@@ -1121,20 +1134,22 @@ void api_handle_mode(struct http_request *req, void *arg)
         if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (subject && !is_set && !api_query_true(req, "defaultToGlobal"))
-            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
-                      subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_MODE_NOT_CONFIGURED,
+                                 "Subject '%s' does not have subject-level mode configured",
+                                 subject);
         else
             api_mode_answer(req, mode);
     } else if (put) {
         err = store_mode_parse(db, api_body(req), &mode, errstr, sizeof(errstr));
         if (err == TP_DECODE)
-            api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+            registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                                 "Unrecognized request body: %s", errstr);
         else if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (!mode ||
                  (strcmp(mode, "READWRITE") && strcmp(mode, "READONLY") && strcmp(mode, "IMPORT")))
-            api_error(req, 422, 42204,
-                      "Invalid mode. Valid values are READWRITE, READONLY and IMPORT");
+            registry_error_reply(req, REGISTRY_ERR_INVALID_MODE,
+                                 "Invalid mode. Valid values are READWRITE, READONLY and IMPORT");
         else if ((err = store_mode_set(db, subject, mode, errstr, sizeof(errstr))) != TP_OK)
             api_store_failed(req, errstr);
         else {
@@ -1147,8 +1162,9 @@ void api_handle_mode(struct http_request *req, void *arg)
         if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (!mode && subject)
-            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
-                      subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_MODE_NOT_CONFIGURED,
+                                 "Subject '%s' does not have subject-level mode configured",
+                                 subject);
         else
             api_mode_answer(req, mode ? mode : "READWRITE");
     }
@@ -1161,9 +1177,9 @@ void api_unrouted(struct http_request *req, unsigned status, const char *allow, 
     (void)arg;
     (void)allow; /* http.c sent it as the Allow header */
     if (status == 405)
-        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+        registry_error_reply(req, REGISTRY_ERR_METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed");
     else
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
 }
 
 void api_handle_ready(struct http_request *req, void *arg)

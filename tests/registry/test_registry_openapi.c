@@ -3,13 +3,20 @@
  * is documented and every documented operation is a route (path parameters
  * "{x}" stand for the routes' '*' and '**'), every operation but the open
  * /healthz, /readyz and /metrics documents 401, and every write (PUT,
- * DELETE, POST .../versions) documents 403.
+ * DELETE, POST .../versions) documents 403; and the error table
+ * (registry/errors.h) against the document both ways: every (status,
+ * error_code) of the table is in some response's x-error-codes (or
+ * x-server-errors') and in the Error schema's enum, every documented code
+ * is a row with that status, and no file of registry/ writes an error_code
+ * but errors.c.
  */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry/errors.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 
@@ -109,11 +116,135 @@ START_TEST(test_routes_and_document_agree)
 }
 END_TEST
 
+/* Member of an object by exact key (paths hold dots), or NULL. */
+static const struct jv *member(const struct jv *o, const char *key)
+{
+    if (!o || o->type != JV_OBJ)
+        return NULL;
+    for (size_t i = 0; i < o->n; i++)
+        if (!strcmp(o->keys[i], key))
+            return o->items[i];
+    return NULL;
+}
+
+/* Follows {"$ref":"#/components/responses/<name>"}. */
+static const struct jv *deref(const struct jv *doc, const struct jv *v)
+{
+    const struct jv *r = member(v, "$ref");
+    if (!r)
+        return v;
+    char name[64];
+    ck_assert_int_eq(sscanf(r->str, "#/components/responses/%63s", name), 1);
+    const struct jv *target = member(member(member(doc, "components"), "responses"), name);
+    ck_assert_msg(target != NULL, "dangling %s", r->str);
+    return target;
+}
+
+/* Every (status, error_code) the document lists, in documented[0..*n). */
+struct documented {
+    unsigned status;
+    int code;
+};
+
+static void collect(const struct jv *doc, const struct jv *responses, struct documented *out,
+                    size_t *n, size_t max)
+{
+    for (size_t r = 0; responses && r < responses->n; r++) {
+        const struct jv *codes = member(deref(doc, responses->items[r]), "x-error-codes");
+        unsigned status = (unsigned)atoi(responses->keys[r]);
+        ck_assert_msg(status < 400 || codes != NULL, "a %u response without x-error-codes", status);
+        for (size_t c = 0; codes && c < codes->n; c++) {
+            ck_assert_uint_lt(*n, max);
+            out[(*n)++] = (struct documented){status, (int)codes->items[c]->num};
+        }
+    }
+}
+
+START_TEST(test_errors_and_document_agree)
+{
+    char *text = slurp(TP_SOURCE_DIR "/registry/openapi.json");
+    struct jv *doc = jv_parse(text);
+    ck_assert_ptr_nonnull(doc);
+    static struct documented documented[2048];
+    size_t n = 0;
+    const struct jv *paths = member(doc, "paths");
+    for (size_t i = 0; i < paths->n; i++)
+        for (size_t m = 0; m < paths->items[i]->n; m++) {
+            const struct jv *responses = member(paths->items[i]->items[m], "responses");
+            /* /readyz's 503 is twinpipe's {"error":{"code":"not_ready"}}, not a table row */
+            if (strcmp(paths->keys[i], "/readyz") != 0)
+                collect(doc, responses, documented, &n, 2048);
+        }
+    collect(doc, member(member(doc, "x-server-errors"), "responses"), documented, &n, 2048);
+    /* document -> table */
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (int e = 0; e < REGISTRY_ERR__COUNT && !found; e++)
+            found = registry_error_status((enum registry_error)e) == documented[i].status &&
+                    registry_error_code((enum registry_error)e) == documented[i].code;
+        ck_assert_msg(found, "documented %u %d is not in registry/errors.h", documented[i].status,
+                      documented[i].code);
+    }
+    /* table -> document, and the Error schema's enum */
+    const struct jv *codes_enum =
+        jv_path(doc, "components.schemas.Error.properties.error_code.enum");
+    ck_assert_ptr_nonnull(codes_enum);
+    ck_assert_uint_eq(codes_enum->n, REGISTRY_ERR__COUNT);
+    for (int e = 0; e < REGISTRY_ERR__COUNT; e++) {
+        unsigned status = registry_error_status((enum registry_error)e);
+        int code = registry_error_code((enum registry_error)e);
+        bool seen = false, in_enum = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = documented[i].status == status && documented[i].code == code;
+        ck_assert_msg(seen, "%u %d (registry/errors.h) is not in registry/openapi.json", status,
+                      code);
+        for (size_t i = 0; i < codes_enum->n; i++)
+            in_enum = in_enum || (int)codes_enum->items[i]->num == code;
+        ck_assert_msg(in_enum, "%d is not in the Error schema's error_code enum", code);
+        /* Confluent's codes extend the status: 40401 is a 404 */
+        ck_assert_msg(code == (int)status || code / 100 == (int)status, "%u %d", status, code);
+        ck_assert_uint_gt(strlen(registry_error_when((enum registry_error)e)), 0);
+        for (int k = e + 1; k < REGISTRY_ERR__COUNT; k++)
+            ck_assert_int_ne(code, registry_error_code((enum registry_error)k));
+    }
+    ck_assert_uint_ge(n, 50); /* the document was read */
+    jv_free(doc);
+    free(text);
+}
+END_TEST
+
+/* No file of registry/ but errors.c writes Confluent's error document by itself. */
+START_TEST(test_errors_only_from_the_table)
+{
+    DIR *d = opendir(TP_SOURCE_DIR "/registry");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *ent;
+    int files = 0;
+    while ((ent = readdir(d))) {
+        size_t l = strlen(ent->d_name);
+        if (l < 3 || strcmp(ent->d_name + l - 2, ".c") || !strcmp(ent->d_name, "errors.c"))
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s/registry/%s", TP_SOURCE_DIR, ent->d_name);
+        char *src = slurp(path);
+        ck_assert_msg(strstr(src, "error_code") == NULL,
+                      "%s writes an error without registry/errors.h (use registry_error_reply)",
+                      path);
+        free(src);
+        files++;
+    }
+    closedir(d);
+    ck_assert_int_ge(files, 5);
+}
+END_TEST
+
 static Suite *openapi_suite(void)
 {
     Suite *s = suite_create("registry_openapi");
     TCase *tc = tcase_create("openapi");
     tcase_add_test(tc, test_routes_and_document_agree);
+    tcase_add_test(tc, test_errors_and_document_agree);
+    tcase_add_test(tc, test_errors_only_from_the_table);
     suite_add_tcase(s, tc);
     return s;
 }
