@@ -23,7 +23,7 @@
  * Whether the request's credentials carry role need (always true with auth off);
  * answers 401 (with WWW-Authenticate) or 403 otherwise.
  */
-static bool api_allowed(struct api *api, struct http_request *req, enum creds_role need)
+static bool api_allowed(struct registry_api *api, struct http_request *req, enum creds_role need)
 {
     if (!api->creds)
         return true;
@@ -47,7 +47,7 @@ static bool api_allowed(struct api *api, struct http_request *req, enum creds_ro
     return true;
 }
 
-bool api_precheck(struct http_request *req, void *arg)
+bool registry_api_precheck(struct http_request *req, void *arg)
 {
     const char *method = http_request_method(req), *path = http_request_path(req);
     size_t n = strlen(path);
@@ -69,7 +69,7 @@ static void api_store_failed(struct http_request *req, const char *errstr)
     registry_error_reply(req, REGISTRY_ERR_STORE_ERROR, "Error in the backend data store");
 }
 
-static PGconn *api_db(struct api *api, struct http_request *req)
+static PGconn *api_db(struct registry_api *api, struct http_request *req)
 {
     char errstr[512];
     PGconn *db;
@@ -184,15 +184,15 @@ static bool api_serialized(struct http_request *req)
     return f && !strcmp(f, "serialized");
 }
 
-void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
-              const struct compile_options *compile)
+void registry_api_init(struct registry_api *api, const char *dsn, size_t pool_size,
+                       int statement_timeout_ms, const struct compile_options *compile)
 {
     memset(api, 0, sizeof(*api));
     api->pool = pool_new(dsn, pool_size, statement_timeout_ms, NULL);
     api->compile = *compile;
 }
 
-enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
+enum tp_err registry_api_backfill(struct registry_api *api, char *errstr, size_t errstr_size)
 {
     PGconn *db;
     enum tp_err err = pool_get(api->pool, API_POOL_WAIT, &db, errstr, errstr_size);
@@ -200,19 +200,20 @@ enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
         return err;
     size_t done = 0;
     for (;;) {
-        struct store_blob *rows = NULL;
+        struct registry_store_blob *rows = NULL;
         size_t n = 0;
-        err = store_unfiled(db, 100, &rows, &n, errstr, errstr_size);
+        err = registry_store_unfiled(db, 100, &rows, &n, errstr, errstr_size);
         for (size_t i = 0; err == TP_OK && i < n; i++) {
             uint8_t *file = NULL;
             size_t len = 0;
             err = serialized_canonical(rows[i].data, rows[i].len, &file, &len, errstr, errstr_size);
             if (err == TP_OK)
-                err = store_file_set(db, rows[i].schema_id, file, len, errstr, errstr_size);
+                err =
+                    registry_store_file_set(db, rows[i].schema_id, file, len, errstr, errstr_size);
             free(file);
             done++;
         }
-        store_blobs_free(rows, n);
+        registry_store_blobs_free(rows, n);
         if (err != TP_OK || n == 0)
             break;
     }
@@ -223,22 +224,22 @@ enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
     return err;
 }
 
-void api_release(struct api *api)
+void registry_api_release(struct registry_api *api)
 {
     pool_free(api->pool);
     api->pool = NULL;
 }
 
-void api_handle_subjects(struct http_request *req, void *arg)
+void registry_api_handle_subjects(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *json = NULL;
     if (!api_allowed(api, req, CREDS_READ))
         return;
     PGconn *db = api_db(api, req);
     if (!db)
         return;
-    enum tp_err err = store_subjects_json(db, &json, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_subjects_json(db, &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK)
         api_store_failed(req, errstr);
@@ -247,9 +248,9 @@ void api_handle_subjects(struct http_request *req, void *arg)
     free(json);
 }
 
-void api_handle_subject_get(struct http_request *req, void *arg)
+void registry_api_handle_subject_get(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512], *json = NULL;
     int version = 0;
@@ -267,11 +268,11 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     if (!db)
         return;
     bool exists = false;
-    enum tp_err err = p.has_version
-                          ? store_version_json(db, p.subject, version, api_serialized(req),
-                                               api_query_true(req, "deleted"), &json, &exists,
-                                               errstr, sizeof(errstr))
-                          : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
+    enum tp_err err =
+        p.has_version ? registry_store_version_json(db, p.subject, version, api_serialized(req),
+                                                    api_query_true(req, "deleted"), &json, &exists,
+                                                    errstr, sizeof(errstr))
+                      : registry_store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     atomic_fetch_add(&api->lookups, 1);
     if (err != TP_OK)
@@ -288,7 +289,7 @@ void api_handle_subject_get(struct http_request *req, void *arg)
 }
 
 /* Whether the body names a PROTOBUF schema; answers 42201 otherwise. */
-static bool api_schema_ok(struct http_request *req, const struct store_request *rq)
+static bool api_schema_ok(struct http_request *req, const struct registry_store_request *rq)
 {
     if (strcmp(rq->type, "PROTOBUF") != 0) {
         registry_error_reply(
@@ -308,7 +309,7 @@ static bool api_schema_ok(struct http_request *req, const struct store_request *
 static bool api_writable(struct http_request *req, PGconn *db, const char *subject, bool *failed);
 
 static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t fds_len,
-                      const struct store_blob *olds, size_t n_olds, struct buf *msgs)
+                      const struct registry_store_blob *olds, size_t n_olds, struct buf *msgs)
 {
     (void)arg;
     enum compat_level l = COMPAT_BACKWARD;
@@ -324,23 +325,23 @@ static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t f
 /* Compiles rq (text or a base64 serialized FileDescriptorProto, with its references) into
  * *fds and its canonical schema file into *file (serialized.h), answering 42201/500 on
  * failure. */
-static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
-                        const struct store_request *rq, uint8_t **fds, size_t *fds_len,
+static bool api_compile(struct registry_api *api, struct http_request *req, PGconn *db,
+                        const struct registry_store_request *rq, uint8_t **fds, size_t *fds_len,
                         uint8_t **file, size_t *file_len)
 {
     char errstr[COMPILE_ERR_MAX + 256];
-    struct store_ref *refs = NULL;
+    struct registry_store_ref *refs = NULL;
     size_t n_refs = 0;
     uint8_t *set = NULL;
     size_t set_len = 0;
     bool ok = false;
     struct compile_file *files = NULL;
     *fds = *file = NULL;
-    enum tp_err err =
-        store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr,
+                                                        sizeof(errstr));
     if (err == TP_OK)
         goto canonical; /* compiled before, under another subject */
-    err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
+    err = registry_store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
     if (err != TP_OK) {
         api_store_failed(req, errstr);
         goto out;
@@ -423,7 +424,7 @@ out:
     }
     free(set);
     free(files);
-    store_refs_free(refs, n_refs);
+    registry_store_refs_free(refs, n_refs);
     return ok;
 }
 
@@ -434,12 +435,12 @@ out:
  * form, without comments or layout, also without ?normalize=true): a descriptor and a text,
  * or two texts that differ only in comments and layout, are one schema.
  */
-static enum tp_err api_canonical(PGconn *db, struct store_request *rq, char *errstr,
+static enum tp_err api_canonical(PGconn *db, struct registry_store_request *rq, char *errstr,
                                  size_t errstr_size)
 {
     char *fp = NULL;
-    enum tp_err err =
-        store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, &fp, errstr, errstr_size);
+    enum tp_err err = registry_store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, &fp,
+                                                         errstr, errstr_size);
     if (err == TP_OK) {
         free(rq->fingerprint);
         rq->fingerprint = fp;
@@ -447,8 +448,8 @@ static enum tp_err api_canonical(PGconn *db, struct store_request *rq, char *err
     return err == TP_NOT_FOUND ? TP_OK : err;
 }
 
-static void api_register(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                         struct store_request *rq)
+static void api_register(struct registry_api *api, struct http_request *req, PGconn *db,
+                         const char *subject, struct registry_store_request *rq)
 {
     rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
     char errstr[1024];
@@ -457,7 +458,8 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
     bool exists;
     uint8_t *fds = NULL, *file = NULL;
     size_t fds_len = 0, file_len = 0;
-    enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    enum tp_err err =
+        registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
     bool failed;
     if (err == TP_NOT_FOUND) {
         if (!api_writable(req, db, subject, &failed))
@@ -468,7 +470,8 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
         rq->file_len = file_len;
         err = api_canonical(db, rq, errstr, sizeof(errstr));
         if (err == TP_OK)
-            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+            err = registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr,
+                                        sizeof(errstr));
         if (err != TP_NOT_FOUND) {
             free(fds);
             free(file);
@@ -479,8 +482,8 @@ static void api_register(struct api *api, struct http_request *req, PGconn *db, 
         }
         struct buf msgs;
         buf_init(&msgs, API_MSGS_MAX);
-        err = store_register(db, subject, rq, fds, fds_len, api_check, api, &id, &version, &msgs,
-                             errstr, sizeof(errstr));
+        err = registry_store_register(db, subject, rq, fds, fds_len, api_check, api, &id, &version,
+                                      &msgs, errstr, sizeof(errstr));
         free(fds);
         free(file);
         rq->file = NULL;
@@ -512,8 +515,8 @@ answer:
     api_json(req, 200, body);
 }
 
-static void api_lookup(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                       struct store_request *rq)
+static void api_lookup(struct registry_api *api, struct http_request *req, PGconn *db,
+                       const char *subject, struct registry_store_request *rq)
 {
     char errstr[512];
     int32_t id;
@@ -521,7 +524,8 @@ static void api_lookup(struct api *api, struct http_request *req, PGconn *db, co
     bool exists;
     atomic_fetch_add(&api->lookups, 1);
     rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
-    enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    enum tp_err err =
+        registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
     if (err == TP_NOT_FOUND && exists) {
         /* maybe registered in the other form (text / serialized descriptor) */
         uint8_t *fds = NULL, *file = NULL;
@@ -532,7 +536,8 @@ static void api_lookup(struct api *api, struct http_request *req, PGconn *db, co
         rq->file_len = file_len;
         err = api_canonical(db, rq, errstr, sizeof(errstr));
         if (err == TP_OK)
-            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+            err = registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr,
+                                        sizeof(errstr));
         free(fds);
         free(file);
         rq->file = NULL;
@@ -563,9 +568,9 @@ static void api_lookup(struct api *api, struct http_request *req, PGconn *db, co
     buf_release(&b);
 }
 
-void api_handle_subject_post(struct http_request *req, void *arg)
+void registry_api_handle_subject_post(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512];
     /* POST /subjects/{s}/versions registers; POST /subjects/{s} is a lookup */
@@ -581,8 +586,8 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     PGconn *db = api_db(api, req);
     if (!db)
         return;
-    struct store_request rq;
-    enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
+    struct registry_store_request rq;
+    enum tp_err err = registry_store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
     if (err == TP_DECODE)
         registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
                              "Unrecognized request body: %s", errstr);
@@ -594,7 +599,7 @@ void api_handle_subject_post(struct http_request *req, void *arg)
         else
             api_lookup(api, req, db, p.subject, &rq);
     }
-    store_request_release(&rq);
+    registry_store_request_release(&rq);
     pool_put(api->pool, db);
 }
 
@@ -604,7 +609,7 @@ static bool api_writable(struct http_request *req, PGconn *db, const char *subje
     char errstr[512], *mode = NULL;
     bool is_set;
     *failed = false;
-    enum tp_err err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
     bool ok = err == TP_OK && strcmp(mode, "READONLY") != 0;
     if (err != TP_OK) {
         *failed = true;
@@ -618,7 +623,7 @@ static bool api_writable(struct http_request *req, PGconn *db, const char *subje
 }
 
 /* DELETE /subjects/{s}[?permanent=true]: the versions deleted. */
-static void api_subject_delete(struct api *api, struct http_request *req, PGconn *db,
+static void api_subject_delete(struct registry_api *api, struct http_request *req, PGconn *db,
                                const char *subject)
 {
     char errstr[512], *json = NULL;
@@ -627,7 +632,7 @@ static void api_subject_delete(struct api *api, struct http_request *req, PGconn
     if (!api_writable(req, db, subject, &failed))
         return;
     enum tp_err err =
-        store_subject_delete(db, subject, permanent, &json, &live, errstr, sizeof(errstr));
+        registry_store_subject_delete(db, subject, permanent, &json, &live, errstr, sizeof(errstr));
     if (err == TP_CONFLICT)
         registry_error_reply(req, REGISTRY_ERR_REFERENCE_EXISTS,
                              "One or more references exist to the schema {subject=%s}: schemas %s",
@@ -648,9 +653,9 @@ static void api_subject_delete(struct api *api, struct http_request *req, PGconn
     free(json);
 }
 
-void api_handle_subject_delete(struct http_request *req, void *arg)
+void registry_api_handle_subject_delete(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512];
     int version;
@@ -678,7 +683,8 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         goto out;
     if (api_query_true(req, "permanent")) {
         bool live;
-        err = store_version_purge(db, p.subject, version, &live, &exists, errstr, sizeof(errstr));
+        err = registry_store_version_purge(db, p.subject, version, &live, &exists, errstr,
+                                           sizeof(errstr));
         if (err == TP_OK) {
             api_json(req, 200, version > 0 ? p.version : "-1");
             log_info("permanently deleted version %s of subject \"%s\"", p.version, p.subject);
@@ -699,14 +705,15 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         goto out;
     }
     /* the number deleted: for "latest", read it before */
-    err = store_version_json(db, p.subject, version, false, false, &json, &exists, errstr,
-                             sizeof(errstr));
+    err = registry_store_version_json(db, p.subject, version, false, false, &json, &exists, errstr,
+                                      sizeof(errstr));
     int number = version;
     if (err == TP_OK && json) {
         const char *v = strstr(json, "\"version\":");
         number = v ? atoi(v + 10) : version;
         bool referenced;
-        err = store_version_referenced(db, p.subject, number, &referenced, errstr, sizeof(errstr));
+        err = registry_store_version_referenced(db, p.subject, number, &referenced, errstr,
+                                                sizeof(errstr));
         if (err == TP_OK && referenced) {
             registry_error_reply(
                 req, REGISTRY_ERR_REFERENCE_EXISTS,
@@ -716,7 +723,7 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         }
     }
     if (err == TP_OK && json)
-        err = store_version_delete(db, p.subject, number, &exists, errstr, sizeof(errstr));
+        err = registry_store_version_delete(db, p.subject, number, &exists, errstr, sizeof(errstr));
     if (err != TP_OK && err != TP_NOT_FOUND)
         api_store_failed(req, errstr);
     else if (!json || err == TP_NOT_FOUND)
@@ -736,9 +743,9 @@ out:
 }
 
 /* GET /subjects/{s}/versions/{v}/schema and .../referencedby */
-void api_handle_version_more(struct http_request *req, void *arg)
+void registry_api_handle_version_more(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512], tail[API_SUBJECT_MAX + 64], *json = NULL;
     int version;
@@ -765,15 +772,16 @@ void api_handle_version_more(struct http_request *req, void *arg)
         return;
     bool exists = false;
     atomic_fetch_add(&api->lookups, 1);
-    enum tp_err err =
-        store_version_json(db, p.subject, version, api_serialized(req),
-                           api_query_true(req, "deleted"), &json, &exists, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_version_json(db, p.subject, version, api_serialized(req),
+                                                  api_query_true(req, "deleted"), &json, &exists,
+                                                  errstr, sizeof(errstr));
     if (err == TP_OK && json && !schema) {
         const char *v = strstr(json, "\"version\":");
         int number = v ? atoi(v + 10) : version;
         free(json);
         json = NULL;
-        err = store_referenced_by_json(db, p.subject, number, &json, errstr, sizeof(errstr));
+        err =
+            registry_store_referenced_by_json(db, p.subject, number, &json, errstr, sizeof(errstr));
         if (err == TP_OK)
             api_json(req, 200, json);
     } else if (err == TP_OK && json) {
@@ -811,9 +819,9 @@ static bool api_id_parse(const char *s, int32_t *id)
     return true;
 }
 
-void api_handle_schema_get(struct http_request *req, void *arg)
+void registry_api_handle_schema_get(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     if (!api_allowed(api, req, CREDS_READ))
         return;
     const char *tail = api_tail(req, "/schemas/ids/");
@@ -840,7 +848,8 @@ void api_handle_schema_get(struct http_request *req, void *arg)
         bool in_subject = false;
         const char *subject = http_request_query(req, "subject");
         atomic_fetch_add(&api->descriptor_fetches, 1);
-        err = store_schema_fds(db, id, subject, &fds, &len, &in_subject, errstr, sizeof(errstr));
+        err = registry_store_schema_fds(db, id, subject, &fds, &len, &in_subject, errstr,
+                                        sizeof(errstr));
         pool_put(api->pool, db);
         if (err == TP_NOT_FOUND)
             registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema %d not found", id);
@@ -856,13 +865,14 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     }
     atomic_fetch_add(&api->lookups, 1);
     if (!strcmp(what, "versions"))
-        err = store_schema_versions_json(db, id, &json, errstr, sizeof(errstr));
+        err = registry_store_schema_versions_json(db, id, &json, errstr, sizeof(errstr));
     else if (!strcmp(what, "subjects"))
-        err = store_schema_subjects_json(db, id, &json, errstr, sizeof(errstr));
+        err = registry_store_schema_subjects_json(db, id, &json, errstr, sizeof(errstr));
     else if (!strcmp(what, "schema"))
-        err = store_schema_text(db, id, &json, errstr, sizeof(errstr));
+        err = registry_store_schema_text(db, id, &json, errstr, sizeof(errstr));
     else
-        err = store_schema_json(db, id, api_serialized(req), &json, errstr, sizeof(errstr));
+        err =
+            registry_store_schema_json(db, id, api_serialized(req), &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK)
         api_store_failed(req, errstr);
@@ -875,9 +885,9 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     free(json);
 }
 
-void api_handle_compatibility(struct http_request *req, void *arg)
+void registry_api_handle_compatibility(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[1024];
     int version = -1;
@@ -894,14 +904,14 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     PGconn *db = api_db(api, req);
     if (!db)
         return;
-    struct store_request rq;
-    struct store_blob *olds = NULL;
+    struct registry_store_request rq;
+    struct registry_store_blob *olds = NULL;
     size_t n_olds = 0;
     uint8_t *fds = NULL;
     size_t fds_len = 0;
     char *level = NULL;
     bool is_set;
-    enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
     if (err == TP_DECODE) {
         registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
                              "Unrecognized request body: %s", errstr);
@@ -909,7 +919,7 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     }
     if (err != TP_OK || !api_schema_ok(req, &rq))
         goto failed;
-    err = store_config_get(db, p.subject, &level, &is_set, errstr, sizeof(errstr));
+    err = registry_store_config_get(db, p.subject, &level, &is_set, errstr, sizeof(errstr));
     if (err != TP_OK)
         goto failed;
     enum compat_level l = COMPAT_BACKWARD;
@@ -917,12 +927,13 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     /* a named version is checked alone; "latest" (or none) as the level says */
     bool all = !p.has_version && (l == COMPAT_BACKWARD_TRANSITIVE ||
                                   l == COMPAT_FORWARD_TRANSITIVE || l == COMPAT_FULL_TRANSITIVE);
-    err = store_live_blobs(db, p.subject, version, all, &olds, &n_olds, errstr, sizeof(errstr));
+    err = registry_store_live_blobs(db, p.subject, version, all, &olds, &n_olds, errstr,
+                                    sizeof(errstr));
     if (err != TP_OK)
         goto failed;
     if (n_olds == 0) {
         char *versions = NULL;
-        err = store_versions_json(db, p.subject, &versions, errstr, sizeof(errstr));
+        err = registry_store_versions_json(db, p.subject, &versions, errstr, sizeof(errstr));
         free(versions);
         if (err != TP_OK)
             goto failed;
@@ -972,8 +983,8 @@ out:
     pool_put(api->pool, db);
     free(fds);
     free(level);
-    store_blobs_free(olds, n_olds);
-    store_request_release(&rq);
+    registry_store_blobs_free(olds, n_olds);
+    registry_store_request_release(&rq);
 }
 
 /* The subject of /config/{s}, or NULL for /config. */
@@ -982,9 +993,9 @@ static const char *api_config_subject(struct http_request *req)
     return strcmp(http_request_path(req), "/config") ? api_tail(req, "/config/") : NULL;
 }
 
-void api_handle_config_get(struct http_request *req, void *arg)
+void registry_api_handle_config_get(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *level = NULL;
     bool is_set;
     if (!api_allowed(api, req, CREDS_READ))
@@ -998,7 +1009,8 @@ void api_handle_config_get(struct http_request *req, void *arg)
     PGconn *db = api_db(api, req);
     if (!db)
         return;
-    enum tp_err err = store_config_get(db, subject, &level, &is_set, errstr, sizeof(errstr));
+    enum tp_err err =
+        registry_store_config_get(db, subject, &level, &is_set, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     const char *dflt = http_request_query(req, "defaultToGlobal");
     if (err != TP_OK) {
@@ -1015,9 +1027,9 @@ void api_handle_config_get(struct http_request *req, void *arg)
     free(level);
 }
 
-void api_handle_config_put(struct http_request *req, void *arg)
+void registry_api_handle_config_put(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *level = NULL;
     if (!api_allowed(api, req, CREDS_WRITE))
         return;
@@ -1031,7 +1043,8 @@ void api_handle_config_put(struct http_request *req, void *arg)
     if (!db)
         return;
     enum compat_level l;
-    enum tp_err err = store_config_parse(db, api_body(req), &level, errstr, sizeof(errstr));
+    enum tp_err err =
+        registry_store_config_parse(db, api_body(req), &level, errstr, sizeof(errstr));
     if (err == TP_DECODE) {
         registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
                              "Unrecognized request body: %s", errstr);
@@ -1042,8 +1055,8 @@ void api_handle_config_put(struct http_request *req, void *arg)
             req, REGISTRY_ERR_INVALID_COMPATIBILITY_LEVEL,
             "Invalid compatibility level. Valid values are none, backward, forward, full, "
             "backward_transitive, forward_transitive, and full_transitive");
-    } else if ((err = store_config_set(db, subject, compat_level_name(l), errstr,
-                                       sizeof(errstr))) != TP_OK) {
+    } else if ((err = registry_store_config_set(db, subject, compat_level_name(l), errstr,
+                                                sizeof(errstr))) != TP_OK) {
         api_store_failed(req, errstr);
     } else {
         char body[96];
@@ -1056,15 +1069,15 @@ void api_handle_config_put(struct http_request *req, void *arg)
     free(level);
 }
 
-void api_handle_schema_types(struct http_request *req, void *arg)
+void registry_api_handle_schema_types(struct http_request *req, void *arg)
 {
     if (api_allowed(arg, req, CREDS_READ))
         api_json(req, 200, "[\"PROTOBUF\"]");
 }
 
-void api_handle_config_delete(struct http_request *req, void *arg)
+void registry_api_handle_config_delete(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *previous = NULL;
     if (!api_allowed(api, req, CREDS_WRITE))
         return;
@@ -1077,7 +1090,7 @@ void api_handle_config_delete(struct http_request *req, void *arg)
     PGconn *db = api_db(api, req);
     if (!db)
         return;
-    enum tp_err err = store_config_delete(db, subject, &previous, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_config_delete(db, subject, &previous, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK) {
         api_store_failed(req, errstr);
@@ -1110,9 +1123,9 @@ static void api_mode_answer(struct http_request *req, const char *mode)
 }
 
 /* GET, PUT and DELETE /mode[/{s}] */
-void api_handle_mode(struct http_request *req, void *arg)
+void registry_api_handle_mode(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *mode = NULL;
     const char *method = http_request_method(req);
     bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT");
@@ -1130,7 +1143,7 @@ void api_handle_mode(struct http_request *req, void *arg)
     enum tp_err err;
     bool is_set = false;
     if (get) {
-        err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+        err = registry_store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
         if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (subject && !is_set && !api_query_true(req, "defaultToGlobal"))
@@ -1140,7 +1153,7 @@ void api_handle_mode(struct http_request *req, void *arg)
         else
             api_mode_answer(req, mode);
     } else if (put) {
-        err = store_mode_parse(db, api_body(req), &mode, errstr, sizeof(errstr));
+        err = registry_store_mode_parse(db, api_body(req), &mode, errstr, sizeof(errstr));
         if (err == TP_DECODE)
             registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
                                  "Unrecognized request body: %s", errstr);
@@ -1150,7 +1163,8 @@ void api_handle_mode(struct http_request *req, void *arg)
                  (strcmp(mode, "READWRITE") && strcmp(mode, "READONLY") && strcmp(mode, "IMPORT")))
             registry_error_reply(req, REGISTRY_ERR_INVALID_MODE,
                                  "Invalid mode. Valid values are READWRITE, READONLY and IMPORT");
-        else if ((err = store_mode_set(db, subject, mode, errstr, sizeof(errstr))) != TP_OK)
+        else if ((err = registry_store_mode_set(db, subject, mode, errstr, sizeof(errstr))) !=
+                 TP_OK)
             api_store_failed(req, errstr);
         else {
             api_mode_answer(req, mode);
@@ -1158,7 +1172,7 @@ void api_handle_mode(struct http_request *req, void *arg)
                      subject ? subject : "", subject ? "\"" : "", mode);
         }
     } else {
-        err = store_mode_delete(db, subject, &mode, errstr, sizeof(errstr));
+        err = registry_store_mode_delete(db, subject, &mode, errstr, sizeof(errstr));
         if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (!mode && subject)
@@ -1172,7 +1186,7 @@ void api_handle_mode(struct http_request *req, void *arg)
     free(mode);
 }
 
-void api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg)
+void registry_api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg)
 {
     (void)arg;
     (void)allow; /* http.c sent it as the Allow header */
@@ -1182,9 +1196,9 @@ void api_unrouted(struct http_request *req, unsigned status, const char *allow, 
         registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
 }
 
-void api_handle_ready(struct http_request *req, void *arg)
+void registry_api_handle_ready(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512] = "";
     PGconn *db;
     if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
@@ -1201,15 +1215,15 @@ void api_handle_ready(struct http_request *req, void *arg)
     http_reply_error(req, 503, "not_ready", "the schema store is not reachable");
 }
 
-void api_handle_metrics(struct http_request *req, void *arg)
+void registry_api_handle_metrics(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct buf b;
     char errstr[512];
     int64_t schemas = -1, subjects = -1;
     PGconn *db;
     if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
-        if (store_counts(db, &schemas, &subjects, errstr, sizeof(errstr)) != TP_OK)
+        if (registry_store_counts(db, &schemas, &subjects, errstr, sizeof(errstr)) != TP_OK)
             log_warn("could not count schemas: %s", errstr);
         pool_put(api->pool, db);
     }

@@ -76,8 +76,9 @@ static const char store_parse_sql[] =
     "   THEN j->'references' ELSE '[]' END) WITH ORDINALITY AS x(e, o)) r";
 // clang-format on
 
-enum tp_err store_request_parse(PGconn *db, const char *body, struct store_request *out,
-                                char *errstr, size_t errstr_size)
+enum tp_err registry_store_request_parse(PGconn *db, const char *body,
+                                         struct registry_store_request *out, char *errstr,
+                                         size_t errstr_size)
 {
     PGresult *res;
     memset(out, 0, sizeof(*out));
@@ -94,7 +95,7 @@ enum tp_err store_request_parse(PGconn *db, const char *body, struct store_reque
     return TP_OK;
 }
 
-void store_request_release(struct store_request *rq)
+void registry_store_request_release(struct registry_store_request *rq)
 {
     free(rq->text);
     free(rq->type);
@@ -119,8 +120,9 @@ static const char store_refs_sql[] =
     " ORDER BY r.name, r.depth";
 // clang-format on
 
-enum tp_err store_refs_resolve(PGconn *db, const char *refs, struct store_ref **out, size_t *n,
-                               char *errstr, size_t errstr_size)
+enum tp_err registry_store_refs_resolve(PGconn *db, const char *refs,
+                                        struct registry_store_ref **out, size_t *n, char *errstr,
+                                        size_t errstr_size)
 {
     PGresult *res;
     char depth[8];
@@ -135,7 +137,7 @@ enum tp_err store_refs_resolve(PGconn *db, const char *refs, struct store_ref **
     int rows = PQntuples(res);
     *out = tp_calloc((size_t)rows + 1, sizeof(**out));
     for (int i = 0; i < rows; i++) {
-        struct store_ref *r = &(*out)[i];
+        struct registry_store_ref *r = &(*out)[i];
         r->name = tp_strdup(PQgetvalue(res, i, 0));
         r->subject = tp_strdup(PQgetvalue(res, i, 1));
         r->version = atoi(PQgetvalue(res, i, 2));
@@ -146,7 +148,7 @@ enum tp_err store_refs_resolve(PGconn *db, const char *refs, struct store_ref **
     return TP_OK;
 }
 
-void store_refs_free(struct store_ref *refs, size_t n)
+void registry_store_refs_free(struct registry_store_ref *refs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(refs[i].name);
@@ -156,9 +158,10 @@ void store_refs_free(struct store_ref *refs, size_t n)
     free(refs);
 }
 
-enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_request *rq,
-                         int32_t *id, int *version, bool *subject_exists, char *errstr,
-                         size_t errstr_size)
+enum tp_err registry_store_lookup(PGconn *db, const char *subject,
+                                  const struct registry_store_request *rq, int32_t *id,
+                                  int *version, bool *subject_exists, char *errstr,
+                                  size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject, rq->fingerprint};
@@ -179,9 +182,9 @@ enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_req
     return err;
 }
 
-enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
-                                      const char *refs, char **fingerprint, char *errstr,
-                                      size_t errstr_size)
+enum tp_err registry_store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
+                                               const char *refs, char **fingerprint, char *errstr,
+                                               size_t errstr_size)
 {
     char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
     const char *params[] = {hex, refs};
@@ -197,8 +200,8 @@ enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t fi
     return err;
 }
 
-enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *n, char *errstr,
-                          size_t errstr_size)
+enum tp_err registry_store_unfiled(PGconn *db, int max, struct registry_store_blob **out, size_t *n,
+                                   char *errstr, size_t errstr_size)
 {
     PGresult *res;
     char m[16];
@@ -223,8 +226,8 @@ enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *
     return err;
 }
 
-enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
-                           char *errstr, size_t errstr_size)
+enum tp_err registry_store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
+                                    char *errstr, size_t errstr_size)
 {
     char v[16];
     snprintf(v, sizeof(v), "%d", id);
@@ -239,8 +242,8 @@ enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t f
     return err;
 }
 
-enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
-                                     size_t *len, char *errstr, size_t errstr_size)
+enum tp_err registry_store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
+                                              size_t *len, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {fingerprint};
@@ -254,8 +257,9 @@ enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_
     return err;
 }
 
-enum tp_err store_live_blobs(PGconn *db, const char *subject, int version, bool all,
-                             struct store_blob **out, size_t *n, char *errstr, size_t errstr_size)
+enum tp_err registry_store_live_blobs(PGconn *db, const char *subject, int version, bool all,
+                                      struct registry_store_blob **out, size_t *n, char *errstr,
+                                      size_t errstr_size)
 {
     PGresult *res;
     char v[16], a[8];
@@ -283,14 +287,14 @@ enum tp_err store_live_blobs(PGconn *db, const char *subject, int version, bool 
     }
     PQclear(res);
     if (err != TP_OK) {
-        store_blobs_free(*out, *n);
+        registry_store_blobs_free(*out, *n);
         *out = NULL;
         *n = 0;
     }
     return err;
 }
 
-void store_blobs_free(struct store_blob *b, size_t n)
+void registry_store_blobs_free(struct registry_store_blob *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(b[i].data);
@@ -301,17 +305,18 @@ static enum tp_err store_level(PGconn *db, const char *subject, char **level, ch
                                size_t errstr_size)
 {
     bool is_set;
-    return store_config_get(db, subject, level, &is_set, errstr, errstr_size);
+    return registry_store_config_get(db, subject, level, &is_set, errstr, errstr_size);
 }
 
-enum tp_err store_register(PGconn *db, const char *subject, const struct store_request *rq,
-                           const uint8_t *fds, size_t fds_len, store_check_fn check, void *arg,
-                           int32_t *id, int *version, struct buf *msgs, char *errstr,
-                           size_t errstr_size)
+enum tp_err registry_store_register(PGconn *db, const char *subject,
+                                    const struct registry_store_request *rq, const uint8_t *fds,
+                                    size_t fds_len, registry_store_check_fn check, void *arg,
+                                    int32_t *id, int *version, struct buf *msgs, char *errstr,
+                                    size_t errstr_size)
 {
     PGresult *res = NULL;
     char *level = NULL;
-    struct store_blob *olds = NULL;
+    struct registry_store_blob *olds = NULL;
     size_t n_olds = 0;
     enum tp_err err = pg_command(db, "BEGIN", errstr, errstr_size);
     if (err != TP_OK)
@@ -327,12 +332,12 @@ enum tp_err store_register(PGconn *db, const char *subject, const struct store_r
         goto out;
     /* under the lock: maybe another replica registered it meanwhile */
     bool exists;
-    err = store_lookup(db, subject, rq, id, version, &exists, errstr, errstr_size);
+    err = registry_store_lookup(db, subject, rq, id, version, &exists, errstr, errstr_size);
     if (err != TP_NOT_FOUND)
         goto out;
     err = store_level(db, subject, &level, errstr, errstr_size);
     if (err == TP_OK)
-        err = store_live_blobs(db, subject, -1, true, &olds, &n_olds, errstr, errstr_size);
+        err = registry_store_live_blobs(db, subject, -1, true, &olds, &n_olds, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     if (n_olds > 0 && !check(arg, level, fds, fds_len, olds, n_olds, msgs)) {
@@ -375,7 +380,7 @@ enum tp_err store_register(PGconn *db, const char *subject, const struct store_r
 out:
     PQclear(res);
     free(level);
-    store_blobs_free(olds, n_olds);
+    registry_store_blobs_free(olds, n_olds);
     if (err == TP_OK) {
         err = pg_command(db, "COMMIT", errstr, errstr_size);
     } else {
@@ -385,8 +390,8 @@ out:
     return err;
 }
 
-enum tp_err store_config_get(PGconn *db, const char *subject, char **level, bool *is_set,
-                             char *errstr, size_t errstr_size)
+enum tp_err registry_store_config_get(PGconn *db, const char *subject, char **level, bool *is_set,
+                                      char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject ? subject : ""};
@@ -404,8 +409,8 @@ enum tp_err store_config_get(PGconn *db, const char *subject, char **level, bool
     return TP_OK;
 }
 
-enum tp_err store_config_set(PGconn *db, const char *subject, const char *level, char *errstr,
-                             size_t errstr_size)
+enum tp_err registry_store_config_set(PGconn *db, const char *subject, const char *level,
+                                      char *errstr, size_t errstr_size)
 {
     const char *params[] = {subject ? subject : "", level};
     return pg_exec_params(
@@ -415,8 +420,8 @@ enum tp_err store_config_set(PGconn *db, const char *subject, const char *level,
         2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
 }
 
-enum tp_err store_config_parse(PGconn *db, const char *body, char **level, char *errstr,
-                               size_t errstr_size)
+enum tp_err registry_store_config_parse(PGconn *db, const char *body, char **level, char *errstr,
+                                        size_t errstr_size)
 {
     const char *params[] = {body};
     enum tp_err err =
@@ -424,7 +429,7 @@ enum tp_err store_config_parse(PGconn *db, const char *body, char **level, char 
     return store_client_json(err, errstr);
 }
 
-enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size)
+enum tp_err registry_store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size)
 {
     return store_text(db,
                       "SELECT coalesce(json_agg(subject ORDER BY subject), '[]')::text FROM"
@@ -432,8 +437,8 @@ enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t er
                       0, NULL, json, errstr, errstr_size);
 }
 
-enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
-                                size_t errstr_size)
+enum tp_err registry_store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
+                                         size_t errstr_size)
 {
     const char *params[] = {subject};
     return store_text(db,
@@ -449,9 +454,9 @@ enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, ch
     "CASE WHEN " n "::bool AND s.schema_file IS NOT NULL THEN translate(encode(s.schema_file,"     \
     " 'base64'), E'\\n', '') ELSE s.schema_text END"
 
-enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
-                               bool deleted, char **json, bool *subject_exists, char *errstr,
-                               size_t errstr_size)
+enum tp_err registry_store_version_json(PGconn *db, const char *subject, int version,
+                                        bool serialized, bool deleted, char **json,
+                                        bool *subject_exists, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     char v[16];
@@ -478,8 +483,8 @@ enum tp_err store_version_json(PGconn *db, const char *subject, int version, boo
     return TP_OK;
 }
 
-enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **json, char *errstr,
-                              size_t errstr_size)
+enum tp_err registry_store_schema_json(PGconn *db, int32_t id, bool serialized, char **json,
+                                       char *errstr, size_t errstr_size)
 {
     char v[16];
     snprintf(v, sizeof(v), "%d", id);
@@ -492,8 +497,8 @@ enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **js
                       2, params, json, errstr, errstr_size);
 }
 
-enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
-                                       size_t errstr_size)
+enum tp_err registry_store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                                size_t errstr_size)
 {
     return store_text_id(
         db,
@@ -504,8 +509,8 @@ enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char
         id, json, errstr, errstr_size);
 }
 
-enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
-                                       size_t errstr_size)
+enum tp_err registry_store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                                size_t errstr_size)
 {
     return store_text_id(
         db,
@@ -515,14 +520,16 @@ enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char
         id, json, errstr, errstr_size);
 }
 
-enum tp_err store_schema_text(PGconn *db, int32_t id, char **text, char *errstr, size_t errstr_size)
+enum tp_err registry_store_schema_text(PGconn *db, int32_t id, char **text, char *errstr,
+                                       size_t errstr_size)
 {
     return store_text_id(db, "SELECT schema_text FROM registry_schemas WHERE id = $1::int", id,
                          text, errstr, errstr_size);
 }
 
-enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_t **fds,
-                             size_t *len, bool *in_subject, char *errstr, size_t errstr_size)
+enum tp_err registry_store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_t **fds,
+                                      size_t *len, bool *in_subject, char *errstr,
+                                      size_t errstr_size)
 {
     PGresult *res;
     char v[16];
@@ -546,8 +553,8 @@ enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_
     return err;
 }
 
-enum tp_err store_version_delete(PGconn *db, const char *subject, int version, bool *subject_exists,
-                                 char *errstr, size_t errstr_size)
+enum tp_err registry_store_version_delete(PGconn *db, const char *subject, int version,
+                                          bool *subject_exists, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     char v[16];
@@ -571,8 +578,8 @@ enum tp_err store_version_delete(PGconn *db, const char *subject, int version, b
     return err;
 }
 
-enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
-                         size_t errstr_size)
+enum tp_err registry_store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
+                                  size_t errstr_size)
 {
     PGresult *res;
     enum tp_err err =
@@ -588,8 +595,8 @@ enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *
     return TP_OK;
 }
 
-enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent, char **json,
-                                 bool *live, char *errstr, size_t errstr_size)
+enum tp_err registry_store_subject_delete(PGconn *db, const char *subject, bool permanent,
+                                          char **json, bool *live, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject};
@@ -633,8 +640,8 @@ enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent
     return err;
 }
 
-enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bool *live,
-                                bool *subject_exists, char *errstr, size_t errstr_size)
+enum tp_err registry_store_version_purge(PGconn *db, const char *subject, int version, bool *live,
+                                         bool *subject_exists, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     char v[16];
@@ -659,8 +666,8 @@ enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bo
     return err;
 }
 
-enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int version, char **json,
-                                     char *errstr, size_t errstr_size)
+enum tp_err registry_store_referenced_by_json(PGconn *db, const char *subject, int version,
+                                              char **json, char *errstr, size_t errstr_size)
 {
     char v[16];
     snprintf(v, sizeof(v), "%d", version);
@@ -674,18 +681,19 @@ enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int versio
         2, params, json, errstr, errstr_size);
 }
 
-enum tp_err store_version_referenced(PGconn *db, const char *subject, int version, bool *referenced,
-                                     char *errstr, size_t errstr_size)
+enum tp_err registry_store_version_referenced(PGconn *db, const char *subject, int version,
+                                              bool *referenced, char *errstr, size_t errstr_size)
 {
     char *json = NULL;
-    enum tp_err err = store_referenced_by_json(db, subject, version, &json, errstr, errstr_size);
+    enum tp_err err =
+        registry_store_referenced_by_json(db, subject, version, &json, errstr, errstr_size);
     *referenced = err == TP_OK && json && strcmp(json, "[]") != 0;
     free(json);
     return err;
 }
 
-enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous, char *errstr,
-                                size_t errstr_size)
+enum tp_err registry_store_config_delete(PGconn *db, const char *subject, char **previous,
+                                         char *errstr, size_t errstr_size)
 {
     const char *params[] = {subject ? subject : ""};
     if (!subject)
@@ -698,8 +706,8 @@ enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous
                       params, previous, errstr, errstr_size);
 }
 
-enum tp_err store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set, char *errstr,
-                           size_t errstr_size)
+enum tp_err registry_store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set,
+                                    char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject ? subject : ""};
@@ -717,8 +725,8 @@ enum tp_err store_mode_get(PGconn *db, const char *subject, char **mode, bool *i
     return TP_OK;
 }
 
-enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
-                           size_t errstr_size)
+enum tp_err registry_store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
+                                    size_t errstr_size)
 {
     const char *params[] = {subject ? subject : "", mode};
     return pg_exec_params(db,
@@ -727,16 +735,16 @@ enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, ch
                           2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
 }
 
-enum tp_err store_mode_delete(PGconn *db, const char *subject, char **previous, char *errstr,
-                              size_t errstr_size)
+enum tp_err registry_store_mode_delete(PGconn *db, const char *subject, char **previous,
+                                       char *errstr, size_t errstr_size)
 {
     const char *params[] = {subject ? subject : ""};
     return store_text(db, "DELETE FROM registry_modes WHERE scope = $1 RETURNING mode", 1, params,
                       previous, errstr, errstr_size);
 }
 
-enum tp_err store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
-                             size_t errstr_size)
+enum tp_err registry_store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
+                                      size_t errstr_size)
 {
     const char *params[] = {body};
     enum tp_err err =
