@@ -117,6 +117,24 @@ static void api_bad_version(struct http_request *req, const char *version)
 }
 
 /*
+ * The start of the /config and /mode handlers: the role (401/403), the scope's subject (NULL:
+ * the registry's own; 40401 when it cannot be a subject) and a pooled connection (50003); NULL
+ * once it answered.
+ */
+static PGconn *api_scoped_db(struct registry_api *api, struct http_request *req,
+                             enum creds_role need, const char *subject)
+{
+    if (!api_allowed(api, req, need))
+        return NULL;
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
+        return NULL;
+    }
+    return api_db(api, req);
+}
+
+/*
  * Splits a path tail "S", "S/versions" or "S/versions/V" (subject names may
  * contain '/': the last "/versions" decides). *version is NULL without a V.
  */
@@ -248,23 +266,34 @@ void registry_api_handle_subjects(struct http_request *req, void *arg)
     free(json);
 }
 
+/*
+ * The start of the handlers of {subject}/versions[/{version}] (tail: the path after the
+ * prefix): the read role (401/403), the path (404 unless it names versions), the version when
+ * it names one (42202) and a pooled connection (50003); NULL once it answered.
+ */
+static PGconn *api_versions_db(struct registry_api *api, struct http_request *req, const char *tail,
+                               struct api_path *p, int *version)
+{
+    if (!api_allowed(api, req, CREDS_READ))
+        return NULL;
+    if (!api_path_parse(tail, p) || !p->has_versions) {
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
+        return NULL;
+    }
+    if (p->has_version && !api_version_parse(p->version, version)) {
+        api_bad_version(req, p->version);
+        return NULL;
+    }
+    return api_db(api, req);
+}
+
 void registry_api_handle_subject_get(struct http_request *req, void *arg)
 {
     struct registry_api *api = arg;
     struct api_path p;
     char errstr[512], *json = NULL;
     int version = 0;
-    if (!api_allowed(api, req, CREDS_READ))
-        return;
-    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_versions) {
-        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
-        return;
-    }
-    if (p.has_version && !api_version_parse(p.version, &version)) {
-        api_bad_version(req, p.version);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_versions_db(api, req, api_tail(req, "/subjects/"), &p, &version);
     if (!db)
         return;
     bool exists = false;
@@ -448,45 +477,80 @@ static enum tp_err api_canonical(PGconn *db, struct registry_store_request *rq, 
     return err == TP_NOT_FOUND ? TP_OK : err;
 }
 
+/* Where registry_store_lookup found a schema under a subject. */
+struct api_found {
+    int32_t id;
+    int version;
+    bool exists; /* the subject has live versions */
+};
+
+static enum tp_err api_find(PGconn *db, const char *subject,
+                            const struct registry_store_request *rq, struct api_found *f,
+                            char *errstr, size_t errstr_size)
+{
+    return registry_store_lookup(db, subject, rq, &f->id, &f->version, &f->exists, errstr,
+                                 errstr_size);
+}
+
+/* A compiled schema: its descriptor set and canonical schema file (api_compile). */
+struct api_compiled {
+    uint8_t *fds, *file;
+    size_t fds_len, file_len;
+};
+
+static void api_compiled_release(struct api_compiled *c, struct registry_store_request *rq)
+{
+    free(c->fds);
+    free(c->file);
+    rq->file = NULL; /* borrowed c->file */
+    *c = (struct api_compiled){0};
+}
+
+/*
+ * Compiles rq into c (false once it answered 42201/500), lets rq->file borrow c's canonical
+ * schema file and looks rq up again under subject into *err and f: the schema may be stored in
+ * its other form (text / serialized descriptor). The caller releases c.
+ */
+static bool api_find_compiled(struct registry_api *api, struct http_request *req, PGconn *db,
+                              const char *subject, struct registry_store_request *rq,
+                              struct api_compiled *c, struct api_found *f, enum tp_err *err,
+                              char *errstr, size_t errstr_size)
+{
+    if (!api_compile(api, req, db, rq, &c->fds, &c->fds_len, &c->file, &c->file_len))
+        return false;
+    rq->file = c->file;
+    rq->file_len = c->file_len;
+    *err = api_canonical(db, rq, errstr, errstr_size);
+    if (*err == TP_OK)
+        *err = api_find(db, subject, rq, f, errstr, errstr_size);
+    return true;
+}
+
 static void api_register(struct registry_api *api, struct http_request *req, PGconn *db,
                          const char *subject, struct registry_store_request *rq)
 {
     rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
     char errstr[1024];
-    int32_t id;
-    int version;
-    bool exists;
-    uint8_t *fds = NULL, *file = NULL;
-    size_t fds_len = 0, file_len = 0;
-    enum tp_err err =
-        registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    struct api_found f;
+    struct api_compiled c = {0};
+    enum tp_err err = api_find(db, subject, rq, &f, errstr, sizeof(errstr));
     bool failed;
     if (err == TP_NOT_FOUND) {
         if (!api_writable(req, db, subject, &failed))
             return;
-        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
+        if (!api_find_compiled(api, req, db, subject, rq, &c, &f, &err, errstr, sizeof(errstr)))
             return;
-        rq->file = file;
-        rq->file_len = file_len;
-        err = api_canonical(db, rq, errstr, sizeof(errstr));
-        if (err == TP_OK)
-            err = registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr,
-                                        sizeof(errstr));
         if (err != TP_NOT_FOUND) {
-            free(fds);
-            free(file);
-            rq->file = NULL;
+            api_compiled_release(&c, rq);
             if (err == TP_OK)
                 atomic_fetch_add(&api->reused, 1);
             goto answer;
         }
         struct buf msgs;
         buf_init(&msgs, API_MSGS_MAX);
-        err = registry_store_register(db, subject, rq, fds, fds_len, api_check, api, &id, &version,
-                                      &msgs, errstr, sizeof(errstr));
-        free(fds);
-        free(file);
-        rq->file = NULL;
+        err = registry_store_register(db, subject, rq, c.fds, c.fds_len, api_check, api, &f.id,
+                                      &f.version, &msgs, errstr, sizeof(errstr));
+        api_compiled_release(&c, rq);
         if (err == TP_CONFLICT) {
             atomic_fetch_add(&api->incompatible, 1);
             registry_error_reply(req, REGISTRY_ERR_INCOMPATIBLE_SCHEMA,
@@ -499,7 +563,7 @@ static void api_register(struct registry_api *api, struct http_request *req, PGc
         buf_release(&msgs);
         if (err == TP_OK) {
             atomic_fetch_add(&api->registered, 1);
-            log_info("registered schema id %d as version %d of subject \"%s\"", id, version,
+            log_info("registered schema id %d as version %d of subject \"%s\"", f.id, f.version,
                      subject);
         }
     } else if (err == TP_OK) {
@@ -511,7 +575,7 @@ answer:
         return;
     }
     char body[64];
-    snprintf(body, sizeof(body), "{\"id\":%d}", id);
+    snprintf(body, sizeof(body), "{\"id\":%d}", f.id);
     api_json(req, 200, body);
 }
 
@@ -519,31 +583,19 @@ static void api_lookup(struct registry_api *api, struct http_request *req, PGcon
                        const char *subject, struct registry_store_request *rq)
 {
     char errstr[512];
-    int32_t id;
-    int version;
-    bool exists;
+    struct api_found f;
     atomic_fetch_add(&api->lookups, 1);
     rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
-    enum tp_err err =
-        registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
-    if (err == TP_NOT_FOUND && exists) {
+    enum tp_err err = api_find(db, subject, rq, &f, errstr, sizeof(errstr));
+    if (err == TP_NOT_FOUND && f.exists) {
         /* maybe registered in the other form (text / serialized descriptor) */
-        uint8_t *fds = NULL, *file = NULL;
-        size_t fds_len = 0, file_len = 0;
-        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
+        struct api_compiled c = {0};
+        if (!api_find_compiled(api, req, db, subject, rq, &c, &f, &err, errstr, sizeof(errstr)))
             return;
-        rq->file = file;
-        rq->file_len = file_len;
-        err = api_canonical(db, rq, errstr, sizeof(errstr));
-        if (err == TP_OK)
-            err = registry_store_lookup(db, subject, rq, &id, &version, &exists, errstr,
-                                        sizeof(errstr));
-        free(fds);
-        free(file);
-        rq->file = NULL;
+        api_compiled_release(&c, rq);
     }
     if (err == TP_NOT_FOUND) {
-        if (exists)
+        if (f.exists)
             registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema not found");
         else
             registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
@@ -558,8 +610,8 @@ static void api_lookup(struct registry_api *api, struct http_request *req, PGcon
     buf_init(&b, strlen(rq->text) * 6 + strlen(rq->refs) + 512);
     buf_append_str(&b, "{\"subject\":");
     json_str(&b, subject);
-    buf_printf(&b, ",\"version\":%d,\"id\":%d,\"schemaType\":\"PROTOBUF\",\"schema\":", version,
-               id);
+    buf_printf(&b, ",\"version\":%d,\"id\":%d,\"schemaType\":\"PROTOBUF\",\"schema\":", f.version,
+               f.id);
     json_str(&b, rq->text);
     if (strcmp(rq->refs, "[]") != 0)
         buf_printf(&b, ",\"references\":%s", rq->refs);
@@ -891,17 +943,8 @@ void registry_api_handle_compatibility(struct http_request *req, void *arg)
     struct api_path p;
     char errstr[1024];
     int version = -1;
-    if (!api_allowed(api, req, CREDS_READ)) /* a check changes nothing */
-        return;
-    if (!api_path_parse(api_tail(req, "/compatibility/subjects/"), &p) || !p.has_versions) {
-        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
-        return;
-    }
-    if (p.has_version && !api_version_parse(p.version, &version)) {
-        api_bad_version(req, p.version);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    /* the read role: a check changes nothing */
+    PGconn *db = api_versions_db(api, req, api_tail(req, "/compatibility/subjects/"), &p, &version);
     if (!db)
         return;
     struct registry_store_request rq;
@@ -998,15 +1041,8 @@ void registry_api_handle_config_get(struct http_request *req, void *arg)
     struct registry_api *api = arg;
     char errstr[512], *level = NULL;
     bool is_set;
-    if (!api_allowed(api, req, CREDS_READ))
-        return;
     const char *subject = api_config_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
-                             subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, CREDS_READ, subject);
     if (!db)
         return;
     enum tp_err err =
@@ -1031,15 +1067,8 @@ void registry_api_handle_config_put(struct http_request *req, void *arg)
 {
     struct registry_api *api = arg;
     char errstr[512], *level = NULL;
-    if (!api_allowed(api, req, CREDS_WRITE))
-        return;
     const char *subject = api_config_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
-                             subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, CREDS_WRITE, subject);
     if (!db)
         return;
     enum compat_level l;
@@ -1079,15 +1108,8 @@ void registry_api_handle_config_delete(struct http_request *req, void *arg)
 {
     struct registry_api *api = arg;
     char errstr[512], *previous = NULL;
-    if (!api_allowed(api, req, CREDS_WRITE))
-        return;
     const char *subject = api_config_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
-                             subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, CREDS_WRITE, subject);
     if (!db)
         return;
     enum tp_err err = registry_store_config_delete(db, subject, &previous, errstr, sizeof(errstr));
@@ -1129,15 +1151,8 @@ void registry_api_handle_mode(struct http_request *req, void *arg)
     char errstr[512], *mode = NULL;
     const char *method = http_request_method(req);
     bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT");
-    if (!api_allowed(api, req, get ? CREDS_READ : CREDS_WRITE))
-        return;
     const char *subject = api_mode_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
-                             subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, get ? CREDS_READ : CREDS_WRITE, subject);
     if (!db)
         return;
     enum tp_err err;

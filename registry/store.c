@@ -9,6 +9,23 @@
 
 #define STORE_REF_DEPTH 16 /* reference chains longer than this are not followed */
 
+/* An int as a query parameter: its text, in the caller's buffer. */
+struct store_int {
+    char text[16];
+};
+
+static const char *store_int(struct store_int *b, int v)
+{
+    snprintf(b->text, sizeof(b->text), "%d", v);
+    return b->text;
+}
+
+/* Whether column col of the first row is true. */
+static bool store_flag(const PGresult *res, int col)
+{
+    return PQgetvalue(res, 0, col)[0] == 't';
+}
+
 /* The first column of the single row as a new string; NULL when no row or SQL NULL. */
 static enum tp_err store_text(PGconn *db, const char *sql, int n, const char *const *params,
                               char **out, char *errstr, size_t errstr_size)
@@ -29,9 +46,8 @@ static enum tp_err store_text(PGconn *db, const char *sql, int n, const char *co
 static enum tp_err store_text_id(PGconn *db, const char *sql, int32_t id, char **out, char *errstr,
                                  size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v};
+    struct store_int v;
+    const char *params[] = {store_int(&v, id)};
     return store_text(db, sql, 1, params, out, errstr, errstr_size);
 }
 
@@ -174,7 +190,7 @@ enum tp_err registry_store_lookup(PGconn *db, const char *subject,
         2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         return err;
-    *subject_exists = PQgetvalue(res, 0, 1)[0] == 't';
+    *subject_exists = store_flag(res, 1);
     err = TP_NOT_FOUND;
     if (!PQgetisnull(res, 0, 0) && sscanf(PQgetvalue(res, 0, 0), "%d %d", id, version) == 2)
         err = TP_OK;
@@ -229,10 +245,9 @@ enum tp_err registry_store_unfiled(PGconn *db, int max, struct registry_store_bl
 enum tp_err registry_store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
                                     char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
+    struct store_int v;
     char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
-    const char *params[] = {v, hex};
+    const char *params[] = {store_int(&v, id), hex};
     enum tp_err err = pg_exec_params(
         db,
         "UPDATE registry_schemas SET schema_file = $2::bytea, canonical = sha256($2::bytea ||"
@@ -262,10 +277,8 @@ enum tp_err registry_store_live_blobs(PGconn *db, const char *subject, int versi
                                       size_t errstr_size)
 {
     PGresult *res;
-    char v[16], a[8];
-    snprintf(v, sizeof(v), "%d", version);
-    snprintf(a, sizeof(a), "%s", all ? "true" : "false");
-    const char *params[] = {subject, v, a};
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version), all ? "true" : "false"};
     *out = NULL;
     *n = 0;
     enum tp_err err = pg_exec_params(
@@ -390,23 +403,44 @@ out:
     return err;
 }
 
-enum tp_err registry_store_config_get(PGconn *db, const char *subject, char **level, bool *is_set,
-                                      char *errstr, size_t errstr_size)
+/*
+ * A setting of the registry that a subject may override (the compatibility level, the mode):
+ * sql answers the subject's value or else the registry's or else the default, and whether the
+ * subject (NULL: the registry) has its own.
+ */
+static enum tp_err store_scoped_get(PGconn *db, const char *sql, const char *subject, char **value,
+                                    bool *is_set, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject ? subject : ""};
-    enum tp_err err = pg_exec_params(
+    enum tp_err err =
+        pg_exec_params(db, sql, 1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    *value = tp_strdup(PQgetvalue(res, 0, 0));
+    *is_set = store_flag(res, 1);
+    PQclear(res);
+    return TP_OK;
+}
+
+/* The string member of a JSON body (NULL when absent); TP_DECODE when the body is not JSON. */
+static enum tp_err store_body_member(PGconn *db, const char *body, const char *member, char **out,
+                                     char *errstr, size_t errstr_size)
+{
+    const char *params[] = {body, member};
+    enum tp_err err = store_text(db, "SELECT $1::jsonb->>$2", 2, params, out, errstr, errstr_size);
+    return store_client_json(err, errstr);
+}
+
+enum tp_err registry_store_config_get(PGconn *db, const char *subject, char **level, bool *is_set,
+                                      char *errstr, size_t errstr_size)
+{
+    return store_scoped_get(
         db,
         "SELECT coalesce((SELECT compatibility FROM registry_config WHERE scope = $1 AND $1 <> ''),"
         " (SELECT compatibility FROM registry_config WHERE scope = ''), 'BACKWARD'),"
         " EXISTS (SELECT 1 FROM registry_config WHERE scope = $1)",
-        1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    *level = tp_strdup(PQgetvalue(res, 0, 0));
-    *is_set = PQgetvalue(res, 0, 1)[0] == 't';
-    PQclear(res);
-    return TP_OK;
+        subject, level, is_set, errstr, errstr_size);
 }
 
 enum tp_err registry_store_config_set(PGconn *db, const char *subject, const char *level,
@@ -423,10 +457,7 @@ enum tp_err registry_store_config_set(PGconn *db, const char *subject, const cha
 enum tp_err registry_store_config_parse(PGconn *db, const char *body, char **level, char *errstr,
                                         size_t errstr_size)
 {
-    const char *params[] = {body};
-    enum tp_err err =
-        store_text(db, "SELECT $1::jsonb->>'compatibility'", 1, params, level, errstr, errstr_size);
-    return store_client_json(err, errstr);
+    return store_body_member(db, body, "compatibility", level, errstr, errstr_size);
 }
 
 enum tp_err registry_store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size)
@@ -459,9 +490,9 @@ enum tp_err registry_store_version_json(PGconn *db, const char *subject, int ver
                                         bool *subject_exists, char *errstr, size_t errstr_size)
 {
     PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v, serialized ? "true" : "false", deleted ? "true" : "false"};
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version), serialized ? "true" : "false",
+                            deleted ? "true" : "false"};
     *json = NULL;
     // clang-format off
     static const char sql[] =
@@ -478,7 +509,7 @@ enum tp_err registry_store_version_json(PGconn *db, const char *subject, int ver
     if (err != TP_OK)
         return err;
     *json = store_dup_or_null(res, 0, 0);
-    *subject_exists = PQgetvalue(res, 0, 1)[0] == 't';
+    *subject_exists = store_flag(res, 1);
     PQclear(res);
     return TP_OK;
 }
@@ -486,9 +517,8 @@ enum tp_err registry_store_version_json(PGconn *db, const char *subject, int ver
 enum tp_err registry_store_schema_json(PGconn *db, int32_t id, bool serialized, char **json,
                                        char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v, serialized ? "true" : "false"};
+    struct store_int v;
+    const char *params[] = {store_int(&v, id), serialized ? "true" : "false"};
     return store_text(db,
                       "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
                       " 'schema', " STORE_SCHEMA_SQL(
@@ -532,9 +562,8 @@ enum tp_err registry_store_schema_fds(PGconn *db, int32_t id, const char *subjec
                                       size_t errstr_size)
 {
     PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v, subject};
+    struct store_int v;
+    const char *params[] = {store_int(&v, id), subject};
     enum tp_err err = pg_exec_params(
         db,
         "SELECT descriptor_set, $2::text IS NULL OR EXISTS (SELECT 1 FROM registry_versions"
@@ -546,9 +575,32 @@ enum tp_err registry_store_schema_fds(PGconn *db, int32_t id, const char *subjec
     if (PQntuples(res) == 0) {
         err = TP_NOT_FOUND;
     } else {
-        *in_subject = PQgetvalue(res, 0, 1)[0] == 't';
+        *in_subject = store_flag(res, 1);
         err = store_bytea(res, 0, 0, fds, len, errstr, errstr_size);
     }
+    PQclear(res);
+    return err;
+}
+
+/*
+ * Changes one version: sql takes the subject ($1) and the version ($2, -1: the latest) and
+ * answers one row, the changed version (NULL: none, TP_NOT_FOUND) and then n_flags booleans
+ * into *flags[i].
+ */
+static enum tp_err store_version_change(PGconn *db, const char *sql, const char *subject,
+                                        int version, bool *const *flags, int n_flags, char *errstr,
+                                        size_t errstr_size)
+{
+    PGresult *res;
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version)};
+    enum tp_err err =
+        pg_exec_params(db, sql, 2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    for (int i = 0; i < n_flags; i++)
+        *flags[i] = store_flag(res, 1 + i);
+    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
     PQclear(res);
     return err;
 }
@@ -556,11 +608,8 @@ enum tp_err registry_store_schema_fds(PGconn *db, int32_t id, const char *subjec
 enum tp_err registry_store_version_delete(PGconn *db, const char *subject, int version,
                                           bool *subject_exists, char *errstr, size_t errstr_size)
 {
-    PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
-    enum tp_err err = pg_exec_params(
+    /* the EXISTS sees the snapshot before the update: the subject existed */
+    return store_version_change(
         db,
         "WITH d AS (UPDATE registry_versions SET deleted = true WHERE subject = $1"
         " AND NOT deleted AND version = CASE WHEN $2::int = -1 THEN (SELECT max(version)"
@@ -568,14 +617,7 @@ enum tp_err registry_store_version_delete(PGconn *db, const char *subject, int v
         " RETURNING version)"
         " SELECT (SELECT version FROM d),"
         " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)",
-        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    /* the EXISTS sees the snapshot before the update: the subject existed */
-    *subject_exists = PQgetvalue(res, 0, 1)[0] == 't';
-    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
-    PQclear(res);
-    return err;
+        subject, version, (bool *const[]){subject_exists}, 1, errstr, errstr_size);
 }
 
 enum tp_err registry_store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
@@ -629,7 +671,7 @@ enum tp_err registry_store_subject_delete(PGconn *db, const char *subject, bool 
     }
     if (err != TP_OK)
         return err;
-    *live = PQgetvalue(res, 0, 1)[0] == 't';
+    *live = store_flag(res, 1);
     if (!PQgetisnull(res, 0, 2)) {
         *json = tp_strdup(PQgetvalue(res, 0, 2));
         err = TP_CONFLICT;
@@ -643,11 +685,7 @@ enum tp_err registry_store_subject_delete(PGconn *db, const char *subject, bool 
 enum tp_err registry_store_version_purge(PGconn *db, const char *subject, int version, bool *live,
                                          bool *subject_exists, char *errstr, size_t errstr_size)
 {
-    PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
-    enum tp_err err = pg_exec_params(
+    return store_version_change(
         db,
         "WITH t AS (SELECT CASE WHEN $2::int = -1 THEN (SELECT max(version) FROM registry_versions"
         "  WHERE subject = $1) ELSE $2::int END AS version),"
@@ -656,22 +694,14 @@ enum tp_err registry_store_version_purge(PGconn *db, const char *subject, int ve
         " SELECT (SELECT version FROM d), EXISTS (SELECT 1 FROM registry_versions WHERE"
         " subject = $1 AND version = (SELECT version FROM t) AND NOT deleted),"
         " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1)",
-        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    *live = PQgetvalue(res, 0, 1)[0] == 't';
-    *subject_exists = PQgetvalue(res, 0, 2)[0] == 't';
-    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
-    PQclear(res);
-    return err;
+        subject, version, (bool *const[]){live, subject_exists}, 2, errstr, errstr_size);
 }
 
 enum tp_err registry_store_referenced_by_json(PGconn *db, const char *subject, int version,
                                               char **json, char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version)};
     return store_text(
         db,
         "SELECT coalesce(json_agg(DISTINCT s.id ORDER BY s.id), '[]')::text FROM registry_schemas"
@@ -709,20 +739,11 @@ enum tp_err registry_store_config_delete(PGconn *db, const char *subject, char *
 enum tp_err registry_store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set,
                                     char *errstr, size_t errstr_size)
 {
-    PGresult *res;
-    const char *params[] = {subject ? subject : ""};
-    enum tp_err err = pg_exec_params(
-        db,
-        "SELECT coalesce((SELECT mode FROM registry_modes WHERE scope = $1 AND $1 <> ''),"
-        " (SELECT mode FROM registry_modes WHERE scope = ''), 'READWRITE'),"
-        " EXISTS (SELECT 1 FROM registry_modes WHERE scope = $1)",
-        1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    *mode = tp_strdup(PQgetvalue(res, 0, 0));
-    *is_set = PQgetvalue(res, 0, 1)[0] == 't';
-    PQclear(res);
-    return TP_OK;
+    return store_scoped_get(db,
+                            "SELECT coalesce((SELECT mode FROM registry_modes WHERE scope = $1"
+                            " AND $1 <> ''), (SELECT mode FROM registry_modes WHERE scope = ''),"
+                            " 'READWRITE'), EXISTS (SELECT 1 FROM registry_modes WHERE scope = $1)",
+                            subject, mode, is_set, errstr, errstr_size);
 }
 
 enum tp_err registry_store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
@@ -746,8 +767,5 @@ enum tp_err registry_store_mode_delete(PGconn *db, const char *subject, char **p
 enum tp_err registry_store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
                                       size_t errstr_size)
 {
-    const char *params[] = {body};
-    enum tp_err err =
-        store_text(db, "SELECT $1::jsonb->>'mode'", 1, params, mode, errstr, errstr_size);
-    return store_client_json(err, errstr);
+    return store_body_member(db, body, "mode", mode, errstr, errstr_size);
 }
