@@ -285,8 +285,9 @@ static struct ingest_call *ingest_call_new(struct ingest *ing, struct http_reque
     return call;
 }
 
-/* Marks the valid readings in valid[] (counted in call->accepted); lists the others that
- * validation refuses in call->rejected and counts them by reason. */
+/* Marks the valid readings in valid[] (counted in call->accepted); lists the others, refused
+ * by the strict check (decode.h) or by validation, in call->rejected and counts them by
+ * reason. */
 static void ingest_validate_readings(struct ingest *ing, struct ingest_call *call,
                                      const struct decoded *d, bool *valid)
 {
@@ -301,10 +302,10 @@ static void ingest_validate_readings(struct ingest *ing, struct ingest_call *cal
                                     sizeof(msg)) == TP_OK) {
             valid[i] = true;
             call->accepted++;
-        } else {
-            ingest_reject(&call->rejected, i, ingest_error_code(code), msg);
-            atomic_fetch_add(&ing->rejected_total[code], 1);
+            continue;
         }
+        ingest_reject(&call->rejected, i, ingest_error_code(code), msg);
+        atomic_fetch_add(&ing->rejected_total[code], 1);
     }
 }
 
