@@ -1,6 +1,5 @@
 #include "decode.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,23 +16,6 @@
 #define DECODE_ARENA_FACTOR 8
 #define DECODE_ARENA_SLACK  64 /* per reading, beyond its struct */
 #define DECODE_ARENA_BASE   (64 * 1024)
-
-static enum tp_err decode_fail(enum ingest_error *code, enum ingest_error c, char *msg,
-                               size_t msg_size, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static enum tp_err decode_fail(enum ingest_error *code, enum ingest_error c, char *msg,
-                               size_t msg_size, const char *fmt, ...)
-{
-    *code = c;
-    if (msg && msg_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, msg_size, fmt, ap);
-        va_end(ap);
-    }
-    return TP_DECODE;
-}
 
 static void decode_mark_bad(void *arg, size_t index, const char *code, const char *msg)
 {
@@ -55,26 +37,27 @@ static enum tp_err decode_registry(struct schemas *schemas, const struct framing
     char why[512];
     enum tp_err err = schemas_get(schemas, h->schema_id, &sc, &out->pinned, why, sizeof(why));
     if (err == TP_NOT_FOUND || err == TP_DECODE) {
-        return decode_fail(code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
-                           "schema id %d is not a telemetry schema this server accepts: %s",
-                           h->schema_id, why);
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
+                                "schema id %d is not a telemetry schema this server accepts: %s",
+                                h->schema_id, why);
     }
     if (err != TP_OK) {
-        return decode_fail(code, INGEST_ERR_REGISTRY_UNAVAILABLE, msg, msg_size,
-                           "schema id %d could not be looked up (%s); retry later", h->schema_id,
-                           why);
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_REGISTRY_UNAVAILABLE, msg, msg_size,
+                                "schema id %d could not be looked up (%s); retry later",
+                                h->schema_id, why);
     }
     out->schemas = schemas;
     const ProtobufCMessageDescriptor *first = rtdesc_message_at(sc->set, (int32_t[]){0}, 1);
     if (!first || strcmp(first->name, DECODE_READING) != 0) {
-        return decode_fail(code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
-                           "schema id %d is not a telemetry schema: its first message must be %s",
-                           h->schema_id, DECODE_READING);
+        return ingest_error_set(
+            TP_DECODE, code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
+            "schema id %d is not a telemetry schema: its first message must be %s", h->schema_id,
+            DECODE_READING);
     }
     *md = rtdesc_message_at(sc->set, h->path, h->path_len);
     if (!*md || (strcmp((*md)->name, DECODE_READING) && strcmp((*md)->name, DECODE_BATCH)))
-        return decode_fail(code, INGEST_ERR_UNKNOWN_MESSAGE_TYPE, msg, msg_size, "%s",
-                           "the message index must name a Reading or a ReadingBatch");
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_UNKNOWN_MESSAGE_TYPE, msg, msg_size,
+                                "%s", "the message index must name a Reading or a ReadingBatch");
     return TP_OK;
 }
 
@@ -101,14 +84,15 @@ static enum tp_err decode_prescan(const ProtobufCMessageDescriptor *md, bool sin
         return TP_DECODE;
     }
     if (lim && lim->max_readings && sc.units > lim->max_readings) {
-        return decode_fail(code, INGEST_ERR_TOO_MANY_READINGS, msg, msg_size,
-                           "request carries %zu readings, the limit is %zu; nothing was stored",
-                           sc.units, lim->max_readings);
+        return ingest_error_set(
+            TP_DECODE, code, INGEST_ERR_TOO_MANY_READINGS, msg, msg_size,
+            "request carries %zu readings, the limit is %zu; nothing was stored", sc.units,
+            lim->max_readings);
     }
     if (lim && lim->max_reading_bytes && sc.largest > lim->max_reading_bytes) {
-        return decode_fail(code, INGEST_ERR_READING_TOO_LARGE, msg, msg_size,
-                           "reading %zu takes %zu bytes, the limit is %zu; nothing was stored",
-                           sc.largest_index, sc.largest, lim->max_reading_bytes);
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_READING_TOO_LARGE, msg, msg_size,
+                                "reading %zu takes %zu bytes, the limit is %zu; nothing was stored",
+                                sc.largest_index, sc.largest, lim->max_reading_bytes);
     }
     arena_set_limit(&out->arena, DECODE_ARENA_BASE + DECODE_ARENA_FACTOR * payload_len +
                                      (unit_size + DECODE_ARENA_SLACK) * sc.units);
@@ -125,8 +109,8 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
     ProtobufCAllocator pa = arena_protobuf(&out->arena);
     out->schema_id = schema_id;
     if (len == 0)
-        return decode_fail(code, INGEST_ERR_EMPTY_BODY, msg, msg_size, "%s",
-                           "request body is empty");
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_EMPTY_BODY, msg, msg_size, "%s",
+                                "request body is empty");
     const uint8_t *payload = data;
     size_t payload_len = len;
     /* plain bodies are batches of the built-in schema */
@@ -136,12 +120,13 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
         struct framing_header h;
         char why[160];
         if (framing_decode(data, len, &h, why, sizeof(why)) != TP_OK)
-            return decode_fail(code, INGEST_ERR_INVALID_FRAMING, msg, msg_size,
-                               "body is not a valid Confluent frame: %s", why);
+            return ingest_error_set(TP_DECODE, code, INGEST_ERR_INVALID_FRAMING, msg, msg_size,
+                                    "body is not a valid Confluent frame: %s", why);
         if (h.schema_id == schema_id) {
             if (h.path_len != 1 || h.path[0] > 1)
-                return decode_fail(code, INGEST_ERR_UNKNOWN_MESSAGE_TYPE, msg, msg_size, "%s",
-                                   "message index must be [0] (Reading) or [1] (ReadingBatch)");
+                return ingest_error_set(
+                    TP_DECODE, code, INGEST_ERR_UNKNOWN_MESSAGE_TYPE, msg, msg_size, "%s",
+                    "message index must be [0] (Reading) or [1] (ReadingBatch)");
             if (h.path[0] == 0)
                 md = &twinpipe__telemetry__v1__reading__descriptor;
         } else if (schemas) {
@@ -150,10 +135,10 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
                 goto fail;
             out->schema_id = h.schema_id;
         } else {
-            return decode_fail(code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
-                               "schema id %d is not a telemetry schema this server accepts "
-                               "(expected %d)",
-                               h.schema_id, schema_id);
+            return ingest_error_set(TP_DECODE, code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
+                                    "schema id %d is not a telemetry schema this server accepts "
+                                    "(expected %d)",
+                                    h.schema_id, schema_id);
         }
         payload = h.payload;
         payload_len = h.payload_len;
@@ -164,17 +149,17 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
         goto fail;
     ProtobufCMessage *m = protobuf_c_message_unpack(md, &pa, payload_len, payload);
     if (!m && out->arena.exceeded) {
-        err =
-            decode_fail(code, INGEST_ERR_UNPACKED_TOO_LARGE, msg, msg_size,
-                        "the body would take more than %zu bytes unpacked (%zu bytes on the wire); "
-                        "nothing was stored",
-                        out->arena.limit, payload_len);
+        err = ingest_error_set(
+            TP_DECODE, code, INGEST_ERR_UNPACKED_TOO_LARGE, msg, msg_size,
+            "the body would take more than %zu bytes unpacked (%zu bytes on the wire); "
+            "nothing was stored",
+            out->arena.limit, payload_len);
         goto fail;
     }
     if (!m) {
-        err = decode_fail(code, INGEST_ERR_INVALID_PROTOBUF, msg, msg_size, "%s",
-                          single ? "body is not a valid protobuf Reading"
-                                 : "body is not a valid protobuf ReadingBatch");
+        err = ingest_error_set(TP_DECODE, code, INGEST_ERR_INVALID_PROTOBUF, msg, msg_size, "%s",
+                               single ? "body is not a valid protobuf Reading"
+                                      : "body is not a valid protobuf ReadingBatch");
         goto fail;
     }
     /* fields no version of the schema defines are never journaled */
@@ -189,8 +174,8 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
         out->n = out->batch->n_readings;
     }
     if (out->n == 0) {
-        err = decode_fail(code, INGEST_ERR_EMPTY_BATCH, msg, msg_size, "%s",
-                          "batch carries no readings");
+        err = ingest_error_set(TP_DECODE, code, INGEST_ERR_EMPTY_BATCH, msg, msg_size, "%s",
+                               "batch carries no readings");
         goto fail;
     }
     out->bad = arena_alloc(&out->arena, out->n * sizeof(*out->bad));
@@ -207,7 +192,8 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
             protobuf_c_message_descriptor_get_field_by_name(md, "readings");
         if (strict_check_elements(md, rf ? rf->id : 1, payload, payload_len, decode_mark_bad, out,
                                   &c, why, sizeof(why)) != TP_OK) {
-            err = decode_fail(code, ingest_error_of_strict(c), msg, msg_size, "%s", why);
+            err = ingest_error_set(TP_DECODE, code, ingest_error_of_strict(c), msg, msg_size, "%s",
+                                   why);
             goto fail;
         }
     }

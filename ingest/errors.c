@@ -42,6 +42,19 @@ const char *ingest_error_when(enum ingest_error e)
     return (unsigned)e < INGEST_ERR__COUNT ? ingest_errors[e].when : "";
 }
 
+enum tp_err ingest_error_set(enum tp_err ret, enum ingest_error *code, enum ingest_error e,
+                             char *msg, size_t msg_size, const char *fmt, ...)
+{
+    *code = e;
+    if (msg && msg_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msg_size, fmt, ap);
+        va_end(ap);
+    }
+    return ret;
+}
+
 enum ingest_error ingest_error_of_strict(const char *strict_code)
 {
     enum strict_code s;

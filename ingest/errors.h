@@ -37,6 +37,7 @@
 
 #include <stddef.h>
 
+#include "common/err.h"
 #include "common/http.h"
 
 #define INGEST_ERR_REQUEST 1u
@@ -134,6 +135,11 @@ const char *ingest_error_when(enum ingest_error e);
 /* The row of a code schema/strict.h's functions gave (schema/strict_codes.h); a string
  * that is not one of them is a programmer error (aborts). */
 enum ingest_error ingest_error_of_strict(const char *strict_code);
+/* Sets *code to e and msg (NULL or size 0: none) from fmt; returns ret (TP_VALIDATION for a
+ * reading, TP_DECODE for a body). */
+enum tp_err ingest_error_set(enum tp_err ret, enum ingest_error *code, enum ingest_error e,
+                             char *msg, size_t msg_size, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* Answers the error document of a request row; message from fmt. Adds WWW-Authenticate to
  * 401s and Retry-After to the INGEST_ERR_RETRY rows. */
 void ingest_error_reply(struct http_request *req, enum ingest_error e, const char *fmt, ...)

@@ -12,36 +12,22 @@
  *   literal http_reply_error outside errors.c would escape this check).
  */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ingest/errors.h"
+#include "tests/support/apidoc.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 static struct jv *doc;
 static char *text;
 
 static void load(void)
 {
-    text = read_file(TP_SOURCE_DIR "/ingest/openapi.json");
+    text = apidoc_read("ingest/openapi.json");
     doc = jv_parse(text);
     ck_assert_msg(doc != NULL, "ingest/openapi.json is not JSON");
 }
@@ -50,17 +36,6 @@ static void unload(void)
 {
     jv_free(doc);
     free(text);
-}
-
-/* Member of an object by exact key, or NULL. */
-static const struct jv *member(const struct jv *o, const char *key)
-{
-    if (!o || o->type != JV_OBJ)
-        return NULL;
-    for (size_t i = 0; i < o->n; i++)
-        if (!strcmp(o->keys[i], key))
-            return o->items[i];
-    return NULL;
 }
 
 static bool in_array(const struct jv *a, const char *s)
@@ -74,13 +49,13 @@ static bool in_array(const struct jv *a, const char *s)
 START_TEST(test_routes_are_documented)
 {
     ck_assert_msg(!strncmp(jv_str(doc, "openapi"), "3.", 2), "not OpenAPI 3");
-    const struct jv *paths = member(doc, "paths");
+    const struct jv *paths = apidoc_member(doc, "paths");
     ck_assert_ptr_nonnull(paths);
     size_t n_ops = 0;
     for (size_t i = 0; i < paths->n; i++)
         n_ops += paths->items[i]->n;
     /* the route table: {"METHOD", "/path", ... */
-    char *src = read_file(TP_SOURCE_DIR "/ingest/main.c");
+    char *src = apidoc_read("ingest/main.c");
     const char *tbl = strstr(src, "const struct http_route routes[] = {");
     ck_assert_ptr_nonnull(tbl);
     const char *end = strstr(tbl, "};");
@@ -88,7 +63,7 @@ START_TEST(test_routes_are_documented)
     for (const char *p = tbl; (p = strstr(p, "{\"")) && p < end; p++) {
         char method[8], path[128];
         ck_assert_int_eq(sscanf(p, "{\"%7[A-Z]\", \"%127[^\"]\"", method, path), 2);
-        const struct jv *item = member(paths, path);
+        const struct jv *item = apidoc_member(paths, path);
         bool found = false;
         for (size_t m = 0; item && m < item->n && !found; m++)
             found = !strcasecmp(item->keys[m], method);
@@ -102,41 +77,28 @@ START_TEST(test_routes_are_documented)
 }
 END_TEST
 
-/* Calls fn(status, code) for each code of each response's x-error-codes (x-server-errors too). */
-static void each_documented(void (*fn)(unsigned status, const char *code))
+/* A documented (status, code) is a request row with that status. */
+static void check_in_table(void *arg, const char *path, unsigned status, const struct jv *code)
 {
-    const struct jv *paths = member(doc, "paths");
-    const struct jv *lists[64];
-    size_t nl = 0;
-    for (size_t i = 0; i < paths->n; i++)
-        for (size_t m = 0; m < paths->items[i]->n; m++)
-            lists[nl++] = member(paths->items[i]->items[m], "responses");
-    lists[nl++] = member(member(doc, "x-server-errors"), "responses");
-    for (size_t l = 0; l < nl; l++)
-        for (size_t r = 0; lists[l] && r < lists[l]->n; r++) {
-            const struct jv *codes = member(lists[l]->items[r], "x-error-codes");
-            for (size_t c = 0; codes && c < codes->n; c++)
-                fn((unsigned)atoi(lists[l]->keys[r]), codes->items[c]->str);
-        }
-}
-
-static void check_in_table(unsigned status, const char *code)
-{
+    (void)arg;
+    ck_assert_msg(code != NULL, "%s: a %u response without x-error-codes", path, status);
     bool found = false;
     for (int e = 0; e < INGEST_ERR__COUNT && !found; e++)
         found = (ingest_error_flags((enum ingest_error)e) & INGEST_ERR_REQUEST) &&
                 ingest_error_status((enum ingest_error)e) == status &&
-                !strcmp(ingest_error_code((enum ingest_error)e), code);
-    ck_assert_msg(found, "documented %u %s is not a request row of ingest/errors.h", status, code);
+                !strcmp(ingest_error_code((enum ingest_error)e), code->str);
+    ck_assert_msg(found, "documented %u %s is not a request row of ingest/errors.h", status,
+                  code->str);
 }
 
-static unsigned want_status;
-static const char *want_code;
-static bool seen;
-
-static void check_seen(unsigned status, const char *code)
+/* Whether the row arg is documented with its status. */
+static void check_seen(void *arg, const char *path, unsigned status, const struct jv *code)
 {
-    seen = seen || (status == want_status && !strcmp(code, want_code));
+    (void)path;
+    int e = *(int *)arg;
+    if (code && status == ingest_error_status((enum ingest_error)e) &&
+        !strcmp(code->str, ingest_error_code((enum ingest_error)e)))
+        *(int *)arg = -1;
 }
 
 START_TEST(test_request_errors_are_documented)
@@ -148,24 +110,24 @@ START_TEST(test_request_errors_are_documented)
     for (int e = 0; e < INGEST_ERR__COUNT; e++) {
         if (!(ingest_error_flags((enum ingest_error)e) & INGEST_ERR_REQUEST))
             continue;
-        want_status = ingest_error_status((enum ingest_error)e);
-        want_code = ingest_error_code((enum ingest_error)e);
-        seen = false;
-        each_documented(check_seen);
-        ck_assert_msg(seen, "%u %s (ingest/errors.h) is not in ingest/openapi.json", want_status,
-                      want_code);
-        ck_assert_msg(in_array(codes_enum, want_code), "%s is not in the Error schema's code enum",
-                      want_code);
+        int seen = e;
+        apidoc_each_error(doc, check_seen, &seen);
+        ck_assert_msg(seen == -1, "%u %s (ingest/errors.h) is not in ingest/openapi.json",
+                      ingest_error_status((enum ingest_error)e),
+                      ingest_error_code((enum ingest_error)e));
+        ck_assert_msg(in_array(codes_enum, ingest_error_code((enum ingest_error)e)),
+                      "%s is not in the Error schema's code enum",
+                      ingest_error_code((enum ingest_error)e));
         n_request++;
     }
-    each_documented(check_in_table);
+    apidoc_each_error(doc, check_in_table, NULL);
     ck_assert_uint_eq(codes_enum->n, n_request);
     /* the telemetry POST documents auth, backpressure and the wire limits */
     const struct jv *post =
-        member(member(member(member(doc, "paths"), "/v1/telemetry"), "post"), "responses");
-    ck_assert(in_array(member(member(post, "401"), "x-error-codes"), "unauthorized"));
-    ck_assert(in_array(member(member(post, "503"), "x-error-codes"), "overloaded"));
-    ck_assert(in_array(member(member(post, "413"), "x-error-codes"), "too_many_readings"));
+        jv_path(apidoc_member(apidoc_member(doc, "paths"), "/v1/telemetry"), "post.responses");
+    ck_assert(in_array(jv_path(post, "401.x-error-codes"), "unauthorized"));
+    ck_assert(in_array(jv_path(post, "503.x-error-codes"), "overloaded"));
+    ck_assert(in_array(jv_path(post, "413.x-error-codes"), "too_many_readings"));
 }
 END_TEST
 
@@ -211,7 +173,7 @@ START_TEST(test_table_is_consistent)
         for (int k = e + 1; k < INGEST_ERR__COUNT; k++)
             ck_assert_str_ne(code, ingest_error_code((enum ingest_error)k));
     }
-    /* every strict code has its row */
+    /* the strict codes have their rows */
     ck_assert_int_eq(ingest_error_of_strict("invalid_utf8"), INGEST_ERR_INVALID_UTF8);
     ck_assert_int_eq(ingest_error_of_strict("too_deep"), INGEST_ERR_TOO_DEEP);
 }
@@ -220,24 +182,9 @@ END_TEST
 /* No file of ingest/ but errors.c answers an error by itself. */
 START_TEST(test_errors_only_from_the_table)
 {
-    DIR *d = opendir(TP_SOURCE_DIR "/ingest");
-    ck_assert_ptr_nonnull(d);
-    struct dirent *ent;
-    int files = 0;
-    while ((ent = readdir(d))) {
-        size_t l = strlen(ent->d_name);
-        if (l < 3 || strcmp(ent->d_name + l - 2, ".c") || !strcmp(ent->d_name, "errors.c"))
-            continue;
-        char path[512];
-        snprintf(path, sizeof(path), "%s/ingest/%s", TP_SOURCE_DIR, ent->d_name);
-        char *src = read_file(path);
-        ck_assert_msg(strstr(src, "http_reply_error") == NULL,
-                      "%s answers an error without ingest/errors.h (use ingest_error_reply)", path);
-        free(src);
-        files++;
-    }
-    closedir(d);
-    ck_assert_int_ge(files, 5);
+    ck_assert_int_ge(apidoc_sources_lack("ingest", "errors.c", "http_reply_error",
+                                         "answer through ingest/errors.h: ingest_error_reply"),
+                     5);
 }
 END_TEST
 

@@ -11,28 +11,14 @@
  * but errors.c.
  */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "registry/errors.h"
+#include "tests/support/apidoc.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 /* "/subjects/{subject}/versions" -> "/subjects/ * /versions" (and "**" -> "*") in out */
 static void normalize(const char *in, char *out, size_t n)
@@ -56,8 +42,8 @@ static void normalize(const char *in, char *out, size_t n)
 
 START_TEST(test_routes_and_document_agree)
 {
-    char *src = slurp(TP_SOURCE_DIR "/registry/main.c");
-    char *text = slurp(TP_SOURCE_DIR "/registry/openapi.json");
+    char *src = apidoc_read("registry/main.c");
+    char *text = apidoc_read("registry/openapi.json");
     struct jv *doc = jv_parse(text);
     ck_assert_ptr_nonnull(doc);
     const struct jv *paths = jv_path(doc, "paths");
@@ -116,74 +102,44 @@ START_TEST(test_routes_and_document_agree)
 }
 END_TEST
 
-/* Member of an object by exact key (paths hold dots), or NULL. */
-static const struct jv *member(const struct jv *o, const char *key)
-{
-    if (!o || o->type != JV_OBJ)
-        return NULL;
-    for (size_t i = 0; i < o->n; i++)
-        if (!strcmp(o->keys[i], key))
-            return o->items[i];
-    return NULL;
-}
-
-/* Follows {"$ref":"#/components/responses/<name>"}. */
-static const struct jv *deref(const struct jv *doc, const struct jv *v)
-{
-    const struct jv *r = member(v, "$ref");
-    if (!r)
-        return v;
-    char name[64];
-    ck_assert_int_eq(sscanf(r->str, "#/components/responses/%63s", name), 1);
-    const struct jv *target = member(member(member(doc, "components"), "responses"), name);
-    ck_assert_msg(target != NULL, "dangling %s", r->str);
-    return target;
-}
-
-/* Every (status, error_code) the document lists, in documented[0..*n). */
+/* Every documented (status, error_code); /readyz's 503 is twinpipe's
+ * {"error":{"code":"not_ready"}}, not a row of the table. */
 struct documented {
-    unsigned status;
-    int code;
+    size_t n;
+    struct {
+        unsigned status;
+        int code;
+    } at[1024];
 };
 
-static void collect(const struct jv *doc, const struct jv *responses, struct documented *out,
-                    size_t *n, size_t max)
+static void collect(void *arg, const char *path, unsigned status, const struct jv *code)
 {
-    for (size_t r = 0; responses && r < responses->n; r++) {
-        const struct jv *codes = member(deref(doc, responses->items[r]), "x-error-codes");
-        unsigned status = (unsigned)atoi(responses->keys[r]);
-        ck_assert_msg(status < 400 || codes != NULL, "a %u response without x-error-codes", status);
-        for (size_t c = 0; codes && c < codes->n; c++) {
-            ck_assert_uint_lt(*n, max);
-            out[(*n)++] = (struct documented){status, (int)codes->items[c]->num};
-        }
-    }
+    struct documented *d = arg;
+    if (!strcmp(path, "/readyz") && status == 503 && !code)
+        return;
+    ck_assert_msg(code != NULL, "%s: a %u response without x-error-codes", path, status);
+    ck_assert_int_eq(code->type, JV_NUM);
+    ck_assert_uint_lt(d->n, sizeof(d->at) / sizeof(d->at[0]));
+    d->at[d->n].status = status;
+    d->at[d->n++].code = (int)code->num;
 }
 
 START_TEST(test_errors_and_document_agree)
 {
-    char *text = slurp(TP_SOURCE_DIR "/registry/openapi.json");
+    char *text = apidoc_read("registry/openapi.json");
     struct jv *doc = jv_parse(text);
     ck_assert_ptr_nonnull(doc);
-    static struct documented documented[2048];
-    size_t n = 0;
-    const struct jv *paths = member(doc, "paths");
-    for (size_t i = 0; i < paths->n; i++)
-        for (size_t m = 0; m < paths->items[i]->n; m++) {
-            const struct jv *responses = member(paths->items[i]->items[m], "responses");
-            /* /readyz's 503 is twinpipe's {"error":{"code":"not_ready"}}, not a table row */
-            if (strcmp(paths->keys[i], "/readyz") != 0)
-                collect(doc, responses, documented, &n, 2048);
-        }
-    collect(doc, member(member(doc, "x-server-errors"), "responses"), documented, &n, 2048);
+    static struct documented d;
+    d.n = 0;
+    apidoc_each_error(doc, collect, &d);
     /* document -> table */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < d.n; i++) {
         bool found = false;
         for (int e = 0; e < REGISTRY_ERR__COUNT && !found; e++)
-            found = registry_error_status((enum registry_error)e) == documented[i].status &&
-                    registry_error_code((enum registry_error)e) == documented[i].code;
-        ck_assert_msg(found, "documented %u %d is not in registry/errors.h", documented[i].status,
-                      documented[i].code);
+            found = registry_error_status((enum registry_error)e) == d.at[i].status &&
+                    registry_error_code((enum registry_error)e) == d.at[i].code;
+        ck_assert_msg(found, "documented %u %d is not in registry/errors.h", d.at[i].status,
+                      d.at[i].code);
     }
     /* table -> document, and the Error schema's enum */
     const struct jv *codes_enum =
@@ -194,8 +150,8 @@ START_TEST(test_errors_and_document_agree)
         unsigned status = registry_error_status((enum registry_error)e);
         int code = registry_error_code((enum registry_error)e);
         bool seen = false, in_enum = false;
-        for (size_t i = 0; i < n && !seen; i++)
-            seen = documented[i].status == status && documented[i].code == code;
+        for (size_t i = 0; i < d.n && !seen; i++)
+            seen = d.at[i].status == status && d.at[i].code == code;
         ck_assert_msg(seen, "%u %d (registry/errors.h) is not in registry/openapi.json", status,
                       code);
         for (size_t i = 0; i < codes_enum->n; i++)
@@ -207,7 +163,7 @@ START_TEST(test_errors_and_document_agree)
         for (int k = e + 1; k < REGISTRY_ERR__COUNT; k++)
             ck_assert_int_ne(code, registry_error_code((enum registry_error)k));
     }
-    ck_assert_uint_ge(n, 50); /* the document was read */
+    ck_assert_uint_ge(d.n, 50); /* the document was read */
     jv_free(doc);
     free(text);
 }
@@ -216,25 +172,9 @@ END_TEST
 /* No file of registry/ but errors.c writes Confluent's error document by itself. */
 START_TEST(test_errors_only_from_the_table)
 {
-    DIR *d = opendir(TP_SOURCE_DIR "/registry");
-    ck_assert_ptr_nonnull(d);
-    struct dirent *ent;
-    int files = 0;
-    while ((ent = readdir(d))) {
-        size_t l = strlen(ent->d_name);
-        if (l < 3 || strcmp(ent->d_name + l - 2, ".c") || !strcmp(ent->d_name, "errors.c"))
-            continue;
-        char path[512];
-        snprintf(path, sizeof(path), "%s/registry/%s", TP_SOURCE_DIR, ent->d_name);
-        char *src = slurp(path);
-        ck_assert_msg(strstr(src, "error_code") == NULL,
-                      "%s writes an error without registry/errors.h (use registry_error_reply)",
-                      path);
-        free(src);
-        files++;
-    }
-    closedir(d);
-    ck_assert_int_ge(files, 5);
+    ck_assert_int_ge(apidoc_sources_lack("registry", "errors.c", "error_code",
+                                         "answer through registry/errors.h: registry_error_reply"),
+                     5);
 }
 END_TEST
 
