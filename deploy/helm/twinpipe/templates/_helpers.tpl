@@ -202,10 +202,16 @@ containers:
       {{- with .mounts }}
       {{- . | nindent 6 }}
       {{- end }}
+      {{- with $root.Values.extraVolumeMounts }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
 volumes:
   {{- include "twinpipe.tmpVolume" $root | nindent 2 }}
   {{- with .volumes }}
   {{- . | nindent 2 }}
+  {{- end }}
+  {{- with $root.Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- with $root.Values.nodeSelector }}
 nodeSelector:
@@ -293,6 +299,9 @@ metadata:
     {{- include "twinpipe.labels" . | nindent 4 }}
 spec:
   {{- toYaml .values.pdb | nindent 2 }}
+  # a pod that is not ready (a projector replica without a partition, a service that
+  # lost its broker) never blocks a node drain
+  unhealthyPodEvictionPolicy: AlwaysAllow
   selector:
     matchLabels:
       {{- include "twinpipe.selectorLabels" . | nindent 6 }}
