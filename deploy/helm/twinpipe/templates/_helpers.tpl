@@ -69,8 +69,17 @@ TP_{{ . | upper | replace "." "_" | replace "-" "_" }}
 host={{ $p.host }} port={{ include "twinpipe.scalar" $p.port }} dbname={{ $p.database }} user={{ $p.user }}{{ if $p.sslmode }} sslmode={{ $p.sslmode }}{{ end }}
 {{- end }}
 
+{{/* The registry the clients ask: registry.url, else the release's own, else none
+(registry.enabled=false: the services accept only their built-in schema). */}}
 {{- define "twinpipe.registryUrl" -}}
-{{- if .Values.registry.url }}{{ .Values.registry.url }}{{ else }}http://{{ include "twinpipe.fullname" . }}-registry:{{ include "twinpipe.scalar" .Values.registry.port }}{{ end }}
+{{- if .Values.registry.url }}{{ .Values.registry.url }}{{ else if .Values.registry.enabled }}http://{{ include "twinpipe.fullname" . }}-registry:{{ include "twinpipe.scalar" .Values.registry.port }}{{ end }}
+{{- end }}
+
+{{/* registry.url into a client's config dict: (dict "c" $config "root" $) */}}
+{{- define "twinpipe.setRegistry" -}}
+{{- with include "twinpipe.registryUrl" .root }}
+{{- $_ := set $.c "registry.url" . }}
+{{- end }}
 {{- end }}
 
 {{/* env entries for PostgreSQL: TP_PG_DSN (literal or from a Secret) and PGPASSWORD */}}
@@ -93,6 +102,7 @@ host={{ $p.host }} port={{ include "twinpipe.scalar" $p.port }} dbname={{ $p.dat
 
 {{/* env entries for a registry client's read credential */}}
 {{- define "twinpipe.registryClientEnv" -}}
+{{- if include "twinpipe.registryUrl" . }}
 - name: TP_REGISTRY_USER
   valueFrom:
     secretKeyRef:
@@ -103,6 +113,7 @@ host={{ $p.host }} port={{ include "twinpipe.scalar" $p.port }} dbname={{ $p.dat
     secretKeyRef:
       name: {{ include "twinpipe.secretName" . }}
       key: registry-password
+{{- end }}
 {{- end }}
 
 {{/* env entries for librdkafka properties from Secrets */}}
