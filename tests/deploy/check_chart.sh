@@ -26,6 +26,8 @@ py=$("$root/tests/deploy/tools.sh" kvalidate)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# helm keeps its config and caches here, not in the user's home
+export HELM_CONFIG_HOME="$work/helm/config" HELM_CACHE_HOME="$work/helm/cache" HELM_DATA_HOME="$work/helm/data"
 fail=0
 
 for mode in default all; do

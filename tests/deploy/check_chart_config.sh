@@ -18,6 +18,8 @@ helm=$("$root/tests/deploy/tools.sh" helm)
 py=$("$root/tests/deploy/tools.sh" kvalidate)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# helm keeps its config and caches here, not in the user's home
+export HELM_CONFIG_HOME="$work/helm/config" HELM_CACHE_HOME="$work/helm/cache" HELM_DATA_HOME="$work/helm/data"
 
 "$helm" template tp "$chart" --kube-version 1.30.0 >"$work/default.yaml"
 "$helm" template tp "$chart" --kube-version 1.30.0 -f "$chart/ci/all-values.yaml" >"$work/all.yaml"
