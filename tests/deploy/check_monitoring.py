@@ -6,8 +6,9 @@ services export today, and the compose "monitoring" profile against the chart.
     that `promtool check rules` parses each one (tests/deploy/check_monitoring.sh)
 
   1. every tp_* metric a dashboard query or a rule uses is exported by a service: a
-     name written in a string of the sources of ingest/, projector/, query/, registry/, rollup/,
-     common/, or <prefix>_http_<name> of common/http.c's per-server families
+     name written in a string of a component's sources (every top-level folder but tests/,
+     bench/, deploy/, docs/, scripts/), or <prefix>_http_<name> of common/http.c's
+     per-server families
      (histograms: with _bucket, _sum or _count);
   2. the dashboard: valid JSON, a uid, every panel and query on the ${datasource}
      variable, the six areas of issue 15 present (ingest rate and 503s, journal lag
@@ -38,7 +39,9 @@ def problem(msg):
 
 def exported():
     names, prefixes, suffixes = set(), set(), set()
-    for d in ("ingest", "projector", "query", "registry", "rollup", "common"):
+    for d in sorted(os.listdir(src)):  # every component folder: services and libraries
+        if d in ("tests", "bench", "build", "deploy", "docs", "scripts") or d.startswith("."):
+            continue
         for f in glob.glob(os.path.join(src, d, "*.[ch]")):
             text = open(f).read()
             for lit in re.findall(r'"((?:[^"\\\n]|\\.)*)"', text):  # every string literal
