@@ -1,0 +1,222 @@
+"""check_objects.py - every object `helm template` rendered, checked offline.
+
+Run by tests/deploy/check_chart.sh with the python of the kubernetes-validate venv:
+
+  python check_objects.py MODE RENDERED.yaml CHART_DIR OUT_DIR
+    MODE = default | all   (which values file rendered it: what must be present differs)
+
+  1. every built-in object against the Kubernetes API schemas of the chart's lowest
+     supported version and of the newest kubernetes-validate ships, strict (unknown
+     fields are errors); the validator itself must refuse a known-bad object first;
+  2. the Prometheus Operator objects (no schema ships for CRDs): the PrometheusRule's
+     spec is the rule file's content exactly (written to OUT_DIR/prometheusrule.yml for
+     `promtool check rules`), the ServiceMonitor selects the chart's metrics Services on
+     their "metrics" port, the dashboard ConfigMap holds the dashboard file byte for byte;
+  3. the chart's promises: non-root, read-only root filesystem, /tmp an emptyDir, probes
+     on /healthz and /readyz (tp-rollup serves no /readyz: /healthz), a PDB and (ingest,
+     query, registry) an HPA per Deployment, the projector at most journal.partitions
+     replicas, tp-migrate a pre-install/pre-upgrade hook, tp-replay only when enabled.
+Exit 0 when all hold; 1 with one line per problem.
+"""
+import copy
+import os
+import re
+import sys
+
+import kubernetes_validate as kv
+import yaml
+
+MIN_VERSION = "1.30.0"  # Chart.yaml kubeVersion (preStop sleep)
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+HTTP = {"ingest", "projector", "query", "registry", "rollup"}
+HPA = {"ingest", "query", "registry"}
+
+mode, rendered, chart, out = sys.argv[1:5]
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+    print("check_objects(%s): %s" % (mode, msg), file=sys.stderr)
+
+
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+by_kind = {}
+for d in docs:
+    by_kind.setdefault(d["kind"], []).append(d)
+
+
+def component(d):
+    return d["metadata"]["labels"].get("app.kubernetes.io/component")
+
+
+# ---------------------------------------------------------------- 1. API schemas
+versions = sorted({MIN_VERSION, kv.latest_version()})
+bad = copy.deepcopy(by_kind["Deployment"][0])
+bad["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pathh"] = "/x"
+try:
+    kv.validate(bad, MIN_VERSION, strict=True)
+    problem("kubernetes-validate accepted an unknown field: the schema check would be vacuous")
+except kv.ValidationError:
+    pass
+validated = 0
+for d in docs:
+    if d["kind"] in CRD_KINDS:
+        continue
+    for v in versions:
+        try:
+            kv.validate(d, v, strict=True)
+        except (kv.ValidationError, kv.SchemaNotFoundError, kv.InvalidSchemaError) as e:
+            problem("%s %s against Kubernetes %s: %s" % (d["kind"], d["metadata"]["name"], v,
+                                                          str(e).splitlines()[0]))
+    validated += 1
+
+# ---------------------------------------------------------------- 2. Prometheus Operator objects
+want_crds = CRD_KINDS if mode == "all" else set()
+for k in CRD_KINDS:
+    if (k in by_kind) != (k in want_crds):
+        problem("%s %s with %s values" % (k, "rendered" if k in by_kind else "missing", mode))
+rules_file = os.path.join(chart, "files/prometheus/twinpipe-rules.yml")
+for pr in by_kind.get("PrometheusRule", []):
+    if pr.get("apiVersion") != "monitoring.coreos.com/v1":
+        problem("PrometheusRule apiVersion %r" % pr.get("apiVersion"))
+    if pr["spec"] != yaml.safe_load(open(rules_file)):
+        problem("the PrometheusRule's spec differs from %s" % rules_file)
+    with open(os.path.join(out, "prometheusrule.yml"), "w") as f:
+        yaml.safe_dump(pr["spec"], f)
+metrics_services = [s for s in by_kind.get("Service", [])
+                    if s["metadata"]["labels"].get("twinpipe.io/metrics") == "true"]
+for sm in by_kind.get("ServiceMonitor", []):
+    sel = sm["spec"]["selector"]["matchLabels"]
+    hit = {component(s) for s in metrics_services
+           if all(s["metadata"]["labels"].get(k) == v for k, v in sel.items())
+           and any(p["name"] == "metrics" for p in s["spec"]["ports"])}
+    if hit != HTTP:
+        problem("the ServiceMonitor selects the metrics Services of %s, not %s" % (sorted(hit), sorted(HTTP)))
+    eps = sm["spec"]["endpoints"]
+    if [e.get("port") for e in eps] != ["metrics"] or eps[0].get("path") != "/metrics":
+        problem("the ServiceMonitor's endpoints are %r" % eps)
+    rl = eps[0].get("relabelings", [])
+    if not any(r.get("targetLabel") == "job" and
+               r.get("sourceLabels") == ["__meta_kubernetes_service_label_app_kubernetes_io_component"] for r in rl):
+        problem("the ServiceMonitor does not name the job after the component (the rules' job labels)")
+for cm in by_kind.get("ConfigMap", []):
+    if cm["metadata"]["name"].endswith("-dashboard"):
+        want = open(os.path.join(chart, "files/grafana/twinpipe.json")).read()
+        if cm["data"].get("twinpipe.json", "") != want.rstrip("\n"):
+            problem("the dashboard ConfigMap is not files/grafana/twinpipe.json")
+        if cm["metadata"]["labels"].get("grafana_dashboard") != "1":
+            problem("the dashboard ConfigMap lacks the grafana_dashboard label of Grafana's sidecar")
+if (mode == "all") != any(c["metadata"]["name"].endswith("-dashboard") for c in by_kind.get("ConfigMap", [])):
+    problem("the dashboard ConfigMap is %s with %s values" % ("missing" if mode == "all" else "rendered", mode))
+
+# ---------------------------------------------------------------- 3. the chart's promises
+def pod_of(d):
+    return d["spec"]["template"]["spec"]
+
+
+workloads = by_kind.get("Deployment", []) + by_kind.get("Job", [])
+deployments = {component(d): d for d in by_kind.get("Deployment", [])}
+if set(deployments) != HTTP:
+    problem("Deployments for %s, expected %s" % (sorted(deployments), sorted(HTTP)))
+for d in workloads:
+    name, pod = d["metadata"]["name"], pod_of(d)
+    psc = pod.get("securityContext", {})
+    if not psc.get("runAsNonRoot") or not psc.get("runAsUser"):
+        problem("%s: pod not runAsNonRoot with a runAsUser" % name)
+    tmp = [v for v in pod.get("volumes", []) if v["name"] == "tmp"]
+    if not tmp or "emptyDir" not in tmp[0]:
+        problem("%s: no emptyDir volume tmp" % name)
+    for c in pod["containers"]:
+        sc = c.get("securityContext", {})
+        if sc.get("readOnlyRootFilesystem") is not True or sc.get("allowPrivilegeEscalation") is not False \
+                or sc.get("capabilities", {}).get("drop") != ["ALL"]:
+            problem("%s/%s: securityContext %r" % (name, c["name"], sc))
+        if {"name": "tmp", "mountPath": "/tmp"} not in c.get("volumeMounts", []):
+            problem("%s/%s: /tmp not mounted" % (name, c["name"]))
+        if not c.get("resources", {}).get("requests") or not c["resources"].get("limits", {}).get("memory"):
+            problem("%s/%s: no resource requests and memory limit" % (name, c["name"]))
+
+for comp, d in deployments.items():
+    pod = pod_of(d)
+    c = pod["containers"][0]
+    ready = "/healthz" if comp == "rollup" else "/readyz"
+    got = (c.get("livenessProbe", {}).get("httpGet", {}).get("path"),
+           c.get("readinessProbe", {}).get("httpGet", {}).get("path"),
+           c.get("startupProbe", {}).get("httpGet", {}).get("path"))
+    if got != ("/healthz", ready, "/healthz"):
+        problem("%s: liveness/readiness/startup probes on %r, expected /healthz, %s, /healthz" % (comp, got, ready))
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    if set(ports) != {"http", "metrics"}:
+        problem("%s: container ports %r" % (comp, ports))
+    pdbs = [p for p in by_kind.get("PodDisruptionBudget", [])
+            if p["spec"]["selector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"]]
+    if len(pdbs) != 1:
+        problem("%s: %d PodDisruptionBudgets select it" % (comp, len(pdbs)))
+    if d["spec"]["selector"]["matchLabels"].items() - d["spec"]["template"]["metadata"]["labels"].items():
+        problem("%s: the selector does not match the pod's labels" % comp)
+    svc = [s for s in by_kind.get("Service", []) if s["spec"]["selector"] == d["spec"]["selector"]["matchLabels"]]
+    if len(svc) != 1 or {p["targetPort"] for p in svc[0]["spec"]["ports"]} != {"http", "metrics"}:
+        problem("%s: not exactly one Service on its http and metrics ports" % comp)
+
+hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind.get("HorizontalPodAutoscaler", [])}
+want_hpa = HPA if mode == "default" else HPA - {"query"}  # all-values turns query's off
+for comp in sorted(HPA):
+    d = deployments.get(comp)
+    if d is None:
+        continue
+    name = d["metadata"]["name"]
+    if (name in hpas) != (comp in want_hpa):
+        problem("%s: HPA %s" % (comp, "present" if name in hpas else "missing"))
+    if name in hpas and "replicas" in d["spec"]:
+        problem("%s: both an HPA and spec.replicas (each upgrade would reset the scale)" % comp)
+    if name in hpas:
+        kinds = [("Resource", m["resource"]["name"]) if m["type"] == "Resource" else
+                 (m["type"], m.get("pods", {}).get("metric", {}).get("name"))
+                 for m in hpas[name]["spec"]["metrics"]]
+        want = [("Resource", "cpu")]
+        if comp == "ingest" and mode == "all":
+            want.append(("Pods", "tp_ingest_producer_queue_depth"))
+        if kinds != want:
+            problem("%s: HPA metrics %r, expected %r" % (comp, kinds, want))
+for h in hpas:
+    if h not in {d["metadata"]["name"] for d in deployments.values()}:
+        problem("HPA %s scales no Deployment of the chart" % h)
+
+
+def env_of(d):
+    return {e["name"]: e.get("value") for e in pod_of(d)["containers"][0].get("env", [])}
+
+
+pj = deployments.get("projector")
+if pj:
+    parts = int(env_of(pj)["TP_JOURNAL_PARTITIONS"])
+    if pj["spec"]["replicas"] > parts:
+        problem("projector: %d replicas for %d partitions" % (pj["spec"]["replicas"], parts))
+    st = pj["spec"].get("strategy", {})
+    if st.get("rollingUpdate", {}).get("maxSurge") != 0:
+        problem("projector: rolling update may surge (%r): the old pod's final flush comes first" % st)
+
+jobs = {component(j): j for j in by_kind.get("Job", [])}
+mig = jobs.get("migrate")
+if mig is None:
+    problem("no tp-migrate Job")
+else:
+    ann = mig["metadata"].get("annotations", {})
+    if ann.get("helm.sh/hook") != "pre-install,pre-upgrade":
+        problem("tp-migrate Job is not a pre-install,pre-upgrade hook: %r" % ann)
+    if pod_of(mig)["containers"][0]["command"] != ["tp-migrate"]:
+        problem("the migrate Job does not run tp-migrate")
+if ("replay" in jobs) != (mode == "all"):
+    problem("tp-replay Job %s with %s values (replay.enabled)" % ("rendered" if "replay" in jobs else "missing", mode))
+for comp, d in list(deployments.items()) + list(jobs.items()):
+    cmd = pod_of(d)["containers"][0]["command"]
+    want = "tp-migrate" if comp == "migrate" else "tp-" + comp
+    if cmd != [want]:
+        problem("%s runs %r, expected [%r]" % (comp, cmd, want))
+
+if problems:
+    print("check_objects(%s): %d problem(s)" % (mode, len(problems)), file=sys.stderr)
+    sys.exit(1)
+print("check_objects(%s): ok: %d objects, %d validated against Kubernetes %s (strict)" %
+      (mode, len(docs), validated, " and ".join(versions)))
