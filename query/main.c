@@ -151,8 +151,8 @@ int main(int argc, char **argv)
     else
         log_warn("query.auth=off: answering every request without authentication");
     api.keys = auth ? &keys : NULL;
-    api.pool =
-        pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, api_prepare);
+    api.pool = pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms,
+                        query_api_prepare);
     api.settings.online_window_s = (long)cfg.online_window_s;
     api.settings.cursor_secret = cfg.cursor_secret;
     api.settings.consistency_wait_ms = (long)cfg.consistency_wait_ms;
@@ -177,7 +177,7 @@ int main(int argc, char **argv)
         goto out;
     }
     size_t n_routes;
-    const struct http_route *routes = api_routes(&api, &n_routes);
+    const struct http_route *routes = query_api_routes(&api, &n_routes);
     struct http_options opts = http_settings_options(&cfg.http);
     if (http_server_new(routes, n_routes, &opts, &srv, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
