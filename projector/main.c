@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "projector.h"
-#include "twin/twin.h"
+#include "twin/fold.h"
 #include "registry/telemetry.h"
 
 struct projector_config {

@@ -5,7 +5,7 @@
 
 #include "common/log.h"
 #include "common/service.h"
-#include "twin/twin.h"
+#include "twin/fold.h"
 #include "registry/telemetry.h"
 #include "replay.h"
 

@@ -31,7 +31,7 @@
  *   v n_metrics, then per metric: v name id, u8 flags (scale, ts/count/sum
  *   bits) [z ts - last_seen] [z count - events] d value [d min, d max, d sum
  *   when count > 0] [open minute figures]; last v ~seen[0], v ~seen[1] (the
- *   sequence window of twin.h, complemented: 0 when no sequence is missing).
+ *   sequence window of fold.h, complemented: 0 when no sequence is missing).
  *
  * Pure functions, any thread (names.h lookups on the loop thread).
  *

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "journal/journal.h"
 #include "projector/store.h"
 #include "tests/support/check_main.h"
 #include "twin/rows.h"
