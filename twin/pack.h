@@ -1,8 +1,7 @@
 /*
  * pack.h - the packed form of a clean twin: what struct twins keeps for
  * every twin that has no unflushed change, so that millions fit in memory
- * (about 165 bytes for a twin with 8 metrics, location, attributes and open minute,
- * against about 1 KB as struct twin with its heap strings).
+ * (a fraction of a struct twin's size; bench/twins measures both, bench/RESULTS.md).
  *
  * Lossless: unpacking gives back every field bit for bit (doubles included:
  * NaN, infinities, -0.0, sums like 0.1 + 0.2). How:
