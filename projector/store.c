@@ -8,7 +8,6 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/pg.h"
-#include "journal/journal.h"
 #include "twin/record.h"
 #include "twin/rows.h"
 

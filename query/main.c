@@ -158,7 +158,10 @@ int main(int argc, char **argv)
     api.settings.consistency_wait_ms = (long)cfg.consistency_wait_ms;
     struct waiter_settings ws = {cfg.pg_dsn, cfg.projector_group, cfg.topic,
                                  (int)cfg.consistency_poll_ms, (size_t)cfg.consistency_max_waiting};
-    api.waiter = waiter_new(&ws);
+    if (waiter_new(&ws, &api.waiter, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
     struct search_settings ss = {cfg.pg_dsn,
                                  cfg.projector_group,
                                  cfg.topic,

@@ -2,7 +2,6 @@
 #include <check.h>
 #include <string.h>
 
-#include "journal/journal.h"
 #include "projector/store.h"
 #include "tests/support/check_main.h"
 #include "twin/rows.h"
