@@ -32,8 +32,7 @@
  * in depends only on the device's own readings in journal order, never on
  * flush timing.
  *
- * Threads: as the twin's (the Reading field names' cache is filled on
- * first use, by the first thread to fold).
+ * Threads: as the twin's and the history map's (twin.h, history.h).
  *
  *     struct twin *t = twin_new(reading->device_id);
  *     if (fold_apply(t, reading, hist, FOLD_MAX_JUMP_DEFAULT) == FOLD_APPLIED) mark dirty;
