@@ -1,9 +1,9 @@
 /*
  * tp-bench-rtdesc [N]: unpack (and free) of one ~200-byte telemetry Reading
  * N times (default 2,000,000) with run-time descriptors built from the
- * compiled schemas/ telemetry (registry/rtdesc.h) beside the code protoc-c
+ * compiled schemas/ telemetry (schema/rtdesc.h) beside the code protoc-c
  * generated, the limit, in the same run; then the strict checks
- * (registry/strict.h) alone. One core; prints ns per message and the ratio.
+ * (schema/strict.h) alone. One core; prints ns per message and the ratio.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +11,9 @@
 
 #include "journal/journal.h"
 #include "registry/compile.h"
-#include "registry/rtdesc.h"
-#include "registry/schemas.h"
-#include "registry/strict.h"
+#include "schema/rtdesc.h"
+#include "schema/schemas.h"
+#include "schema/strict.h"
 
 static double now_s(void)
 {

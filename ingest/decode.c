@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "journal/framing.h"
-#include "registry/rtdesc.h"
-#include "registry/strict.h"
+#include "schema/rtdesc.h"
+#include "schema/strict.h"
 
 #define DECODE_READING "twinpipe.telemetry.v1.Reading"
 #define DECODE_BATCH   "twinpipe.telemetry.v1.ReadingBatch"
@@ -17,20 +17,12 @@
 #define DECODE_ARENA_SLACK  64 /* per reading, beyond its struct */
 #define DECODE_ARENA_BASE   (64 * 1024)
 
-static enum tp_err decode_fail(unsigned *status, unsigned s, const char **code, const char *c,
-                               char *msg, size_t msg_size, const char *text)
-{
-    *status = s;
-    *code = c;
-    return tp_err_set(TP_DECODE, msg, msg_size, "%s", text);
-}
-
 static void decode_mark_bad(void *arg, size_t index, const char *code, const char *msg)
 {
     struct decoded *d = arg;
-    if (index >= d->n || d->bad_code[index])
+    if (index >= d->n || d->bad_msg[index])
         return;
-    d->bad_code[index] = code;
+    d->bad[index] = ingest_error_of_strict(code);
     size_t l = strlen(msg) + 1;
     d->bad_msg[index] = arena_alloc(&d->arena, l);
     memcpy(d->bad_msg[index], msg, l);
@@ -39,38 +31,33 @@ static void decode_mark_bad(void *arg, size_t index, const char *code, const cha
 /* The run-time descriptor of a framed body's message, pinned in out; answers on failure. */
 static enum tp_err decode_registry(struct schemas *schemas, const struct framing_header *h,
                                    struct decoded *out, const ProtobufCMessageDescriptor **md,
-                                   unsigned *status, const char **code, char *msg, size_t msg_size)
+                                   enum ingest_error *code, char *msg, size_t msg_size)
 {
     const struct schema *sc;
     char why[512];
     enum tp_err err = schemas_get(schemas, h->schema_id, &sc, &out->pinned, why, sizeof(why));
     if (err == TP_NOT_FOUND || err == TP_DECODE) {
-        *status = 422;
-        *code = "unknown_schema";
-        return tp_err_set(TP_DECODE, msg, msg_size,
-                          "schema id %d is not a telemetry schema this server accepts: %s",
-                          h->schema_id, why);
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
+                                "schema id %d is not a telemetry schema this server accepts: %s",
+                                h->schema_id, why);
     }
     if (err != TP_OK) {
-        *status = 503;
-        *code = "registry_unavailable";
-        return tp_err_set(TP_DECODE, msg, msg_size,
-                          "schema id %d could not be looked up (%s); retry later", h->schema_id,
-                          why);
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_REGISTRY_UNAVAILABLE, msg, msg_size,
+                                "schema id %d could not be looked up (%s); retry later",
+                                h->schema_id, why);
     }
     out->schemas = schemas;
     const ProtobufCMessageDescriptor *first = rtdesc_message_at(sc->set, (int32_t[]){0}, 1);
     if (!first || strcmp(first->name, DECODE_READING) != 0) {
-        *status = 422;
-        *code = "unknown_schema";
-        return tp_err_set(TP_DECODE, msg, msg_size,
-                          "schema id %d is not a telemetry schema: its first message must be %s",
-                          h->schema_id, DECODE_READING);
+        return ingest_error_set(
+            TP_DECODE, code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
+            "schema id %d is not a telemetry schema: its first message must be %s", h->schema_id,
+            DECODE_READING);
     }
     *md = rtdesc_message_at(sc->set, h->path, h->path_len);
     if (!*md || (strcmp((*md)->name, DECODE_READING) && strcmp((*md)->name, DECODE_BATCH)))
-        return decode_fail(status, 422, code, "unknown_message_type", msg, msg_size,
-                           "the message index must name a Reading or a ReadingBatch");
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_UNKNOWN_MESSAGE_TYPE, msg, msg_size,
+                                "%s", "the message index must name a Reading or a ReadingBatch");
     return TP_OK;
 }
 
@@ -78,7 +65,7 @@ static enum tp_err decode_registry(struct schemas *schemas, const struct framing
 static enum tp_err decode_prescan(const ProtobufCMessageDescriptor *md, bool single,
                                   const uint8_t *payload, size_t payload_len,
                                   const struct decode_limits *lim, struct decoded *out,
-                                  unsigned *status, const char **code, char *msg, size_t msg_size)
+                                  enum ingest_error *code, char *msg, size_t msg_size)
 {
     uint32_t units_id = 0;
     size_t unit_size = md->sizeof_message;
@@ -90,24 +77,22 @@ static enum tp_err decode_prescan(const ProtobufCMessageDescriptor *md, bool sin
             unit_size = ((const ProtobufCMessageDescriptor *)rf->descriptor)->sizeof_message;
     }
     struct strict_scan sc;
-    if (strict_prescan(md, units_id, payload, payload_len, DECODE_MAX_DEPTH, &sc, code, msg,
+    const char *c;
+    if (strict_prescan(md, units_id, payload, payload_len, DECODE_MAX_DEPTH, &sc, &c, msg,
                        msg_size) != TP_OK) {
-        *status = 400;
+        *code = ingest_error_of_strict(c);
         return TP_DECODE;
     }
     if (lim && lim->max_readings && sc.units > lim->max_readings) {
-        *status = 413;
-        *code = "too_many_readings";
-        return tp_err_set(TP_DECODE, msg, msg_size,
-                          "request carries %zu readings, the limit is %zu; nothing was stored",
-                          sc.units, lim->max_readings);
+        return ingest_error_set(
+            TP_DECODE, code, INGEST_ERR_TOO_MANY_READINGS, msg, msg_size,
+            "request carries %zu readings, the limit is %zu; nothing was stored", sc.units,
+            lim->max_readings);
     }
     if (lim && lim->max_reading_bytes && sc.largest > lim->max_reading_bytes) {
-        *status = 413;
-        *code = "reading_too_large";
-        return tp_err_set(TP_DECODE, msg, msg_size,
-                          "reading %zu takes %zu bytes, the limit is %zu; nothing was stored",
-                          sc.largest_index, sc.largest, lim->max_reading_bytes);
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_READING_TOO_LARGE, msg, msg_size,
+                                "reading %zu takes %zu bytes, the limit is %zu; nothing was stored",
+                                sc.largest_index, sc.largest, lim->max_reading_bytes);
     }
     arena_set_limit(&out->arena, DECODE_ARENA_BASE + DECODE_ARENA_FACTOR * payload_len +
                                      (unit_size + DECODE_ARENA_SLACK) * sc.units);
@@ -116,7 +101,7 @@ static enum tp_err decode_prescan(const ProtobufCMessageDescriptor *md, bool sin
 
 enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_id,
                                struct schemas *schemas, const struct decode_limits *limits,
-                               struct decoded *out, unsigned *status, const char **code, char *msg,
+                               struct decoded *out, enum ingest_error *code, char *msg,
                                size_t msg_size)
 {
     memset(out, 0, sizeof(*out));
@@ -124,7 +109,8 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
     ProtobufCAllocator pa = arena_protobuf(&out->arena);
     out->schema_id = schema_id;
     if (len == 0)
-        return decode_fail(status, 400, code, "empty_body", msg, msg_size, "request body is empty");
+        return ingest_error_set(TP_DECODE, code, INGEST_ERR_EMPTY_BODY, msg, msg_size, "%s",
+                                "request body is empty");
     const uint8_t *payload = data;
     size_t payload_len = len;
     /* plain bodies are batches of the built-in schema */
@@ -133,54 +119,47 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
     if (data[0] == 0) {
         struct framing_header h;
         char why[160];
-        if (framing_decode(data, len, &h, why, sizeof(why)) != TP_OK) {
-            *status = 400;
-            *code = "invalid_framing";
-            return tp_err_set(TP_DECODE, msg, msg_size, "body is not a valid Confluent frame: %s",
-                              why);
-        }
+        if (framing_decode(data, len, &h, why, sizeof(why)) != TP_OK)
+            return ingest_error_set(TP_DECODE, code, INGEST_ERR_INVALID_FRAMING, msg, msg_size,
+                                    "body is not a valid Confluent frame: %s", why);
         if (h.schema_id == schema_id) {
             if (h.path_len != 1 || h.path[0] > 1)
-                return decode_fail(status, 422, code, "unknown_message_type", msg, msg_size,
-                                   "message index must be [0] (Reading) or [1] (ReadingBatch)");
+                return ingest_error_set(
+                    TP_DECODE, code, INGEST_ERR_UNKNOWN_MESSAGE_TYPE, msg, msg_size, "%s",
+                    "message index must be [0] (Reading) or [1] (ReadingBatch)");
             if (h.path[0] == 0)
                 md = &twinpipe__telemetry__v1__reading__descriptor;
         } else if (schemas) {
-            err = decode_registry(schemas, &h, out, &md, status, code, msg, msg_size);
+            err = decode_registry(schemas, &h, out, &md, code, msg, msg_size);
             if (err != TP_OK)
                 goto fail;
             out->schema_id = h.schema_id;
         } else {
-            *status = 422;
-            *code = "unknown_schema";
-            return tp_err_set(TP_DECODE, msg, msg_size,
-                              "schema id %d is not a telemetry schema this server accepts "
-                              "(expected %d)",
-                              h.schema_id, schema_id);
+            return ingest_error_set(TP_DECODE, code, INGEST_ERR_UNKNOWN_SCHEMA, msg, msg_size,
+                                    "schema id %d is not a telemetry schema this server accepts "
+                                    "(expected %d)",
+                                    h.schema_id, schema_id);
         }
         payload = h.payload;
         payload_len = h.payload_len;
     }
     bool single = !strcmp(md->name, DECODE_READING);
-    err =
-        decode_prescan(md, single, payload, payload_len, limits, out, status, code, msg, msg_size);
+    err = decode_prescan(md, single, payload, payload_len, limits, out, code, msg, msg_size);
     if (err != TP_OK)
         goto fail;
     ProtobufCMessage *m = protobuf_c_message_unpack(md, &pa, payload_len, payload);
     if (!m && out->arena.exceeded) {
-        *status = 413;
-        *code = "unpacked_too_large";
-        err =
-            tp_err_set(TP_DECODE, msg, msg_size,
-                       "the body would take more than %zu bytes unpacked (%zu bytes on the wire); "
-                       "nothing was stored",
-                       out->arena.limit, payload_len);
+        err = ingest_error_set(
+            TP_DECODE, code, INGEST_ERR_UNPACKED_TOO_LARGE, msg, msg_size,
+            "the body would take more than %zu bytes unpacked (%zu bytes on the wire); "
+            "nothing was stored",
+            out->arena.limit, payload_len);
         goto fail;
     }
     if (!m) {
-        err = decode_fail(status, 400, code, "invalid_protobuf", msg, msg_size,
-                          single ? "body is not a valid protobuf Reading"
-                                 : "body is not a valid protobuf ReadingBatch");
+        err = ingest_error_set(TP_DECODE, code, INGEST_ERR_INVALID_PROTOBUF, msg, msg_size, "%s",
+                               single ? "body is not a valid protobuf Reading"
+                                      : "body is not a valid protobuf ReadingBatch");
         goto fail;
     }
     /* fields no version of the schema defines are never journaled */
@@ -195,13 +174,13 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
         out->n = out->batch->n_readings;
     }
     if (out->n == 0) {
-        err = decode_fail(status, 400, code, "empty_batch", msg, msg_size,
-                          "batch carries no readings");
+        err = ingest_error_set(TP_DECODE, code, INGEST_ERR_EMPTY_BATCH, msg, msg_size, "%s",
+                               "batch carries no readings");
         goto fail;
     }
-    out->bad_code = arena_alloc(&out->arena, out->n * sizeof(*out->bad_code));
+    out->bad = arena_alloc(&out->arena, out->n * sizeof(*out->bad));
     out->bad_msg = arena_alloc(&out->arena, out->n * sizeof(*out->bad_msg));
-    memset(out->bad_code, 0, out->n * sizeof(*out->bad_code));
+    memset(out->bad, 0, out->n * sizeof(*out->bad));
     memset(out->bad_msg, 0, out->n * sizeof(*out->bad_msg));
     const char *c;
     char why[256];
@@ -213,9 +192,8 @@ enum tp_err decode_body_limits(const uint8_t *data, size_t len, int32_t schema_i
             protobuf_c_message_descriptor_get_field_by_name(md, "readings");
         if (strict_check_elements(md, rf ? rf->id : 1, payload, payload_len, decode_mark_bad, out,
                                   &c, why, sizeof(why)) != TP_OK) {
-            *status = 400;
-            *code = c;
-            err = tp_err_set(TP_DECODE, msg, msg_size, "%s", why);
+            err = ingest_error_set(TP_DECODE, code, ingest_error_of_strict(c), msg, msg_size, "%s",
+                                   why);
             goto fail;
         }
     }
@@ -226,17 +204,16 @@ fail:
 }
 
 enum tp_err decode_body_schemas(const uint8_t *data, size_t len, int32_t schema_id,
-                                struct schemas *schemas, struct decoded *out, unsigned *status,
-                                const char **code, char *msg, size_t msg_size)
+                                struct schemas *schemas, struct decoded *out,
+                                enum ingest_error *code, char *msg, size_t msg_size)
 {
-    return decode_body_limits(data, len, schema_id, schemas, NULL, out, status, code, msg,
-                              msg_size);
+    return decode_body_limits(data, len, schema_id, schemas, NULL, out, code, msg, msg_size);
 }
 
 enum tp_err decode_body(const uint8_t *data, size_t len, int32_t schema_id, struct decoded *out,
-                        unsigned *status, const char **code, char *msg, size_t msg_size)
+                        enum ingest_error *code, char *msg, size_t msg_size)
 {
-    return decode_body_schemas(data, len, schema_id, NULL, out, status, code, msg, msg_size);
+    return decode_body_schemas(data, len, schema_id, NULL, out, code, msg, msg_size);
 }
 
 void decode_release(struct decoded *d)

@@ -12,38 +12,22 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
-#include "auth.h"
+#include "token/auth.h"
+#include "token/token.h"
 #include "decode.h"
+#include "errors.h"
 
 #define INGEST_REJECTED_MAX (1 << 20)
-
-/* Rejection reasons counted for /metrics (validate.h's codes). */
-static const char *const ingest_reasons[] = {
-    "missing_device_id", "invalid_device_id",      "missing_sequence", "invalid_sequence",
-    "missing_timestamp", "timestamp_out_of_range", "non_finite_value", "invalid_location",
-    "too_many_metrics",  "invalid_metric_name",    "string_too_long",  "invalid_utf8",
-    "embedded_nul",      "undefined_enum",         "too_deep",         "invalid_protobuf",
-};
-#define INGEST_N_REASONS (sizeof(ingest_reasons) / sizeof(ingest_reasons[0]))
-
-/* Whole requests refused on the wire, before anything is unpacked (decode.h's codes). */
-static const char *const ingest_refusals[] = {
-    "too_deep",
-    "too_many_readings",
-    "reading_too_large",
-    "unpacked_too_large",
-};
-#define INGEST_N_REFUSALS (sizeof(ingest_refusals) / sizeof(ingest_refusals[0]))
 
 struct ingest {
     struct journal_producer *producer;
     struct http_server *srv; /* borrowed, for /metrics */
     _Atomic uint64_t accepted_total;
-    _Atomic uint64_t rejected_total[INGEST_N_REASONS + 1]; /* last: other */
+    _Atomic uint64_t rejected_total[INGEST_ERR__COUNT]; /* by row: the INGEST_ERR_READING ones */
     _Atomic uint64_t overloaded_total;
     _Atomic uint64_t dead_lettered_total;
     _Atomic uint64_t unknown_schema_total;
-    _Atomic uint64_t refused_total[INGEST_N_REFUSALS];
+    _Atomic uint64_t refused_total[INGEST_ERR__COUNT]; /* by row: the INGEST_ERR_WIRE ones */
     _Atomic uint64_t unknown_fields_dropped_total;
     struct metrics_histogram ack_latency;
     atomic_bool ready;
@@ -89,57 +73,29 @@ static void ingest_call_free(void *p)
     free(call);
 }
 
-struct ingest_part_offset {
-    int32_t partition;
-    int64_t offset;
-};
-
-static int ingest_cmp_part(const void *a, const void *b)
-{
-    int32_t x = ((const struct ingest_part_offset *)a)->partition;
-    int32_t y = ((const struct ingest_part_offset *)b)->partition;
-    return (x > y) - (x < y);
-}
-
-/* "t1.<partition>:<offset>,..." sorted by partition: opaque to clients, read by tp-query. */
-static void ingest_token(struct ingest_call *call, struct buf *out)
-{
-    struct ingest_part_offset *po = tp_calloc(call->n_parts ? call->n_parts : 1, sizeof(*po));
-    for (size_t i = 0; i < call->n_parts; i++) {
-        po[i].partition = call->parts[i];
-        po[i].offset = call->offsets[i];
-    }
-    qsort(po, call->n_parts, sizeof(*po), ingest_cmp_part);
-    buf_append_str(out, "t1.");
-    for (size_t i = 0; i < call->n_parts; i++)
-        buf_printf(out, "%s%d:%lld", i ? "," : "", po[i].partition, (long long)po[i].offset);
-    free(po);
-}
-
 static void ingest_call_finish(struct ingest_call *call)
 {
     struct ingest *ing = call->ing;
     metrics_histogram_observe(&ing->ack_latency, (double)(tp_mono_ms() - call->start_ms));
     if (atomic_load(&call->failed)) {
-        http_reply_header(call->req, "Retry-After", "1");
         if (call->overloaded)
-            http_reply_error(call->req, 503, "overloaded",
-                             "ingest is at capacity (%s); retry the whole request after the "
-                             "Retry-After delay: readings already stored are deduplicated",
-                             call->fail_msg);
+            ingest_error_reply(call->req, INGEST_ERR_OVERLOADED,
+                               "ingest is at capacity (%s); retry the whole request after the "
+                               "Retry-After delay: readings already stored are deduplicated",
+                               call->fail_msg);
         else
-            http_reply_error(call->req, 503, "journal_unavailable",
-                             "the journal did not acknowledge every reading (%s); retry the "
-                             "whole request: readings already stored are deduplicated by "
-                             "sequence",
-                             call->fail_msg);
+            ingest_error_reply(call->req, INGEST_ERR_JOURNAL_UNAVAILABLE,
+                               "the journal did not acknowledge every reading (%s); retry the "
+                               "whole request: readings already stored are deduplicated by "
+                               "sequence",
+                               call->fail_msg);
     } else {
         struct buf body;
         buf_init(&body, INGEST_REJECTED_MAX + 65536);
         buf_printf(&body, "{\"accepted\":%zu,\"dead_lettered\":%ld,\"rejected\":[%s],\"token\":\"",
                    call->accepted, atomic_load(&call->dead_lettered),
                    call->rejected.data ? call->rejected.data : "");
-        ingest_token(call, &body);
+        token_write(&body, call->parts, call->offsets, call->n_parts);
         buf_append_str(&body, "\"}");
         atomic_fetch_add(&ing->accepted_total, call->accepted);
         http_reply_json(call->req, 202, &body);
@@ -251,21 +207,19 @@ static bool ingest_check_headers(struct ingest *ing, struct http_request *req,
     char msg[512];
     if (atomic_load(&ing->draining)) {
         http_reply_header(req, "Connection", "close");
-        http_reply_header(req, "Retry-After", "1");
-        http_reply_error(req, 503, "shutting_down",
-                         "this ingest replica is shutting down; retry (another replica answers)");
+        ingest_error_reply(req, INGEST_ERR_SHUTTING_DOWN,
+                           "this ingest replica is shutting down; retry (another replica answers)");
         return false;
     }
     if (ing->limits.auth_secret &&
         auth_verify(ing->limits.auth_secret, http_request_header(req, "Authorization"),
                     tp_now_ms() / 1000, claims, msg, sizeof(msg)) != TP_OK) {
-        http_reply_header(req, "WWW-Authenticate", "Bearer realm=\"twinpipe\"");
-        http_reply_error(req, 401, "unauthorized", "%s", msg);
+        ingest_error_reply(req, INGEST_ERR_UNAUTHORIZED, "%s", msg);
         return false;
     }
     if (!ingest_content_type_ok(http_request_header(req, "Content-Type"))) {
-        http_reply_error(req, 415, "unsupported_media_type",
-                         "Content-Type must be application/x-protobuf");
+        ingest_error_reply(req, INGEST_ERR_UNSUPPORTED_MEDIA_TYPE,
+                           "Content-Type must be application/x-protobuf");
         return false;
     }
     return true;
@@ -277,109 +231,130 @@ bool ingest_precheck_telemetry(struct http_request *req, void *arg)
     return ingest_check_headers(arg, req, &claims);
 }
 
-void ingest_handle_telemetry(struct http_request *req, void *arg)
+/* Decodes the body into d (released by the caller); answers, counts and returns false when
+ * the whole request is refused. */
+static bool ingest_decode(struct ingest *ing, struct http_request *req, struct decoded *d)
 {
-    struct ingest *ing = arg;
     char msg[512];
-    const char *code;
-    unsigned status;
-    struct decoded d;
-
-    struct auth_claims claims;
-    if (!ingest_check_headers(ing, req, &claims))
-        return;
+    enum ingest_error code;
     size_t len;
     const uint8_t *body = http_request_body(req, &len);
     struct decode_limits dl = {ing->limits.max_readings, ing->limits.max_reading_bytes};
-    if (decode_body_limits(body, len, ing->schema_id, ing->limits.schemas, &dl, &d, &status, &code,
-                           msg, sizeof(msg)) != TP_OK) {
-        if (!strcmp(code, "unknown_schema"))
+    if (decode_body_limits(body, len, ing->schema_id, ing->limits.schemas, &dl, d, &code, msg,
+                           sizeof(msg)) != TP_OK) {
+        if (code == INGEST_ERR_UNKNOWN_SCHEMA)
             atomic_fetch_add(&ing->unknown_schema_total, 1);
-        for (size_t r = 0; r < INGEST_N_REFUSALS; r++)
-            if (!strcmp(code, ingest_refusals[r]))
-                atomic_fetch_add(&ing->refused_total[r], 1);
-        if (status == 503)
-            http_reply_header(req, "Retry-After", "1");
-        http_reply_error(req, status, code, "%s", msg);
-        return;
+        if (ingest_error_flags(code) & INGEST_ERR_WIRE)
+            atomic_fetch_add(&ing->refused_total[code], 1);
+        ingest_error_reply(req, code, "%s", msg);
+        return false;
     }
-    atomic_fetch_add(&ing->unknown_fields_dropped_total, d.unknown_dropped);
+    atomic_fetch_add(&ing->unknown_fields_dropped_total, d->unknown_dropped);
+    return true;
+}
 
-    if (ing->limits.auth_secret) {
-        for (size_t i = 0; i < d.n; i++) {
-            const char *id = d.readings[i]->device_id;
-            if (id && *id && !auth_covers(&claims, id)) {
-                http_reply_error(req, 403, "forbidden",
-                                 "reading %zu is for a device this token does not cover; "
-                                 "nothing was stored",
-                                 i);
-                decode_release(&d);
-                return;
-            }
+/* With auth on, the token must cover the device of every reading: answers 403 and returns
+ * false for the first it does not cover. */
+static bool ingest_check_devices(struct ingest *ing, struct http_request *req,
+                                 const struct auth_claims *claims, const struct decoded *d)
+{
+    if (!ing->limits.auth_secret)
+        return true;
+    for (size_t i = 0; i < d->n; i++) {
+        const char *id = d->readings[i]->device_id;
+        if (id && *id && !auth_covers(claims, id)) {
+            ingest_error_reply(req, INGEST_ERR_FORBIDDEN,
+                               "reading %zu is for a device this token does not cover; "
+                               "nothing was stored",
+                               i);
+            return false;
         }
     }
+    return true;
+}
 
+/* The request's state from now on (freed with the request). */
+static struct ingest_call *ingest_call_new(struct ingest *ing, struct http_request *req)
+{
     struct ingest_call *call = tp_calloc(1, sizeof(*call));
     call->req = req;
     call->ing = ing;
     pthread_mutex_init(&call->lock, NULL);
     buf_init(&call->rejected, INGEST_REJECTED_MAX);
     http_request_set_user(req, call, ingest_call_free);
+    return call;
+}
 
-    bool *valid = tp_calloc(d.n, sizeof(*valid));
+/* Marks the valid readings in valid[] (counted in call->accepted); lists the others, refused
+ * by the strict check (decode.h) or by validation, in call->rejected and counts them by
+ * reason. */
+static void ingest_validate_readings(struct ingest *ing, struct ingest_call *call,
+                                     const struct decoded *d, bool *valid)
+{
+    char msg[512];
+    enum ingest_error code;
     int64_t now = tp_now_ms();
-    for (size_t i = 0; i < d.n; i++) {
-        if (d.bad_code[i]) {
-            code = d.bad_code[i];
-            snprintf(msg, sizeof(msg), "%s", d.bad_msg[i]);
-        } else if (validate_reading(d.readings[i], &ing->limits.reading, now, &code, msg,
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->bad_msg[i]) {
+            code = d->bad[i];
+            snprintf(msg, sizeof(msg), "%s", d->bad_msg[i]);
+        } else if (validate_reading(d->readings[i], &ing->limits.reading, now, &code, msg,
                                     sizeof(msg)) == TP_OK) {
             valid[i] = true;
             call->accepted++;
-        } else {
-            ingest_reject(&call->rejected, i, code, msg);
-            size_t r = 0;
-            while (r < INGEST_N_REASONS && strcmp(ingest_reasons[r], code) != 0)
-                r++;
-            atomic_fetch_add(&ing->rejected_total[r], 1);
+            continue;
         }
+        ingest_reject(&call->rejected, i, ingest_error_code(code), msg);
+        atomic_fetch_add(&ing->rejected_total[code], 1);
     }
-    if (call->accepted == 0) {
-        struct buf b;
-        buf_init(&b, INGEST_REJECTED_MAX + 256);
-        buf_printf(&b,
-                   "{\"error\":{\"code\":\"no_valid_reading\",\"message\":\"none of the %zu "
-                   "readings is valid; nothing was stored\"},\"rejected\":[%s]}",
-                   d.n, call->rejected.data ? call->rejected.data : "");
-        http_reply_json(req, 422, &b);
-        buf_release(&b);
-        goto out;
-    }
+}
 
-    /* Backpressure: refuse up front rather than queue without bound. */
+/* 422 no_valid_reading, with the rejected readings. */
+static void ingest_reply_none_valid(struct http_request *req, const struct ingest_call *call,
+                                    size_t n)
+{
+    struct buf b;
+    buf_init(&b, INGEST_REJECTED_MAX + 256);
+    buf_printf(&b,
+               "{\"error\":{\"code\":\"%s\",\"message\":\"none of the %zu readings is valid; "
+               "nothing was stored\"},\"rejected\":[%s]}",
+               ingest_error_code(INGEST_ERR_NO_VALID_READING), n,
+               call->rejected.data ? call->rejected.data : "");
+    http_reply_json(req, ingest_error_status(INGEST_ERR_NO_VALID_READING), &b);
+    buf_release(&b);
+}
+
+/* Backpressure: refuses up front (503, false) rather than queue without bound. */
+static bool ingest_admit(struct ingest *ing, struct http_request *req, size_t accepted)
+{
     size_t outstanding = (size_t)journal_producer_outstanding(ing->producer);
-    if (outstanding + call->accepted > ing->limits.max_outstanding) {
-        atomic_fetch_add(&ing->overloaded_total, 1);
-        http_reply_header(req, "Retry-After", "1");
-        http_reply_error(req, 503, "overloaded",
-                         "%zu events are already waiting for kafka (limit %zu); nothing was "
-                         "stored, retry after the Retry-After delay",
-                         outstanding, ing->limits.max_outstanding);
-        goto out;
-    }
+    if (outstanding + accepted <= ing->limits.max_outstanding)
+        return true;
+    atomic_fetch_add(&ing->overloaded_total, 1);
+    ingest_error_reply(req, INGEST_ERR_OVERLOADED,
+                       "%zu events are already waiting for kafka (limit %zu); nothing was "
+                       "stored, retry after the Retry-After delay",
+                       outstanding, ing->limits.max_outstanding);
+    return false;
+}
 
-    /* Answer later, when the last delivery report is in. */
+/* Suspends the request and appends its valid readings; the delivery thread answers when the
+ * last report is in (ingest_call_finish). */
+static void ingest_append_valid(struct ingest *ing, struct ingest_call *call,
+                                const struct decoded *d, const bool *valid)
+{
+    char msg[512];
     call->start_ms = tp_mono_ms();
     atomic_fetch_add(&ing->in_flight, 1);
     call->in_flight = true;
     atomic_store(&call->pending, (long)call->accepted + 1);
-    http_request_suspend(req);
+    http_request_suspend(call->req);
     long appended = 0;
-    for (size_t i = 0; i < d.n; i++) {
+    for (size_t i = 0; i < d->n; i++) {
         if (!valid[i])
             continue;
-        enum tp_err aerr = journal_producer_append_schema(ing->producer, d.readings[i], d.schema_id,
-                                                          call, msg, sizeof(msg));
+        enum tp_err aerr = journal_producer_append_schema(ing->producer, d->readings[i],
+                                                          d->schema_id, call, msg, sizeof(msg));
         if (aerr != TP_OK) {
             log_warn("%s", msg);
             if (aerr == TP_QUEUE_FULL) {
@@ -393,7 +368,26 @@ void ingest_handle_telemetry(struct http_request *req, void *arg)
     }
     /* drop the events never appended, and the +1 guard */
     ingest_call_release(call, (long)call->accepted - appended + 1);
-out:
+}
+
+void ingest_handle_telemetry(struct http_request *req, void *arg)
+{
+    struct ingest *ing = arg;
+    struct auth_claims claims;
+    struct decoded d;
+    if (!ingest_check_headers(ing, req, &claims) || !ingest_decode(ing, req, &d))
+        return;
+    if (!ingest_check_devices(ing, req, &claims, &d)) {
+        decode_release(&d);
+        return;
+    }
+    struct ingest_call *call = ingest_call_new(ing, req);
+    bool *valid = tp_calloc(d.n, sizeof(*valid));
+    ingest_validate_readings(ing, call, &d, valid);
+    if (call->accepted == 0)
+        ingest_reply_none_valid(req, call, d.n);
+    else if (ingest_admit(ing, req, call->accepted))
+        ingest_append_valid(ing, call, &d, valid);
     free(valid);
     decode_release(&d);
 }
@@ -417,7 +411,23 @@ void ingest_handle_ready(struct http_request *req, void *arg)
         static const char body[] = "{\"status\":\"ready\"}";
         http_reply(req, 200, "application/json", body, sizeof(body) - 1);
     } else {
-        http_reply_error(req, 503, "not_ready", "kafka metadata is not reachable");
+        ingest_error_reply(req, INGEST_ERR_NOT_READY, "kafka metadata is not reachable");
+    }
+}
+
+/* One sample per row of errors.h with flag, labelled label="<code>", from counts[row]. */
+static void ingest_metrics_by_row(struct buf *b, const char *name, const char *label,
+                                  const char *help, unsigned flag,
+                                  _Atomic uint64_t counts[INGEST_ERR__COUNT])
+{
+    char labels[64];
+    for (int e = 0; e < INGEST_ERR__COUNT; e++) {
+        if (!(ingest_error_flags((enum ingest_error)e) & flag))
+            continue;
+        snprintf(labels, sizeof(labels), "%s=\"%s\"", label,
+                 ingest_error_code((enum ingest_error)e));
+        metrics_sample(b, name, "counter", help, labels, (double)atomic_load(&counts[e]));
+        help = NULL; /* HELP and TYPE once, with the first sample */
     }
 }
 
@@ -425,26 +435,18 @@ void ingest_handle_metrics(struct http_request *req, void *arg)
 {
     struct ingest *ing = arg;
     struct buf b;
-    char labels[64];
     buf_init(&b, 1 << 20);
     if (ing->srv)
         http_server_metrics(ing->srv, "tp_ingest", &b);
     metrics_sample(&b, "tp_ingest_readings_accepted_total", "counter",
                    "readings acknowledged by kafka and answered 202", NULL,
                    (double)atomic_load(&ing->accepted_total));
-    for (size_t r = 0; r <= INGEST_N_REASONS; r++) {
-        snprintf(labels, sizeof(labels), "reason=\"%s\"",
-                 r < INGEST_N_REASONS ? ingest_reasons[r] : "other");
-        metrics_sample(&b, "tp_ingest_readings_rejected_total", "counter",
-                       r == 0 ? "readings rejected by validation, by reason" : NULL, labels,
-                       (double)atomic_load(&ing->rejected_total[r]));
-    }
-    for (size_t r = 0; r < INGEST_N_REFUSALS; r++) {
-        snprintf(labels, sizeof(labels), "code=\"%s\"", ingest_refusals[r]);
-        metrics_sample(&b, "tp_ingest_requests_refused_total", "counter",
-                       r == 0 ? "requests refused on the wire before unpacking, by code" : NULL,
-                       labels, (double)atomic_load(&ing->refused_total[r]));
-    }
+    ingest_metrics_by_row(&b, "tp_ingest_readings_rejected_total", "reason",
+                          "readings rejected by validation, by reason", INGEST_ERR_READING,
+                          ing->rejected_total);
+    ingest_metrics_by_row(&b, "tp_ingest_requests_refused_total", "code",
+                          "requests refused on the wire before unpacking, by code", INGEST_ERR_WIRE,
+                          ing->refused_total);
     metrics_sample(&b, "tp_ingest_unknown_fields_dropped_total", "counter",
                    "fields the reading's schema does not define, dropped before journaling", NULL,
                    (double)atomic_load(&ing->unknown_fields_dropped_total));

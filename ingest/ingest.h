@@ -34,7 +34,7 @@
 
 #include "common/http.h"
 #include "journal/journal.h"
-#include "registry/schemas.h"
+#include "schema/schemas.h"
 #include "validate.h"
 
 struct ingest;

@@ -3,14 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth.h"
+#include "token/auth.h"
 #include "common/mem.h"
 
 #include "common/http_config.h"
 #include "common/log.h"
 #include "common/service.h"
 #include "ingest.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 
 extern char **environ;
 

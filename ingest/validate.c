@@ -1,7 +1,6 @@
 #include "validate.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
@@ -23,19 +22,6 @@ static bool validate_id_chars(const char *s, size_t max, bool allow_colon)
     return true;
 }
 
-__attribute__((format(printf, 5, 6))) static enum tp_err
-validate_fail(const char **code, const char *c, char *msg, size_t msg_size, const char *fmt, ...)
-{
-    *code = c;
-    if (msg && msg_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, msg_size, fmt, ap);
-        va_end(ap);
-    }
-    return TP_VALIDATION;
-}
-
 /* Every optional double of a message (by descriptor) must be finite. */
 static const char *validate_doubles(const ProtobufCMessage *m)
 {
@@ -53,70 +39,71 @@ static const char *validate_doubles(const ProtobufCMessage *m)
     return NULL;
 }
 
-static enum tp_err validate_string(const char *s, const char *name, size_t max, const char **code,
-                                   char *msg, size_t msg_size)
+static enum tp_err validate_string(const char *s, const char *name, size_t max,
+                                   enum ingest_error *code, char *msg, size_t msg_size)
 {
     /* protobuf-c cuts a string at an embedded NUL, so strlen is the kept length */
     size_t n = strlen(s);
     if (n > max)
-        return validate_fail(code, "string_too_long", msg, msg_size, "attribute \"%s\" is too long",
-                             name);
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_STRING_TOO_LONG, msg, msg_size,
+                                "attribute \"%s\" is too long", name);
     if (!json_utf8_valid(s, n))
-        return validate_fail(code, "invalid_utf8", msg, msg_size,
-                             "attribute \"%s\" is not valid UTF-8", name);
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_INVALID_UTF8, msg, msg_size,
+                                "attribute \"%s\" is not valid UTF-8", name);
     return TP_OK;
 }
 
 enum tp_err validate_reading(const journal_reading *r, const struct validate_limits *lim,
-                             int64_t now_ms, const char **code, char *msg, size_t msg_size)
+                             int64_t now_ms, enum ingest_error *code, char *msg, size_t msg_size)
 {
     if (!r->device_id || !*r->device_id)
-        return validate_fail(code, "missing_device_id", msg, msg_size, "%s",
-                             "reading has no device_id");
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_MISSING_DEVICE_ID, msg, msg_size,
+                                "%s", "reading has no device_id");
     if (!validate_id_chars(r->device_id, VALIDATE_DEVICE_ID_MAX, true))
-        return validate_fail(code, "invalid_device_id", msg, msg_size,
-                             "device_id must be 1..128 characters of A-Z a-z 0-9 . _ : - (%s)",
-                             "see schemas/README.md");
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_INVALID_DEVICE_ID, msg, msg_size,
+                                "device_id must be 1..128 characters of A-Z a-z 0-9 . _ : - (%s)",
+                                "see schemas/README.md");
     if (!r->has_sequence)
-        return validate_fail(code, "missing_sequence", msg, msg_size, "%s",
-                             "reading has no sequence");
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_MISSING_SEQUENCE, msg, msg_size,
+                                "%s", "reading has no sequence");
     if (r->sequence == 0 || r->sequence > (uint64_t)INT64_MAX)
-        return validate_fail(code, "invalid_sequence", msg, msg_size, "%s",
-                             "sequence must be between 1 and 2^63-1");
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_INVALID_SEQUENCE, msg, msg_size,
+                                "%s", "sequence must be between 1 and 2^63-1");
     if (!r->has_timestamp_ms)
-        return validate_fail(code, "missing_timestamp", msg, msg_size, "%s",
-                             "reading has no timestamp_ms");
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_MISSING_TIMESTAMP, msg, msg_size,
+                                "%s", "reading has no timestamp_ms");
     if (r->timestamp_ms < now_ms - lim->max_past_ms ||
         r->timestamp_ms > now_ms + lim->max_future_ms)
-        return validate_fail(code, "timestamp_out_of_range", msg, msg_size, "%s",
-                             "timestamp_ms is too far from the server's clock");
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_TIMESTAMP_OUT_OF_RANGE, msg,
+                                msg_size, "%s", "timestamp_ms is too far from the server's clock");
     const char *bad = validate_doubles(&r->base);
     if (bad)
-        return validate_fail(code, "non_finite_value", msg, msg_size,
-                             "measurement \"%s\" is not finite", bad);
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_NON_FINITE_VALUE, msg, msg_size,
+                                "measurement \"%s\" is not finite", bad);
     if (r->location) {
         bad = validate_doubles(&r->location->base);
         if (bad)
-            return validate_fail(code, "non_finite_value", msg, msg_size,
-                                 "location \"%s\" is not finite", bad);
+            return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_NON_FINITE_VALUE, msg, msg_size,
+                                    "location \"%s\" is not finite", bad);
         if (!r->location->has_lat || !r->location->has_lon || r->location->lat < -90 ||
             r->location->lat > 90 || r->location->lon < -180 || r->location->lon > 180)
-            return validate_fail(code, "invalid_location", msg, msg_size, "%s",
-                                 "location needs lat in -90..90 and lon in -180..180");
+            return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_INVALID_LOCATION, msg, msg_size,
+                                    "%s", "location needs lat in -90..90 and lon in -180..180");
     }
     if (r->n_metrics > lim->max_metrics)
-        return validate_fail(code, "too_many_metrics", msg, msg_size, "%s",
-                             "reading carries too many extra metrics");
+        return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_TOO_MANY_METRICS, msg, msg_size,
+                                "%s", "reading carries too many extra metrics");
     for (size_t i = 0; i < r->n_metrics; i++) {
         const char *name = r->metrics[i]->key ? r->metrics[i]->key : "";
         if (!validate_id_chars(name, VALIDATE_METRIC_NAME_MAX, false))
-            return validate_fail(code, "invalid_metric_name", msg, msg_size,
-                                 "metric names must be 1..64 characters of A-Z a-z 0-9 . _ - (%s)",
-                                 "see schemas/README.md");
+            return ingest_error_set(
+                TP_VALIDATION, code, INGEST_ERR_INVALID_METRIC_NAME, msg, msg_size,
+                "metric names must be 1..64 characters of A-Z a-z 0-9 . _ - (%s)",
+                "see schemas/README.md");
         /* a map entry without a value means 0.0 (proto2 map semantics) */
         if (r->metrics[i]->has_value && !isfinite(r->metrics[i]->value))
-            return validate_fail(code, "non_finite_value", msg, msg_size,
-                                 "metric \"%s\" is not finite", name);
+            return ingest_error_set(TP_VALIDATION, code, INGEST_ERR_NON_FINITE_VALUE, msg, msg_size,
+                                    "metric \"%s\" is not finite", name);
     }
     const char *names[] = {"model", "firmware", "region"};
     const char *values[] = {r->model, r->firmware, r->region};

@@ -8,12 +8,12 @@
  * [A-Za-z0-9_.-] and at most max_metrics of them; attribute strings valid
  * UTF-8 without NUL and at most max_string bytes.
  *
- * A failure gives a stable code (shown to clients in "rejected") and a
- * human message. Pure; any thread.
+ * A failure gives a reading row of errors.h (its code is shown to clients
+ * in "rejected") and a human message. Pure; any thread.
  *
- *     const char *code;
+ *     enum ingest_error code;
  *     if (validate_reading(r, &limits, tp_now_ms(), &code, msg, sizeof(msg)) != TP_OK)
- *         reject(index, code, msg);
+ *         reject(index, ingest_error_code(code), msg);
  */
 #ifndef TP_VALIDATE_H
 #define TP_VALIDATE_H
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "errors.h"
 #include "journal/journal.h"
 
 #define VALIDATE_DEVICE_ID_MAX   128
@@ -35,6 +36,6 @@ struct validate_limits {
 };
 
 enum tp_err validate_reading(const journal_reading *r, const struct validate_limits *lim,
-                             int64_t now_ms, const char **code, char *msg, size_t msg_size);
+                             int64_t now_ms, enum ingest_error *code, char *msg, size_t msg_size);
 
 #endif

@@ -70,7 +70,7 @@ enum tp_err journal_event_decode(const struct journal_decoder *dec, const uint8_
 
 void journal_reading_free(journal_reading *r)
 {
-    /* through its own descriptor: generated, or built at run time (registry/rtdesc.h) */
+    /* through its own descriptor: generated, or built at run time (schema/rtdesc.h) */
     if (r)
         protobuf_c_message_free_unpacked(&r->base, NULL);
 }

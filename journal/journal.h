@@ -45,7 +45,7 @@ typedef Twinpipe__Telemetry__V1__Reading journal_reading;
 
 /*
  * Decodes consumed events with other descriptors than the built-in Reading:
- * the run-time descriptors of each event's schema id (registry/telemetry.h).
+ * the run-time descriptors of each event's schema id (schema/telemetry.h).
  * unpack gets the framing's schema id and message path and the payload;
  * *out must keep the generated Reading's layout and is freed with
  * protobuf_c_message_free_unpacked before release(arg, *ref). Any error is
@@ -215,7 +215,7 @@ enum tp_err journal_producer_new(const struct journal_config *cfg, journal_deliv
 enum tp_err journal_producer_append(struct journal_producer *p, const journal_reading *r,
                                     void *opaque, char *errstr, size_t errstr_size);
 /* The same, framed with schema_id instead of cfg->schema_id: r may be a message of a
- * registered version (run-time descriptors, registry/rtdesc.h), packed with its own
+ * registered version (run-time descriptors, schema/rtdesc.h), packed with its own
  * descriptor so fields the build does not know stay in the event. */
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,

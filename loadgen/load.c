@@ -9,7 +9,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "ingest/auth.h"
+#include "token/auth.h"
 #include "pace.h"
 
 enum load_kind { LOAD_FRESH, LOAD_DUPLICATE, LOAD_OUT_OF_ORDER, LOAD_INVALID };

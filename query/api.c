@@ -14,7 +14,7 @@
 #include "list.h"
 #include "series.h"
 #include "summary.h"
-#include "token.h"
+#include "token/token.h"
 
 const struct http_route *query_api_routes(struct query_api *api, size_t *n)
 {

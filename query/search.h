@@ -56,7 +56,7 @@
 #include "common/http.h"
 #include "cursor.h"
 #include "params.h"
-#include "token.h"
+#include "token/token.h"
 #include "twin/record.h"
 #include "waiter.h"
 

@@ -35,7 +35,7 @@
 
 #include "common/buf.h"
 #include "common/http.h"
-#include "token.h"
+#include "token/token.h"
 
 struct waiter;
 

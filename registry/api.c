@@ -1,7 +1,6 @@
 #include "api.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include "common/mem.h"
 #include "common/pg.h"
 #include "compat.h"
+#include "errors.h"
 #include "serialized.h"
 #include "store.h"
 
@@ -18,32 +18,12 @@
 #define API_POOL_WAIT   2000
 #define API_SUBJECT_MAX 255
 #define API_MSGS_MAX    (64 * 1024)
-#define API_REALM       "Basic realm=\"twinpipe-registry\""
-
-static void api_error(struct http_request *req, unsigned status, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void api_error(struct http_request *req, unsigned status, int code, const char *fmt, ...)
-{
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    struct buf b;
-    buf_init(&b, sizeof(msg) * 7 + 64);
-    buf_printf(&b, "{\"error_code\":%d,\"message\":", code);
-    json_str(&b, msg);
-    buf_append_str(&b, "}");
-    http_reply(req, status, API_CT, b.data, b.len);
-    buf_release(&b);
-}
 
 /*
  * Whether the request's credentials carry role need (always true with auth off);
  * answers 401 (with WWW-Authenticate) or 403 otherwise.
  */
-static bool api_allowed(struct api *api, struct http_request *req, enum creds_role need)
+static bool api_allowed(struct registry_api *api, struct http_request *req, enum creds_role need)
 {
     if (!api->creds)
         return true;
@@ -52,22 +32,22 @@ static bool api_allowed(struct api *api, struct http_request *req, enum creds_ro
                                     sizeof(user), why, sizeof(why));
     if (r == CREDS_NONE) {
         atomic_fetch_add(&api->unauthorized, 1);
-        http_reply_header(req, "WWW-Authenticate", API_REALM);
-        api_error(req, 401, 40101, "Unauthorized: %s", why);
+        registry_error_reply(req, REGISTRY_ERR_UNAUTHORIZED, "Unauthorized: %s", why);
         return false;
     }
     if (r < need) {
         atomic_fetch_add(&api->forbidden, 1);
-        api_error(req, 403, 40301,
-                  "Forbidden: user '%s' has the %s role; registering, deleting and setting "
-                  "compatibility need the %s role",
-                  user, creds_role_name(r), creds_role_name(need));
+        registry_error_reply(
+            req, REGISTRY_ERR_FORBIDDEN,
+            "Forbidden: user '%s' has the %s role; registering, deleting and setting "
+            "compatibility need the %s role",
+            user, creds_role_name(r), creds_role_name(need));
         return false;
     }
     return true;
 }
 
-bool api_precheck(struct http_request *req, void *arg)
+bool registry_api_precheck(struct http_request *req, void *arg)
 {
     const char *method = http_request_method(req), *path = http_request_path(req);
     size_t n = strlen(path);
@@ -86,16 +66,17 @@ static void api_store_failed(struct http_request *req, const char *errstr)
 {
     log_error("registry store: %s", errstr);
     /* the detail (libpq's text: hosts, users, SQL) is for the log, never the client */
-    api_error(req, 500, 50001, "Error in the backend data store");
+    registry_error_reply(req, REGISTRY_ERR_STORE_ERROR, "Error in the backend data store");
 }
 
-static PGconn *api_db(struct api *api, struct http_request *req)
+static PGconn *api_db(struct registry_api *api, struct http_request *req)
 {
     char errstr[512];
     PGconn *db;
     if (pool_get(api->pool, API_POOL_WAIT, &db, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
-        api_error(req, 500, 50003, "Error while forwarding the request: database unavailable");
+        registry_error_reply(req, REGISTRY_ERR_DATABASE_UNAVAILABLE,
+                             "Error while forwarding the request: database unavailable");
         return NULL;
     }
     return db;
@@ -128,10 +109,29 @@ static bool api_version_parse(const char *s, int *out)
 
 static void api_bad_version(struct http_request *req, const char *version)
 {
-    api_error(req, 422, 42202,
-              "The specified version '%s' is not a valid version id. Allowed values are between "
-              "[1, 2^31-1] and the string \"latest\"",
-              version);
+    registry_error_reply(
+        req, REGISTRY_ERR_INVALID_VERSION,
+        "The specified version '%s' is not a valid version id. Allowed values are between "
+        "[1, 2^31-1] and the string \"latest\"",
+        version);
+}
+
+/*
+ * The start of the /config and /mode handlers: the role (401/403), the scope's subject (NULL:
+ * the registry's own; 40401 when it cannot be a subject) and a pooled connection (50003); NULL
+ * once it answered.
+ */
+static PGconn *api_scoped_db(struct registry_api *api, struct http_request *req,
+                             enum creds_role need, const char *subject)
+{
+    if (!api_allowed(api, req, need))
+        return NULL;
+    if (subject && !api_subject_ok(subject, strlen(subject))) {
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
+        return NULL;
+    }
+    return api_db(api, req);
 }
 
 /*
@@ -202,15 +202,15 @@ static bool api_serialized(struct http_request *req)
     return f && !strcmp(f, "serialized");
 }
 
-void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
-              const struct compile_options *compile)
+void registry_api_init(struct registry_api *api, const char *dsn, size_t pool_size,
+                       int statement_timeout_ms, const struct compile_options *compile)
 {
     memset(api, 0, sizeof(*api));
     api->pool = pool_new(dsn, pool_size, statement_timeout_ms, NULL);
     api->compile = *compile;
 }
 
-enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
+enum tp_err registry_api_backfill(struct registry_api *api, char *errstr, size_t errstr_size)
 {
     PGconn *db;
     enum tp_err err = pool_get(api->pool, API_POOL_WAIT, &db, errstr, errstr_size);
@@ -218,19 +218,20 @@ enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
         return err;
     size_t done = 0;
     for (;;) {
-        struct store_blob *rows = NULL;
+        struct registry_store_blob *rows = NULL;
         size_t n = 0;
-        err = store_unfiled(db, 100, &rows, &n, errstr, errstr_size);
+        err = registry_store_unfiled(db, 100, &rows, &n, errstr, errstr_size);
         for (size_t i = 0; err == TP_OK && i < n; i++) {
             uint8_t *file = NULL;
             size_t len = 0;
             err = serialized_canonical(rows[i].data, rows[i].len, &file, &len, errstr, errstr_size);
             if (err == TP_OK)
-                err = store_file_set(db, rows[i].schema_id, file, len, errstr, errstr_size);
+                err =
+                    registry_store_file_set(db, rows[i].schema_id, file, len, errstr, errstr_size);
             free(file);
             done++;
         }
-        store_blobs_free(rows, n);
+        registry_store_blobs_free(rows, n);
         if (err != TP_OK || n == 0)
             break;
     }
@@ -241,22 +242,22 @@ enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size)
     return err;
 }
 
-void api_release(struct api *api)
+void registry_api_release(struct registry_api *api)
 {
     pool_free(api->pool);
     api->pool = NULL;
 }
 
-void api_handle_subjects(struct http_request *req, void *arg)
+void registry_api_handle_subjects(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *json = NULL;
     if (!api_allowed(api, req, CREDS_READ))
         return;
     PGconn *db = api_db(api, req);
     if (!db)
         return;
-    enum tp_err err = store_subjects_json(db, &json, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_subjects_json(db, &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK)
         api_store_failed(req, errstr);
@@ -265,31 +266,42 @@ void api_handle_subjects(struct http_request *req, void *arg)
     free(json);
 }
 
-void api_handle_subject_get(struct http_request *req, void *arg)
+/*
+ * The start of the handlers of {subject}/versions[/{version}] (tail: the path after the
+ * prefix): the read role (401/403), the path (404 unless it names versions), the version when
+ * it names one (42202) and a pooled connection (50003); NULL once it answered.
+ */
+static PGconn *api_versions_db(struct registry_api *api, struct http_request *req, const char *tail,
+                               struct api_path *p, int *version)
 {
-    struct api *api = arg;
+    if (!api_allowed(api, req, CREDS_READ))
+        return NULL;
+    if (!api_path_parse(tail, p) || !p->has_versions) {
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
+        return NULL;
+    }
+    if (p->has_version && !api_version_parse(p->version, version)) {
+        api_bad_version(req, p->version);
+        return NULL;
+    }
+    return api_db(api, req);
+}
+
+void registry_api_handle_subject_get(struct http_request *req, void *arg)
+{
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512], *json = NULL;
     int version = 0;
-    if (!api_allowed(api, req, CREDS_READ))
-        return;
-    if (!api_path_parse(api_tail(req, "/subjects/"), &p) || !p.has_versions) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
-        return;
-    }
-    if (p.has_version && !api_version_parse(p.version, &version)) {
-        api_bad_version(req, p.version);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_versions_db(api, req, api_tail(req, "/subjects/"), &p, &version);
     if (!db)
         return;
     bool exists = false;
-    enum tp_err err = p.has_version
-                          ? store_version_json(db, p.subject, version, api_serialized(req),
-                                               api_query_true(req, "deleted"), &json, &exists,
-                                               errstr, sizeof(errstr))
-                          : store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
+    enum tp_err err =
+        p.has_version ? registry_store_version_json(db, p.subject, version, api_serialized(req),
+                                                    api_query_true(req, "deleted"), &json, &exists,
+                                                    errstr, sizeof(errstr))
+                      : registry_store_versions_json(db, p.subject, &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     atomic_fetch_add(&api->lookups, 1);
     if (err != TP_OK)
@@ -297,24 +309,27 @@ void api_handle_subject_get(struct http_request *req, void *arg)
     else if (json)
         api_json(req, 200, json);
     else if (p.has_version && exists)
-        api_error(req, 404, 40402, "Version %s not found.", p.version);
+        registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                             p.version);
     else
-        api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             p.subject);
     free(json);
 }
 
 /* Whether the body names a PROTOBUF schema; answers 42201 otherwise. */
-static bool api_schema_ok(struct http_request *req, const struct store_request *rq)
+static bool api_schema_ok(struct http_request *req, const struct registry_store_request *rq)
 {
     if (strcmp(rq->type, "PROTOBUF") != 0) {
-        api_error(req, 422, 42201,
-                  "Invalid schema: schemaType \"%s\" is not supported, this registry keeps "
-                  "PROTOBUF schemas only",
-                  rq->type);
+        registry_error_reply(
+            req, REGISTRY_ERR_INVALID_SCHEMA,
+            "Invalid schema: schemaType \"%s\" is not supported, this registry keeps "
+            "PROTOBUF schemas only",
+            rq->type);
         return false;
     }
     if (!rq->text || !*rq->text) {
-        api_error(req, 422, 42201, "Invalid schema: empty schema");
+        registry_error_reply(req, REGISTRY_ERR_INVALID_SCHEMA, "Invalid schema: empty schema");
         return false;
     }
     return true;
@@ -323,7 +338,7 @@ static bool api_schema_ok(struct http_request *req, const struct store_request *
 static bool api_writable(struct http_request *req, PGconn *db, const char *subject, bool *failed);
 
 static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t fds_len,
-                      const struct store_blob *olds, size_t n_olds, struct buf *msgs)
+                      const struct registry_store_blob *olds, size_t n_olds, struct buf *msgs)
 {
     (void)arg;
     enum compat_level l = COMPAT_BACKWARD;
@@ -339,23 +354,23 @@ static bool api_check(void *arg, const char *level, const uint8_t *fds, size_t f
 /* Compiles rq (text or a base64 serialized FileDescriptorProto, with its references) into
  * *fds and its canonical schema file into *file (serialized.h), answering 42201/500 on
  * failure. */
-static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
-                        const struct store_request *rq, uint8_t **fds, size_t *fds_len,
+static bool api_compile(struct registry_api *api, struct http_request *req, PGconn *db,
+                        const struct registry_store_request *rq, uint8_t **fds, size_t *fds_len,
                         uint8_t **file, size_t *file_len)
 {
     char errstr[COMPILE_ERR_MAX + 256];
-    struct store_ref *refs = NULL;
+    struct registry_store_ref *refs = NULL;
     size_t n_refs = 0;
     uint8_t *set = NULL;
     size_t set_len = 0;
     bool ok = false;
     struct compile_file *files = NULL;
     *fds = *file = NULL;
-    enum tp_err err =
-        store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_fds_by_fingerprint(db, rq->fingerprint, fds, fds_len, errstr,
+                                                        sizeof(errstr));
     if (err == TP_OK)
         goto canonical; /* compiled before, under another subject */
-    err = store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
+    err = registry_store_refs_resolve(db, rq->refs, &refs, &n_refs, errstr, sizeof(errstr));
     if (err != TP_OK) {
         api_store_failed(req, errstr);
         goto out;
@@ -373,19 +388,21 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
     }
     for (size_t i = 0; i < n_refs; i++) {
         if (!refs[i].text) {
-            api_error(req, 422, 42201,
-                      "Invalid schema: reference \"%s\" names subject '%s' version %d, which "
-                      "does not exist",
-                      refs[i].name, refs[i].subject, refs[i].version);
+            registry_error_reply(
+                req, REGISTRY_ERR_INVALID_SCHEMA,
+                "Invalid schema: reference \"%s\" names subject '%s' version %d, which "
+                "does not exist",
+                refs[i].name, refs[i].subject, refs[i].version);
             err = TP_NOT_FOUND;
             break;
         }
         if (serialized_is_base64(refs[i].text, strlen(refs[i].text))) {
             if (!compile_name_ok(refs[i].name)) {
-                api_error(req, 422, 42201,
-                          "Invalid schema: invalid reference name \"%s\": a relative path of "
-                          "A-Z a-z 0-9 . _ - / without \"..\" (and not \"%s\")",
-                          refs[i].name, COMPILE_MAIN_FILE);
+                registry_error_reply(
+                    req, REGISTRY_ERR_INVALID_SCHEMA,
+                    "Invalid schema: invalid reference name \"%s\": a relative path of "
+                    "A-Z a-z 0-9 . _ - / without \"..\" (and not \"%s\")",
+                    refs[i].name, COMPILE_MAIN_FILE);
                 err = TP_NOT_FOUND;
                 break;
             }
@@ -403,7 +420,7 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
         goto out;
     if (err != TP_OK) {
         atomic_fetch_add(&api->invalid, 1);
-        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_INVALID_SCHEMA, "Invalid schema: %s", errstr);
         goto out;
     }
     int64_t t0 = tp_mono_ms();
@@ -412,18 +429,20 @@ static bool api_compile(struct api *api, struct http_request *req, PGconn *db,
     metrics_histogram_observe(&api->compile_ms, (double)(tp_mono_ms() - t0));
     if (err == TP_VALIDATION) {
         atomic_fetch_add(&api->invalid, 1);
-        api_error(req, 422, 42201, "Invalid schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_INVALID_SCHEMA, "Invalid schema: %s", errstr);
         goto out;
     } else if (err != TP_OK) {
         log_error("could not compile a schema: %s", errstr);
-        api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_COMPILE_ERROR, "Could not compile the schema: %s",
+                             errstr);
         goto out;
     }
 canonical:
     err = serialized_canonical(*fds, *fds_len, file, file_len, errstr, sizeof(errstr));
     if (err != TP_OK) {
         log_error("could not read the schema file of a compiled set: %s", errstr);
-        api_error(req, 500, 50002, "Could not compile the schema: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_COMPILE_ERROR, "Could not compile the schema: %s",
+                             errstr);
         goto out;
     }
     ok = true;
@@ -434,7 +453,7 @@ out:
     }
     free(set);
     free(files);
-    store_refs_free(refs, n_refs);
+    registry_store_refs_free(refs, n_refs);
     return ok;
 }
 
@@ -445,12 +464,12 @@ out:
  * form, without comments or layout, also without ?normalize=true): a descriptor and a text,
  * or two texts that differ only in comments and layout, are one schema.
  */
-static enum tp_err api_canonical(PGconn *db, struct store_request *rq, char *errstr,
+static enum tp_err api_canonical(PGconn *db, struct registry_store_request *rq, char *errstr,
                                  size_t errstr_size)
 {
     char *fp = NULL;
-    enum tp_err err =
-        store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, &fp, errstr, errstr_size);
+    enum tp_err err = registry_store_fingerprint_by_file(db, rq->file, rq->file_len, rq->refs, &fp,
+                                                         errstr, errstr_size);
     if (err == TP_OK) {
         free(rq->fingerprint);
         rq->fingerprint = fp;
@@ -458,56 +477,93 @@ static enum tp_err api_canonical(PGconn *db, struct store_request *rq, char *err
     return err == TP_NOT_FOUND ? TP_OK : err;
 }
 
-static void api_register(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                         struct store_request *rq)
+/* Where registry_store_lookup found a schema under a subject. */
+struct api_found {
+    int32_t id;
+    int version;
+    bool exists; /* the subject has live versions */
+};
+
+static enum tp_err api_find(PGconn *db, const char *subject,
+                            const struct registry_store_request *rq, struct api_found *f,
+                            char *errstr, size_t errstr_size)
+{
+    return registry_store_lookup(db, subject, rq, &f->id, &f->version, &f->exists, errstr,
+                                 errstr_size);
+}
+
+/* A compiled schema: its descriptor set and canonical schema file (api_compile). */
+struct api_compiled {
+    uint8_t *fds, *file;
+    size_t fds_len, file_len;
+};
+
+static void api_compiled_release(struct api_compiled *c, struct registry_store_request *rq)
+{
+    free(c->fds);
+    free(c->file);
+    rq->file = NULL; /* borrowed c->file */
+    *c = (struct api_compiled){0};
+}
+
+/*
+ * Compiles rq into c (false once it answered 42201/500), lets rq->file borrow c's canonical
+ * schema file and looks rq up again under subject into *err and f: the schema may be stored in
+ * its other form (text / serialized descriptor). The caller releases c.
+ */
+static bool api_find_compiled(struct registry_api *api, struct http_request *req, PGconn *db,
+                              const char *subject, struct registry_store_request *rq,
+                              struct api_compiled *c, struct api_found *f, enum tp_err *err,
+                              char *errstr, size_t errstr_size)
+{
+    if (!api_compile(api, req, db, rq, &c->fds, &c->fds_len, &c->file, &c->file_len))
+        return false;
+    rq->file = c->file;
+    rq->file_len = c->file_len;
+    *err = api_canonical(db, rq, errstr, errstr_size);
+    if (*err == TP_OK)
+        *err = api_find(db, subject, rq, f, errstr, errstr_size);
+    return true;
+}
+
+static void api_register(struct registry_api *api, struct http_request *req, PGconn *db,
+                         const char *subject, struct registry_store_request *rq)
 {
     rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
     char errstr[1024];
-    int32_t id;
-    int version;
-    bool exists;
-    uint8_t *fds = NULL, *file = NULL;
-    size_t fds_len = 0, file_len = 0;
-    enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
+    struct api_found f;
+    struct api_compiled c = {0};
+    enum tp_err err = api_find(db, subject, rq, &f, errstr, sizeof(errstr));
     bool failed;
     if (err == TP_NOT_FOUND) {
         if (!api_writable(req, db, subject, &failed))
             return;
-        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
+        if (!api_find_compiled(api, req, db, subject, rq, &c, &f, &err, errstr, sizeof(errstr)))
             return;
-        rq->file = file;
-        rq->file_len = file_len;
-        err = api_canonical(db, rq, errstr, sizeof(errstr));
-        if (err == TP_OK)
-            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
         if (err != TP_NOT_FOUND) {
-            free(fds);
-            free(file);
-            rq->file = NULL;
+            api_compiled_release(&c, rq);
             if (err == TP_OK)
                 atomic_fetch_add(&api->reused, 1);
             goto answer;
         }
         struct buf msgs;
         buf_init(&msgs, API_MSGS_MAX);
-        err = store_register(db, subject, rq, fds, fds_len, api_check, api, &id, &version, &msgs,
-                             errstr, sizeof(errstr));
-        free(fds);
-        free(file);
-        rq->file = NULL;
+        err = registry_store_register(db, subject, rq, c.fds, c.fds_len, api_check, api, &f.id,
+                                      &f.version, &msgs, errstr, sizeof(errstr));
+        api_compiled_release(&c, rq);
         if (err == TP_CONFLICT) {
             atomic_fetch_add(&api->incompatible, 1);
-            api_error(req, 409, 409,
-                      "Schema being registered is incompatible with an earlier "
-                      "schema for subject \"%s\": %s",
-                      subject, msgs.data ? msgs.data : "");
+            registry_error_reply(req, REGISTRY_ERR_INCOMPATIBLE_SCHEMA,
+                                 "Schema being registered is incompatible with an earlier "
+                                 "schema for subject \"%s\": %s",
+                                 subject, msgs.data ? msgs.data : "");
             buf_release(&msgs);
             return;
         }
         buf_release(&msgs);
         if (err == TP_OK) {
             atomic_fetch_add(&api->registered, 1);
-            log_info("registered schema id %d as version %d of subject \"%s\"", id, version,
+            log_info("registered schema id %d as version %d of subject \"%s\"", f.id, f.version,
                      subject);
         }
     } else if (err == TP_OK) {
@@ -519,40 +575,31 @@ answer:
         return;
     }
     char body[64];
-    snprintf(body, sizeof(body), "{\"id\":%d}", id);
+    snprintf(body, sizeof(body), "{\"id\":%d}", f.id);
     api_json(req, 200, body);
 }
 
-static void api_lookup(struct api *api, struct http_request *req, PGconn *db, const char *subject,
-                       struct store_request *rq)
+static void api_lookup(struct registry_api *api, struct http_request *req, PGconn *db,
+                       const char *subject, struct registry_store_request *rq)
 {
     char errstr[512];
-    int32_t id;
-    int version;
-    bool exists;
+    struct api_found f;
     atomic_fetch_add(&api->lookups, 1);
     rq->serialized = serialized_is_base64(rq->text, strlen(rq->text));
-    enum tp_err err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
-    if (err == TP_NOT_FOUND && exists) {
+    enum tp_err err = api_find(db, subject, rq, &f, errstr, sizeof(errstr));
+    if (err == TP_NOT_FOUND && f.exists) {
         /* maybe registered in the other form (text / serialized descriptor) */
-        uint8_t *fds = NULL, *file = NULL;
-        size_t fds_len = 0, file_len = 0;
-        if (!api_compile(api, req, db, rq, &fds, &fds_len, &file, &file_len))
+        struct api_compiled c = {0};
+        if (!api_find_compiled(api, req, db, subject, rq, &c, &f, &err, errstr, sizeof(errstr)))
             return;
-        rq->file = file;
-        rq->file_len = file_len;
-        err = api_canonical(db, rq, errstr, sizeof(errstr));
-        if (err == TP_OK)
-            err = store_lookup(db, subject, rq, &id, &version, &exists, errstr, sizeof(errstr));
-        free(fds);
-        free(file);
-        rq->file = NULL;
+        api_compiled_release(&c, rq);
     }
     if (err == TP_NOT_FOUND) {
-        if (exists)
-            api_error(req, 404, 40403, "Schema not found");
+        if (f.exists)
+            registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema not found");
         else
-            api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                 subject);
         return;
     }
     if (err != TP_OK) {
@@ -563,8 +610,8 @@ static void api_lookup(struct api *api, struct http_request *req, PGconn *db, co
     buf_init(&b, strlen(rq->text) * 6 + strlen(rq->refs) + 512);
     buf_append_str(&b, "{\"subject\":");
     json_str(&b, subject);
-    buf_printf(&b, ",\"version\":%d,\"id\":%d,\"schemaType\":\"PROTOBUF\",\"schema\":", version,
-               id);
+    buf_printf(&b, ",\"version\":%d,\"id\":%d,\"schemaType\":\"PROTOBUF\",\"schema\":", f.version,
+               f.id);
     json_str(&b, rq->text);
     if (strcmp(rq->refs, "[]") != 0)
         buf_printf(&b, ",\"references\":%s", rq->refs);
@@ -573,9 +620,9 @@ static void api_lookup(struct api *api, struct http_request *req, PGconn *db, co
     buf_release(&b);
 }
 
-void api_handle_subject_post(struct http_request *req, void *arg)
+void registry_api_handle_subject_post(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512];
     /* POST /subjects/{s}/versions registers; POST /subjects/{s} is a lookup */
@@ -585,16 +632,17 @@ void api_handle_subject_post(struct http_request *req, void *arg)
     if (!api_allowed(api, req, registers ? CREDS_WRITE : CREDS_READ))
         return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || p.has_version) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     PGconn *db = api_db(api, req);
     if (!db)
         return;
-    struct store_request rq;
-    enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
+    struct registry_store_request rq;
+    enum tp_err err = registry_store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
     if (err == TP_DECODE)
-        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                             "Unrecognized request body: %s", errstr);
     else if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (api_schema_ok(req, &rq)) {
@@ -603,7 +651,7 @@ void api_handle_subject_post(struct http_request *req, void *arg)
         else
             api_lookup(api, req, db, p.subject, &rq);
     }
-    store_request_release(&rq);
+    registry_store_request_release(&rq);
     pool_put(api->pool, db);
 }
 
@@ -613,20 +661,21 @@ static bool api_writable(struct http_request *req, PGconn *db, const char *subje
     char errstr[512], *mode = NULL;
     bool is_set;
     *failed = false;
-    enum tp_err err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
     bool ok = err == TP_OK && strcmp(mode, "READONLY") != 0;
     if (err != TP_OK) {
         *failed = true;
         api_store_failed(req, errstr);
     } else if (!ok) {
-        api_error(req, 422, 42205, "Subject %s is in read-only mode", subject ? subject : "");
+        registry_error_reply(req, REGISTRY_ERR_OPERATION_NOT_PERMITTED,
+                             "Subject %s is in read-only mode", subject ? subject : "");
     }
     free(mode);
     return ok;
 }
 
 /* DELETE /subjects/{s}[?permanent=true]: the versions deleted. */
-static void api_subject_delete(struct api *api, struct http_request *req, PGconn *db,
+static void api_subject_delete(struct registry_api *api, struct http_request *req, PGconn *db,
                                const char *subject)
 {
     char errstr[512], *json = NULL;
@@ -635,11 +684,11 @@ static void api_subject_delete(struct api *api, struct http_request *req, PGconn
     if (!api_writable(req, db, subject, &failed))
         return;
     enum tp_err err =
-        store_subject_delete(db, subject, permanent, &json, &live, errstr, sizeof(errstr));
+        registry_store_subject_delete(db, subject, permanent, &json, &live, errstr, sizeof(errstr));
     if (err == TP_CONFLICT)
-        api_error(req, 422, 42206,
-                  "One or more references exist to the schema {subject=%s}: schemas %s", subject,
-                  json);
+        registry_error_reply(req, REGISTRY_ERR_REFERENCE_EXISTS,
+                             "One or more references exist to the schema {subject=%s}: schemas %s",
+                             subject, json);
     else if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (json) {
@@ -647,23 +696,25 @@ static void api_subject_delete(struct api *api, struct http_request *req, PGconn
         log_info("%s subject \"%s\": versions %s",
                  permanent ? "permanently deleted" : "soft-deleted", subject, json);
     } else if (permanent && live)
-        api_error(req, 404, 40405,
-                  "Subject '%s' was not deleted first before being permanently deleted", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_SOFT_DELETED,
+                             "Subject '%s' was not deleted first before being permanently deleted",
+                             subject);
     else
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                             subject);
     free(json);
 }
 
-void api_handle_subject_delete(struct http_request *req, void *arg)
+void registry_api_handle_subject_delete(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512];
     int version;
     if (!api_allowed(api, req, CREDS_WRITE))
         return;
     if (!api_path_parse(api_tail(req, "/subjects/"), &p) || (p.has_versions && !p.has_version)) {
-        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+        registry_error_reply(req, REGISTRY_ERR_METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed");
         return;
     }
     if (p.has_version && !api_version_parse(p.version, &version)) {
@@ -684,46 +735,54 @@ void api_handle_subject_delete(struct http_request *req, void *arg)
         goto out;
     if (api_query_true(req, "permanent")) {
         bool live;
-        err = store_version_purge(db, p.subject, version, &live, &exists, errstr, sizeof(errstr));
+        err = registry_store_version_purge(db, p.subject, version, &live, &exists, errstr,
+                                           sizeof(errstr));
         if (err == TP_OK) {
             api_json(req, 200, version > 0 ? p.version : "-1");
             log_info("permanently deleted version %s of subject \"%s\"", p.version, p.subject);
         } else if (err != TP_NOT_FOUND)
             api_store_failed(req, errstr);
         else if (live)
-            api_error(req, 404, 40407,
-                      "Subject '%s' Version %s was not deleted first before being permanently "
-                      "deleted",
-                      p.subject, p.version);
+            registry_error_reply(
+                req, REGISTRY_ERR_VERSION_NOT_SOFT_DELETED,
+                "Subject '%s' Version %s was not deleted first before being permanently "
+                "deleted",
+                p.subject, p.version);
         else if (exists)
-            api_error(req, 404, 40402, "Version %s not found.", p.version);
+            registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                                 p.version);
         else
-            api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                 p.subject);
         goto out;
     }
     /* the number deleted: for "latest", read it before */
-    err = store_version_json(db, p.subject, version, false, false, &json, &exists, errstr,
-                             sizeof(errstr));
+    err = registry_store_version_json(db, p.subject, version, false, false, &json, &exists, errstr,
+                                      sizeof(errstr));
     int number = version;
     if (err == TP_OK && json) {
         const char *v = strstr(json, "\"version\":");
         number = v ? atoi(v + 10) : version;
         bool referenced;
-        err = store_version_referenced(db, p.subject, number, &referenced, errstr, sizeof(errstr));
+        err = registry_store_version_referenced(db, p.subject, number, &referenced, errstr,
+                                                sizeof(errstr));
         if (err == TP_OK && referenced) {
-            api_error(req, 422, 42206,
-                      "One or more references exist to the schema {subject=%s,version=%d}",
-                      p.subject, number);
+            registry_error_reply(
+                req, REGISTRY_ERR_REFERENCE_EXISTS,
+                "One or more references exist to the schema {subject=%s,version=%d}", p.subject,
+                number);
             goto out;
         }
     }
     if (err == TP_OK && json)
-        err = store_version_delete(db, p.subject, number, &exists, errstr, sizeof(errstr));
+        err = registry_store_version_delete(db, p.subject, number, &exists, errstr, sizeof(errstr));
     if (err != TP_OK && err != TP_NOT_FOUND)
         api_store_failed(req, errstr);
     else if (!json || err == TP_NOT_FOUND)
-        exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
-               : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        exists ? registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                                      p.version)
+               : registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND,
+                                      "Subject '%s' not found.", p.subject);
     else {
         char body[32];
         snprintf(body, sizeof(body), "%d", number);
@@ -736,9 +795,9 @@ out:
 }
 
 /* GET /subjects/{s}/versions/{v}/schema and .../referencedby */
-void api_handle_version_more(struct http_request *req, void *arg)
+void registry_api_handle_version_more(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[512], tail[API_SUBJECT_MAX + 64], *json = NULL;
     int version;
@@ -748,12 +807,12 @@ void api_handle_version_more(struct http_request *req, void *arg)
     char *slash = strrchr(tail, '/');
     bool schema = slash && !strcmp(slash, "/schema");
     if (!slash || (!schema && strcmp(slash, "/referencedby") != 0)) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     *slash = '\0';
     if (!api_path_parse(tail, &p) || !p.has_version) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     if (!api_version_parse(p.version, &version)) {
@@ -765,15 +824,16 @@ void api_handle_version_more(struct http_request *req, void *arg)
         return;
     bool exists = false;
     atomic_fetch_add(&api->lookups, 1);
-    enum tp_err err =
-        store_version_json(db, p.subject, version, api_serialized(req),
-                           api_query_true(req, "deleted"), &json, &exists, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_version_json(db, p.subject, version, api_serialized(req),
+                                                  api_query_true(req, "deleted"), &json, &exists,
+                                                  errstr, sizeof(errstr));
     if (err == TP_OK && json && !schema) {
         const char *v = strstr(json, "\"version\":");
         int number = v ? atoi(v + 10) : version;
         free(json);
         json = NULL;
-        err = store_referenced_by_json(db, p.subject, number, &json, errstr, sizeof(errstr));
+        err =
+            registry_store_referenced_by_json(db, p.subject, number, &json, errstr, sizeof(errstr));
         if (err == TP_OK)
             api_json(req, 200, json);
     } else if (err == TP_OK && json) {
@@ -794,8 +854,10 @@ void api_handle_version_more(struct http_request *req, void *arg)
     if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (!json)
-        exists ? api_error(req, 404, 40402, "Version %s not found.", p.version)
-               : api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+        exists ? registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %s not found.",
+                                      p.version)
+               : registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND,
+                                      "Subject '%s' not found.", p.subject);
     free(json);
 }
 
@@ -809,23 +871,23 @@ static bool api_id_parse(const char *s, int32_t *id)
     return true;
 }
 
-void api_handle_schema_get(struct http_request *req, void *arg)
+void registry_api_handle_schema_get(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     if (!api_allowed(api, req, CREDS_READ))
         return;
     const char *tail = api_tail(req, "/schemas/ids/");
     char errstr[512], *json = NULL;
     int32_t id;
     if (!api_id_parse(tail, &id)) {
-        api_error(req, 404, 40403, "Schema %s not found", tail);
+        registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema %s not found", tail);
         return;
     }
     const char *what = strchr(tail, '/');
     what = what ? what + 1 : "";
     if (*what && strcmp(what, "versions") && strcmp(what, "schema") && strcmp(what, "descriptor") &&
         strcmp(what, "subjects")) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
         return;
     }
     PGconn *db = api_db(api, req);
@@ -838,15 +900,16 @@ void api_handle_schema_get(struct http_request *req, void *arg)
         bool in_subject = false;
         const char *subject = http_request_query(req, "subject");
         atomic_fetch_add(&api->descriptor_fetches, 1);
-        err = store_schema_fds(db, id, subject, &fds, &len, &in_subject, errstr, sizeof(errstr));
+        err = registry_store_schema_fds(db, id, subject, &fds, &len, &in_subject, errstr,
+                                        sizeof(errstr));
         pool_put(api->pool, db);
         if (err == TP_NOT_FOUND)
-            api_error(req, 404, 40403, "Schema %d not found", id);
+            registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema %d not found", id);
         else if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (!in_subject)
-            api_error(req, 404, 40403, "Schema %d is not registered under subject '%s'", id,
-                      subject);
+            registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND,
+                                 "Schema %d is not registered under subject '%s'", id, subject);
         else
             http_reply(req, 200, "application/x-protobuf", (const char *)fds, len);
         free(fds);
@@ -854,18 +917,19 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     }
     atomic_fetch_add(&api->lookups, 1);
     if (!strcmp(what, "versions"))
-        err = store_schema_versions_json(db, id, &json, errstr, sizeof(errstr));
+        err = registry_store_schema_versions_json(db, id, &json, errstr, sizeof(errstr));
     else if (!strcmp(what, "subjects"))
-        err = store_schema_subjects_json(db, id, &json, errstr, sizeof(errstr));
+        err = registry_store_schema_subjects_json(db, id, &json, errstr, sizeof(errstr));
     else if (!strcmp(what, "schema"))
-        err = store_schema_text(db, id, &json, errstr, sizeof(errstr));
+        err = registry_store_schema_text(db, id, &json, errstr, sizeof(errstr));
     else
-        err = store_schema_json(db, id, api_serialized(req), &json, errstr, sizeof(errstr));
+        err =
+            registry_store_schema_json(db, id, api_serialized(req), &json, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK)
         api_store_failed(req, errstr);
     else if (!json)
-        api_error(req, 404, 40403, "Schema %d not found", id);
+        registry_error_reply(req, REGISTRY_ERR_SCHEMA_NOT_FOUND, "Schema %d not found", id);
     else if (!strcmp(what, "schema"))
         http_reply(req, 200, "text/plain; charset=utf-8", json, strlen(json));
     else
@@ -873,40 +937,32 @@ void api_handle_schema_get(struct http_request *req, void *arg)
     free(json);
 }
 
-void api_handle_compatibility(struct http_request *req, void *arg)
+void registry_api_handle_compatibility(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct api_path p;
     char errstr[1024];
     int version = -1;
-    if (!api_allowed(api, req, CREDS_READ)) /* a check changes nothing */
-        return;
-    if (!api_path_parse(api_tail(req, "/compatibility/subjects/"), &p) || !p.has_versions) {
-        api_error(req, 404, 404, "HTTP 404 Not Found");
-        return;
-    }
-    if (p.has_version && !api_version_parse(p.version, &version)) {
-        api_bad_version(req, p.version);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    /* the read role: a check changes nothing */
+    PGconn *db = api_versions_db(api, req, api_tail(req, "/compatibility/subjects/"), &p, &version);
     if (!db)
         return;
-    struct store_request rq;
-    struct store_blob *olds = NULL;
+    struct registry_store_request rq;
+    struct registry_store_blob *olds = NULL;
     size_t n_olds = 0;
     uint8_t *fds = NULL;
     size_t fds_len = 0;
     char *level = NULL;
     bool is_set;
-    enum tp_err err = store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_request_parse(db, api_body(req), &rq, errstr, sizeof(errstr));
     if (err == TP_DECODE) {
-        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                             "Unrecognized request body: %s", errstr);
         goto out;
     }
     if (err != TP_OK || !api_schema_ok(req, &rq))
         goto failed;
-    err = store_config_get(db, p.subject, &level, &is_set, errstr, sizeof(errstr));
+    err = registry_store_config_get(db, p.subject, &level, &is_set, errstr, sizeof(errstr));
     if (err != TP_OK)
         goto failed;
     enum compat_level l = COMPAT_BACKWARD;
@@ -914,19 +970,22 @@ void api_handle_compatibility(struct http_request *req, void *arg)
     /* a named version is checked alone; "latest" (or none) as the level says */
     bool all = !p.has_version && (l == COMPAT_BACKWARD_TRANSITIVE ||
                                   l == COMPAT_FORWARD_TRANSITIVE || l == COMPAT_FULL_TRANSITIVE);
-    err = store_live_blobs(db, p.subject, version, all, &olds, &n_olds, errstr, sizeof(errstr));
+    err = registry_store_live_blobs(db, p.subject, version, all, &olds, &n_olds, errstr,
+                                    sizeof(errstr));
     if (err != TP_OK)
         goto failed;
     if (n_olds == 0) {
         char *versions = NULL;
-        err = store_versions_json(db, p.subject, &versions, errstr, sizeof(errstr));
+        err = registry_store_versions_json(db, p.subject, &versions, errstr, sizeof(errstr));
         free(versions);
         if (err != TP_OK)
             goto failed;
         if (versions && version > 0)
-            api_error(req, 404, 40402, "Version %d not found.", version);
+            registry_error_reply(req, REGISTRY_ERR_VERSION_NOT_FOUND, "Version %d not found.",
+                                 version);
         else
-            api_error(req, 404, 40401, "Subject '%s' not found.", p.subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_NOT_FOUND, "Subject '%s' not found.",
+                                 p.subject);
         goto out;
     }
     uint8_t *file = NULL;
@@ -967,8 +1026,8 @@ out:
     pool_put(api->pool, db);
     free(fds);
     free(level);
-    store_blobs_free(olds, n_olds);
-    store_request_release(&rq);
+    registry_store_blobs_free(olds, n_olds);
+    registry_store_request_release(&rq);
 }
 
 /* The subject of /config/{s}, or NULL for /config. */
@@ -977,29 +1036,25 @@ static const char *api_config_subject(struct http_request *req)
     return strcmp(http_request_path(req), "/config") ? api_tail(req, "/config/") : NULL;
 }
 
-void api_handle_config_get(struct http_request *req, void *arg)
+void registry_api_handle_config_get(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *level = NULL;
     bool is_set;
-    if (!api_allowed(api, req, CREDS_READ))
-        return;
     const char *subject = api_config_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, CREDS_READ, subject);
     if (!db)
         return;
-    enum tp_err err = store_config_get(db, subject, &level, &is_set, errstr, sizeof(errstr));
+    enum tp_err err =
+        registry_store_config_get(db, subject, &level, &is_set, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     const char *dflt = http_request_query(req, "defaultToGlobal");
     if (err != TP_OK) {
         api_store_failed(req, errstr);
     } else if (subject && !is_set && !(dflt && !strcmp(dflt, "true"))) {
-        api_error(req, 404, 40408,
-                  "Subject '%s' does not have subject-level compatibility configured", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_COMPATIBILITY_NOT_CONFIGURED,
+                             "Subject '%s' does not have subject-level compatibility configured",
+                             subject);
     } else {
         char body[96];
         snprintf(body, sizeof(body), "{\"compatibilityLevel\":\"%s\"}", level);
@@ -1008,32 +1063,29 @@ void api_handle_config_get(struct http_request *req, void *arg)
     free(level);
 }
 
-void api_handle_config_put(struct http_request *req, void *arg)
+void registry_api_handle_config_put(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *level = NULL;
-    if (!api_allowed(api, req, CREDS_WRITE))
-        return;
     const char *subject = api_config_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, CREDS_WRITE, subject);
     if (!db)
         return;
     enum compat_level l;
-    enum tp_err err = store_config_parse(db, api_body(req), &level, errstr, sizeof(errstr));
+    enum tp_err err =
+        registry_store_config_parse(db, api_body(req), &level, errstr, sizeof(errstr));
     if (err == TP_DECODE) {
-        api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+        registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                             "Unrecognized request body: %s", errstr);
     } else if (err != TP_OK) {
         api_store_failed(req, errstr);
     } else if (!level || !compat_level_parse(level, &l)) {
-        api_error(req, 422, 42203,
-                  "Invalid compatibility level. Valid values are none, backward, forward, full, "
-                  "backward_transitive, forward_transitive, and full_transitive");
-    } else if ((err = store_config_set(db, subject, compat_level_name(l), errstr,
-                                       sizeof(errstr))) != TP_OK) {
+        registry_error_reply(
+            req, REGISTRY_ERR_INVALID_COMPATIBILITY_LEVEL,
+            "Invalid compatibility level. Valid values are none, backward, forward, full, "
+            "backward_transitive, forward_transitive, and full_transitive");
+    } else if ((err = registry_store_config_set(db, subject, compat_level_name(l), errstr,
+                                                sizeof(errstr))) != TP_OK) {
         api_store_failed(req, errstr);
     } else {
         char body[96];
@@ -1046,33 +1098,28 @@ void api_handle_config_put(struct http_request *req, void *arg)
     free(level);
 }
 
-void api_handle_schema_types(struct http_request *req, void *arg)
+void registry_api_handle_schema_types(struct http_request *req, void *arg)
 {
     if (api_allowed(arg, req, CREDS_READ))
         api_json(req, 200, "[\"PROTOBUF\"]");
 }
 
-void api_handle_config_delete(struct http_request *req, void *arg)
+void registry_api_handle_config_delete(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *previous = NULL;
-    if (!api_allowed(api, req, CREDS_WRITE))
-        return;
     const char *subject = api_config_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, CREDS_WRITE, subject);
     if (!db)
         return;
-    enum tp_err err = store_config_delete(db, subject, &previous, errstr, sizeof(errstr));
+    enum tp_err err = registry_store_config_delete(db, subject, &previous, errstr, sizeof(errstr));
     pool_put(api->pool, db);
     if (err != TP_OK) {
         api_store_failed(req, errstr);
     } else if (!previous) {
-        api_error(req, 404, 40408,
-                  "Subject '%s' does not have subject-level compatibility configured", subject);
+        registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_COMPATIBILITY_NOT_CONFIGURED,
+                             "Subject '%s' does not have subject-level compatibility configured",
+                             subject);
     } else {
         char body[96];
         snprintf(body, sizeof(body), "{\"compatibilityLevel\":\"%s\"}", previous);
@@ -1098,44 +1145,41 @@ static void api_mode_answer(struct http_request *req, const char *mode)
 }
 
 /* GET, PUT and DELETE /mode[/{s}] */
-void api_handle_mode(struct http_request *req, void *arg)
+void registry_api_handle_mode(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512], *mode = NULL;
     const char *method = http_request_method(req);
     bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT");
-    if (!api_allowed(api, req, get ? CREDS_READ : CREDS_WRITE))
-        return;
     const char *subject = api_mode_subject(req);
-    if (subject && !api_subject_ok(subject, strlen(subject))) {
-        api_error(req, 404, 40401, "Subject '%s' not found.", subject);
-        return;
-    }
-    PGconn *db = api_db(api, req);
+    PGconn *db = api_scoped_db(api, req, get ? CREDS_READ : CREDS_WRITE, subject);
     if (!db)
         return;
     enum tp_err err;
     bool is_set = false;
     if (get) {
-        err = store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
+        err = registry_store_mode_get(db, subject, &mode, &is_set, errstr, sizeof(errstr));
         if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (subject && !is_set && !api_query_true(req, "defaultToGlobal"))
-            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
-                      subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_MODE_NOT_CONFIGURED,
+                                 "Subject '%s' does not have subject-level mode configured",
+                                 subject);
         else
             api_mode_answer(req, mode);
     } else if (put) {
-        err = store_mode_parse(db, api_body(req), &mode, errstr, sizeof(errstr));
+        err = registry_store_mode_parse(db, api_body(req), &mode, errstr, sizeof(errstr));
         if (err == TP_DECODE)
-            api_error(req, 422, 422, "Unrecognized request body: %s", errstr);
+            registry_error_reply(req, REGISTRY_ERR_UNPROCESSABLE_ENTITY,
+                                 "Unrecognized request body: %s", errstr);
         else if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (!mode ||
                  (strcmp(mode, "READWRITE") && strcmp(mode, "READONLY") && strcmp(mode, "IMPORT")))
-            api_error(req, 422, 42204,
-                      "Invalid mode. Valid values are READWRITE, READONLY and IMPORT");
-        else if ((err = store_mode_set(db, subject, mode, errstr, sizeof(errstr))) != TP_OK)
+            registry_error_reply(req, REGISTRY_ERR_INVALID_MODE,
+                                 "Invalid mode. Valid values are READWRITE, READONLY and IMPORT");
+        else if ((err = registry_store_mode_set(db, subject, mode, errstr, sizeof(errstr))) !=
+                 TP_OK)
             api_store_failed(req, errstr);
         else {
             api_mode_answer(req, mode);
@@ -1143,12 +1187,13 @@ void api_handle_mode(struct http_request *req, void *arg)
                      subject ? subject : "", subject ? "\"" : "", mode);
         }
     } else {
-        err = store_mode_delete(db, subject, &mode, errstr, sizeof(errstr));
+        err = registry_store_mode_delete(db, subject, &mode, errstr, sizeof(errstr));
         if (err != TP_OK)
             api_store_failed(req, errstr);
         else if (!mode && subject)
-            api_error(req, 404, 40409, "Subject '%s' does not have subject-level mode configured",
-                      subject);
+            registry_error_reply(req, REGISTRY_ERR_SUBJECT_LEVEL_MODE_NOT_CONFIGURED,
+                                 "Subject '%s' does not have subject-level mode configured",
+                                 subject);
         else
             api_mode_answer(req, mode ? mode : "READWRITE");
     }
@@ -1156,19 +1201,19 @@ void api_handle_mode(struct http_request *req, void *arg)
     free(mode);
 }
 
-void api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg)
+void registry_api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg)
 {
     (void)arg;
     (void)allow; /* http.c sent it as the Allow header */
     if (status == 405)
-        api_error(req, 405, 405, "HTTP 405 Method Not Allowed");
+        registry_error_reply(req, REGISTRY_ERR_METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed");
     else
-        api_error(req, 404, 404, "HTTP 404 Not Found");
+        registry_error_reply(req, REGISTRY_ERR_NOT_FOUND, "HTTP 404 Not Found");
 }
 
-void api_handle_ready(struct http_request *req, void *arg)
+void registry_api_handle_ready(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     char errstr[512] = "";
     PGconn *db;
     if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
@@ -1185,15 +1230,15 @@ void api_handle_ready(struct http_request *req, void *arg)
     http_reply_error(req, 503, "not_ready", "the schema store is not reachable");
 }
 
-void api_handle_metrics(struct http_request *req, void *arg)
+void registry_api_handle_metrics(struct http_request *req, void *arg)
 {
-    struct api *api = arg;
+    struct registry_api *api = arg;
     struct buf b;
     char errstr[512];
     int64_t schemas = -1, subjects = -1;
     PGconn *db;
     if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
-        if (store_counts(db, &schemas, &subjects, errstr, sizeof(errstr)) != TP_OK)
+        if (registry_store_counts(db, &schemas, &subjects, errstr, sizeof(errstr)) != TP_OK)
             log_warn("could not count schemas: %s", errstr);
         pool_put(api->pool, db);
     }

@@ -28,7 +28,7 @@
  * 40409 without its own mode, 409 incompatible, 42201 invalid schema,
  * 42202 invalid version, 42203 invalid compatibility level, 42204 invalid
  * mode, 42205 READONLY, 42206 referenced, 500 store errors; 404 and 405 (with
- * Allow) for unknown routes (api_unrouted).
+ * Allow) for unknown routes (registry_api_unrouted).
  *
  * Authentication (creds.h): with api.creds set, every route but /readyz and
  * /metrics (and main's /healthz) needs HTTP Basic credentials: 401 40101 with
@@ -36,17 +36,17 @@
  * 40301 when a read credential registers, deletes or sets a level. Reads, the
  * lookup POST /subjects/{s} and compatibility checks need the read role.
  *
- * Object: struct api (embedded by main, api_init/api_release) owns the
- * connection pool. Handlers run on HTTP threads, each with its own pooled
- * connection; counters are atomic.
+ * Object: struct registry_api (embedded by main, registry_api_init /
+ * registry_api_release) owns the connection pool. Handlers run on HTTP
+ * threads, each with its own pooled connection; counters are atomic.
  *
- *     api_init(&api, dsn, pool_size, timeout_ms, &compile_opts);
+ *     registry_api_init(&api, dsn, pool_size, timeout_ms, &compile_opts);
  *     api.creds = &creds;                              // or NULL with registry.auth=off
- *     routes: API_ROUTES(&api, max_schema_bytes) ...
- *     api_release(&api);
+ *     routes: {"GET", "/subjects", 0, registry_api_handle_subjects, &api}, ...
+ *     registry_api_release(&api);
  */
-#ifndef TP_API_H
-#define TP_API_H
+#ifndef TP_REGISTRY_API_H
+#define TP_REGISTRY_API_H
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -57,7 +57,7 @@
 #include "compile.h"
 #include "creds.h"
 
-struct api {
+struct registry_api {
     struct pool *pool;
     struct compile_options compile;
     struct http_server *srv;   /* borrowed, for /metrics */
@@ -67,30 +67,34 @@ struct api {
     struct metrics_histogram compile_ms;
 };
 
-void api_init(struct api *api, const char *dsn, size_t pool_size, int statement_timeout_ms,
-              const struct compile_options *compile);
-void api_release(struct api *api);
+void registry_api_init(struct registry_api *api, const char *dsn, size_t pool_size,
+                       int statement_timeout_ms, const struct compile_options *compile);
+void registry_api_release(struct registry_api *api);
 /* Fills schema_file/canonical (migration 0010) for the schemas stored before it; at start. */
-enum tp_err api_backfill(struct api *api, char *errstr, size_t errstr_size);
+enum tp_err registry_api_backfill(struct registry_api *api, char *errstr, size_t errstr_size);
 
 /* The credential check of the routes with a body, as a pre-check (common/http.h): a 401
  * or 403 before any of the body is read. The handlers check again (cheap). */
-bool api_precheck(struct http_request *req, void *arg);
-void api_handle_subjects(struct http_request *req, void *arg);       /* GET /subjects */
-void api_handle_subject_get(struct http_request *req, void *arg);    /* GET /subjects/... */
-void api_handle_subject_post(struct http_request *req, void *arg);   /* POST /subjects/... */
-void api_handle_subject_delete(struct http_request *req, void *arg); /* DELETE /subjects/... */
-void api_handle_schema_get(struct http_request *req, void *arg);     /* GET /schemas/ids/... */
-void api_handle_compatibility(struct http_request *req, void *arg);  /* POST /compatibility/... */
-void api_handle_config_get(struct http_request *req, void *arg);     /* GET /config[/s] */
-void api_handle_config_put(struct http_request *req, void *arg);     /* PUT /config[/s] */
-void api_handle_schema_types(struct http_request *req, void *arg);   /* GET /schemas/types */
-void api_handle_version_more(struct http_request *req, void *arg); /* .../{v}/schema|referencedby */
-void api_handle_config_delete(struct http_request *req, void *arg); /* DELETE /config[/s] */
-void api_handle_mode(struct http_request *req, void *arg);          /* GET|PUT|DELETE /mode[/s] */
+bool registry_api_precheck(struct http_request *req, void *arg);
+void registry_api_handle_subjects(struct http_request *req, void *arg);     /* GET /subjects */
+void registry_api_handle_subject_get(struct http_request *req, void *arg);  /* GET /subjects/... */
+void registry_api_handle_subject_post(struct http_request *req, void *arg); /* POST /subjects/... */
+void registry_api_handle_subject_delete(struct http_request *req,
+                                        void *arg);                       /* DELETE /subjects/... */
+void registry_api_handle_schema_get(struct http_request *req, void *arg); /* GET /schemas/ids/... */
+void registry_api_handle_compatibility(struct http_request *req,
+                                       void *arg); /* POST /compatibility/... */
+void registry_api_handle_config_get(struct http_request *req, void *arg);   /* GET /config[/s] */
+void registry_api_handle_config_put(struct http_request *req, void *arg);   /* PUT /config[/s] */
+void registry_api_handle_schema_types(struct http_request *req, void *arg); /* GET /schemas/types */
+void registry_api_handle_version_more(struct http_request *req,
+                                      void *arg); /* .../{v}/schema|referencedby */
+void registry_api_handle_config_delete(struct http_request *req,
+                                       void *arg);                  /* DELETE /config[/s] */
+void registry_api_handle_mode(struct http_request *req, void *arg); /* GET|PUT|DELETE /mode[/s] */
 /* http_options.unrouted: 404 and 405 as {"error_code","message"} */
-void api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg);
-void api_handle_ready(struct http_request *req, void *arg);   /* GET /readyz */
-void api_handle_metrics(struct http_request *req, void *arg); /* GET /metrics */
+void registry_api_unrouted(struct http_request *req, unsigned status, const char *allow, void *arg);
+void registry_api_handle_ready(struct http_request *req, void *arg);   /* GET /readyz */
+void registry_api_handle_metrics(struct http_request *req, void *arg); /* GET /metrics */
 
 #endif

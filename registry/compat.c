@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "fdset.h"
+#include "schema/fdset.h"
 
 typedef Google__Protobuf__FieldDescriptorProto field_proto;
 typedef Google__Protobuf__DescriptorProto message_proto;

@@ -15,7 +15,7 @@
 
 #include "common/buf.h"
 #include "common/mem.h"
-#include "rtdesc.h"
+#include "schema/rtdesc.h"
 
 #define COMPILE_OUT_MAX  (64u << 20) /* largest descriptor set read back */
 #define COMPILE_AS_LIMIT (2048ull << 20)

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 {
     struct registry_config cfg = {0};
     struct http_server *srv = NULL;
-    struct api api = {0};
+    struct registry_api api = {0};
     static struct creds creds;
     char errstr[1024];
     int rc = 1;
@@ -94,59 +94,61 @@ int main(int argc, char **argv)
                  "may register, delete and set compatibility)");
     }
     struct compile_options co = {cfg.protoc, cfg.tmp_dir, (int)cfg.compile_timeout_ms};
-    api_init(&api, cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, &co);
+    registry_api_init(&api, cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, &co);
     api.creds = auth ? &creds : NULL;
     /* without the database now, the old rows stay without a canonical form until a restart:
      * only the same schema in its other form would get a new id */
-    if (api_backfill(&api, errstr, sizeof(errstr)) != TP_OK)
+    if (registry_api_backfill(&api, errstr, sizeof(errstr)) != TP_OK)
         log_warn("could not complete the schemas stored before migration 0010: %s", errstr);
     size_t max_body = (size_t)cfg.max_schema_bytes;
     const struct http_route routes[] = {
-        {"GET", "/subjects", 0, api_handle_subjects, &api},
-        {"GET", "/subjects/**/versions", 0, api_handle_subject_get, &api},
-        {"GET", "/subjects/**/versions/*", 0, api_handle_subject_get, &api},
-        {"POST", "/subjects/**", max_body, api_handle_subject_post, &api},
-        {"POST", "/subjects/**/versions", max_body, api_handle_subject_post, &api},
-        {"GET", "/subjects/**/versions/*/schema", 0, api_handle_version_more, &api},
-        {"GET", "/subjects/**/versions/*/referencedby", 0, api_handle_version_more, &api},
-        {"DELETE", "/subjects/**", 0, api_handle_subject_delete, &api},
-        {"DELETE", "/subjects/**/versions/*", 0, api_handle_subject_delete, &api},
-        {"GET", "/schemas/types", 0, api_handle_schema_types, &api},
-        {"GET", "/schemas/ids/*", 0, api_handle_schema_get, &api},
-        {"GET", "/schemas/ids/*/schema", 0, api_handle_schema_get, &api},
-        {"GET", "/schemas/ids/*/versions", 0, api_handle_schema_get, &api},
-        {"GET", "/schemas/ids/*/subjects", 0, api_handle_schema_get, &api},
-        {"GET", "/schemas/ids/*/descriptor", 0, api_handle_schema_get, &api},
-        {"POST", "/compatibility/subjects/**/versions", max_body, api_handle_compatibility, &api},
-        {"POST", "/compatibility/subjects/**/versions/*", max_body, api_handle_compatibility, &api},
-        {"GET", "/config", 0, api_handle_config_get, &api},
-        {"PUT", "/config", 4096, api_handle_config_put, &api},
-        {"GET", "/config/**", 0, api_handle_config_get, &api},
-        {"PUT", "/config/**", 4096, api_handle_config_put, &api},
-        {"DELETE", "/config", 0, api_handle_config_delete, &api},
-        {"DELETE", "/config/**", 0, api_handle_config_delete, &api},
-        {"GET", "/mode", 0, api_handle_mode, &api},
-        {"PUT", "/mode", 4096, api_handle_mode, &api},
-        {"DELETE", "/mode", 0, api_handle_mode, &api},
-        {"GET", "/mode/**", 0, api_handle_mode, &api},
-        {"PUT", "/mode/**", 4096, api_handle_mode, &api},
-        {"DELETE", "/mode/**", 0, api_handle_mode, &api},
+        {"GET", "/subjects", 0, registry_api_handle_subjects, &api},
+        {"GET", "/subjects/**/versions", 0, registry_api_handle_subject_get, &api},
+        {"GET", "/subjects/**/versions/*", 0, registry_api_handle_subject_get, &api},
+        {"POST", "/subjects/**", max_body, registry_api_handle_subject_post, &api},
+        {"POST", "/subjects/**/versions", max_body, registry_api_handle_subject_post, &api},
+        {"GET", "/subjects/**/versions/*/schema", 0, registry_api_handle_version_more, &api},
+        {"GET", "/subjects/**/versions/*/referencedby", 0, registry_api_handle_version_more, &api},
+        {"DELETE", "/subjects/**", 0, registry_api_handle_subject_delete, &api},
+        {"DELETE", "/subjects/**/versions/*", 0, registry_api_handle_subject_delete, &api},
+        {"GET", "/schemas/types", 0, registry_api_handle_schema_types, &api},
+        {"GET", "/schemas/ids/*", 0, registry_api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/schema", 0, registry_api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/versions", 0, registry_api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/subjects", 0, registry_api_handle_schema_get, &api},
+        {"GET", "/schemas/ids/*/descriptor", 0, registry_api_handle_schema_get, &api},
+        {"POST", "/compatibility/subjects/**/versions", max_body, registry_api_handle_compatibility,
+         &api},
+        {"POST", "/compatibility/subjects/**/versions/*", max_body,
+         registry_api_handle_compatibility, &api},
+        {"GET", "/config", 0, registry_api_handle_config_get, &api},
+        {"PUT", "/config", 4096, registry_api_handle_config_put, &api},
+        {"GET", "/config/**", 0, registry_api_handle_config_get, &api},
+        {"PUT", "/config/**", 4096, registry_api_handle_config_put, &api},
+        {"DELETE", "/config", 0, registry_api_handle_config_delete, &api},
+        {"DELETE", "/config/**", 0, registry_api_handle_config_delete, &api},
+        {"GET", "/mode", 0, registry_api_handle_mode, &api},
+        {"PUT", "/mode", 4096, registry_api_handle_mode, &api},
+        {"DELETE", "/mode", 0, registry_api_handle_mode, &api},
+        {"GET", "/mode/**", 0, registry_api_handle_mode, &api},
+        {"PUT", "/mode/**", 4096, registry_api_handle_mode, &api},
+        {"DELETE", "/mode/**", 0, registry_api_handle_mode, &api},
         {"GET", "/healthz", 0, service_handle_health, NULL},
-        {"GET", "/readyz", 0, api_handle_ready, &api},
-        {"GET", "/metrics", 0, api_handle_metrics, &api},
+        {"GET", "/readyz", 0, registry_api_handle_ready, &api},
+        {"GET", "/metrics", 0, registry_api_handle_metrics, &api},
     };
     struct http_options opts = http_settings_options(&cfg.http);
-    opts.unrouted = api_unrouted; /* 404 and 405 in Confluent's error shape */
+    opts.unrouted = registry_api_unrouted; /* 404 and 405 in Confluent's error shape */
     /* credentials checked once the headers are in: an anonymous upload is never buffered */
     const struct http_precheck prechecks[] = {
-        {"POST", "/subjects/**", api_precheck, &api},
-        {"POST", "/subjects/**/versions", api_precheck, &api},
-        {"POST", "/compatibility/subjects/**/versions", api_precheck, &api},
-        {"POST", "/compatibility/subjects/**/versions/*", api_precheck, &api},
-        {"PUT", "/config", api_precheck, &api},
-        {"PUT", "/config/**", api_precheck, &api},
-        {"PUT", "/mode", api_precheck, &api},
-        {"PUT", "/mode/**", api_precheck, &api},
+        {"POST", "/subjects/**", registry_api_precheck, &api},
+        {"POST", "/subjects/**/versions", registry_api_precheck, &api},
+        {"POST", "/compatibility/subjects/**/versions", registry_api_precheck, &api},
+        {"POST", "/compatibility/subjects/**/versions/*", registry_api_precheck, &api},
+        {"PUT", "/config", registry_api_precheck, &api},
+        {"PUT", "/config/**", registry_api_precheck, &api},
+        {"PUT", "/mode", registry_api_precheck, &api},
+        {"PUT", "/mode/**", registry_api_precheck, &api},
     };
     if (api.creds) {
         opts.prechecks = prechecks;
@@ -165,7 +167,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     http_server_free(srv);
-    api_release(&api);
+    registry_api_release(&api);
     config_release(registry_table, REGISTRY_TABLE_N, &cfg, NULL);
     return rc;
 }

@@ -9,6 +9,23 @@
 
 #define STORE_REF_DEPTH 16 /* reference chains longer than this are not followed */
 
+/* An int as a query parameter: its text, in the caller's buffer. */
+struct store_int {
+    char text[16];
+};
+
+static const char *store_int(struct store_int *b, int v)
+{
+    snprintf(b->text, sizeof(b->text), "%d", v);
+    return b->text;
+}
+
+/* Whether column col of the first row is true. */
+static bool store_flag(const PGresult *res, int col)
+{
+    return PQgetvalue(res, 0, col)[0] == 't';
+}
+
 /* The first column of the single row as a new string; NULL when no row or SQL NULL. */
 static enum tp_err store_text(PGconn *db, const char *sql, int n, const char *const *params,
                               char **out, char *errstr, size_t errstr_size)
@@ -29,9 +46,8 @@ static enum tp_err store_text(PGconn *db, const char *sql, int n, const char *co
 static enum tp_err store_text_id(PGconn *db, const char *sql, int32_t id, char **out, char *errstr,
                                  size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v};
+    struct store_int v;
+    const char *params[] = {store_int(&v, id)};
     return store_text(db, sql, 1, params, out, errstr, errstr_size);
 }
 
@@ -76,8 +92,9 @@ static const char store_parse_sql[] =
     "   THEN j->'references' ELSE '[]' END) WITH ORDINALITY AS x(e, o)) r";
 // clang-format on
 
-enum tp_err store_request_parse(PGconn *db, const char *body, struct store_request *out,
-                                char *errstr, size_t errstr_size)
+enum tp_err registry_store_request_parse(PGconn *db, const char *body,
+                                         struct registry_store_request *out, char *errstr,
+                                         size_t errstr_size)
 {
     PGresult *res;
     memset(out, 0, sizeof(*out));
@@ -94,7 +111,7 @@ enum tp_err store_request_parse(PGconn *db, const char *body, struct store_reque
     return TP_OK;
 }
 
-void store_request_release(struct store_request *rq)
+void registry_store_request_release(struct registry_store_request *rq)
 {
     free(rq->text);
     free(rq->type);
@@ -119,8 +136,9 @@ static const char store_refs_sql[] =
     " ORDER BY r.name, r.depth";
 // clang-format on
 
-enum tp_err store_refs_resolve(PGconn *db, const char *refs, struct store_ref **out, size_t *n,
-                               char *errstr, size_t errstr_size)
+enum tp_err registry_store_refs_resolve(PGconn *db, const char *refs,
+                                        struct registry_store_ref **out, size_t *n, char *errstr,
+                                        size_t errstr_size)
 {
     PGresult *res;
     char depth[8];
@@ -135,7 +153,7 @@ enum tp_err store_refs_resolve(PGconn *db, const char *refs, struct store_ref **
     int rows = PQntuples(res);
     *out = tp_calloc((size_t)rows + 1, sizeof(**out));
     for (int i = 0; i < rows; i++) {
-        struct store_ref *r = &(*out)[i];
+        struct registry_store_ref *r = &(*out)[i];
         r->name = tp_strdup(PQgetvalue(res, i, 0));
         r->subject = tp_strdup(PQgetvalue(res, i, 1));
         r->version = atoi(PQgetvalue(res, i, 2));
@@ -146,7 +164,7 @@ enum tp_err store_refs_resolve(PGconn *db, const char *refs, struct store_ref **
     return TP_OK;
 }
 
-void store_refs_free(struct store_ref *refs, size_t n)
+void registry_store_refs_free(struct registry_store_ref *refs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(refs[i].name);
@@ -156,9 +174,10 @@ void store_refs_free(struct store_ref *refs, size_t n)
     free(refs);
 }
 
-enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_request *rq,
-                         int32_t *id, int *version, bool *subject_exists, char *errstr,
-                         size_t errstr_size)
+enum tp_err registry_store_lookup(PGconn *db, const char *subject,
+                                  const struct registry_store_request *rq, int32_t *id,
+                                  int *version, bool *subject_exists, char *errstr,
+                                  size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject, rq->fingerprint};
@@ -171,7 +190,7 @@ enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_req
         2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         return err;
-    *subject_exists = PQgetvalue(res, 0, 1)[0] == 't';
+    *subject_exists = store_flag(res, 1);
     err = TP_NOT_FOUND;
     if (!PQgetisnull(res, 0, 0) && sscanf(PQgetvalue(res, 0, 0), "%d %d", id, version) == 2)
         err = TP_OK;
@@ -179,9 +198,9 @@ enum tp_err store_lookup(PGconn *db, const char *subject, const struct store_req
     return err;
 }
 
-enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
-                                      const char *refs, char **fingerprint, char *errstr,
-                                      size_t errstr_size)
+enum tp_err registry_store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t file_len,
+                                               const char *refs, char **fingerprint, char *errstr,
+                                               size_t errstr_size)
 {
     char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
     const char *params[] = {hex, refs};
@@ -197,8 +216,8 @@ enum tp_err store_fingerprint_by_file(PGconn *db, const uint8_t *file, size_t fi
     return err;
 }
 
-enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *n, char *errstr,
-                          size_t errstr_size)
+enum tp_err registry_store_unfiled(PGconn *db, int max, struct registry_store_blob **out, size_t *n,
+                                   char *errstr, size_t errstr_size)
 {
     PGresult *res;
     char m[16];
@@ -223,13 +242,12 @@ enum tp_err store_unfiled(PGconn *db, int max, struct store_blob **out, size_t *
     return err;
 }
 
-enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
-                           char *errstr, size_t errstr_size)
+enum tp_err registry_store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t file_len,
+                                    char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
+    struct store_int v;
     char *hex = (char *)PQescapeByteaConn(db, file, file_len, &(size_t){0});
-    const char *params[] = {v, hex};
+    const char *params[] = {store_int(&v, id), hex};
     enum tp_err err = pg_exec_params(
         db,
         "UPDATE registry_schemas SET schema_file = $2::bytea, canonical = sha256($2::bytea ||"
@@ -239,8 +257,8 @@ enum tp_err store_file_set(PGconn *db, int32_t id, const uint8_t *file, size_t f
     return err;
 }
 
-enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
-                                     size_t *len, char *errstr, size_t errstr_size)
+enum tp_err registry_store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_t **fds,
+                                              size_t *len, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {fingerprint};
@@ -254,14 +272,13 @@ enum tp_err store_fds_by_fingerprint(PGconn *db, const char *fingerprint, uint8_
     return err;
 }
 
-enum tp_err store_live_blobs(PGconn *db, const char *subject, int version, bool all,
-                             struct store_blob **out, size_t *n, char *errstr, size_t errstr_size)
+enum tp_err registry_store_live_blobs(PGconn *db, const char *subject, int version, bool all,
+                                      struct registry_store_blob **out, size_t *n, char *errstr,
+                                      size_t errstr_size)
 {
     PGresult *res;
-    char v[16], a[8];
-    snprintf(v, sizeof(v), "%d", version);
-    snprintf(a, sizeof(a), "%s", all ? "true" : "false");
-    const char *params[] = {subject, v, a};
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version), all ? "true" : "false"};
     *out = NULL;
     *n = 0;
     enum tp_err err = pg_exec_params(
@@ -283,14 +300,14 @@ enum tp_err store_live_blobs(PGconn *db, const char *subject, int version, bool 
     }
     PQclear(res);
     if (err != TP_OK) {
-        store_blobs_free(*out, *n);
+        registry_store_blobs_free(*out, *n);
         *out = NULL;
         *n = 0;
     }
     return err;
 }
 
-void store_blobs_free(struct store_blob *b, size_t n)
+void registry_store_blobs_free(struct registry_store_blob *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(b[i].data);
@@ -301,17 +318,18 @@ static enum tp_err store_level(PGconn *db, const char *subject, char **level, ch
                                size_t errstr_size)
 {
     bool is_set;
-    return store_config_get(db, subject, level, &is_set, errstr, errstr_size);
+    return registry_store_config_get(db, subject, level, &is_set, errstr, errstr_size);
 }
 
-enum tp_err store_register(PGconn *db, const char *subject, const struct store_request *rq,
-                           const uint8_t *fds, size_t fds_len, store_check_fn check, void *arg,
-                           int32_t *id, int *version, struct buf *msgs, char *errstr,
-                           size_t errstr_size)
+enum tp_err registry_store_register(PGconn *db, const char *subject,
+                                    const struct registry_store_request *rq, const uint8_t *fds,
+                                    size_t fds_len, registry_store_check_fn check, void *arg,
+                                    int32_t *id, int *version, struct buf *msgs, char *errstr,
+                                    size_t errstr_size)
 {
     PGresult *res = NULL;
     char *level = NULL;
-    struct store_blob *olds = NULL;
+    struct registry_store_blob *olds = NULL;
     size_t n_olds = 0;
     enum tp_err err = pg_command(db, "BEGIN", errstr, errstr_size);
     if (err != TP_OK)
@@ -327,12 +345,12 @@ enum tp_err store_register(PGconn *db, const char *subject, const struct store_r
         goto out;
     /* under the lock: maybe another replica registered it meanwhile */
     bool exists;
-    err = store_lookup(db, subject, rq, id, version, &exists, errstr, errstr_size);
+    err = registry_store_lookup(db, subject, rq, id, version, &exists, errstr, errstr_size);
     if (err != TP_NOT_FOUND)
         goto out;
     err = store_level(db, subject, &level, errstr, errstr_size);
     if (err == TP_OK)
-        err = store_live_blobs(db, subject, -1, true, &olds, &n_olds, errstr, errstr_size);
+        err = registry_store_live_blobs(db, subject, -1, true, &olds, &n_olds, errstr, errstr_size);
     if (err != TP_OK)
         goto out;
     if (n_olds > 0 && !check(arg, level, fds, fds_len, olds, n_olds, msgs)) {
@@ -375,7 +393,7 @@ enum tp_err store_register(PGconn *db, const char *subject, const struct store_r
 out:
     PQclear(res);
     free(level);
-    store_blobs_free(olds, n_olds);
+    registry_store_blobs_free(olds, n_olds);
     if (err == TP_OK) {
         err = pg_command(db, "COMMIT", errstr, errstr_size);
     } else {
@@ -385,27 +403,48 @@ out:
     return err;
 }
 
-enum tp_err store_config_get(PGconn *db, const char *subject, char **level, bool *is_set,
-                             char *errstr, size_t errstr_size)
+/*
+ * A setting of the registry that a subject may override (the compatibility level, the mode):
+ * sql answers the subject's value or else the registry's or else the default, and whether the
+ * subject (NULL: the registry) has its own.
+ */
+static enum tp_err store_scoped_get(PGconn *db, const char *sql, const char *subject, char **value,
+                                    bool *is_set, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject ? subject : ""};
-    enum tp_err err = pg_exec_params(
-        db,
-        "SELECT coalesce((SELECT compatibility FROM registry_config WHERE scope = $1 AND $1 <> ''),"
-        " (SELECT compatibility FROM registry_config WHERE scope = ''), 'BACKWARD'),"
-        " EXISTS (SELECT 1 FROM registry_config WHERE scope = $1)",
-        1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    enum tp_err err =
+        pg_exec_params(db, sql, 1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
     if (err != TP_OK)
         return err;
-    *level = tp_strdup(PQgetvalue(res, 0, 0));
-    *is_set = PQgetvalue(res, 0, 1)[0] == 't';
+    *value = tp_strdup(PQgetvalue(res, 0, 0));
+    *is_set = store_flag(res, 1);
     PQclear(res);
     return TP_OK;
 }
 
-enum tp_err store_config_set(PGconn *db, const char *subject, const char *level, char *errstr,
-                             size_t errstr_size)
+/* The string member of a JSON body (NULL when absent); TP_DECODE when the body is not JSON. */
+static enum tp_err store_body_member(PGconn *db, const char *body, const char *member, char **out,
+                                     char *errstr, size_t errstr_size)
+{
+    const char *params[] = {body, member};
+    enum tp_err err = store_text(db, "SELECT $1::jsonb->>$2", 2, params, out, errstr, errstr_size);
+    return store_client_json(err, errstr);
+}
+
+enum tp_err registry_store_config_get(PGconn *db, const char *subject, char **level, bool *is_set,
+                                      char *errstr, size_t errstr_size)
+{
+    return store_scoped_get(
+        db,
+        "SELECT coalesce((SELECT compatibility FROM registry_config WHERE scope = $1 AND $1 <> ''),"
+        " (SELECT compatibility FROM registry_config WHERE scope = ''), 'BACKWARD'),"
+        " EXISTS (SELECT 1 FROM registry_config WHERE scope = $1)",
+        subject, level, is_set, errstr, errstr_size);
+}
+
+enum tp_err registry_store_config_set(PGconn *db, const char *subject, const char *level,
+                                      char *errstr, size_t errstr_size)
 {
     const char *params[] = {subject ? subject : "", level};
     return pg_exec_params(
@@ -415,16 +454,13 @@ enum tp_err store_config_set(PGconn *db, const char *subject, const char *level,
         2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
 }
 
-enum tp_err store_config_parse(PGconn *db, const char *body, char **level, char *errstr,
-                               size_t errstr_size)
+enum tp_err registry_store_config_parse(PGconn *db, const char *body, char **level, char *errstr,
+                                        size_t errstr_size)
 {
-    const char *params[] = {body};
-    enum tp_err err =
-        store_text(db, "SELECT $1::jsonb->>'compatibility'", 1, params, level, errstr, errstr_size);
-    return store_client_json(err, errstr);
+    return store_body_member(db, body, "compatibility", level, errstr, errstr_size);
 }
 
-enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size)
+enum tp_err registry_store_subjects_json(PGconn *db, char **json, char *errstr, size_t errstr_size)
 {
     return store_text(db,
                       "SELECT coalesce(json_agg(subject ORDER BY subject), '[]')::text FROM"
@@ -432,8 +468,8 @@ enum tp_err store_subjects_json(PGconn *db, char **json, char *errstr, size_t er
                       0, NULL, json, errstr, errstr_size);
 }
 
-enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
-                                size_t errstr_size)
+enum tp_err registry_store_versions_json(PGconn *db, const char *subject, char **json, char *errstr,
+                                         size_t errstr_size)
 {
     const char *params[] = {subject};
     return store_text(db,
@@ -449,14 +485,14 @@ enum tp_err store_versions_json(PGconn *db, const char *subject, char **json, ch
     "CASE WHEN " n "::bool AND s.schema_file IS NOT NULL THEN translate(encode(s.schema_file,"     \
     " 'base64'), E'\\n', '') ELSE s.schema_text END"
 
-enum tp_err store_version_json(PGconn *db, const char *subject, int version, bool serialized,
-                               bool deleted, char **json, bool *subject_exists, char *errstr,
-                               size_t errstr_size)
+enum tp_err registry_store_version_json(PGconn *db, const char *subject, int version,
+                                        bool serialized, bool deleted, char **json,
+                                        bool *subject_exists, char *errstr, size_t errstr_size)
 {
     PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v, serialized ? "true" : "false", deleted ? "true" : "false"};
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version), serialized ? "true" : "false",
+                            deleted ? "true" : "false"};
     *json = NULL;
     // clang-format off
     static const char sql[] =
@@ -473,17 +509,16 @@ enum tp_err store_version_json(PGconn *db, const char *subject, int version, boo
     if (err != TP_OK)
         return err;
     *json = store_dup_or_null(res, 0, 0);
-    *subject_exists = PQgetvalue(res, 0, 1)[0] == 't';
+    *subject_exists = store_flag(res, 1);
     PQclear(res);
     return TP_OK;
 }
 
-enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **json, char *errstr,
-                              size_t errstr_size)
+enum tp_err registry_store_schema_json(PGconn *db, int32_t id, bool serialized, char **json,
+                                       char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v, serialized ? "true" : "false"};
+    struct store_int v;
+    const char *params[] = {store_int(&v, id), serialized ? "true" : "false"};
     return store_text(db,
                       "SELECT json_strip_nulls(json_build_object('schemaType', s.schema_type,"
                       " 'schema', " STORE_SCHEMA_SQL(
@@ -492,8 +527,8 @@ enum tp_err store_schema_json(PGconn *db, int32_t id, bool serialized, char **js
                       2, params, json, errstr, errstr_size);
 }
 
-enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
-                                       size_t errstr_size)
+enum tp_err registry_store_schema_versions_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                                size_t errstr_size)
 {
     return store_text_id(
         db,
@@ -504,8 +539,8 @@ enum tp_err store_schema_versions_json(PGconn *db, int32_t id, char **json, char
         id, json, errstr, errstr_size);
 }
 
-enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
-                                       size_t errstr_size)
+enum tp_err registry_store_schema_subjects_json(PGconn *db, int32_t id, char **json, char *errstr,
+                                                size_t errstr_size)
 {
     return store_text_id(
         db,
@@ -515,19 +550,20 @@ enum tp_err store_schema_subjects_json(PGconn *db, int32_t id, char **json, char
         id, json, errstr, errstr_size);
 }
 
-enum tp_err store_schema_text(PGconn *db, int32_t id, char **text, char *errstr, size_t errstr_size)
+enum tp_err registry_store_schema_text(PGconn *db, int32_t id, char **text, char *errstr,
+                                       size_t errstr_size)
 {
     return store_text_id(db, "SELECT schema_text FROM registry_schemas WHERE id = $1::int", id,
                          text, errstr, errstr_size);
 }
 
-enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_t **fds,
-                             size_t *len, bool *in_subject, char *errstr, size_t errstr_size)
+enum tp_err registry_store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_t **fds,
+                                      size_t *len, bool *in_subject, char *errstr,
+                                      size_t errstr_size)
 {
     PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", id);
-    const char *params[] = {v, subject};
+    struct store_int v;
+    const char *params[] = {store_int(&v, id), subject};
     enum tp_err err = pg_exec_params(
         db,
         "SELECT descriptor_set, $2::text IS NULL OR EXISTS (SELECT 1 FROM registry_versions"
@@ -539,21 +575,41 @@ enum tp_err store_schema_fds(PGconn *db, int32_t id, const char *subject, uint8_
     if (PQntuples(res) == 0) {
         err = TP_NOT_FOUND;
     } else {
-        *in_subject = PQgetvalue(res, 0, 1)[0] == 't';
+        *in_subject = store_flag(res, 1);
         err = store_bytea(res, 0, 0, fds, len, errstr, errstr_size);
     }
     PQclear(res);
     return err;
 }
 
-enum tp_err store_version_delete(PGconn *db, const char *subject, int version, bool *subject_exists,
-                                 char *errstr, size_t errstr_size)
+/*
+ * Changes one version: sql takes the subject ($1) and the version ($2, -1: the latest) and
+ * answers one row, the changed version (NULL: none, TP_NOT_FOUND) and then n_flags booleans
+ * into *flags[i].
+ */
+static enum tp_err store_version_change(PGconn *db, const char *sql, const char *subject,
+                                        int version, bool *const *flags, int n_flags, char *errstr,
+                                        size_t errstr_size)
 {
     PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
-    enum tp_err err = pg_exec_params(
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version)};
+    enum tp_err err =
+        pg_exec_params(db, sql, 2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    for (int i = 0; i < n_flags; i++)
+        *flags[i] = store_flag(res, 1 + i);
+    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
+    PQclear(res);
+    return err;
+}
+
+enum tp_err registry_store_version_delete(PGconn *db, const char *subject, int version,
+                                          bool *subject_exists, char *errstr, size_t errstr_size)
+{
+    /* the EXISTS sees the snapshot before the update: the subject existed */
+    return store_version_change(
         db,
         "WITH d AS (UPDATE registry_versions SET deleted = true WHERE subject = $1"
         " AND NOT deleted AND version = CASE WHEN $2::int = -1 THEN (SELECT max(version)"
@@ -561,18 +617,11 @@ enum tp_err store_version_delete(PGconn *db, const char *subject, int version, b
         " RETURNING version)"
         " SELECT (SELECT version FROM d),"
         " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 AND NOT deleted)",
-        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    /* the EXISTS sees the snapshot before the update: the subject existed */
-    *subject_exists = PQgetvalue(res, 0, 1)[0] == 't';
-    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
-    PQclear(res);
-    return err;
+        subject, version, (bool *const[]){subject_exists}, 1, errstr, errstr_size);
 }
 
-enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
-                         size_t errstr_size)
+enum tp_err registry_store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *errstr,
+                                  size_t errstr_size)
 {
     PGresult *res;
     enum tp_err err =
@@ -588,8 +637,8 @@ enum tp_err store_counts(PGconn *db, int64_t *schemas, int64_t *subjects, char *
     return TP_OK;
 }
 
-enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent, char **json,
-                                 bool *live, char *errstr, size_t errstr_size)
+enum tp_err registry_store_subject_delete(PGconn *db, const char *subject, bool permanent,
+                                          char **json, bool *live, char *errstr, size_t errstr_size)
 {
     PGresult *res;
     const char *params[] = {subject};
@@ -622,7 +671,7 @@ enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent
     }
     if (err != TP_OK)
         return err;
-    *live = PQgetvalue(res, 0, 1)[0] == 't';
+    *live = store_flag(res, 1);
     if (!PQgetisnull(res, 0, 2)) {
         *json = tp_strdup(PQgetvalue(res, 0, 2));
         err = TP_CONFLICT;
@@ -633,14 +682,10 @@ enum tp_err store_subject_delete(PGconn *db, const char *subject, bool permanent
     return err;
 }
 
-enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bool *live,
-                                bool *subject_exists, char *errstr, size_t errstr_size)
+enum tp_err registry_store_version_purge(PGconn *db, const char *subject, int version, bool *live,
+                                         bool *subject_exists, char *errstr, size_t errstr_size)
 {
-    PGresult *res;
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
-    enum tp_err err = pg_exec_params(
+    return store_version_change(
         db,
         "WITH t AS (SELECT CASE WHEN $2::int = -1 THEN (SELECT max(version) FROM registry_versions"
         "  WHERE subject = $1) ELSE $2::int END AS version),"
@@ -649,22 +694,14 @@ enum tp_err store_version_purge(PGconn *db, const char *subject, int version, bo
         " SELECT (SELECT version FROM d), EXISTS (SELECT 1 FROM registry_versions WHERE"
         " subject = $1 AND version = (SELECT version FROM t) AND NOT deleted),"
         " EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1)",
-        2, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    *live = PQgetvalue(res, 0, 1)[0] == 't';
-    *subject_exists = PQgetvalue(res, 0, 2)[0] == 't';
-    err = PQgetisnull(res, 0, 0) ? TP_NOT_FOUND : TP_OK;
-    PQclear(res);
-    return err;
+        subject, version, (bool *const[]){live, subject_exists}, 2, errstr, errstr_size);
 }
 
-enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int version, char **json,
-                                     char *errstr, size_t errstr_size)
+enum tp_err registry_store_referenced_by_json(PGconn *db, const char *subject, int version,
+                                              char **json, char *errstr, size_t errstr_size)
 {
-    char v[16];
-    snprintf(v, sizeof(v), "%d", version);
-    const char *params[] = {subject, v};
+    struct store_int v;
+    const char *params[] = {subject, store_int(&v, version)};
     return store_text(
         db,
         "SELECT coalesce(json_agg(DISTINCT s.id ORDER BY s.id), '[]')::text FROM registry_schemas"
@@ -674,18 +711,19 @@ enum tp_err store_referenced_by_json(PGconn *db, const char *subject, int versio
         2, params, json, errstr, errstr_size);
 }
 
-enum tp_err store_version_referenced(PGconn *db, const char *subject, int version, bool *referenced,
-                                     char *errstr, size_t errstr_size)
+enum tp_err registry_store_version_referenced(PGconn *db, const char *subject, int version,
+                                              bool *referenced, char *errstr, size_t errstr_size)
 {
     char *json = NULL;
-    enum tp_err err = store_referenced_by_json(db, subject, version, &json, errstr, errstr_size);
+    enum tp_err err =
+        registry_store_referenced_by_json(db, subject, version, &json, errstr, errstr_size);
     *referenced = err == TP_OK && json && strcmp(json, "[]") != 0;
     free(json);
     return err;
 }
 
-enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous, char *errstr,
-                                size_t errstr_size)
+enum tp_err registry_store_config_delete(PGconn *db, const char *subject, char **previous,
+                                         char *errstr, size_t errstr_size)
 {
     const char *params[] = {subject ? subject : ""};
     if (!subject)
@@ -698,27 +736,18 @@ enum tp_err store_config_delete(PGconn *db, const char *subject, char **previous
                       params, previous, errstr, errstr_size);
 }
 
-enum tp_err store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set, char *errstr,
-                           size_t errstr_size)
+enum tp_err registry_store_mode_get(PGconn *db, const char *subject, char **mode, bool *is_set,
+                                    char *errstr, size_t errstr_size)
 {
-    PGresult *res;
-    const char *params[] = {subject ? subject : ""};
-    enum tp_err err = pg_exec_params(
-        db,
-        "SELECT coalesce((SELECT mode FROM registry_modes WHERE scope = $1 AND $1 <> ''),"
-        " (SELECT mode FROM registry_modes WHERE scope = ''), 'READWRITE'),"
-        " EXISTS (SELECT 1 FROM registry_modes WHERE scope = $1)",
-        1, params, PGRES_TUPLES_OK, &res, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    *mode = tp_strdup(PQgetvalue(res, 0, 0));
-    *is_set = PQgetvalue(res, 0, 1)[0] == 't';
-    PQclear(res);
-    return TP_OK;
+    return store_scoped_get(db,
+                            "SELECT coalesce((SELECT mode FROM registry_modes WHERE scope = $1"
+                            " AND $1 <> ''), (SELECT mode FROM registry_modes WHERE scope = ''),"
+                            " 'READWRITE'), EXISTS (SELECT 1 FROM registry_modes WHERE scope = $1)",
+                            subject, mode, is_set, errstr, errstr_size);
 }
 
-enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
-                           size_t errstr_size)
+enum tp_err registry_store_mode_set(PGconn *db, const char *subject, const char *mode, char *errstr,
+                                    size_t errstr_size)
 {
     const char *params[] = {subject ? subject : "", mode};
     return pg_exec_params(db,
@@ -727,19 +756,16 @@ enum tp_err store_mode_set(PGconn *db, const char *subject, const char *mode, ch
                           2, params, PGRES_COMMAND_OK, NULL, errstr, errstr_size);
 }
 
-enum tp_err store_mode_delete(PGconn *db, const char *subject, char **previous, char *errstr,
-                              size_t errstr_size)
+enum tp_err registry_store_mode_delete(PGconn *db, const char *subject, char **previous,
+                                       char *errstr, size_t errstr_size)
 {
     const char *params[] = {subject ? subject : ""};
     return store_text(db, "DELETE FROM registry_modes WHERE scope = $1 RETURNING mode", 1, params,
                       previous, errstr, errstr_size);
 }
 
-enum tp_err store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
-                             size_t errstr_size)
+enum tp_err registry_store_mode_parse(PGconn *db, const char *body, char **mode, char *errstr,
+                                      size_t errstr_size)
 {
-    const char *params[] = {body};
-    enum tp_err err =
-        store_text(db, "SELECT $1::jsonb->>'mode'", 1, params, mode, errstr, errstr_size);
-    return store_client_json(err, errstr);
+    return store_body_member(db, body, "mode", mode, errstr, errstr_size);
 }

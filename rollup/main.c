@@ -11,7 +11,7 @@
 #include "common/http_config.h"
 #include "common/log.h"
 #include "common/service.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 #include "rollup.h"
 
 struct rollup_config {

@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "layout.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 
 #define ROLLUP_MAX_PARTITIONS 4096
 #define ROLLUP_HOUR_MS        3600000LL

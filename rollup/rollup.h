@@ -48,7 +48,7 @@
 
 #include "journal/journal.h"
 #include "parquet.h"
-#include "registry/schemas.h"
+#include "schema/schemas.h"
 
 struct rollup;
 

@@ -6,7 +6,7 @@
  * support.c holds the registered test schema (tests/fuzz/fuzz_telemetry.proto,
  * compiled by protoc --include_imports at build time and embedded) and a
  * registry stand-in serving it over loopback HTTP, so ingest's decoder reaches
- * it through registry/schemas.h as in production.
+ * it through schema/schemas.h as in production.
  *
  * Single-threaded use (libFuzzer calls one input at a time); the objects
  * returned live until the process exits.
@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry/rtdesc.h"
-#include "registry/schemas.h"
+#include "schema/rtdesc.h"
+#include "schema/schemas.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

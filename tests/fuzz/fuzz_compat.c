@@ -17,7 +17,7 @@
 #include "common/buf.h"
 #include "fuzz.h"
 #include "registry/compat.h"
-#include "registry/fdset.h"
+#include "schema/fdset.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

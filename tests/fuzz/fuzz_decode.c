@@ -4,7 +4,7 @@
  * ReadingBatch, of the built-in schema (id 1) and of the registered fuzz
  * schema (id 7, tests/fuzz/fuzz_telemetry.proto: nesting, maps, enums,
  * unknown fields) fetched from a loopback registry stand-in and unpacked
- * through its run-time descriptors (registry/rtdesc.c), plus an id the
+ * through its run-time descriptors (schema/rtdesc.c), plus an id the
  * registry does not know (9).
  *
  * A framed input's schema id is mapped onto those three by its last byte (1, 7 and 9 stay)
@@ -74,13 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         body[4] = (uint8_t)id;
     }
     struct decoded d;
-    unsigned status = 0;
-    const char *code = NULL;
+    enum ingest_error code = INGEST_ERR__COUNT;
     char msg[512];
-    enum tp_err err = decode_body_schemas(body, size, FUZZ_BUILTIN_ID, fuzz_schemas, &d, &status,
-                                          &code, msg, sizeof(msg));
+    enum tp_err err =
+        decode_body_schemas(body, size, FUZZ_BUILTIN_ID, fuzz_schemas, &d, &code, msg, sizeof(msg));
     if (err != TP_OK) {
-        if (status < 400 || status > 599 || !code || !*code)
+        unsigned status = ingest_error_status(code);
+        if (status < 400 || status > 599 || !(ingest_error_flags(code) & INGEST_ERR_REQUEST))
             abort(); /* every refusal is a client or a registry error with a code */
         free(body);
         return 0;
@@ -90,8 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < d.n; i++) {
         if (!d.readings[i])
             abort();
-        if (d.bad_code[i]) {
-            if (!d.bad_msg[i])
+        if (d.bad_msg[i]) {
+            if (!(ingest_error_flags(d.bad[i]) & INGEST_ERR_READING))
                 abort();
             continue;
         }

@@ -2,7 +2,7 @@
  * fuzz_journal - the journal's event format: the Confluent framing
  * (journal/framing.c) and event unpack (journal/event.c) with the built-in
  * Reading, into the heap and into an arena, and through the registry
- * decoder (registry/telemetry.c) as the projector, replay and rollup use it
+ * decoder (schema/telemetry.c) as the projector, replay and rollup use it
  * (schema ids mapped onto the built-in, the fuzz schema and an unknown one,
  * as in fuzz_decode).
  *
@@ -21,7 +21,7 @@
 #include "fuzz.h"
 #include "journal/framing.h"
 #include "journal/journal.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 
 static struct journal_decoder fuzz_dec;
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_rtdesc - run-time descriptors built from arbitrary FileDescriptorSets
- * (registry/fdset.c, registry/rtdesc.c), then used as ingest and the
+ * (schema/fdset.c, schema/rtdesc.c), then used as ingest and the
  * projector use them: each message of the set unpacks the rest of the
  * input, packs it again, and is freed; a message built by hand
  * (rtdesc_message_init, the defaults) packs too.
@@ -14,7 +14,7 @@
 
 #include "fuzz.h"
 #include "journal/journal.h"
-#include "registry/fdset.h"
+#include "schema/fdset.h"
 
 #define FUZZ_MESSAGES_MAX 64
 

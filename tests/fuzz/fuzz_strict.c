@@ -1,5 +1,5 @@
 /*
- * fuzz_strict - the strict checks (registry/strict.c) on bytes that unpack
+ * fuzz_strict - the strict checks (schema/strict.c) on bytes that unpack
  * (their contract: called after a successful unpack of the same bytes), with
  * the built-in descriptors and with the run-time descriptors of the fuzz
  * schema (tests/fuzz/fuzz_telemetry.proto: nested messages, maps of
@@ -17,7 +17,7 @@
 #include "common/json.h"
 #include "fuzz.h"
 #include "journal/journal.h"
-#include "registry/strict.h"
+#include "schema/strict.h"
 
 static const ProtobufCMessageDescriptor *fuzz_types[8];
 

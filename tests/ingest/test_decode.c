@@ -41,10 +41,9 @@ START_TEST(test_plain_batch)
     size_t len;
     uint8_t *body = batch_body(&len, -1, 0);
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
-    ck_assert_int_eq(decode_body(body, len, 1, &d, &status, &code, msg, sizeof(msg)), TP_OK);
+    ck_assert_int_eq(decode_body(body, len, 1, &d, &code, msg, sizeof(msg)), TP_OK);
     ck_assert_uint_eq(d.n, 2);
     ck_assert_str_eq(d.readings[0]->device_id, "a");
     ck_assert_uint_eq(d.readings[1]->sequence, 2);
@@ -57,27 +56,26 @@ START_TEST(test_framed_single_and_batch)
 {
     size_t len;
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
     uint8_t *body = batch_body(&len, 0, 5);
-    ck_assert_int_eq(decode_body(body, len, 5, &d, &status, &code, msg, sizeof(msg)), TP_OK);
+    ck_assert_int_eq(decode_body(body, len, 5, &d, &code, msg, sizeof(msg)), TP_OK);
     ck_assert_uint_eq(d.n, 1);
     ck_assert_str_eq(d.readings[0]->device_id, "a");
     decode_release(&d);
     free(body);
     body = batch_body(&len, 1, 5);
-    ck_assert_int_eq(decode_body(body, len, 5, &d, &status, &code, msg, sizeof(msg)), TP_OK);
+    ck_assert_int_eq(decode_body(body, len, 5, &d, &code, msg, sizeof(msg)), TP_OK);
     ck_assert_uint_eq(d.n, 2);
     decode_release(&d);
     /* another schema id */
-    ck_assert_int_eq(decode_body(body, len, 6, &d, &status, &code, msg, sizeof(msg)), TP_DECODE);
-    ck_assert_uint_eq(status, 422);
-    ck_assert_str_eq(code, "unknown_schema");
+    ck_assert_int_eq(decode_body(body, len, 6, &d, &code, msg, sizeof(msg)), TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 422);
+    ck_assert_str_eq(ingest_error_code(code), "unknown_schema");
     free(body);
     body = batch_body(&len, 2, 5);
-    ck_assert_int_eq(decode_body(body, len, 5, &d, &status, &code, msg, sizeof(msg)), TP_DECODE);
-    ck_assert_str_eq(code, "unknown_message_type");
+    ck_assert_int_eq(decode_body(body, len, 5, &d, &code, msg, sizeof(msg)), TP_DECODE);
+    ck_assert_str_eq(ingest_error_code(code), "unknown_message_type");
     free(body);
 }
 END_TEST
@@ -85,25 +83,23 @@ END_TEST
 START_TEST(test_garbage)
 {
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
     const uint8_t junk[] = "this is not protobuf at all";
-    ck_assert_int_eq(decode_body(junk, sizeof(junk) - 1, 1, &d, &status, &code, msg, 256),
-                     TP_DECODE);
-    ck_assert_uint_eq(status, 400);
-    ck_assert_str_eq(code, "invalid_protobuf");
-    ck_assert_int_eq(decode_body(junk, 0, 1, &d, &status, &code, msg, 256), TP_DECODE);
-    ck_assert_str_eq(code, "empty_body");
+    ck_assert_int_eq(decode_body(junk, sizeof(junk) - 1, 1, &d, &code, msg, 256), TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 400);
+    ck_assert_str_eq(ingest_error_code(code), "invalid_protobuf");
+    ck_assert_int_eq(decode_body(junk, 0, 1, &d, &code, msg, 256), TP_DECODE);
+    ck_assert_str_eq(ingest_error_code(code), "empty_body");
     const uint8_t bad_frame[] = {0, 0, 0};
-    ck_assert_int_eq(decode_body(bad_frame, 3, 1, &d, &status, &code, msg, 256), TP_DECODE);
-    ck_assert_uint_eq(status, 400);
-    ck_assert_str_eq(code, "invalid_framing");
+    ck_assert_int_eq(decode_body(bad_frame, 3, 1, &d, &code, msg, 256), TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 400);
+    ck_assert_str_eq(ingest_error_code(code), "invalid_framing");
     const uint8_t empty_batch[] = {0, 0, 0, 0, 1, 0x02, 0x02}; /* framed [1], no payload */
-    ck_assert_int_eq(decode_body(empty_batch, sizeof(empty_batch), 1, &d, &status, &code, msg, 256),
+    ck_assert_int_eq(decode_body(empty_batch, sizeof(empty_batch), 1, &d, &code, msg, 256),
                      TP_DECODE);
-    ck_assert_uint_eq(status, 400);
-    ck_assert_str_eq(code, "empty_batch");
+    ck_assert_uint_eq(ingest_error_status(code), 400);
+    ck_assert_str_eq(ingest_error_code(code), "empty_batch");
 }
 END_TEST
 
@@ -130,21 +126,20 @@ START_TEST(test_too_many_readings_before_unpack)
     for (size_t i = 0; i < n; i++)
         body[2 * i] = 0x0a;
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
-    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
-                                        msg, sizeof(msg)),
-                     TP_DECODE);
-    ck_assert_uint_eq(status, 413);
-    ck_assert_str_eq(code, "too_many_readings");
+    ck_assert_int_eq(
+        decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &code, msg, sizeof(msg)),
+        TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 413);
+    ck_assert_str_eq(ingest_error_code(code), "too_many_readings");
     ck_assert_str_eq(msg,
                      "request carries 2000000 readings, the limit is 10000; nothing was stored");
     ck_assert_uint_eq(d.arena_peak, 0); /* not one byte unpacked */
     /* exactly at the limit: accepted, and the unpack stays a small multiple of the body */
-    ck_assert_msg(decode_body_limits(body, 2 * 10000, 1, NULL, &ingest_defaults, &d, &status, &code,
-                                     msg, sizeof(msg)) == TP_OK,
-                  "%s: %s (%zu)", code, msg, sizeof(journal_reading));
+    ck_assert_msg(decode_body_limits(body, 2 * 10000, 1, NULL, &ingest_defaults, &d, &code, msg,
+                                     sizeof(msg)) == TP_OK,
+                  "%s: %s (%zu)", ingest_error_code(code), msg, sizeof(journal_reading));
     ck_assert_uint_eq(d.n, 10000);
     decode_release(&d);
     ck_assert_uint_gt(d.arena_peak, 0);
@@ -168,23 +163,21 @@ START_TEST(test_unpack_capped)
         body[len++] = 0x00; /* an empty entry */
     }
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
     struct decode_limits lim = {10000, 0};
-    ck_assert_int_eq(
-        decode_body_limits(body, len, 1, NULL, &lim, &d, &status, &code, msg, sizeof(msg)),
-        TP_DECODE);
-    ck_assert_uint_eq(status, 413);
-    ck_assert_str_eq(code, "unpacked_too_large");
+    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &lim, &d, &code, msg, sizeof(msg)),
+                     TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 413);
+    ck_assert_str_eq(ingest_error_code(code), "unpacked_too_large");
     ck_assert_uint_le(d.arena_peak, 64 * 1024 + 8 * len + sizeof(journal_reading) + 64);
     ck_assert_uint_gt(d.arena_peak, 4 * len);
     /* the same reading is refused by the per-reading size before that, with ingest's limits */
-    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
-                                        msg, sizeof(msg)),
-                     TP_DECODE);
-    ck_assert_uint_eq(status, 413);
-    ck_assert_str_eq(code, "reading_too_large");
+    ck_assert_int_eq(
+        decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &code, msg, sizeof(msg)),
+        TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 413);
+    ck_assert_str_eq(ingest_error_code(code), "reading_too_large");
     ck_assert_str_eq(msg, "reading 0 takes 3000000 bytes, the limit is 262144; nothing was stored");
     ck_assert_uint_eq(d.arena_peak, 0);
     free(body);
@@ -218,14 +211,13 @@ START_TEST(test_padded_reading_too_large)
     memcpy(body + len, r, rl);
     len += rl;
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
-    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
-                                        msg, sizeof(msg)),
-                     TP_DECODE);
-    ck_assert_uint_eq(status, 413);
-    ck_assert_str_eq(code, "reading_too_large");
+    ck_assert_int_eq(
+        decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &code, msg, sizeof(msg)),
+        TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 413);
+    ck_assert_str_eq(ingest_error_code(code), "reading_too_large");
     ck_assert_str_eq(msg, "reading 1 takes 1500010 bytes, the limit is 262144; nothing was stored");
     ck_assert_uint_eq(d.arena_peak, 0);
     /* framed [0]: one reading, the whole payload */
@@ -234,11 +226,11 @@ START_TEST(test_padded_reading_too_large)
     uint8_t *framed = malloc(h + rl);
     memcpy(framed, hdr, h);
     memcpy(framed + h, r, rl);
-    ck_assert_int_eq(decode_body_limits(framed, h + rl, 5, NULL, &ingest_defaults, &d, &status,
-                                        &code, msg, sizeof(msg)),
-                     TP_DECODE);
-    ck_assert_uint_eq(status, 413);
-    ck_assert_str_eq(code, "reading_too_large");
+    ck_assert_int_eq(
+        decode_body_limits(framed, h + rl, 5, NULL, &ingest_defaults, &d, &code, msg, sizeof(msg)),
+        TP_DECODE);
+    ck_assert_uint_eq(ingest_error_status(code), 413);
+    ck_assert_str_eq(ingest_error_code(code), "reading_too_large");
     free(framed);
     free(body);
     free(r);
@@ -268,12 +260,11 @@ START_TEST(test_unknown_fields_dropped)
     body[len++] = 0x10; /* unknown field 2 of the batch */
     body[len++] = 5;
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
-    ck_assert_int_eq(decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &status, &code,
-                                        msg, sizeof(msg)),
-                     TP_OK);
+    ck_assert_int_eq(
+        decode_body_limits(body, len, 1, NULL, &ingest_defaults, &d, &code, msg, sizeof(msg)),
+        TP_OK);
     ck_assert_uint_eq(d.n, 1);
     ck_assert_str_eq(d.readings[0]->device_id, "a");
     ck_assert_uint_eq(d.readings[0]->sequence, 7);
@@ -302,14 +293,12 @@ START_TEST(test_field_zero_refused)
                                      'v',  'e',  'h',  '-',  '1',  0x10, 0x01, 0x18,
                                      0x01, 0x85, 0x00, 0x00, 0x00, 0x80, 0x3f};
     struct decoded d;
-    unsigned status;
-    const char *code;
+    enum ingest_error code;
     char msg[256];
-    ck_assert_int_eq(decode_body(framed, sizeof(framed), 1, &d, &status, &code, msg, sizeof(msg)),
-                     TP_OK);
+    ck_assert_int_eq(decode_body(framed, sizeof(framed), 1, &d, &code, msg, sizeof(msg)), TP_OK);
     ck_assert_uint_eq(d.n, 1);
-    ck_assert_ptr_nonnull(d.bad_code[0]);
-    ck_assert_str_eq(d.bad_code[0], "invalid_protobuf");
+    ck_assert_ptr_nonnull(d.bad_msg[0]);
+    ck_assert_str_eq(ingest_error_code(d.bad[0]), "invalid_protobuf");
     ck_assert_str_eq(d.bad_msg[0],
                      "message \"twinpipe.telemetry.v1.Reading\" holds a field numbered 0");
     decode_release(&d);
@@ -318,10 +307,9 @@ START_TEST(test_field_zero_refused)
     batch[0] = 0x0a;
     batch[1] = (uint8_t)(sizeof(framed) - 6);
     memcpy(batch + 2, framed + 6, sizeof(framed) - 6);
-    ck_assert_int_eq(decode_body(batch, sizeof(batch), 1, &d, &status, &code, msg, sizeof(msg)),
-                     TP_OK);
+    ck_assert_int_eq(decode_body(batch, sizeof(batch), 1, &d, &code, msg, sizeof(msg)), TP_OK);
     ck_assert_uint_eq(d.n, 1);
-    ck_assert_str_eq(d.bad_code[0], "invalid_protobuf");
+    ck_assert_str_eq(ingest_error_code(d.bad[0]), "invalid_protobuf");
     decode_release(&d);
 }
 END_TEST

@@ -32,7 +32,7 @@
 #include "common/pg.h"
 #include "journal/framing.h"
 #include "journal/journal.h"
-#include "registry/schemas.h"
+#include "schema/schemas.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"

@@ -480,6 +480,24 @@ START_TEST(test_hostile_clients)
     bl = batch_add(body, r, rl);
     ck_assert_msg(stack_http("POST", url, "application/x-protobuf", body, bl, &resp) == 202, "%s",
                   resp.data);
+    /* a reading the strict check refuses (a NUL inside model, field 40) is listed in rejected
+     * with its code and counted by reason, like one validation refuses */
+    rl = reading_bytes("unk-000", r, 0);
+    rl += put_varint(r + rl, (40 << 3) | 2);
+    rl += put_varint(r + rl, 3);
+    memcpy(r + rl, "a\0b", 3);
+    rl += 3;
+    bl = batch_add(body, r, rl);
+    ck_assert_int_eq(stack_http("POST", url, "application/x-protobuf", body, bl, &resp), 422);
+    doc = jv_parse(resp.data);
+    ck_assert_str_eq(jv_str(doc, "error.code"), "no_valid_reading");
+    ck_assert_uint_eq(jv_len(doc, "rejected"), 1);
+    ck_assert_double_eq(jv_num(doc, "rejected.0.index"), 0);
+    ck_assert_str_eq(jv_str(doc, "rejected.0.code"), "embedded_nul");
+    ck_assert_str_eq(jv_str(doc, "rejected.0.message"),
+                     "field \"twinpipe.telemetry.v1.Reading.model\" holds a NUL byte (it would be "
+                     "cut there)");
+    jv_free(doc);
     free(r);
     free(body);
 
@@ -530,6 +548,8 @@ START_TEST(test_hostile_clients)
     ck_assert_ptr_nonnull(
         strstr(resp.data, "tp_ingest_requests_refused_total{code=\"reading_too_large\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(resp.data, "tp_ingest_unknown_fields_dropped_total 1\n"));
+    ck_assert_ptr_nonnull(
+        strstr(resp.data, "tp_ingest_readings_rejected_total{reason=\"embedded_nul\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(resp.data, "tp_ingest_http_slow_clients_cut_total 1\n"));
     snprintf(murl, sizeof(murl), "http://127.0.0.1:%u/healthz", mport);
     ck_assert_int_eq(stack_http("GET", murl, NULL, NULL, 0, &resp), 404);

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
-#include "ingest/auth.h"
+#include "token/auth.h"
 #include "journal/journal.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"

@@ -26,8 +26,8 @@
 #include <unistd.h>
 
 #include "common/json.h"
-#include "registry/fdset.h"
-#include "registry/telemetry.h"
+#include "schema/fdset.h"
+#include "schema/telemetry.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"

@@ -13,7 +13,7 @@
 
 #include "registry/compat.h"
 #include "registry/compile.h"
-#include "registry/fdset.h"
+#include "schema/fdset.h"
 #include "common/mem.h"
 #include "tests/support/check_main.h"
 

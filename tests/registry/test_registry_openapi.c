@@ -3,29 +3,22 @@
  * is documented and every documented operation is a route (path parameters
  * "{x}" stand for the routes' '*' and '**'), every operation but the open
  * /healthz, /readyz and /metrics documents 401, and every write (PUT,
- * DELETE, POST .../versions) documents 403.
+ * DELETE, POST .../versions) documents 403; and the error table
+ * (registry/errors.h) against the document both ways: every (status,
+ * error_code) of the table is in some response's x-error-codes (or
+ * x-server-errors') and in the Error schema's enum, every documented code
+ * is a row with that status, and no file of registry/ writes an error_code
+ * but errors.c.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry/errors.h"
+#include "tests/support/apidoc.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 /* "/subjects/{subject}/versions" -> "/subjects/ * /versions" (and "**" -> "*") in out */
 static void normalize(const char *in, char *out, size_t n)
@@ -49,8 +42,8 @@ static void normalize(const char *in, char *out, size_t n)
 
 START_TEST(test_routes_and_document_agree)
 {
-    char *src = slurp(TP_SOURCE_DIR "/registry/main.c");
-    char *text = slurp(TP_SOURCE_DIR "/registry/openapi.json");
+    char *src = apidoc_read("registry/main.c");
+    char *text = apidoc_read("registry/openapi.json");
     struct jv *doc = jv_parse(text);
     ck_assert_ptr_nonnull(doc);
     const struct jv *paths = jv_path(doc, "paths");
@@ -109,11 +102,89 @@ START_TEST(test_routes_and_document_agree)
 }
 END_TEST
 
+/* Every documented (status, error_code); /readyz's 503 is twinpipe's
+ * {"error":{"code":"not_ready"}}, not a row of the table. */
+struct documented {
+    size_t n;
+    struct {
+        unsigned status;
+        int code;
+    } at[1024];
+};
+
+static void collect(void *arg, const char *path, unsigned status, const struct jv *code)
+{
+    struct documented *d = arg;
+    if (!strcmp(path, "/readyz") && status == 503 && !code)
+        return;
+    ck_assert_msg(code != NULL, "%s: a %u response without x-error-codes", path, status);
+    ck_assert_int_eq(code->type, JV_NUM);
+    ck_assert_uint_lt(d->n, sizeof(d->at) / sizeof(d->at[0]));
+    d->at[d->n].status = status;
+    d->at[d->n++].code = (int)code->num;
+}
+
+START_TEST(test_errors_and_document_agree)
+{
+    char *text = apidoc_read("registry/openapi.json");
+    struct jv *doc = jv_parse(text);
+    ck_assert_ptr_nonnull(doc);
+    static struct documented d;
+    d.n = 0;
+    apidoc_each_error(doc, collect, &d);
+    /* document -> table */
+    for (size_t i = 0; i < d.n; i++) {
+        bool found = false;
+        for (int e = 0; e < REGISTRY_ERR__COUNT && !found; e++)
+            found = registry_error_status((enum registry_error)e) == d.at[i].status &&
+                    registry_error_code((enum registry_error)e) == d.at[i].code;
+        ck_assert_msg(found, "documented %u %d is not in registry/errors.h", d.at[i].status,
+                      d.at[i].code);
+    }
+    /* table -> document, and the Error schema's enum */
+    const struct jv *codes_enum =
+        jv_path(doc, "components.schemas.Error.properties.error_code.enum");
+    ck_assert_ptr_nonnull(codes_enum);
+    ck_assert_uint_eq(codes_enum->n, REGISTRY_ERR__COUNT);
+    for (int e = 0; e < REGISTRY_ERR__COUNT; e++) {
+        unsigned status = registry_error_status((enum registry_error)e);
+        int code = registry_error_code((enum registry_error)e);
+        bool seen = false, in_enum = false;
+        for (size_t i = 0; i < d.n && !seen; i++)
+            seen = d.at[i].status == status && d.at[i].code == code;
+        ck_assert_msg(seen, "%u %d (registry/errors.h) is not in registry/openapi.json", status,
+                      code);
+        for (size_t i = 0; i < codes_enum->n; i++)
+            in_enum = in_enum || (int)codes_enum->items[i]->num == code;
+        ck_assert_msg(in_enum, "%d is not in the Error schema's error_code enum", code);
+        /* Confluent's codes extend the status: 40401 is a 404 */
+        ck_assert_msg(code == (int)status || code / 100 == (int)status, "%u %d", status, code);
+        ck_assert_uint_gt(strlen(registry_error_when((enum registry_error)e)), 0);
+        for (int k = e + 1; k < REGISTRY_ERR__COUNT; k++)
+            ck_assert_int_ne(code, registry_error_code((enum registry_error)k));
+    }
+    ck_assert_uint_ge(d.n, 50); /* the document was read */
+    jv_free(doc);
+    free(text);
+}
+END_TEST
+
+/* No file of registry/ but errors.c writes Confluent's error document by itself. */
+START_TEST(test_errors_only_from_the_table)
+{
+    ck_assert_int_ge(apidoc_sources_lack("registry", "errors.c", "error_code",
+                                         "answer through registry/errors.h: registry_error_reply"),
+                     5);
+}
+END_TEST
+
 static Suite *openapi_suite(void)
 {
     Suite *s = suite_create("registry_openapi");
     TCase *tc = tcase_create("openapi");
     tcase_add_test(tc, test_routes_and_document_agree);
+    tcase_add_test(tc, test_errors_and_document_agree);
+    tcase_add_test(tc, test_errors_only_from_the_table);
     suite_add_tcase(s, tc);
     return s;
 }

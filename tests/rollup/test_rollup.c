@@ -28,7 +28,7 @@
 #include "common/json.h"
 #include "common/mem.h"
 #include "journal/journal.h"
-#include "registry/telemetry.h"
+#include "schema/telemetry.h"
 #include "tests/support/check_main.h"
 #include "tests/support/stack.h"
 

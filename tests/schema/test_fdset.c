@@ -1,5 +1,5 @@
 /*
- * FileDescriptorSets (registry/fdset.c) that protoc never writes and a
+ * FileDescriptorSets (schema/fdset.c) that protoc never writes and a
  * fuzzer does (tests/fuzz/fuzz_rtdesc.c, fuzz_compat.c found them): a field
  * without a name made rtdesc_set_new call strcmp(NULL) while sorting fields
  * by name; duplicate numbers, names and types, numbers out of range, missing
@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "registry/compat.h"
-#include "registry/fdset.h"
-#include "registry/rtdesc.h"
+#include "schema/fdset.h"
+#include "schema/rtdesc.h"
 #include "tests/support/check_main.h"
 
 typedef Google__Protobuf__FieldDescriptorProto field_proto;

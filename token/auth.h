@@ -10,8 +10,9 @@
  * Every token expires: auth_mint refuses claims without an expiry, and
  * auth_verify refuses a token whose expiry is 0 ("never", which tokens minted
  * before expiry became mandatory may carry) as it refuses an expired one.
- * Operators mint tokens with `tp-ingest token --device=ID | --prefix=P
- * [--ttl_s=N]` (main.c; AUTH_TTL_DEFAULT_S unless told, at most AUTH_TTL_MAX_S).
+ * One module for writer and reader (token/README.md): tp-ingest verifies; tp-loadgen mints
+ * per-device tokens; operators mint with `tp-ingest token --device=ID | --prefix=P
+ * [--ttl_s=N]` (ingest/main.c; AUTH_TTL_DEFAULT_S unless told, at most AUTH_TTL_MAX_S).
  *
  * Gateway scopes are delimiter-aware: a scope that ends with one of AUTH_SCOPE_DELIMITERS
  * ("veh-", "site.7.") covers every device_id that starts with it; the empty scope covers

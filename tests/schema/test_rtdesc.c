@@ -1,5 +1,5 @@
 /*
- * Run-time descriptors (registry/rtdesc.c) against the code protoc-c
+ * Run-time descriptors (schema/rtdesc.c) against the code protoc-c
  * generated for schemas/ telemetry: the same layout, tag order and ranges;
  * the same bytes unpack to the same values, compared field by field through
  * both descriptors, and repack byte for byte. A later version keeps the
@@ -19,10 +19,10 @@
 #include "common/mem.h"
 #include "journal/journal.h"
 #include "registry/compile.h"
-#include "registry/lru.h"
-#include "registry/rtdesc.h"
-#include "registry/schemas.h"
-#include "registry/strict.h"
+#include "schema/lru.h"
+#include "schema/rtdesc.h"
+#include "schema/schemas.h"
+#include "schema/strict.h"
 #include "tests/support/check_main.h"
 
 #define READING_D  twinpipe__telemetry__v1__reading__descriptor

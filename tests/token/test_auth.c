@@ -1,9 +1,9 @@
-/* ingest/auth.c: bearer tokens minted, verified, refused; what a scope covers. */
+/* token/auth.c: bearer tokens minted, verified, refused; what a scope covers. */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "ingest/auth.h"
+#include "token/auth.h"
 #include "tests/support/check_main.h"
 
 #define SECRET "0123456789abcdef0123"
@@ -178,6 +178,31 @@ START_TEST(test_gateway_scope_delimiters)
 }
 END_TEST
 
+/* write -> parse gives back the same claims, at the edges of what a token may hold */
+START_TEST(test_roundtrip_limits)
+{
+    char tok[AUTH_TOKEN_MAX + 1], hdr[AUTH_TOKEN_MAX + 16], why[128];
+    struct auth_claims in = {.kind = AUTH_DEVICE, .expiry_s = INT64_MAX}, out;
+    memset(in.scope, 'v', AUTH_SCOPE_MAX); /* the longest scope, NUL at [AUTH_SCOPE_MAX] */
+    in.scope[AUTH_SCOPE_MAX] = '\0';
+    for (int kind = 0; kind < 2; kind++) {
+        in.kind = kind ? AUTH_PREFIX : AUTH_DEVICE;
+        in.scope[AUTH_SCOPE_MAX - 1] = kind ? ':' : 'v'; /* a gateway scope ends with a delimiter */
+        ck_assert_int_eq(auth_mint(SECRET, &in, tok, sizeof(tok), why, sizeof(why)), TP_OK);
+        ck_assert_uint_le(strlen(tok), AUTH_TOKEN_MAX);
+        snprintf(hdr, sizeof(hdr), "Bearer %s", tok);
+        ck_assert_int_eq(verify(hdr, &out, why), TP_OK);
+        ck_assert_int_eq(out.kind, in.kind);
+        ck_assert_str_eq(out.scope, in.scope);
+        ck_assert_int_eq(out.expiry_s, INT64_MAX);
+    }
+    /* a buffer one byte short of the token: refused, never cut */
+    size_t need = strlen(tok) + 1;
+    ck_assert_int_eq(auth_mint(SECRET, &in, tok, need - 1, why, sizeof(why)), TP_TOO_LARGE);
+    ck_assert_str_eq(why, "token buffer too small");
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -186,6 +211,7 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_rejections);
     tcase_add_test(tc, test_expiry_mandatory);
     tcase_add_test(tc, test_gateway_scope_delimiters);
+    tcase_add_test(tc, test_roundtrip_limits);
     suite_add_tcase(s, tc);
     return s;
 }

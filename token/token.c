@@ -1,6 +1,38 @@
 #include "token.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/mem.h"
+
+#define TOKEN_TAG "t1."
+
+struct token_pair {
+    int32_t part;
+    int64_t offset;
+};
+
+static int token_pair_cmp(const void *a, const void *b)
+{
+    int32_t x = ((const struct token_pair *)a)->part;
+    int32_t y = ((const struct token_pair *)b)->part;
+    return (x > y) - (x < y);
+}
+
+enum tp_err token_write(struct buf *out, const int32_t *parts, const int64_t *offsets, size_t n)
+{
+    struct token_pair *pairs = tp_calloc(n ? n : 1, sizeof(*pairs));
+    for (size_t i = 0; i < n; i++) {
+        pairs[i].part = parts[i];
+        pairs[i].offset = offsets[i];
+    }
+    qsort(pairs, n, sizeof(*pairs), token_pair_cmp);
+    enum tp_err err = buf_append_str(out, TOKEN_TAG);
+    for (size_t i = 0; i < n && err == TP_OK; i++)
+        err = buf_printf(out, "%s%d:%lld", i ? "," : "", pairs[i].part, (long long)pairs[i].offset);
+    free(pairs);
+    return err;
+}
 
 /* Digits at *p as a non-negative number up to max; advances *p. */
 static bool token_number(const char **p, int64_t max, int64_t *out)
@@ -24,11 +56,11 @@ static bool token_number(const char **p, int64_t max, int64_t *out)
 enum tp_err token_parse(const char *text, struct token *t, char *errstr, size_t errstr_size)
 {
     t->n = 0;
-    if (strlen(text) > TOKEN_TEXT_MAX || strncmp(text, "t1.", 3) != 0)
+    if (strlen(text) > TOKEN_TEXT_MAX || strncmp(text, TOKEN_TAG, strlen(TOKEN_TAG)) != 0)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size,
                           "consistency token must look like t1.<partition>:<offset>,... (the "
                           "token of an ingest answer)");
-    const char *p = text + 3;
+    const char *p = text + strlen(TOKEN_TAG);
     for (;;) {
         int64_t part = 0, off = 0;
         bool ok = token_number(&p, INT32_MAX, &part) && *p == ':';

@@ -1,4 +1,5 @@
 #include "strict.h"
+#include "strict_codes.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -82,7 +83,7 @@ static enum tp_err strict_enum(const ProtobufCMessageDescriptor *d,
     char what[96];
     snprintf(what, sizeof(what), "carries %d, which enum \"%s\" does not define", (int)(int32_t)v,
              ((const ProtobufCEnumDescriptor *)fd->descriptor)->name);
-    return strict_fail(code, "undefined_enum", msg, msg_size, d, fd, what);
+    return strict_fail(code, strict_code_str(STRICT_UNDEFINED_ENUM), msg, msg_size, d, fd, what);
 }
 
 static enum tp_err strict_message(const ProtobufCMessageDescriptor *d, const uint8_t *data,
@@ -98,10 +99,11 @@ static enum tp_err strict_field(const ProtobufCMessageDescriptor *d,
         if (f->wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
             return TP_OK;
         if (memchr(f->data, 0, f->len))
-            return strict_fail(code, "embedded_nul", msg, msg_size, d, fd,
+            return strict_fail(code, strict_code_str(STRICT_EMBEDDED_NUL), msg, msg_size, d, fd,
                                "holds a NUL byte (it would be cut there)");
         if (!json_utf8_valid((const char *)f->data, f->len))
-            return strict_fail(code, "invalid_utf8", msg, msg_size, d, fd, "is not valid UTF-8");
+            return strict_fail(code, strict_code_str(STRICT_INVALID_UTF8), msg, msg_size, d, fd,
+                               "is not valid UTF-8");
         return TP_OK;
     case PROTOBUF_C_TYPE_MESSAGE:
         if (f->wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
@@ -133,7 +135,7 @@ static enum tp_err strict_message(const ProtobufCMessageDescriptor *d, const uin
                                   void *arg, const char **code, char *msg, size_t msg_size)
 {
     if (depth > STRICT_DEPTH_MAX) {
-        *code = "too_deep";
+        *code = strict_code_str(STRICT_TOO_DEEP);
         return tp_err_set(TP_VALIDATION, msg, msg_size, "messages nested deeper than %d",
                           STRICT_DEPTH_MAX);
     }
@@ -144,7 +146,7 @@ static enum tp_err strict_message(const ProtobufCMessageDescriptor *d, const uin
         if (!strict_next(&in, &f))
             return TP_OK; /* unpack already judged the framing */
         if (f.id == 0) {  /* unpack takes it in an overlong tag; no reader takes it repacked */
-            *code = "invalid_protobuf";
+            *code = strict_code_str(STRICT_INVALID_PROTOBUF);
             return tp_err_set(TP_VALIDATION, msg, msg_size,
                               "message \"%s\" holds a field numbered 0", d->name);
         }
@@ -203,7 +205,7 @@ enum tp_err strict_prescan(const ProtobufCMessageDescriptor *d, uint32_t units_i
         }
         struct strict_field f = {0};
         if (!strict_next(in, &f)) {
-            *code = "invalid_protobuf";
+            *code = strict_code_str(STRICT_INVALID_PROTOBUF);
             return tp_err_set(TP_VALIDATION, msg, msg_size,
                               "body is not a valid protobuf %s (broken at byte %zu)", d->short_name,
                               (size_t)(in->p - data));
@@ -222,7 +224,7 @@ enum tp_err strict_prescan(const ProtobufCMessageDescriptor *d, uint32_t units_i
             f.wire != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
             continue;
         if (top + 2 > max_depth) {
-            *code = "too_deep";
+            *code = strict_code_str(STRICT_TOO_DEEP);
             return tp_err_set(TP_VALIDATION, msg, msg_size,
                               "messages nested deeper than %d levels (at field \"%s.%s\")",
                               max_depth, st[top].d->name, fd->name);
