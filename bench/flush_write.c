@@ -7,12 +7,13 @@
  *   upsert        - what the store runs, store_upsert_sql: INSERT .. SELECT
  *                   .. ON CONFLICT DO UPDATE .. WHERE t.version <=
  *                   EXCLUDED.version;
- *   update_insert - UPDATE .. FROM twins_stage .. AND t.version <=
- *                   s.version, then INSERT .. SELECT .. WHERE NOT EXISTS;
- *   insert_upsert - a plain INSERT .. WHERE NOT EXISTS of the new devices
- *                   (no speculative insertion), then, unless that inserted
- *                   them all, the upsert of the rest, skipping the rows just
- *                   inserted (written_xid);
+ *   update_insert - an alternative: UPDATE .. FROM twins_stage .. AND
+ *                   t.version <= s.version, then INSERT .. SELECT .. WHERE
+ *                   NOT EXISTS;
+ *   insert_upsert - an alternative: a plain INSERT .. WHERE NOT EXISTS of
+ *                   the new devices (no speculative insertion), then, unless
+ *                   that inserted them all, store_upsert_sql for the rest,
+ *                   skipping the rows just inserted (written_xid);
  *
  * beside the limit on the same rows in the same run:
  *
@@ -45,6 +46,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/pg.h"
 #include "projector/store.h"
 #include "twin/rows.h"
 #include "twin/twin.h"
@@ -66,25 +68,22 @@ static const char lean_upsert_sql[] =
     " last_seen = EXCLUDED.last_seen, state = EXCLUDED.state";
 
 /* The alternatives to store_upsert_sql, with the same effect (the version guard, updated_at,
- * written_xid). */
-static const char update_insert_sql[] =
+ * written_xid): UPDATE + INSERT of the new devices; or a plain INSERT of the new devices, then
+ * the store's own upsert of the rest (alt_upsert_rest, built from store_upsert_sql in main),
+ * skipping the rows the INSERT wrote. */
+static const char alt_update_insert_sql[] =
     "UPDATE twins AS t SET version = s.version, last_seen = s.last_seen, updated_at = now(),"
     " written_xid = pg_current_xact_id(), state = s.state FROM twins_stage s"
     " WHERE t.device_id = s.device_id AND t.version <= s.version;"
     "INSERT INTO twins (device_id, version, last_seen, state)"
     " SELECT device_id, version, last_seen, state FROM twins_stage s"
     " WHERE NOT EXISTS (SELECT 1 FROM twins t WHERE t.device_id = s.device_id)";
-static const char insert_new_sql[] =
+static const char alt_insert_new_sql[] =
     "INSERT INTO twins (device_id, version, last_seen, state)"
     " SELECT device_id, version, last_seen, state FROM twins_stage s"
     " WHERE NOT EXISTS (SELECT 1 FROM twins t WHERE t.device_id = s.device_id)";
-static const char upsert_rest_sql[] =
-    "INSERT INTO twins AS t (device_id, version, last_seen, state)"
-    " SELECT device_id, version, last_seen, state FROM twins_stage"
-    " ON CONFLICT (device_id) DO UPDATE SET version = EXCLUDED.version,"
-    " last_seen = EXCLUDED.last_seen, updated_at = now(), written_xid = pg_current_xact_id(),"
-    " state = EXCLUDED.state WHERE t.version <= EXCLUDED.version"
-    " AND t.written_xid <> pg_current_xact_id()";
+static const char alt_upsert_rest_guard[] = " AND t.written_xid <> pg_current_xact_id()";
+static char *alt_upsert_rest;
 
 static double now_s(void)
 {
@@ -173,23 +172,10 @@ static void encode(struct buf *out, struct twin **twins, size_t n)
 
 static void copy(PGconn *db, const char *sql, const struct buf *payload)
 {
-    PGresult *r = PQexec(db, sql);
-    if (PQresultStatus(r) != PGRES_COPY_IN) {
-        fprintf(stderr, "tp-bench-flush: COPY: %s", PQerrorMessage(db));
+    char errstr[512];
+    if (pg_copy(db, sql, payload->data, payload->len, errstr, sizeof(errstr)) != TP_OK) {
+        fprintf(stderr, "tp-bench-flush: COPY: %s\n", errstr);
         exit(1);
-    }
-    PQclear(r);
-    for (size_t off = 0; off < payload->len; off += 1 << 20) {
-        size_t n = payload->len - off < (1 << 20) ? payload->len - off : (1 << 20);
-        PQputCopyData(db, payload->data + off, (int)n);
-    }
-    PQputCopyEnd(db, NULL);
-    while ((r = PQgetResult(db))) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            fprintf(stderr, "tp-bench-flush: COPY: %s", PQerrorMessage(db));
-            exit(1);
-        }
-        PQclear(r);
     }
 }
 
@@ -206,7 +192,7 @@ static double write_rows(PGconn *db, enum method m, int phase, const struct buf 
     } else {
         copy(db, twin_rows_copy_twins_sql, payload);
         if (m == M_INSERT_UPSERT) {
-            PGresult *r = PQexec(db, insert_new_sql);
+            PGresult *r = PQexec(db, alt_insert_new_sql);
             if (PQresultStatus(r) != PGRES_COMMAND_OK) {
                 fprintf(stderr, "tp-bench-flush: insert: %s", PQerrorMessage(db));
                 exit(1);
@@ -214,10 +200,10 @@ static double write_rows(PGconn *db, enum method m, int phase, const struct buf 
             size_t inserted = strtoull(PQcmdTuples(r), NULL, 10);
             PQclear(r);
             if (inserted < n)
-                must(db, upsert_rest_sql);
+                must(db, alt_upsert_rest);
         } else {
             must(db, m == M_UPSERT          ? store_upsert_sql
-                     : m == M_UPDATE_INSERT ? update_insert_sql
+                     : m == M_UPDATE_INSERT ? alt_update_insert_sql
                                             : lean_upsert_sql);
         }
     }
@@ -263,6 +249,9 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t n = strtoull(argv[2], NULL, 10);
+    size_t rest_size = strlen(store_upsert_sql) + sizeof(alt_upsert_rest_guard);
+    alt_upsert_rest = malloc(rest_size);
+    snprintf(alt_upsert_rest, rest_size, "%s%s", store_upsert_sql, alt_upsert_rest_guard);
     PGconn *db = PQconnectdb(argv[1]);
     if (PQstatus(db) != CONNECTION_OK) {
         fprintf(stderr, "tp-bench-flush: %s", PQerrorMessage(db));
@@ -380,5 +369,6 @@ int main(int argc, char **argv)
     free_twins(upd, n);
     must(db, "DROP TABLE twins_lean");
     PQfinish(db);
+    free(alt_upsert_rest);
     return 0;
 }

@@ -30,6 +30,7 @@
 
 #include "common/mem.h"
 #include "journal/journal.h"
+#include "twin/fold.h"
 #include "twin/history.h"
 #include "twin/pack.h"
 #include "twin/record.h"

@@ -18,8 +18,6 @@
 #include "metrics.h"
 #include "mem.h"
 
-#define HTTP_MAX_HEADERS 8
-
 #define HTTP_STATUS_MAX  600
 #define HTTP_SEGMENT_MAX 256
 
@@ -97,8 +95,8 @@ struct http_request {
     size_t resp_len;
     const char *resp_type;
     size_t n_headers;
-    char *header_names[HTTP_MAX_HEADERS];
-    char *header_values[HTTP_MAX_HEADERS];
+    char *header_names[HTTP_REPLY_HEADERS_MAX];
+    char *header_values[HTTP_REPLY_HEADERS_MAX];
 };
 
 /* A '*' in the route matches one non-empty path segment (no '/'); *seg_at and
@@ -795,15 +793,22 @@ void http_request_resume(struct http_request *req)
         MHD_resume_connection(req->conn);
 }
 
-void http_reply_header(struct http_request *req, const char *name, const char *value)
+enum tp_err http_reply_header(struct http_request *req, const char *name, const char *value)
 {
     pthread_mutex_lock(&req->lock);
-    if (req->n_headers < HTTP_MAX_HEADERS) {
+    bool room = req->n_headers < HTTP_REPLY_HEADERS_MAX;
+    if (room) {
         req->header_names[req->n_headers] = tp_strdup(name);
         req->header_values[req->n_headers] = tp_strdup(value);
         req->n_headers++;
     }
     pthread_mutex_unlock(&req->lock);
+    if (!room) {
+        log_error("response header \"%s\" not sent: a response carries at most %d headers", name,
+                  HTTP_REPLY_HEADERS_MAX);
+        return TP_TOO_LARGE;
+    }
+    return TP_OK;
 }
 
 void http_reply(struct http_request *req, unsigned status, const char *content_type,

@@ -148,8 +148,10 @@ void http_request_suspend(struct http_request *req);
  */
 void http_request_resume(struct http_request *req);
 
-/* Adds a response header; call before the reply. */
-void http_reply_header(struct http_request *req, const char *name, const char *value);
+/* Adds a response header; call before the reply. At most HTTP_REPLY_HEADERS_MAX a response:
+ * past them TP_TOO_LARGE (logged, the header not sent; the reply goes out without it). */
+#define HTTP_REPLY_HEADERS_MAX 8
+enum tp_err http_reply_header(struct http_request *req, const char *name, const char *value);
 /* Copies body; content_type must be a string literal (it is used after the call). */
 void http_reply(struct http_request *req, unsigned status, const char *content_type,
                 const char *body, size_t len);

@@ -494,7 +494,13 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
         return err;
     }
     atomic_store(&ing->running, true);
-    pthread_create(&ing->delivery_thread, NULL, ingest_delivery_main, ing);
+    int rc = pthread_create(&ing->delivery_thread, NULL, ingest_delivery_main, ing);
+    if (rc != 0) {
+        journal_producer_free(ing->producer);
+        free(ing);
+        return tp_err_set(TP_IO, errstr, errstr_size, "could not start the delivery thread: %s",
+                          strerror(rc));
+    }
     *out = ing;
     return TP_OK;
 }

@@ -19,7 +19,7 @@
  * A consumer is used by one thread; its rebalance callbacks run inside
  * journal_consumer_poll and journal_consumer_close on that thread.
  *
- *     journal_topic_ensure(&cfg, errstr, n);                 // create if missing
+ *     journal_topic_ensure(&cfg, 10000, errstr, n);         // create if missing (10 s)
  *     journal_producer_new(&cfg, on_delivery, arg, &p, ...);
  *     journal_producer_append(p, reading, opaque, ...);    // per reading
  *     journal_producer_poll(p, 100);                        // -> on_delivery(opaque, ...)

@@ -381,6 +381,149 @@ static void load_zipf(struct load *l, size_t n, double s)
     l->zipf_cdf[n - 1] = 1.0;
 }
 
+/* The run's fleet, expected twins, skew, budget, scratch and curl multi handle. */
+static void load_setup(struct load *l)
+{
+    const struct load_options *o = l->opt;
+    struct load_result *res = l->res;
+    res->fleet = sim_fleet_new_profile(o->profile, o->devices, o->seed, tp_now_ms(),
+                                       o->period_ms > 0 ? o->period_ms : 5000);
+    res->expect = tp_calloc(o->devices, sizeof(*res->expect));
+    res->value_names = o->profile == SIM_METER ? load_meter_values : load_vehicle_values;
+    if (o->skew > 0)
+        load_zipf(l, (o->devices + o->connections - 1) / o->connections, o->skew);
+    pace_shared(&l->pace, o->period_ms > 0 ? 0 : o->rate, o->batch);
+    l->paced = o->period_ms > 0 || o->rate > 0;
+    l->rs = tp_calloc(o->batch, sizeof(*l->rs));
+    l->ptrs = tp_calloc(o->batch, sizeof(*l->ptrs));
+    l->ss = tp_calloc(o->batch, sizeof(*l->ss));
+    l->multi = curl_multi_init();
+    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->connections);
+}
+
+/* Connection i: its share of the devices, its pace (a paced fleet), its easy handle. */
+static void load_conn_open(struct load *l, struct load_conn *c, size_t i)
+{
+    const struct load_options *o = l->opt;
+    size_t conns = o->connections;
+    c->idx = i;
+    c->n_devs = o->devices / conns + (i < o->devices % conns);
+    if (o->period_ms > 0)
+        pace_fleet(&c->pace, i, conns, c->n_devs, o->devices, o->period_ms, o->rate, o->batch);
+    c->items = tp_calloc(o->batch, sizeof(*c->items));
+    buf_init(&c->resp, LOAD_RESP_MAX);
+    c->easy = curl_easy_init();
+    curl_easy_setopt(c->easy, CURLOPT_URL, o->url);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, load_write);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &c->resp);
+    curl_easy_setopt(c->easy, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+}
+
+/* Stops new requests once the run's duration or readings are reached. */
+static void load_check_stop(struct load *l, int64_t now)
+{
+    const struct load_options *o = l->opt;
+    if (o->duration_ms && now - l->t0_us >= (int64_t)o->duration_ms * 1000)
+        l->stop = true;
+    if (o->readings && l->generated >= o->readings)
+        l->stop = true;
+}
+
+/* Each idle connection resends a body whose retry is due, or sends the readings its pace
+ * has due (none while ahead of the pace, or once stopped). Counts the connections busy and
+ * those waiting to retry. */
+static void load_start_due(struct load *l, int64_t now, size_t *busy, size_t *waiting)
+{
+    const struct load_options *o = l->opt;
+    double elapsed = (double)(now - l->t0_us) / 1e6;
+    *busy = *waiting = 0;
+    for (size_t i = 0; i < o->connections; i++) {
+        struct load_conn *c = &l->conns[i];
+        if (!c->busy && c->retry_at_us && now >= c->retry_at_us)
+            load_send(l, c);
+        else if (!c->busy && !c->retry_at_us && !l->stop) {
+            struct pace *p = o->period_ms > 0 ? &c->pace : &l->pace;
+            size_t n = pace_due(p, elapsed); /* 0: ahead of the pace, wait */
+            if (o->readings && o->readings - l->generated < n)
+                n = (size_t)(o->readings - l->generated);
+            if (n > 0) {
+                pace_sent(p, n);
+                load_build(l, c, n);
+                load_send(l, c);
+            }
+        }
+        *busy += c->busy;
+        *waiting += c->retry_at_us != 0;
+    }
+}
+
+/* Moves the transfers on and hands every finished one to load_done. */
+static void load_collect(struct load *l)
+{
+    int running = 0;
+    curl_multi_perform(l->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(l->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct load_conn *c;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        load_done(l, c, m->data.result);
+    }
+}
+
+/* Sends until stopped and every request is answered (or given up), closing a tick each
+ * second and printing progress. */
+static void load_loop(struct load *l)
+{
+    l->t0_us = tp_mono_us();
+    l->res->t0_unix_ms = tp_now_ms();
+    int64_t next_tick = l->t0_us + 1000000;
+    for (;;) {
+        int64_t now = tp_mono_us();
+        load_check_stop(l, now);
+        size_t busy, waiting;
+        load_start_due(l, now, &busy, &waiting);
+        if (busy == 0 && waiting == 0 && l->stop)
+            break;
+        load_collect(l);
+        now = tp_mono_us();
+        while (now >= next_tick) {
+            load_tick_close(l, (double)(next_tick - l->t0_us) / 1e6, false);
+            next_tick += 1000000;
+        }
+        load_progress(l, now, false);
+        int wait_ms = l->paced || waiting ? 2 : 100;
+        curl_multi_poll(l->multi, NULL, 0, wait_ms, NULL);
+    }
+    int64_t end = tp_mono_us();
+    l->res->seconds = (double)(end - l->t0_us) / 1e6;
+    if (l->tick.requests || l->tick.sent || l->win_hist.count)
+        load_tick_close(l, l->res->seconds, true);
+    load_progress(l, end, true);
+}
+
+/* Frees what load_setup and load_conn_open made (the result keeps its own). */
+static void load_teardown(struct load *l)
+{
+    for (size_t i = 0; i < l->opt->connections; i++) {
+        curl_easy_cleanup(l->conns[i].easy);
+        curl_slist_free_all(l->conns[i].hdrs);
+        free(l->conns[i].body);
+        free(l->conns[i].items);
+        buf_release(&l->conns[i].resp);
+    }
+    free(l->conns);
+    curl_multi_cleanup(l->multi);
+    free(l->zipf_cdf);
+    free(l->rs);
+    free(l->ptrs);
+    free(l->ss);
+}
+
 enum tp_err load_run(const struct load_options *o, struct load_result *res, char *errstr,
                      size_t errstr_size)
 {
@@ -390,113 +533,16 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
                           "need devices, batch, connections and readings or a duration");
     if (o->devices > UINT32_MAX)
         return tp_err_set(TP_INVALID_ARG, errstr, errstr_size, "at most %u devices", UINT32_MAX);
-    struct load l = {.opt = o, .res = res, .rng = o->seed * 2654435761ULL + 1};
-    size_t conns = o->connections < o->devices ? o->connections : o->devices;
+    /* no more connections than devices */
     struct load_options clamped = *o;
-    clamped.connections = conns;
-    l.opt = &clamped;
-    o = &clamped;
-    res->fleet = sim_fleet_new_profile(o->profile, o->devices, o->seed, tp_now_ms(),
-                                       o->period_ms > 0 ? o->period_ms : 5000);
-    res->expect = tp_calloc(o->devices, sizeof(*res->expect));
-    res->value_names = o->profile == SIM_METER ? load_meter_values : load_vehicle_values;
-    if (o->skew > 0)
-        load_zipf(&l, (o->devices + conns - 1) / conns, o->skew);
-    pace_shared(&l.pace, o->period_ms > 0 ? 0 : o->rate, o->batch);
-    l.paced = o->period_ms > 0 || o->rate > 0;
-    l.rs = tp_calloc(o->batch, sizeof(*l.rs));
-    l.ptrs = tp_calloc(o->batch, sizeof(*l.ptrs));
-    l.ss = tp_calloc(o->batch, sizeof(*l.ss));
-    l.multi = curl_multi_init();
-    curl_multi_setopt(l.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns);
-    l.conns = tp_calloc(conns, sizeof(*l.conns));
-    for (size_t i = 0; i < conns; i++) {
-        struct load_conn *c = &l.conns[i];
-        c->idx = i;
-        c->n_devs = o->devices / conns + (i < o->devices % conns);
-        if (o->period_ms > 0)
-            pace_fleet(&c->pace, i, conns, c->n_devs, o->devices, o->period_ms, o->rate, o->batch);
-        c->items = tp_calloc(o->batch, sizeof(*c->items));
-        buf_init(&c->resp, LOAD_RESP_MAX);
-        c->easy = curl_easy_init();
-        curl_easy_setopt(c->easy, CURLOPT_URL, o->url);
-        curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, load_write);
-        curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, &c->resp);
-        curl_easy_setopt(c->easy, CURLOPT_TIMEOUT, 60L);
-        curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
-        curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-    }
-
-    l.t0_us = tp_mono_us();
-    res->t0_unix_ms = tp_now_ms();
-    int64_t next_tick = l.t0_us + 1000000;
-    for (;;) {
-        int64_t now = tp_mono_us();
-        double elapsed = (double)(now - l.t0_us) / 1e6;
-        if (o->duration_ms && now - l.t0_us >= (int64_t)o->duration_ms * 1000)
-            l.stop = true;
-        if (o->readings && l.generated >= o->readings)
-            l.stop = true;
-        size_t busy = 0, waiting = 0;
-        for (size_t i = 0; i < conns; i++) {
-            struct load_conn *c = &l.conns[i];
-            if (!c->busy && c->retry_at_us && now >= c->retry_at_us)
-                load_send(&l, c);
-            else if (!c->busy && !c->retry_at_us && !l.stop) {
-                struct pace *p = o->period_ms > 0 ? &c->pace : &l.pace;
-                size_t n = pace_due(p, elapsed); /* 0: ahead of the pace, wait */
-                if (o->readings && o->readings - l.generated < n)
-                    n = (size_t)(o->readings - l.generated);
-                if (n > 0) {
-                    pace_sent(p, n);
-                    load_build(&l, c, n);
-                    load_send(&l, c);
-                }
-            }
-            busy += c->busy;
-            waiting += c->retry_at_us != 0;
-        }
-        if (busy == 0 && waiting == 0 && l.stop)
-            break;
-        int running = 0;
-        curl_multi_perform(l.multi, &running);
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(l.multi, &left))) {
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            struct load_conn *c;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            load_done(&l, c, m->data.result);
-        }
-        now = tp_mono_us();
-        while (now >= next_tick) {
-            load_tick_close(&l, (double)(next_tick - l.t0_us) / 1e6, false);
-            next_tick += 1000000;
-        }
-        load_progress(&l, now, false);
-        int wait_ms = l.paced || waiting ? 2 : 100;
-        curl_multi_poll(l.multi, NULL, 0, wait_ms, NULL);
-    }
-    int64_t end = tp_mono_us();
-    res->seconds = (double)(end - l.t0_us) / 1e6;
-    if (l.tick.requests || l.tick.sent || l.win_hist.count)
-        load_tick_close(&l, res->seconds, true);
-    load_progress(&l, end, true);
-
-    for (size_t i = 0; i < conns; i++) {
-        curl_easy_cleanup(l.conns[i].easy);
-        curl_slist_free_all(l.conns[i].hdrs);
-        free(l.conns[i].body);
-        free(l.conns[i].items);
-        buf_release(&l.conns[i].resp);
-    }
-    free(l.conns);
-    curl_multi_cleanup(l.multi);
-    free(l.zipf_cdf);
-    free(l.rs);
-    free(l.ptrs);
-    free(l.ss);
+    clamped.connections = o->connections < o->devices ? o->connections : o->devices;
+    struct load l = {.opt = &clamped, .res = res, .rng = o->seed * 2654435761ULL + 1};
+    load_setup(&l);
+    l.conns = tp_calloc(clamped.connections, sizeof(*l.conns));
+    for (size_t i = 0; i < clamped.connections; i++)
+        load_conn_open(&l, &l.conns[i], i);
+    load_loop(&l);
+    load_teardown(&l);
     return TP_OK;
 }
 

@@ -209,6 +209,80 @@ static void loadgen_timeline(const char *path, const struct load_result *r)
         log_error("could not write \"%s\"", path);
 }
 
+/* The run's lines on stdout: readings sent, answers, latency and its histogram. */
+static void loadgen_print_run(const char *profile, const struct load_options *o,
+                              const struct load_result *r)
+{
+    printf("%s: sent %llu readings (%llu duplicates, %llu older sequences, %llu invalid) from "
+           "%zu devices in %llu requests over %zu connections in %.2f s: %.0f readings/s\n",
+           profile, (unsigned long long)r->sent, (unsigned long long)r->duplicates_sent,
+           (unsigned long long)r->out_of_order_sent, (unsigned long long)r->invalid_sent,
+           o->devices, (unsigned long long)r->requests,
+           o->connections < o->devices ? o->connections : o->devices, r->seconds,
+           r->seconds > 0 ? (double)r->sent / r->seconds : 0.0);
+    printf("accepted %llu, rejected %llu (invalid accepted: %llu, valid rejected: %llu); failed "
+           "requests %llu, 503s retried %llu\n",
+           (unsigned long long)r->accepted, (unsigned long long)r->rejected,
+           (unsigned long long)r->invalid_passed, (unsigned long long)r->valid_rejected,
+           (unsigned long long)r->failed_requests, (unsigned long long)r->retried_requests);
+    printf("latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms\n",
+           (double)hist_quantile(&r->latency, 0.5) / 1000,
+           (double)hist_quantile(&r->latency, 0.9) / 1000,
+           (double)hist_quantile(&r->latency, 0.99) / 1000,
+           (double)hist_quantile(&r->latency, 0.999) / 1000);
+    loadgen_histogram(&r->latency);
+}
+
+/* Every twin of the run through tp-query (loadgen.verify_url), its line on stdout. True when
+ * it ran (*v filled); *ok false unless every twin is equal and none behind. */
+static bool loadgen_verify(const struct loadgen_config *cfg, const struct load_result *r,
+                           struct verify_result *v, bool *ok)
+{
+    char errstr[512];
+    struct verify_options vo = {.base_url = cfg->verify_url,
+                                .token = cfg->query_token,
+                                .timeout_ms = cfg->verify_timeout_s * 1000,
+                                .parallel = 16,
+                                .report = stdout};
+    if (verify_run(&vo, r, v, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("verification: %s", errstr);
+        *ok = false;
+        return false;
+    }
+    printf("verify: %llu devices: %llu equal, %llu mismatched, %llu still behind after "
+           "%lld s, %llu uncertain (at least as expected) in %.1f s\n",
+           (unsigned long long)v->devices, (unsigned long long)v->ok,
+           (unsigned long long)v->mismatched, (unsigned long long)v->behind, cfg->verify_timeout_s,
+           (unsigned long long)v->uncertain, v->seconds);
+    *ok = *ok && v->mismatched == 0 && v->behind == 0;
+    return true;
+}
+
+/* The load, its report, the verification and the files; the exit code (0: every request
+ * answered as expected and every twin verified, when asked). */
+static int loadgen_run(const struct loadgen_config *cfg, const struct load_options *o)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    struct load_result r;
+    char errstr[512];
+    if (load_run(o, &r, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        curl_global_cleanup();
+        return 1;
+    }
+    loadgen_print_run(cfg->profile, o, &r);
+    bool ok = r.failed_requests == 0 && r.invalid_passed == 0 && r.valid_rejected == 0;
+    struct verify_result v;
+    bool verified = cfg->verify_url && loadgen_verify(cfg, &r, &v, &ok);
+    if (cfg->summary)
+        loadgen_summary_json(cfg->summary, o, &r, verified ? &v : NULL);
+    if (cfg->timeline)
+        loadgen_timeline(cfg->timeline, &r);
+    load_result_free(&r);
+    curl_global_cleanup();
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct loadgen_config cfg = {0};
@@ -262,60 +336,7 @@ int main(int argc, char **argv)
         .progress_tty = isatty(STDERR_FILENO),
         .progress = stderr,
     };
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct load_result r;
-    char errstr[512];
-    if (load_run(&o, &r, errstr, sizeof(errstr)) != TP_OK) {
-        log_error("%s", errstr);
-        curl_global_cleanup();
-        goto done;
-    }
-    printf("%s: sent %llu readings (%llu duplicates, %llu older sequences, %llu invalid) from "
-           "%zu devices in %llu requests over %zu connections in %.2f s: %.0f readings/s\n",
-           cfg.profile, (unsigned long long)r.sent, (unsigned long long)r.duplicates_sent,
-           (unsigned long long)r.out_of_order_sent, (unsigned long long)r.invalid_sent, o.devices,
-           (unsigned long long)r.requests, o.connections < o.devices ? o.connections : o.devices,
-           r.seconds, r.seconds > 0 ? (double)r.sent / r.seconds : 0.0);
-    printf("accepted %llu, rejected %llu (invalid accepted: %llu, valid rejected: %llu); failed "
-           "requests %llu, 503s retried %llu\n",
-           (unsigned long long)r.accepted, (unsigned long long)r.rejected,
-           (unsigned long long)r.invalid_passed, (unsigned long long)r.valid_rejected,
-           (unsigned long long)r.failed_requests, (unsigned long long)r.retried_requests);
-    printf("latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms\n",
-           (double)hist_quantile(&r.latency, 0.5) / 1000,
-           (double)hist_quantile(&r.latency, 0.9) / 1000,
-           (double)hist_quantile(&r.latency, 0.99) / 1000,
-           (double)hist_quantile(&r.latency, 0.999) / 1000);
-    loadgen_histogram(&r.latency);
-    bool ok = r.failed_requests == 0 && r.invalid_passed == 0 && r.valid_rejected == 0;
-    struct verify_result v;
-    bool verified = false;
-    if (cfg.verify_url) {
-        struct verify_options vo = {.base_url = cfg.verify_url,
-                                    .token = cfg.query_token,
-                                    .timeout_ms = cfg.verify_timeout_s * 1000,
-                                    .parallel = 16,
-                                    .report = stdout};
-        if (verify_run(&vo, &r, &v, errstr, sizeof(errstr)) != TP_OK) {
-            log_error("verification: %s", errstr);
-            ok = false;
-        } else {
-            verified = true;
-            printf("verify: %llu devices: %llu equal, %llu mismatched, %llu still behind after "
-                   "%lld s, %llu uncertain (at least as expected) in %.1f s\n",
-                   (unsigned long long)v.devices, (unsigned long long)v.ok,
-                   (unsigned long long)v.mismatched, (unsigned long long)v.behind,
-                   cfg.verify_timeout_s, (unsigned long long)v.uncertain, v.seconds);
-            ok = ok && v.mismatched == 0 && v.behind == 0;
-        }
-    }
-    if (cfg.summary)
-        loadgen_summary_json(cfg.summary, &o, &r, verified ? &v : NULL);
-    if (cfg.timeline)
-        loadgen_timeline(cfg.timeline, &r);
-    load_result_free(&r);
-    curl_global_cleanup();
-    rc = ok ? 0 : 1;
+    rc = loadgen_run(&cfg, &o);
 done:
     config_release(loadgen_table, LOADGEN_TABLE_N, &cfg, NULL);
     return rc;

@@ -9,8 +9,8 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "projector.h"
-#include "twin/twin.h"
 #include "schema/telemetry.h"
+#include "twin/fold.h"
 
 struct projector_config {
     struct http_settings http;

@@ -11,6 +11,7 @@
 #include "common/metrics.h"
 #include "common/mem.h"
 #include "twin/history.h"
+#include "twin/fold.h"
 #include "store.h"
 #include "twin/twins.h"
 

@@ -14,7 +14,7 @@
  *
  * An event that can never be decoded or folded (no device_id, sequence 0,
  * an id the registry does not have), and a reading too late for its twin's
- * sequence window or too far ahead of it (twin.h), goes to the dead-letter
+ * sequence window or too far ahead of it (twin/fold.h), goes to the dead-letter
  * topic (opts.dlq_topic) with its reason and is counted; its offset still
  * advances, once Kafka acknowledged the dead letter (the flush waits for
  * it). An event that cannot be decoded *yet* (the schema registry does not
@@ -71,7 +71,7 @@ struct projector_options {
     size_t history_max_rows;   /* ... or when the history map holds this many entries */
     int history_retention_h;   /* delete metric_minutes older than this; 0 = keep forever */
     size_t max_twins;          /* evict clean twins beyond this many; 0 = no cap */
-    int64_t max_sequence_jump; /* fold_apply's max_jump (twin.h); 0: FOLD_MAX_JUMP_DEFAULT */
+    int64_t max_sequence_jump; /* fold_apply's max_jump (twin/fold.h); 0: FOLD_MAX_JUMP_DEFAULT */
     const char *dlq_topic;     /* events not applied go here (NULL: logged and counted only) */
 };
 

@@ -11,8 +11,6 @@
 #include "twin/record.h"
 #include "twin/rows.h"
 
-#define STORE_COPY_CHUNK (1 << 20)
-
 struct store {
     PGconn *db;
     char *dsn;
@@ -313,33 +311,6 @@ out:
     return err;
 }
 
-/* COPY <stage> FROM STDIN (FORMAT binary) of a whole payload, sent in STORE_COPY_CHUNK pieces. */
-static enum tp_err store_copy(struct store *st, const char *sql, const struct buf *payload,
-                              char *errstr, size_t errstr_size)
-{
-    enum tp_err err =
-        pg_check(st->db, PQexec(st->db, sql), PGRES_COPY_IN, NULL, errstr, errstr_size);
-    if (err != TP_OK)
-        return err;
-    for (size_t off = 0; off < payload->len && err == TP_OK; off += STORE_COPY_CHUNK) {
-        size_t n = payload->len - off < STORE_COPY_CHUNK ? payload->len - off : STORE_COPY_CHUNK;
-        if (PQputCopyData(st->db, payload->data + off, (int)n) != 1)
-            err = tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not send COPY data: %s",
-                             PQerrorMessage(st->db));
-    }
-    if (PQputCopyEnd(st->db, err == TP_OK ? NULL : "aborted by tp-projector") != 1 && err == TP_OK)
-        err = tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not end COPY: %s",
-                         PQerrorMessage(st->db));
-    enum tp_err end = pg_check(st->db, PQgetResult(st->db), PGRES_COMMAND_OK, NULL,
-                               err == TP_OK ? errstr : NULL, errstr_size);
-    if (err == TP_OK)
-        err = end;
-    PGresult *extra;
-    while ((extra = PQgetResult(st->db)) != NULL)
-        PQclear(extra);
-    return err;
-}
-
 /* The offsets' compare-and-set (store_offsets_sql); TP_CONFLICT when one had moved. */
 static enum tp_err store_offsets_cas(struct store *st, const struct store_job *job, char *errstr,
                                      size_t errstr_size)
@@ -428,12 +399,14 @@ enum tp_err store_job_run(struct store *st, const struct store_job *job, char *e
     if (err == TP_OK)
         err = store_check_projection(st, errstr, errstr_size);
     if (err == TP_OK && job->n_twins > 0) {
-        err = store_copy(st, twin_rows_copy_twins_sql, &job->twins, errstr, errstr_size);
+        err = pg_copy(st->db, twin_rows_copy_twins_sql, job->twins.data, job->twins.len, errstr,
+                      errstr_size);
         if (err == TP_OK)
             err = pg_command(st->db, store_upsert_sql, errstr, errstr_size);
     }
     if (err == TP_OK && job->n_history > 0) {
-        err = store_copy(st, twin_rows_copy_history_sql, &job->history, errstr, errstr_size);
+        err = pg_copy(st->db, twin_rows_copy_history_sql, job->history.data, job->history.len,
+                      errstr, errstr_size);
         if (err == TP_OK)
             err = pg_command(st->db, store_history_sql, errstr, errstr_size);
     }

@@ -59,6 +59,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "journal/journal.h"
 #include "twin/history.h"
 #include "twin/twins.h"
 

@@ -16,7 +16,7 @@
 #include "summary.h"
 #include "token/token.h"
 
-const struct http_route *api_routes(struct query_api *api, size_t *n)
+const struct http_route *query_api_routes(struct query_api *api, size_t *n)
 {
     const struct http_route routes[] = {
         {"GET", "/v1/devices", 0, list_handle, api},
@@ -24,19 +24,19 @@ const struct http_route *api_routes(struct query_api *api, size_t *n)
         {"GET", "/v1/devices/*/series", 0, series_handle, api},
         {"GET", "/v1/fleet/summary", 0, summary_handle, api},
         {"GET", "/healthz", 0, service_handle_health, NULL},
-        {"GET", "/readyz", 0, api_handle_ready, api},
-        {"GET", "/metrics", 0, api_handle_metrics, api},
-        {"GET", "/openapi.json", 0, api_handle_openapi, NULL},
+        {"GET", "/readyz", 0, query_api_handle_ready, api},
+        {"GET", "/metrics", 0, query_api_handle_metrics, api},
+        {"GET", "/openapi.json", 0, query_api_handle_openapi, NULL},
     };
     size_t k = sizeof(routes) / sizeof(routes[0]);
-    _Static_assert(sizeof(routes) / sizeof(routes[0]) <= API_N_ROUTES, "API_N_ROUTES");
+    _Static_assert(sizeof(routes) / sizeof(routes[0]) <= QUERY_API_N_ROUTES, "QUERY_API_N_ROUTES");
     for (size_t i = 0; i < k; i++)
         api->routes[i] = routes[i];
     *n = k;
     return api->routes;
 }
 
-enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size)
+enum tp_err query_api_prepare(PGconn *db, char *errstr, size_t errstr_size)
 {
     enum tp_err err = lookup_prepare(db, errstr, errstr_size);
     if (err == TP_OK)
@@ -46,7 +46,7 @@ enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size)
 
 static void api_req_free(void *arg)
 {
-    struct api_req *r = arg;
+    struct query_api_req *r = arg;
     if (!r)
         return;
     waiter_entry_free(r->wait);
@@ -54,9 +54,9 @@ static void api_req_free(void *arg)
     free(r);
 }
 
-struct api_req *api_req_of(struct http_request *req)
+struct query_api_req *query_api_req_of(struct http_request *req)
 {
-    struct api_req *r = http_request_user(req);
+    struct query_api_req *r = http_request_user(req);
     if (!r) {
         r = tp_calloc(1, sizeof(*r));
         r->t0_ms = tp_mono_ms();
@@ -155,7 +155,7 @@ static bool api_auth(struct query_api *api, struct http_request *req)
 }
 
 /* A new wait entry for the request's token (text NULL: none); false after answering 400. */
-static bool api_wait_new(struct query_api *api, struct http_request *req, struct api_req *r,
+static bool api_wait_new(struct query_api *api, struct http_request *req, struct query_api_req *r,
                          const char *text)
 {
     char errstr[512];
@@ -167,13 +167,13 @@ static bool api_wait_new(struct query_api *api, struct http_request *req, struct
     return true;
 }
 
-bool api_begin(struct query_api *api, struct http_request *req)
+bool query_api_begin(struct query_api *api, struct http_request *req)
 {
     char errstr[512];
     const char *text;
     if (!api_auth(api, req))
         return false;
-    struct api_req *r = api_req_of(req);
+    struct query_api_req *r = query_api_req_of(req);
     if (r->wait)
         return api_resumed(api, req, r->wait, false);
     if (!api_token_text(req, &text))
@@ -185,7 +185,7 @@ bool api_begin(struct query_api *api, struct http_request *req)
     struct waiter_entry *e = r->wait;
     PGconn *db;
     bool covered = false;
-    if (!api_db_get(api, req, &db))
+    if (!query_api_db_get(api, req, &db))
         return false;
     enum tp_err err =
         waiter_covered_now(api->waiter, db, &e->token, &covered, errstr, sizeof(errstr));
@@ -206,12 +206,12 @@ bool api_begin(struct query_api *api, struct http_request *req)
     return api_wait_added(req, waiter_add(api->waiter, req, e));
 }
 
-bool api_begin_search(struct query_api *api, struct http_request *req)
+bool query_api_begin_search(struct query_api *api, struct http_request *req)
 {
     const char *text;
     if (!api_auth(api, req))
         return false;
-    struct api_req *r = api_req_of(req);
+    struct query_api_req *r = query_api_req_of(req);
     if (r->wait)
         return api_resumed(api, req, r->wait, true);
     if (!api_token_text(req, &text))
@@ -243,14 +243,14 @@ static bool api_arg(void *arg, const char *key, const char *value)
     return true;
 }
 
-void api_args(struct http_request *req, struct params_args *a)
+void query_api_args(struct http_request *req, struct params_args *a)
 {
     a->n = 0;
     a->too_many = false;
     http_request_query_each(req, api_arg, a);
 }
 
-const char *api_device_id(struct http_request *req)
+const char *query_api_device_id(struct http_request *req)
 {
     const char *id = http_request_path_tail(req);
     if (params_device_id_ok(id))
@@ -260,10 +260,10 @@ const char *api_device_id(struct http_request *req)
     return NULL;
 }
 
-bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db)
+bool query_api_db_get(struct query_api *api, struct http_request *req, PGconn **db)
 {
     char errstr[512];
-    if (pool_get(api->pool, API_POOL_WAIT_MS, db, errstr, sizeof(errstr)) != TP_OK) {
+    if (pool_get(api->pool, QUERY_API_POOL_WAIT_MS, db, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         query_error_reply(req, QERR_DATABASE_UNAVAILABLE, "the twin store is not reachable");
         return false;
@@ -271,7 +271,7 @@ bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db)
     return true;
 }
 
-void api_handle_ready(struct http_request *req, void *arg)
+void query_api_handle_ready(struct http_request *req, void *arg)
 {
     struct query_api *api = arg;
     char errstr[512] = "";
@@ -295,13 +295,13 @@ void api_handle_ready(struct http_request *req, void *arg)
     query_error_reply(req, QERR_NOT_READY, "the twin store is not reachable");
 }
 
-void api_handle_openapi(struct http_request *req, void *arg)
+void query_api_handle_openapi(struct http_request *req, void *arg)
 {
     (void)arg;
-    http_reply(req, 200, "application/json", api_openapi_json, api_openapi_json_len);
+    http_reply(req, 200, "application/json", query_api_openapi_json, query_api_openapi_json_len);
 }
 
-void api_handle_metrics(struct http_request *req, void *arg)
+void query_api_handle_metrics(struct http_request *req, void *arg)
 {
     struct query_api *api = arg;
     struct buf b;

@@ -10,7 +10,7 @@
  * server runs, except the atomics.
  *
  *     struct query_api api = {.pool = pool, .settings = {...}};
- *     size_t n; const struct http_route *routes = api_routes(&api, &n);
+ *     size_t n; const struct http_route *routes = query_api_routes(&api, &n);
  *     http_server_new(routes, n, ...); api.srv = srv;
  */
 #ifndef TP_QUERY_API_H
@@ -28,8 +28,8 @@
 #include "search.h"
 #include "waiter.h"
 
-#define API_POOL_WAIT_MS 2000
-#define API_N_ROUTES     9
+#define QUERY_API_POOL_WAIT_MS 2000
+#define QUERY_API_N_ROUTES     9
 
 struct query_settings {
     long online_window_s;      /* query.online_window_s */
@@ -46,26 +46,26 @@ struct query_api {
     struct http_server *srv;    /* borrowed, for /metrics; set once listening */
     struct query_settings settings;
     struct metrics_histogram lookup_latency; /* GET /v1/devices/{id} */
-    struct http_route routes[API_N_ROUTES];
+    struct http_route routes[QUERY_API_N_ROUTES];
 };
 
 /*
  * A data request's state across its handler's calls (its http_request_user,
- * created by api_req_of): the read-your-writes wait, and the batched lookup.
+ * created by query_api_req_of): the read-your-writes wait, and the batched lookup.
  */
-struct api_req {
+struct query_api_req {
     struct waiter_entry *wait; /* NULL: no token (or not looked at yet) */
     struct lookup_item *item;  /* GET /v1/devices/{id} with the batcher */
     int64_t t0_ms;             /* first call */
 };
 
 /* The request's state, created on the first call. */
-struct api_req *api_req_of(struct http_request *req);
+struct query_api_req *query_api_req_of(struct http_request *req);
 
 /* The route table (in api; valid while it lives). */
-const struct http_route *api_routes(struct query_api *api, size_t *n);
+const struct http_route *query_api_routes(struct query_api *api, size_t *n);
 /* pool_prepare_fn: every statement of every endpoint. */
-enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size);
+enum tp_err query_api_prepare(PGconn *db, char *errstr, size_t errstr_size);
 
 /*
  * Gate of the data endpoints, first thing in their handlers: the API key
@@ -78,29 +78,29 @@ enum tp_err api_prepare(PGconn *db, char *errstr, size_t errstr_size);
  * handler may go on; false when the request has been answered or
  * suspended. /healthz, /readyz, /metrics and /openapi.json stay open.
  */
-bool api_begin(struct query_api *api, struct http_request *req);
+bool query_api_begin(struct query_api *api, struct http_request *req);
 /*
- * api_begin for the endpoints served from the search index (list,
+ * query_api_begin for the endpoints served from the search index (list,
  * summary): the token must be covered by the index's own snapshot of the
  * projector's offsets (search.h), and the index must be loaded; until then
  * the request waits in the search index, at most query.consistency_wait_ms
  * (then 504 consistency_timeout, or 503 database_unavailable when the index
  * is not loaded yet).
  */
-bool api_begin_search(struct query_api *api, struct http_request *req);
+bool query_api_begin_search(struct query_api *api, struct http_request *req);
 /* The request's query arguments (borrowed from it). */
-void api_args(struct http_request *req, struct params_args *a);
+void query_api_args(struct http_request *req, struct params_args *a);
 /* The device id of the path, or NULL after answering 400 invalid_device_id. */
-const char *api_device_id(struct http_request *req);
+const char *query_api_device_id(struct http_request *req);
 /* A pooled connection, or false after answering 503 database_unavailable. */
-bool api_db_get(struct query_api *api, struct http_request *req, PGconn **db);
+bool query_api_db_get(struct query_api *api, struct http_request *req, PGconn **db);
 
 /* query/openapi.json, compiled in (query/embed.cmake). */
-extern const char api_openapi_json[];
-extern const size_t api_openapi_json_len;
+extern const char query_api_openapi_json[];
+extern const size_t query_api_openapi_json_len;
 
-void api_handle_ready(struct http_request *req, void *arg);
-void api_handle_openapi(struct http_request *req, void *arg);
-void api_handle_metrics(struct http_request *req, void *arg);
+void query_api_handle_ready(struct http_request *req, void *arg);
+void query_api_handle_openapi(struct http_request *req, void *arg);
+void query_api_handle_metrics(struct http_request *req, void *arg);
 
 #endif

@@ -91,7 +91,7 @@ static void devices_fetch_now(struct query_api *api, struct http_request *req,
 {
     PGconn *db;
     PGresult *res = NULL;
-    if (!api_db_get(api, req, &db))
+    if (!query_api_db_get(api, req, &db))
         return;
     const char *ids[] = {it->id};
     it->err = lookup_fetch(db, ids, 1, &res, it->errstr, sizeof(it->errstr));
@@ -115,11 +115,11 @@ void devices_handle_get(struct http_request *req, void *arg)
 {
     struct query_api *api = arg;
     const char *id;
-    if (!api_begin(api, req))
+    if (!query_api_begin(api, req))
         return;
-    struct api_req *r = api_req_of(req);
+    struct query_api_req *r = query_api_req_of(req);
     if (!r->item) {
-        id = api_device_id(req);
+        id = query_api_device_id(req);
         if (!id)
             return;
         r->item = lookup_item_new(id);

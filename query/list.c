@@ -36,9 +36,9 @@ void list_handle(struct http_request *req, void *arg)
     struct list_row *rows = NULL;
     PGconn *db;
     PGresult *res = NULL;
-    if (!api_begin_search(api, req))
+    if (!query_api_begin_search(api, req))
         return;
-    api_args(req, &a);
+    query_api_args(req, &a);
     if (params_list_parse(&a, &p, errstr, sizeof(errstr)) != TP_OK) {
         query_error_reply(req, QERR_INVALID_PARAMETER, "%s", errstr);
         return;
@@ -62,7 +62,7 @@ void list_handle(struct http_request *req, void *arg)
         ids = tp_malloc(want * sizeof(*ids));
         for (size_t i = 0; i < want; i++)
             ids[i] = hits[i].device_id;
-        if (!api_db_get(api, req, &db))
+        if (!query_api_db_get(api, req, &db))
             goto out;
         enum tp_err err = lookup_fetch(db, ids, want, &res, errstr, sizeof(errstr));
         pool_put(api->pool, db);

@@ -151,14 +151,17 @@ int main(int argc, char **argv)
     else
         log_warn("query.auth=off: answering every request without authentication");
     api.keys = auth ? &keys : NULL;
-    api.pool =
-        pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms, api_prepare);
+    api.pool = pool_new(cfg.pg_dsn, (size_t)cfg.pool_size, (int)cfg.statement_timeout_ms,
+                        query_api_prepare);
     api.settings.online_window_s = (long)cfg.online_window_s;
     api.settings.cursor_secret = cfg.cursor_secret;
     api.settings.consistency_wait_ms = (long)cfg.consistency_wait_ms;
     struct waiter_settings ws = {cfg.pg_dsn, cfg.projector_group, cfg.topic,
                                  (int)cfg.consistency_poll_ms, (size_t)cfg.consistency_max_waiting};
-    api.waiter = waiter_new(&ws);
+    if (waiter_new(&ws, &api.waiter, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
     struct search_settings ss = {cfg.pg_dsn,
                                  cfg.projector_group,
                                  cfg.topic,
@@ -177,7 +180,7 @@ int main(int argc, char **argv)
         goto out;
     }
     size_t n_routes;
-    const struct http_route *routes = api_routes(&api, &n_routes);
+    const struct http_route *routes = query_api_routes(&api, &n_routes);
     struct http_options opts = http_settings_options(&cfg.http);
     if (http_server_new(routes, n_routes, &opts, &srv, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);

@@ -115,12 +115,12 @@ void series_handle(struct http_request *req, void *arg)
     struct series_bucket *buckets = NULL;
     PGconn *db;
     PGresult *res = NULL;
-    if (!api_begin(api, req))
+    if (!query_api_begin(api, req))
         return;
-    id = api_device_id(req);
+    id = query_api_device_id(req);
     if (!id)
         return;
-    api_args(req, &a);
+    query_api_args(req, &a);
     enum tp_err err = params_series_parse(&a, &p, errstr, sizeof(errstr));
     if (err != TP_OK) {
         query_error_reply(req, err == TP_TOO_LARGE ? QERR_TOO_MANY_BUCKETS : QERR_INVALID_PARAMETER,
@@ -129,7 +129,7 @@ void series_handle(struct http_request *req, void *arg)
     }
     params_time_format(p.from_us, from, sizeof(from));
     params_time_format(p.to_us, to, sizeof(to));
-    if (!api_db_get(api, req, &db))
+    if (!query_api_db_get(api, req, &db))
         return;
     const char *values[] = {id, p.metric, series_intervals[p.step], from, to};
     err = pg_check(db, PQexecPrepared(db, "series_get", 5, values, NULL, NULL, 1), PGRES_TUPLES_OK,

@@ -55,9 +55,9 @@ void summary_handle(struct http_request *req, void *arg)
     char errstr[512];
     struct params_args a;
     struct summary_params p;
-    if (!api_begin_search(api, req))
+    if (!query_api_begin_search(api, req))
         return;
-    api_args(req, &a);
+    query_api_args(req, &a);
     if (params_summary_parse(&a, &p, errstr, sizeof(errstr)) != TP_OK) {
         query_error_reply(req, QERR_INVALID_PARAMETER, "%s", errstr);
         return;

@@ -194,7 +194,8 @@ static void *waiter_main(void *arg)
     return NULL;
 }
 
-struct waiter *waiter_new(const struct waiter_settings *s)
+enum tp_err waiter_new(const struct waiter_settings *s, struct waiter **out, char *errstr,
+                       size_t errstr_size)
 {
     struct waiter *w = tp_calloc(1, sizeof(*w));
     w->s = *s;
@@ -204,8 +205,16 @@ struct waiter *waiter_new(const struct waiter_settings *s)
     w->release = tp_calloc(s->max_waiting ? s->max_waiting : 1, sizeof(*w->release));
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
-    pthread_create(&w->thread, NULL, waiter_main, w);
-    return w;
+    int rc = pthread_create(&w->thread, NULL, waiter_main, w);
+    if (rc != 0) {
+        w->stopping = true; /* nothing to stop or join */
+        waiter_free(w);
+        *out = NULL;
+        return tp_err_set(TP_IO, errstr, errstr_size,
+                          "could not start the read-your-writes thread: %s", strerror(rc));
+    }
+    *out = w;
+    return TP_OK;
 }
 
 enum waiter_add_result waiter_add(struct waiter *w, struct http_request *req,

@@ -61,7 +61,9 @@ struct waiter_settings {
     size_t max_waiting;
 };
 
-struct waiter *waiter_new(const struct waiter_settings *s);
+/* Starts the waiter thread; TP_IO when it cannot (*out NULL, nothing to free). */
+enum tp_err waiter_new(const struct waiter_settings *s, struct waiter **out, char *errstr,
+                       size_t errstr_size);
 struct waiter_entry *waiter_entry_new(struct waiter *w, int64_t deadline_ms);
 void waiter_entry_free(void *entry);
 /* Suspends req and queues it (WAITER_ADDED), or leaves it alone. */

@@ -5,8 +5,8 @@
 
 #include "common/log.h"
 #include "common/service.h"
-#include "twin/twin.h"
 #include "schema/telemetry.h"
+#include "twin/fold.h"
 #include "replay.h"
 
 struct replay_config {

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "twin/history.h"
+#include "twin/fold.h"
 #include "twin/twins.h"
 #include "shadow.h"
 

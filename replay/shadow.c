@@ -11,9 +11,8 @@
 #include "common/pg.h"
 #include "twin/rows.h"
 
-#define SHADOW_COPY_CHUNK (1 << 20)
-#define SHADOW_SUFFIX     "_shadow"
-#define SHADOW_NAME_MAX   63 /* PostgreSQL's NAMEDATALEN - 1 */
+#define SHADOW_SUFFIX   "_shadow"
+#define SHADOW_NAME_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
 
 struct shadow {
     PGconn *db;
@@ -139,18 +138,6 @@ void shadow_free(struct shadow *sh)
     free(sh);
 }
 
-static enum tp_err shadow_put(struct shadow *sh, struct buf *chunk, char *errstr,
-                              size_t errstr_size)
-{
-    if (chunk->len == 0)
-        return TP_OK;
-    if (PQputCopyData(sh->db, chunk->data, (int)chunk->len) != 1)
-        return tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not send COPY data: %s",
-                          PQerrorMessage(sh->db));
-    buf_reset(chunk);
-    return TP_OK;
-}
-
 /* Row i of a COPY: twin/rows.h's binary tuple. */
 typedef void (*shadow_row_fn)(struct buf *out, const void *ctx, size_t i);
 
@@ -165,42 +152,33 @@ static void shadow_history_row(struct buf *out, const void *ctx, size_t i)
     twin_rows_history(out, h, &h->entries[i]);
 }
 
-/* COPY <table> <cols> FROM STDIN (FORMAT binary): n rows of row(), sent in 1 MiB chunks. */
+/* COPY <table> <cols> FROM STDIN (FORMAT binary): n rows of row(), sent in PG_COPY_CHUNK
+ * pieces as they are written. */
 static enum tp_err shadow_copy_rows(struct shadow *sh, const char *table, const char *cols,
                                     shadow_row_fn row, const void *ctx, size_t n, char *errstr,
                                     size_t errstr_size)
 {
     struct buf chunk;
     char sql[256];
-    buf_init(&chunk, SIZE_MAX / 2);
     snprintf(sql, sizeof(sql), "COPY %s %s FROM STDIN (FORMAT binary)", table, cols);
-    enum tp_err err =
-        pg_check(sh->db, PQexec(sh->db, sql), PGRES_COPY_IN, NULL, errstr, errstr_size);
+    enum tp_err err = pg_copy_begin(sh->db, sql, errstr, errstr_size);
     if (err != TP_OK)
-        goto out;
+        return err;
+    buf_init(&chunk, SIZE_MAX / 2);
     twin_rows_header(&chunk);
     for (size_t i = 0; i < n && err == TP_OK; i++) {
         row(&chunk, ctx, i);
-        if (chunk.len >= SHADOW_COPY_CHUNK)
-            err = shadow_put(sh, &chunk, errstr, errstr_size);
+        if (chunk.len >= PG_COPY_CHUNK) {
+            err = pg_copy_put(sh->db, chunk.data, chunk.len, errstr, errstr_size);
+            buf_reset(&chunk);
+        }
     }
     if (err == TP_OK) {
         twin_rows_trailer(&chunk);
-        err = shadow_put(sh, &chunk, errstr, errstr_size);
+        err = pg_copy_put(sh->db, chunk.data, chunk.len, errstr, errstr_size);
     }
-    if (PQputCopyEnd(sh->db, err == TP_OK ? NULL : "aborted by tp-replay") != 1 && err == TP_OK)
-        err = tp_err_set(TP_DB_TRANSIENT, errstr, errstr_size, "could not end COPY: %s",
-                         PQerrorMessage(sh->db));
-    enum tp_err end = pg_check(sh->db, PQgetResult(sh->db), PGRES_COMMAND_OK, NULL,
-                               err == TP_OK ? errstr : NULL, errstr_size);
-    if (err == TP_OK)
-        err = end;
-    PGresult *extra;
-    while ((extra = PQgetResult(sh->db)) != NULL)
-        PQclear(extra);
-out:
     buf_release(&chunk);
-    return err;
+    return pg_copy_end(sh->db, err, errstr, errstr_size);
 }
 
 enum tp_err shadow_create(struct shadow *sh, char *errstr, size_t errstr_size)

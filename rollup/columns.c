@@ -148,7 +148,7 @@ static enum tp_err rollup_map_json(struct buf *j, const ProtobufCMessage *m,
 bool rollup_event_usable(const struct journal_event *ev)
 {
     const journal_reading *r = ev->reading;
-    /* the projector's bounds (projector/twin.h): years 1..9999 */
+    /* the projector's bounds (twin/twin.h): years 1..9999 */
     return r && r->device_id && *r->device_id &&
            json_utf8_valid(r->device_id, strlen(r->device_id)) && r->has_sequence &&
            r->has_timestamp_ms && r->timestamp_ms >= -62135596800000LL &&

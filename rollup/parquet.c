@@ -827,82 +827,100 @@ static size_t row_cost(const struct pq_col *c, size_t row, size_t bpos, bool *de
     return cost + 4 + get_u32le(c->values.data + bpos);
 }
 
-/* Writes c's column chunk and appends its ColumnChunk struct to w->chunks. */
-static enum tp_err write_chunk(struct parquet_writer *w, struct pq_col *c, struct chunk_acc *rg,
-                               char *errstr, size_t errstr_size)
+/* Where a data page starts or ends in a column of the row group: the row, the value (an
+ * index of c->idx) and the byte offset in c->values. */
+struct page_pos {
+    size_t row, value, byte;
+};
+
+/* The end of the data page that starts at from: rows are added while the page stays within
+ * opts.page_bytes (at least one row a page). */
+static struct page_pos page_end(const struct parquet_writer *w, const struct pq_col *c, bool dict,
+                                struct page_pos from)
 {
-    enum tp_err err = TP_OK;
-    struct chunk_acc acc = {0, 0};
-    bool dict = c->dict_mode && c->n_ent > 0;
-    int64_t dict_offset = -1;
-
-    if (dict) {
-        dict_offset = (int64_t)w->offset;
-        err = write_page(w, c->dict.data, c->dict.len, PAGE_DICTIONARY, (int32_t)c->n_ent,
-                         ENC_PLAIN, &acc, errstr, errstr_size);
-        if (err != TP_OK)
-            goto out;
+    struct page_pos to = from;
+    size_t bytes = 0;
+    while (to.row < w->rg_rows) {
+        bool defined;
+        size_t cost = row_cost(c, to.row, to.byte, &defined);
+        if (bytes > 0 && bytes + cost > w->opts.page_bytes)
+            break;
+        bytes += cost;
+        if (defined) {
+            if (c->type != PARQUET_STRING)
+                to.byte += 8;
+            else if (!dict)
+                to.byte += 4 + get_u32le(c->values.data + to.byte);
+            to.value++;
+        }
+        to.row++;
     }
+    return to;
+}
 
-    int64_t data_offset = (int64_t)w->offset;
+/* The definition levels of rows [from, from + n) into w->page, RLE with their 4-byte length
+ * first. */
+static void page_put_levels(struct parquet_writer *w, const struct pq_col *c, size_t from, size_t n)
+{
+    if (n > w->cap_scratch) {
+        w->cap_scratch = n;
+        w->scratch = tp_realloc(w->scratch, n * sizeof(*w->scratch));
+    }
+    for (size_t i = 0; i < n; i++)
+        w->scratch[i] = (uint8_t)c->defs.data[from + i];
+    put_u32le(&w->page, 0); /* length, patched below */
+    rle_encode(&w->page, w->scratch, n, 1);
+    uint32_t len = (uint32_t)(w->page.len - 4);
+    uint8_t le[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    memcpy(w->page.data, le, 4);
+}
+
+/* The data page [from, to) of c into w->page: definition levels (nullable columns), then the
+ * dictionary indexes at bit width bw (dict) or the plain values. */
+static void page_encode(struct parquet_writer *w, const struct pq_col *c, bool dict, int bw,
+                        struct page_pos from, struct page_pos to)
+{
+    buf_reset(&w->page);
+    if (c->nullable)
+        page_put_levels(w, c, from.row, to.row - from.row);
+    /* a page of nulls only has no values, and the column may have none at all
+     * (idx and values.data NULL): no pointer arithmetic on them then */
+    if (dict) {
+        uint8_t width = (uint8_t)bw;
+        must_append(&w->page, &width, 1);
+        if (to.value > from.value)
+            rle_encode(&w->page, c->idx + from.value, to.value - from.value, bw);
+    } else if (to.byte > from.byte) {
+        must_append(&w->page, c->values.data + from.byte, to.byte - from.byte);
+    }
+}
+
+/* Every row of the row group as data pages of at most opts.page_bytes (about). */
+static enum tp_err write_data_pages(struct parquet_writer *w, const struct pq_col *c, bool dict,
+                                    struct chunk_acc *acc, char *errstr, size_t errstr_size)
+{
     int bw = dict ? bit_width((uint32_t)(c->n_ent - 1)) : 0;
     if (bw == 0)
         bw = 1;
-    size_t row = 0, vpos = 0, bpos = 0;
-    while (row < w->rg_rows) {
-        size_t r = row, v = vpos, b = bpos, bytes = 0;
-        while (r < w->rg_rows) {
-            bool defined;
-            size_t cost = row_cost(c, r, b, &defined);
-            if (bytes > 0 && bytes + cost > w->opts.page_bytes)
-                break;
-            bytes += cost;
-            if (defined) {
-                if (c->type != PARQUET_STRING)
-                    b += 8;
-                else if (!dict)
-                    b += 4 + get_u32le(c->values.data + b);
-                v++;
-            }
-            r++;
-        }
-
-        buf_reset(&w->page);
-        if (c->nullable) {
-            size_t n = r - row;
-            if (n > w->cap_scratch) {
-                w->cap_scratch = n;
-                w->scratch = tp_realloc(w->scratch, n * sizeof(*w->scratch));
-            }
-            for (size_t i = 0; i < n; i++)
-                w->scratch[i] = (uint8_t)c->defs.data[row + i];
-            put_u32le(&w->page, 0); /* length, patched below */
-            rle_encode(&w->page, w->scratch, n, 1);
-            uint32_t len = (uint32_t)(w->page.len - 4);
-            uint8_t le[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16),
-                             (uint8_t)(len >> 24)};
-            memcpy(w->page.data, le, 4);
-        }
-        /* a page of nulls only has no values, and the column may have none at all
-         * (idx and values.data NULL): no pointer arithmetic on them then */
-        if (dict) {
-            uint8_t width = (uint8_t)bw;
-            must_append(&w->page, &width, 1);
-            if (v > vpos)
-                rle_encode(&w->page, c->idx + vpos, v - vpos, bw);
-        } else if (b > bpos) {
-            must_append(&w->page, c->values.data + bpos, b - bpos);
-        }
-        err = write_page(w, w->page.data, w->page.len, PAGE_DATA, (int32_t)(r - row),
-                         dict ? ENC_RLE_DICTIONARY : ENC_PLAIN, &acc, errstr, errstr_size);
+    struct page_pos from = {0, 0, 0};
+    while (from.row < w->rg_rows) {
+        struct page_pos to = page_end(w, c, dict, from);
+        page_encode(w, c, dict, bw, from, to);
+        enum tp_err err =
+            write_page(w, w->page.data, w->page.len, PAGE_DATA, (int32_t)(to.row - from.row),
+                       dict ? ENC_RLE_DICTIONARY : ENC_PLAIN, acc, errstr, errstr_size);
         if (err != TP_OK)
-            goto out;
-        row = r;
-        vpos = v;
-        bpos = b;
+            return err;
+        from = to;
     }
+    return TP_OK;
+}
 
-    /* ColumnChunk */
+/* Appends c's ColumnChunk struct (its ColumnMetaData: encodings, sizes, offsets, statistics)
+ * to w->chunks. */
+static void chunk_meta_put(struct parquet_writer *w, const struct pq_col *c, bool dict,
+                           const struct chunk_acc *acc, int64_t data_offset, int64_t dict_offset)
+{
     struct thrift_enc e;
     thrift_enc_init(&e, &w->chunks);
     thrift_field_i64(&e, 2, 0);       /* file_offset: no ColumnMetaData outside the footer */
@@ -917,20 +935,42 @@ static enum tp_err write_chunk(struct parquet_writer *w, struct pq_col *c, struc
     thrift_elem_string(&e, c->name);
     thrift_field_i32(&e, 4, (int32_t)w->opts.codec);
     thrift_field_i64(&e, 5, (int64_t)w->rg_rows);
-    thrift_field_i64(&e, 6, acc.uncompressed);
-    thrift_field_i64(&e, 7, acc.compressed);
+    thrift_field_i64(&e, 6, acc->uncompressed);
+    thrift_field_i64(&e, 7, acc->compressed);
     thrift_field_i64(&e, 9, data_offset);
     if (dict)
         thrift_field_i64(&e, 11, dict_offset);
     put_stats(&e, c, &w->opts);
     thrift_struct_end(&e);
-    err = thrift_enc_finish(&e);
+    enum tp_err err = thrift_enc_finish(&e);
     assert(err == TP_OK);
+    (void)err;
+}
 
+/* Writes c's column chunk (its dictionary page, if any, then its data pages) and appends its
+ * ColumnChunk struct to w->chunks. */
+static enum tp_err write_chunk(struct parquet_writer *w, struct pq_col *c, struct chunk_acc *rg,
+                               char *errstr, size_t errstr_size)
+{
+    enum tp_err err = TP_OK;
+    struct chunk_acc acc = {0, 0};
+    bool dict = c->dict_mode && c->n_ent > 0;
+    int64_t dict_offset = -1;
+    if (dict) {
+        dict_offset = (int64_t)w->offset;
+        err = write_page(w, c->dict.data, c->dict.len, PAGE_DICTIONARY, (int32_t)c->n_ent,
+                         ENC_PLAIN, &acc, errstr, errstr_size);
+        if (err != TP_OK)
+            return err;
+    }
+    int64_t data_offset = (int64_t)w->offset;
+    err = write_data_pages(w, c, dict, &acc, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    chunk_meta_put(w, c, dict, &acc, data_offset, dict_offset);
     rg->uncompressed += acc.uncompressed;
     rg->compressed += acc.compressed;
-out:
-    return err;
+    return TP_OK;
 }
 
 static enum tp_err flush_row_group(struct parquet_writer *w, char *errstr, size_t errstr_size)

@@ -396,6 +396,154 @@ static const ProtobufCFieldDescriptor *rt_template_field(const ProtobufCMessageD
     return tf;
 }
 
+/* What field f of message m is: name, number, type, label, flags and the message or enum
+ * type it names (in s). Its default, offsets and order come later. */
+static enum tp_err rt_field_describe(struct rtdesc_set *s, const struct rt_msg *m,
+                                     const field_proto *f, bool proto3,
+                                     ProtobufCFieldDescriptor *fd, char *errstr, size_t errstr_size)
+{
+    bool ok;
+    fd->name = f->name;
+    fd->id = (uint32_t)f->number;
+    fd->type = rt_type(f->type, &ok);
+    if (!ok)
+        return tp_err_set(TP_DECODE, errstr, errstr_size,
+                          "field \"%s.%s\" is a group, which is not supported", m->src->name,
+                          f->name);
+    if (rt_is_oneof(f))
+        fd->flags |= PROTOBUF_C_FIELD_FLAG_ONEOF;
+    fd->label = rt_label(f, proto3);
+    if (f->options && f->options->has_deprecated && f->options->deprecated)
+        fd->flags |= PROTOBUF_C_FIELD_FLAG_DEPRECATED;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED && rt_packable(fd->type)) {
+        bool has = f->options && f->options->has_packed;
+        if (has ? f->options->packed : proto3)
+            fd->flags |= PROTOBUF_C_FIELD_FLAG_PACKED;
+    }
+    if (fd->type == PROTOBUF_C_TYPE_MESSAGE || fd->type == PROTOBUF_C_TYPE_ENUM) {
+        fd->descriptor = f->type_name
+                             ? rt_find_type(s, f->type_name, fd->type == PROTOBUF_C_TYPE_MESSAGE)
+                             : NULL;
+        if (!fd->descriptor)
+            return tp_err_set(TP_DECODE, errstr, errstr_size,
+                              "field \"%s.%s\" names type \"%s\", which the set lacks",
+                              m->src->name, f->name, f->type_name ? f->type_name : "");
+    }
+    return TP_OK;
+}
+
+/* Puts the fields the generated struct of tmpl has (rt_template_field) at its offsets and
+ * marks them placed. */
+static void rt_fields_place_template(const ProtobufCMessageDescriptor *tmpl,
+                                     ProtobufCFieldDescriptor *fields, size_t n, bool *placed)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCFieldDescriptor *tf = rt_template_field(tmpl, &fields[i]);
+        if (tf) {
+            fields[i].offset = tf->offset;
+            fields[i].quantifier_offset = tf->quantifier_offset;
+            placed[i] = true;
+        }
+    }
+}
+
+/* Lays out oneof k at off (fields from `first` on): its case word, then a union as large and
+ * aligned as its largest member. Returns the offset after it. */
+static size_t rt_oneof_place(const Google__Protobuf__DescriptorProto *p,
+                             ProtobufCFieldDescriptor *fields, size_t n, size_t first, int32_t k,
+                             size_t off)
+{
+    size_t size, align;
+    size_t case_off = rt_align(off, alignof(uint32_t)), usize = 0, ualign = 1;
+    off = case_off + sizeof(uint32_t);
+    for (size_t j = first; j < n; j++) {
+        if (!(fields[j].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || p->field[j]->oneof_index != k)
+            continue;
+        rt_value_size(fields[j].type, &size, &align);
+        usize = size > usize ? size : usize;
+        ualign = align > ualign ? align : ualign;
+    }
+    size_t uoff = rt_align(off, ualign);
+    off = uoff + usize;
+    for (size_t j = first; j < n; j++) {
+        if ((fields[j].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && p->field[j]->oneof_index == k) {
+            fields[j].quantifier_offset = (unsigned)case_off;
+            fields[j].offset = (unsigned)uoff;
+        }
+    }
+    return off;
+}
+
+/* Lays out a field outside any oneof at off: a repeated one as count + pointer, else its
+ * has-flag (when it needs one) and its value. Returns the offset after it. */
+static size_t rt_field_place(ProtobufCFieldDescriptor *fd, size_t off)
+{
+    size_t size, align;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+        fd->quantifier_offset = (unsigned)rt_align(off, alignof(size_t));
+        off = fd->quantifier_offset + sizeof(size_t);
+        fd->offset = (unsigned)rt_align(off, alignof(void *));
+        return fd->offset + sizeof(void *);
+    }
+    if (rt_needs_has(fd)) {
+        fd->quantifier_offset = (unsigned)rt_align(off, alignof(protobuf_c_boolean));
+        off = fd->quantifier_offset + sizeof(protobuf_c_boolean);
+    }
+    rt_value_size(fd->type, &size, &align);
+    fd->offset = (unsigned)rt_align(off, align);
+    return fd->offset + size;
+}
+
+/* Lays out the fields not placed yet, in declaration order, from off (each oneof where its
+ * first member is declared). Returns the end of the struct's fields. */
+static size_t rt_fields_layout(const Google__Protobuf__DescriptorProto *p,
+                               ProtobufCFieldDescriptor *fields, size_t n, const bool *placed,
+                               size_t off)
+{
+    bool *oneof_done = tp_calloc(p->n_oneof_decl + 1, sizeof(*oneof_done));
+    for (size_t i = 0; i < n; i++) {
+        if (placed[i])
+            continue;
+        if (fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            int32_t k = p->field[i]->oneof_index;
+            if (k < 0 || (size_t)k >= p->n_oneof_decl || oneof_done[k])
+                continue;
+            oneof_done[k] = true;
+            off = rt_oneof_place(p, fields, n, i, k, off);
+            continue;
+        }
+        off = rt_field_place(&fields[i], off);
+    }
+    free(oneof_done);
+    return off;
+}
+
+/* Sorts the fields by number and builds protobuf-c's indexes over them: the name order
+ * (*by_name) and the ranges of consecutive numbers (*ranges, *n_ranges, closing entry
+ * included). */
+static void rt_fields_index(struct rtdesc_set *s, ProtobufCFieldDescriptor *fields, size_t n,
+                            unsigned **by_name, ProtobufCIntRange **ranges, unsigned *n_ranges)
+{
+    qsort(fields, n, sizeof(*fields), rt_cmp_field_id);
+    *by_name = rt_alloc(s, (n + 1) * sizeof(**by_name));
+    struct rt_named *named = tp_calloc(n + 1, sizeof(*named));
+    for (size_t i = 0; i < n; i++)
+        named[i] = (struct rt_named){fields[i].name, (unsigned)i};
+    qsort(named, n, sizeof(*named), rt_cmp_named);
+    for (size_t i = 0; i < n; i++)
+        (*by_name)[i] = named[i].index;
+    free(named);
+    *ranges = rt_alloc(s, (n + 2) * sizeof(**ranges));
+    unsigned nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || fields[i].id != fields[i - 1].id + 1)
+            (*ranges)[nr++] = (ProtobufCIntRange){(int)fields[i].id, (unsigned)i};
+    (*ranges)[nr] = (ProtobufCIntRange){0, (unsigned)n}; /* the closing entry */
+    *n_ranges = nr;
+}
+
+/* m's descriptor: its fields described, their defaults, the layout (template fields where
+ * the generated struct has them, the rest after it), then sorted and indexed. */
 static enum tp_err rt_message_build(struct rtdesc_set *s, struct rt_msg *m,
                                     const ProtobufCMessageDescriptor *tmpl, char *errstr,
                                     size_t errstr_size)
@@ -405,120 +553,23 @@ static enum tp_err rt_message_build(struct rtdesc_set *s, struct rt_msg *m,
     size_t n = p->n_field;
     /* declaration order first (the layout), sorted by number afterwards */
     ProtobufCFieldDescriptor *fields = rt_alloc(s, (n + 1) * sizeof(*fields));
-    bool *placed = tp_calloc(n + 1, sizeof(*placed));
     enum tp_err err = TP_OK;
-    for (size_t i = 0; i < n && err == TP_OK; i++) {
-        const field_proto *f = p->field[i];
-        ProtobufCFieldDescriptor *fd = &fields[i];
-        bool ok;
-        fd->name = f->name;
-        fd->id = (uint32_t)f->number;
-        fd->type = rt_type(f->type, &ok);
-        if (!ok) {
-            err = tp_err_set(TP_DECODE, errstr, errstr_size,
-                             "field \"%s.%s\" is a group, which is not supported", m->src->name,
-                             f->name);
-            break;
-        }
-        if (rt_is_oneof(f))
-            fd->flags |= PROTOBUF_C_FIELD_FLAG_ONEOF;
-        fd->label = rt_label(f, proto3);
-        if (f->options && f->options->has_deprecated && f->options->deprecated)
-            fd->flags |= PROTOBUF_C_FIELD_FLAG_DEPRECATED;
-        if (fd->label == PROTOBUF_C_LABEL_REPEATED && rt_packable(fd->type)) {
-            bool has = f->options && f->options->has_packed;
-            if (has ? f->options->packed : proto3)
-                fd->flags |= PROTOBUF_C_FIELD_FLAG_PACKED;
-        }
-        if (fd->type == PROTOBUF_C_TYPE_MESSAGE || fd->type == PROTOBUF_C_TYPE_ENUM) {
-            fd->descriptor =
-                f->type_name ? rt_find_type(s, f->type_name, fd->type == PROTOBUF_C_TYPE_MESSAGE)
-                             : NULL;
-            if (!fd->descriptor)
-                err = tp_err_set(TP_DECODE, errstr, errstr_size,
-                                 "field \"%s.%s\" names type \"%s\", which the set lacks",
-                                 m->src->name, f->name, f->type_name ? f->type_name : "");
-        }
-    }
+    for (size_t i = 0; i < n && err == TP_OK; i++)
+        err = rt_field_describe(s, m, p->field[i], proto3, &fields[i], errstr, errstr_size);
     if (err != TP_OK)
-        goto out;
+        return err;
     for (size_t i = 0; i < n; i++)
         fields[i].default_value = rt_default(s, p->field[i], &fields[i]);
 
-    /* layout: template fields where the generated struct has them, the rest after it */
-    size_t off = tmpl ? tmpl->sizeof_message : sizeof(ProtobufCMessage);
-    for (size_t i = 0; i < n; i++) {
-        const ProtobufCFieldDescriptor *tf = rt_template_field(tmpl, &fields[i]);
-        if (tf) {
-            fields[i].offset = tf->offset;
-            fields[i].quantifier_offset = tf->quantifier_offset;
-            placed[i] = true;
-        }
-    }
-    bool *oneof_done = tp_calloc(p->n_oneof_decl + 1, sizeof(*oneof_done));
-    for (size_t i = 0; i < n; i++) {
-        ProtobufCFieldDescriptor *fd = &fields[i];
-        size_t size, align;
-        if (placed[i])
-            continue;
-        if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-            int32_t k = p->field[i]->oneof_index;
-            if (k < 0 || (size_t)k >= p->n_oneof_decl || oneof_done[k])
-                continue;
-            oneof_done[k] = true;
-            size_t case_off = rt_align(off, alignof(uint32_t)), usize = 0, ualign = 1;
-            off = case_off + sizeof(uint32_t);
-            for (size_t j = i; j < n; j++) {
-                if (!(fields[j].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
-                    p->field[j]->oneof_index != k)
-                    continue;
-                rt_value_size(fields[j].type, &size, &align);
-                usize = size > usize ? size : usize;
-                ualign = align > ualign ? align : ualign;
-            }
-            size_t uoff = rt_align(off, ualign);
-            off = uoff + usize;
-            for (size_t j = i; j < n; j++) {
-                if ((fields[j].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-                    p->field[j]->oneof_index == k) {
-                    fields[j].quantifier_offset = (unsigned)case_off;
-                    fields[j].offset = (unsigned)uoff;
-                }
-            }
-            continue;
-        }
-        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-            fd->quantifier_offset = (unsigned)rt_align(off, alignof(size_t));
-            off = fd->quantifier_offset + sizeof(size_t);
-            fd->offset = (unsigned)rt_align(off, alignof(void *));
-            off = fd->offset + sizeof(void *);
-            continue;
-        }
-        if (rt_needs_has(fd)) {
-            fd->quantifier_offset = (unsigned)rt_align(off, alignof(protobuf_c_boolean));
-            off = fd->quantifier_offset + sizeof(protobuf_c_boolean);
-        }
-        rt_value_size(fd->type, &size, &align);
-        fd->offset = (unsigned)rt_align(off, align);
-        off = fd->offset + size;
-    }
-    free(oneof_done);
+    bool *placed = tp_calloc(n + 1, sizeof(*placed));
+    rt_fields_place_template(tmpl, fields, n, placed);
+    size_t off = rt_fields_layout(p, fields, n, placed,
+                                  tmpl ? tmpl->sizeof_message : sizeof(ProtobufCMessage));
+    free(placed);
 
-    qsort(fields, n, sizeof(*fields), rt_cmp_field_id);
-    unsigned *by_name = rt_alloc(s, (n + 1) * sizeof(*by_name));
-    struct rt_named *named = tp_calloc(n + 1, sizeof(*named));
-    for (size_t i = 0; i < n; i++)
-        named[i] = (struct rt_named){fields[i].name, (unsigned)i};
-    qsort(named, n, sizeof(*named), rt_cmp_named);
-    for (size_t i = 0; i < n; i++)
-        by_name[i] = named[i].index;
-    free(named);
-    ProtobufCIntRange *ranges = rt_alloc(s, (n + 2) * sizeof(*ranges));
-    unsigned nr = 0;
-    for (size_t i = 0; i < n; i++)
-        if (i == 0 || fields[i].id != fields[i - 1].id + 1)
-            ranges[nr++] = (ProtobufCIntRange){(int)fields[i].id, (unsigned)i};
-    ranges[nr] = (ProtobufCIntRange){0, (unsigned)n}; /* the closing entry */
+    unsigned *by_name, nr;
+    ProtobufCIntRange *ranges;
+    rt_fields_index(s, fields, n, &by_name, &ranges, &nr);
     m->d = (ProtobufCMessageDescriptor){
         .magic = PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
         .name = m->src->name,
@@ -533,9 +584,7 @@ static enum tp_err rt_message_build(struct rtdesc_set *s, struct rt_msg *m,
         .field_ranges = ranges,
         .message_init = NULL, /* libprotobuf-c's generic init; rtdesc_message_init by hand */
     };
-out:
-    free(placed);
-    return err;
+    return TP_OK;
 }
 
 /* Adds t and the message templates its fields reach to the list (unique by name). */

@@ -1,8 +1,7 @@
 /*
  * pack.h - the packed form of a clean twin: what struct twins keeps for
  * every twin that has no unflushed change, so that millions fit in memory
- * (about 165 bytes for a twin with 8 metrics, location, attributes and open minute,
- * against about 1 KB as struct twin with its heap strings).
+ * (a fraction of a struct twin's size; bench/twins measures both, bench/RESULTS.md).
  *
  * Lossless: unpacking gives back every field bit for bit (doubles included:
  * NaN, infinities, -0.0, sums like 0.1 + 0.2). How:
@@ -31,7 +30,7 @@
  *   v n_metrics, then per metric: v name id, u8 flags (scale, ts/count/sum
  *   bits) [z ts - last_seen] [z count - events] d value [d min, d max, d sum
  *   when count > 0] [open minute figures]; last v ~seen[0], v ~seen[1] (the
- *   sequence window of twin.h, complemented: 0 when no sequence is missing).
+ *   sequence window of fold.h, complemented: 0 when no sequence is missing).
  *
  * Pure functions, any thread (names.h lookups on the loop thread).
  *

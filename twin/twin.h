@@ -1,47 +1,19 @@
 /*
- * twin.h - a device's digital twin in memory, and the fold that applies a
- * reading to it (fold.c).
+ * twin.h - a device's digital twin in memory (twin.c); the fold that applies
+ * a reading to it is fold.h.
  *
  * A twin holds the latest value and device timestamp of every metric the
  * device reported (each optional double field of the Reading by its field
  * name, plus each entry of the free-form `metrics` map by its key) with
  * its running statistics since first seen (min, max, sum, count, inline in
  * struct twin_metric), the last location, the latest non-empty attributes,
- * first/last seen, the number of readings applied and the last sequence.
- * A non-finite value (only another producer than tp-ingest can journal
- * one) becomes the latest value but stays out of the statistics and the
- * history: JSON and so the twin's jsonb cannot hold it.
- *
- * The fold is generic: it walks the Reading's protobuf descriptor, so a new
- * numeric field in the schema becomes a metric with no code change.
- *
- * Sequence window: folding is idempotent by the exact (device_id,
- * sequence). Besides its highest sequence (last_sequence) a twin keeps
- * `seen`, a bitmap of the TWIN_SEQ_WINDOW sequences below it (bit i:
- * last_sequence - 1 - i was applied; sequences <= 0, which no valid reading
- * has, count as seen). A reading of a newer sequence is applied in full and
- * slides the window; one inside the window whose bit is clear is *late*: it
- * counts in events, the statistics and its history minute, but the latest
- * values, location, attributes, last_seen and last_sequence stay those of
- * the newest reading; one whose bit is set (or equal to last_sequence) is a
- * duplicate and changes nothing. Older than the window: FOLD_TOO_LATE
- * (nothing changes; the projector dead-letters it). A sequence more than
- * max_jump above last_sequence is FOLD_JUMP (nothing changes): one reading
- * at 2^63-1 would otherwise make every later reading of the device look
- * old. Twins stored before the window existed load with every bit set (as
- * the old rule: nothing below last_sequence is applied again).
- *
- * History (per device, metric and minute of device time: min/max/sum/count)
- * is kept in two places so that each minute is written once, not once per
- * flush: the twin holds its *open minute* (the newest minute it has
- * readings for: `minute_ms`, and per metric mmin/mmax/msum/mcount),
- * persisted with the twin itself (twins.minute, twins.minute_stats); a
- * reading of a later minute *closes* it: each metric's figures of the
- * closed minute go to the history map (history.h) when one is given, which
- * the next flush adds to table metric_minutes in the same transaction as
- * the twin. A late reading (a minute before the open one) adds its values
- * to the history map directly. Which minute a value lands in depends only
- * on the device's own readings in journal order, never on flush timing.
+ * first/last seen, the number of readings applied, the last sequence and
+ * the window of sequences below it (`seen`), and its *open minute* (the
+ * newest minute of device time it has readings for: `minute_ms`, and per
+ * metric mmin/mmax/msum/mcount) whose figures go to the history map
+ * (history.h) when the minute closes. A non-finite value (only another
+ * producer than tp-ingest can journal one) becomes the latest value but
+ * stays out of the statistics and the history: JSON cannot hold it.
  *
  * This is the working ("hot") form of a twin, for folding and flushing:
  * struct twins (twins.h) keeps every clean twin packed (pack.h) and
@@ -51,10 +23,13 @@
  * device_id, which it holds inline.
  *
  * Ownership: struct twin is heap-allocated (twin_new/twin_free) and owns
- * its metrics array. Threads: a twin belongs to the projector's loop thread.
+ * its metrics array. Threads: a twin belongs to one thread at a time (the
+ * projector's loop thread).
  *
  *     struct twin *t = twin_new("car-1");
- *     if (fold_apply(t, reading, hist) == FOLD_APPLIED) mark dirty;
+ *     twin_metric_observe(twin_metric_set(t, "speed_kmh", 88.5, ts_ms), 88.5);
+ *     twin_attr_set(t, "model", "tp-van");
+ *     twin_minute_close(t, hist);  // the open minute's figures into the history map
  *     twin_free(t);
  */
 #ifndef TP_TWIN_H
@@ -64,16 +39,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "journal/journal.h"
-
 struct history;
 
-#define FOLD_DEVICE_ID_MAX    256
-#define FOLD_TS_MIN_MS        (-62135596800000LL) /* 0001-01-01 */
-#define FOLD_TS_MAX_MS        253402300799999LL   /* 9999-12-31 */
-#define TWIN_NO_MINUTE        INT64_MIN           /* struct twin's minute_ms: no open minute */
-#define TWIN_SEQ_WINDOW       128                 /* sequences below last_sequence in `seen` */
-#define FOLD_MAX_JUMP_DEFAULT (1LL << 32)         /* projector.max_sequence_jump's default */
+#define FOLD_DEVICE_ID_MAX 256
+#define FOLD_TS_MIN_MS     (-62135596800000LL) /* 0001-01-01 */
+#define FOLD_TS_MAX_MS     253402300799999LL   /* 9999-12-31 */
+#define TWIN_NO_MINUTE     INT64_MIN           /* struct twin's minute_ms: no open minute */
+#define TWIN_SEQ_WINDOW    128                 /* sequences below last_sequence in `seen` */
 /* What the fold keeps of hostile or careless producers, so that every twin's record
  * (record.h) stays readable: a new metric past TWIN_METRICS_MAX, a map key longer than
  * FOLD_METRIC_NAME_MAX and an attribute value longer than FOLD_ATTR_MAX are not applied (the
@@ -97,17 +69,6 @@ struct twin_metric {
     uint8_t scale; /* decimal scale it was packed at last (pack.c tries it first) */
 };
 
-/* The config row of projector.max_sequence_jump, shared with tp-replay (which must fold the
- * same way): a reading more than this many sequences above its twin's is not applied. */
-#define FOLD_MAX_JUMP_CONFIG_ENTRY(type, member)                                                   \
-    {                                                                                              \
-        "projector.max_sequence_jump", CONFIG_INT, "4294967296", 1, INT64_MAX,                     \
-            offsetof(type, member),                                                                \
-            "a reading more than this many sequences above its device's highest is not applied: "  \
-            "it "                                                                                  \
-            "goes to the dead-letter topic (reason sequence_jump) and is counted"                  \
-    }
-
 enum twin_loc_field { TWIN_LAT, TWIN_LON, TWIN_ALT, TWIN_HEADING, TWIN_ACCURACY, TWIN_LOC_N };
 
 struct twin {
@@ -128,14 +89,6 @@ struct twin {
     char device_id[FOLD_DEVICE_ID_MAX + 1];
 };
 
-enum fold_result {
-    FOLD_APPLIED,   /* a newer reading, or a late one inside the window (see above) */
-    FOLD_DUPLICATE, /* this exact sequence was applied already */
-    FOLD_INVALID,   /* fold_valid() is false */
-    FOLD_TOO_LATE,  /* older than the window: not applied */
-    FOLD_JUMP       /* more than max_jump above last_sequence: not applied */
-};
-
 /* Field names of struct twin's location in JSON: "lat", "lon", ... */
 extern const char *const twin_loc_names[TWIN_LOC_N];
 
@@ -149,24 +102,17 @@ void twin_metrics_reserve(struct twin *t, size_t n);
 struct twin_metric *twin_metric_set(struct twin *t, const char *name, double value, int64_t ts_ms);
 /* Adds value to the metric's running statistics. */
 void twin_metric_observe(struct twin_metric *m, double value);
+/* Adds value to the metric's figures of the twin's open minute. */
+void twin_metric_observe_minute(struct twin_metric *m, double value);
 /* Adds the open minute's figures of every metric to h (if not NULL) and empties it. */
 void twin_minute_close(struct twin *t, struct history *h);
 /* Borrowed pointer valid until the twin changes, or NULL. */
 const struct twin_metric *twin_metric_get(const struct twin *t, const char *name);
+/* The metric of an interned name (names.h), added with count 0 if new; bounded: NULL
+ * instead of a new metric past TWIN_METRICS_MAX or with a name over FOLD_METRIC_NAME_MAX
+ * bytes (the fold's bounds). Borrowed, as twin_metric_set's. */
+struct twin_metric *twin_metric_at(struct twin *t, const char *interned, bool bounded);
 /* Replaces an attribute ("model", "firmware", "region"); value interned. */
 void twin_attr_set(struct twin *t, const char *name, const char *value);
-
-/* Whether r can be folded at all: device_id (UTF-8, <= 256 bytes), sequence
- * > 0, timestamp within years 1..9999. Anything else is skipped and counted. */
-bool fold_valid(const journal_reading *r);
-/* Applies r to t (r->device_id must be t's). When applied, each finite metric value goes
- * to the twin's open minute; a minute it closes, and values of a reading of an earlier
- * minute, go to h (NULL: dropped, for tests of the twin alone). max_jump >= 1: see above
- * (FOLD_MAX_JUMP_DEFAULT unless configured). */
-enum fold_result fold_apply(struct twin *t, const journal_reading *r, struct history *h,
-                            int64_t max_jump);
-/* Short stable name of a result ("applied", "duplicate", "invalid", "too_late",
- * "sequence_jump"): the dead-letter reason and the metrics' word. */
-const char *fold_result_name(enum fold_result res);
 
 #endif

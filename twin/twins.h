@@ -5,11 +5,13 @@
  *
  * Two forms (see pack.h): a twin changed since the last flush, or just
  * loaded, is a struct twin ("hot", on the hot list); twins_clean() - after
- * a flush - packs every hot twin into one allocation of ~180 bytes
- * ("cold": its device_id, the packed fields and its place in the LRU list)
- * and frees the struct. twins_get() unpacks a cold twin again when its
- * device reports. So memory is ~240 bytes per twin plus ~1 KB per twin
- * changed since the last flush (bounded by projector.flush_max_twins).
+ * a flush - packs every hot twin into one allocation ("cold": its
+ * device_id, the packed fields and its place in the LRU list) and frees
+ * the struct. twins_get() unpacks a cold twin again when its device
+ * reports. So memory is one packed allocation per twin plus a struct twin
+ * with its metrics per twin changed since the last flush (bounded by
+ * projector.flush_max_twins); bench/twins measures the bytes per twin
+ * (bench/RESULTS.md).
  *
  * Eviction: cold twins sit in a list in the order they were packed, so
  * the head is the least recently updated clean twin; twins_evict() drops
@@ -26,7 +28,7 @@
  *     struct twins *tt = twins_new();
  *     struct twin *t = twins_get(tt, id);           // unpacks a cold twin
  *     if (!t) t = twins_put(tt, twin_new(id));
- *     if (fold_apply(t, r) == FOLD_APPLIED) twins_mark_dirty(tt, t);
+ *     if (fold_apply(t, r, hist, max_jump) == FOLD_APPLIED) twins_mark_dirty(tt, t);
  *     for (size_t i = 0; i < tt->n_dirty; i++) persist(tt->dirty[i]);
  *     twins_clean(tt);                               // packs every hot twin
  *     // or, with the flush on another thread (projector.flush_thread):

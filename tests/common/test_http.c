@@ -3,7 +3,8 @@
  * sockets on 127.0.0.1: a route's pre-check answers from the headers alone
  * (a 4 MB upload announced, 1 KB sent: 401 at once, the body never read);
  * connections per client address are capped; slow headers and slow bodies
- * are cut; /metrics alone on its own listener with http.metrics_listen.
+ * are cut; /metrics alone on its own listener with http.metrics_listen; a
+ * response header past HTTP_REPLY_HEADERS_MAX is refused, not dropped unseen.
  */
 #include <check.h>
 #include <errno.h>
@@ -330,6 +331,54 @@ START_TEST(test_metrics_listen)
 }
 END_TEST
 
+/* Adds HTTP_REPLY_HEADERS_MAX + 1 headers X-H0.. and answers with their results, "0,0,..". */
+static void on_many_headers(struct http_request *req, void *arg)
+{
+    (void)arg;
+    char body[128] = "", name[16], value[16];
+    size_t n = 0;
+    for (int i = 0; i <= HTTP_REPLY_HEADERS_MAX; i++) {
+        snprintf(name, sizeof(name), "X-H%d", i);
+        snprintf(value, sizeof(value), "v%d", i);
+        enum tp_err err = http_reply_header(req, name, value);
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s%d", i ? "," : "", (int)err);
+    }
+    http_reply(req, 200, "text/plain", body, n);
+}
+
+START_TEST(test_reply_header_past_the_bound)
+{
+    static const struct http_route many[] = {{"GET", "/many", 0, on_many_headers, NULL}};
+    struct http_options o = {
+        .listen = "127.0.0.1:0", .threads = 1, .connection_timeout_s = 30, .max_connections = 10};
+    struct http_server *srv = NULL;
+    char errstr[256], head[4096];
+    ck_assert_msg(http_server_new(many, 1, &o, &srv, errstr, sizeof(errstr)) == TP_OK, "%s",
+                  errstr);
+    int fd = dial(http_server_port(srv));
+    static const char req[] = "GET /many HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    send_str(fd, req, strlen(req));
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof(head) - 1 && (r = recv(fd, head + len, sizeof(head) - 1 - len, 0)) > 0)
+        len += (size_t)r;
+    head[len] = '\0';
+    close(fd);
+    ck_assert_msg(!strncmp(head, "HTTP/1.1 200", 12), "%s", head);
+    /* the first eight sent, the ninth refused (TP_TOO_LARGE) and absent */
+    char want[128];
+    snprintf(want, sizeof(want), "\r\n\r\n0,0,0,0,0,0,0,0,%d", (int)TP_TOO_LARGE);
+    ck_assert_msg(strstr(head, want) != NULL, "%s", head);
+    for (int i = 0; i < HTTP_REPLY_HEADERS_MAX; i++) {
+        char line[32];
+        snprintf(line, sizeof(line), "\r\nX-H%d: v%d\r\n", i, i);
+        ck_assert_msg(strstr(head, line) != NULL, "%s missing: %s", line, head);
+    }
+    ck_assert_ptr_null(strstr(head, "X-H8"));
+    http_server_free(srv);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -340,6 +389,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_slow_headers_cut);
     tcase_add_test(tc, test_slow_body_cut);
     tcase_add_test(tc, test_metrics_listen);
+    tcase_add_test(tc, test_reply_header_past_the_bound);
     suite_add_tcase(s, tc);
     return s;
 }

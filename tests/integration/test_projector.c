@@ -35,6 +35,7 @@
 
 #include "common/mem.h"
 #include "journal/journal.h"
+#include "twin/fold.h"
 #include "twin/history.h"
 #include "projector/store.h"
 #include "tests/support/check_main.h"

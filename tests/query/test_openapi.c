@@ -1,6 +1,6 @@
 /*
  * query/openapi.json against the implementation, mechanically:
- * - every route of the route table (api_routes) is a documented operation
+ * - every route of the route table (query_api_routes) is a documented operation
  *   and every documented operation is a route ("{id}" <-> "*");
  * - every (status, code) of the error table (query/errors.h) is documented
  *   in some response's x-error-codes, and every documented code is in the
@@ -96,7 +96,7 @@ START_TEST(test_routes_are_documented)
 {
     struct query_api api = {0};
     size_t n;
-    const struct http_route *routes = api_routes(&api, &n);
+    const struct http_route *routes = query_api_routes(&api, &n);
     const struct jv *paths = member(doc, "paths");
     ck_assert_ptr_nonnull(paths);
     ck_assert_msg(!strncmp(jv_str(doc, "openapi"), "3.", 2), "not OpenAPI 3");
@@ -301,8 +301,8 @@ END_TEST
 
 START_TEST(test_compiled_in_copy)
 {
-    ck_assert_uint_eq(api_openapi_json_len, strlen(text));
-    ck_assert_int_eq(memcmp(api_openapi_json, text, api_openapi_json_len), 0);
+    ck_assert_uint_eq(query_api_openapi_json_len, strlen(text));
+    ck_assert_int_eq(memcmp(query_api_openapi_json, text, query_api_openapi_json_len), 0);
 }
 END_TEST
 

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "twin/fold.h"
 #include "twin/history.h"
-#include "twin/twin.h"
 #include "tests/support/check_main.h"
 
 static journal_reading reading(const char *id, uint64_t seq, int64_t ts)

@@ -50,7 +50,7 @@ START_TEST(test_typical_twin_is_small)
 }
 END_TEST
 
-/* The sequence window (twin.h) comes back bit for bit. */
+/* The sequence window (fold.h) comes back bit for bit. */
 START_TEST(test_sequence_window)
 {
     twin_check_window(round_trip);

@@ -142,7 +142,7 @@ START_TEST(test_thousand_metrics)
 }
 END_TEST
 
-/* The sequence window (twin.h) comes back bit for bit. */
+/* The sequence window (fold.h) comes back bit for bit. */
 START_TEST(test_sequence_window)
 {
     twin_check_window(round_trip);

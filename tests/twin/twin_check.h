@@ -231,7 +231,7 @@ static inline void twin_check_doubles(size_t (*rt)(const struct twin *))
     twin_free(t);
 }
 
-/* The sequence window (twin.h) comes back bit for bit: no gap costs 2 bytes. */
+/* The sequence window (fold.h) comes back bit for bit: no gap costs 2 bytes. */
 static inline void twin_check_window(size_t (*rt)(const struct twin *))
 {
     struct twin *t = twin_new("seq");
