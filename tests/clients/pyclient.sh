@@ -2,11 +2,11 @@
 #
 # pyclient.sh - the Python client's tests (clients/python) as ctest runs them.
 #
-#   tests/clients/pyclient.sh unit [BIN_DIR]         # pytest -m "not integration"
+#   tests/clients/pyclient.sh unit [BIN_DIR]         # mypy --strict, pytest -m "not integration"
 #   tests/clients/pyclient.sh integration [BIN_DIR]  # pytest -m integration (dev stack)
 #
 # The venv is tests/rollup/pyvenv.sh's (.devstack/pyvenv: pyarrow, duckdb) with
-# httpx, pandas, pytest and wheel pinned here; the package is installed from a copy of
+# httpx, pandas, pytest, wheel and mypy pinned here; the package is installed from a copy of
 # clients/python into a temporary folder (pip, the venv's setuptools, no build
 # isolation: nothing is downloaded to build it, nothing is written into the
 # tree), and pytest runs the tests against that installed copy. BIN_DIR (ctest
@@ -18,6 +18,7 @@ HTTPX_VERSION=0.28.1
 PANDAS_VERSION=2.3.3
 PYTEST_VERSION=8.4.2
 WHEEL_VERSION=0.45.1 # setuptools 65 (the venv's) builds wheels with it
+MYPY_VERSION=1.13.0
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 mode=${1:?usage: pyclient.sh unit|integration [BIN_DIR]}
@@ -29,7 +30,7 @@ esac
 export TP_BIN_DIR="${2:-${TP_BIN_DIR:-$root/build/asan/bin}}"
 
 py=$(bash "$root/tests/rollup/pyvenv.sh" "httpx==$HTTPX_VERSION" "pandas==$PANDAS_VERSION" \
-	"pytest==$PYTEST_VERSION" "wheel==$WHEEL_VERSION")
+	"pytest==$PYTEST_VERSION" "wheel==$WHEEL_VERSION" "mypy==$MYPY_VERSION")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp -r "$root/clients/python" "$tmp/src"
@@ -41,4 +42,10 @@ export PYTHONPATH="$tmp/site" PYTHONDONTWRITEBYTECODE=1
 "$py" -c 'import sys, twinpipe; sys.exit(0 if twinpipe.__file__.startswith(sys.argv[1]) else 1)' "$tmp/site" ||
 	{ echo "pyclient.sh: twinpipe not imported from the installed copy" >&2; exit 1; }
 cd "$tmp"
+if [ "$mode" = unit ]; then
+	# the package is typed (py.typed): its sources and the example pass mypy --strict
+	# (its cache of the stdlib and httpx kept in the build tree)
+	"$py" -m mypy --strict --ignore-missing-imports --cache-dir "$TP_BIN_DIR/../pyclient-mypy-cache" \
+		"$tmp/src/src/twinpipe" "$tmp/src/examples"
+fi
 exec "$py" -m pytest -p no:cacheprovider --strict-markers -q -m "$marks" "$root/clients/python/tests"

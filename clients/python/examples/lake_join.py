@@ -22,7 +22,7 @@ import argparse
 import os
 import re
 import sys
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import duckdb
 
@@ -51,7 +51,9 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def join(client: Client, lake: str, metric: str, filters: dict, after: Optional[str]) -> List[tuple]:
+def join(
+    client: Client, lake: str, metric: str, filters: Dict[str, Any], after: Optional[str]
+) -> List[Tuple[Any, ...]]:
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", metric):
         raise SystemExit(f"lake_join: not a metric name: {metric!r}")
     twins = client.list_devices(after=after, page_size=1000, **filters).to_pandas()

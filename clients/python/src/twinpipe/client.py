@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 from urllib.parse import quote
 
 import httpx
@@ -188,7 +188,7 @@ class Client:
         if headers:
             h.update(headers)
         try:
-            resp = self._http.get(path, params=params, headers=h)
+            resp = self._http.get(path, params=cast(Any, params), headers=h)
         except httpx.HTTPError as e:
             raise TransportError(f"GET {path}: {e}") from e
         if resp.status_code >= 400:

@@ -47,7 +47,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Generator, Iterator, List, Optional, Union
 
 import httpx
 
@@ -230,7 +230,7 @@ class Stream:
         self._max_line = max_line
         self._max_event = max_event
         self._sleep = sleep
-        self._gen: Optional[Iterator[StreamEvent]] = None
+        self._gen: Optional[Generator[StreamEvent, None, None]] = None
         self._closed = False
 
     def __iter__(self) -> "Stream":
@@ -254,7 +254,7 @@ class Stream:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self) -> Iterator[StreamEvent]:
+    def _run(self) -> Generator[StreamEvent, None, None]:
         failures = 0  # consecutive attempts that delivered nothing
         first = True
         while True:
