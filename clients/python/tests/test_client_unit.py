@@ -358,3 +358,14 @@ def test_twins_frame_columns() -> None:
     assert df["lat"].isna().tolist() == [False, True]
     assert df["model"].tolist() == ["tp-truck", "m2"]
     assert str(df["last_seen"].dt.tz) == "UTC"
+
+
+def test_answers_are_bounded() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"devices": [twin_doc(f"d{i}") for i in range(10)], "next_cursor": None})
+
+    with client_with(handler, max_response_bytes=1000) as tp:
+        with pytest.raises(TransportError, match="answer over 1000 bytes"):
+            tp.list_devices().all()
+    with client_with(handler) as tp:
+        assert len(tp.list_devices().all()) == 10

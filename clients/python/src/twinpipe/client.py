@@ -3,8 +3,7 @@
 One :class:`Client` holds a pooled HTTP connection (httpx) and the API key
 (``Authorization: Bearer <key>``; tp-query keeps only its SHA-256). Calls
 return the typed objects of :mod:`twinpipe.models` and raise the
-exceptions of :mod:`twinpipe.errors`. A Client may be shared by threads
-(httpx's Client is thread-safe); a :class:`DeviceList` or
+exceptions of :mod:`twinpipe.errors`. A :class:`DeviceList` or
 :class:`~twinpipe.stream.Stream` belongs to the thread iterating it.
 
     with Client("http://127.0.0.1:18081", api_key=key) as tp:
@@ -16,6 +15,7 @@ exceptions of :mod:`twinpipe.errors`. A Client may be shared by threads
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
@@ -130,7 +130,8 @@ class Client:
     tp-query with ``query.auth=off``). ``consistency_token``: read-your-writes
     for every call (see :meth:`observe`); a call's own ``after=`` wins.
     ``transport``/``http``: an httpx transport or a whole httpx.Client to use
-    (tests, proxies, TLS settings)."""
+    (tests, proxies, TLS settings). ``max_response_bytes``: a larger answer
+    is not read on (TransportError): a page of 1,000 twins is far below it."""
 
     def __init__(
         self,
@@ -141,6 +142,7 @@ class Client:
         consistency_token: Optional[str] = None,
         transport: Optional[httpx.BaseTransport] = None,
         http: Optional[httpx.Client] = None,
+        max_response_bytes: int = 64 << 20,
     ) -> None:
         headers = {"User-Agent": f"twinpipe-python/{__version__}", "Accept": "application/json"}
         self._auth: Dict[str, str] = {}
@@ -151,6 +153,7 @@ class Client:
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
         )
         self.consistency_token = consistency_token
+        self._max_response = max_response_bytes
 
     # -- lifecycle
     def close(self) -> None:
@@ -183,17 +186,22 @@ class Client:
         params: Optional[Params] = None,
         after: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
-    ) -> httpx.Response:
+    ) -> "_Answer":
         h = self._headers(after)
         if headers:
             h.update(headers)
+        body = bytearray()
         try:
-            resp = self._http.get(path, params=cast(Any, params), headers=h)
+            with self._http.stream("GET", path, params=cast(Any, params), headers=h) as resp:
+                for chunk in resp.iter_bytes():
+                    body += chunk
+                    if len(body) > self._max_response:
+                        raise TransportError(f"GET {path}: answer over {self._max_response} bytes")
         except httpx.HTTPError as e:
             raise TransportError(f"GET {path}: {e}") from e
         if resp.status_code >= 400:
-            raise error_from_response(resp.status_code, resp.content, resp.headers.get("Retry-After"))
-        return resp
+            raise error_from_response(resp.status_code, bytes(body), resp.headers.get("Retry-After"))
+        return _Answer(resp.status_code, resp.headers, bytes(body))
 
     # -- endpoints
     def get_twin(self, device_id: str, *, after: Optional[str] = None) -> Twin:
@@ -327,6 +335,18 @@ class Client:
             idle_timeout=idle_timeout,
             max_retries=max_retries,
         )
+
+
+class _Answer:
+    """A successful answer, its body read whole (bounded by max_response_bytes)."""
+
+    def __init__(self, status_code: int, headers: httpx.Headers, content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 def _device_path(device_id: str) -> str:
