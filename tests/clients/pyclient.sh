@@ -5,19 +5,20 @@
 #   tests/clients/pyclient.sh unit [BIN_DIR]         # mypy --strict, pytest -m "not integration"
 #   tests/clients/pyclient.sh integration [BIN_DIR]  # pytest -m integration (dev stack)
 #
-# The venv is tests/rollup/pyvenv.sh's (.devstack/pyvenv: pyarrow, duckdb) with
-# httpx, pandas, pytest, wheel and mypy pinned here; the package is installed from a copy of
-# clients/python into a temporary folder (pip, the venv's setuptools, no build
-# isolation: nothing is downloaded to build it, nothing is written into the
-# tree), and pytest runs the tests against that installed copy. BIN_DIR (ctest
-# passes the build's bin/; else TP_BIN_DIR, else build/asan/bin) holds the
-# services the integration tests start.
+# The venv is .devstack/pyclient (tests/support/pyvenv.sh: httpx, pandas,
+# duckdb, pytest, wheel and mypy pinned here); the package is installed from a
+# copy of clients/python into a temporary folder (pip, the venv's setuptools
+# and wheel, no build isolation: nothing is downloaded to build it, nothing is
+# written into the tree), and pytest runs the tests against that installed
+# copy. BIN_DIR (ctest passes the build's bin/; else TP_BIN_DIR, else
+# build/asan/bin) holds the services the integration tests start.
 set -euo pipefail
 
 HTTPX_VERSION=0.28.1
 PANDAS_VERSION=2.3.3
 PYTEST_VERSION=8.4.2
-WHEEL_VERSION=0.45.1 # setuptools 65 (the venv's) builds wheels with it
+DUCKDB_VERSION=1.5.6 # tests/rollup/pyvenv.sh's
+WHEEL_VERSION=0.45.1 # the venv's setuptools (65 in Python 3.11's venv) builds wheels with it
 MYPY_VERSION=1.13.0
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -29,7 +30,9 @@ integration) marks="integration" ;;
 esac
 export TP_BIN_DIR="${2:-${TP_BIN_DIR:-$root/build/asan/bin}}"
 
-py=$(bash "$root/tests/rollup/pyvenv.sh" "httpx==$HTTPX_VERSION" "pandas==$PANDAS_VERSION" \
+py=$(TP_VENV_DIR=${TP_PYCLIENT_VENV:-} bash "$root/tests/support/pyvenv.sh" pyclient \
+	--import httpx --import pandas --import duckdb --import pytest \
+	"httpx==$HTTPX_VERSION" "pandas==$PANDAS_VERSION" "duckdb==$DUCKDB_VERSION" \
 	"pytest==$PYTEST_VERSION" "wheel==$WHEEL_VERSION" "mypy==$MYPY_VERSION")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
