@@ -10,7 +10,8 @@
 #       -> /path/to/repo/.devstack/NAME/bin/python   (TP_VENV_DIR overrides the folder)
 #
 # Used by tests/rollup/pyvenv.sh (pyarrow, duckdb), tests/registry/confluent_venv.sh
-# (confluent-kafka) and tests/deploy/tools.sh (kubernetes-validate).
+# (confluent-kafka), tests/deploy/tools.sh (kubernetes-validate) and
+# tests/clients/pyclient.sh (the Python client's tests).
 # Needs python3 with the venv module (Debian 12: package python3-venv).
 set -euo pipefail
 
