@@ -100,13 +100,10 @@ struct twin_metric {
 /* The config row of projector.max_sequence_jump, shared with tp-replay (which must fold the
  * same way): a reading more than this many sequences above its twin's is not applied. */
 #define FOLD_MAX_JUMP_CONFIG_ENTRY(type, member)                                                   \
-    {                                                                                              \
-        "projector.max_sequence_jump", CONFIG_INT, "4294967296", 1, INT64_MAX,                     \
-            offsetof(type, member),                                                                \
-            "a reading more than this many sequences above its device's highest is not applied: "  \
-            "it "                                                                                  \
-            "goes to the dead-letter topic (reason sequence_jump) and is counted"                  \
-    }
+    CONFIG_ROW_INT("projector.max_sequence_jump", type, member, "4294967296", 1, INT64_MAX,        \
+                   "a reading more than this many sequences above its device's highest is not "    \
+                   "applied: it goes to the dead-letter topic (reason sequence_jump) and is "      \
+                   "counted")
 
 enum twin_loc_field { TWIN_LAT, TWIN_LON, TWIN_ALT, TWIN_HEADING, TWIN_ACCURACY, TWIN_LOC_N };
 

@@ -13,11 +13,10 @@ struct test_config {
 };
 
 static const struct config_entry table[] = {
-    {"http.listen", CONFIG_STRING, "127.0.0.1:1", 0, 0, offsetof(struct test_config, listen),
-     "listen"},
-    {"http.threads", CONFIG_INT, "2", 1, 8, offsetof(struct test_config, threads), "threads"},
-    {"log.verbose", CONFIG_BOOL, "false", 0, 0, offsetof(struct test_config, verbose), "verbose"},
-    {"kafka.bootstrap.servers", CONFIG_STRING, "b:1", 0, 0, 0, "unused here"},
+    CONFIG_ROW_STR("http.listen", struct test_config, listen, "127.0.0.1:1", "listen"),
+    CONFIG_ROW_INT("http.threads", struct test_config, threads, "2", 1, 8, "threads"),
+    CONFIG_ROW_BOOL("log.verbose", struct test_config, verbose, "false", "verbose"),
+    CONFIG_ROW_STR("kafka.bootstrap.servers", struct test_config, listen, "b:1", "unused here"),
 };
 
 static enum tp_err load(struct test_config *c, int argc, char **argv, char **envp, char *errstr)
