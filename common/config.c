@@ -390,7 +390,8 @@ static enum tp_err config_load_args(const struct config_entry *table, size_t n, 
     } flags[] = {{"--help", CONFIG_HELP},
                  {"-h", CONFIG_HELP},
                  {"--config-markdown", CONFIG_MARKDOWN},
-                 {"--config-json", CONFIG_JSON}};
+                 {"--config-json", CONFIG_JSON},
+                 {"--config-check", CONFIG_CHECK}};
     enum tp_err err = TP_OK;
     for (int i = 1; i < argc && err == TP_OK; i++) {
         const char *arg = argv[i];
@@ -456,7 +457,8 @@ static enum tp_err config_load_rows(const struct config_entry *table, size_t n, 
         err = config_load_args(table, n, cfg, extra, argc, argv, actions, action, &bad, errstr,
                                errstr_size);
     /* the rows' own checks, on the final values (not for --help and the like) */
-    for (size_t i = 0; i < n && err == TP_OK && *action == CONFIG_RUN; i++) {
+    bool check = *action == CONFIG_RUN || *action == CONFIG_CHECK;
+    for (size_t i = 0; i < n && err == TP_OK && check; i++) {
         if (table[i].check) {
             err = table[i].check(&table[i], cfg, errstr, errstr_size);
             bad = err == TP_OK ? NULL : &table[i];
@@ -564,11 +566,11 @@ void config_print_help(FILE *out, const char *program, const struct config_entry
                 extra->prefix, toupper((unsigned char)extra->prefix[0]));
 }
 
-/* Markdown cell text: '|' escaped, nothing else changed. */
+/* Markdown cell text: '|' and '<' (which could open an HTML tag) escaped. */
 static void config_md_cell(FILE *out, const char *s)
 {
     for (; *s; s++) {
-        if (*s == '|')
+        if (*s == '|' || *s == '<')
             fputc('\\', out);
         fputc(*s, out);
     }
@@ -585,7 +587,9 @@ void config_print_markdown(FILE *out, const struct config_entry *table, size_t n
         config_env_name(e->key, env, sizeof(env));
         config_allowed(e, allowed, sizeof(allowed));
         fprintf(out, "| `%s` | `%s` | %s | ", e->key, env, config_type_names[e->type]);
-        if (e->defval && *e->defval) {
+        if (e->doc_default) {
+            config_md_cell(out, e->doc_default);
+        } else if (e->defval && *e->defval) {
             fputc('`', out);
             config_md_cell(out, e->defval);
             fputc('`', out);
@@ -675,6 +679,7 @@ void config_table_print(FILE *out, const struct config_table *t, enum config_act
         config_print_json(out, t->program, t->rows, t->n, extra);
         break;
     case CONFIG_RUN:
+    case CONFIG_CHECK:
         break;
     }
 }

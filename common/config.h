@@ -91,6 +91,7 @@ struct config_entry {
     long long unit_ms;         /* DURATION: the key's unit, 1 (ms) or 1000 (s) */
     long long scale;           /* numbers: the field holds value * scale (0 = 1), e.g. s -> ms */
     config_row_check check;
+    const char *doc_default; /* the default the README shows when defval depends on the build */
 };
 
 /* The field kind of T's member f, at compile time: a field type the loader cannot fill
@@ -176,8 +177,9 @@ struct config_table {
     }
 
 /* What the command line asked for besides running: --help, --config-markdown (the README's
- * table), --config-json (for deployment checks). */
-enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_MARKDOWN, CONFIG_JSON };
+ * table), --config-json (for deployment checks), --config-check (load and check everything,
+ * the table's check included, then exit: for a deployment's settings). */
+enum config_action { CONFIG_RUN, CONFIG_HELP, CONFIG_MARKDOWN, CONFIG_JSON, CONFIG_CHECK };
 
 /* *failed (may be NULL) is set to the row whose value was refused, else NULL. */
 enum tp_err config_table_load(const struct config_table *t, void *cfg, struct config_extra *extra,

@@ -39,7 +39,7 @@ bool service_configure(const struct config_table *t, void *cfg, struct config_ex
         *rc = 2;
         return true;
     }
-    if (action != CONFIG_RUN) {
+    if (action != CONFIG_RUN && action != CONFIG_CHECK) {
         config_table_print(stdout, t, action, extra);
         *rc = 0;
         return true;
@@ -51,6 +51,11 @@ bool service_configure(const struct config_table *t, void *cfg, struct config_ex
     if (config_table_check(t, cfg, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         *rc = 1;
+        return true;
+    }
+    if (action == CONFIG_CHECK) {
+        printf("%s: configuration ok\n", t->program);
+        *rc = 0;
         return true;
     }
     return false;

@@ -6,6 +6,7 @@
  * serve/signal/drain skeleton (service_run) every long-running service
  * shares, and /healthz.
  *
+ * --config-check stops after the table's check: "<program>: configuration ok", exit 0.
  * Exit codes: 2 for a malformed command line or a value that does not parse
  * or is out of range (said on stderr, before the log starts: also an unknown
  * log.level); 1 for a value that is not allowed (an enum name, a row's or the

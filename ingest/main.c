@@ -41,7 +41,7 @@ static const struct config_entry ingest_rows[] = {
                    "too_many_readings above)"),
     CONFIG_ROW_SIZE("ingest.max_reading_bytes", I, limits.max_reading_bytes, "262144", 64, 16777216,
                     "largest single reading on the wire, bytes, unknown fields included (413 "
-                    "reading_too_large above)"),
+                    "reading_too_large above); keep it under the topic's max.message.bytes"),
     CONFIG_ROW_S("ingest.max_past_s", I, limits.reading.max_past_ms, "604800", 0, 315360000,
                  "oldest accepted timestamp, seconds before now", .scale = 1000),
     CONFIG_ROW_S("ingest.max_future_s", I, limits.reading.max_future_ms, "300", 0, 86400,
@@ -53,14 +53,15 @@ static const struct config_entry ingest_rows[] = {
     CONFIG_ROW_INT("ingest.max_outstanding", I, limits.max_outstanding, "50000", 1, 10000000,
                    "events in flight to kafka before new requests get 503 overloaded"),
     CONFIG_ROW_STR("ingest.dlq_topic", I, dlq_topic, NULL,
-                   "dead-letter topic for events kafka refuses for good (default: "
-                   "<journal.topic>.dlq)"),
+                   "dead-letter topic for events kafka refuses for good, created at start-up "
+                   "(default: <journal.topic>.dlq)"),
     CONFIG_ROW_ENUM("auth.mode", I, auth, "required", ingest_auth_modes,
                     "required: every request needs a bearer token; off: no authentication "
                     "(development)",
                     .ints = ingest_auth_on),
     CONFIG_ROW_STR("auth.secret", I, limits.auth_secret, NULL,
-                   "fleet secret of the HMAC-SHA256 bearer tokens (never logged)"),
+                   "fleet secret of the HMAC-SHA256 bearer tokens, at least 16 characters; "
+                   "required with auth.mode=required (never logged)"),
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(I, registry),
     SERVICE_LOG_ENTRY(I, log_level),
 };

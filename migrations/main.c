@@ -17,7 +17,8 @@ struct migrate_config {
 static const struct config_entry migrate_rows[] = {
     SERVICE_PG_DSN_ENTRY(struct migrate_config, pg_dsn),
     CONFIG_ROW_STR("migrations.dir", struct migrate_config, migrations_dir, TP_MIGRATIONS_DIR,
-                   "folder of NNNN_name.sql files"),
+                   "folder of NNNN_name.sql files",
+                   .doc_default = "this folder (its path at build time)"),
     SERVICE_LOG_ENTRY(struct migrate_config, log_level),
 };
 

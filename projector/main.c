@@ -30,7 +30,9 @@ static const struct config_entry projector_rows[] = {
     CONFIG_ROW_STR("projector.group", P, opts.group, "tp-projector",
                    "Kafka consumer group (and offsets key)"),
     CONFIG_ROW_INT("projector.flush_max_twins", P, opts.flush_max_twins, "200000", 1, 10000000,
-                   "flush when this many twins are dirty (~1 KB each until flushed)"),
+                   "flush when this many twins are dirty (~1 KB each until flushed: the bound on "
+                   "that memory; with the flusher thread, twice that: the job in flight's twins "
+                   "and the new changes)"),
     CONFIG_ROW_MS("projector.flush_interval_ms", P, opts.flush_interval_ms, "200", 1, 600000,
                   "flush when the oldest unflushed change is this old, ms"),
     CONFIG_ROW_INT("projector.flush_pace", P, opts.flush_pace, "2", 0, 100,
@@ -44,7 +46,9 @@ static const struct config_entry projector_rows[] = {
     CONFIG_ROW_INT("projector.batch_max", P, opts.batch_max, "5000", 1, 1000000,
                    "events consumed per fold pass"),
     CONFIG_ROW_INT("projector.history_max_rows", P, opts.history_max_rows, "2000000", 1, 100000000,
-                   "flush when the history map holds this many (device, metric, minute) rows"),
+                   "flush when the history map holds this many (device, metric, minute) rows (~60 "
+                   "bytes each plus names; closed minutes of 100,000 devices x 10 metrics are "
+                   "1,000,000 at once)"),
     CONFIG_ROW_INT("projector.history_retention_h", P, opts.history_retention_h, "168", 0, 1000000,
                    "delete metric_minutes rows older than this many hours (checked once a "
                    "minute); 0 = keep forever"),
@@ -56,8 +60,8 @@ static const struct config_entry projector_rows[] = {
     FOLD_MAX_JUMP_CONFIG_ENTRY(P, opts.max_sequence_jump),
     CONFIG_ROW_STR("projector.dlq_topic", P, dlq_topic, NULL,
                    "dead-letter topic for events the projector will never apply: undecodable, "
-                   "invalid, too_late, sequence_jump (default: <journal.topic>.dlq, as "
-                   "tp-ingest's)"),
+                   "invalid, too_late, sequence_jump; created at start if missing (default: "
+                   "<journal.topic>.dlq, as tp-ingest's)"),
     SERVICE_LOG_ENTRY(P, log_level),
 };
 #undef P

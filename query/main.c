@@ -38,14 +38,15 @@ static const struct config_entry query_rows[] = {
     SERVICE_PG_DSN_ENTRY(Q, pg_dsn),
     CONFIG_ROW_INT("pg.pool_size", Q, pool_size, "4", 1, 1000, "database connections"),
     CONFIG_ROW_MS("pg.statement_timeout_ms", Q, statement_timeout_ms, "5000", 1, 600000,
-                  "statement_timeout of every query"),
+                  "statement_timeout of every query (503 past it)"),
     CONFIG_ROW_S("query.online_window_s", Q, settings.online_window_s, "300", 1, 31536000,
                  "a device is online while its last_seen is at most this many seconds before "
                  "now()"),
     CONFIG_ROW_STR("query.cursor_secret", Q, settings.cursor_secret, NULL,
                    "HMAC key of page cursors, at least 16 characters, the same on every replica; "
-                   "required with query.auth=required (query.auth=off: unset means a built-in "
-                   "key, with a warning; never logged)"),
+                   "required with query.auth=required (the service refuses to start without it); "
+                   "with query.auth=off, unset means a built-in key, logged as a warning: it "
+                   "still catches every altered cursor, but anyone can forge one (never logged)"),
     CONFIG_ROW_MS("query.consistency_wait_ms", Q, settings.consistency_wait_ms, "5000", 0, 60000,
                   "read-your-writes: how long a request with a consistency token waits for the "
                   "projector (then 504)"),

@@ -43,7 +43,7 @@ static const struct config_entry registry_rows[] = {
                     "largest request body (schema JSON), bytes (413 above)"),
     CONFIG_ROW_ENUM("registry.auth", R, auth, "required", registry_auth_modes,
                     "required: the API needs HTTP Basic credentials (registry.credentials); off: "
-                    "no authentication (development)",
+                    "no authentication (development; logged as a warning at start)",
                     .ints = registry_auth_on),
     CONFIG_ROW_STR("registry.credentials", R, credentials, NULL,
                    "comma-separated user:<SHA-256 hex of the password>:role entries, role read "

@@ -37,8 +37,9 @@ static const struct config_entry replay_rows[] = {
     CONFIG_ROW_STR("replay.group", P, opts.group, "tp-projector",
                    "projector group (projector.group) handed the rebuilt offsets at the swap"),
     CONFIG_ROW_STR("replay.from", P, from, "start",
-                   "rebuild from: \"start\" of the journal, or events appended at or after an RFC "
-                   "3339 time or ms since the epoch",
+                   "rebuild from: \"start\" of the journal, or the first event appended (Kafka "
+                   "timestamp) at or after an RFC 3339 time (2026-11-23T10:00:00Z) or ms since "
+                   "the epoch",
                    .check = replay_from_check),
     CONFIG_ROW_INT("replay.batch_max", P, opts.batch_max, "10000", 1, 10000,
                    "events taken from the journal per poll"),
@@ -58,7 +59,8 @@ static const struct config_entry replay_rows[] = {
                   "the swap's wait for table locks (queries queue behind it), then catch up and "
                   "retry"),
     CONFIG_ROW_BOOL("replay.swap", P, opts.swap, "true",
-                    "false: build twins_shadow and metric_minutes_shadow, do not swap them in"),
+                    "false: build twins_shadow and metric_minutes_shadow, do not swap them in "
+                    "(inspect them, then drop them or run again)"),
     CONFIG_ROW_BOOL("replay.allow_truncated", P, opts.allow_truncated, "false",
                     "rebuild from the start even when a partition's first offset is above 0 (its "
                     "earlier events were deleted): warns instead of refusing"),

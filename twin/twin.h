@@ -103,7 +103,7 @@ struct twin_metric {
     CONFIG_ROW_INT("projector.max_sequence_jump", type, member, "4294967296", 1, INT64_MAX,        \
                    "a reading more than this many sequences above its device's highest is not "    \
                    "applied: it goes to the dead-letter topic (reason sequence_jump) and is "      \
-                   "counted")
+                   "counted (tp-projector and tp-replay fold alike: set both the same)")
 
 enum twin_loc_field { TWIN_LAT, TWIN_LON, TWIN_ALT, TWIN_HEADING, TWIN_ACCURACY, TWIN_LOC_N };
 
