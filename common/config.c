@@ -125,12 +125,10 @@ static void config_enum_list(const struct config_entry *e, char *out, size_t out
     }
 }
 
-/* "12" or "12<unit>": the number and the unit text; false unless digits come first. */
+/* "12" or "12<unit>": the number (as strtoll reads it) and the unit text after it. */
 static bool config_split_unit(const char *value, long long *n, const char **unit)
 {
     char *end = NULL;
-    if (!isdigit((unsigned char)value[0]) && value[0] != '-')
-        return false;
     errno = 0;
     *n = strtoll(value, &end, 10);
     if (errno != 0 || end == value)
@@ -202,10 +200,10 @@ static enum tp_err config_parse_units(const struct config_entry *e, const char *
     }
     if (!ok)
         return tp_err_set(TP_CONFIG, errstr, errstr_size,
-                          "invalid value \"%s\" for \"%s\" (%s): not a duration (a whole number "
-                          "of %s, or with a unit: %sms, s, m, h, d)",
-                          value, e->key, source, config_unit_name(e),
-                          unit_ms == 1 ? "" : "a multiple of it in ");
+                          "invalid value \"%s\" for \"%s\" (%s): not a duration (%s)", value,
+                          e->key, source,
+                          unit_ms == 1 ? "milliseconds: 500, or with a unit: 500ms, 30s, 5m, 1h, 1d"
+                                       : "whole seconds: 30, or with a unit: 30s, 5m, 1h, 1d");
     *out = v;
     return TP_OK;
 }
