@@ -143,8 +143,9 @@ static void service_stopper_join(struct service_stopper *s)
 /* Until SIGTERM/SIGINT, then the drain: the requests in flight are answered. */
 static void service_serve(const struct service_loop *l, struct http_server *srv)
 {
-    log_info("listening on \"%s\" (port %u)%s", l->http->listen, http_server_port(srv),
-             l->listening ? l->listening : "");
+    if (srv)
+        log_info("listening on \"%s\" (port %u)%s", l->http->listen, http_server_port(srv),
+                 l->listening ? l->listening : "");
     int sig;
     if (l->tick && l->tick_ms > 0)
         while (!(sig = service_wait_signal(l->tick_ms)))
@@ -154,7 +155,8 @@ static void service_serve(const struct service_loop *l, struct http_server *srv)
     log_info("signal %d: %s", sig, l->stopping);
     if (l->draining)
         l->draining(l->arg);
-    http_server_quiesce(srv);
+    if (srv)
+        http_server_quiesce(srv);
     if (l->drain)
         l->drain(l->arg); /* returns only when no request is suspended */
 }

@@ -1,9 +1,5 @@
 /* tp-projector: folds the journal into twins in PostgreSQL, exactly once. */
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stddef.h>
-#include <stdio.h>
 
 #include "common/http_config.h"
 #include "common/log.h"

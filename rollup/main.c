@@ -1,10 +1,6 @@
 /* tp-rollup: the journal as hourly Parquet files, exactly once. */
-#include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "common/buf.h"
