@@ -13,6 +13,9 @@
  * table's check) and for start-up failures (said in the log); 0 after a clean
  * stop.
  *
+ * Threads: service_configure/service_start before any thread starts (the signal mask is
+ * inherited); service_run on the main thread, which owns the loop's objects.
+ *
  *     static const struct config_table table = CONFIG_TABLE("tp-query", rows, query_check);
  *     if (service_start(&table, &cfg, NULL, argc, argv, &rc))
  *         return rc;                        // --help, --config-*, or a config error
@@ -24,8 +27,6 @@
 #ifndef TP_SERVICE_H
 #define TP_SERVICE_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
