@@ -25,21 +25,21 @@
 #include "common/service.h"
 
 struct bench_config {
-    struct http_settings http;
-    long long max_body;
+    struct http_options http;
+    size_t max_body;
     char *reply;
-    char *log_level;
+    enum log_level log_level;
 };
 
-static const struct config_entry bench_table[] = {
+static const struct config_entry bench_rows[] = {
     HTTP_CONFIG_ENTRIES(struct bench_config, http, "127.0.0.1:0"),
-    {"bench.max_body", CONFIG_INT, "4194304", 0, 268435456, offsetof(struct bench_config, max_body),
-     "largest request body, bytes (413 above)"},
-    {"bench.reply", CONFIG_STRING, "now", 0, 0, offsetof(struct bench_config, reply),
-     "now (in the handler) or later (suspend, answer from another thread)"},
+    CONFIG_ROW_SIZE("bench.max_body", struct bench_config, max_body, "4194304", 0, 268435456,
+                    "largest request body, bytes (413 above)"),
+    CONFIG_ROW_STR("bench.reply", struct bench_config, reply, "now",
+                   "now (in the handler) or later (suspend, answer from another thread)"),
     SERVICE_LOG_ENTRY(struct bench_config, log_level),
 };
-#define BENCH_TABLE_N (sizeof(bench_table) / sizeof(bench_table[0]))
+static const struct config_table bench_table = CONFIG_TABLE("tp-bench-http", bench_rows, NULL);
 
 static const char accepted[] = "{\"accepted\":1}";
 
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
     bool replier_started = false;
     char errstr[1024];
     int rc = 1;
-    if (service_start("tp-bench-http", bench_table, BENCH_TABLE_N, &cfg, NULL, argc, argv, &rc))
+    if (service_start(&bench_table, &cfg, NULL, argc, argv, &rc))
         goto out;
     rc = 1;
     bool later = strcmp(cfg.reply, "later") == 0;
@@ -123,19 +123,17 @@ int main(int argc, char **argv)
         replier_started = true;
     }
     const struct http_route routes[] = {
-        {"POST", "/v1/telemetry", (size_t)cfg.max_body,
-         later ? bench_handle_later : bench_handle_now, &q},
+        {"POST", "/v1/telemetry", cfg.max_body, later ? bench_handle_later : bench_handle_now, &q},
         {"GET", "/healthz", 0, service_handle_health, NULL},
     };
-    struct http_options opts = http_settings_options(&cfg.http);
-    if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
+    if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &cfg.http, &srv, errstr,
                         sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
     printf("port %u\n", http_server_port(srv));
     fflush(stdout);
-    log_info("listening on \"%s\" (port %u), %lld threads, reply %s", cfg.http.listen,
+    log_info("listening on \"%s\" (port %u), %u threads, reply %s", cfg.http.listen,
              http_server_port(srv), cfg.http.threads, cfg.reply);
     int sig = service_wait_signal(-1);
     log_info("signal %d: shutting down", sig);
@@ -151,6 +149,6 @@ out:
     }
     http_server_free(srv);
     free(q.items);
-    config_release(bench_table, BENCH_TABLE_N, &cfg, NULL);
+    config_release(bench_rows, bench_table.n, &cfg, NULL);
     return rc;
 }

@@ -1,53 +1,73 @@
 #include "service.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
-
 extern char **environ;
 
-static const struct config_entry *service_find(const struct config_entry *table, size_t n,
-                                               const char *key)
+const char *const service_log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+static const struct config_entry *service_find(const struct config_table *t, const char *key)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(table[i].key, key))
-            return &table[i];
+    for (size_t i = 0; i < t->n; i++)
+        if (!strcmp(t->rows[i].key, key))
+            return &t->rows[i];
     return NULL;
 }
 
-bool service_start(const char *program, const struct config_entry *table, size_t n, void *cfg,
-                   struct config_extra *extra, int argc, char **argv, int *rc)
+bool service_configure(const struct config_table *t, void *cfg, struct config_extra *extra,
+                       int argc, char **argv, int *rc)
 {
     char errstr[1024];
-    bool help;
-    if (config_load(table, n, cfg, extra, argc, argv, environ, &help, errstr, sizeof(errstr)) !=
-        TP_OK) {
-        fprintf(stderr, "%s: %s (see --help)\n", program, errstr);
+    enum config_action action;
+    const struct config_entry *failed = NULL;
+    const struct config_entry *level_row = service_find(t, "log.level");
+    enum tp_err err = config_table_load(t, cfg, extra, argc, argv, environ, &action, &failed,
+                                        errstr, sizeof(errstr));
+    if (err == TP_VALIDATION && failed && failed != level_row) {
+        /* a value that is not allowed: said in the log like the other start-up failures */
+        log_init(t->program, LOG_INFO);
+        log_error("%s", errstr);
+        *rc = 1;
+        return true;
+    }
+    if (err != TP_OK) {
+        fprintf(stderr, err == TP_VALIDATION ? "%s: %s\n" : "%s: %s (see --help)\n", t->program,
+                errstr);
         *rc = 2;
         return true;
     }
-    if (help) {
-        config_print_help(stdout, program, table, n, extra);
+    if (action != CONFIG_RUN && action != CONFIG_CHECK) {
+        config_table_print(stdout, t, action, extra);
         *rc = 0;
         return true;
     }
     enum log_level level = LOG_INFO;
-    const struct config_entry *e = service_find(table, n, "log.level");
-    if (e) {
-        const char *s = *(char **)((char *)cfg + e->offset);
-        int l = s ? log_level_parse(s) : -1;
-        if (l < 0) {
-            fprintf(stderr, "%s: invalid log.level \"%s\": use debug, info, warn or error\n",
-                    program, s ? s : "");
-            *rc = 2;
-            return true;
-        }
-        level = (enum log_level)l;
+    if (level_row)
+        level = *(const enum log_level *)((const char *)cfg + level_row->offset);
+    log_init(t->program, level);
+    if (config_table_check(t, cfg, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        *rc = 1;
+        return true;
     }
-    log_init(program, level);
+    if (action == CONFIG_CHECK) {
+        printf("%s: configuration ok\n", t->program);
+        *rc = 0;
+        return true;
+    }
+    return false;
+}
+
+bool service_start(const struct config_table *t, void *cfg, struct config_extra *extra, int argc,
+                   char **argv, int *rc)
+{
+    if (service_configure(t, cfg, extra, argc, argv, rc))
+        return true;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -80,28 +100,39 @@ void service_handle_health(struct http_request *req, void *arg)
     http_reply(req, 200, "application/json", body, sizeof(body) - 1);
 }
 
+/*
+ * A thread that waits for SIGTERM/SIGINT and then calls stop(arg) once, while the main
+ * thread runs the loop. service_stopper_join wakes it if no signal came and waits for it,
+ * so arg may be freed afterwards.
+ */
+struct service_stopper {
+    pthread_t thread;
+    bool started;
+    atomic_bool exiting;
+    const struct service_loop *loop;
+};
+
 static void *service_stopper_main(void *arg)
 {
     struct service_stopper *s = arg;
     int sig = service_wait_signal(-1);
     if (atomic_load(&s->exiting))
         return NULL; /* woken by service_stopper_join */
-    log_info("signal %d: %s", sig, s->what);
-    s->stop(s->arg);
+    log_info("signal %d: %s", sig, s->loop->stopping);
+    s->loop->stop(s->loop->arg);
     return NULL;
 }
 
-void service_stopper_start(struct service_stopper *s, void (*stop)(void *), void *arg,
-                           const char *what)
+static void service_stopper_start(struct service_stopper *s, const struct service_loop *loop)
 {
-    s->stop = stop;
-    s->arg = arg;
-    s->what = what;
+    s->loop = loop;
     atomic_store(&s->exiting, false);
     s->started = pthread_create(&s->thread, NULL, service_stopper_main, s) == 0;
+    if (!s->started)
+        log_warn("could not start the signal thread: SIGTERM and SIGINT will not stop the loop");
 }
 
-void service_stopper_join(struct service_stopper *s)
+static void service_stopper_join(struct service_stopper *s)
 {
     if (!s->started)
         return;
@@ -109,4 +140,53 @@ void service_stopper_join(struct service_stopper *s)
     pthread_kill(s->thread, SIGTERM);
     pthread_join(s->thread, NULL);
     s->started = false;
+}
+
+/* Until SIGTERM/SIGINT, then the drain: the requests in flight are answered. */
+static void service_serve(const struct service_loop *l, struct http_server *srv)
+{
+    if (srv)
+        log_info("listening on \"%s\" (port %u)%s", l->http->listen, http_server_port(srv),
+                 l->listening ? l->listening : "");
+    int sig;
+    if (l->tick && l->tick_ms > 0)
+        while (!(sig = service_wait_signal(l->tick_ms)))
+            l->tick(l->arg);
+    else
+        sig = service_wait_signal(-1);
+    log_info("signal %d: %s", sig, l->stopping);
+    if (l->draining)
+        l->draining(l->arg);
+    if (srv)
+        http_server_quiesce(srv);
+    if (l->drain)
+        l->drain(l->arg); /* returns only when no request is suspended */
+}
+
+int service_run(const struct service_loop *l)
+{
+    struct http_server *srv = NULL;
+    char errstr[1024];
+    int rc = 1;
+    if (l->routes &&
+        http_server_new(l->routes, l->n_routes, l->http, &srv, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        return 1;
+    }
+    if (l->started)
+        l->started(l->arg, srv);
+    if (!l->run) {
+        service_serve(l, srv);
+        rc = 0;
+    } else {
+        struct service_stopper stopper = {.started = false};
+        service_stopper_start(&stopper, l);
+        if (l->run(l->arg, errstr, sizeof(errstr)) != TP_OK)
+            log_error("%s%s", l->failed ? l->failed : "", errstr);
+        else
+            rc = 0;
+        service_stopper_join(&stopper); /* before the caller frees arg */
+    }
+    http_server_free(srv);
+    return rc;
 }

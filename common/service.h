@@ -1,59 +1,94 @@
 /*
- * service.h - what every twinpipe process does around its main loop:
- * load its config table (printing --help or a config error), start
- * logging, block SIGTERM/SIGINT in all threads so the main thread can wait
- * for them, and answer /healthz.
+ * service.h - what every twinpipe process does around its work: load its
+ * config table (printing --help, --config-markdown or --config-json, or a
+ * config error), start logging, run the table's cross-key check, block
+ * SIGTERM/SIGINT in all threads so they are waited for, then the one
+ * serve/signal/drain skeleton (service_run) every long-running service
+ * shares, and /healthz.
  *
- *     if (service_start("tp-query", table, n, &cfg, &cfg.kafka, argc, argv, &rc))
- *         return rc;                  // --help or a config error
- *     ... start threads and servers ...
- *     service_wait_signal(-1);        // until SIGTERM/SIGINT
+ * --config-check stops after the table's check: "<program>: configuration ok", exit 0.
+ * Exit codes: 2 for a malformed command line or a value that does not parse
+ * or is out of range (said on stderr, before the log starts: also an unknown
+ * log.level); 1 for a value that is not allowed (an enum name, a row's or the
+ * table's check) and for start-up failures (said in the log); 0 after a clean
+ * stop.
+ *
+ * Threads: service_configure/service_start before any thread starts (the signal mask is
+ * inherited); service_run on the main thread, which owns the loop's objects.
+ *
+ *     static const struct config_table table = CONFIG_TABLE("tp-query", rows, query_check);
+ *     if (service_start(&table, &cfg, NULL, argc, argv, &rc))
+ *         return rc;                        // --help, --config-*, or a config error
+ *     ... init the modules from cfg ...
+ *     struct service_loop loop = {.routes = routes, .n_routes = n, .http = &cfg.http, ...};
+ *     rc = service_run(&loop);              // serves until SIGTERM/SIGINT, then drains
+ *     ... free the modules ...
  */
 #ifndef TP_SERVICE_H
 #define TP_SERVICE_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
 #include "http.h"
+#include "log.h"
 
-/* Config rows every service with a database / a log level shares. */
+/* "debug", "info", "warn", "error": enum log_level's names, NULL-terminated. */
+extern const char *const service_log_levels[];
+
+/* Config rows every service with a database / a log level shares. The log.level field is
+ * an enum log_level. */
 #define SERVICE_PG_DSN_ENTRY(type, field)                                                          \
-    {                                                                                              \
-        "pg.dsn", CONFIG_STRING, "host=127.0.0.1 port=25432 dbname=twinpipe user=postgres", 0, 0,  \
-            offsetof(type, field), "PostgreSQL connection string"                                  \
-    }
+    CONFIG_ROW_STR("pg.dsn", type, field,                                                          \
+                   "host=127.0.0.1 port=25432 dbname=twinpipe user=postgres",                      \
+                   "PostgreSQL connection string")
 #define SERVICE_LOG_ENTRY(type, field)                                                             \
-    {                                                                                              \
-        "log.level", CONFIG_STRING, "info", 0, 0, offsetof(type, field),                           \
-            "debug, info, warn or error"                                                           \
-    }
+    CONFIG_ROW_ENUM("log.level", type, field, "info", service_log_levels,                          \
+                    "debug, info, warn or error")
 
-/* Returns true when main should exit now with *rc. cfg must have a log_level
- * string at offset log_level_offset (the "log.level" row of the table). */
-bool service_start(const char *program, const struct config_entry *table, size_t n, void *cfg,
-                   struct config_extra *extra, int argc, char **argv, int *rc);
+/* Loads the table into cfg, starts the log at its log.level and runs the table's check.
+ * Returns true when main should exit now with *rc (after --help and the like: 0). */
+bool service_configure(const struct config_table *t, void *cfg, struct config_extra *extra,
+                       int argc, char **argv, int *rc);
+/* service_configure, then SIGTERM/SIGINT blocked in every thread (service_run and
+ * service_wait_signal wait for them) and SIGPIPE ignored. */
+bool service_start(const struct config_table *t, void *cfg, struct config_extra *extra, int argc,
+                   char **argv, int *rc);
 /* Waits for SIGTERM/SIGINT; timeout_ms < 0 waits forever. Returns the signal or 0. */
 int service_wait_signal(int timeout_ms);
+
 /*
- * A thread that waits for SIGTERM/SIGINT and then calls stop(arg) once,
- * for services whose main thread runs a loop. service_stopper_join wakes
- * it if no signal came and waits for it, so arg may be freed afterwards.
+ * The serve/signal/drain skeleton. With routes, an HTTP server is started first (an error
+ * there: logged, exit 1); then started(arg, srv) (srv NULL without routes) attaches it and
+ * logs what the service does.
+ * - With run: run(arg) works on the calling thread while a signal thread waits; a signal
+ *   logs "signal N: <stopping>" and calls stop(arg) once; run's error is logged (after
+ *   `failed`) and gives exit 1.
+ * - Without run: logs `listening on "<listen>" (port N)<listening>`, waits for a signal
+ *   (calling tick(arg) every tick_ms meanwhile, when set), logs "signal N: <stopping>",
+ *   calls draining(arg), stops accepting connections, calls drain(arg) (requests in flight
+ *   answered: none may stay suspended) and exits 0.
+ * The server is freed before service_run returns; arg's objects are main's to free after.
  */
-struct service_stopper {
-    pthread_t thread;
-    bool started;
-    atomic_bool exiting;
+struct service_loop {
+    const struct http_route *routes; /* NULL: no HTTP server */
+    size_t n_routes;
+    const struct http_options *http;
+    void (*started)(void *arg, struct http_server *srv);
+    enum tp_err (*run)(void *arg, char *errstr, size_t errstr_size);
     void (*stop)(void *arg);
+    const char *stopping;  /* "flushing and leaving the consumer group", "shutting down" */
+    const char *failed;    /* prefix of run's error in the log; NULL: none */
+    const char *listening; /* appended to the "listening on" line; NULL: nothing */
+    int tick_ms;
+    void (*tick)(void *arg);
+    void (*draining)(void *arg);
+    void (*drain)(void *arg);
     void *arg;
-    const char *what; /* logged with the signal, e.g. "flushing" */
 };
-void service_stopper_start(struct service_stopper *s, void (*stop)(void *), void *arg,
-                           const char *what);
-void service_stopper_join(struct service_stopper *s);
+/* Returns the exit code: 0 after a clean stop, 1 after a failure. */
+int service_run(const struct service_loop *loop);
 
 /* GET /healthz handler: 200 {"status":"ok"} while the process serves. */
 void service_handle_health(struct http_request *req, void *arg);

@@ -1,6 +1,7 @@
 /* tp-ingest: devices POST telemetry; every accepted reading is journaled. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "token/auth.h"
@@ -15,57 +16,81 @@
 extern char **environ;
 
 struct ingest_config {
-    struct http_settings http;
+    struct http_options http;
     struct journal_settings journal;
-    long long max_body;
-    long long max_readings;
-    long long max_reading_bytes;
-    long long max_past_s;
-    long long max_future_s;
-    long long max_string;
-    long long max_metrics;
-    long long max_outstanding;
+    size_t max_body;
+    struct ingest_limits limits;
     char *dlq_topic;
-    char *auth_mode;
-    char *auth_secret;
+    bool auth;
     struct telemetry_registry_settings registry;
-    char *log_level;
+    enum log_level log_level;
     struct config_extra kafka;
 };
 
-static const struct config_entry ingest_table[] = {
-    HTTP_CONFIG_ENTRIES(struct ingest_config, http, "127.0.0.1:18080"),
-    JOURNAL_CONFIG_ENTRIES(struct ingest_config, journal),
-    {"ingest.max_body", CONFIG_INT, "4194304", 1024, 268435456,
-     offsetof(struct ingest_config, max_body), "largest request body, bytes (413 above)"},
-    {"ingest.max_readings", CONFIG_INT, "10000", 1, 1000000,
-     offsetof(struct ingest_config, max_readings),
-     "most readings in one request, counted before unpacking (413 too_many_readings above)"},
-    {"ingest.max_reading_bytes", CONFIG_INT, "262144", 64, 16777216,
-     offsetof(struct ingest_config, max_reading_bytes),
-     "largest single reading on the wire, bytes, unknown fields included (413 reading_too_large "
-     "above)"},
-    {"ingest.max_past_s", CONFIG_INT, "604800", 0, 315360000,
-     offsetof(struct ingest_config, max_past_s), "oldest accepted timestamp, seconds before now"},
-    {"ingest.max_future_s", CONFIG_INT, "300", 0, 86400,
-     offsetof(struct ingest_config, max_future_s), "newest accepted timestamp, seconds after now"},
-    {"ingest.max_string", CONFIG_INT, "256", 1, 65536, offsetof(struct ingest_config, max_string),
-     "longest attribute string, bytes"},
-    {"ingest.max_metrics", CONFIG_INT, "256", 0, 65536, offsetof(struct ingest_config, max_metrics),
-     "most extra metrics in one reading"},
-    {"ingest.max_outstanding", CONFIG_INT, "50000", 1, 10000000,
-     offsetof(struct ingest_config, max_outstanding),
-     "events in flight to kafka before new requests get 503 overloaded"},
-    {"ingest.dlq_topic", CONFIG_STRING, NULL, 0, 0, offsetof(struct ingest_config, dlq_topic),
-     "dead-letter topic for events kafka refuses for good (default: <journal.topic>.dlq)"},
-    {"auth.mode", CONFIG_STRING, "required", 0, 0, offsetof(struct ingest_config, auth_mode),
-     "required: every request needs a bearer token; off: no authentication (development)"},
-    {"auth.secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct ingest_config, auth_secret),
-     "fleet secret of the HMAC-SHA256 bearer tokens (never logged)"},
-    TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct ingest_config, registry),
-    SERVICE_LOG_ENTRY(struct ingest_config, log_level),
+static const char *const ingest_auth_modes[] = {"required", "off", NULL};
+static const int ingest_auth_on[] = {1, 0};
+
+#define I struct ingest_config
+static const struct config_entry ingest_rows[] = {
+    HTTP_CONFIG_ENTRIES(I, http, "127.0.0.1:18080"),
+    JOURNAL_CONFIG_ENTRIES(I, journal),
+    CONFIG_ROW_SIZE("ingest.max_body", I, max_body, "4194304", 1024, 268435456,
+                    "largest request body, bytes (413 above)"),
+    CONFIG_ROW_INT("ingest.max_readings", I, limits.max_readings, "10000", 1, 1000000,
+                   "most readings in one request, counted before unpacking (413 "
+                   "too_many_readings above)"),
+    CONFIG_ROW_SIZE("ingest.max_reading_bytes", I, limits.max_reading_bytes, "262144", 64, 16777216,
+                    "largest single reading on the wire, bytes, unknown fields included (413 "
+                    "reading_too_large above); keep it under the topic's max.message.bytes"),
+    CONFIG_ROW_S("ingest.max_past_s", I, limits.reading.max_past_ms, "604800", 0, 315360000,
+                 "oldest accepted timestamp, seconds before now", .scale = 1000),
+    CONFIG_ROW_S("ingest.max_future_s", I, limits.reading.max_future_ms, "300", 0, 86400,
+                 "newest accepted timestamp, seconds after now", .scale = 1000),
+    CONFIG_ROW_INT("ingest.max_string", I, limits.reading.max_string, "256", 1, 65536,
+                   "longest attribute string, bytes"),
+    CONFIG_ROW_INT("ingest.max_metrics", I, limits.reading.max_metrics, "256", 0, 65536,
+                   "most extra metrics in one reading"),
+    CONFIG_ROW_INT("ingest.max_outstanding", I, limits.max_outstanding, "50000", 1, 10000000,
+                   "events in flight to kafka before new requests get 503 overloaded"),
+    CONFIG_ROW_STR("ingest.dlq_topic", I, dlq_topic, NULL,
+                   "dead-letter topic for events kafka refuses for good, created at start-up "
+                   "(default: <journal.topic>.dlq)"),
+    CONFIG_ROW_ENUM("auth.mode", I, auth, "required", ingest_auth_modes,
+                    "required: every request needs a bearer token; off: no authentication "
+                    "(development)",
+                    .ints = ingest_auth_on),
+    CONFIG_ROW_STR("auth.secret", I, limits.auth_secret, NULL,
+                   "fleet secret of the HMAC-SHA256 bearer tokens, at least 16 characters; "
+                   "required with auth.mode=required (never logged)"),
+    TELEMETRY_REGISTRY_CONFIG_ENTRIES(I, registry),
+    SERVICE_LOG_ENTRY(I, log_level),
 };
-#define INGEST_TABLE_N (sizeof(ingest_table) / sizeof(ingest_table[0]))
+#undef I
+
+/* auth.mode=required needs a secret (auth.mode=off drops any); the largest request must fit
+ * under the in-flight bound. */
+static enum tp_err ingest_check(void *arg, char *errstr, size_t errstr_size)
+{
+    struct ingest_config *c = arg;
+    if (c->auth && (!c->limits.auth_secret || strlen(c->limits.auth_secret) < 16))
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "auth.mode=required needs auth.secret (TP_AUTH_SECRET) of at least 16 "
+                          "characters; set auth.mode=off to run without authentication");
+    if (!c->auth) {
+        free((char *)c->limits.auth_secret); /* NULL: no authentication */
+        c->limits.auth_secret = NULL;
+        log_warn("auth.mode=off: accepting telemetry without authentication");
+    }
+    if (c->limits.max_outstanding < c->limits.max_readings)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "ingest.max_outstanding (%zu) must be at least ingest.max_readings "
+                          "(%zu), or the largest requests could never be accepted",
+                          c->limits.max_outstanding, c->limits.max_readings);
+    return TP_OK;
+}
+
+static const struct config_table ingest_table =
+    CONFIG_TABLE("tp-ingest", ingest_rows, ingest_check);
 
 /* `tp-ingest token ...`: mints a bearer token for operators. */
 struct token_config {
@@ -76,15 +101,16 @@ struct token_config {
 };
 
 static const struct config_entry token_table[] = {
-    {"auth.secret", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, auth_secret),
-     "fleet secret (TP_AUTH_SECRET)"},
-    {"device", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, device),
-     "device token: exactly this device_id"},
-    {"prefix", CONFIG_STRING, NULL, 0, 0, offsetof(struct token_config, prefix),
-     "gateway token: every device_id with this prefix (\"\" = whole fleet)"},
+    CONFIG_ROW_STR("auth.secret", struct token_config, auth_secret, NULL,
+                   "fleet secret (TP_AUTH_SECRET)"),
+    CONFIG_ROW_STR("device", struct token_config, device, NULL,
+                   "device token: exactly this device_id"),
+    CONFIG_ROW_STR("prefix", struct token_config, prefix, NULL,
+                   "gateway token: every device_id with this prefix (\"\" = whole fleet)"),
     /* "7776000" is AUTH_TTL_DEFAULT_S (90 days), 315360000 AUTH_TTL_MAX_S (10 years) */
-    {"ttl_s", CONFIG_INT, "7776000", 1, 315360000, offsetof(struct token_config, ttl_s),
-     "lifetime in seconds, 90 days unless given, at most 10 years: every token expires"},
+    CONFIG_ROW_S("ttl_s", struct token_config, ttl_s, "7776000", 1, 315360000,
+                 "lifetime in seconds, 90 days unless given, at most 10 years: every token "
+                 "expires"),
 };
 #define TOKEN_TABLE_N (sizeof(token_table) / sizeof(token_table[0]))
 _Static_assert(AUTH_TTL_DEFAULT_S == 7776000 && AUTH_TTL_MAX_S == 315360000, "token_table ttl_s");
@@ -165,8 +191,8 @@ struct register_config {
 };
 
 static const struct config_entry register_table[] = {
-    {"journal.topic", CONFIG_STRING, "twinpipe.telemetry.v1", 0, 0,
-     offsetof(struct register_config, topic), "journal topic (subject <journal.topic>-value)"},
+    CONFIG_ROW_STR("journal.topic", struct register_config, topic, "twinpipe.telemetry.v1",
+                   "journal topic (subject <journal.topic>-value)"),
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(struct register_config, registry),
 };
 #define REGISTER_TABLE_N (sizeof(register_table) / sizeof(register_table[0]))
@@ -208,6 +234,27 @@ out:
     return rc;
 }
 
+static void ingest_started(void *arg, struct http_server *srv)
+{
+    ingest_attach_server(arg, srv);
+    ingest_probe_ready(arg, 5000);
+}
+
+static void ingest_tick(void *arg)
+{
+    ingest_probe_ready(arg, 1000);
+}
+
+static void ingest_draining(void *arg)
+{
+    ingest_begin_drain(arg);
+}
+
+static void ingest_drained(void *arg)
+{
+    ingest_drain(arg, 30000); /* returns only when no request is suspended */
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "token"))
@@ -216,11 +263,10 @@ int main(int argc, char **argv)
         return ingest_register_main(argc - 1, argv + 1);
     struct ingest_config cfg = {.kafka = {.prefix = "kafka."}};
     struct ingest *ing = NULL;
-    struct http_server *srv = NULL;
     struct schemas *schemas = NULL;
-    char errstr[1024];
+    char errstr[1024], listening[1024];
     int rc = 1;
-    if (service_start("tp-ingest", ingest_table, INGEST_TABLE_N, &cfg, &cfg.kafka, argc, argv, &rc))
+    if (service_start(&ingest_table, &cfg, &cfg.kafka, argc, argv, &rc))
         goto out;
     rc = 1;
 
@@ -232,24 +278,6 @@ int main(int argc, char **argv)
     if (journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)) != TP_OK ||
         journal_dlq_topic_ensure(&jc, dlq, 15000, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
-        goto out;
-    }
-    bool auth = strcmp(cfg.auth_mode, "off") != 0;
-    if (auth && strcmp(cfg.auth_mode, "required") != 0) {
-        log_error("invalid auth.mode \"%s\": use required or off", cfg.auth_mode);
-        goto out;
-    }
-    if (auth && (!cfg.auth_secret || strlen(cfg.auth_secret) < 16)) {
-        log_error("auth.mode=required needs auth.secret (TP_AUTH_SECRET) of at least 16 "
-                  "characters; set auth.mode=off to run without authentication");
-        goto out;
-    }
-    if (!auth)
-        log_warn("auth.mode=off: accepting telemetry without authentication");
-    if (cfg.max_outstanding < cfg.max_readings) {
-        log_error("ingest.max_outstanding (%lld) must be at least ingest.max_readings (%lld), "
-                  "or the largest requests could never be accepted",
-                  cfg.max_outstanding, cfg.max_readings);
         goto out;
     }
     if (cfg.registry.url && *cfg.registry.url) {
@@ -267,23 +295,13 @@ int main(int argc, char **argv)
         log_info("schema registry at \"%s\": subject \"%s\", built-in schema id %d",
                  schemas_url(schemas), schemas_subject(schemas), id);
     }
-    struct ingest_limits limits = {
-        .reading = {.max_past_ms = cfg.max_past_s * 1000,
-                    .max_future_ms = cfg.max_future_s * 1000,
-                    .max_string = (size_t)cfg.max_string,
-                    .max_metrics = (size_t)cfg.max_metrics},
-        .max_readings = (size_t)cfg.max_readings,
-        .max_reading_bytes = (size_t)cfg.max_reading_bytes,
-        .auth_secret = auth ? cfg.auth_secret : NULL,
-        .max_outstanding = (size_t)cfg.max_outstanding,
-        .schemas = schemas,
-    };
-    if (ingest_new(&jc, &limits, &ing, errstr, sizeof(errstr)) != TP_OK) {
+    cfg.limits.schemas = schemas;
+    if (ingest_new(&jc, &cfg.limits, &ing, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         goto out;
     }
     const struct http_route routes[] = {
-        {"POST", "/v1/telemetry", (size_t)cfg.max_body, ingest_handle_telemetry, ing},
+        {"POST", "/v1/telemetry", cfg.max_body, ingest_handle_telemetry, ing},
         {"GET", "/healthz", 0, service_handle_health, NULL},
         {"GET", "/readyz", 0, ingest_handle_ready, ing},
         {"GET", "/metrics", 0, ingest_handle_metrics, ing},
@@ -292,30 +310,25 @@ int main(int argc, char **argv)
     const struct http_precheck prechecks[] = {
         {"POST", "/v1/telemetry", ingest_precheck_telemetry, ing},
     };
-    struct http_options opts = http_settings_options(&cfg.http);
-    opts.prechecks = prechecks;
-    opts.n_prechecks = sizeof(prechecks) / sizeof(prechecks[0]);
-    if (http_server_new(routes, sizeof(routes) / sizeof(routes[0]), &opts, &srv, errstr,
-                        sizeof(errstr)) != TP_OK) {
-        log_error("%s", errstr);
-        goto out;
-    }
-    ingest_attach_server(ing, srv);
-    ingest_probe_ready(ing, 5000);
-    log_info("listening on \"%s\" (port %u), journal topic \"%s\" at \"%s\"", cfg.http.listen,
-             http_server_port(srv), jc.topic, jc.bootstrap_servers);
-    int sig;
-    while (!(sig = service_wait_signal(1000)))
-        ingest_probe_ready(ing, 1000);
-    log_info("signal %d: draining requests in flight", sig);
-    ingest_begin_drain(ing);
-    http_server_quiesce(srv);
-    ingest_drain(ing, 30000); /* returns only when no request is suspended */
-    rc = 0;
+    cfg.http.prechecks = prechecks;
+    cfg.http.n_prechecks = sizeof(prechecks) / sizeof(prechecks[0]);
+    snprintf(listening, sizeof(listening), ", journal topic \"%s\" at \"%s\"", jc.topic,
+             jc.bootstrap_servers);
+    const struct service_loop loop = {.routes = routes,
+                                      .n_routes = sizeof(routes) / sizeof(routes[0]),
+                                      .http = &cfg.http,
+                                      .started = ingest_started,
+                                      .listening = listening,
+                                      .tick_ms = 1000,
+                                      .tick = ingest_tick,
+                                      .stopping = "draining requests in flight",
+                                      .draining = ingest_draining,
+                                      .drain = ingest_drained,
+                                      .arg = ing};
+    rc = service_run(&loop);
 out:
-    http_server_free(srv);
     ingest_free(ing);
     schemas_free(schemas);
-    config_release(ingest_table, INGEST_TABLE_N, &cfg, &cfg.kafka);
+    config_release(ingest_rows, ingest_table.n, &cfg, &cfg.kafka);
     return rc;
 }

@@ -95,47 +95,20 @@ struct journal_settings {
 };
 
 #define JOURNAL_CONFIG_ENTRIES(type, member)                                                       \
-    {"kafka.bootstrap.servers",                                                                    \
-     CONFIG_STRING,                                                                                \
-     "127.0.0.1:29092",                                                                            \
-     0,                                                                                            \
-     0,                                                                                            \
-     offsetof(type, member.bootstrap_servers),                                                     \
-     "Kafka bootstrap servers (host:port,...)"},                                                   \
-        {"journal.topic",                                                                          \
-         CONFIG_STRING,                                                                            \
-         "twinpipe.telemetry.v1",                                                                  \
-         0,                                                                                        \
-         0,                                                                                        \
-         offsetof(type, member.topic),                                                             \
-         "journal topic"},                                                                         \
-        {"journal.partitions",                                                                     \
-         CONFIG_INT,                                                                               \
-         "6",                                                                                      \
-         1,                                                                                        \
-         10000,                                                                                    \
-         offsetof(type, member.partitions),                                                        \
-         "partitions when the topic is created"},                                                  \
-        {"journal.replication",                                                                    \
-         CONFIG_INT,                                                                               \
-         "1",                                                                                      \
-         1,                                                                                        \
-         100,                                                                                      \
-         offsetof(type, member.replication),                                                       \
-         "replication factor when the topic is created"},                                          \
-        {"journal.schema_id",                                                                      \
-         CONFIG_INT,                                                                               \
-         "1",                                                                                      \
-         0,                                                                                        \
-         2147483647,                                                                               \
-         offsetof(type, member.schema_id),                                                         \
-         "schema id written in the Confluent framing of events"},                                  \
-    {                                                                                              \
-        "journal.retention_ms", CONFIG_INT, "-1", -1, 9223372036854775807LL,                       \
-            offsetof(type, member.retention_ms),                                                   \
-            "retention.ms when the topic is created (-1 or 0 = keep events forever); an existing " \
-            "topic's is only compared (warning), never altered"                                    \
-    }
+    CONFIG_ROW_STR("kafka.bootstrap.servers", type, member.bootstrap_servers, "127.0.0.1:29092",   \
+                   "Kafka bootstrap servers (host:port,...)"),                                     \
+        CONFIG_ROW_STR("journal.topic", type, member.topic, "twinpipe.telemetry.v1",               \
+                       "journal topic"),                                                           \
+        CONFIG_ROW_INT("journal.partitions", type, member.partitions, "6", 1, 10000,               \
+                       "partitions when the topic is created"),                                    \
+        CONFIG_ROW_INT("journal.replication", type, member.replication, "1", 1, 100,               \
+                       "replication factor when the topic is created"),                            \
+        CONFIG_ROW_INT("journal.schema_id", type, member.schema_id, "1", 0, 2147483647,            \
+                       "schema id written in the Confluent framing of events"),                    \
+        CONFIG_ROW_MS("journal.retention_ms", type, member.retention_ms, "-1", -1,                 \
+                      9223372036854775807LL,                                                       \
+                      "retention.ms when the topic is created (-1 or 0 = keep events forever); "   \
+                      "an existing topic's is only compared (warning), never altered")
 
 /* Fills cfg from settings (borrowing their strings) and the kafka.* passthrough. */
 void journal_config_init(struct journal_config *cfg, const struct journal_settings *s,

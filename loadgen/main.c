@@ -26,93 +26,90 @@
 #include "sim.h"
 #include "verify.h"
 
+/* The options of load_run and verify_run, filled by the table. */
 struct loadgen_config {
-    char *url;
-    char *profile;
-    long long devices;
-    long long readings;
-    long long duration_s;
-    long long batch;
-    long long connections;
-    long long period_ms;
-    long long rate;
-    long long window_s;
-    char *skew;
-    long long bad_pct;
-    long long retries;
-    long long seed;
-    char *token;
-    char *auth_secret;
-    char *verify_url;
-    char *query_token;
-    long long verify_timeout_s;
+    struct load_options load;
+    struct verify_options verify;
     char *summary;
     char *timeline;
     char *dump;
-    char *log_level;
+    enum log_level log_level;
 };
 
-// clang-format off
-static const struct config_entry loadgen_table[] = {
-    {"loadgen.url", CONFIG_STRING, "http://127.0.0.1:18080/v1/telemetry", 0, 0,
-     offsetof(struct loadgen_config, url), "tp-ingest endpoint"},
-    {"loadgen.profile", CONFIG_STRING, "vehicle", 0, 0, offsetof(struct loadgen_config, profile),
-     "vehicle (veh-NNNNNN, typed fields) or meter (mtr-NNNNNNN, metrics map)"},
-    {"loadgen.devices", CONFIG_INT, "300", 1, 100000000, offsetof(struct loadgen_config, devices),
-     "simulated devices"},
-    {"loadgen.readings", CONFIG_INT, "6000", 0, 100000000000LL,
-     offsetof(struct loadgen_config, readings),
-     "readings to send in all (a fixed-size job); 0 = run for loadgen.duration_s"},
-    {"loadgen.duration_s", CONFIG_INT, "0", 0, 86400, offsetof(struct loadgen_config, duration_s),
-     "run this long (with loadgen.readings=0, or whichever ends first)"},
-    {"loadgen.batch", CONFIG_INT, "100", 1, 10000, offsetof(struct loadgen_config, batch),
-     "readings per POST"},
-    {"loadgen.connections", CONFIG_INT, "8", 1, 10000,
-     offsetof(struct loadgen_config, connections), "keep-alive connections (one request each)"},
-    {"loadgen.period_ms", CONFIG_INT, "0", 0, 86400000, offsetof(struct loadgen_config, period_ms),
-     "each device reports every period in real time, paced per connection (0 = as fast as the "
-     "connections go)"},
-    {"loadgen.rate", CONFIG_INT, "0", 0, 100000000, offsetof(struct loadgen_config, rate),
-     "at most this many readings/s overall (0 = no cap)"},
-    {"loadgen.window_s", CONFIG_INT, "10", 1, 3600, offsetof(struct loadgen_config, window_s),
-     "the timeline's win_p50_ms/win_p99_ms: POST latency quantiles per window of this many "
-     "seconds"},
-    {"loadgen.skew", CONFIG_STRING, "0", 0, 0, offsetof(struct loadgen_config, skew),
-     "Zipf exponent of device activity (0 = every device equally; 1 = a few very active)"},
-    {"loadgen.bad_pct", CONFIG_INT, "0", 0, 100, offsetof(struct loadgen_config, bad_pct),
-     "percent of bad readings: duplicates, older sequences and invalid ones, in turn"},
-    {"loadgen.retries", CONFIG_INT, "5", 0, 1000, offsetof(struct loadgen_config, retries),
-     "503 answers retried (same body, after Retry-After)"},
-    {"loadgen.seed", CONFIG_INT, "42", 0, 1000000000, offsetof(struct loadgen_config, seed),
-     "seed of the simulation"},
-    {"loadgen.token", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, token),
-     "bearer token for every POST (a gateway token: tp-ingest token --prefix=veh-)"},
-    {"loadgen.auth_secret", CONFIG_STRING, NULL, 0, 0,
-     offsetof(struct loadgen_config, auth_secret),
-     "fleet secret: each POST carries one device's readings and its own device token"},
-    {"loadgen.verify_url", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, verify_url),
-     "tp-query base URL: after the run, check every twin against what was sent"},
-    {"loadgen.query_token", CONFIG_STRING, NULL, 0, 0,
-     offsetof(struct loadgen_config, query_token), "API key for tp-query (verification)"},
-    {"loadgen.verify_timeout_s", CONFIG_INT, "120", 1, 86400,
-     offsetof(struct loadgen_config, verify_timeout_s), "how long twins may lag behind"},
-    {"loadgen.summary", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, summary),
-     "write the figures as JSON to this file"},
-    {"loadgen.timeline", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, timeline),
-     "write one CSV line per second (t_s,sent,accepted,requests,failed,p50_ms,p99_ms,"
-     "win_p50_ms,win_p99_ms; the last two on the line that closes a window)"},
-    {"loadgen.dump", CONFIG_STRING, NULL, 0, 0, offsetof(struct loadgen_config, dump),
-     "write one POST body (a batch of loadgen.batch readings) to this file and exit"},
-    SERVICE_LOG_ENTRY(struct loadgen_config, log_level),
-};
-// clang-format on
-#define LOADGEN_TABLE_N (sizeof(loadgen_table) / sizeof(loadgen_table[0]))
+static const char *const loadgen_profiles[] = {"vehicle", "meter", NULL}; /* enum sim_profile */
+_Static_assert(SIM_VEHICLE == 0 && SIM_METER == 1, "loadgen_profiles");
 
-static int loadgen_dump(const struct loadgen_config *cfg, enum sim_profile profile)
+/* A fixed-size job, a timed one, or both (loadgen.dump sends nothing). */
+static enum tp_err loadgen_check(void *arg, char *errstr, size_t errstr_size)
 {
-    size_t batch = (size_t)cfg->batch, cursor = 0, len;
-    struct sim_fleet *fleet = sim_fleet_new_profile(profile, (size_t)cfg->devices,
-                                                    (uint64_t)cfg->seed, tp_now_ms(), 5000);
+    const struct loadgen_config *c = arg;
+    if (!c->dump && !c->load.readings && !c->load.duration_ms)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "set loadgen.readings or loadgen.duration_s");
+    return TP_OK;
+}
+
+#define L struct loadgen_config
+static const struct config_entry loadgen_rows[] = {
+    CONFIG_ROW_STR("loadgen.url", L, load.url, "http://127.0.0.1:18080/v1/telemetry",
+                   "tp-ingest endpoint"),
+    CONFIG_ROW_ENUM("loadgen.profile", L, load.profile, "vehicle", loadgen_profiles,
+                    "vehicle (veh-NNNNNN, typed fields) or meter (mtr-NNNNNNN, metrics map)"),
+    CONFIG_ROW_INT("loadgen.devices", L, load.devices, "300", 1, 100000000, "simulated devices"),
+    CONFIG_ROW_INT("loadgen.readings", L, load.readings, "6000", 0, 100000000000LL,
+                   "readings to send in all (a fixed-size job); 0 = run for loadgen.duration_s"),
+    CONFIG_ROW_S("loadgen.duration_s", L, load.duration_ms, "0", 0, 86400,
+                 "run this long (with loadgen.readings=0, or whichever ends first)", .scale = 1000),
+    CONFIG_ROW_INT("loadgen.batch", L, load.batch, "100", 1, 10000, "readings per POST"),
+    CONFIG_ROW_INT("loadgen.connections", L, load.connections, "8", 1, 10000,
+                   "keep-alive connections (one request each)"),
+    CONFIG_ROW_MS("loadgen.period_ms", L, load.period_ms, "0", 0, 86400000,
+                  "each device reports every period in real time, paced per connection (0 = as "
+                  "fast as the connections go)"),
+    CONFIG_ROW_INT("loadgen.rate", L, load.rate, "0", 0, 100000000,
+                   "at most this many readings/s overall (0 = no cap)"),
+    CONFIG_ROW_S("loadgen.window_s", L, load.window_s, "10", 1, 3600,
+                 "the timeline's win_p50_ms/win_p99_ms: POST latency quantiles per window of this "
+                 "many seconds"),
+    CONFIG_ROW_NUMBER("loadgen.skew", L, load.skew, "0", 0, 10,
+                      "Zipf exponent of device activity (0 = every device equally; 1 = a few very "
+                      "active)"),
+    CONFIG_ROW_INT("loadgen.bad_pct", L, load.bad_pct, "0", 0, 100,
+                   "percent of bad readings: duplicates, older sequences and invalid ones, in "
+                   "turn"),
+    CONFIG_ROW_INT("loadgen.retries", L, load.retries, "5", 0, 1000,
+                   "503 answers retried (same body, after Retry-After)"),
+    CONFIG_ROW_INT("loadgen.seed", L, load.seed, "42", 0, 1000000000, "seed of the simulation"),
+    CONFIG_ROW_STR("loadgen.token", L, load.token, NULL,
+                   "bearer token for every POST (a gateway token: tp-ingest token --prefix=veh-)"),
+    CONFIG_ROW_STR("loadgen.auth_secret", L, load.secret, NULL,
+                   "fleet secret: each POST carries one device's readings and its own device "
+                   "token"),
+    CONFIG_ROW_STR("loadgen.verify_url", L, verify.base_url, NULL,
+                   "tp-query base URL: after the run, check every twin against what was sent"),
+    CONFIG_ROW_STR("loadgen.query_token", L, verify.token, NULL,
+                   "API key for tp-query (verification)"),
+    CONFIG_ROW_S("loadgen.verify_timeout_s", L, verify.timeout_ms, "120", 1, 86400,
+                 "how long twins may lag behind", .scale = 1000),
+    CONFIG_ROW_STR("loadgen.summary", L, summary, NULL, "write the figures as JSON to this file"),
+    CONFIG_ROW_STR("loadgen.timeline", L, timeline, NULL,
+                   "write one CSV line per second (t_s,sent,accepted,requests,failed,p50_ms,"
+                   "p99_ms,win_p50_ms,win_p99_ms; the last two on the line that closes a window)"),
+    CONFIG_ROW_STR("loadgen.dump", L, dump, NULL,
+                   "write one POST body (a batch of loadgen.batch readings) to this file and "
+                   "exit"),
+    SERVICE_LOG_ENTRY(L, log_level),
+};
+#undef L
+
+static const struct config_table loadgen_table =
+    CONFIG_TABLE("tp-loadgen", loadgen_rows, loadgen_check);
+
+static int loadgen_dump(const struct loadgen_config *cfg)
+{
+    size_t batch = cfg->load.batch, cursor = 0, len;
+    struct sim_fleet *fleet = sim_fleet_new_profile(cfg->load.profile, cfg->load.devices,
+                                                    cfg->load.seed, tp_now_ms(), 5000);
     journal_reading *rs = tp_calloc(batch, sizeof(*rs));
     journal_reading **ptrs = tp_calloc(batch, sizeof(*ptrs));
     struct sim_storage *ss = tp_calloc(batch, sizeof(*ss));
@@ -210,14 +207,13 @@ static void loadgen_timeline(const char *path, const struct load_result *r)
 }
 
 /* The run's lines on stdout: readings sent, answers, latency and its histogram. */
-static void loadgen_print_run(const char *profile, const struct load_options *o,
-                              const struct load_result *r)
+static void loadgen_print_run(const struct load_options *o, const struct load_result *r)
 {
     printf("%s: sent %llu readings (%llu duplicates, %llu older sequences, %llu invalid) from "
            "%zu devices in %llu requests over %zu connections in %.2f s: %.0f readings/s\n",
-           profile, (unsigned long long)r->sent, (unsigned long long)r->duplicates_sent,
-           (unsigned long long)r->out_of_order_sent, (unsigned long long)r->invalid_sent,
-           o->devices, (unsigned long long)r->requests,
+           loadgen_profiles[o->profile], (unsigned long long)r->sent,
+           (unsigned long long)r->duplicates_sent, (unsigned long long)r->out_of_order_sent,
+           (unsigned long long)r->invalid_sent, o->devices, (unsigned long long)r->requests,
            o->connections < o->devices ? o->connections : o->devices, r->seconds,
            r->seconds > 0 ? (double)r->sent / r->seconds : 0.0);
     printf("accepted %llu, rejected %llu (invalid accepted: %llu, valid rejected: %llu); failed "
@@ -239,11 +235,7 @@ static bool loadgen_verify(const struct loadgen_config *cfg, const struct load_r
                            struct verify_result *v, bool *ok)
 {
     char errstr[512];
-    struct verify_options vo = {.base_url = cfg->verify_url,
-                                .token = cfg->query_token,
-                                .timeout_ms = cfg->verify_timeout_s * 1000,
-                                .parallel = 16,
-                                .report = stdout};
+    const struct verify_options vo = cfg->verify;
     if (verify_run(&vo, r, v, errstr, sizeof(errstr)) != TP_OK) {
         log_error("verification: %s", errstr);
         *ok = false;
@@ -252,8 +244,8 @@ static bool loadgen_verify(const struct loadgen_config *cfg, const struct load_r
     printf("verify: %llu devices: %llu equal, %llu mismatched, %llu still behind after "
            "%lld s, %llu uncertain (at least as expected) in %.1f s\n",
            (unsigned long long)v->devices, (unsigned long long)v->ok,
-           (unsigned long long)v->mismatched, (unsigned long long)v->behind, cfg->verify_timeout_s,
-           (unsigned long long)v->uncertain, v->seconds);
+           (unsigned long long)v->mismatched, (unsigned long long)v->behind,
+           (long long)(vo.timeout_ms / 1000), (unsigned long long)v->uncertain, v->seconds);
     *ok = *ok && v->mismatched == 0 && v->behind == 0;
     return true;
 }
@@ -270,10 +262,10 @@ static int loadgen_run(const struct loadgen_config *cfg, const struct load_optio
         curl_global_cleanup();
         return 1;
     }
-    loadgen_print_run(cfg->profile, o, &r);
+    loadgen_print_run(o, &r);
     bool ok = r.failed_requests == 0 && r.invalid_passed == 0 && r.valid_rejected == 0;
     struct verify_result v;
-    bool verified = cfg->verify_url && loadgen_verify(cfg, &r, &v, &ok);
+    bool verified = cfg->verify.base_url && loadgen_verify(cfg, &r, &v, &ok);
     if (cfg->summary)
         loadgen_summary_json(cfg->summary, o, &r, verified ? &v : NULL);
     if (cfg->timeline)
@@ -285,9 +277,9 @@ static int loadgen_run(const struct loadgen_config *cfg, const struct load_optio
 
 int main(int argc, char **argv)
 {
-    struct loadgen_config cfg = {0};
+    struct loadgen_config cfg = {.verify = {.parallel = 16, .report = stdout}};
     int rc = 1;
-    if (service_start("tp-loadgen", loadgen_table, LOADGEN_TABLE_N, &cfg, NULL, argc, argv, &rc))
+    if (service_start(&loadgen_table, &cfg, NULL, argc, argv, &rc))
         goto done;
     rc = 1;
     /* service_start blocks SIGTERM/SIGINT for services that wait for them; a load
@@ -297,47 +289,15 @@ int main(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
-    enum sim_profile profile;
-    if (!sim_profile_parse(cfg.profile, &profile)) {
-        log_error("invalid loadgen.profile \"%s\": vehicle or meter", cfg.profile);
-        goto done;
-    }
     if (cfg.dump) { /* one body for other load tools (bench/ingest) */
-        rc = loadgen_dump(&cfg, profile);
+        rc = loadgen_dump(&cfg);
         goto done;
     }
-    char *end;
-    double skew = strtod(cfg.skew, &end);
-    if (*end || skew < 0 || skew > 10) {
-        log_error("invalid loadgen.skew \"%s\": a number from 0 to 10", cfg.skew);
-        goto done;
-    }
-    if (!cfg.readings && !cfg.duration_s) {
-        log_error("set loadgen.readings or loadgen.duration_s");
-        goto done;
-    }
-    struct load_options o = {
-        .url = cfg.url,
-        .profile = profile,
-        .devices = (size_t)cfg.devices,
-        .readings = (uint64_t)cfg.readings,
-        .duration_ms = (uint64_t)cfg.duration_s * 1000,
-        .batch = (size_t)cfg.batch,
-        .connections = (size_t)cfg.connections,
-        .period_ms = cfg.period_ms,
-        .rate = (double)cfg.rate,
-        .window_s = (size_t)cfg.window_s,
-        .skew = skew,
-        .bad_pct = (unsigned)cfg.bad_pct,
-        .token = cfg.token,
-        .secret = cfg.auth_secret,
-        .retries = (unsigned)cfg.retries,
-        .seed = (uint64_t)cfg.seed,
-        .progress_tty = isatty(STDERR_FILENO),
-        .progress = stderr,
-    };
+    struct load_options o = cfg.load;
+    o.progress_tty = isatty(STDERR_FILENO);
+    o.progress = stderr;
     rc = loadgen_run(&cfg, &o);
 done:
-    config_release(loadgen_table, LOADGEN_TABLE_N, &cfg, NULL);
+    config_release(loadgen_rows, loadgen_table.n, &cfg, NULL);
     return rc;
 }

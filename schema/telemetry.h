@@ -33,35 +33,19 @@ struct telemetry_registry_settings {
 };
 
 #define TELEMETRY_REGISTRY_CONFIG_ENTRIES(type, member)                                            \
-    {"registry.url",                                                                               \
-     CONFIG_STRING,                                                                                \
-     NULL,                                                                                         \
-     0,                                                                                            \
-     0,                                                                                            \
-     offsetof(type, member.url),                                                                   \
-     "tp-registry base URL; telemetry of every version registered under <journal.topic>-value "    \
-     "is understood (unset: only the built-in schema, journal.schema_id)"},                        \
-        {"registry.user",                                                                          \
-         CONFIG_STRING,                                                                            \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0,                                                                                        \
-         offsetof(type, member.user),                                                              \
-         "HTTP Basic user at tp-registry (a read credential; also accepted as the URL's "          \
-         "user:password@)"},                                                                       \
-        {"registry.password",                                                                      \
-         CONFIG_STRING,                                                                            \
-         NULL,                                                                                     \
-         0,                                                                                        \
-         0,                                                                                        \
-         offsetof(type, member.password),                                                          \
-         "registry.user's password (never logged)"},                                               \
-        {"registry.timeout_ms", CONFIG_INT, "2000", 100, 60000, offsetof(type, member.timeout_ms), \
-         "per registry request"},                                                                  \
-    {                                                                                              \
-        "registry.cache_size", CONFIG_INT, "256", 1, 100000, offsetof(type, member.cache_size),    \
-            "schema versions kept in memory (LRU)"                                                 \
-    }
+    CONFIG_ROW_STR("registry.url", type, member.url, NULL,                                         \
+                   "tp-registry base URL; telemetry of every version registered under "            \
+                   "<journal.topic>-value is understood (unset: only the built-in schema, "        \
+                   "journal.schema_id)"),                                                          \
+        CONFIG_ROW_STR("registry.user", type, member.user, NULL,                                   \
+                       "HTTP Basic user at tp-registry (a read credential; also accepted as the "  \
+                       "URL's user:password@)"),                                                   \
+        CONFIG_ROW_STR("registry.password", type, member.password, NULL,                           \
+                       "registry.user's password (never logged)"),                                 \
+        CONFIG_ROW_MS("registry.timeout_ms", type, member.timeout_ms, "2000", 100, 60000,          \
+                      "per registry request"),                                                     \
+        CONFIG_ROW_INT("registry.cache_size", type, member.cache_size, "256", 1, 100000,           \
+                       "schema versions kept in memory (LRU)")
 
 /* *out stays NULL when st->url is unset or empty. Asks the registry once (schemas_check):
  * TP_CONFIG when it refuses the credentials (a service then refuses to start); a registry

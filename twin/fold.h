@@ -54,13 +54,10 @@ struct history;
 /* The config row of projector.max_sequence_jump, shared with tp-replay (which must fold the
  * same way): a reading more than this many sequences above its twin's is not applied. */
 #define FOLD_MAX_JUMP_CONFIG_ENTRY(type, member)                                                   \
-    {                                                                                              \
-        "projector.max_sequence_jump", CONFIG_INT, "4294967296", 1, INT64_MAX,                     \
-            offsetof(type, member),                                                                \
-            "a reading more than this many sequences above its device's highest is not applied: "  \
-            "it "                                                                                  \
-            "goes to the dead-letter topic (reason sequence_jump) and is counted"                  \
-    }
+    CONFIG_ROW_INT("projector.max_sequence_jump", type, member, "4294967296", 1, INT64_MAX,        \
+                   "a reading more than this many sequences above its device's highest is not "    \
+                   "applied: it goes to the dead-letter topic (reason sequence_jump) and is "      \
+                   "counted (tp-projector and tp-replay fold alike: set both the same)")
 
 enum fold_result {
     FOLD_APPLIED,   /* a newer reading, or a late one inside the window (see above) */

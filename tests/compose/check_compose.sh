@@ -4,15 +4,21 @@
 #   1. docker-compose (v1) accepts it: `docker-compose config -q`
 #   2. the services kafka, postgres, migrate, ingest, projector, query, rollup, registry exist
 #   3. every TP_* variable in the file (raw text and resolved config, so
-#      anchors count) is one the services read
+#      anchors count) is one the services read: without bin-dir a fixed list;
+#      with bin-dir (ctest passes it) the keys of the built services' config
+#      tables themselves (`tp-* --config-json`, the source of --help and the
+#      READMEs), plus TP_KAFKA_* passthrough
+# and with bin-dir:
+#   4. each service running a tp-* command reads every TP_* variable set in its
+#      own environment block (the shared x-tp-env anchor: at least one of the
+#      services merging it does);
+#   5. each such service accepts its resolved environment: `tp-* --config-check`
+#      (types, ranges, enum names and the cross-key rules) exits 0.
 # Exit 0 when all hold, 1 with a message per problem (also when
-# docker-compose is missing: scripts/install-deps installs it, and a check
-# that cannot run must not pass).
+# docker-compose or python3's yaml module is missing: scripts/install-deps
+# installs them, and a check that cannot run must not pass).
 #
 #   tests/compose/check_compose.sh [path/to/docker-compose.yml [bin-dir]]
-#
-# With bin-dir, the allowed variables are the ones the built services print
-# in --help (the config tables themselves), plus TP_KAFKA_* passthrough.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -48,14 +54,28 @@ export TP_QUERY_CURSOR_SECRET=${TP_QUERY_CURSOR_SECRET:-check-compose-placeholde
 export TP_REGISTRY_CREDENTIALS=${TP_REGISTRY_CREDENTIALS:-check:0000000000000000000000000000000000000000000000000000000000000000:read}
 export TP_REGISTRY_USER=${TP_REGISTRY_USER:-check} TP_REGISTRY_PASSWORD=${TP_REGISTRY_PASSWORD:-check}
 BIN_DIR=${2:-}
+PROGRAMS=(tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay)
+TABLES=""
 if [[ -n "$BIN_DIR" ]]; then
+	BIN_DIR=$(cd "$BIN_DIR" && pwd -P)
+	python3 -c 'import yaml' 2>/dev/null || {
+		echo "check_compose: python3 with the yaml module is needed (run scripts/install-deps)" >&2
+		exit 1
+	}
 	ALLOWED_VARS=()
-	for prog in tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay; do
+	TABLES=$(mktemp -d)
+	trap 'rm -rf "$TABLES"' EXIT
+	for prog in "${PROGRAMS[@]}"; do
 		[[ -x "$BIN_DIR/$prog" ]] || {
 			echo "check_compose: \"$BIN_DIR/$prog\" not built" >&2
 			exit 1
 		}
-		while read -r v; do ALLOWED_VARS+=("$v"); done < <("$BIN_DIR/$prog" --help | grep -o 'TP_[A-Z0-9_]*' | sort -u)
+		"$BIN_DIR/$prog" --config-json >"$TABLES/$prog.json"
+		while read -r v; do ALLOWED_VARS+=("$v"); done < <(python3 -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+for k in t["keys"]:
+    print(k["env"])' "$TABLES/$prog.json" | sort -u)
 	done
 fi
 [[ -f "$FILE" ]] || {
@@ -101,6 +121,58 @@ for s in migrate ingest projector query registry; do
 	block=$(awk -v s="  $s:" '$0 == s {on = 1; next} on && /^  [^ ]/ {on = 0} on' <<<"$resolved")
 	grep -q 'TP_PG_DSN:' <<<"$block" || problem "service \"$s\" has no TP_PG_DSN in its environment"
 done
+
+# per service, against its own table: the variables it is given are ones it reads, and
+# their values pass its checks
+if [[ -n "$TABLES" ]]; then
+	printf '%s\n' "$resolved" >"$TABLES/resolved.yml"
+	while IFS='|' read -r kind service prog rest; do
+		case $kind in
+		unread) problem "service \"$service\" ($prog) sets $rest, which $prog does not read" ;;
+		shared) problem "$rest (x-tp-env) is read by none of the services that merge it" ;;
+		refused) problem "service \"$service\": $prog --config-check refuses its environment: $rest" ;;
+		esac
+	done < <(python3 - "$FILE" "$TABLES/resolved.yml" "$TABLES" "$BIN_DIR" <<'PY'
+import json, os, subprocess, sys, yaml
+raw = yaml.safe_load(open(sys.argv[1]))
+resolved = yaml.safe_load(open(sys.argv[2]))
+tables, bin_dir = sys.argv[3], sys.argv[4]
+shared = set((raw.get("x-tp-env") or {}).keys())
+def reads(prog):
+    t = json.load(open(os.path.join(tables, prog + ".json")))
+    envs = {k["env"] for k in t["keys"]}
+    prefix = None
+    if t.get("passthrough"):
+        prefix = "TP_" + t["passthrough"].upper().replace(".", "_")
+    return lambda v: v in envs or (prefix is not None and v.startswith(prefix))
+shared_read = {v: False for v in shared}
+for name, svc in sorted((resolved.get("services") or {}).items()):
+    cmd = svc.get("command") or []
+    if isinstance(cmd, str):
+        cmd = cmd.split()
+    if not cmd or not os.path.exists(os.path.join(tables, cmd[0] + ".json")):
+        continue
+    prog = cmd[0]
+    read = reads(prog)
+    env = {k: "" if v is None else str(v) for k, v in (svc.get("environment") or {}).items()}
+    for v in sorted(env):
+        if not v.startswith("TP_"):
+            continue
+        if v in shared:
+            shared_read[v] = shared_read[v] or read(v)
+        elif not read(v):
+            print("unread|%s|%s|%s" % (name, prog, v))
+    run_env = dict(env, PATH=os.environ.get("PATH", "/usr/bin:/bin"))
+    r = subprocess.run([os.path.join(bin_dir, prog), "--config-check"], env=run_env, cwd=tables,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if r.returncode != 0:
+        print("refused|%s|%s|%s" % (name, prog, " ".join(r.stdout.split())))
+for v in sorted(shared_read):
+    if not shared_read[v]:
+        print("shared|-|-|%s" % v)
+PY
+	)
+fi
 
 if [[ $fail -ne 0 ]]; then
 	echo "check_compose: \"$FILE\" failed the checks above" >&2

@@ -7,8 +7,9 @@ docker-compose.yml, but per program:
 For every container the chart renders (default values and ci/all-values.yaml):
   1. every TP_* variable is a row of that program's table (or TP_KAFKA_* when the
      program passes kafka.* to librdkafka); the only other variable is libpq's PGPASSWORD;
-  2. every literal value fits the row: ints parse and lie in the range, bools are
-     true/false, strings non-empty unless the default is;
+  2. every literal value fits the row: ints, sizes and durations are plain numbers in the
+     range, enums one of their names, bools are true/false, strings non-empty unless the
+     default is;
   3. with the default values, every literal equals the table's default, except the
      deployment-specific rows of DEPLOYMENT below (each with its reason);
   4. what must agree across services agrees: the journal topic (and tp-query's
@@ -142,11 +143,19 @@ def check(path, mode):
                 problem("%s: %s is a literal: credentials come from Secrets" % (where, name))
             if row is None:
                 continue
-            if row.type == "int":
+            if row.type in ("int", "size", "duration"):
+                # sizes and durations also take units (4MiB, 30s): the chart writes plain numbers
                 if not re.fullmatch(r"-?\d+", v):
-                    problem("%s: %s=%r is not an int" % (where, name, v))
+                    problem("%s: %s=%r is not a plain %s" % (where, name, v, row.type))
                 elif not row.min <= int(v) <= row.max:
                     problem("%s: %s=%s outside %d..%d" % (where, name, v, row.min, row.max))
+            elif row.type == "number":
+                if not re.fullmatch(r"-?\d+(\.\d+)?", v):
+                    problem("%s: %s=%r is not a number" % (where, name, v))
+                elif not row.min <= float(v) <= row.max:
+                    problem("%s: %s=%s outside %d..%d" % (where, name, v, row.min, row.max))
+            elif row.type == "enum" and v.lower() not in row.values:
+                problem("%s: %s=%r is not one of %s" % (where, name, v, ", ".join(row.values)))
             elif row.type == "bool" and v.lower() not in BOOL:
                 problem("%s: %s=%r is not a bool" % (where, name, v))
             elif row.type == "string" and v == "" and row.default != "":
