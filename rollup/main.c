@@ -82,15 +82,7 @@ static void rollup_handle_metrics(struct http_request *req, void *arg)
     buf_release(&b);
 }
 
-static enum tp_err rollup_run_cb(void *arg, char *errstr, size_t errstr_size)
-{
-    return rollup_run(arg, errstr, errstr_size);
-}
-
-static void rollup_stop_cb(void *arg)
-{
-    rollup_stop(arg);
-}
+SERVICE_LOOP_ADAPTERS(rollup)
 
 int main(int argc, char **argv)
 {
@@ -134,8 +126,8 @@ int main(int argc, char **argv)
     const struct service_loop loop = {.routes = cfg.opts.once ? NULL : routes, /* once: no server */
                                       .n_routes = sizeof(routes) / sizeof(routes[0]),
                                       .http = &cfg.http,
-                                      .run = rollup_run_cb,
-                                      .stop = rollup_stop_cb,
+                                      .run = rollup_loop_run,
+                                      .stop = rollup_loop_stop,
                                       .stopping = "closing files",
                                       .arg = r};
     rc = service_run(&loop);
