@@ -524,15 +524,8 @@ long stream_client_read(struct stream_client *c, char *buf, size_t max)
         c->nl = nl;
     }
     bool end = n == 0 && c->ended;
-    if (c->off == c->len) {
-        c->off = c->len = 0;
-        /* an idle client keeps no big buffer */
-        if (c->cap > STREAM_BUF_START) {
-            st->buffered -= c->cap - STREAM_BUF_START;
-            c->cap = STREAM_BUF_START;
-            c->data = tp_realloc(c->data, c->cap);
-        }
-    }
+    if (c->off == c->len)
+        c->off = c->len = 0; /* (shrunk at a heartbeat when still empty: not on every drain) */
     pthread_mutex_unlock(&st->lock);
     return end ? -1 : (long)n;
 }
@@ -715,6 +708,13 @@ void stream_heartbeat(struct stream *st)
                 c->io.cut(c->io.arg);
             }
             continue;
+        }
+        /* an idle client keeps no big buffer */
+        if (c->off == c->len && c->cap > STREAM_BUF_START) {
+            st->buffered -= c->cap - STREAM_BUF_START;
+            c->off = c->len = 0;
+            c->cap = STREAM_BUF_START;
+            c->data = tp_realloc(c->data, c->cap);
         }
         stream_client_put(st, c, text, (size_t)n);
         stream_client_wake(c);

@@ -239,8 +239,11 @@ START_TEST(test_changes_fanned_out_exactly)
     ck_assert_str_eq(drain(c_fast), want); /* still fast */
     ck_assert_str_eq(drain(c_b), "");
 
-    /* a heartbeat carries the position */
+    /* a heartbeat carries the position, and shrinks the emptied buffers back to 4 KiB */
     stream_heartbeat(st);
+    struct stream_stats s0;
+    stream_stats(st, &s0);
+    ck_assert_uint_eq(s0.buffered_bytes, 4 * 4096);
     snprintf(want, sizeof(want), ": heartbeat\nid: %s\n\n", id(5));
     ck_assert_str_eq(drain(c_eu), want);
     struct stream_stats s;
