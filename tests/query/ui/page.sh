@@ -7,7 +7,7 @@
 # (test_page.py; the services are started as clients/python/tests/conftest.py
 # does it). Screenshots go to BIN_DIR/../ui-screenshots.
 #
-#   tests/query/ui/page.sh [BIN_DIR]      # BIN_DIR: else TP_BIN_DIR, else build/asan/bin
+#   tests/query/ui/page.sh [BIN_DIR [PYTEST_ARGS...]]   # BIN_DIR: else TP_BIN_DIR, else build/asan/bin
 #
 # chromium and chromium-driver come from scripts/install-deps (run here as root when
 # either is missing; it installs only what is missing). The venv is
@@ -20,6 +20,7 @@ PYTEST_VERSION=8.4.2
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 export TP_BIN_DIR="${1:-${TP_BIN_DIR:-$root/build/asan/bin}}"
+shift || true
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
 	if [[ $(id -u) -eq 0 ]]; then
@@ -36,4 +37,4 @@ export TP_UI_SCREENSHOTS="${TP_UI_SCREENSHOTS:-$TP_BIN_DIR/../ui-screenshots}"
 mkdir -p "$TP_UI_SCREENSHOTS"
 export PYTHONDONTWRITEBYTECODE=1
 cd "$root/tests/query/ui"
-exec "$py" -m pytest -p no:cacheprovider -q -x "$root/tests/query/ui/test_page.py"
+exec "$py" -m pytest -p no:cacheprovider -q -x "$root/tests/query/ui/test_page.py" "$@"
