@@ -8,6 +8,8 @@
 # does it). Screenshots go to BIN_DIR/../ui-screenshots.
 #
 #   tests/query/ui/page.sh [BIN_DIR [PYTEST_ARGS...]]   # BIN_DIR: else TP_BIN_DIR, else build/asan/bin
+#   tests/query/ui/page.sh --venv     # only make sure of chromium and the venv; print its python
+#                                     # (bench/page drives the page with the same pins)
 #
 # chromium and chromium-driver come from scripts/install-deps (run here as root when
 # either is missing; it installs only what is missing). The venv is
@@ -19,6 +21,11 @@ HTTPX_VERSION=0.28.1 # clients/python's conftest (the services' start) needs it
 PYTEST_VERSION=8.4.2
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+venv_only=0
+if [[ ${1:-} == --venv ]]; then
+	venv_only=1
+	shift
+fi
 export TP_BIN_DIR="${1:-${TP_BIN_DIR:-$root/build/asan/bin}}"
 shift || true
 
@@ -33,6 +40,10 @@ fi
 
 py=$(bash "$root/tests/support/pyvenv.sh" page --import selenium --import httpx --import pytest \
 	"selenium==$SELENIUM_VERSION" "httpx==$HTTPX_VERSION" "pytest==$PYTEST_VERSION")
+if [[ $venv_only == 1 ]]; then
+	printf '%s\n' "$py"
+	exit 0
+fi
 export TP_UI_SCREENSHOTS="${TP_UI_SCREENSHOTS:-$TP_BIN_DIR/../ui-screenshots}"
 mkdir -p "$TP_UI_SCREENSHOTS"
 export PYTHONDONTWRITEBYTECODE=1
