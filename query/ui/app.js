@@ -324,6 +324,7 @@
           setLive('retry', 'GET /v1/stream answered ' + r.status);
         } else {
           setLive('live', '');
+          unsay('info'); // an earlier stream's last word (overflow)
           delay = 1000;
           await readEvents(r.body.getReader(), gen, poke, (ms) => { delay = ms; });
         }

@@ -141,6 +141,25 @@ def enter_key(drv: webdriver.Chrome, key: str) -> None:
     drv.find_element(By.ID, "keyok").click()
 
 
+def test_served(svc: stackfix.Services) -> None:
+    """The page's files: open, this origin only, / and /ui redirect, unknown files 404."""
+    for path in ("/", "/ui"):
+        r = httpx.get(svc.query + path, timeout=10)
+        assert (r.status_code, r.headers["Location"]) == (302, "/ui/")
+    r = httpx.get(svc.query + "/ui/", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'none'; script-src 'self';")
+    assert "connect-src 'self'" in r.headers["Content-Security-Policy"]
+    assert r.text == (ROOT / "query" / "ui" / "index.html").read_text()
+    r = httpx.get(svc.query + "/ui/vendor/countries-110m.json", timeout=10)
+    assert (r.status_code, r.headers["Content-Type"]) == (200, "application/json")
+    assert r.content == (ROOT / "query" / "ui" / "vendor" / "countries-110m.json").read_bytes()
+    r = httpx.get(svc.query + "/ui/nope.js", timeout=10)
+    assert r.status_code == 404
+    assert r.json() == {"error": {"code": "not_found", "message": "no such file of the page"}}
+
+
 def test_wrong_key_shows_401(svc: stackfix.Services, fleet: Dict[str, dict], browser: webdriver.Chrome) -> None:
     browser.get(svc.query + "/")  # redirects to /ui/
     assert browser.current_url == svc.query + "/ui/"
