@@ -485,7 +485,7 @@
       x0 = 0; y0 = 0.15; x1 = 1; y1 = 0.85; // the world
     }
     const dx = Math.max(x1 - x0, 2e-4), dy = Math.max(y1 - y0, 2e-4);
-    const k = Math.min(W / dx, H / dy) * 0.85;
+    const k = Math.min(W / dx, H / dy) * 0.7; // a margin of land around the fleet
     state.view = { x0: (x0 + x1) / 2 - W / 2 / k, y0: (y0 + y1) / 2 - H / 2 / k, k };
   }
 
