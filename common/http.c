@@ -94,6 +94,7 @@ struct http_request {
     char *resp;
     size_t resp_len;
     const char *resp_type;
+    struct http_stream *stream; /* a streamed reply instead of resp */
     size_t n_headers;
     char *header_names[HTTP_REPLY_HEADERS_MAX];
     char *header_values[HTTP_REPLY_HEADERS_MAX];
@@ -168,6 +169,76 @@ static void http_store_reply(struct http_request *req, unsigned status, const ch
         MHD_resume_connection(req->conn);
 }
 
+/* ---- streamed replies ---- */
+
+struct http_stream {
+    struct MHD_Connection *conn;
+    int fd;
+    http_stream_read_fn read;
+    void (*done)(void *arg);
+    void *arg;
+    pthread_mutex_t lock;
+    bool suspended; /* by the reader, waiting for a wake */
+    bool pending;   /* woken since the reader last looked */
+};
+
+static ssize_t http_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct http_stream *s = cls;
+    (void)pos;
+    pthread_mutex_lock(&s->lock);
+    s->pending = false;
+    pthread_mutex_unlock(&s->lock);
+    long n = s->read(s->arg, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n > 0)
+        return (ssize_t)n;
+    /* nothing now: suspend unless a wake came meanwhile (then MHD calls again) */
+    pthread_mutex_lock(&s->lock);
+    if (!s->pending) {
+        s->suspended = true;
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+static void http_stream_free(void *cls)
+{
+    struct http_stream *s = cls;
+    s->done(s->arg);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static struct MHD_Response *http_stream_response(struct http_stream *s)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 16 * 1024, http_stream_reader, s, http_stream_free);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return r;
+}
+
+void http_stream_wake(struct http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->pending = true;
+    bool resume = s->suspended;
+    s->suspended = false;
+    pthread_mutex_unlock(&s->lock);
+    if (resume)
+        MHD_resume_connection(s->conn);
+}
+
+void http_stream_cut(struct http_stream *s)
+{
+    if (s->fd >= 0)
+        shutdown(s->fd, SHUT_RDWR);
+    http_stream_wake(s); /* a suspended connection notices the cut once resumed */
+}
+
 /* Queues the stored reply on the connection; called on the server thread. */
 static enum MHD_Result http_queue(struct http_request *req)
 {
@@ -179,7 +250,9 @@ static enum MHD_Result http_queue(struct http_request *req)
     req->ready = false;
     req->queued = true;
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
+        req->stream
+            ? http_stream_response(req->stream)
+            : MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
     req->resp = NULL;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
     for (size_t i = 0; i < req->n_headers; i++)
@@ -815,6 +888,26 @@ void http_reply(struct http_request *req, unsigned status, const char *content_t
                 const char *body, size_t len)
 {
     http_store_reply(req, status, content_type, tp_strndup(body, len), len);
+}
+
+struct http_stream *http_reply_stream(struct http_request *req, unsigned status,
+                                      const char *content_type, http_stream_read_fn read,
+                                      void (*done)(void *arg), void *arg)
+{
+    struct http_stream *s = tp_calloc(1, sizeof(*s));
+    s->conn = req->conn;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci ? ci->connect_fd : -1;
+    s->read = read;
+    s->done = done;
+    s->arg = arg;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_lock(&req->lock);
+    req->stream = s;
+    pthread_mutex_unlock(&req->lock);
+    http_store_reply(req, status, content_type, NULL, 0);
+    return s;
 }
 
 void http_reply_json(struct http_request *req, unsigned status, struct buf *body)

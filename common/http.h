@@ -160,4 +160,27 @@ void http_reply_json(struct http_request *req, unsigned status, struct buf *body
 void http_reply_error(struct http_request *req, unsigned status, const char *code, const char *fmt,
                       ...) __attribute__((format(printf, 4, 5)));
 
+/*
+ * Streamed replies (Server-Sent Events): the body comes from read(arg, buf,
+ * max) as the connection can take it, on a server thread. read returns the
+ * bytes it put in buf (1..max), 0 when it has nothing now (the connection is
+ * then suspended, no thread waits, until http_stream_wake), or -1 at the
+ * end (the connection is closed after what was sent). done(arg) is called
+ * once, on a server thread, when the reply ends for any reason (the end,
+ * the client gone, the server stopping); after it, the stream is freed and
+ * http_stream_wake must not be called. Returns the stream handle (borrowed,
+ * valid until done). Sent chunked, with "Connection: close".
+ */
+struct http_stream;
+typedef long (*http_stream_read_fn)(void *arg, char *buf, size_t max);
+struct http_stream *http_reply_stream(struct http_request *req, unsigned status,
+                                      const char *content_type, http_stream_read_fn read,
+                                      void (*done)(void *arg), void *arg);
+/* Data (or the end) is ready: resumes a suspended stream so read is called again. Any
+ * thread; never after done. */
+void http_stream_wake(struct http_stream *s);
+/* Cuts the connection now (shutdown(2) of its socket: a client that stopped reading); done
+ * follows on a server thread. Any thread; never after done. */
+void http_stream_cut(struct http_stream *s);
+
 #endif

@@ -23,6 +23,7 @@ const struct http_route *query_api_routes(struct query_api *api, size_t *n)
         {"GET", "/v1/devices/*", 0, devices_handle_get, api},
         {"GET", "/v1/devices/*/series", 0, series_handle, api},
         {"GET", "/v1/fleet/summary", 0, summary_handle, api},
+        {"GET", "/v1/stream", 0, stream_handle, api},
         {"GET", "/healthz", 0, service_handle_health, NULL},
         {"GET", "/readyz", 0, query_api_handle_ready, api},
         {"GET", "/metrics", 0, query_api_handle_metrics, api},
@@ -143,11 +144,16 @@ static bool api_wait_added(struct http_request *req, enum waiter_add_result r)
     return false;
 }
 
-static bool api_auth(struct query_api *api, struct http_request *req)
+static bool api_auth(struct query_api *api, struct http_request *req, bool query_key)
 {
-    char why[128];
-    if (api->keys &&
-        !apikeys_check(api->keys, http_request_header(req, "Authorization"), why, sizeof(why))) {
+    char why[128], header[600];
+    const char *h = http_request_header(req, "Authorization");
+    const char *q = query_key ? http_request_query(req, "access_token") : NULL;
+    if (!h && q && strlen(q) < sizeof(header) - 8) {
+        snprintf(header, sizeof(header), "Bearer %s", q);
+        h = header;
+    }
+    if (api->keys && !apikeys_check(api->keys, h, why, sizeof(why))) {
         query_error_reply(req, QERR_UNAUTHORIZED, "%s", why);
         return false;
     }
@@ -171,7 +177,7 @@ bool query_api_begin(struct query_api *api, struct http_request *req)
 {
     char errstr[512];
     const char *text;
-    if (!api_auth(api, req))
+    if (!api_auth(api, req, false))
         return false;
     struct query_api_req *r = query_api_req_of(req);
     if (r->wait)
@@ -206,10 +212,10 @@ bool query_api_begin(struct query_api *api, struct http_request *req)
     return api_wait_added(req, waiter_add(api->waiter, req, e));
 }
 
-bool query_api_begin_search(struct query_api *api, struct http_request *req)
+static bool api_begin_search(struct query_api *api, struct http_request *req, bool query_key)
 {
     const char *text;
-    if (!api_auth(api, req))
+    if (!api_auth(api, req, query_key))
         return false;
     struct query_api_req *r = query_api_req_of(req);
     if (r->wait)
@@ -235,6 +241,16 @@ bool query_api_begin_search(struct query_api *api, struct http_request *req)
         return false;
     }
     return api_wait_added(req, search_wait_add(api->search, req, e));
+}
+
+bool query_api_begin_search(struct query_api *api, struct http_request *req)
+{
+    return api_begin_search(api, req, false);
+}
+
+bool query_api_begin_stream(struct query_api *api, struct http_request *req)
+{
+    return api_begin_search(api, req, true);
 }
 
 static bool api_arg(void *arg, const char *key, const char *value)
@@ -317,6 +333,8 @@ void query_api_handle_metrics(struct http_request *req, void *arg)
         search_metrics(api->search, &b);
     if (api->lookup)
         lookup_metrics(api->lookup, &b);
+    if (api->stream)
+        stream_metrics(api->stream, &b);
     pool_stats(api->pool, &open, &idle);
     metrics_sample(&b, "tp_query_pool_connections", "gauge", "database connections open", NULL,
                    (double)open);

@@ -26,10 +26,11 @@
 #include "common/pool.h"
 #include "lookup.h"
 #include "search.h"
+#include "stream.h"
 #include "waiter.h"
 
 #define QUERY_API_POOL_WAIT_MS 2000
-#define QUERY_API_N_ROUTES     9
+#define QUERY_API_N_ROUTES     10
 
 struct query_settings {
     long online_window_s;      /* query.online_window_s */
@@ -43,6 +44,7 @@ struct query_api {
     struct waiter *waiter;      /* read-your-writes */
     struct search *search;      /* the list's and summary's index */
     struct lookup *lookup;      /* batched GET /v1/devices/{id}; NULL: one statement each */
+    struct stream *stream;      /* GET /v1/stream */
     struct http_server *srv;    /* borrowed, for /metrics; set once listening */
     struct query_settings settings;
     struct metrics_histogram lookup_latency; /* GET /v1/devices/{id} */
@@ -88,6 +90,9 @@ bool query_api_begin(struct query_api *api, struct http_request *req);
  * is not loaded yet).
  */
 bool query_api_begin_search(struct query_api *api, struct http_request *req);
+/* query_api_begin_search for GET /v1/stream: the API key may also come as ?access_token=
+ * (browsers' EventSource sends no headers). */
+bool query_api_begin_stream(struct query_api *api, struct http_request *req);
 /* The request's query arguments (borrowed from it). */
 void query_api_args(struct http_request *req, struct params_args *a);
 /* The device id of the path, or NULL after answering 400 invalid_device_id. */

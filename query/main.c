@@ -22,6 +22,7 @@ struct query_config {
     struct search_settings search;
     bool lookup_batch;
     struct lookup_settings lookup;
+    struct stream_settings stream;
     bool auth;
     char *api_keys;
     char *api_keys_file;
@@ -59,6 +60,17 @@ static const struct config_entry query_rows[] = {
     CONFIG_ROW_MS("query.search_refresh_ms", Q, search.refresh_ms, "1000", 10, 60000,
                   "how often the search index (list, summary) reads the twins written since its "
                   "last snapshot"),
+    CONFIG_ROW_INT("query.stream_max_clients", Q, stream.max_clients, "1000", 0, 100000,
+                   "GET /v1/stream connections open at once (503 overloaded past it)"),
+    CONFIG_ROW_SIZE("query.stream_client_buffer", Q, stream.client_buffer, "1048576", 4096,
+                    67108864,
+                    "bytes of events one stream client may have unsent; past it the client gets "
+                    "a final event: overflow and is cut"),
+    CONFIG_ROW_INT("query.stream_ring", Q, stream.ring, "100000", 1, 10000000,
+                   "recent change events kept in memory so a stream resumes with "
+                   "Last-Event-ID (older positions get event: reset)"),
+    CONFIG_ROW_MS("query.stream_heartbeat_ms", Q, stream.heartbeat_ms, "15000", 100, 300000,
+                  "a heartbeat comment on every stream this often"),
     CONFIG_ROW_ENUM("query.lookup_batch", Q, lookup_batch, "on", query_on_off,
                     "on: concurrent GET /v1/devices/{id} are fetched together, one statement per "
                     "batch (query.lookup_threads connections); off: one statement each on the "
@@ -161,6 +173,7 @@ static void query_drain(void *arg)
     struct query_api *api = arg;
     lookup_stop(api->lookup);
     search_stop(api->search);
+    stream_stop(api->stream);
     waiter_stop(api->waiter, 5000);
 }
 
@@ -179,6 +192,8 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    api.stream = stream_new(&cfg.stream);
+    cfg.search.feed = stream_feed(api.stream);
     api.search = search_new(&cfg.search);
     if (cfg.lookup_batch)
         api.lookup = lookup_new(&cfg.lookup);
@@ -198,6 +213,7 @@ int main(int argc, char **argv)
 out:
     lookup_free(api.lookup);
     search_free(api.search);
+    stream_free(api.stream);
     waiter_free(api.waiter);
     pool_free(api.pool);
     config_release(query_rows, query_table.n, &cfg, NULL);

@@ -104,14 +104,17 @@ static const char *search_dict_name(struct search_dict *d, uint32_t id)
 /* ---- entries ---- */
 
 /*
- * One twin: 32 bytes plus one block of 12 bytes per metric and its id:
- *   double values[n] | uint32_t names[n] | device_id NUL-terminated
+ * One twin: 40 bytes plus one block of 16 bytes per metric and its id:
+ *   double values[n] | uint32_t names[n] | uint32_t fps[n] | device_id NUL-terminated
+ * (fps: a fingerprint of each metric's value, time and count, and loc_fp of the location:
+ * what the change feed compares a new record with)
  */
 struct search_entry {
     uint8_t *blk;
     int64_t last_seen_ms;
     uint32_t attr[PARAMS_N_ATTRS]; /* dictionary ids; 0 = absent */
     uint32_t n;                    /* metrics */
+    uint32_t loc_fp;               /* 0: no location */
 };
 
 static inline const double *entry_values(const struct search_entry *e)
@@ -124,14 +127,19 @@ static inline const uint32_t *entry_names(const struct search_entry *e)
     return (const uint32_t *)(const void *)(e->blk + 8 * (size_t)e->n);
 }
 
+static inline const uint32_t *entry_fps(const struct search_entry *e)
+{
+    return (const uint32_t *)(const void *)(e->blk + 12 * (size_t)e->n);
+}
+
 static inline const char *entry_id(const struct search_entry *e)
 {
-    return (const char *)e->blk + 12 * (size_t)e->n;
+    return (const char *)e->blk + 16 * (size_t)e->n;
 }
 
 static size_t entry_blk_bytes(const struct search_entry *e)
 {
-    return 12 * (size_t)e->n + strlen(entry_id(e)) + 1;
+    return 16 * (size_t)e->n + strlen(entry_id(e)) + 1;
 }
 
 /* A position in the last_seen order: the entry's last_seen and index (ties by index, which is
@@ -147,6 +155,7 @@ struct search_index {
     size_t n;
     size_t blk_bytes;
     struct search_dict dict;
+    const struct search_feed *feed; /* NULL: none */
 };
 
 struct search_index *search_index_new(void)
@@ -177,6 +186,11 @@ void search_index_free(struct search_index *ix)
     free(ix);
 }
 
+void search_index_set_feed(struct search_index *ix, const struct search_feed *feed)
+{
+    ix->feed = feed;
+}
+
 size_t search_index_count(const struct search_index *ix)
 {
     return ix->n;
@@ -194,19 +208,23 @@ struct search_stage {
     struct search_entry *e;
     size_t n, cap;
     size_t bad;
+    bool reload;                 /* every row: no change feed */
     struct twin_view_metric *vm; /* the view's metrics array */
+    bool *mchg;                  /* the change feed's metric_changed */
 };
 
 static void search_stage_init(struct search_stage *st)
 {
     memset(st, 0, sizeof(*st));
     st->vm = tp_malloc(TWIN_VIEW_METRICS_MAX * sizeof(*st->vm));
+    st->mchg = tp_malloc(TWIN_VIEW_METRICS_MAX * sizeof(*st->mchg));
 }
 
 static void search_stage_release(struct search_stage *st)
 {
     search_entries_free(st->e, st->n);
     free(st->vm);
+    free(st->mchg);
     memset(st, 0, sizeof(*st));
 }
 
@@ -218,6 +236,84 @@ static bool search_id_ok(const char *id, size_t len)
     memcpy(tmp, id, len);
     tmp[len] = '\0';
     return params_device_id_ok(tmp);
+}
+
+static uint32_t search_fp(const void *p, size_t len)
+{
+    uint64_t h = search_hash(p, len);
+    uint32_t f = (uint32_t)(h ^ (h >> 32));
+    return f ? f : 1; /* 0 means absent */
+}
+
+static uint32_t search_metric_fp(const struct twin_view_metric *m)
+{
+    struct {
+        double v;
+        int64_t ts, count;
+    } k = {m->value, m->ts_ms, m->count};
+    return search_fp(&k, sizeof(k));
+}
+
+static uint32_t search_loc_fp(const struct twin_view *v)
+{
+    if (!v->has_location)
+        return 0;
+    struct {
+        double loc[TWIN_LOC_N];
+        int64_t ts;
+        unsigned mask;
+    } k;
+    memset(&k, 0, sizeof(k));
+    for (int i = 0; i < TWIN_LOC_N; i++)
+        k.loc[i] = v->loc_mask & (1u << i) ? v->loc[i] : 0;
+    k.ts = v->location_ts_ms;
+    k.mask = v->loc_mask;
+    return search_fp(&k, sizeof(k));
+}
+
+static size_t search_lower_bound(const struct search_index *ix, const char *id);
+
+/* The change feed's call for entry e (its view v) against the entry the index holds. */
+static void search_feed_change(struct search_index *ix, struct search_stage *st,
+                               const struct search_entry *e, const struct twin_view *v,
+                               int64_t version)
+{
+    const char *id = entry_id(e);
+    size_t k = search_lower_bound(ix, id);
+    const struct search_entry *old =
+        k < ix->n && !strcmp(entry_id(&ix->e[k]), id) ? &ix->e[k] : NULL;
+    struct search_change c = {id, version, v, 0, st->mchg};
+    if (!old) {
+        c.changed = SEARCH_CHANGED_NEW | SEARCH_CHANGED_LAST_SEEN | SEARCH_CHANGED_ATTRIBUTES |
+                    (v->has_location ? SEARCH_CHANGED_LOCATION : 0);
+        for (size_t i = 0; i < v->n_metrics; i++)
+            st->mchg[i] = true;
+    } else {
+        if (old->last_seen_ms != e->last_seen_ms)
+            c.changed |= SEARCH_CHANGED_LAST_SEEN;
+        if (old->loc_fp != e->loc_fp)
+            c.changed |= SEARCH_CHANGED_LOCATION;
+        if (memcmp(old->attr, e->attr, sizeof(old->attr)) != 0)
+            c.changed |= SEARCH_CHANGED_ATTRIBUTES;
+        /* the entry's metrics are the view's finite ones, in its order */
+        const uint32_t *on = entry_names(old), *ofp = entry_fps(old), *nn = entry_names(e),
+                       *nfp = entry_fps(e);
+        size_t j = 0;
+        for (size_t i = 0; i < v->n_metrics; i++) {
+            const struct twin_view_metric *m = &v->metrics[i];
+            st->mchg[i] = true;
+            if (!isfinite(m->value) || !m->name.p)
+                continue; /* not held: reported as changed */
+            uint32_t name = nn[j], fp = nfp[j];
+            j++;
+            for (uint32_t q = 0; q < old->n; q++)
+                if (on[q] == name) {
+                    st->mchg[i] = ofp[q] != fp;
+                    break;
+                }
+        }
+    }
+    ix->feed->change(ix->feed->arg, &c);
 }
 
 static void search_stage_add(struct search_index *ix, struct search_stage *st,
@@ -234,10 +330,12 @@ static void search_stage_add(struct search_index *ix, struct search_stage *st,
     for (size_t i = 0; i < v.n_metrics; i++)
         if (isfinite(v.metrics[i].value) && v.metrics[i].name.p)
             n++;
-    struct search_entry e = {.last_seen_ms = v.last_seen_ms, .n = (uint32_t)n};
-    e.blk = tp_malloc(12 * n + r->id_len + 1);
+    struct search_entry e = {
+        .last_seen_ms = v.last_seen_ms, .n = (uint32_t)n, .loc_fp = search_loc_fp(&v)};
+    e.blk = tp_malloc(16 * n + r->id_len + 1);
     double *vals = (double *)(void *)e.blk;
     uint32_t *names = (uint32_t *)(void *)(e.blk + 8 * n);
+    uint32_t *fps = (uint32_t *)(void *)(e.blk + 12 * n);
     size_t k = 0;
     for (size_t i = 0; i < v.n_metrics; i++) {
         const struct twin_view_metric *m = &v.metrics[i];
@@ -245,16 +343,19 @@ static void search_stage_add(struct search_index *ix, struct search_stage *st,
             continue;
         vals[k] = m->value;
         names[k] = search_dict_intern(&ix->dict, m->name.p, m->name.len);
+        fps[k] = search_metric_fp(m);
         k++;
     }
-    memcpy(e.blk + 12 * n, r->id, r->id_len);
-    e.blk[12 * n + r->id_len] = '\0';
+    memcpy(e.blk + 16 * n, r->id, r->id_len);
+    e.blk[16 * n + r->id_len] = '\0';
     const struct twin_str *attrs[PARAMS_N_ATTRS];
     attrs[PARAMS_MODEL] = &v.model;
     attrs[PARAMS_REGION] = &v.region;
     attrs[PARAMS_FIRMWARE] = &v.firmware;
     for (int a = 0; a < PARAMS_N_ATTRS; a++)
         e.attr[a] = attrs[a]->p ? search_dict_intern(&ix->dict, attrs[a]->p, attrs[a]->len) : 0;
+    if (ix->feed && !st->reload)
+        search_feed_change(ix, st, &e, &v, v.events);
     if (st->n == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 1024;
         st->e = tp_realloc(st->e, st->cap * sizeof(*st->e));
@@ -431,12 +532,15 @@ void search_index_apply(struct search_index *ix, const struct search_row *rows, 
 {
     struct search_stage st;
     search_stage_init(&st);
+    st.reload = reload;
     for (size_t i = 0; i < n; i++)
         search_stage_add(ix, &st, &rows[i]);
     if (bad)
         *bad = st.bad;
     search_stage_commit(ix, &st, reload, lock, lock_arg);
     search_stage_release(&st);
+    if (ix->feed)
+        ix->feed->end(ix->feed->arg, true, reload);
 }
 
 /* ---- reading: filters, pages, summary ---- */
@@ -816,6 +920,7 @@ static bool search_refresh(struct search *s)
     /* the same snapshot (same xmin, xmax and in-progress list): nothing committed since */
     bool same = !reload && !strcmp(snap, s->prev);
     const char *dp[] = {s->prev};
+    st.reload = reload;
     if (same)
         goto read;
     if (pg_exec_params(s->db, reload ? search_all_sql : search_delta_sql, reload ? 0 : 1, dp,
@@ -848,6 +953,8 @@ read:
         log_warn("search index: %zu twin rows with an unreadable record skipped", st.bad);
     size_t bad = st.bad;
     search_stage_commit(s->ix, &st, reload, search_rwlock, s);
+    if (s->ix->feed && (reload || !same))
+        s->ix->feed->end(s->ix->feed->arg, true, reload);
     free(s->prev);
     s->prev = snap;
     snap = NULL;
@@ -875,6 +982,8 @@ read:
     goto out;
 fail:
     log_warn("search index: refresh failed: %s", errstr);
+    if (s->ix->feed)
+        s->ix->feed->end(s->ix->feed->arg, false, false);
     PQclear(res);
     if (s->db && PQstatus(s->db) != CONNECTION_OK) {
         PQfinish(s->db);
@@ -982,6 +1091,7 @@ struct search *search_new(const struct search_settings *set)
     s->group = tp_strdup(set->group);
     s->topic = tp_strdup(set->topic);
     s->ix = search_index_new();
+    search_index_set_feed(s->ix, set->feed);
     s->release = tp_calloc(set->max_waiting ? set->max_waiting : 1, sizeof(*s->release));
     pthread_rwlock_init(&s->rw, NULL);
     pthread_mutex_init(&s->lock, NULL);

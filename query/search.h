@@ -88,6 +88,36 @@ struct search_row {
 };
 
 /*
+ * The change feed (the change stream, stream.h): what a refresh (or
+ * search_index_apply without reload) changed, compared with the entry the
+ * index held. Borrowed for the call of change().
+ */
+enum search_changed {
+    SEARCH_CHANGED_NEW = 1u << 0, /* the device was not in the index: everything is new */
+    SEARCH_CHANGED_LAST_SEEN = 1u << 1,
+    SEARCH_CHANGED_LOCATION = 1u << 2,
+    SEARCH_CHANGED_ATTRIBUTES = 1u << 3,
+};
+struct search_change {
+    const char *device_id;        /* NUL-terminated */
+    int64_t version;              /* twins.version: the record's events (the projector keeps
+                                     them equal) */
+    const struct twin_view *view; /* the new record */
+    unsigned changed;             /* enum search_changed bits */
+    const bool *metric_changed;   /* [view->n_metrics]: value, time or count differ */
+};
+struct search_feed {
+    /* each changed row, on the writer's thread, before the change is visible */
+    void (*change)(void *arg, const struct search_change *c);
+    /* the changes since the last end() became visible (ok), or were dropped (!ok: the refresh
+     * failed); reload: the index was rebuilt from every row (no change() calls) */
+    void (*end)(void *arg, bool ok, bool reload);
+    void *arg;
+};
+/* Attaches a feed (borrowed for the index's life; NULL: none). Before any apply. */
+void search_index_set_feed(struct search_index *ix, const struct search_feed *feed);
+
+/*
  * Applies rows (any order; ids unique) to the index: a row of a known
  * device replaces its entry, an unknown device is added. With reload the
  * index becomes exactly rows. A row whose id is not a device id or whose
@@ -128,6 +158,7 @@ struct search_settings {
     int min_gap_ms;     /* refresh interval while requests wait (query.consistency_poll_ms) */
     size_t max_waiting; /* query.consistency_max_waiting */
     int statement_timeout_ms;
+    const struct search_feed *feed; /* the change stream; NULL: none */
 };
 
 struct search;

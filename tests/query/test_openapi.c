@@ -20,6 +20,7 @@
 #include "query/api.h"
 #include "query/errors.h"
 #include "query/params.h"
+#include "query/stream.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
 
@@ -291,11 +292,21 @@ static enum tp_err parse_summary(const struct params_args *a)
     return params_summary_parse(a, &p, err, sizeof(err));
 }
 
+static enum tp_err parse_stream(const struct params_args *a)
+{
+    struct stream_filter *f = NULL;
+    char err[256];
+    enum tp_err e = stream_filter_parse(a, &f, err, sizeof(err));
+    stream_filter_free(f);
+    return e;
+}
+
 START_TEST(test_parameters_are_accepted)
 {
     check_parameters("/v1/devices", parse_list);
     check_parameters("/v1/devices/{id}/series", parse_series);
     check_parameters("/v1/fleet/summary", parse_summary);
+    check_parameters("/v1/stream", parse_stream);
 }
 END_TEST
 

@@ -134,7 +134,7 @@ class Stack:
 class Services:
     """tp-ingest (auth off), tp-projector and tp-query (QUERY_KEY) on one Stack."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, query_env: Optional[Dict[str, str]] = None) -> None:
         self.stack = stack
         self.ingest = stack.start("tp-ingest", {"TP_AUTH_MODE": "off"})
         self.projector = stack.start(
@@ -149,6 +149,7 @@ class Services:
                 # read-your-writes: the offsets of this projector on this topic
                 "TP_QUERY_PROJECTOR_GROUP": stack.topic,
                 "TP_QUERY_TOPIC": stack.topic,
+                **(query_env or {}),
             },
         )
 
@@ -177,13 +178,13 @@ class Services:
 
 
 @contextlib.contextmanager
-def running_services(name: str) -> Iterator[Services]:
+def running_services(name: str, query_env: Optional[Dict[str, str]] = None) -> Iterator[Services]:
     """A database and topic of their own with the three services; every
     service must stop cleanly (exit 0) on SIGTERM at the end."""
     stack = Stack(name)
     stack.create_db()
     try:
-        svc = Services(stack)
+        svc = Services(stack, query_env)
         yield svc
         codes = stack.stop_all()
         assert codes == {"tp-query": 0, "tp-projector": 0, "tp-ingest": 0}, codes

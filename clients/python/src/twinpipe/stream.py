@@ -23,21 +23,29 @@ Two parts:
   Error answers are mapped like every other call; 503/504 and connection
   failures are retried, others (401, 404, 400) raised at once.
 
-The event format this client expects from tp-query (the stream is not
-served yet; README.md says what is assumed)::
+The event format of tp-query (query/README.md)::
 
-    id: <opaque resume position>
+    retry: 1000
+    id: <process>-<sequence>
+
+    id: <process>-<sequence>
     event: change
     data: {"device_id":"veh-000007","version":21,"changed":{...}}
 
     : heartbeat
+    id: <process>-<sequence>
 
     event: reset
-    data: {"reason":"..."}
+    data: {"reason":"unknown_position"}
 
+    event: overflow
+    data: {"reason":"client_buffer_full","buffer_bytes":1048576}
+
+Id-only blocks (the first one, heartbeats) move the resume position.
 Heartbeats are comment lines or ``event: heartbeat``; they are not
 yielded unless ``heartbeats=True`` (as :class:`StreamEvent` with event
-``"heartbeat"``).
+``"heartbeat"``). ``overflow`` is yielded like any event; the connection
+then ends and the stream reconnects from the last id.
 """
 
 from __future__ import annotations
