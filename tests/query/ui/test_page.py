@@ -176,8 +176,8 @@ def test_wrong_key_shows_401(svc: stackfix.Services, fleet: Dict[str, dict], bro
 def test_fleet_on_map(svc: stackfix.Services, fleet: Dict[str, dict], browser: webdriver.Chrome) -> None:
     enter_key(browser, KEY)
     wait_for("every page read", lambda: browser.execute_script("return document.body.dataset.allLoaded"))
-    #DEV wait_for("the stream", lambda: text(browser, "#live") == "live")
-    #DEV assert message(browser)["hidden"] is True
+    wait_for("the stream", lambda: text(browser, "#live") == "live")
+    assert message(browser)["hidden"] is True
     summary = fleet_count(svc)
     assert summary == DEVICES
     assert text(browser, "#count-fleet") == str(summary)
