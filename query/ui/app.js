@@ -242,6 +242,16 @@
   }
 
   let summaryTimer = null;
+  let summaryLater = null;
+  function summarySoon() {
+    const gen = state.gen;
+    if (!summaryLater) {
+      summaryLater = setTimeout(() => {
+        summaryLater = null;
+        loadSummary(gen).catch(fail);
+      }, 500);
+    }
+  }
   function disconnect() {
     state.gen++;
     if (state.streamCtrl) state.streamCtrl.abort();
@@ -405,6 +415,7 @@
       $('count-loaded').textContent = state.devices.size;
       need = true;
     }
+    if (need) summarySoon(); // a device new to the page: the fleet's counts moved
     d.v = c.version;
     const ch = c.changed;
     if (!ch || Array.isArray(ch) || typeof ch !== 'object') {
@@ -957,9 +968,15 @@
       tr.insertCell().textContent = name;
       for (const k of ['value', 'min', 'max', 'sum', 'count', 'ts']) {
         const td = tr.insertCell();
-        td.textContent = fmt(m[k]);
         td.dataset.k = name + '.' + k;
-        if (k === 'ts' && m.ts !== null) td.title = new Date(m.ts).toISOString();
+        if (k === 'ts' && typeof m.ts === 'number') { // device time, ms: shown as UTC time of day
+          const iso = new Date(m.ts).toISOString();
+          td.textContent = iso.slice(11);
+          td.title = iso + ' (' + m.ts + ')';
+          td.dataset.v = m.ts;
+        } else {
+          td.textContent = fmt(m[k]);
+        }
       }
     }
     const sel = $('chart-metric');
@@ -1018,6 +1035,14 @@
     line.setAttribute('class', 'avg');
     line.setAttribute('points', b.map((x) => X(mid(x)) + ',' + Y(x.avg)).join(' '));
     svg.appendChild(line);
+    for (const x of b) { // each bucket's average, also when there is one
+      const c = document.createElementNS(NS, 'circle');
+      c.setAttribute('class', 'dot');
+      c.setAttribute('cx', X(mid(x)));
+      c.setAttribute('cy', Y(x.avg));
+      c.setAttribute('r', 2.5);
+      svg.appendChild(c);
+    }
     const text = (x, y, t, anchor) => {
       const e = document.createElementNS(NS, 'text');
       e.setAttribute('x', x);

@@ -110,7 +110,7 @@ def fleet(svc: stackfix.Services) -> Dict[str, dict]:
 def browser() -> Iterator[webdriver.Chrome]:
     opts = Options()
     opts.binary_location = "/usr/bin/chromium"
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,900",
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1050",
               "--force-device-scale-factor=1"):
         opts.add_argument(a)
     drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
@@ -258,8 +258,14 @@ def check_panel(svc: stackfix.Services, browser: webdriver.Chrome, dev: str) -> 
     names = browser.execute_script("return Array.from(document.querySelectorAll('#panel-metrics tbody tr')).map(r => r.dataset.metric)")
     assert names == list(t["metrics"])
     for name, m in t["metrics"].items():
-        for k in ("value", "min", "max", "sum", "count", "ts"):
+        for k in ("value", "min", "max", "sum", "count"):
             assert same(shown(browser, f"{name}.{k}"), m[k]), (name, k, shown(browser, f"{name}.{k}"), m[k])
+        # the device time: its UTC time of day to the millisecond, the whole value in the cell's data
+        ts = browser.execute_script(
+            "const e = document.querySelector('#panel td[data-k=\"' + arguments[0] + '\"]');"
+            "return [e.textContent, e.dataset.v];", f"{name}.ts")
+        ms = m["ts"]
+        assert ts == [time.strftime("%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000), str(ms)], (name, ts, ms)
     return t
 
 
