@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "common/pool.h"
+#include "ui.h"
 
 /* The options of the query modules, filled by the table; query_check derives the shared ones. */
 struct query_config {
@@ -197,7 +198,10 @@ int main(int argc, char **argv)
     if (cfg.lookup_batch)
         api.lookup = lookup_new(&cfg.lookup);
     size_t n_routes;
-    const struct http_route *routes = query_api_routes(&api, &n_routes);
+    const struct http_route *api_routes = query_api_routes(&api, &n_routes);
+    struct http_route routes[QUERY_API_N_ROUTES + UI_N_ROUTES]; /* the API's, then the page's */
+    memcpy(routes, api_routes, n_routes * sizeof(routes[0]));
+    n_routes += ui_routes(routes + n_routes);
     const struct service_loop loop = {.routes = routes,
                                       .n_routes = n_routes,
                                       .http = &cfg.http,
