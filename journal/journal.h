@@ -133,7 +133,8 @@ enum tp_err journal_dlq_topic_ensure(const struct journal_config *cfg, const cha
 enum tp_err journal_topic_end_offsets(const struct journal_config *cfg, int timeout_ms,
                                       int64_t *ends, size_t max, size_t *n, char *errstr,
                                       size_t errstr_size);
-/* The topic's retention.ms as the broker describes it (DescribeConfigs), e.g. "-1". */
+/* The topic's retention.ms as the broker describes it (DescribeConfigs), e.g. "-1"; a topic
+ * the broker does not know yet (just created) is asked again until timeout_ms. */
 enum tp_err journal_topic_retention(const struct journal_config *cfg, int timeout_ms, char *out,
                                     size_t out_size, char *errstr, size_t errstr_size);
 /* Deletes the events before before[i] of partitions[i] (Admin API DeleteRecords): their first

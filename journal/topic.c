@@ -1,6 +1,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/mem.h"
@@ -51,6 +52,13 @@ static int64_t topic_retention_wanted(const struct journal_config *cfg)
 }
 
 /* retention.ms of the topic from DescribeConfigs into out. */
+static int64_t topic_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static enum tp_err topic_describe_retention(rd_kafka_t *rk, const char *topic, int timeout_ms,
                                             char *out, size_t out_size, char *errstr,
                                             size_t errstr_size)
@@ -110,8 +118,18 @@ enum tp_err journal_topic_retention(const struct journal_config *cfg, int timeou
     rd_kafka_t *rk = topic_client_new(cfg, errstr, errstr_size);
     if (!rk)
         return TP_KAFKA;
-    enum tp_err ret =
-        topic_describe_retention(rk, cfg->topic, timeout_ms, out, out_size, errstr, errstr_size);
+    /* A topic created a moment ago may not be known to the broker that answers yet (KRaft
+     * propagates its metadata): an unknown topic is asked again until timeout_ms. */
+    int64_t deadline = topic_now_ms() + timeout_ms;
+    enum tp_err ret;
+    for (;;) {
+        int left = (int)(deadline - topic_now_ms());
+        ret = topic_describe_retention(rk, cfg->topic, left > 0 ? left : 1, out, out_size, errstr,
+                                       errstr_size);
+        if (ret != TP_NOT_FOUND || topic_now_ms() + 100 >= deadline)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    }
     rd_kafka_destroy(rk);
     return ret;
 }
