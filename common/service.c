@@ -134,12 +134,16 @@ struct service_beat *service_beat_new(struct service_health *h, const char *name
 
 void service_beat(struct service_beat *b)
 {
+    if (!b)
+        return;
     atomic_store(&b->last_ms, b->health->now_ms());
     atomic_store(&b->idle, false);
 }
 
 void service_beat_idle(struct service_beat *b)
 {
+    if (!b)
+        return;
     atomic_store(&b->idle, true);
     atomic_store(&b->last_ms, b->health->now_ms());
 }

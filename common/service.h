@@ -55,6 +55,8 @@ extern const char *const service_log_formats[];
     CONFIG_ROW_ENUM("log.format", type, field, "text", service_log_formats,                        \
                     "text (one line: time, level, service: message key=value) or json (one "       \
                     "object a line: ts, level, service, msg, fields)")
+/* health.stall_s's default, ms: a bound for modules given 0. */
+#define SERVICE_STALL_DEFAULT_MS 300000
 /* The health.stall_s row of a service with loops (service_beat_new); its field holds ms. */
 #define SERVICE_HEALTH_ENTRY(type, field)                                                          \
     CONFIG_ROW_S("health.stall_s", type, field, "300", 1, 86400,                                   \
@@ -143,7 +145,7 @@ struct service_health *service_health_default(void);
  * heartbeat nobody reads comes back (the loop runs unwatched). */
 struct service_beat *service_beat_new(struct service_health *health, const char *name,
                                       int64_t stall_ms);
-/* The loop turned: busy and alive now. */
+/* The loop turned: busy and alive now. NULL (no heartbeat yet) is a no-op, as below. */
 void service_beat(struct service_beat *b);
 /* The loop waits for work it does not start itself: never stalled until its next beat. */
 void service_beat_idle(struct service_beat *b);

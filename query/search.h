@@ -128,6 +128,7 @@ struct search_settings {
     int min_gap_ms;     /* refresh interval while requests wait (query.consistency_poll_ms) */
     size_t max_waiting; /* query.consistency_max_waiting */
     int statement_timeout_ms;
+    int64_t health_stall_ms; /* /healthz: a refresh stalled past it plus refresh_ms (0: default) */
 };
 
 struct search;
