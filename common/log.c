@@ -136,8 +136,9 @@ void log_line_format(struct buf *out, enum log_format format, const struct times
     buf_append_str(out, format == LOG_FORMAT_JSON ? "}}\n" : "\n");
 }
 
-static void log_vwrite(enum log_level level, const struct log_field *fields, size_t n,
-                       const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void log_vwrite(enum log_level level,
+                                                             const struct log_field *fields,
+                                                             size_t n, const char *fmt, va_list ap)
 {
     char msg[LOG_MSG_MAX];
     int m = vsnprintf(msg, sizeof(msg), fmt, ap);
