@@ -123,7 +123,8 @@ int service_run(const struct service_loop *loop);
  *     while (running) { service_beat(b); ...one turn... }
  *     service_beat_free(b);
  */
-#define SERVICE_BEATS_MAX 32
+/* tp-query: up to 64 lookup threads, the search and waiter threads */
+#define SERVICE_BEATS_MAX 96
 struct service_health;
 struct service_beat {
     struct service_health *health;

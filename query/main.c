@@ -147,7 +147,8 @@ static enum tp_err query_check(void *arg, char *errstr, size_t errstr_size)
     c->search.min_gap_ms = c->waiter.poll_ms;
     c->search.max_waiting = c->lookup.max_queued = c->waiter.max_waiting;
     c->search.statement_timeout_ms = c->lookup.statement_timeout_ms = c->statement_timeout_ms;
-    c->search.health_stall_ms = c->waiter.health_stall_ms = c->health_stall_ms;
+    c->search.health_stall_ms = c->waiter.health_stall_ms = c->lookup.health_stall_ms =
+        c->health_stall_ms;
     return TP_OK;
 }
 
