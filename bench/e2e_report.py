@@ -7,9 +7,10 @@ Reads (standard library only):
             tp_ingest_readings_accepted_total (tp-ingest /metrics),
             committed (sum of projector_offsets.next_offset),
             tp_projector_lag_events{partition=..} (unconsumed journal),
-            tp_projector_freshness_ms_bucket{le=..} (cumulative histogram),
+            tp_projector_freshness_seconds_bucket{le=..} (cumulative histogram),
             tp_projector_flushes_total, tp_projector_twins_flushed_total,
-            tp_projector_flush_ms_sum and _count (flush transaction time),
+            tp_projector_flush_duration_seconds_sum and _count (flush transaction
+            time); seconds are read as milliseconds, the unit of the report,
             cpu_ingest, cpu_projector, cpu_loadgen (utime + stime from /proc/PID/stat, in
             clock ticks: CLK_TCK in the environment, default 100), cpu_pg (the
             same summed over this run's PostgreSQL backends, then their pids),
@@ -76,9 +77,9 @@ def parse_samples(path):
                 continue
             if name.startswith("tp_projector_lag_events"):
                 cur["lag"] += v
-            elif name.startswith("tp_projector_freshness_ms_bucket"):
+            elif name.startswith("tp_projector_freshness_seconds_bucket"):
                 le = name.split('le="', 1)[1].split('"', 1)[0]
-                cur["buckets"][math.inf if le == "+Inf" else float(le)] = v
+                cur["buckets"][math.inf if le == "+Inf" else round(float(le) * 1000, 6)] = v
             elif name == "tp_ingest_readings_accepted_total":
                 cur["accepted"] = v
             elif name == "committed":
@@ -87,8 +88,10 @@ def parse_samples(path):
                 cur["flushes"] = v
             elif name == "tp_projector_twins_flushed_total":
                 cur["twins_flushed"] = v
-            elif name in ("tp_projector_flush_ms_sum", "tp_projector_flush_ms_count"):
-                cur[name] = v
+            elif name == "tp_projector_flush_duration_seconds_sum":
+                cur["flush_ms_sum"] = v * 1000
+            elif name == "tp_projector_flush_duration_seconds_count":
+                cur["flush_ms_count"] = v
             elif name in ("cpu_ingest", "cpu_projector", "cpu_loadgen", "cpu_machine"):
                 cur[name] = v / CLK_TCK
     # a sample a service did not answer is left out
@@ -205,7 +208,7 @@ def main():
             "f50": f50, "f99": f99, "n": n,
             "flushes": b_.get("flushes", 0) - a_.get("flushes", 0),
             "twins": b_.get("twins_flushed", 0) - a_.get("twins_flushed", 0),
-            "flush_ms": delta_mean(a_, b_, "tp_projector_flush_ms"),
+            "flush_ms": delta_mean(a_, b_, "flush_ms"),
             "post": pw[0] if pw else None,
             "cpu_i": cores(a_, b_, "cpu_ingest"), "cpu_p": cores(a_, b_, "cpu_projector"),
             "cpu_l": cores(a_, b_, "cpu_loadgen"), "cpu_pg": cores(a_, b_, "cpu_pg"),

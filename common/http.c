@@ -736,13 +736,15 @@ void http_server_metrics(const struct http_server *srv, const char *prefix, stru
             first = false;
         }
     }
-    snprintf(name, sizeof(name), "%s_http_route_ms", prefix);
+    snprintf(name, sizeof(name), "%s_http_request_duration_seconds", prefix);
     for (size_t r = 0; r < srv->n_routes; r++) {
         snprintf(rlabels, sizeof(rlabels), "method=\"%s\",route=\"%s\"", srv->routes[r].method,
                  srv->routes[r].path);
-        metrics_histogram_write_labels(
-            b, name, r == 0 ? "from the request's headers to its response being queued" : NULL,
-            rlabels, &srv->route_stats[r].latency);
+        metrics_histogram_write_labels(b, name,
+                                       r == 0 ? "from the request's headers to its response being "
+                                                "queued, by route (method and path pattern)"
+                                              : NULL,
+                                       rlabels, &srv->route_stats[r].latency);
     }
 }
 

@@ -119,7 +119,8 @@ uint64_t http_server_slow_cut(const struct http_server *srv);
 uint64_t http_server_status_count(const struct http_server *srv, unsigned status);
 /* Open client connections. */
 unsigned http_server_connections(const struct http_server *srv);
-/* Appends requests by status and open connections as Prometheus text, under `prefix`. */
+/* Appends responses by status and by route, latency by route (seconds), slow clients cut and
+ * open connections as Prometheus text, named `<prefix>_http_...`. */
 void http_server_metrics(const struct http_server *srv, const char *prefix, struct buf *b);
 /* Stops accepting new connections; requests in flight go on. */
 void http_server_quiesce(struct http_server *srv);

@@ -107,6 +107,19 @@ struct service_loop {
 /* Returns the exit code: 0 after a clean stop, 1 after a failure. */
 int service_run(const struct service_loop *loop);
 
+/* The run and stop of a loop service whose module has prefix_run(struct prefix *, errstr,
+ * errstr_size) and prefix_stop(struct prefix *): SERVICE_LOOP_ADAPTERS(projector) defines
+ * projector_loop_run and projector_loop_stop for .run and .stop. */
+#define SERVICE_LOOP_ADAPTERS(prefix)                                                              \
+    static enum tp_err prefix##_loop_run(void *arg, char *errstr, size_t errstr_size)              \
+    {                                                                                              \
+        return prefix##_run((struct prefix *)arg, errstr, errstr_size);                            \
+    }                                                                                              \
+    static void prefix##_loop_stop(void *arg)                                                      \
+    {                                                                                              \
+        prefix##_stop((struct prefix *)arg);                                                       \
+    }
+
 /*
  * Liveness. Each long-running work loop registers a heartbeat (service_beat_new) and beats it
  * every turn (service_beat: one atomic store of the clock). A loop that sleeps until work that

@@ -480,9 +480,10 @@ void ingest_handle_metrics(struct http_request *req, void *arg)
         metrics_sample(&b, "tp_ingest_schema_fetch_errors_total", "counter",
                        "registry requests that failed", NULL, (double)ss.fetch_errors);
     }
-    metrics_histogram_write(&b, "tp_ingest_ack_latency_ms",
+    metrics_histogram_write(&b, "tp_ingest_ack_latency_seconds",
                             "from the first append to the last acknowledgement of a request",
                             &ing->ack_latency);
+    metrics_runtime_write(&b);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
 }

@@ -73,15 +73,7 @@ static void projector_started(void *arg, struct http_server *srv)
     projector_attach_server(arg, srv);
 }
 
-static enum tp_err projector_run_cb(void *arg, char *errstr, size_t errstr_size)
-{
-    return projector_run(arg, errstr, errstr_size);
-}
-
-static void projector_stop_cb(void *arg)
-{
-    projector_stop(arg);
-}
+SERVICE_LOOP_ADAPTERS(projector)
 
 int main(int argc, char **argv)
 {
@@ -108,13 +100,10 @@ int main(int argc, char **argv)
     }
     /* with a registry, each event is decoded with its own version's descriptors, so numeric
      * fields added by later versions reach fold as metrics */
-    if (telemetry_schemas_new(&cfg.registry, jc.topic, &schemas, errstr, sizeof(errstr)) != TP_OK) {
+    if (telemetry_journal_attach(&cfg.registry, &jc, &schemas, &decoder, errstr, sizeof(errstr)) !=
+        TP_OK) {
         log_error("%s", errstr);
         goto out;
-    }
-    if (schemas) {
-        telemetry_journal_decoder(schemas, &decoder);
-        jc.decoder = &decoder;
     }
     cfg.opts.journal = &jc;
     cfg.opts.dlq_topic = dlq;
@@ -133,8 +122,8 @@ int main(int argc, char **argv)
                                       .n_routes = sizeof(routes) / sizeof(routes[0]),
                                       .http = &cfg.http,
                                       .started = projector_started,
-                                      .run = projector_run_cb,
-                                      .stop = projector_stop_cb,
+                                      .run = projector_loop_run,
+                                      .stop = projector_loop_stop,
                                       .stopping = "flushing and leaving the consumer group",
                                       .arg = pj};
     rc = service_run(&loop);

@@ -862,14 +862,14 @@ void projector_handle_metrics(struct http_request *req, void *arg)
                    "start, rebalance or resync)",
                    NULL, (double)atomic_load(&pj->st_reloaded));
     metrics_histogram_write(
-        &b, "tp_projector_freshness_ms",
+        &b, "tp_projector_freshness_seconds",
         "journal append (tp-ingest) to twin committed in PostgreSQL, per reading", &pj->freshness);
-    metrics_histogram_write(&b, "tp_projector_flush_ms", "flush transaction latency",
+    metrics_histogram_write(&b, "tp_projector_flush_duration_seconds", "flush transaction latency",
                             &pj->flush_latency);
-    metrics_sample(&b, "tp_projector_fold_waits_ms_total", "counter",
-                   "ms the fold did not fold because of flush jobs: waiting for the flusher "
+    metrics_sample(&b, "tp_projector_fold_wait_seconds_total", "counter",
+                   "seconds the fold did not fold because of flush jobs: waiting for the flusher "
                    "thread (back pressure, final flushes), or running them without it",
-                   NULL, (double)atomic_load(&pj->st_fold_wait_ms));
+                   NULL, (double)atomic_load(&pj->st_fold_wait_ms) / 1000.0);
     bool first = true;
     for (size_t p = 0; p < PROJECTOR_LAG_PARTITIONS; p++) {
         int64_t lag = atomic_load(&pj->lag[p]);
@@ -881,6 +881,7 @@ void projector_handle_metrics(struct http_request *req, void *arg)
                        labels, (double)lag);
         first = false;
     }
+    metrics_runtime_write(&b);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
 }

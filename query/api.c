@@ -309,8 +309,8 @@ void query_api_handle_metrics(struct http_request *req, void *arg)
     buf_init(&b, 1 << 20);
     if (api->srv)
         http_server_metrics(api->srv, "tp_query", &b);
-    metrics_histogram_write(&b, "tp_query_device_lookup_ms", "GET /v1/devices/{id} latency",
-                            &api->lookup_latency);
+    metrics_histogram_write(&b, "tp_query_device_lookup_duration_seconds",
+                            "GET /v1/devices/{id} latency", &api->lookup_latency);
     if (api->waiter)
         waiter_metrics(api->waiter, &b);
     if (api->search)
@@ -322,6 +322,7 @@ void query_api_handle_metrics(struct http_request *req, void *arg)
                    (double)open);
     metrics_sample(&b, "tp_query_pool_in_use", "gauge", "database connections in use", NULL,
                    (double)(open - idle));
+    metrics_runtime_write(&b);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
 }

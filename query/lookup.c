@@ -266,7 +266,7 @@ void lookup_metrics(struct lookup *l, struct buf *b)
                    NULL, (double)atomic_load(&l->ids));
     metrics_sample(b, "tp_query_lookup_failures_total", "counter", "lookup statements failed", NULL,
                    (double)atomic_load(&l->failures));
-    metrics_histogram_write(b, "tp_query_lookup_batch_ms", "one batch's statement, ms",
+    metrics_histogram_write(b, "tp_query_lookup_batch_duration_seconds", "one batch's statement",
                             &l->batch_ms);
 }
 

@@ -1115,7 +1115,7 @@ void search_metrics(struct search *s, struct buf *b)
     pthread_rwlock_unlock(&s->rw);
     pthread_mutex_lock(&s->lock);
     bool loaded = s->loaded;
-    double age = loaded ? (double)(tp_mono_ms() - s->snap_mono_ms) : -1;
+    double age_s = (double)(tp_mono_ms() - s->snap_mono_ms) / 1000.0;
     double xmax = s->snap_xmax, last = s->last_refresh_ms;
     uint64_t refreshes = s->refreshes, reloads = s->reloads, failures = s->failures,
              rows = s->rows_read, bad = s->bad_rows;
@@ -1126,16 +1126,18 @@ void search_metrics(struct search *s, struct buf *b)
     metrics_sample(b, "tp_query_search_bytes", "gauge",
                    "bytes the search index holds (entries, their blocks, the dictionary)", NULL,
                    (double)bytes);
-    metrics_sample(b, "tp_query_search_age_ms", "gauge",
-                   "ms since the snapshot of the visible index was taken (-1: not loaded)", NULL,
-                   age);
-    metrics_sample(b, "tp_query_search_snapshot_xmax", "gauge",
-                   "pg_snapshot_xmax of the visible index's snapshot: every transaction below "
-                   "it that committed before it is in the index",
-                   NULL, xmax);
-    metrics_sample(b, "tp_query_search_last_refresh_ms", "gauge", "duration of the latest refresh",
-                   NULL, last);
-    metrics_histogram_write(b, "tp_query_search_refresh_ms", "refresh duration", &s->refresh_hist);
+    if (loaded) { /* the index's age, snapshot and latest refresh exist once it is loaded */
+        metrics_sample(b, "tp_query_search_age_seconds", "gauge",
+                       "seconds since the snapshot of the visible index was taken", NULL, age_s);
+        metrics_sample(b, "tp_query_search_snapshot_xmax", "gauge",
+                       "pg_snapshot_xmax of the visible index's snapshot: every transaction below "
+                       "it that committed before it is in the index",
+                       NULL, xmax);
+        metrics_sample(b, "tp_query_search_last_refresh_duration_seconds", "gauge",
+                       "duration of the latest refresh", NULL, last / 1000.0);
+    }
+    metrics_histogram_write(b, "tp_query_search_refresh_duration_seconds", "refresh duration",
+                            &s->refresh_hist);
     metrics_sample(b, "tp_query_search_refreshes_total", "counter", "refreshes done", NULL,
                    (double)refreshes);
     metrics_sample(b, "tp_query_search_reloads_total", "counter",

@@ -1235,20 +1235,24 @@ void registry_api_handle_metrics(struct http_request *req, void *arg)
     struct registry_api *api = arg;
     struct buf b;
     char errstr[512];
-    int64_t schemas = -1, subjects = -1;
+    int64_t schemas = 0, subjects = 0;
+    bool counted = false;
     PGconn *db;
     if (pool_get(api->pool, 1000, &db, errstr, sizeof(errstr)) == TP_OK) {
-        if (registry_store_counts(db, &schemas, &subjects, errstr, sizeof(errstr)) != TP_OK)
+        counted = registry_store_counts(db, &schemas, &subjects, errstr, sizeof(errstr)) == TP_OK;
+        if (!counted)
             log_warn("could not count schemas: %s", errstr);
         pool_put(api->pool, db);
     }
     buf_init(&b, 1 << 20);
     if (api->srv)
         http_server_metrics(api->srv, "tp_registry", &b);
-    metrics_sample(&b, "tp_registry_schemas", "gauge", "distinct schemas stored (-1: unknown)",
-                   NULL, (double)schemas);
-    metrics_sample(&b, "tp_registry_subjects", "gauge", "subjects with a live version", NULL,
-                   (double)subjects);
+    if (counted) { /* left out while PostgreSQL cannot count them */
+        metrics_sample(&b, "tp_registry_schemas", "gauge", "distinct schemas stored", NULL,
+                       (double)schemas);
+        metrics_sample(&b, "tp_registry_subjects", "gauge", "subjects with a live version", NULL,
+                       (double)subjects);
+    }
     metrics_sample(&b, "tp_registry_registered_total", "counter", "new versions registered", NULL,
                    (double)atomic_load(&api->registered));
     metrics_sample(&b, "tp_registry_reregistered_total", "counter",
@@ -1270,8 +1274,9 @@ void registry_api_handle_metrics(struct http_request *req, void *arg)
     metrics_sample(&b, "tp_registry_forbidden_total", "counter",
                    "writes refused to a read credential (403)", NULL,
                    (double)atomic_load(&api->forbidden));
-    metrics_histogram_write(&b, "tp_registry_compile_ms", "protoc run time per compiled schema",
-                            &api->compile_ms);
+    metrics_histogram_write(&b, "tp_registry_compile_duration_seconds",
+                            "protoc run time per compiled schema", &api->compile_ms);
+    metrics_runtime_write(&b);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
 }

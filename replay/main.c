@@ -74,15 +74,7 @@ static const struct config_entry replay_rows[] = {
 
 static const struct config_table replay_table = CONFIG_TABLE("tp-replay", replay_rows, NULL);
 
-static enum tp_err replay_run_cb(void *arg, char *errstr, size_t errstr_size)
-{
-    return replay_run(arg, errstr, errstr_size);
-}
-
-static void replay_stop_cb(void *arg)
-{
-    replay_stop(arg);
-}
+SERVICE_LOOP_ADAPTERS(replay)
 
 int main(int argc, char **argv)
 {
@@ -99,13 +91,10 @@ int main(int argc, char **argv)
     journal_config_init(&jc, &cfg.journal, &cfg.kafka);
     /* as the projector: each event decoded with its own version's descriptors (the registry
      * not answering fails the replay, which leaves the live projection as it is) */
-    if (telemetry_schemas_new(&cfg.registry, jc.topic, &schemas, errstr, sizeof(errstr)) != TP_OK) {
+    if (telemetry_journal_attach(&cfg.registry, &jc, &schemas, &decoder, errstr, sizeof(errstr)) !=
+        TP_OK) {
         log_error("%s", errstr);
         goto out;
-    }
-    if (schemas) {
-        telemetry_journal_decoder(schemas, &decoder);
-        jc.decoder = &decoder;
     }
     cfg.opts.journal = &jc;
     cfg.opts.progress_tty = isatty(STDERR_FILENO);
@@ -115,8 +104,8 @@ int main(int argc, char **argv)
     }
     log_info("rebuilding the projection of \"%s\" from %s for group \"%s\"", jc.topic,
              cfg.opts.from_start ? "the start" : cfg.from, cfg.opts.group);
-    const struct service_loop loop = {.run = replay_run_cb,
-                                      .stop = replay_stop_cb,
+    const struct service_loop loop = {.run = replay_loop_run,
+                                      .stop = replay_loop_stop,
                                       .stopping = "stopping before the swap",
                                       .failed = "replay failed, the live projection is unchanged: ",
                                       .arg = rp};

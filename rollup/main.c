@@ -6,6 +6,7 @@
 #include "common/buf.h"
 #include "common/http_config.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/service.h"
 #include "schema/telemetry.h"
 #include "rollup.h"
@@ -62,37 +63,62 @@ static const struct config_entry rollup_rows[] = {
 
 static const struct config_table rollup_table = CONFIG_TABLE("tp-rollup", rollup_rows, NULL);
 
+/* What /metrics reads: the rollup, and the server once started (its HTTP families). */
+struct rollup_http {
+    struct rollup *r;
+    struct http_server *srv;
+};
+
 static void rollup_handle_metrics(struct http_request *req, void *arg)
 {
+    struct rollup_http *h = arg;
     struct rollup_stats s;
-    rollup_stats_get(arg, &s);
+    rollup_stats_get(h->r, &s);
     struct buf b;
-    buf_init(&b, 4096);
-    buf_printf(&b,
-               "# TYPE tp_rollup_events_total counter\ntp_rollup_events_total %lld\n"
-               "# TYPE tp_rollup_rows_total counter\ntp_rollup_rows_total %lld\n"
-               "# TYPE tp_rollup_skipped_total counter\ntp_rollup_skipped_total %lld\n"
-               "# TYPE tp_rollup_files_total counter\ntp_rollup_files_total %lld\n"
-               "# TYPE tp_rollup_open_files gauge\ntp_rollup_open_files %lld\n"
-               "# TYPE tp_rollup_dead_letters_total counter\ntp_rollup_dead_letters_total %lld\n"
-               "# TYPE tp_rollup_decode_retries_total counter\ntp_rollup_decode_retries_total "
-               "%lld\n"
-               "# TYPE tp_rollup_decode_waiting gauge\ntp_rollup_decode_waiting %lld\n",
-               (long long)s.events, (long long)s.rows, (long long)s.skipped, (long long)s.files,
-               (long long)s.open_files, (long long)s.dead_letters, (long long)s.decode_retries,
-               (long long)s.waiting);
+    buf_init(&b, 1 << 20);
+    if (h->srv)
+        http_server_metrics(h->srv, "tp_rollup", &b);
+    metrics_sample(&b, "tp_rollup_events_total", "counter", "journal events consumed", NULL,
+                   (double)s.events);
+    metrics_sample(&b, "tp_rollup_rows_total", "counter", "rows written to Parquet files", NULL,
+                   (double)s.rows);
+    metrics_sample(&b, "tp_rollup_skipped_total", "counter",
+                   "events skipped: undecodable without a registry, or not a reading", NULL,
+                   (double)s.skipped);
+    metrics_sample(&b, "tp_rollup_files_total", "counter", "Parquet files published (renamed)",
+                   NULL, (double)s.files);
+    metrics_sample(&b, "tp_rollup_open_files", "gauge", "Parquet files being written", NULL,
+                   (double)s.open_files);
+    metrics_sample(&b, "tp_rollup_dead_letters_total", "counter",
+                   "events written to the dead-letter topic (undecodable)", NULL,
+                   (double)s.dead_letters);
+    metrics_sample(&b, "tp_rollup_decode_retries_total", "counter",
+                   "decodes that waited for the schema registry", NULL, (double)s.decode_retries);
+    metrics_sample(&b, "tp_rollup_decode_waiting", "gauge",
+                   "1 while an event waits for the schema registry (its partition does not "
+                   "advance)",
+                   NULL, (double)s.waiting);
+    metrics_runtime_write(&b);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
 }
 
+static void rollup_started_cb(void *arg, struct http_server *srv)
+{
+    struct rollup_http *h = arg;
+    h->srv = srv;
+}
+
 static enum tp_err rollup_run_cb(void *arg, char *errstr, size_t errstr_size)
 {
-    return rollup_run(arg, errstr, errstr_size);
+    struct rollup_http *h = arg;
+    return rollup_run(h->r, errstr, errstr_size);
 }
 
 static void rollup_stop_cb(void *arg)
 {
-    rollup_stop(arg);
+    struct rollup_http *h = arg;
+    rollup_stop(h->r);
 }
 
 int main(int argc, char **argv)
@@ -128,19 +154,21 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    struct rollup_http h = {.r = r};
     const struct http_route routes[] = {
         {"GET", "/healthz", 0, service_handle_health, NULL},
-        {"GET", "/metrics", 0, rollup_handle_metrics, r},
+        {"GET", "/metrics", 0, rollup_handle_metrics, &h},
     };
     log_info("rolling \"%s\" up into \"%s\"%s", jc.topic, cfg.opts.dir,
              cfg.opts.once ? " (once)" : "");
     const struct service_loop loop = {.routes = cfg.opts.once ? NULL : routes, /* once: no server */
                                       .n_routes = sizeof(routes) / sizeof(routes[0]),
                                       .http = &cfg.http,
+                                      .started = rollup_started_cb,
                                       .run = rollup_run_cb,
                                       .stop = rollup_stop_cb,
                                       .stopping = "closing files",
-                                      .arg = r};
+                                      .arg = &h};
     rc = service_run(&loop);
 out:
     rollup_free(r);

@@ -107,3 +107,15 @@ void telemetry_journal_decoder(struct schemas *s, struct journal_decoder *out)
     out->release = telemetry_release;
     out->arg = s;
 }
+
+enum tp_err telemetry_journal_attach(const struct telemetry_registry_settings *st,
+                                     struct journal_config *jc, struct schemas **schemas,
+                                     struct journal_decoder *dec, char *errstr, size_t errstr_size)
+{
+    enum tp_err err = telemetry_schemas_new(st, jc->topic, schemas, errstr, errstr_size);
+    if (err != TP_OK || !*schemas)
+        return err;
+    telemetry_journal_decoder(*schemas, dec);
+    jc->decoder = dec;
+    return TP_OK;
+}

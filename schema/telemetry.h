@@ -11,8 +11,9 @@
  * Threads: as schemas.h.
  *
  *     struct schemas *s = NULL;
- *     telemetry_schemas_new(&cfg.registry, jc.topic, &s, errstr, n);   // NULL when unset
  *     struct journal_decoder dec;
+ *     telemetry_journal_attach(&cfg.registry, &jc, &s, &dec, errstr, n); // both of:
+ *     telemetry_schemas_new(&cfg.registry, jc.topic, &s, errstr, n);   // NULL when unset
  *     if (s) { telemetry_journal_decoder(s, &dec); jc.decoder = &dec; }
  */
 #ifndef TP_TELEMETRY_H
@@ -59,5 +60,11 @@ enum tp_err telemetry_schemas_new(const struct telemetry_registry_settings *st, 
  * with the library's message: retriable, so a consumer waits for an operator's fix rather
  * than dead-lettering the events. */
 void telemetry_journal_decoder(struct schemas *s, struct journal_decoder *out);
+/* A consumer's wiring: telemetry_schemas_new for jc->topic, then, when a registry is set,
+ * telemetry_journal_decoder into *dec and jc->decoder = dec. *schemas (NULL without a
+ * registry) is the caller's to schemas_free after the consumer; dec must outlive it too. */
+enum tp_err telemetry_journal_attach(const struct telemetry_registry_settings *st,
+                                     struct journal_config *jc, struct schemas **schemas,
+                                     struct journal_decoder *dec, char *errstr, size_t errstr_size);
 
 #endif

@@ -117,9 +117,9 @@ areas = {
     "ingest rate": "tp_ingest_readings_accepted_total",
     "ingest 503s": 'tp_ingest_http_responses_total{status="503"}',
     "journal lag per partition": "max by (partition) (tp_projector_lag_events)",
-    "projector freshness p99": "histogram_quantile(0.99, sum by (le) (rate(tp_projector_freshness_ms_bucket",
-    "projector flush time": "tp_projector_flush_ms_bucket",
-    "query latency": "tp_query_http_route_ms_bucket",
+    "projector freshness p99": "histogram_quantile(0.99, sum by (le) (rate(tp_projector_freshness_seconds_bucket",
+    "projector flush time": "tp_projector_flush_duration_seconds_bucket",
+    "query latency": "tp_query_http_request_duration_seconds_bucket",
     "registry errors": "tp_registry_http_responses_total{status=~",
     "rollup file age": "time() - max by (instance) (max_over_time((timestamp(changes(tp_rollup_files_total",
 }

@@ -343,7 +343,7 @@ START_TEST(test_twins_exact)
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", query_port);
     ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
     ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_http_responses_total{status=\"304\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_device_lookup_ms_count "));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_query_device_lookup_duration_seconds_count "));
 
     /* the projector's own account: 240 applied, the 60 re-sent readings ignored, no lag */
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", projector_port);
@@ -359,7 +359,7 @@ START_TEST(test_twins_exact)
     ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_applied_total 240\n"));
     ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_invalid_total 0\n"));
     ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_events_total 300\n"));
-    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_flush_ms_count "));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_projector_flush_duration_seconds_count "));
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", projector_port);
     ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
     buf_release(&resp);
@@ -515,7 +515,7 @@ START_TEST(test_metrics_and_readiness)
     expect_line(resp.data, "tp_ingest_http_responses_total{status=\"422\"} 1");
     expect_line(resp.data, "tp_ingest_overloaded_total 0");
     expect_line(resp.data, "tp_ingest_producer_queue_depth 0");
-    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_ingest_ack_latency_ms_count "));
+    ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_ingest_ack_latency_seconds_count "));
     ck_assert_ptr_nonnull(strstr(resp.data, "\ntp_ingest_http_open_connections "));
     buf_release(&resp);
 }

@@ -237,9 +237,10 @@ START_TEST(test_sigkill_many_times_exact)
     assert_state(&w, &e);
     fprintf(stderr,
             "test_sigkill_many_times_exact: %zu events, %ld applied, %zu history rows; last "
-            "process: %.0f flushes, flush ms sum %.0f\n",
-            w.n, e.applied, e.n_hist, metric_value(port, "tp_projector_flush_ms_count"),
-            metric_value(port, "tp_projector_flush_ms_sum"));
+            "process: %.0f flushes, flush seconds sum %.3f\n",
+            w.n, e.applied, e.n_hist,
+            metric_value(port, "tp_projector_flush_duration_seconds_count"),
+            metric_value(port, "tp_projector_flush_duration_seconds_sum"));
     ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
     expected_release(&e);
     workload_release(&w);

@@ -720,7 +720,7 @@ START_TEST(test_search_follows_writes)
     ck_assert_double_eq(metrics_now("tp_query_search_entries"), 1);
     ck_assert_double_eq(metrics_now("tp_query_search_reloads_total"), reloads + 1);
     ck_assert_double_eq(metrics_now("tp_query_search_bad_rows_total"), 0);
-    ck_assert_double_ge(metrics_now("tp_query_search_age_ms"), 0);
+    ck_assert_double_ge(metrics_now("tp_query_search_age_seconds"), 0);
 }
 END_TEST
 
