@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -68,6 +69,7 @@ struct http_server {
     size_t n_routes;
     uint16_t port;
     size_t max_header_bytes;
+    bool access_log;
 };
 
 struct http_request {
@@ -80,8 +82,10 @@ struct http_request {
     bool too_large;
     bool handled;
     const struct http_precheck *precheck;
-    int64_t start_ms;               /* monotonic, first call */
-    char segment[HTTP_SEGMENT_MAX]; /* what the route's '*' matched */
+    int64_t start_ms;                 /* monotonic, first call */
+    struct timespec start_ts;         /* the same, finer: the access log's duration */
+    char id[HTTP_REQUEST_ID_MAX + 1]; /* X-Request-Id: the client's when sane, else ours */
+    char segment[HTTP_SEGMENT_MAX];   /* what the route's '*' matched */
     void *user;
     void (*user_free)(void *);
 
@@ -255,6 +259,7 @@ static enum MHD_Result http_queue(struct http_request *req)
             : MHD_create_response_from_buffer(req->resp_len, req->resp, MHD_RESPMEM_MUST_FREE);
     req->resp = NULL;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, req->resp_type);
+    MHD_add_response_header(resp, "X-Request-Id", req->id);
     for (size_t i = 0; i < req->n_headers; i++)
         MHD_add_response_header(resp, req->header_names[i], req->header_values[i]);
     unsigned status = req->status;
@@ -397,10 +402,76 @@ static void *http_watchdog_main(void *arg)
     return NULL;
 }
 
+bool http_request_id_sane(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++)
+        if (n >= HTTP_REQUEST_ID_MAX || (unsigned char)id[n] < 0x21 || (unsigned char)id[n] > 0x7e)
+            return false;
+    return n > 0;
+}
+
+/* The client's X-Request-Id when sane, else 128 random bits in hex. */
+static void http_request_id_init(struct http_request *req)
+{
+    const char *given = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given && http_request_id_sane(given)) {
+        snprintf(req->id, sizeof(req->id), "%s", given);
+        return;
+    }
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof(r)) {
+        ssize_t k = getrandom(r + got, sizeof(r) - got, 0);
+        if (k > 0)
+            got += (size_t)k;
+        else /* no getrandom: a weaker id is still an id */
+            for (; got < sizeof(r); got++)
+                r[got] = (unsigned char)rand();
+    }
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(req->id + 2 * i, 3, "%02x", r[i]);
+}
+
+/* One line per request: what was asked (the path without its query string; no header but the
+ * request id), the answer and how long it took. A request never answered (the client left)
+ * has status 0. */
+static void http_access_log(struct http_request *req)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(now.tv_sec - req->start_ts.tv_sec) * 1e3 +
+                (double)(now.tv_nsec - req->start_ts.tv_nsec) / 1e6;
+    char client[INET6_ADDRSTRLEN] = "-";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, client,
+                  sizeof(client));
+    pthread_mutex_lock(&req->lock);
+    unsigned status = req->queued ? req->status : 0;
+    size_t bytes = req->queued ? req->resp_len : 0;
+    pthread_mutex_unlock(&req->lock);
+    const struct log_field f[] = {
+        LOG_STR("method", req->method),
+        LOG_STR("path", req->path),
+        LOG_INT("status", status),
+        LOG_INT("bytes", (int64_t)bytes),
+        LOG_DOUBLE("duration_ms", (double)(int64_t)(ms * 1000) / 1000),
+        LOG_STR("client", client),
+        LOG_STR("request_id", req->id),
+    };
+    log_fields(LOG_INFO, f, sizeof(f) / sizeof(f[0]), "request");
+}
+
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
+    struct http_server *srv = cls;
+    struct http_request *req = *con_cls;
     (void)toe;
+    if (req && srv->access_log)
+        http_access_log(req);
     http_request_free(*con_cls);
     *con_cls = NULL;
     http_conn_phase(cls, conn, HTTP_PHASE_HEAD, 0); /* keep-alive: the next request's head */
@@ -438,6 +509,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         req->method = method;
         req->path = url;
         req->start_ms = tp_mono_ms();
+        clock_gettime(CLOCK_MONOTONIC, &req->start_ts);
+        http_request_id_init(req);
         *con_cls = req;
         size_t head = strlen(method) + strlen(url) + strlen(version) + 4;
         MHD_get_connection_values(conn, MHD_HEADER_KIND, http_header_bytes, &head);
@@ -625,6 +698,7 @@ enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
     }
     struct http_server *srv = tp_calloc(1, sizeof(*srv));
     srv->max_header_bytes = opts->max_header_bytes ? opts->max_header_bytes : 8192;
+    srv->access_log = opts->access_log;
     srv->routes = routes;
     srv->n_routes = n_routes;
     srv->route_stats = tp_calloc(n_routes ? n_routes : 1, sizeof(*srv->route_stats));
@@ -784,6 +858,11 @@ const char *http_request_method(const struct http_request *req)
 const char *http_request_path(const struct http_request *req)
 {
     return req->path;
+}
+
+const char *http_request_id(const struct http_request *req)
+{
+    return req->id;
 }
 
 const char *http_request_path_tail(const struct http_request *req)

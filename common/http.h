@@ -18,6 +18,10 @@
  * Allow header listing the path's methods), as JSON errors:
  * {"error":{"code":"...","message":"..."}}, or as http_options.unrouted answers.
  *
+ * Every response carries X-Request-Id (http_request_id). With access_log, each request
+ * ends with one log line (log_fields: method, path without the query string, status, bytes,
+ * duration_ms, client, request_id; never a header such as Authorization).
+ *
  * Hostile clients: connections per client address are capped
  * (max_connections_per_ip: more are closed at once); a watchdog thread cuts
  * (shuts down) a connection whose request line and headers are not complete
@@ -99,6 +103,7 @@ struct http_options {
      * {"error":{"code":"not_found"|"method_not_allowed",..}}. */
     void (*unrouted)(struct http_request *req, unsigned status, const char *allow, void *arg);
     void *unrouted_arg;
+    bool access_log; /* one log line per request (http_request_id) */
 };
 
 enum tp_err http_server_new(const struct http_route *routes, size_t n_routes,
@@ -124,6 +129,13 @@ void http_server_free(struct http_server *srv);
 
 /* Request accessors; returned strings are borrowed, valid until the reply. */
 const char *http_request_method(const struct http_request *req);
+/* The request id, echoed in the X-Request-Id header of every response (also 404, 405, 413 and
+ * 431 answered here): the client's X-Request-Id when it is sane (http_request_id_sane), else
+ * 128 random bits in 32 hex digits. */
+const char *http_request_id(const struct http_request *req);
+#define HTTP_REQUEST_ID_MAX 128
+/* 1..HTTP_REQUEST_ID_MAX visible ASCII characters (0x21..0x7e): safe in a header and a log. */
+bool http_request_id_sane(const char *id);
 const char *http_request_path(const struct http_request *req);
 /* The path segment matched by the route's first '*' ("" without one): a '*'
  * matches one non-empty segment, so "/v1/devices/<id>" and

@@ -34,6 +34,9 @@
                        "connection is cut (slow-loris); 0 = off"),                                 \
         CONFIG_ROW_STR("http.metrics_listen", type, member.metrics_listen, NULL,                   \
                        "serve /metrics only on this host:port (not on http.listen); empty = on "   \
-                       "http.listen")
+                       "http.listen"),                                                             \
+        CONFIG_ROW_BOOL("http.access_log", type, member.access_log, "off",                         \
+                        "log one line per request at info: method, path (no query string), "       \
+                        "status, bytes, duration_ms, client, request_id (X-Request-Id)")
 
 #endif

@@ -7,9 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
+#include "mem.h"
+
 extern char **environ;
 
 const char *const service_log_levels[] = {"debug", "info", "warn", "error", NULL};
+const char *const service_log_formats[] = {"text", "json", NULL};
 
 static const struct config_entry *service_find(const struct config_table *t, const char *key)
 {
@@ -26,9 +30,10 @@ bool service_configure(const struct config_table *t, void *cfg, struct config_ex
     enum config_action action;
     const struct config_entry *failed = NULL;
     const struct config_entry *level_row = service_find(t, "log.level");
+    const struct config_entry *format_row = service_find(t, "log.format");
     enum tp_err err = config_table_load(t, cfg, extra, argc, argv, environ, &action, &failed,
                                         errstr, sizeof(errstr));
-    if (err == TP_VALIDATION && failed && failed != level_row) {
+    if (err == TP_VALIDATION && failed && failed != level_row && failed != format_row) {
         /* a value that is not allowed: said in the log like the other start-up failures */
         log_init(t->program, LOG_INFO);
         log_error("%s", errstr);
@@ -50,6 +55,8 @@ bool service_configure(const struct config_table *t, void *cfg, struct config_ex
     if (level_row)
         level = *(const enum log_level *)((const char *)cfg + level_row->offset);
     log_init(t->program, level);
+    if (format_row)
+        log_format_set(*(const enum log_format *)((const char *)cfg + format_row->offset));
     if (config_table_check(t, cfg, errstr, sizeof(errstr)) != TP_OK) {
         log_error("%s", errstr);
         *rc = 1;
@@ -93,11 +100,96 @@ int service_wait_signal(int timeout_ms)
     return sig < 0 ? 0 : sig;
 }
 
+static struct service_health service_health_process = {.now_ms = tp_mono_ms};
+
+struct service_health *service_health_default(void)
+{
+    return &service_health_process;
+}
+
+struct service_beat *service_beat_new(struct service_health *h, const char *name, int64_t stall_ms)
+{
+    static struct service_health unwatched = {.now_ms = tp_mono_ms};
+    if (!h)
+        h = &service_health_process;
+    for (size_t i = 0; i < SERVICE_BEATS_MAX; i++) {
+        struct service_beat *b = &h->beats[i];
+        bool no = false;
+        if (!atomic_compare_exchange_strong(&b->used, &no, true))
+            continue;
+        b->health = h;
+        b->name = name;
+        b->stall_ms = stall_ms;
+        service_beat(b);
+        atomic_store(&b->live, true); /* /healthz reads it from now on */
+        return b;
+    }
+    log_warn("more than %d loops beat a heartbeat: \"%s\" runs unwatched by /healthz",
+             SERVICE_BEATS_MAX, name);
+    struct service_beat *b = &unwatched.beats[0];
+    b->health = &unwatched;
+    b->name = name;
+    return b;
+}
+
+void service_beat(struct service_beat *b)
+{
+    if (!b)
+        return;
+    atomic_store(&b->last_ms, b->health->now_ms());
+    atomic_store(&b->idle, false);
+}
+
+void service_beat_idle(struct service_beat *b)
+{
+    if (!b)
+        return;
+    atomic_store(&b->idle, true);
+    atomic_store(&b->last_ms, b->health->now_ms());
+}
+
+void service_beat_free(struct service_beat *b)
+{
+    if (!b)
+        return;
+    atomic_store(&b->live, false);
+    atomic_store(&b->used, false);
+}
+
+unsigned service_health_check(struct service_health *h, struct buf *body)
+{
+    if (!h)
+        h = &service_health_process;
+    int64_t now = h->now_ms();
+    size_t stalled = 0;
+    for (size_t i = 0; i < SERVICE_BEATS_MAX; i++) {
+        struct service_beat *b = &h->beats[i];
+        if (!atomic_load(&b->live) || atomic_load(&b->idle))
+            continue;
+        int64_t silent = now - atomic_load(&b->last_ms);
+        if (silent <= b->stall_ms)
+            continue;
+        buf_append_str(body, stalled++ ? ",{\"loop\":"
+                                       : "{\"status\":\"stalled\",\"stalled\":[{\"loop\":");
+        json_str(body, b->name);
+        buf_printf(body, ",\"silent_ms\":%lld,\"bound_ms\":%lld}", (long long)silent,
+                   (long long)b->stall_ms);
+    }
+    if (!stalled) {
+        buf_append_str(body, "{\"status\":\"ok\"}");
+        return 200;
+    }
+    buf_append_str(body, "]}");
+    return 503;
+}
+
 void service_handle_health(struct http_request *req, void *arg)
 {
-    (void)arg;
-    static const char body[] = "{\"status\":\"ok\"}";
-    http_reply(req, 200, "application/json", body, sizeof(body) - 1);
+    struct buf body;
+    buf_init(&body, 64 * 1024);
+    unsigned status = service_health_check(arg, &body);
+    http_reply_json(req, status, &body);
+    buf_release(&body);
 }
 
 /*

@@ -4,7 +4,7 @@
  * config error), start logging, run the table's cross-key check, block
  * SIGTERM/SIGINT in all threads so they are waited for, then the one
  * serve/signal/drain skeleton (service_run) every long-running service
- * shares, and /healthz.
+ * shares, and /healthz: liveness from the heartbeats of the service's loops.
  *
  * --config-check stops after the table's check: "<program>: configuration ok", exit 0.
  * Exit codes: 2 for a malformed command line or a value that does not parse
@@ -27,8 +27,10 @@
 #ifndef TP_SERVICE_H
 #define TP_SERVICE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "http.h"
@@ -46,6 +48,21 @@ extern const char *const service_log_levels[];
 #define SERVICE_LOG_ENTRY(type, field)                                                             \
     CONFIG_ROW_ENUM("log.level", type, field, "info", service_log_levels,                          \
                     "debug, info, warn or error")
+/* "text", "json": enum log_format's names. */
+extern const char *const service_log_formats[];
+/* The log.format row; its field is an enum log_format. */
+#define SERVICE_LOG_FORMAT_ENTRY(type, field)                                                      \
+    CONFIG_ROW_ENUM("log.format", type, field, "text", service_log_formats,                        \
+                    "text (one line: time, level, service: message key=value) or json (one "       \
+                    "object a line: ts, level, service, msg, fields)")
+/* health.stall_s's default, ms: a bound for modules given 0. */
+#define SERVICE_STALL_DEFAULT_MS 300000
+/* The health.stall_s row of a service with loops (service_beat_new); its field holds ms. */
+#define SERVICE_HEALTH_ENTRY(type, field)                                                          \
+    CONFIG_ROW_S("health.stall_s", type, field, "300", 1, 86400,                                   \
+                 "/healthz answers 503 when a work loop has not turned for this long (on top of "  \
+                 "its own configured wait, if any); liveness probes restart the process",          \
+                 .scale = 1000)
 
 /* Loads the table into cfg, starts the log at its log.level and runs the table's check.
  * Returns true when main should exit now with *rc (after --help and the like: 0). */
@@ -103,7 +120,55 @@ int service_run(const struct service_loop *loop);
         prefix##_stop((struct prefix *)arg);                                                       \
     }
 
-/* GET /healthz handler: 200 {"status":"ok"} while the process serves. */
+/*
+ * Liveness. Each long-running work loop registers a heartbeat (service_beat_new) and beats it
+ * every turn (service_beat: one atomic store of the clock). A loop that sleeps until work that
+ * is not its own to start comes (a flusher with no job queued) beats service_beat_idle before
+ * it waits: an idle loop is never stalled. GET /healthz answers 503
+ *   {"status":"stalled","stalled":[{"loop":"<name>","silent_ms":N,"bound_ms":N}]}
+ * naming every busy loop whose last beat is older than its bound, else 200 {"status":"ok"}.
+ * A heartbeat lives in its struct service_health (the process's one by default), so the
+ * handler never reads freed memory; service_beat_free gives its slot back.
+ *
+ * Threads: service_beat and service_beat_idle from the loop's own thread; the rest from any.
+ *
+ *     b = service_beat_new(NULL, "projector fold", cfg.health_stall_ms);
+ *     while (running) { service_beat(b); ...one turn... }
+ *     service_beat_free(b);
+ */
+/* tp-query: up to 64 lookup threads, the search and waiter threads */
+#define SERVICE_BEATS_MAX 96
+struct service_health;
+struct service_beat {
+    struct service_health *health;
+    const char *name; /* borrowed: a literal */
+    int64_t stall_ms;
+    _Atomic int64_t last_ms; /* the health's clock at the last beat */
+    atomic_bool idle;
+    atomic_bool used; /* the slot is taken */
+    atomic_bool live; /* ... and filled in: /healthz reads it */
+};
+struct service_health {
+    int64_t (*now_ms)(void); /* the clock: tp_mono_ms; a test's own */
+    struct service_beat beats[SERVICE_BEATS_MAX];
+};
+/* The process's health, which a NULL health and service_handle_health's NULL arg mean. */
+struct service_health *service_health_default(void);
+/* A heartbeat named name (a literal), stalled once it has not beaten for stall_ms while busy;
+ * busy and beaten now. health NULL: the process's. Past SERVICE_BEATS_MAX: logged, and a
+ * heartbeat nobody reads comes back (the loop runs unwatched). */
+struct service_beat *service_beat_new(struct service_health *health, const char *name,
+                                      int64_t stall_ms);
+/* The loop turned: busy and alive now. NULL (no heartbeat yet) is a no-op, as below. */
+void service_beat(struct service_beat *b);
+/* The loop waits for work it does not start itself: never stalled until its next beat. */
+void service_beat_idle(struct service_beat *b);
+/* Gives the slot back; NULL is a no-op. */
+void service_beat_free(struct service_beat *b);
+/* 200 with {"status":"ok"}, or 503 with the stalled loops (above), into body. */
+unsigned service_health_check(struct service_health *health, struct buf *body);
+
+/* GET /healthz handler; arg: a struct service_health, NULL for the process's. */
 void service_handle_health(struct http_request *req, void *arg);
 
 #endif

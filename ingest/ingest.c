@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
+#include "common/service.h"
 #include "token/auth.h"
 #include "token/token.h"
 #include "decode.h"
@@ -36,6 +37,7 @@ struct ingest {
     struct ingest_limits limits;
     int32_t schema_id;
     pthread_t delivery_thread;
+    struct service_beat *delivery_beat;
     atomic_bool running;
     atomic_bool draining;
     atomic_long in_flight; /* suspended requests not yet freed (response not yet sent) */
@@ -170,8 +172,12 @@ static void ingest_on_delivery(void *opaque, const struct journal_delivery *d, v
 static void *ingest_delivery_main(void *arg)
 {
     struct ingest *ing = arg;
-    while (atomic_load(&ing->running))
+    /* each turn a poll of at most 100 ms and the delivery reports it runs (which answer the
+     * suspended requests): stuck here, no request is ever answered */
+    while (atomic_load(&ing->running)) {
+        service_beat(ing->delivery_beat);
         journal_producer_poll(ing->producer, 100);
+    }
     return NULL;
 }
 
@@ -495,8 +501,12 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
         return err;
     }
     atomic_store(&ing->running, true);
+    ing->delivery_beat = service_beat_new(NULL, "ingest delivery",
+                                          limits->health_stall_ms > 0 ? limits->health_stall_ms
+                                                                      : SERVICE_STALL_DEFAULT_MS);
     int rc = pthread_create(&ing->delivery_thread, NULL, ingest_delivery_main, ing);
     if (rc != 0) {
+        service_beat_free(ing->delivery_beat);
         journal_producer_free(ing->producer);
         free(ing);
         return tp_err_set(TP_IO, errstr, errstr_size, "could not start the delivery thread: %s",
@@ -543,6 +553,7 @@ void ingest_free(struct ingest *ing)
         return;
     atomic_store(&ing->running, false);
     pthread_join(ing->delivery_thread, NULL);
+    service_beat_free(ing->delivery_beat);
     journal_producer_free(ing->producer);
     free(ing);
 }

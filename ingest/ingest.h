@@ -47,6 +47,7 @@ struct ingest_limits {
     size_t max_outstanding;   /* events in flight to Kafka before new requests get 503 */
     /* registered telemetry versions (borrowed); NULL: only the built-in schema id */
     struct schemas *schemas;
+    int64_t health_stall_ms; /* /healthz: the delivery thread stalled past it (0: the default) */
 };
 
 enum tp_err ingest_new(const struct journal_config *journal, const struct ingest_limits *limits,

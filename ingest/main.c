@@ -24,6 +24,7 @@ struct ingest_config {
     bool auth;
     struct telemetry_registry_settings registry;
     enum log_level log_level;
+    enum log_format log_format;
     struct config_extra kafka;
 };
 
@@ -63,7 +64,9 @@ static const struct config_entry ingest_rows[] = {
                    "fleet secret of the HMAC-SHA256 bearer tokens, at least 16 characters; "
                    "required with auth.mode=required (never logged)"),
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(I, registry),
+    SERVICE_HEALTH_ENTRY(I, limits.health_stall_ms),
     SERVICE_LOG_ENTRY(I, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(I, log_format),
 };
 #undef I
 

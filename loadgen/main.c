@@ -34,6 +34,7 @@ struct loadgen_config {
     char *timeline;
     char *dump;
     enum log_level log_level;
+    enum log_format log_format;
 };
 
 static const char *const loadgen_profiles[] = {"vehicle", "meter", NULL}; /* enum sim_profile */
@@ -99,6 +100,7 @@ static const struct config_entry loadgen_rows[] = {
                    "write one POST body (a batch of loadgen.batch readings) to this file and "
                    "exit"),
     SERVICE_LOG_ENTRY(L, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(L, log_format),
 };
 #undef L
 

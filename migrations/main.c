@@ -12,6 +12,7 @@ struct migrate_config {
     char *pg_dsn;
     char *migrations_dir;
     enum log_level log_level;
+    enum log_format log_format;
 };
 
 static const struct config_entry migrate_rows[] = {
@@ -20,6 +21,7 @@ static const struct config_entry migrate_rows[] = {
                    "folder of NNNN_name.sql files",
                    .doc_default = "this folder (its path at build time)"),
     SERVICE_LOG_ENTRY(struct migrate_config, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(struct migrate_config, log_format),
 };
 
 static const struct config_table migrate_table = CONFIG_TABLE("tp-migrate", migrate_rows, NULL);

@@ -15,6 +15,7 @@ struct projector_config {
     struct telemetry_registry_settings registry;
     char *dlq_topic;
     enum log_level log_level;
+    enum log_format log_format;
     struct config_extra kafka;
 };
 
@@ -58,7 +59,9 @@ static const struct config_entry projector_rows[] = {
                    "dead-letter topic for events the projector will never apply: undecodable, "
                    "invalid, too_late, sequence_jump; created at start if missing (default: "
                    "<journal.topic>.dlq, as tp-ingest's)"),
+    SERVICE_HEALTH_ENTRY(P, opts.health_stall_ms),
     SERVICE_LOG_ENTRY(P, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(P, log_format),
 };
 #undef P
 

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/mem.h"
+#include "common/service.h"
 #include "twin/history.h"
 #include "twin/fold.h"
 #include "store.h"
@@ -102,6 +103,8 @@ struct projector {
     pthread_t flusher;
     bool flusher_started;
     bool flusher_quit;
+    struct service_beat *flusher_beat; /* busy while it runs a job, else idle */
+    struct service_beat *fold_beat;    /* during projector_run */
     pthread_mutex_t job_mu;
     pthread_cond_t job_cv;
     _Atomic int64_t st_fold_wait_ms;
@@ -186,12 +189,14 @@ static void *projector_flusher_main(void *arg)
     struct projector *pj = arg;
     pthread_mutex_lock(&pj->job_mu);
     for (;;) {
+        service_beat_idle(pj->flusher_beat); /* waiting for a job is not being stuck */
         while (pj->job_state != PROJECTOR_JOB_QUEUED && !pj->flusher_quit)
             pthread_cond_wait(&pj->job_cv, &pj->job_mu);
         if (pj->job_state != PROJECTOR_JOB_QUEUED)
             break; /* told to quit, nothing queued */
         pj->job_state = PROJECTOR_JOB_RUNNING;
         pthread_mutex_unlock(&pj->job_mu);
+        service_beat(pj->flusher_beat); /* one job: a flush that hangs shows on /healthz */
         projector_job_exec(pj, pj->flush_store);
         pthread_mutex_lock(&pj->job_mu);
         pj->job_state = PROJECTOR_JOB_DONE;
@@ -428,6 +433,7 @@ static enum tp_err projector_resync(struct projector *pj, char *errstr, size_t e
         if (!tp_err_retriable(err))
             break;
         log_warn("could not resume from postgresql, retrying in %d ms: %s", backoff, errstr);
+        service_beat(pj->fold_beat); /* retrying while postgresql is down is /readyz's concern */
         projector_sleep(pj, backoff);
         backoff = projector_backoff(backoff);
     }
@@ -724,6 +730,8 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
 {
     struct projector *pj = tp_calloc(1, sizeof(*pj));
     pj->opts = *opts;
+    if (pj->opts.health_stall_ms <= 0)
+        pj->opts.health_stall_ms = SERVICE_STALL_DEFAULT_MS;
     pj->decode_backoff_ms = PROJECTOR_DECODE_WAIT_MS;
     if (pj->opts.max_sequence_jump <= 0)
         pj->opts.max_sequence_jump = FOLD_MAX_JUMP_DEFAULT;
@@ -743,6 +751,9 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
         err = store_new(opts->pg_dsn, opts->group, opts->journal->topic, &pj->flush_store, errstr,
                         errstr_size);
         if (err == TP_OK) {
+            pj->flusher_beat =
+                service_beat_new(NULL, "projector flusher", pj->opts.health_stall_ms);
+            service_beat_idle(pj->flusher_beat);
             int rc = pthread_create(&pj->flusher, NULL, projector_flusher_main, pj);
             if (rc != 0)
                 err = tp_err_set(TP_IO, errstr, errstr_size,
@@ -940,7 +951,10 @@ static enum tp_err projector_recover(struct projector *pj, enum tp_err err, cons
 enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size)
 {
     enum tp_err err = TP_OK;
+    /* every turn: a poll (100 ms), a fold pass, at most a wait for the flush in flight */
+    pj->fold_beat = service_beat_new(NULL, "projector fold", pj->opts.health_stall_ms);
     while (atomic_load(&pj->running) && err == TP_OK) {
+        service_beat(pj->fold_beat);
         /* Gather a batch: wait up to 100 ms for the first event, then take what is there. */
         size_t n = 0;
         int wait = 100;
@@ -1039,8 +1053,11 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         if (err == TP_OK)
             projector_retention(pj);
     }
+    service_beat(pj->fold_beat);
     if (err == TP_OK)
         err = projector_flush_final(pj, errstr, errstr_size);
+    service_beat_free(pj->fold_beat);
+    pj->fold_beat = NULL;
     return err;
 }
 
@@ -1080,6 +1097,7 @@ void projector_free(struct projector *pj)
         pthread_mutex_unlock(&pj->job_mu);
         pthread_join(pj->flusher, NULL);
     }
+    service_beat_free(pj->flusher_beat);
     if (pj->job.built)
         store_job_release(&pj->job.sj);
     free(pj->job.fresh_ts);

@@ -73,6 +73,7 @@ struct projector_options {
     size_t max_twins;          /* evict clean twins beyond this many; 0 = no cap */
     int64_t max_sequence_jump; /* fold_apply's max_jump (twin/fold.h); 0: FOLD_MAX_JUMP_DEFAULT */
     const char *dlq_topic;     /* events not applied go here (NULL: logged and counted only) */
+    int64_t health_stall_ms;   /* /healthz: the fold loop and a flush stalled past it (0: 300 s) */
 };
 
 #define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */

@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/service.h"
 
 static const char lookup_sql[] = "SELECT device_id, version, updated_at, state FROM twins"
                                  " WHERE device_id = ANY($1::text[])";
@@ -132,12 +133,19 @@ static void *lookup_main(void *arg)
     PGconn *db = NULL;
     struct lookup_item **items = tp_calloc(l->s.batch_max, sizeof(*items));
     const char **ids = tp_calloc(l->s.batch_max, sizeof(*ids));
+    /* one per thread; idle while no lookup is queued */
+    struct service_beat *beat = service_beat_new(
+        NULL, "query lookup",
+        l->s.health_stall_ms > 0 ? l->s.health_stall_ms : SERVICE_STALL_DEFAULT_MS);
     pthread_mutex_lock(&l->lock);
     for (;;) {
+        if (!l->head)
+            service_beat_idle(beat);
         while (!l->stopping && !l->head)
             pthread_cond_wait(&l->wake, &l->lock);
         if (l->stopping)
             break;
+        service_beat(beat);
         size_t n = 0;
         while (l->head && n < l->s.batch_max) {
             items[n] = l->head;
@@ -194,6 +202,7 @@ static void *lookup_main(void *arg)
         pthread_mutex_lock(&l->lock);
     }
     pthread_mutex_unlock(&l->lock);
+    service_beat_free(beat);
     PQfinish(db);
     free(items);
     free(ids);

@@ -78,6 +78,7 @@ struct lookup_settings {
     size_t batch_max;
     size_t max_queued;
     int statement_timeout_ms;
+    int64_t health_stall_ms; /* /healthz: a batch stalled past it (0: the default) */
 };
 
 struct lookup *lookup_new(const struct lookup_settings *s);

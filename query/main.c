@@ -27,7 +27,9 @@ struct query_config {
     char *api_keys;
     char *api_keys_file;
     struct apikeys keys; /* loaded by query_check */
+    int64_t health_stall_ms;
     enum log_level log_level;
+    enum log_format log_format;
 };
 
 static const char *const query_on_off[] = {"off", "on", NULL};
@@ -92,7 +94,9 @@ static const struct config_entry query_rows[] = {
                    "comma-separated SHA-256 hex digests of the analysts' API keys"),
     CONFIG_ROW_STR("query.api_keys_file", Q, api_keys_file, NULL,
                    "file of SHA-256 hex digests of API keys, one a line ('#' comments)"),
+    SERVICE_HEALTH_ENTRY(Q, health_stall_ms),
     SERVICE_LOG_ENTRY(Q, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(Q, log_format),
 };
 #undef Q
 
@@ -156,6 +160,8 @@ static enum tp_err query_check(void *arg, char *errstr, size_t errstr_size)
     c->search.min_gap_ms = c->waiter.poll_ms;
     c->search.max_waiting = c->lookup.max_queued = c->waiter.max_waiting;
     c->search.statement_timeout_ms = c->lookup.statement_timeout_ms = c->statement_timeout_ms;
+    c->search.health_stall_ms = c->waiter.health_stall_ms = c->lookup.health_stall_ms =
+        c->health_stall_ms;
     return TP_OK;
 }
 

@@ -11,6 +11,7 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/service.h"
 
 /* ---- the dictionary: metric names and attribute values, ids from 1 ---- */
 
@@ -805,6 +806,7 @@ struct search_summary_memo {
 
 struct search {
     struct search_settings s;
+    struct service_beat *beat; /* the refresh thread's */
     char *dsn, *group, *topic;
     struct search_index *ix;
     pthread_rwlock_t rw; /* readers: pages and summaries; writer: the refresh's commit */
@@ -1061,6 +1063,7 @@ static void *search_main(void *arg)
     pthread_mutex_lock(&s->lock);
     while (!s->stopping) {
         pthread_mutex_unlock(&s->lock);
+        service_beat(s->beat); /* a refresh that never comes back (a hung connection) shows */
         search_refresh(s);
         pthread_mutex_lock(&s->lock);
         size_t n = search_sweep(s, tp_mono_ms(), s->release);
@@ -1097,6 +1100,11 @@ struct search *search_new(const struct search_settings *set)
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->memo_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
+    /* a turn: a refresh, then a wait of up to refresh_ms */
+    s->beat = service_beat_new(
+        NULL, "query search refresh",
+        (set->health_stall_ms > 0 ? set->health_stall_ms : SERVICE_STALL_DEFAULT_MS) +
+            set->refresh_ms);
     s->started = pthread_create(&s->thread, NULL, search_main, s) == 0;
     return s;
 }
@@ -1280,6 +1288,7 @@ void search_free(struct search *s)
     if (!s)
         return;
     search_stop(s);
+    service_beat_free(s->beat);
     PQfinish(s->db);
     search_index_free(s->ix);
     pthread_rwlock_destroy(&s->rw);

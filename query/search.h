@@ -159,6 +159,7 @@ struct search_settings {
     size_t max_waiting; /* query.consistency_max_waiting */
     int statement_timeout_ms;
     const struct search_feed *feed; /* the change stream; NULL: none */
+    int64_t health_stall_ms; /* /healthz: a refresh stalled past it plus refresh_ms (0: default) */
 };
 
 struct search;

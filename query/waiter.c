@@ -13,12 +13,14 @@
 #include "common/mem.h"
 #include "common/metrics.h"
 #include "common/pg.h"
+#include "common/service.h"
 
 static const char waiter_offsets_sql[] = "SELECT partition, next_offset FROM projector_offsets"
                                          " WHERE consumer_group = $1 AND topic = $2";
 
 struct waiter {
     struct waiter_settings s;
+    struct service_beat *beat; /* idle while no request waits */
     char *dsn, *group, *topic;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -170,11 +172,14 @@ static void *waiter_main(void *arg)
     struct waiter *w = arg;
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
+        if (!w->head)
+            service_beat_idle(w->beat);
         while (!w->stopping && !w->head)
             pthread_cond_wait(&w->wake, &w->lock);
         if (w->stopping)
             break;
         pthread_mutex_unlock(&w->lock);
+        service_beat(w->beat);
         bool polled = waiter_poll(w);
         pthread_mutex_lock(&w->lock);
         size_t n = waiter_sweep(w, polled, tp_mono_ms(), w->release);
@@ -205,6 +210,10 @@ enum tp_err waiter_new(const struct waiter_settings *s, struct waiter **out, cha
     w->release = tp_calloc(s->max_waiting ? s->max_waiting : 1, sizeof(*w->release));
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
+    w->beat =
+        service_beat_new(NULL, "query read-your-writes",
+                         s->health_stall_ms > 0 ? s->health_stall_ms : SERVICE_STALL_DEFAULT_MS);
+    service_beat_idle(w->beat);
     int rc = pthread_create(&w->thread, NULL, waiter_main, w);
     if (rc != 0) {
         w->stopping = true; /* nothing to stop or join */
@@ -294,6 +303,7 @@ void waiter_free(struct waiter *w)
     if (!w)
         return;
     waiter_stop(w, 0);
+    service_beat_free(w->beat);
     PQfinish(w->db);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);

@@ -59,6 +59,7 @@ struct waiter_settings {
     const char *topic;
     int poll_ms;
     size_t max_waiting;
+    int64_t health_stall_ms; /* /healthz: a poll stalled past it (0: the default) */
 };
 
 /* Starts the waiter thread; TP_IO when it cannot (*out NULL, nothing to free). */

@@ -21,6 +21,7 @@ struct registry_config {
     char *credentials_file;
     struct creds creds; /* loaded by registry_check */
     enum log_level log_level;
+    enum log_format log_format;
 };
 
 static const char *const registry_auth_modes[] = {"required", "off", NULL};
@@ -52,6 +53,7 @@ static const struct config_entry registry_rows[] = {
                    "file of user:<SHA-256 hex of the password>:role entries, one a line ('#' "
                    "comments)"),
     SERVICE_LOG_ENTRY(R, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(R, log_format),
 };
 #undef R
 

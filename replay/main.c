@@ -15,6 +15,7 @@ struct replay_config {
     char *from;
     struct telemetry_registry_settings registry;
     enum log_level log_level;
+    enum log_format log_format;
     struct config_extra kafka;
 };
 
@@ -67,6 +68,7 @@ static const struct config_entry replay_rows[] = {
     FOLD_MAX_JUMP_CONFIG_ENTRY(P, opts.max_sequence_jump),
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(P, registry),
     SERVICE_LOG_ENTRY(P, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(P, log_format),
 };
 #undef P
 

@@ -18,6 +18,7 @@ struct rollup_config {
     struct telemetry_registry_settings registry;
     char *dlq_topic;
     enum log_level log_level;
+    enum log_format log_format;
     struct config_extra kafka;
 };
 
@@ -54,7 +55,9 @@ static const struct config_entry rollup_rows[] = {
     CONFIG_ROW_INT("debug.crash_after_rename", P, opts.crash_after_rename, "0", 0, 1000000,
                    "TEST HOOK: abort after the N-th file rename, before its offset commit (0 = "
                    "off)"),
+    SERVICE_HEALTH_ENTRY(P, opts.health_stall_ms),
     SERVICE_LOG_ENTRY(P, log_level),
+    SERVICE_LOG_FORMAT_ENTRY(P, log_format),
 };
 #undef P
 

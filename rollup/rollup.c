@@ -9,6 +9,7 @@
 #include "columns.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "common/service.h"
 #include "layout.h"
 #include "schema/telemetry.h"
 
@@ -449,7 +450,13 @@ enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
 {
     enum tp_err err = TP_OK;
     int64_t last_idle_check = tp_mono_ms();
+    /* each turn: a poll of at most 100 ms and one event, or closing files (a file's last row
+     * group and footer) */
+    struct service_beat *beat = service_beat_new(
+        NULL, "rollup",
+        r->opts.health_stall_ms > 0 ? r->opts.health_stall_ms : SERVICE_STALL_DEFAULT_MS);
     while (atomic_load(&r->running) && err == TP_OK) {
+        service_beat(beat);
         if (r->opts.once && rollup_all_done(r))
             break;
         struct journal_event ev;
@@ -490,6 +497,7 @@ enum tp_err rollup_run(struct rollup *r, char *errstr, size_t errstr_size)
     }
     for (int32_t p = 0; err == TP_OK && p < ROLLUP_MAX_PARTITIONS; p++)
         err = rollup_close(r, p, errstr, errstr_size);
+    service_beat_free(beat);
     rollup_progress(r, true);
     return err;
 }

@@ -67,6 +67,7 @@ struct rollup_options {
     int crash_before_rename; /* TEST HOOK: abort() when the N-th file is written, before its rename
                               */
     int crash_after_rename;  /* TEST HOOK: abort() after the N-th rename, before its commit */
+    int64_t health_stall_ms; /* /healthz: the loop stalled past it (0: the default) */
 };
 
 struct rollup_stats {

@@ -4,7 +4,10 @@
  * (a 4 MB upload announced, 1 KB sent: 401 at once, the body never read);
  * connections per client address are capped; slow headers and slow bodies
  * are cut; /metrics alone on its own listener with http.metrics_listen; a
- * response header past HTTP_REPLY_HEADERS_MAX is refused, not dropped unseen.
+ * response header past HTTP_REPLY_HEADERS_MAX is refused, not dropped unseen; X-Request-Id:
+ * a sane one echoed, else one generated (32 hex digits), on every response (the handler's,
+ * 401 of a pre-check, 404, 405, 413, 431); the access log's JSON line, field by field,
+ * without the query string or the Authorization header.
  */
 #include <check.h>
 #include <errno.h>
@@ -14,12 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/http.h"
+#include "common/log.h"
 #include "common/mem.h"
 #include "tests/support/check_main.h"
+#include "tests/support/jsonv.h"
 
 static atomic_int handled;
 
@@ -379,6 +385,191 @@ START_TEST(test_reply_header_past_the_bound)
 }
 END_TEST
 
+/* Sends req (which asks for Connection: close) and reads the whole answer into out. Returns
+ * the status. */
+static int exchange(uint16_t port, const char *req, size_t req_len, char *out, size_t size)
+{
+    int fd = dial(port);
+    send_str(fd, req, req_len);
+    size_t len = 0;
+    ssize_t r;
+    while (len < size - 1 && (r = recv(fd, out + len, size - 1 - len, 0)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fd);
+    ck_assert_msg(!strncmp(out, "HTTP/1.1 ", 9), "%s", out);
+    return atoi(out + 9);
+}
+
+/* The X-Request-Id header of a response ("" without one). */
+static void request_id_of(const char *resp, char *id, size_t size)
+{
+    const char *h = strstr(resp, "\r\nX-Request-Id: ");
+    id[0] = '\0';
+    if (h && h < strstr(resp, "\r\n\r\n"))
+        snprintf(id, size, "%.*s", (int)strcspn(h + 16, "\r"), h + 16);
+}
+
+static bool hex32(const char *id)
+{
+    if (strlen(id) != 32)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!strchr("0123456789abcdef", *p))
+            return false;
+    return true;
+}
+
+/* GET path with an X-Request-Id line (NULL: none); the echoed id into id. */
+static int get_with_id(uint16_t port, const char *path, const char *given, char *id, size_t size)
+{
+    char req[1024], resp[4096];
+    int n =
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: close\r\n\r\n",
+                 path, given ? "X-Request-Id: " : "", given ? given : "", given ? "\r\n" : "");
+    int st = exchange(port, req, (size_t)n, resp, sizeof(resp));
+    request_id_of(resp, id, size);
+    return st;
+}
+
+START_TEST(test_request_id)
+{
+    struct http_options o = {0};
+    struct http_server *srv = start(&o);
+    uint16_t port = http_server_port(srv);
+    char id[256], id2[256];
+    ck_assert_int_eq(get_with_id(port, "/h", "abc-123_X.Y:z", id, sizeof(id)), 200);
+    ck_assert_str_eq(id, "abc-123_X.Y:z");
+    /* absent: 128 random bits, a new id each time */
+    ck_assert_int_eq(get_with_id(port, "/h", NULL, id, sizeof(id)), 200);
+    ck_assert_msg(hex32(id), "%s", id);
+    ck_assert_int_eq(get_with_id(port, "/h", NULL, id2, sizeof(id2)), 200);
+    ck_assert_msg(hex32(id2), "%s", id2);
+    ck_assert_str_ne(id, id2);
+    /* the longest sane one is echoed; one more character, a space or a non-ASCII byte is not */
+    char longest[HTTP_REQUEST_ID_MAX + 2];
+    memset(longest, 'r', HTTP_REQUEST_ID_MAX + 1);
+    longest[HTTP_REQUEST_ID_MAX] = '\0';
+    ck_assert_int_eq(get_with_id(port, "/h", longest, id, sizeof(id)), 200);
+    ck_assert_str_eq(id, longest);
+    longest[HTTP_REQUEST_ID_MAX] = 'r';
+    longest[HTTP_REQUEST_ID_MAX + 1] = '\0';
+    static const char *const insane[] = {NULL, "a b", "caf\xc3\xa9", "x\x7f", ""};
+    for (size_t i = 0; i < sizeof(insane) / sizeof(insane[0]); i++) {
+        const char *given = insane[i] ? insane[i] : longest;
+        ck_assert_int_eq(get_with_id(port, "/h", given, id, sizeof(id)), 200);
+        ck_assert_msg(hex32(id), "given \"%s\": %s", given, id);
+    }
+    ck_assert(http_request_id_sane("a"));
+    ck_assert(!http_request_id_sane(""));
+    ck_assert(!http_request_id_sane("a\tb"));
+    /* answered by the server itself or before the body: echoed too */
+    ck_assert_int_eq(get_with_id(port, "/nope", "id-404", id, sizeof(id)), 404);
+    ck_assert_str_eq(id, "id-404");
+    char resp[4096];
+    static const char post_h[] = "POST /h HTTP/1.1\r\nHost: t\r\nX-Request-Id: id-405\r\n"
+                                 "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    ck_assert_int_eq(exchange(port, post_h, strlen(post_h), resp, sizeof(resp)), 405);
+    request_id_of(resp, id, sizeof(id));
+    ck_assert_str_eq(id, "id-405");
+    static const char no_key[] = "POST /up HTTP/1.1\r\nHost: t\r\nX-Request-Id: id-401\r\n"
+                                 "Content-Length: 3\r\nConnection: close\r\n\r\nabc";
+    ck_assert_int_eq(exchange(port, no_key, strlen(no_key), resp, sizeof(resp)), 401);
+    request_id_of(resp, id, sizeof(id));
+    ck_assert_str_eq(id, "id-401");
+    static const char big[] =
+        "POST /up HTTP/1.1\r\nHost: t\r\nX-Key: ok\r\nX-Request-Id: id-413\r\n"
+        "Content-Length: 9000000\r\nConnection: close\r\n\r\n";
+    ck_assert_int_eq(exchange(port, big, strlen(big), resp, sizeof(resp)), 413);
+    request_id_of(resp, id, sizeof(id));
+    ck_assert_str_eq(id, "id-413");
+    char huge[12000];
+    int n = snprintf(huge, sizeof(huge),
+                     "GET /h HTTP/1.1\r\nHost: t\r\nX-Request-Id: id-431\r\n"
+                     "X-Pad: %09000d\r\nConnection: close\r\n\r\n",
+                     0);
+    ck_assert_int_eq(exchange(port, huge, (size_t)n, resp, sizeof(resp)), 431);
+    request_id_of(resp, id, sizeof(id));
+    ck_assert_str_eq(id, "id-431");
+    http_server_free(srv);
+}
+END_TEST
+
+/* The access log's lines ("msg":"request") of the file at path, once there are want. */
+static size_t access_lines(const char *path, size_t want, char lines[][2048])
+{
+    size_t n = 0;
+    for (int tries = 0; tries < 300; tries++) {
+        FILE *f = fopen(path, "r");
+        ck_assert_ptr_nonnull(f);
+        char l[2048];
+        n = 0;
+        while (n < want && fgets(l, sizeof(l), f))
+            if (strstr(l, "\"msg\":\"request\""))
+                snprintf(lines[n++], 2048, "%s", l);
+        fclose(f);
+        if (n == want)
+            break;
+        usleep(10 * 1000);
+    }
+    return n;
+}
+
+START_TEST(test_access_log_json)
+{
+    char path[] = "/tmp/tp_test_http_log_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    log_init("test_http", LOG_INFO);
+    log_format_set(LOG_FORMAT_JSON);
+    struct http_options o = {.access_log = true};
+    struct http_server *srv = start(&o);
+    uint16_t port = http_server_port(srv);
+    char resp[4096], id404[256];
+    static const char req[] = "GET /h?token=sekret-query HTTP/1.1\r\nHost: t\r\n"
+                              "Authorization: Bearer sekret-token\r\nX-Request-Id: req-1\r\n"
+                              "Connection: close\r\n\r\n";
+    ck_assert_int_eq(exchange(port, req, strlen(req), resp, sizeof(resp)), 200);
+    ck_assert_int_eq(get_with_id(port, "/nope", NULL, id404, sizeof(id404)), 404);
+    char lines[2][2048];
+    size_t n = access_lines(path, 2, lines);
+    http_server_free(srv);
+    log_format_set(LOG_FORMAT_TEXT);
+    log_init("test_http", LOG_ERROR);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    unlink(path);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_ptr_null(strstr(lines[0], "sekret"));
+    struct jv *doc = jv_parse(lines[0]);
+    ck_assert_msg(doc != NULL, "%s", lines[0]);
+    ck_assert_uint_eq(jv_len(doc, ""), 5);
+    ck_assert_str_eq(jv_str(doc, "level"), "info");
+    ck_assert_str_eq(jv_str(doc, "service"), "test_http");
+    ck_assert_uint_eq(strlen(jv_str(doc, "ts")), strlen("2026-11-23T10:00:00.123Z"));
+    ck_assert_uint_eq(jv_len(doc, "fields"), 7);
+    ck_assert_str_eq(jv_str(doc, "fields.method"), "GET");
+    ck_assert_str_eq(jv_str(doc, "fields.path"), "/h");
+    ck_assert_double_eq(jv_num(doc, "fields.status"), 200);
+    ck_assert_double_eq(jv_num(doc, "fields.bytes"), strlen("{\"got\":0}"));
+    ck_assert_double_ge(jv_num(doc, "fields.duration_ms"), 0);
+    ck_assert_double_lt(jv_num(doc, "fields.duration_ms"), 3000);
+    ck_assert_str_eq(jv_str(doc, "fields.client"), "127.0.0.1");
+    ck_assert_str_eq(jv_str(doc, "fields.request_id"), "req-1");
+    jv_free(doc);
+    doc = jv_parse(lines[1]);
+    ck_assert_msg(doc != NULL, "%s", lines[1]);
+    ck_assert_str_eq(jv_str(doc, "fields.path"), "/nope");
+    ck_assert_double_eq(jv_num(doc, "fields.status"), 404);
+    ck_assert_double_gt(jv_num(doc, "fields.bytes"), 0);
+    ck_assert_str_eq(jv_str(doc, "fields.request_id"), id404); /* the generated one */
+    jv_free(doc);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -390,6 +581,8 @@ static Suite *http_suite(void)
     tcase_add_test(tc, test_slow_body_cut);
     tcase_add_test(tc, test_metrics_listen);
     tcase_add_test(tc, test_reply_header_past_the_bound);
+    tcase_add_test(tc, test_request_id);
+    tcase_add_test(tc, test_access_log_json);
     suite_add_tcase(s, tc);
     return s;
 }

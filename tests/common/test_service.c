@@ -6,7 +6,10 @@
  *   draining, the server stops accepting, drain; exit code 0;
  * - run mode: a signal makes the signal thread call stop once and run
  *   returns; run's error is exit code 1 and stop is never called;
- * - a server that cannot listen is exit code 1 before anything else runs.
+ * - a server that cannot listen is exit code 1 before anything else runs;
+ * - heartbeats on an injected clock: a busy loop silent past its bound is named in
+ *   /healthz's 503 body (exactly), an idle one never, a beat recovers it, a freed slot is
+ *   reused and the slots past SERVICE_BEATS_MAX run unwatched.
  */
 #include <check.h>
 #include <signal.h>
@@ -173,6 +176,84 @@ START_TEST(test_listen_failure)
 }
 END_TEST
 
+static int64_t fake_now;
+static int64_t fake_clock(void)
+{
+    return fake_now;
+}
+
+/* The check's status and body. */
+static unsigned check(struct service_health *h, char *body, size_t size)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    unsigned st = service_health_check(h, &b);
+    snprintf(body, size, "%s", b.data ? b.data : "");
+    buf_release(&b);
+    return st;
+}
+
+START_TEST(test_heartbeat)
+{
+    static struct service_health h = {.now_ms = fake_clock};
+    char body[512];
+    fake_now = 1000;
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 200);
+    ck_assert_str_eq(body, "{\"status\":\"ok\"}");
+    struct service_beat *fold = service_beat_new(&h, "projector fold", 300);
+    struct service_beat *flush = service_beat_new(&h, "projector flusher", 100);
+    service_beat_idle(flush); /* no job queued */
+    fake_now = 1300;          /* at the bound: still alive */
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 200);
+    fake_now = 1301;
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 503);
+    ck_assert_str_eq(body, "{\"status\":\"stalled\",\"stalled\":[{\"loop\":\"projector fold\","
+                           "\"silent_ms\":301,\"bound_ms\":300}]}");
+    service_beat(fold); /* it turned again */
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 200);
+    service_beat(flush); /* a job: busy from 1301 */
+    fake_now = 1500;
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 503);
+    ck_assert_str_eq(body, "{\"status\":\"stalled\",\"stalled\":[{\"loop\":\"projector "
+                           "flusher\",\"silent_ms\":199,\"bound_ms\":100}]}");
+    fake_now = 1700;
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 503);
+    ck_assert_str_eq(body, "{\"status\":\"stalled\",\"stalled\":[{\"loop\":\"projector fold\","
+                           "\"silent_ms\":399,\"bound_ms\":300},{\"loop\":\"projector "
+                           "flusher\",\"silent_ms\":399,\"bound_ms\":100}]}");
+    service_beat_idle(flush); /* the job done, waiting again: never stalled while idle */
+    fake_now = 100000;
+    service_beat(fold);
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 200);
+    /* a freed loop is no longer watched; its slot is taken again */
+    service_beat(flush);
+    service_beat_free(flush);
+    fake_now = 200000;
+    service_beat(fold);
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 200);
+    struct service_beat *again = service_beat_new(&h, "search refresh", 50);
+    ck_assert_ptr_eq(again, flush);
+    fake_now = 200051;
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 503);
+    ck_assert_ptr_nonnull(strstr(body, "\"loop\":\"search refresh\",\"silent_ms\":51"));
+    service_beat_free(again);
+    service_beat_free(fold);
+    service_beat_free(NULL);
+    /* past the slots: the extra loop runs unwatched */
+    struct service_beat *all[SERVICE_BEATS_MAX];
+    for (size_t i = 0; i < SERVICE_BEATS_MAX; i++)
+        all[i] = service_beat_new(&h, "many", 10);
+    struct service_beat *extra = service_beat_new(&h, "extra", 10);
+    for (size_t i = 0; i < SERVICE_BEATS_MAX; i++)
+        service_beat_idle(all[i]);
+    fake_now += 1000;
+    service_beat(extra); /* harmless */
+    ck_assert_uint_eq(check(&h, body, sizeof(body)), 200);
+    for (size_t i = 0; i < SERVICE_BEATS_MAX; i++)
+        service_beat_free(all[i]);
+}
+END_TEST
+
 static Suite *service_suite(void)
 {
     Suite *s = suite_create("service");
@@ -181,6 +262,7 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_wait_mode);
     tcase_add_test(tc, test_run_mode);
     tcase_add_test(tc, test_listen_failure);
+    tcase_add_test(tc, test_heartbeat);
     suite_add_tcase(s, tc);
     return s;
 }

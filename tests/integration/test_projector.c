@@ -18,6 +18,9 @@
  *     are evicted and loaded back from PostgreSQL when their devices report
  *     again;
  * and the retention deletes exactly the history rows older than its bound.
+ * Liveness: with its PostgreSQL traffic frozen by a proxy the test holds, a flush hangs and
+ * /healthz turns 503 naming the projector's flusher while /metrics answers; thawed, the flush
+ * ends, /healthz is 200 again and the twins equal the fold.
  *
  * Values are multiples of 1/8 well below 2^40, so every partial sum is
  * exact and the per-minute sums do not depend on how flushes split them.
@@ -25,10 +28,15 @@
 #include <check.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -546,6 +554,180 @@ START_TEST(test_store_flush_applies_once)
 }
 END_TEST
 
+/* ---- a TCP proxy to PostgreSQL whose traffic the test can freeze ---- */
+
+struct proxy {
+    int listen_fd;
+    uint16_t port, to_port;
+    atomic_bool frozen, stop;
+    atomic_int pumps;
+    pthread_t acceptor;
+};
+
+struct pump {
+    struct proxy *px;
+    int a, b;
+};
+
+/* Copies bytes both ways until a side closes; while frozen, copies nothing. */
+static void *pump_main(void *arg)
+{
+    struct pump *p = arg;
+    char buf[65536];
+    while (!atomic_load(&p->px->stop)) {
+        if (atomic_load(&p->px->frozen)) {
+            usleep(10 * 1000);
+            continue;
+        }
+        struct pollfd fds[2] = {{p->a, POLLIN, 0}, {p->b, POLLIN, 0}};
+        if (poll(fds, 2, 50) <= 0)
+            continue;
+        bool closed = false;
+        for (int i = 0; i < 2 && !closed; i++) {
+            if (!fds[i].revents)
+                continue;
+            int from = i ? p->b : p->a, to = i ? p->a : p->b;
+            ssize_t n = recv(from, buf, sizeof(buf), 0);
+            closed = n <= 0;
+            for (ssize_t off = 0; !closed && off < n;) {
+                ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+                closed = w <= 0;
+                off += w > 0 ? w : 0;
+            }
+        }
+        if (closed)
+            break;
+    }
+    close(p->a);
+    close(p->b);
+    atomic_fetch_sub(&p->px->pumps, 1);
+    free(p);
+    return NULL;
+}
+
+static void *acceptor_main(void *arg)
+{
+    struct proxy *px = arg;
+    while (!atomic_load(&px->stop)) {
+        struct pollfd l = {px->listen_fd, POLLIN, 0};
+        if (poll(&l, 1, 50) <= 0)
+            continue;
+        int c = accept(px->listen_fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons(px->to_port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+            close(s);
+            close(c);
+            continue;
+        }
+        struct pump *p = tp_calloc(1, sizeof(*p));
+        *p = (struct pump){px, c, s};
+        atomic_fetch_add(&px->pumps, 1);
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, pump_main, p), 0);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static void proxy_start(struct proxy *px, uint16_t to_port)
+{
+    memset(px, 0, sizeof(*px));
+    px->to_port = to_port;
+    px->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(px->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(px->listen_fd, 16), 0);
+    socklen_t sl = sizeof(sa);
+    ck_assert_int_eq(getsockname(px->listen_fd, (struct sockaddr *)&sa, &sl), 0);
+    px->port = ntohs(sa.sin_port);
+    ck_assert_int_eq(pthread_create(&px->acceptor, NULL, acceptor_main, px), 0);
+}
+
+static void proxy_stop(struct proxy *px)
+{
+    atomic_store(&px->stop, true);
+    pthread_join(px->acceptor, NULL);
+    close(px->listen_fd);
+    for (int i = 0; i < 200 && atomic_load(&px->pumps) > 0; i++)
+        usleep(10 * 1000);
+}
+
+/* The port of a libpq conninfo's "port=" (5432 without one). */
+static uint16_t dsn_port(const char *dsn)
+{
+    const char *p = strstr(dsn, "port=");
+    return p ? (uint16_t)atoi(p + 5) : 5432;
+}
+
+/* GETs /healthz until it answers want (30 s); its body into out. */
+static long await_health(uint16_t port, long want, struct buf *out)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/healthz", port);
+    long s = 0;
+    for (int i = 0; i < 300; i++) {
+        buf_reset(out);
+        s = stack_http("GET", url, NULL, NULL, 0, out);
+        if (s == want)
+            break;
+        usleep(100 * 1000);
+    }
+    return s;
+}
+
+/* (g) a flush that hangs on a PostgreSQL that stopped answering: /healthz says so. */
+START_TEST(test_healthz_names_a_hung_flush)
+{
+    struct proxy px;
+    proxy_start(&px, dsn_port(st.dsn));
+    char dsn[800];
+    /* the last port= wins */
+    snprintf(dsn, sizeof(dsn), "TP_PG_DSN=%s port=%u", st.dsn, px.port);
+    const char *const env[] = {PROJECTOR_ENV, dsn, "TP_HEALTH_STALL_S=2", NULL};
+    struct workload w;
+    struct expected e = {0};
+    workload_init(&w, "g-dev", 100, 6);
+    size_t half = w.n / 2;
+    produce(&w, 0, half);
+    expect(&e, &w, 0, w.n);
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&st, "tp-projector", env, port);
+    wait_caught_up(&pid, 1, 120);
+    struct buf body;
+    buf_init(&body, 1 << 20);
+    ck_assert_int_eq(await_health(port, 200, &body), 200);
+    ck_assert_str_eq(body.data, "{\"status\":\"ok\"}");
+    /* frozen: the next flush (100 ms after the next change) never hears back */
+    atomic_store(&px.frozen, true);
+    produce(&w, half, w.n);
+    ck_assert_int_eq(await_health(port, 503, &body), 503);
+    ck_assert_msg(strstr(body.data, "{\"loop\":\"projector flusher\",\"silent_ms\":") &&
+                      strstr(body.data, "\"bound_ms\":2000}") &&
+                      !strncmp(body.data, "{\"status\":\"stalled\",\"stalled\":[", 31),
+                  "%s", body.data);
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, NULL), 200); /* the server answers */
+    assert_alive(pid);
+    /* thawed: the flush ends, the loops turn, nothing lost or doubled */
+    atomic_store(&px.frozen, false);
+    ck_assert_int_eq(await_health(port, 200, &body), 200);
+    ck_assert_str_eq(body.data, "{\"status\":\"ok\"}");
+    wait_caught_up(&pid, 1, 120);
+    assert_state(&w, &e);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    buf_release(&body);
+    proxy_stop(&px);
+    expected_release(&e);
+    workload_release(&w);
+}
+END_TEST
+
 static Suite *projector_suite(void)
 {
     Suite *s = suite_create("projector");
@@ -559,6 +741,7 @@ static Suite *projector_suite(void)
     tcase_add_test(tc, test_eviction_exact);
     tcase_add_test(tc, test_retention_deletes_old_minutes);
     tcase_add_test(tc, test_store_flush_applies_once);
+    tcase_add_test(tc, test_healthz_names_a_hung_flush);
     suite_add_tcase(s, tc);
     return s;
 }

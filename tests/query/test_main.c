@@ -5,13 +5,21 @@
  *   cursor key is public), or with one shorter than 16 characters, and says which key;
  *   with query.auth=off it starts on the built-in key and warns;
  * - when the database is unreachable, /readyz and the data endpoints answer 503 with a fixed
- *   message: libpq's text (host, port, database, user) goes to the log only.
+ *   message: libpq's text (host, port, database, user) goes to the log only;
+ * - liveness: pointed at a "database" that accepts the connection and never answers (a
+ *   listener the test holds), the search refresh thread hangs in its connect: /healthz turns
+ *   503 naming that loop while /metrics still answers, and 200 again once the test closes the
+ *   listener (the connect fails, the loop turns); with log.format=json and http.access_log=on
+ *   each request is one JSON line in the log.
  */
 #include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,6 +225,99 @@ START_TEST(test_dead_database_answers_without_libpq_text)
 }
 END_TEST
 
+/* GETs path until it answers want (20 s); the last body into resp. */
+static long await_status(uint16_t port, const char *path, long want, struct buf *resp)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, path);
+    long s = 0;
+    for (int i = 0; i < 200; i++) {
+        buf_reset(resp);
+        s = stack_http("GET", url, NULL, NULL, 0, resp);
+        if (s == want)
+            break;
+        usleep(100 * 1000);
+    }
+    return s;
+}
+
+START_TEST(test_healthz_names_a_stalled_loop)
+{
+    /* a listener that never accepts: the kernel completes the handshake, libpq waits for the
+     * server's first byte forever (no connect_timeout) */
+    int hold = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); /* not tp-query's to keep */
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(hold, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(hold, 16), 0);
+    socklen_t sl = sizeof(sa);
+    ck_assert_int_eq(getsockname(hold, (struct sockaddr *)&sa, &sl), 0);
+    char dsn[128];
+    snprintf(dsn, sizeof(dsn), "TP_PG_DSN=host=127.0.0.1 port=%u dbname=tp user=tp",
+             ntohs(sa.sin_port));
+    const char *env[] = {"TP_QUERY_AUTH=off",
+                         dsn,
+                         "TP_HEALTH_STALL_S=1",
+                         "TP_QUERY_SEARCH_REFRESH_MS=100",
+                         "TP_LOG_FORMAT=json",
+                         "TP_HTTP_ACCESS_LOG=on",
+                         NULL};
+    uint16_t port = stack_free_port();
+    pid_t pid = query_start(env, port);
+    struct buf resp;
+    buf_init(&resp, 1 << 20);
+    /* the first refresh hangs in its connect: stalled past 1 s + the 100 ms refresh wait */
+    ck_assert_int_eq(await_status(port, "/healthz", 503, &resp), 503);
+    static const char head[] =
+        "{\"status\":\"stalled\",\"stalled\":[{\"loop\":\"query search refresh\",\"silent_ms\":";
+    ck_assert_msg(!strncmp(resp.data, head, strlen(head)), "%s", resp.data);
+    const char *tail = resp.data + strlen(head) + strspn(resp.data + strlen(head), "0123456789");
+    ck_assert_str_eq(tail, ",\"bound_ms\":1100}]}");
+    ck_assert_int_gt(atol(resp.data + strlen(head)), 1100);
+    /* the HTTP threads are fine: /metrics answers */
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+    buf_reset(&resp);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    /* the held connections closed: the hung connect fails, the loop turns again (the
+     * database still down) */
+    int fl = fcntl(hold, F_GETFL);
+    fcntl(hold, F_SETFL, fl | O_NONBLOCK);
+    for (int c; (c = accept(hold, NULL, NULL)) >= 0;)
+        close(c);
+    close(hold);
+    ck_assert_msg(await_status(port, "/healthz", 200, &resp) == 200, "%s", resp.data);
+    ck_assert_str_eq(resp.data, "{\"status\":\"ok\"}");
+    buf_release(&resp);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+
+    /* every line of the log is one JSON object; the 503 and the /metrics requests are there */
+    char *log = read_log();
+    bool saw_503 = false, saw_metrics = false;
+    size_t lines = 0;
+    for (char *line = log, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        ck_assert_ptr_nonnull(next);
+        *next++ = '\0';
+        struct jv *doc = jv_parse(line);
+        ck_assert_msg(doc != NULL, "not JSON: %s", line);
+        ck_assert_str_eq(jv_str(doc, "service"), "tp-query");
+        lines++;
+        if (!strcmp(jv_str(doc, "msg"), "request")) {
+            const char *path = jv_str(doc, "fields.path");
+            saw_503 |= !strcmp(path, "/healthz") && jv_num(doc, "fields.status") == 503;
+            saw_metrics |= !strcmp(path, "/metrics") && jv_num(doc, "fields.status") == 200;
+            ck_assert_uint_eq(strlen(jv_str(doc, "fields.request_id")), 32);
+            ck_assert_str_eq(jv_str(doc, "fields.client"), "127.0.0.1");
+        }
+        jv_free(doc);
+    }
+    ck_assert_uint_gt(lines, 3);
+    ck_assert(saw_503);
+    ck_assert(saw_metrics);
+    free(log);
+}
+END_TEST
+
 static Suite *query_main_suite(void)
 {
     Suite *s = suite_create("query_main");
@@ -226,6 +327,7 @@ static Suite *query_main_suite(void)
     tcase_add_test(tc, test_auth_required_needs_cursor_secret);
     tcase_add_test(tc, test_auth_off_warns_of_builtin_cursor_key);
     tcase_add_test(tc, test_dead_database_answers_without_libpq_text);
+    tcase_add_test(tc, test_healthz_names_a_stalled_loop);
     suite_add_tcase(s, tc);
     return s;
 }
