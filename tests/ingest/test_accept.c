@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/arena.h"
 #include "common/mem.h"
@@ -208,9 +209,14 @@ static size_t read_topic(const struct fixture *f, const char *topic, struct spec
     ck_assert_int_eq(journal_reader_new(&jc, &r, errstr, sizeof(errstr)), TP_OK);
     int64_t lo[8], hi[8];
     size_t np;
-    ck_assert_msg(journal_reader_watermarks(r, 10000, lo, hi, 8, &np, errstr, sizeof(errstr)) ==
-                      TP_OK,
-                  "%s", errstr);
+    /* a topic created a moment ago may not be in every broker's metadata yet */
+    enum tp_err err = TP_NOT_FOUND;
+    for (int tries = 0; tries < 50 && err != TP_OK; tries++) {
+        err = journal_reader_watermarks(r, 10000, lo, hi, 8, &np, errstr, sizeof(errstr));
+        if (err != TP_OK)
+            usleep(200 * 1000);
+    }
+    ck_assert_msg(err == TP_OK, "%s", errstr);
     int32_t parts[8];
     int64_t want = 0;
     for (size_t p = 0; p < np; p++) {
