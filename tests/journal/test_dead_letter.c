@@ -1,9 +1,12 @@
-/* journal/producer.c's journal_producer_dead_letter_raw against the dev stack's Kafka: bytes
- * that never were an event (an MQTT payload that does not decode) land in the dead-letter
- * topic as given, with the reason, the client id and the other headers, read back exactly
- * with a plain librdkafka consumer. */
+/* journal/producer.c's journal_producer_dead_letter_raw: bytes that never were an event (an
+ * MQTT payload that does not decode) land in the dead-letter topic as given, with the reason,
+ * the client id and the other headers, read back exactly with a plain librdkafka consumer.
+ * Built twice: test_dead_letter against the dev stack's Kafka (integration), and with
+ * TP_DLQ_MOCK test_dead_letter_mock against librdkafka's mock cluster in this process (unit:
+ * no broker needed). */
 #include <check.h>
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,21 +93,69 @@ static void expect_headers(const rd_kafka_message_t *m, const char *const *names
     }
 }
 
+/* Where the test's topics live. */
+struct broker {
+    struct stack st;
+    char bootstrap[256];
+    char topic[96];
+    char dlq[160];
+    rd_kafka_t *host; /* TP_DLQ_MOCK: the handle that hosts the mock cluster */
+    rd_kafka_mock_cluster_t *mc;
+};
+
+/* Topic and dead-letter topic (2 partitions each) on the dev stack or the mock cluster. */
+static void broker_start(struct broker *b, const char *name, bool with_dlq)
+{
+    char errstr[512];
+    memset(b, 0, sizeof(*b));
+#ifdef TP_DLQ_MOCK
+    b->host = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_new(), errstr, sizeof(errstr));
+    ck_assert_msg(b->host != NULL, "%s", errstr);
+    b->mc = rd_kafka_mock_cluster_new(b->host, 1);
+    ck_assert_ptr_nonnull(b->mc);
+    snprintf(b->bootstrap, sizeof(b->bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(b->mc));
+    snprintf(b->topic, sizeof(b->topic), "tp-mock-%s", name);
+    snprintf(b->dlq, sizeof(b->dlq), "%s.dlq", b->topic);
+    ck_assert_int_eq(rd_kafka_mock_topic_create(b->mc, b->topic, 2, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    if (with_dlq)
+        ck_assert_int_eq(rd_kafka_mock_topic_create(b->mc, b->dlq, 2, 1),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+#else
+    stack_init(&b->st, name);
+    snprintf(b->bootstrap, sizeof(b->bootstrap), "%s", b->st.bootstrap);
+    snprintf(b->topic, sizeof(b->topic), "%s", b->st.topic);
+    snprintf(b->dlq, sizeof(b->dlq), "%s.dlq", b->topic);
+    struct journal_config jc = {
+        .bootstrap_servers = b->bootstrap, .topic = b->topic, .partitions = 2, .replication = 1};
+    ck_assert_msg(journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)) == TP_OK, "%s", errstr);
+    if (with_dlq)
+        ck_assert_msg(journal_dlq_topic_ensure(&jc, b->dlq, 15000, errstr, sizeof(errstr)) == TP_OK,
+                      "%s", errstr);
+#endif
+}
+
+static void broker_stop(struct broker *b)
+{
+    if (b->mc)
+        rd_kafka_mock_cluster_destroy(b->mc);
+    if (b->host)
+        rd_kafka_destroy(b->host);
+#ifndef TP_DLQ_MOCK
+    stack_release(&b->st);
+#endif
+}
+
 START_TEST(test_dead_letter_raw_read_back)
 {
-    struct stack st;
-    stack_init(&st, "deadraw");
-    char dlq[160], errstr[512];
-    snprintf(dlq, sizeof(dlq), "%s.dlq", st.topic);
-    struct journal_config jc = {.bootstrap_servers = st.bootstrap,
-                                .topic = st.topic,
+    struct broker b;
+    broker_start(&b, "deadraw", true);
+    char errstr[512];
+    struct journal_config jc = {.bootstrap_servers = b.bootstrap,
+                                .topic = b.topic,
                                 .partitions = 2,
                                 .replication = 1,
                                 .schema_id = 1,
-                                .dlq_topic = dlq};
-    ck_assert_msg(journal_topic_ensure(&jc, 15000, errstr, sizeof(errstr)) == TP_OK, "%s", errstr);
-    ck_assert_msg(journal_dlq_topic_ensure(&jc, dlq, 15000, errstr, sizeof(errstr)) == TP_OK, "%s",
-                  errstr);
+                                .dlq_topic = b.dlq};
     struct reports rep = {0};
     struct journal_producer *p;
     ck_assert_msg(journal_producer_new(&jc, on_delivery, &rep, &p, errstr, sizeof(errstr)) == TP_OK,
@@ -154,7 +205,7 @@ START_TEST(test_dead_letter_raw_read_back)
     snprintf(origin, sizeof(origin), "%s@%s:%d", log_component_name(), host, (int)getpid());
 
     rd_kafka_t *rk;
-    rd_kafka_message_t *m = read_record(st.bootstrap, dlq, d1.partition, d1.offset, &rk);
+    rd_kafka_message_t *m = read_record(b.bootstrap, b.dlq, d1.partition, d1.offset, &rk);
     ck_assert_int_eq(m->offset, d1.offset);
     ck_assert_uint_eq(m->len, sizeof(payload));
     ck_assert(!memcmp(m->payload, payload, sizeof(payload)));
@@ -163,32 +214,32 @@ START_TEST(test_dead_letter_raw_read_back)
     static const char *const names1[] = {"tp-reason",    "tp-detail",     "tp-origin",   "tp-topic",
                                          "tp-client-id", "tp-mqtt-topic", "tp-transport"};
     const char *values1[] = {
-        "invalid_protobuf", "the payload is not a ReadingBatch", origin, st.topic,
+        "invalid_protobuf", "the payload is not a ReadingBatch", origin, b.topic,
         "meter-7:a",        "twinpipe/v1/veh-1/telemetry",       "mqtt"};
     expect_headers(m, names1, values1, 7);
     rd_kafka_message_destroy(m);
     done_reading(rk);
 
-    m = read_record(st.bootstrap, dlq, d2.partition, d2.offset, &rk);
+    m = read_record(b.bootstrap, b.dlq, d2.partition, d2.offset, &rk);
     ck_assert_uint_eq(m->len, 1);
     ck_assert_int_eq(((const char *)m->payload)[0], 'x');
     ck_assert_ptr_null(m->key);
     static const char *const names2[] = {"tp-reason", "tp-detail", "tp-origin", "tp-topic"};
-    const char *values2[] = {"empty_batch", "", origin, st.topic};
+    const char *values2[] = {"empty_batch", "", origin, b.topic};
     expect_headers(m, names2, values2, 4);
     rd_kafka_message_destroy(m);
     done_reading(rk);
-    stack_release(&st);
+    broker_stop(&b);
 }
 END_TEST
 
 START_TEST(test_dead_letter_raw_needs_a_topic)
 {
-    struct stack st;
-    stack_init(&st, "deadraw2");
+    struct broker b;
+    broker_start(&b, "deadraw2", false);
     char errstr[256];
     struct journal_config jc = {
-        .bootstrap_servers = st.bootstrap, .topic = st.topic, .partitions = 1, .replication = 1};
+        .bootstrap_servers = b.bootstrap, .topic = b.topic, .partitions = 1, .replication = 1};
     struct reports rep = {0};
     struct journal_producer *p;
     ck_assert_int_eq(journal_producer_new(&jc, on_delivery, &rep, &p, errstr, sizeof(errstr)),
@@ -200,7 +251,7 @@ START_TEST(test_dead_letter_raw_needs_a_topic)
     ck_assert_int_eq(journal_producer_outstanding(p), 0);
     journal_producer_free(p);
     ck_assert_int_eq(rep.n, 0);
-    stack_release(&st);
+    broker_stop(&b);
 }
 END_TEST
 
