@@ -168,10 +168,9 @@ void accept_on_delivery(void *opaque, const struct journal_delivery *d, void *ar
 /* The claims must cover the device of every reading, and with topic_device every reading must
  * be that device: refuses (forbidden, false) at the first that is not. Readings without a
  * device_id are left to validation (missing_device_id). */
-static bool accept_check_devices(struct ingest *ing, const struct accept_request *rq,
-                                 const struct decoded *d, struct accept_outcome *out)
+static bool accept_check_devices(const struct accept_request *rq, const struct decoded *d,
+                                 struct accept_outcome *out)
 {
-    (void)ing;
     if (rq->topic_device && rq->claims && !auth_covers(rq->claims, rq->topic_device)) {
         accept_refuse(out, INGEST_ERR_FORBIDDEN,
                       "the topic is for a device this token does not cover; nothing was stored");
@@ -367,7 +366,7 @@ enum tp_err accept_submit(struct ingest *ing, const struct accept_request *rq,
     }
     atomic_fetch_add(&ing->unknown_fields_dropped_total, d.unknown_dropped);
     enum tp_err ret = TP_OK;
-    if (!accept_check_devices(ing, rq, &d, out)) {
+    if (!accept_check_devices(rq, &d, out)) {
         ret = TP_VALIDATION;
         goto out;
     }
