@@ -15,158 +15,104 @@
 #include "common/service.h"
 #include "token/auth.h"
 #include "token/token.h"
-#include "decode.h"
+#include "accept.h"
 #include "errors.h"
+#include "ingest_int.h"
 
 #define INGEST_REJECTED_MAX (1 << 20)
 
-struct ingest {
-    struct journal_producer *producer;
-    struct http_server *srv; /* borrowed, for /metrics */
-    _Atomic uint64_t accepted_total;
-    _Atomic uint64_t rejected_total[INGEST_ERR__COUNT]; /* by row: the INGEST_ERR_READING ones */
-    _Atomic uint64_t overloaded_total;
-    _Atomic uint64_t dead_lettered_total;
-    _Atomic uint64_t unknown_schema_total;
-    _Atomic uint64_t refused_total[INGEST_ERR__COUNT]; /* by row: the INGEST_ERR_WIRE ones */
-    _Atomic uint64_t unknown_fields_dropped_total;
-    struct metrics_histogram ack_latency;
-    atomic_bool ready;
-    int64_t fail_logged_ms; /* delivery thread only: rate limit of failure logs */
-    uint64_t fail_suppressed;
-    struct ingest_limits limits;
-    int32_t schema_id;
-    pthread_t delivery_thread;
-    struct service_beat *delivery_beat;
-    atomic_bool running;
-    atomic_bool draining;
-    atomic_long in_flight; /* suspended requests not yet freed (response not yet sent) */
-};
-
-/* One POST's state while its events are in flight; owned by the request. */
-struct ingest_call {
-    struct http_request *req;
-    atomic_long pending; /* events not yet reported, +1 while appending */
-    atomic_bool failed;
-    pthread_mutex_t lock; /* guards fail_msg */
-    char fail_msg[600];
-    size_t accepted;
-    struct buf rejected; /* JSON array body: {"index":..},... */
+/* One POST, from the moment accept.c will call back (ingest_post_pending); owned by the
+ * request (freed after its response was sent). */
+struct ingest_post {
     struct ingest *ing;
-    bool overloaded;  /* the failure was a full producer queue */
-    int64_t start_ms; /* monotonic, when the first event was appended */
-    size_t n_parts;   /* consistency token: highest offset per partition (under lock) */
-    int32_t *parts;
-    int64_t *offsets;
-    atomic_long dead_lettered; /* readings Kafka refused, kept in the dead-letter topic */
-    bool in_flight;            /* counted in ing->in_flight until freed */
+    struct http_request *req;
+    bool in_flight; /* counted in ing->in_flight until freed */
 };
 
-static void ingest_call_free(void *p)
+static void ingest_post_free(void *p)
 {
-    struct ingest_call *call = p;
+    struct ingest_post *post = p;
     /* runs when the request ends, after its response was sent */
-    if (call->in_flight)
-        atomic_fetch_sub(&call->ing->in_flight, 1);
-    buf_release(&call->rejected);
-    free(call->parts);
-    free(call->offsets);
-    pthread_mutex_destroy(&call->lock);
-    free(call);
+    if (post->in_flight)
+        atomic_fetch_sub(&post->ing->in_flight, 1);
+    free(post);
 }
 
-static void ingest_call_finish(struct ingest_call *call)
+/* The "rejected" array's items: {"index":..,"code":"..","message":".."},... */
+static void ingest_rejected_json(struct buf *rejected, const struct accept_outcome *o)
 {
-    struct ingest *ing = call->ing;
-    metrics_histogram_observe(&ing->ack_latency, (double)(tp_mono_ms() - call->start_ms));
-    if (atomic_load(&call->failed)) {
-        if (call->overloaded)
-            ingest_error_reply(call->req, INGEST_ERR_OVERLOADED,
-                               "ingest is at capacity (%s); retry the whole request after the "
-                               "Retry-After delay: readings already stored are deduplicated",
-                               call->fail_msg);
-        else
-            ingest_error_reply(call->req, INGEST_ERR_JOURNAL_UNAVAILABLE,
-                               "the journal did not acknowledge every reading (%s); retry the "
-                               "whole request: readings already stored are deduplicated by "
-                               "sequence",
-                               call->fail_msg);
-    } else {
-        struct buf body;
-        buf_init(&body, INGEST_REJECTED_MAX + 65536);
-        buf_printf(&body, "{\"accepted\":%zu,\"dead_lettered\":%ld,\"rejected\":[%s],\"token\":\"",
-                   call->accepted, atomic_load(&call->dead_lettered),
-                   call->rejected.data ? call->rejected.data : "");
-        token_write(&body, call->parts, call->offsets, call->n_parts);
-        buf_append_str(&body, "\"}");
-        atomic_fetch_add(&ing->accepted_total, call->accepted);
-        http_reply_json(call->req, 202, &body);
-        buf_release(&body);
+    for (size_t i = 0; i < o->n_results; i++) {
+        struct buf item;
+        buf_init(&item, 1024);
+        buf_printf(&item, "%s{\"index\":%zu,\"code\":", rejected->len ? "," : "",
+                   o->results[i].index);
+        json_str(&item, ingest_error_code(o->results[i].code));
+        buf_append_str(&item, ",\"message\":");
+        json_str(&item, o->results[i].message);
+        buf_append_str(&item, "}");
+        /* past the cap the list is cut; counts stay exact */
+        buf_append(rejected, item.data, item.len);
+        buf_release(&item);
     }
 }
 
-static void ingest_call_fail(struct ingest_call *call, const char *msg)
+/* accept.c will answer through ingest_post_done: the request waits, counted for the drain. */
+static void ingest_post_pending(void *arg)
 {
-    pthread_mutex_lock(&call->lock);
-    if (!atomic_load(&call->failed))
-        snprintf(call->fail_msg, sizeof(call->fail_msg), "%s", msg);
-    atomic_store(&call->failed, true);
-    pthread_mutex_unlock(&call->lock);
+    struct ingest_post *post = arg;
+    atomic_fetch_add(&post->ing->in_flight, 1);
+    post->in_flight = true;
+    http_request_suspend(post->req);
 }
 
-static void ingest_call_release(struct ingest_call *call, long n)
+/* Every event has its delivery report: 202, or 503 when one was not acknowledged. */
+static void ingest_post_done(void *arg, const struct accept_outcome *o)
 {
-    if (atomic_fetch_sub(&call->pending, n) == n)
-        ingest_call_finish(call);
+    struct ingest_post *post = arg;
+    if (o->error == INGEST_ERR_OVERLOADED) {
+        ingest_error_reply(post->req, INGEST_ERR_OVERLOADED,
+                           "ingest is at capacity (%s); retry the whole request after the "
+                           "Retry-After delay: readings already stored are deduplicated",
+                           o->message);
+    } else if (o->error != ACCEPT_OK) {
+        ingest_error_reply(post->req, INGEST_ERR_JOURNAL_UNAVAILABLE,
+                           "the journal did not acknowledge every reading (%s); retry the "
+                           "whole request: readings already stored are deduplicated by "
+                           "sequence",
+                           o->message);
+    } else {
+        struct buf rejected, body;
+        buf_init(&rejected, INGEST_REJECTED_MAX);
+        ingest_rejected_json(&rejected, o);
+        buf_init(&body, INGEST_REJECTED_MAX + 65536);
+        buf_printf(&body, "{\"accepted\":%zu,\"dead_lettered\":%zu,\"rejected\":[%s],\"token\":\"",
+                   o->accepted, o->dead_lettered, rejected.data ? rejected.data : "");
+        token_write(&body, o->parts, o->offsets, o->n_parts);
+        buf_append_str(&body, "\"}");
+        http_reply_json(post->req, 202, &body);
+        buf_release(&body);
+        buf_release(&rejected);
+    }
 }
 
-/* While the broker is down every event fails: one line a second, with the count of the
- * others (delivery reports come from the delivery thread only). */
-static void ingest_log_failure(struct ingest *ing, const char *msg)
+/* A refusal that journaled nothing: the error document, with the rejected readings for 422
+ * no_valid_reading. */
+static void ingest_post_refused(struct http_request *req, const struct accept_outcome *o)
 {
-    int64_t now = tp_mono_ms();
-    if (now - ing->fail_logged_ms < 1000) {
-        ing->fail_suppressed++;
+    if (o->error != INGEST_ERR_NO_VALID_READING) {
+        ingest_error_reply(req, o->error, "%s", o->message);
         return;
     }
-    if (ing->fail_suppressed)
-        log_error("%s (and %llu more failed events since the last such line)", msg,
-                  (unsigned long long)ing->fail_suppressed);
-    else
-        log_error("%s", msg);
-    ing->fail_logged_ms = now;
-    ing->fail_suppressed = 0;
-}
-
-static void ingest_on_delivery(void *opaque, const struct journal_delivery *d, void *arg)
-{
-    struct ingest_call *call = opaque;
-    struct ingest *ing = arg;
-    int32_t partition = d->partition;
-    int64_t offset = d->offset;
-    if (d->err != TP_OK) {
-        ingest_log_failure(ing, d->errstr);
-        ingest_call_fail(call, d->errstr);
-    } else if (d->dead_lettered) {
-        atomic_fetch_add(&call->dead_lettered, 1);
-        atomic_fetch_add(&ing->dead_lettered_total, 1);
-    } else {
-        pthread_mutex_lock(&call->lock);
-        size_t i = 0;
-        while (i < call->n_parts && call->parts[i] != partition)
-            i++;
-        if (i == call->n_parts) {
-            call->parts = tp_realloc(call->parts, (i + 1) * sizeof(*call->parts));
-            call->offsets = tp_realloc(call->offsets, (i + 1) * sizeof(*call->offsets));
-            call->parts[i] = partition;
-            call->offsets[i] = offset;
-            call->n_parts++;
-        } else if (offset > call->offsets[i]) {
-            call->offsets[i] = offset;
-        }
-        pthread_mutex_unlock(&call->lock);
-    }
-    ingest_call_release(call, 1);
+    struct buf rejected, b;
+    buf_init(&rejected, INGEST_REJECTED_MAX);
+    ingest_rejected_json(&rejected, o);
+    buf_init(&b, INGEST_REJECTED_MAX + 256);
+    buf_printf(&b, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"},\"rejected\":[%s]}",
+               ingest_error_code(INGEST_ERR_NO_VALID_READING), o->message,
+               rejected.data ? rejected.data : "");
+    http_reply_json(req, ingest_error_status(INGEST_ERR_NO_VALID_READING), &b);
+    buf_release(&b);
+    buf_release(&rejected);
 }
 
 static void *ingest_delivery_main(void *arg)
@@ -189,20 +135,6 @@ static bool ingest_content_type_ok(const char *ct)
     return (l == strlen("application/x-protobuf") &&
             !strncasecmp(ct, "application/x-protobuf", l)) ||
            (l == strlen("application/protobuf") && !strncasecmp(ct, "application/protobuf", l));
-}
-
-static void ingest_reject(struct buf *rejected, size_t index, const char *code, const char *msg)
-{
-    struct buf item;
-    buf_init(&item, 1024);
-    buf_printf(&item, "%s{\"index\":%zu,\"code\":", rejected->len ? "," : "", index);
-    json_str(&item, code);
-    buf_append_str(&item, ",\"message\":");
-    json_str(&item, msg);
-    buf_append_str(&item, "}");
-    /* past the cap the list is cut; counts stay exact */
-    buf_append(rejected, item.data, item.len);
-    buf_release(&item);
 }
 
 /* The checks that need only the headers: draining, the bearer token (claims filled when auth
@@ -237,165 +169,27 @@ bool ingest_precheck_telemetry(struct http_request *req, void *arg)
     return ingest_check_headers(arg, req, &claims);
 }
 
-/* Decodes the body into d (released by the caller); answers, counts and returns false when
- * the whole request is refused. */
-static bool ingest_decode(struct ingest *ing, struct http_request *req, struct decoded *d)
-{
-    char msg[512];
-    enum ingest_error code;
-    size_t len;
-    const uint8_t *body = http_request_body(req, &len);
-    struct decode_limits dl = {ing->limits.max_readings, ing->limits.max_reading_bytes};
-    if (decode_body_limits(body, len, ing->schema_id, ing->limits.schemas, &dl, d, &code, msg,
-                           sizeof(msg)) != TP_OK) {
-        if (code == INGEST_ERR_UNKNOWN_SCHEMA)
-            atomic_fetch_add(&ing->unknown_schema_total, 1);
-        if (ingest_error_flags(code) & INGEST_ERR_WIRE)
-            atomic_fetch_add(&ing->refused_total[code], 1);
-        ingest_error_reply(req, code, "%s", msg);
-        return false;
-    }
-    atomic_fetch_add(&ing->unknown_fields_dropped_total, d->unknown_dropped);
-    return true;
-}
-
-/* With auth on, the token must cover the device of every reading: answers 403 and returns
- * false for the first it does not cover. */
-static bool ingest_check_devices(struct ingest *ing, struct http_request *req,
-                                 const struct auth_claims *claims, const struct decoded *d)
-{
-    if (!ing->limits.auth_secret)
-        return true;
-    for (size_t i = 0; i < d->n; i++) {
-        const char *id = d->readings[i]->device_id;
-        if (id && *id && !auth_covers(claims, id)) {
-            ingest_error_reply(req, INGEST_ERR_FORBIDDEN,
-                               "reading %zu is for a device this token does not cover; "
-                               "nothing was stored",
-                               i);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* The request's state from now on (freed with the request). */
-static struct ingest_call *ingest_call_new(struct ingest *ing, struct http_request *req)
-{
-    struct ingest_call *call = tp_calloc(1, sizeof(*call));
-    call->req = req;
-    call->ing = ing;
-    pthread_mutex_init(&call->lock, NULL);
-    buf_init(&call->rejected, INGEST_REJECTED_MAX);
-    http_request_set_user(req, call, ingest_call_free);
-    return call;
-}
-
-/* Marks the valid readings in valid[] (counted in call->accepted); lists the others, refused
- * by the strict check (decode.h) or by validation, in call->rejected and counts them by
- * reason. */
-static void ingest_validate_readings(struct ingest *ing, struct ingest_call *call,
-                                     const struct decoded *d, bool *valid)
-{
-    char msg[512];
-    enum ingest_error code;
-    int64_t now = tp_now_ms();
-    for (size_t i = 0; i < d->n; i++) {
-        if (d->bad_msg[i]) {
-            code = d->bad[i];
-            snprintf(msg, sizeof(msg), "%s", d->bad_msg[i]);
-        } else if (validate_reading(d->readings[i], &ing->limits.reading, now, &code, msg,
-                                    sizeof(msg)) == TP_OK) {
-            valid[i] = true;
-            call->accepted++;
-            continue;
-        }
-        ingest_reject(&call->rejected, i, ingest_error_code(code), msg);
-        atomic_fetch_add(&ing->rejected_total[code], 1);
-    }
-}
-
-/* 422 no_valid_reading, with the rejected readings. */
-static void ingest_reply_none_valid(struct http_request *req, const struct ingest_call *call,
-                                    size_t n)
-{
-    struct buf b;
-    buf_init(&b, INGEST_REJECTED_MAX + 256);
-    buf_printf(&b,
-               "{\"error\":{\"code\":\"%s\",\"message\":\"none of the %zu readings is valid; "
-               "nothing was stored\"},\"rejected\":[%s]}",
-               ingest_error_code(INGEST_ERR_NO_VALID_READING), n,
-               call->rejected.data ? call->rejected.data : "");
-    http_reply_json(req, ingest_error_status(INGEST_ERR_NO_VALID_READING), &b);
-    buf_release(&b);
-}
-
-/* Backpressure: refuses up front (503, false) rather than queue without bound. */
-static bool ingest_admit(struct ingest *ing, struct http_request *req, size_t accepted)
-{
-    size_t outstanding = (size_t)journal_producer_outstanding(ing->producer);
-    if (outstanding + accepted <= ing->limits.max_outstanding)
-        return true;
-    atomic_fetch_add(&ing->overloaded_total, 1);
-    ingest_error_reply(req, INGEST_ERR_OVERLOADED,
-                       "%zu events are already waiting for kafka (limit %zu); nothing was "
-                       "stored, retry after the Retry-After delay",
-                       outstanding, ing->limits.max_outstanding);
-    return false;
-}
-
-/* Suspends the request and appends its valid readings; the delivery thread answers when the
- * last report is in (ingest_call_finish). */
-static void ingest_append_valid(struct ingest *ing, struct ingest_call *call,
-                                const struct decoded *d, const bool *valid)
-{
-    char msg[512];
-    call->start_ms = tp_mono_ms();
-    atomic_fetch_add(&ing->in_flight, 1);
-    call->in_flight = true;
-    atomic_store(&call->pending, (long)call->accepted + 1);
-    http_request_suspend(call->req);
-    long appended = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        if (!valid[i])
-            continue;
-        enum tp_err aerr = journal_producer_append_schema(ing->producer, d->readings[i],
-                                                          d->schema_id, call, msg, sizeof(msg));
-        if (aerr != TP_OK) {
-            log_warn("%s", msg);
-            if (aerr == TP_QUEUE_FULL) {
-                call->overloaded = true;
-                atomic_fetch_add(&ing->overloaded_total, 1);
-            }
-            ingest_call_fail(call, msg);
-            break;
-        }
-        appended++;
-    }
-    /* drop the events never appended, and the +1 guard */
-    ingest_call_release(call, (long)call->accepted - appended + 1);
-}
-
 void ingest_handle_telemetry(struct http_request *req, void *arg)
 {
     struct ingest *ing = arg;
     struct auth_claims claims;
-    struct decoded d;
-    if (!ingest_check_headers(ing, req, &claims) || !ingest_decode(ing, req, &d))
+    if (!ingest_check_headers(ing, req, &claims))
         return;
-    if (!ingest_check_devices(ing, req, &claims, &d)) {
-        decode_release(&d);
-        return;
+    struct ingest_post *post = tp_calloc(1, sizeof(*post));
+    post->ing = ing;
+    post->req = req;
+    http_request_set_user(req, post, ingest_post_free);
+    struct accept_request rq = {.claims = ing->limits.auth_secret ? &claims : NULL,
+                                .invalid = ACCEPT_INVALID_REPORT,
+                                .done = ingest_post_done,
+                                .pending = ingest_post_pending,
+                                .arg = post};
+    rq.body = http_request_body(req, &rq.len);
+    struct accept_outcome now;
+    if (accept_submit(ing, &rq, &now) != TP_OK) {
+        ingest_post_refused(req, &now);
+        accept_outcome_release(&now);
     }
-    struct ingest_call *call = ingest_call_new(ing, req);
-    bool *valid = tp_calloc(d.n, sizeof(*valid));
-    ingest_validate_readings(ing, call, &d, valid);
-    if (call->accepted == 0)
-        ingest_reply_none_valid(req, call, d.n);
-    else if (ingest_admit(ing, req, call->accepted))
-        ingest_append_valid(ing, call, &d, valid);
-    free(valid);
-    decode_release(&d);
 }
 
 void ingest_attach_server(struct ingest *ing, struct http_server *srv)
@@ -495,7 +289,7 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
     ing->limits = *limits;
     ing->schema_id = journal->schema_id;
     enum tp_err err =
-        journal_producer_new(journal, ingest_on_delivery, ing, &ing->producer, errstr, errstr_size);
+        journal_producer_new(journal, accept_on_delivery, ing, &ing->producer, errstr, errstr_size);
     if (err != TP_OK) {
         free(ing);
         return err;

@@ -1,9 +1,10 @@
 /*
  * ingest.h - the ingest service: POST /v1/telemetry -> journal.
  *
- * For each request: check the content type, decode the body (decode.h),
- * validate every reading (validate.h), append one journal event per valid
- * reading, and answer only when every event's delivery report is in:
+ * For each request: check the content type, then hand the body to the
+ * pipeline every transport shares (accept.h: decode.h, validate.h, one
+ * journal event per valid reading), and answer only when every event's
+ * delivery report is in:
  *   202 {"accepted":N,"rejected":[{"index":i,"code":"..","message":".."}],
  *        "token":"t1.<partition>:<offset>,..."}
  * when all were acknowledged by Kafka (acks=all); `token` names the highest

@@ -206,6 +206,27 @@ enum tp_err journal_producer_flush(struct journal_producer *p, int timeout_ms);
 enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struct journal_event *ev,
                                          const char *reason, const char *detail, void *opaque,
                                          char *errstr, size_t errstr_size);
+/* One extra header of a dead letter (name and value NUL-terminated, borrowed for the call). */
+struct journal_header {
+    const char *name;
+    const char *value; /* NULL: written as "" */
+};
+#define JOURNAL_DLQ_HEADERS_MAX 8
+/*
+ * Writes bytes that never were an event (a whole payload that could not be decoded, or one
+ * invalid reading packed on its own) to cfg->dlq_topic, copied: key (NULL: none) and the len
+ * bytes of data as they are, with the headers tp-reason (reason: a short stable code, e.g.
+ * ingest's error code), tp-detail (detail, may be NULL), tp-origin, tp-topic (cfg->topic, the
+ * journal it was meant for), then headers[0..n_headers) in order (at most
+ * JOURNAL_DLQ_HEADERS_MAX; MQTT adds tp-client-id, tp-mqtt-topic, tp-transport). Its
+ * delivery report has dead_lettered set. TP_CONFIG without a dead-letter topic,
+ * TP_QUEUE_FULL when the local queue is full.
+ */
+enum tp_err journal_producer_dead_letter_raw(struct journal_producer *p, const char *key,
+                                             const void *data, size_t len, const char *reason,
+                                             const char *detail,
+                                             const struct journal_header *headers, size_t n_headers,
+                                             void *opaque, char *errstr, size_t errstr_size);
 /* Drops every event not yet acknowledged: each gets a failed delivery report. */
 void journal_producer_purge(struct journal_producer *p);
 /* Whether broker metadata is reachable within timeout_ms (for /readyz). */

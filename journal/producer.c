@@ -178,6 +178,38 @@ enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struc
     return TP_OK;
 }
 
+enum tp_err journal_producer_dead_letter_raw(struct journal_producer *p, const char *key,
+                                             const void *data, size_t len, const char *reason,
+                                             const char *detail,
+                                             const struct journal_header *headers, size_t n_headers,
+                                             void *opaque, char *errstr, size_t errstr_size)
+{
+    if (!p->dlq_rkt)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size, "no dead-letter topic");
+    if (n_headers > JOURNAL_DLQ_HEADERS_MAX)
+        return tp_err_set(TP_INVALID_ARG, errstr, errstr_size,
+                          "%zu dead-letter headers given, at most %d", n_headers,
+                          JOURNAL_DLQ_HEADERS_MAX);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4 + n_headers);
+    rd_kafka_header_add(h, "tp-reason", -1, reason, -1);
+    rd_kafka_header_add(h, "tp-detail", -1, detail ? detail : "", -1);
+    rd_kafka_header_add(h, "tp-origin", -1, p->origin, -1);
+    rd_kafka_header_add(h, "tp-topic", -1, p->cfg->topic, -1);
+    for (size_t i = 0; i < n_headers; i++)
+        rd_kafka_header_add(h, headers[i].name, -1, headers[i].value ? headers[i].value : "", -1);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_RKT(p->dlq_rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE((void *)data, len), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(h); /* producev owns them only on success */
+        return tp_err_set(kconf_err(e), errstr, errstr_size,
+                          "could not enqueue a dead letter for \"%s\": %s",
+                          rd_kafka_topic_name(p->dlq_rkt), rd_kafka_err2str(e));
+    }
+    return TP_OK;
+}
+
 void journal_producer_purge(struct journal_producer *p)
 {
     rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);

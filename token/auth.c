@@ -73,9 +73,21 @@ enum tp_err auth_verify(const char *secret, const char *header, int64_t now_s,
     const char *tok = header + 7;
     while (*tok == ' ')
         tok++;
-    size_t len = strlen(tok);
+    return auth_verify_token(secret, tok, strlen(tok), now_s, c, errstr, errstr_size);
+}
+
+enum tp_err auth_verify_token(const char *secret, const char *token, size_t len, int64_t now_s,
+                              struct auth_claims *c, char *errstr, size_t errstr_size)
+{
+    char tok[AUTH_TOKEN_MAX + 1];
+    /* the length is checked before the copy; a NUL inside is no token (an MQTT password is
+     * binary data with a length) */
+    if (len > AUTH_TOKEN_MAX || memchr(token, '\0', len))
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token");
+    memcpy(tok, token, len);
+    tok[len] = '\0';
     const char *dot = strrchr(tok, '.');
-    if (len > AUTH_TOKEN_MAX || strncmp(tok, AUTH_TOKEN_TAG, strlen(AUTH_TOKEN_TAG)) != 0 || !dot ||
+    if (strncmp(tok, AUTH_TOKEN_TAG, strlen(AUTH_TOKEN_TAG)) != 0 || !dot ||
         dot < tok + strlen(AUTH_TOKEN_TAG))
         return tp_err_set(TP_VALIDATION, errstr, errstr_size, "malformed token");
     unsigned char mac[AUTH_MAC_LEN], given[AUTH_MAC_LEN + 3];
@@ -106,6 +118,23 @@ enum tp_err auth_verify(const char *secret, const char *header, int64_t now_s,
                           "token has no expiry: tokens without one are not accepted");
     if (c->expiry_s < now_s)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size, "token expired");
+    return TP_OK;
+}
+
+enum tp_err auth_verify_login(const char *secret, const char *username, size_t username_len,
+                              const char *token, size_t len, int64_t now_s, struct auth_claims *c,
+                              char *errstr, size_t errstr_size)
+{
+    if (!username || !username_len || !token || !len)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "a user name and a token (as the password) are required");
+    enum tp_err err = auth_verify_token(secret, token, len, now_s, c, errstr, errstr_size);
+    if (err != TP_OK)
+        return err;
+    if (c->kind == AUTH_DEVICE &&
+        (username_len != strlen(c->scope) || memcmp(username, c->scope, username_len) != 0))
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "the user name is not the device id of this device token");
     return TP_OK;
 }
 

@@ -25,6 +25,8 @@
  *     struct auth_claims c;
  *     if (auth_verify(secret, header, now_s, &c, why, sizeof(why)) != TP_OK) -> 401
  *     if (!auth_covers(&c, reading->device_id)) -> 403
+ *     MQTT CONNECT: auth_verify_login(secret, user, user_len, password, password_len, now_s,
+ *                                     &c, why, sizeof(why)) != TP_OK -> CONNACK refused
  */
 #ifndef TP_AUTH_H
 #define TP_AUTH_H
@@ -56,9 +58,21 @@ struct auth_claims {
  * empty nor ends with a delimiter; TP_CONFIG without a secret. */
 enum tp_err auth_mint(const char *secret, const struct auth_claims *c, char *out, size_t out_size,
                       char *errstr, size_t errstr_size);
-/* Checks an "Authorization" header value ("Bearer <token>"); fills *c. */
+/* Checks an "Authorization" header value ("Bearer <token>"); fills *c. The token itself is
+ * checked by auth_verify_token. */
 enum tp_err auth_verify(const char *secret, const char *header, int64_t now_s,
                         struct auth_claims *c, char *errstr, size_t errstr_size);
+/* Checks a token given alone: len bytes, not NUL-terminated (an MQTT password); fills *c.
+ * More than AUTH_TOKEN_MAX bytes, or a NUL inside, is a "malformed token". */
+enum tp_err auth_verify_token(const char *secret, const char *token, size_t len, int64_t now_s,
+                              struct auth_claims *c, char *errstr, size_t errstr_size);
+/* A login (MQTT CONNECT: user name = the principal it claims, password = its token):
+ * auth_verify_token, and for a device token the user name must be its device id exactly;
+ * a gateway's user name is a free label (the token alone decides what it covers). Both are
+ * required (TP_VALIDATION without either). */
+enum tp_err auth_verify_login(const char *secret, const char *username, size_t username_len,
+                              const char *token, size_t len, int64_t now_s, struct auth_claims *c,
+                              char *errstr, size_t errstr_size);
 /* Whether the claims cover device_id: a device token, the id equal to its scope; a gateway
  * token, the ids that start with its scope when that ends with a delimiter or is empty,
  * else only the id equal to it. */

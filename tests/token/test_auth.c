@@ -203,6 +203,96 @@ START_TEST(test_roundtrip_limits)
 }
 END_TEST
 
+/*
+ * Issue 20: MQTT gives the token alone (the CONNECT password, a length and no NUL) with the
+ * principal it claims as user name. auth_verify_token checks the token as auth_verify checks
+ * it after "Bearer "; auth_verify_login also holds a device token to its device id.
+ */
+START_TEST(test_verify_token_and_login)
+{
+    char tok[AUTH_TOKEN_MAX + 1], why[128], big[AUTH_TOKEN_MAX + 2];
+    struct auth_claims c;
+    mint(AUTH_DEVICE, "veh-1", LATER, tok);
+    /* the token not NUL-terminated: its length says where it ends */
+    char pw[AUTH_TOKEN_MAX + 8];
+    size_t n = strlen(tok);
+    memcpy(pw, tok, n);
+    memcpy(pw + n, "tail", 4);
+    ck_assert_int_eq(auth_verify_token(SECRET, pw, n, NOW, &c, why, sizeof(why)), TP_OK);
+    ck_assert_int_eq(c.kind, AUTH_DEVICE);
+    ck_assert_str_eq(c.scope, "veh-1");
+    ck_assert_int_eq(c.expiry_s, LATER);
+    /* the same bytes with the tail counted: the MAC no longer matches */
+    ck_assert_int_eq(auth_verify_token(SECRET, pw, n + 4, NOW, &c, why, sizeof(why)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(why, "token signature is not valid");
+    /* a NUL inside */
+    pw[5] = '\0';
+    ck_assert_int_eq(auth_verify_token(SECRET, pw, n, NOW, &c, why, sizeof(why)), TP_VALIDATION);
+    ck_assert_str_eq(why, "malformed token");
+    /* AUTH_TOKEN_MAX bytes are read, one more is refused before any copy */
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "tp1.", 4);
+    ck_assert_int_eq(auth_verify_token(SECRET, big, AUTH_TOKEN_MAX, NOW, &c, why, sizeof(why)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(why, "malformed token"); /* no '.' after the tag */
+    big[AUTH_TOKEN_MAX - 2] = '.';
+    ck_assert_int_eq(auth_verify_token(SECRET, big, AUTH_TOKEN_MAX, NOW, &c, why, sizeof(why)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(why, "token signature is not valid");
+    ck_assert_int_eq(auth_verify_token(SECRET, big, AUTH_TOKEN_MAX + 1, NOW, &c, why, sizeof(why)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(why, "malformed token");
+    ck_assert_int_eq(auth_verify_token(SECRET, "", 0, NOW, &c, why, sizeof(why)), TP_VALIDATION);
+    ck_assert_str_eq(why, "malformed token");
+    /* expiry as in auth_verify */
+    mint(AUTH_DEVICE, "veh-1", NOW - 1, tok);
+    ck_assert_int_eq(auth_verify_token(SECRET, tok, strlen(tok), NOW, &c, why, sizeof(why)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(why, "token expired");
+
+    /* logins: a device token's user name is its device id, exactly */
+    mint(AUTH_DEVICE, "veh-1", LATER, tok);
+    ck_assert_int_eq(
+        auth_verify_login(SECRET, "veh-1", 5, tok, strlen(tok), NOW, &c, why, sizeof(why)), TP_OK);
+    ck_assert_str_eq(c.scope, "veh-1");
+    static const char *const others[] = {"veh-2", "veh-10", "veh-", "VEH-1"};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(auth_verify_login(SECRET, others[i], strlen(others[i]), tok, strlen(tok),
+                                           NOW, &c, why, sizeof(why)),
+                         TP_VALIDATION);
+        ck_assert_str_eq(why, "the user name is not the device id of this device token");
+    }
+    /* "veh-1" as the first 5 of 6 bytes is not "veh-1" */
+    ck_assert_int_eq(
+        auth_verify_login(SECRET, "veh-1x", 6, tok, strlen(tok), NOW, &c, why, sizeof(why)),
+        TP_VALIDATION);
+    ck_assert_str_eq(why, "the user name is not the device id of this device token");
+    ck_assert_int_eq(
+        auth_verify_login(SECRET, "veh-1x", 5, tok, strlen(tok), NOW, &c, why, sizeof(why)), TP_OK);
+    /* a gateway's user name is a label: any, the token decides the scope */
+    mint(AUTH_PREFIX, "veh-", LATER, tok);
+    ck_assert_int_eq(
+        auth_verify_login(SECRET, "gw-7", 4, tok, strlen(tok), NOW, &c, why, sizeof(why)), TP_OK);
+    ck_assert_int_eq(c.kind, AUTH_PREFIX);
+    ck_assert_str_eq(c.scope, "veh-");
+    /* both are required */
+    ck_assert_int_eq(
+        auth_verify_login(SECRET, NULL, 0, tok, strlen(tok), NOW, &c, why, sizeof(why)),
+        TP_VALIDATION);
+    ck_assert_str_eq(why, "a user name and a token (as the password) are required");
+    ck_assert_int_eq(auth_verify_login(SECRET, "gw-7", 4, NULL, 0, NOW, &c, why, sizeof(why)),
+                     TP_VALIDATION);
+    ck_assert_str_eq(why, "a user name and a token (as the password) are required");
+    /* a bad token is refused with the token's reason, whatever the user name */
+    tok[strlen(tok) - 2] = tok[strlen(tok) - 2] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(
+        auth_verify_login(SECRET, "gw-7", 4, tok, strlen(tok), NOW, &c, why, sizeof(why)),
+        TP_VALIDATION);
+    ck_assert_str_eq(why, "token signature is not valid");
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -212,6 +302,7 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_expiry_mandatory);
     tcase_add_test(tc, test_gateway_scope_delimiters);
     tcase_add_test(tc, test_roundtrip_limits);
+    tcase_add_test(tc, test_verify_token_and_login);
     suite_add_tcase(s, tc);
     return s;
 }

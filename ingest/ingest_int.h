@@ -1,0 +1,43 @@
+/*
+ * ingest_int.h - struct ingest, shared by the modules of tp-ingest that
+ * serve a transport (ingest.c: HTTP and /metrics; accept.c: the pipeline
+ * every transport calls). Not for other folders: they use ingest.h.
+ *
+ * Counters are atomics (any thread); fail_logged_ms and fail_suppressed
+ * belong to the delivery thread.
+ */
+#ifndef TP_INGEST_INT_H
+#define TP_INGEST_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/metrics.h"
+#include "errors.h"
+#include "ingest.h"
+
+struct ingest {
+    struct journal_producer *producer;
+    struct http_server *srv; /* borrowed, for /metrics */
+    _Atomic uint64_t accepted_total;
+    _Atomic uint64_t rejected_total[INGEST_ERR__COUNT]; /* by row: the INGEST_ERR_READING ones */
+    _Atomic uint64_t overloaded_total;
+    _Atomic uint64_t dead_lettered_total;
+    _Atomic uint64_t unknown_schema_total;
+    _Atomic uint64_t refused_total[INGEST_ERR__COUNT]; /* by row: the INGEST_ERR_WIRE ones */
+    _Atomic uint64_t unknown_fields_dropped_total;
+    struct metrics_histogram ack_latency;
+    atomic_bool ready;
+    int64_t fail_logged_ms; /* delivery thread only: rate limit of failure logs */
+    uint64_t fail_suppressed;
+    struct ingest_limits limits;
+    int32_t schema_id;
+    pthread_t delivery_thread;
+    struct service_beat *delivery_beat; /* /healthz: the delivery thread turning */
+    atomic_bool running;
+    atomic_bool draining;
+    atomic_long in_flight; /* suspended requests not yet freed (response not yet sent) */
+};
+
+#endif
