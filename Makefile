@@ -3,7 +3,7 @@
 #               simulate a fleet, print twins, shut everything down
 #   make test   install what is missing, build with ASan+UBSan, start the dev stack,
 #               run every test through ctest
-#   make bench  the benchmark suite (about 20 minutes): bench/RESULTS.md and bench/e2e.png
+#   make bench  the benchmark suite (about 20-30 minutes): bench/RESULTS.md, e2e.png, e2e_3s.png
 #   make fuzz   build the libFuzzer harnesses with clang (build/fuzz) and run each for
 #               FUZZ_SECONDS (default 60); FUZZERS="fuzz_http fuzz_decode" picks some;
 #               the corpus grows in build/fuzz/work (tests/fuzz/README.md)
