@@ -493,6 +493,8 @@ static enum tp_err want_int(struct reader *r, const char *field, int64_t *v, boo
 static enum tp_err want_string(struct reader *r, const char *field, char *buf, size_t cap,
                                size_t *len, bool *too_long)
 {
+    *len = 0;
+    *too_long = false;
     enum tp_err e = want(r, '"', field, "a string");
     if (e != TP_OK)
         return e;
@@ -528,7 +530,7 @@ static enum tp_err read_condition(struct reader *r, enum policy_attr a)
         if (have)
             return refuse(r, POLICY_ERR_INVALID_CONDITION,
                           "selector.attributes.%s: give one of eq or prefix, not both", an);
-        bool too_long;
+        bool too_long = false;
         char field[64];
         snprintf(field, sizeof(field), "selector.attributes.%s.%s", an, key);
         e = want_string(r, field, val, POLICY_VALUE_MAX, &len, &too_long);
@@ -632,8 +634,8 @@ static enum tp_err read_list(struct reader *r, bool ids)
     if (!lex_eat(&r->l, ']')) {
         do {
             char s[POLICY_DEVICE_ID_MAX + 1];
-            size_t len;
-            bool too_long;
+            size_t len = 0;
+            bool too_long = false;
             e = want_string(r, field, s, max_len, &len, &too_long);
             if (e != TP_OK)
                 return e;
@@ -714,8 +716,8 @@ static const char *const member_names[M__COUNT] = {
 static enum tp_err read_time(struct reader *r, const char *field, int64_t *ms)
 {
     char s[48];
-    size_t len;
-    bool too_long;
+    size_t len = 0;
+    bool too_long = false;
     enum tp_err e = want_string(r, field, s, sizeof(s) - 1, &len, &too_long);
     if (e != TP_OK)
         return e;
@@ -746,8 +748,8 @@ static enum tp_err read_member(struct reader *r, enum member m, const char *key_
         return read_selector(r);
     case M_LEVEL: {
         char s[16];
-        size_t len;
-        bool too_long;
+        size_t len = 0;
+        bool too_long = false;
         e = want_string(r, "level", s, sizeof(s) - 1, &len, &too_long);
         if (e != TP_OK)
             return e;
@@ -786,7 +788,7 @@ static enum tp_err read_member(struct reader *r, enum member m, const char *key_
         return e;
     }
     case M_NAME: {
-        bool too_long;
+        bool too_long = false;
         e = want_string(r, "name", p->name, POLICY_NAME_MAX, name_len, &too_long);
         if (e != TP_OK)
             return e;
