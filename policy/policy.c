@@ -738,8 +738,7 @@ static enum tp_err read_record_int(struct reader *r, const char *field, int64_t 
     return TP_OK;
 }
 
-static enum tp_err read_member(struct reader *r, enum member m, const char *key_name,
-                               size_t *name_len)
+static enum tp_err read_member(struct reader *r, enum member m, size_t *name_len)
 {
     struct policy *p = r->p;
     enum tp_err e;
@@ -804,7 +803,6 @@ static enum tp_err read_member(struct reader *r, enum member m, const char *key_
     case M_REVISION:
         return read_record_int(r, "revision", &p->revision);
     default:
-        (void)key_name;
         return TP_OK;
     }
 }
@@ -832,7 +830,7 @@ static enum tp_err read_policy(struct reader *r, int64_t now_ms, const struct po
         if (seen & 1u << m)
             return dup_field(r, "", key);
         seen |= 1u << m;
-        enum tp_err e = read_member(r, (enum member)m, key, &name_len);
+        enum tp_err e = read_member(r, (enum member)m, &name_len);
         if (e != TP_OK)
             return e;
     }
