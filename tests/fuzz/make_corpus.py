@@ -546,4 +546,36 @@ for name, mode, data in [
 ]:
     write("fuzz_mqtt", name, bytes([mode, 0x5a]) + data)
 
+# ---- policy: PUT bodies (mode byte 0) and policies-topic records (mode byte 1) ----
+POLICY_SEL = '"selector":{"attributes":{"model":{"eq":"tp-truck"},"firmware":{"prefix":"2.1."}},' \
+    '"device_ids":["veh-000017","veh-000042"],"sites":["region-a"]}'
+policy_bodies = {
+    "full": '{' + POLICY_SEL + ',"level":"raw","report_every_ms":1000,'
+            '"from":"2026-12-03T10:00:00Z","until":"2026-12-03T11:00:00Z"}',
+    "minimal": '{"selector":{"device_ids":["d"]},"until":"2026-12-04T10:00:00Z"}',
+    "escapes": '{"selector":{"attributes":{"region":{"eq":"eu\\u00e9\\/\\ud83d\\ude9a"}}},'
+               '"level":"aggregates","until":"2026-12-03T10:00:00.5+00:00"}',
+    "duplicate": '{"selector":{"device_ids":["d"]},"selector":{},"until":"2026-12-04T10:00:00Z"}',
+    "bad_types": '{"selector":{"device_ids":[1]},"level":null,"report_every_ms":1e3,"until":true}',
+    "long_value": '{"selector":{"attributes":{"model":{"prefix":"' + "x" * 129 + '"}}},'
+                  '"until":"2026-12-04T10:00:00Z"}',
+    "many_ids": '{"selector":{"device_ids":[' + ",".join('"v%d"' % i for i in range(300)) +
+                ']},"until":"2026-12-04T10:00:00Z"}',
+}
+for name, body in policy_bodies.items():
+    write("fuzz_policy", "body_" + name, b"\x00" + body.encode())
+policy_records = {
+    "full": '{"v":1,"name":"p1","issued_at":1796291999993,"revision":3,' + POLICY_SEL +
+            ',"level":"raw","report_every_ms":1000,"from":"2026-12-03T10:00:00.500Z",'
+            '"until":"2026-12-03T11:00:00Z"}',
+    "minimal": '{"v":1,"name":"p1","issued_at":0,"revision":0,"selector":{"device_ids":["d"]},'
+               '"level":"aggregates","from":"2026-12-03T10:00:00Z","until":"2026-12-03T11:00:00Z"}',
+    "version2": '{"v":2,"name":"p1","issued_at":0,"revision":0,"selector":{"device_ids":["d"]},'
+                '"level":"aggregates","from":"2026-12-03T10:00:00Z","until":"2026-12-03T11:00:00Z"}',
+    "other_key": '{"v":1,"name":"p2","issued_at":0,"revision":0,"selector":{"device_ids":["d"]},'
+                 '"level":"aggregates","from":"2026-12-03T10:00:00Z","until":"2099-12-03T11:00:00Z"}',
+}
+for name, rec in policy_records.items():
+    write("fuzz_policy", "record_" + name, b"\x01" + rec.encode())
+
 shutil.rmtree(TMP)
