@@ -610,8 +610,13 @@ void mqtt_decoder_init(struct mqtt_decoder *d, enum mqtt_side side,
 {
     memset(d, 0, sizeof(*d));
     d->side = side;
-    if (limits)
+    if (limits) {
         d->lim = *limits;
+    } else { /* what the spec allows */
+        d->lim.max_qos = 2;
+        d->lim.retain_available = true;
+        d->lim.topic_alias_max = UINT16_MAX;
+    }
 }
 
 void mqtt_decoder_init_client(struct mqtt_decoder *d, uint8_t version,
@@ -877,7 +882,9 @@ static void encode_body(uint8_t version, const struct mqtt_packet *pk, struct wr
         wr_u16(w, s->packet_id);
         if (v5)
             wr_props(w, &s->props);
-        for (uint16_t i = 0; i < s->n; i++) {
+        if (!s->filters) /* a decoded packet: its list as it came */
+            wr_raw(w, s->list, s->list_len);
+        for (uint16_t i = 0; s->filters && i < s->n; i++) {
             wr_bin(w, &s->filters[i]);
             if (pk->type == MQTT_SUBSCRIBE)
                 wr_u8(w, s->options ? s->options[i] : 0);
@@ -920,7 +927,7 @@ enum tp_err mqtt_encode(uint8_t version, const struct mqtt_packet *pkt, uint8_t 
         (pkt->type == MQTT_AUTH && version != 5) ||
         (pkt->type == MQTT_PUBLISH && pkt->u.publish.qos > 2) ||
         ((pkt->type == MQTT_SUBSCRIBE || pkt->type == MQTT_UNSUBSCRIBE) && pkt->u.sub.n &&
-         !pkt->u.sub.filters))
+         !pkt->u.sub.filters && !pkt->u.sub.list))
         return TP_INVALID_ARG;
     struct wr body = {NULL, 0, 0};
     encode_body(version, pkt, &body);

@@ -200,7 +200,8 @@ struct mqtt_ack {
 };
 
 /* SUBSCRIBE / UNSUBSCRIBE: n entries in list (filter, and options for SUBSCRIBE); walk
- * with mqtt_subscribe_next. The encoder reads filters[] / options[] instead. */
+ * with mqtt_subscribe_next. The encoder reads filters[] / options[], or the list as decoded
+ * when filters is NULL. */
 struct mqtt_subscribe {
     uint16_t packet_id;
     struct mqtt_props props;
@@ -243,7 +244,8 @@ struct mqtt_packet {
     } u;
 };
 
-/* What a decoder accepts. Zero fields take the spec's bound. */
+/* What a decoder accepts. Zero fields take the spec's bound; no limits at all (NULL) is
+ * everything the spec allows (QoS 2 and Retain included). */
 struct mqtt_limits {
     uint32_t max_packet;         /* whole packet; 0: MQTT_PACKET_MAX */
     uint32_t max_connect_packet; /* CONNECT only; 0: max_packet */

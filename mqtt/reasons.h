@@ -74,7 +74,7 @@ enum mqtt_answer {
       "the connection's token expired")                                                            \
     X(SESSION_TAKEN_OVER, 0x8E, DISCONNECT, CLOSE, 0x00, "session_taken_over",                     \
       "the same client id connected again on this replica (the old connection)")                   \
-    X(REGISTRY_UNAVAILABLE, 0x88, DISCONNECT, CLOSE, 0x00, "registry_unavailable",                 \
+    X(REGISTRY_UNAVAILABLE, 0x89, DISCONNECT, CLOSE, 0x00, "registry_unavailable",                 \
       "a framed payload's schema is not cached and the registry does not answer")                  \
     X(JOURNAL_UNAVAILABLE, 0x89, DISCONNECT, CLOSE, 0x00, "journal_unavailable",                   \
       "kafka did not acknowledge within kafka.message.timeout.ms")                                 \
