@@ -192,7 +192,8 @@ static bool prop_value(struct rd *r, uint8_t id, struct mqtt_props *p)
     return false;
 }
 
-/* Range rules of MQTT 5 section 3: 0/1 flags, nonzero maxima and identifiers. */
+/* Range rules of MQTT 5 section 3: 0/1 flags, nonzero maxima and identifiers, a Response
+ * Topic that is a topic name. */
 static bool prop_value_ok(uint8_t id, const struct mqtt_props *p)
 {
     switch (id) {
@@ -218,6 +219,8 @@ static bool prop_value_ok(uint8_t id, const struct mqtt_props *p)
         return p->maximum_packet_size != 0;
     case MQTT_PROP_SUBSCRIPTION_ID:
         return p->subscription_id != 0;
+    case MQTT_PROP_RESPONSE_TOPIC: /* a topic name: no wildcards (3.1.3.2.5) */
+        return mqtt_topic_name_valid(p->response_topic.p, p->response_topic.len, 0);
     default:
         return true;
     }

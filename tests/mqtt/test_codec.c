@@ -871,6 +871,9 @@ START_TEST(test_publish_refusals)
     refused_after_connect(5, "30 08 0001 74 04 0b 80 80 00", MQTT_R_MALFORMED);
     refused_after_connect(5, "30 09 0001 74 05 0b ff ff ff ff", MQTT_R_MALFORMED);
     refused_after_connect(5, "30 04 0001 74 05", MQTT_R_MALFORMED);
+    /* a Response Topic with a wildcard, or empty */
+    refused_after_connect(5, "30 09 0001 74 05 08 0002 612b", MQTT_R_PROTOCOL_ERROR);
+    refused_after_connect(5, "30 07 0001 74 03 08 0000", MQTT_R_PROTOCOL_ERROR);
     /* an alias within the announced maximum, and user properties in order */
     struct mqtt_limits lim = server_limits;
     lim.topic_alias_max = 4;
