@@ -402,8 +402,13 @@ static enum mqtt_reason decode_connect(struct mqtt_decoder *d, struct rd *r, str
     NEED(c->will_qos != 3);
     NEED(c->will || (c->will_qos == 0 && !c->will_retain));  /* MQTT-3.1.2-11, -13, -15 */
     NEED(level == 5 || c->has_username || !c->has_password); /* 3.1.1: MQTT-3.1.2-22 */
-    if (level == 5)
+    if (level == 5) {
         TRY(props_read(r, MQTT_PK(MQTT_CONNECT), &c->props));
+        /* Authentication Data without a Method (3.1.2.11.10) */
+        if ((c->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_DATA)) &&
+            !(c->props.present & MQTT_PROP_BIT(MQTT_PROP_AUTH_METHOD)))
+            return MQTT_R_PROTOCOL_ERROR;
+    }
     NEED(rd_str(r, &c->client_id));
     if (c->will) {
         if (level == 5)
@@ -482,6 +487,9 @@ static enum mqtt_reason decode_publish(struct mqtt_decoder *d, struct rd *r, str
     }
     if (d->version == 5) {
         TRY(props_read(r, MQTT_PK(MQTT_PUBLISH), &p->props));
+        /* a client's PUBLISH carries no Subscription Identifier (MQTT-3.3.4-6) */
+        if (d->side == MQTT_SERVER && p->props.n_subscription_id)
+            return MQTT_R_PROTOCOL_ERROR;
         if (p->props.present & MQTT_PROP_BIT(MQTT_PROP_TOPIC_ALIAS) &&
             (p->props.topic_alias == 0 || p->props.topic_alias > d->lim.topic_alias_max))
             return MQTT_R_TOPIC_ALIAS_INVALID;

@@ -747,6 +747,8 @@ START_TEST(test_connect_refusals)
         {"10 14 0004 4d515454 05 02 003c 05 27 00000000 0002 6331", MQTT_R_PROTOCOL_ERROR},
         {"10 10 0004 4d515454 05 02 003c 09 21 0001 0002 6331", MQTT_R_MALFORMED},
         {"10 0d 0004 4d515454 05 02 003c 02 21 00", MQTT_R_MALFORMED},
+        /* Authentication Data without an Authentication Method */
+        {"10 13 0004 4d515454 05 02 003c 04 16 0001 00 0002 6331", MQTT_R_PROTOCOL_ERROR},
         /* a user property whose value is not UTF-8 */
         {"10 17 0004 4d515454 05 02 003c 08 26 0001 61 0002 ff61 0002 6331", MQTT_R_MALFORMED},
         /* will properties: one only a PUBLISH carries */
@@ -871,6 +873,8 @@ START_TEST(test_publish_refusals)
     refused_after_connect(5, "30 08 0001 74 04 0b 80 80 00", MQTT_R_MALFORMED);
     refused_after_connect(5, "30 09 0001 74 05 0b ff ff ff ff", MQTT_R_MALFORMED);
     refused_after_connect(5, "30 04 0001 74 05", MQTT_R_MALFORMED);
+    /* a Subscription Identifier from a client */
+    refused_after_connect(5, "30 07 0001 74 02 0b 01 78", MQTT_R_PROTOCOL_ERROR);
     /* a Response Topic with a wildcard, or empty */
     refused_after_connect(5, "30 09 0001 74 05 08 0002 612b", MQTT_R_PROTOCOL_ERROR);
     refused_after_connect(5, "30 07 0001 74 03 08 0000", MQTT_R_PROTOCOL_ERROR);
