@@ -8,6 +8,7 @@ here byte by byte. Deterministic: re-running gives the same files.
 """
 import base64
 import os
+import re
 import shutil
 import subprocess
 import struct
@@ -501,5 +502,48 @@ for name, data in [("bench", record(bench)), ("odd_values", record(odd)),
                    ("long_varint", b"\x01\x00" + b"\x80" * 10 + b"\x00" + golden[-20:]),
                    ("index_past", b"\x01\x01\x01a\x00\x00\x01\x00\x00\x00\x00\x00\x01\x05\x00\x02\x02\x02\x02\x00\x00\x00")]:
     write("fuzz_record", name, data)
+
+# fuzz_mqtt: byte 0 the decoder (bit 0 client side, bit 1 client version 5, bit 2 tight
+# limits, bit 3 no limits), byte 1 the split seed, then a byte stream. The streams
+# mosquitto_pub/sub 2.0.11 sent (tests/mqtt/golden.h, read from there) and hand-made packets.
+def golden_streams():
+    out = {}
+    with open(os.path.join(HERE, "..", "mqtt", "golden.h")) as f:
+        for line in f:
+            m = re.match(r'#define GOLDEN_(\w+?)_(\w+) "([0-9a-f]+)"', line)
+            if m:
+                out.setdefault(m.group(1), b"")
+                out[m.group(1)] += bytes.fromhex(m.group(3))
+    return out
+
+
+def mq(h):
+    return bytes.fromhex(h.replace(" ", ""))
+
+
+gold = golden_streams()
+c4 = mq("102d00044d51545404c2003c000874702d6465762d3100056465762d3100107470312e746f6b656e2d736563726574")
+c5 = gold["PUB5"][:51]
+for name, mode, data in [
+        ("golden_pub311", 0, gold["PUB311"]), ("golden_pub5", 0, gold["PUB5"]),
+        ("golden_sub311", 0, gold["SUB311"]), ("golden_sub5", 0, gold["SUB5"]),
+        ("golden_pub5_tight", 4, gold["PUB5"]), ("golden_sub5_open", 8, gold["SUB5"]),
+        ("server_will5", 8, mq("10 1a 0004 4d515454 05 2e 003c 00 0002 6331 05 18 0000000a 0001 74 0000 c0 00")),
+        ("server_auth5", 0, mq("10 16 0004 4d515454 05 02 003c 07 15 0004 4b455931 0002 6331")),
+        ("server_props5", 4, c5 + mq("30 17 0000 13 23 0002 26 0001 61 0001 31 26 0001 61 0001 32 01 01 78"
+                                    " 82 0b 0001 02 0b 07 0001 61 2d e0 07 00 05 11 0000003c")),
+        ("server_refused_topic", 0, c4 + mq("32 08 0003 612f23 0005 78 c0 00 40 02 00 01")),
+        ("server_large", 0, c4 + mq("30 ff ff ff 7f 00")),
+        ("server_qos2", 8, c5 + mq("34 07 0001 74 0001 00 78 62 02 00 01")),
+        ("client_acks5", 3, mq("20 25 00 00 22 11 00000e10 12 0005 6465762d31 13 04b0 21 0040 24 01 25 00"
+                               " 27 00040000 28 00 29 00 2a 00 40 03 00 01 87 90 05 00 01 00 01 87"
+                               " b0 04 00 02 00 00 d0 00 e0 06 8b 04 1c 0001 62")),
+        ("client_acks4", 1, mq("20 02 00 00 40 02 00 01 90 04 00 01 01 80 b0 02 00 02 d0 00")),
+        ("client_publish5", 3, mq("3a 23 0015 7477696e706970652f76312f64312f636f6e666967 0102"
+                                  " 08 02 0000000a 0b c801 78 30 0c 0003 612f62 06 0b 01 0b 02 0b 03")),
+        ("malformed_length", 0, c4 + mq("30 ff ff ff ff 01")),
+        ("malformed_utf8", 0, c4 + mq("30 05 0003 edbfbf")),
+]:
+    write("fuzz_mqtt", name, bytes([mode, 0x5a]) + data)
 
 shutil.rmtree(TMP)
