@@ -794,7 +794,10 @@ static void server_tick(struct mqtt_server *s)
                 conn_close(s, c, DISC_EOF);
             continue;
         }
-        if (now - c->last_rx_ms > c->keepalive_ms + c->keepalive_ms / 2) {
+        /* a paused connection is not read: its PINGREQs wait with the rest */
+        if (c->paused)
+            c->last_rx_ms = now;
+        else if (now - c->last_rx_ms > c->keepalive_ms + c->keepalive_ms / 2) {
             conn_refuse(s, c, MQTT_R_KEEPALIVE_TIMEOUT);
             continue;
         }

@@ -13,7 +13,9 @@
  *     PUBACK 0x99;
  *   - bad and expired credentials get CONNACK 0x86 (MQTT 5) / return code 4;
  *   - SUBSCRIBE granted for the device's config topic only;
- *   - /metrics counts each of these exactly.
+ *   - /metrics counts each of these exactly;
+ *   - Paho (Python, PyPI paho-mqtt 2.2.0, tests/integration/mqtt_paho.py): the MQTT 5
+ *     CONNACK's properties and four PUBACK reason codes on one connection, in order.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -284,6 +286,31 @@ START_TEST(test_mqtt_end_to_end)
     ck_assert_double_eq(metric("tp_ingest_mqtt_subscriptions_total{result=\"refused\"}"), 2);
     ck_assert_double_eq(metric("tp_ingest_mqtt_connections"), 0);
     ck_assert_double_eq(metric("tp_ingest_mqtt_inflight_messages"), 0);
+
+    /* 6. Paho (Python, PyPI paho-mqtt 2.2.0 in a venv): MQTT 5 CONNACK properties and the
+     * PUBACK reason codes, in order on one connection */
+    char py[1024];
+    ck_assert_int_eq(run(py, sizeof(py),
+                         "bash '%s/tests/support/pyvenv.sh' mqttvenv --import paho.mqtt.client "
+                         "'paho-mqtt==2.2.0' 2>/dev/null",
+                         TP_SOURCE_DIR),
+                     0);
+    py[strcspn(py, "\n")] = '\0';
+    payload("r4.bin", "mq-dev-1", 3, 44.0, file, sizeof(file));
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 60 '%s' '%s/tests/integration/mqtt_paho.py' %u "
+                         "mq-dev-1 '%s' '%s'",
+                         py, TP_SOURCE_DIR, mqtt_port, tok, file),
+                     0);
+    ck_assert_str_eq(out, "connack 0 session_present=0\n"
+                          "receive_maximum 64\n"
+                          "maximum_qos 1\n"
+                          "retain_available 0\n"
+                          "server_keep_alive 1200\n"
+                          "puback_own 0\n"
+                          "puback_other_device 135\n"
+                          "puback_undecodable 153\n"
+                          "puback_other_topic 144\n");
 }
 END_TEST
 

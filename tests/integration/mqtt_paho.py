@@ -1,0 +1,60 @@
+"""Paho MQTT (Python, PyPI paho-mqtt 2.2.0) against tp-ingest's MQTT transport.
+
+Run by tests/integration/test_mqtt.c with the venv tests/support/pyvenv.sh makes:
+    python mqtt_paho.py PORT DEVICE TOKEN PAYLOAD_FILE
+Prints one line per check, "name value"; the C test compares the whole output exactly.
+"""
+import sys
+import threading
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+port, device, token, payload_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+payload = open(payload_file, "rb").read()
+
+connected = threading.Event()
+acks = {}
+acked = threading.Condition()
+out = []
+
+
+def on_connect(client, userdata, flags, reason_code, properties):
+    out.append(f"connack {reason_code.value} session_present={int(flags.session_present)}")
+    p = properties
+    out.append(f"receive_maximum {p.ReceiveMaximum}")
+    out.append(f"maximum_qos {p.MaximumQoS}")
+    out.append(f"retain_available {p.RetainAvailable}")
+    out.append(f"server_keep_alive {getattr(p, 'ServerKeepAlive', None)}")
+    connected.set()
+
+
+def on_publish(client, userdata, mid, reason_code, properties):
+    with acked:
+        acks[mid] = reason_code.value
+        acked.notify_all()
+
+
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="paho-" + device,
+                protocol=mqtt.MQTTv5)
+c.username_pw_set(device, token)
+c.on_connect = on_connect
+c.on_publish = on_publish
+c.connect("127.0.0.1", port, keepalive=0)  # 0: the server's keep-alive maximum applies
+c.loop_start()
+if not connected.wait(20):
+    sys.exit("no CONNACK")
+mids = [
+    c.publish(f"twinpipe/v1/{device}/telemetry", payload, qos=1).mid,
+    c.publish("twinpipe/v1/someone-else/telemetry", payload, qos=1).mid,
+    c.publish(f"twinpipe/v1/{device}/telemetry", b"\xff\xff", qos=1).mid,
+    c.publish("not/our/scheme", payload, qos=1).mid,
+]
+with acked:
+    acked.wait_for(lambda: len(acks) == len(mids), 20)
+for name, mid in zip(["own", "other_device", "undecodable", "other_topic"], mids):
+    out.append(f"puback_{name} {acks.get(mid)}")
+c.disconnect()
+c.loop_stop()
+print("\n".join(out))
