@@ -314,6 +314,83 @@ START_TEST(test_mqtt_end_to_end)
 }
 END_TEST
 
+/* tp-ingest alone, with a keep-alive maximum of 2 s and one connection. */
+static void setup_limits(void)
+{
+    stack_init(&st, "mqttlim");
+    ingest_port = stack_free_port();
+    mqtt_port = stack_free_port();
+    snprintf(mqtt_env, sizeof(mqtt_env), "TP_MQTT_LISTEN=127.0.0.1:%u", mqtt_port);
+    const char *ingest_env[] = {"TP_AUTH_SECRET=" SECRET, mqtt_env, "TP_MQTT_KEEPALIVE_MAX_S=2",
+                                "TP_MQTT_MAX_CONNECTIONS=1", NULL};
+    ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);
+    snprintf(dir, sizeof(dir), "/tmp/tp-test-mqttlim-%d", (int)getpid());
+    char out[256];
+    ck_assert_int_eq(run(out, sizeof(out), "mkdir -p '%s'", dir), 0);
+}
+
+static void teardown_limits(void)
+{
+    ck_assert_int_eq(stack_service_stop(ingest_pid, SIGTERM), 0);
+    char out[64];
+    run(out, sizeof(out), "rm -rf '%s'", dir);
+}
+
+/* QoS 0 is journaled without an answer; past mqtt.max_connections CONNACK busy (0x89 / 3);
+ * a 3.1.1 client pinging less often than 1.5 x the server's maximum is disconnected, while
+ * an MQTT 5 client told Server Keep Alive stays. */
+START_TEST(test_mqtt_limits)
+{
+    char out[8192], file[512], tok[AUTH_TOKEN_MAX + 1];
+    mint(AUTH_DEVICE, "mq-lim-1", tp_now_ms() / 1000 + 3600, tok, sizeof(tok));
+    payload("q0.bin", "mq-lim-1", 1, 7.5, file, sizeof(file));
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 20 mosquitto_pub -h 127.0.0.1 -p %u -V mqttv5 -q 0 -i q0 -u "
+                         "mq-lim-1 -P '%s' -t twinpipe/v1/mq-lim-1/telemetry -f '%s' -d",
+                         mqtt_port, tok, file),
+                     0);
+    for (int tries = 0; tries < 100; tries++) {
+        if (metric("tp_ingest_mqtt_publishes_total{qos=\"0\",outcome=\"acked\"}") == 1)
+            break;
+        usleep(100 * 1000);
+    }
+    ck_assert_double_eq(metric("tp_ingest_mqtt_publishes_total{qos=\"0\",outcome=\"acked\"}"), 1);
+    ck_assert_int_eq(topic_dump(out, sizeof(out), st.topic, "%k\\n"), 0);
+    ck_assert_str_eq(out, "mq-lim-1\n");
+
+    /* one connection held (MQTT 5, keep-alive 5 s: told 2 s, pings in time) for 5 s */
+    char held[1024];
+    snprintf(held, sizeof(held),
+             "timeout 5 mosquitto_sub -h 127.0.0.1 -p %u -V mqttv5 -i held -u mq-lim-1 -P '%s' "
+             "-t twinpipe/v1/mq-lim-1/config -k 5 > '%s/held.log' 2>&1 &",
+             mqtt_port, tok, dir);
+    ck_assert_int_eq(run(out, sizeof(out), "%s", held), 0);
+    usleep(1000 * 1000);
+    ck_assert_int_eq(pub(out, sizeof(out), "mqttv5", "busy5", "mq-lim-1", tok,
+                         "twinpipe/v1/mq-lim-1/telemetry", file),
+                     137);
+    ck_assert_msg(strstr(out, "received CONNACK (137)"), "%s", out);
+    ck_assert_int_eq(pub(out, sizeof(out), "mqttv311", "busy311", "mq-lim-1", tok,
+                         "twinpipe/v1/mq-lim-1/telemetry", file),
+                     3);
+    ck_assert_double_eq(metric("tp_ingest_mqtt_connects_total{result=\"busy\"}"), 2);
+    usleep(4500 * 1000); /* the held one ends (timeout 5) */
+    ck_assert_double_eq(metric("tp_ingest_mqtt_disconnects_total{reason=\"keepalive_timeout\"}"),
+                        0);
+
+    /* 3.1.1, keep-alive 5 s: closed after 3 s of silence (1.5 x 2 s) */
+    int64_t t0 = tp_mono_ms();
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 20 mosquitto_sub -h 127.0.0.1 -p %u -V mqttv311 -i ka -u "
+                         "mq-lim-1 -P '%s' -t twinpipe/v1/mq-lim-1/config -k 5 -C 1 -W 4 -d",
+                         mqtt_port, tok),
+                     27);
+    ck_assert_int_ge(tp_mono_ms() - t0, 3000);
+    ck_assert_double_eq(metric("tp_ingest_mqtt_disconnects_total{reason=\"keepalive_timeout\"}"),
+                        1);
+}
+END_TEST
+
 static Suite *mqtt_suite(void)
 {
     Suite *s = suite_create("mqtt");
@@ -322,6 +399,11 @@ static Suite *mqtt_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_mqtt_end_to_end);
     suite_add_tcase(s, tc);
+    TCase *lim = tcase_create("limits");
+    tcase_add_unchecked_fixture(lim, setup_limits, teardown_limits);
+    tcase_set_timeout(lim, 120);
+    tcase_add_test(lim, test_mqtt_limits);
+    suite_add_tcase(s, lim);
     return s;
 }
 
