@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #define MQTT_BUSY_EXTRA 64    /* sockets over max_connections kept to answer CONNACK busy */
 #define MQTT_READ_MAX   65536 /* the loop's scratch buffer */
 #define MQTT_TICK_MS    250
+#define MQTT_OWN_FDS    256 /* descriptors tp-ingest holds besides MQTT connections */
 #define MQTT_DEVICE_MAX 128
 #define MQTT_TOPIC_PFX  "twinpipe/v1/"
 
@@ -955,6 +957,23 @@ enum tp_err mqtt_server_new(struct ingest *ing, const struct mqtt_server_config 
                                   .max_qos = 1,
                                   .refuse_will = true,
                                   .refuse_auth = true};
+    /* every connection is a descriptor: the soft limit is raised to the hard one, and the
+     * connections, the busy ones and the service's own descriptors must fit under it */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)cfg->max_connections + MQTT_BUSY_EXTRA + MQTT_OWN_FDS > rl.rlim_cur) {
+        *out = s;
+        return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                          "mqtt.max_connections %d + %d (CONNACK busy) + %d of the service's own "
+                          "does not fit the descriptor limit %llu (ulimit -n): lower "
+                          "mqtt.max_connections or raise the limit",
+                          cfg->max_connections, MQTT_BUSY_EXTRA, MQTT_OWN_FDS,
+                          (unsigned long long)rl.rlim_cur);
+    }
     s->n_slots = (uint32_t)cfg->max_connections + MQTT_BUSY_EXTRA;
     s->conns = tp_calloc(s->n_slots, sizeof(*s->conns));
     *out = s;
