@@ -118,7 +118,7 @@ static enum tp_err ingest_check(void *arg, char *errstr, size_t errstr_size)
                           "ingest.max_outstanding (%zu) must be at least ingest.max_readings "
                           "(%zu), or the largest requests could never be accepted",
                           c->limits.max_outstanding, c->limits.max_readings);
-    if (c->mqtt.max_packet > c->max_body + 512)
+    if (c->mqtt.listen && *c->mqtt.listen && c->mqtt.max_packet > c->max_body + 512)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size,
                           "mqtt.max_packet (%zu) must be at most ingest.max_body (%zu) + 512",
                           c->mqtt.max_packet, c->max_body);
