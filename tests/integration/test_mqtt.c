@@ -15,7 +15,9 @@
  *   - SUBSCRIBE granted for the device's config topic only;
  *   - /metrics counts each of these exactly;
  *   - Paho (Python, PyPI paho-mqtt 2.2.0, tests/integration/mqtt_paho.py): the MQTT 5
- *     CONNACK's properties and four PUBACK reason codes on one connection, in order.
+ *     CONNACK's properties and four PUBACK reason codes on one connection, in order; a
+ *     gateway token's 48 readings of 8 devices (several partitions) sent at once, PUBACKed
+ *     in the order sent.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -297,10 +299,12 @@ START_TEST(test_mqtt_end_to_end)
                      0);
     py[strcspn(py, "\n")] = '\0';
     payload("r4.bin", "mq-dev-1", 3, 44.0, file, sizeof(file));
+    char gw[AUTH_TOKEN_MAX + 1];
+    mint(AUTH_PREFIX, "mq-gw-", now_s + 3600, gw, sizeof(gw));
     ck_assert_int_eq(run(out, sizeof(out),
                          "timeout 60 '%s' '%s/tests/integration/mqtt_paho.py' %u "
-                         "mq-dev-1 '%s' '%s'",
-                         py, TP_SOURCE_DIR, mqtt_port, tok, file),
+                         "mq-dev-1 '%s' '%s' mq-gw- '%s'",
+                         py, TP_SOURCE_DIR, mqtt_port, tok, file, gw),
                      0);
     ck_assert_str_eq(out, "connack 0 session_present=0\n"
                           "receive_maximum 64\n"
@@ -310,7 +314,10 @@ START_TEST(test_mqtt_end_to_end)
                           "puback_own 0\n"
                           "puback_other_device 135\n"
                           "puback_undecodable 153\n"
-                          "puback_other_topic 144\n");
+                          "puback_other_topic 144\n"
+                          "gateway_pubacks 48\n"
+                          "gateway_in_order 1\n"
+                          "gateway_codes [0]\n");
 }
 END_TEST
 
