@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/arena.h"
 #include "common/mem.h"
 #include "journal/journal.h"
 #include "tests/support/check_main.h"
@@ -398,6 +399,150 @@ START_TEST(test_mqtt_limits)
 }
 END_TEST
 
+static uint16_t kill_http_port;
+static char kill_py[1024];
+
+/* tp-ingest with MQTT and tp-projector, on a fresh database and topic. */
+static void setup_kill(void)
+{
+    stack_init(&st, "mqttkill");
+    stack_db_create(&st);
+    ingest_port = stack_free_port();
+    mqtt_port = stack_free_port();
+    projector_port = stack_free_port();
+    kill_http_port = ingest_port;
+    snprintf(mqtt_env, sizeof(mqtt_env), "TP_MQTT_LISTEN=127.0.0.1:%u", mqtt_port);
+    const char *ingest_env[] = {"TP_AUTH_SECRET=" SECRET, mqtt_env, NULL};
+    ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);
+    static const char *const projector_env[] = {"TP_PROJECTOR_FLUSH_INTERVAL_MS=50", NULL};
+    projector_pid = stack_service_start(&st, "tp-projector", projector_env, projector_port);
+    ck_assert_int_eq(run(kill_py, sizeof(kill_py),
+                         "bash '%s/tests/support/pyvenv.sh' mqttvenv --import paho.mqtt.client "
+                         "'paho-mqtt==2.2.0' 2>/dev/null",
+                         TP_SOURCE_DIR),
+                     0);
+    kill_py[strcspn(kill_py, "\n")] = '\0';
+}
+
+/* Marks seen[sequence] for every event of device on the topic (journal reader, from the
+ * start); returns the events read. */
+static size_t journal_seqs(const char *device, bool *seen, size_t max)
+{
+    char errstr[512];
+    struct journal_config jc = {.bootstrap_servers = st.bootstrap, .topic = st.topic};
+    struct journal_reader *r;
+    ck_assert_int_eq(journal_reader_new(&jc, &r, errstr, sizeof(errstr)), TP_OK);
+    int64_t lo[16], hi[16];
+    size_t np = 0;
+    ck_assert_msg(journal_reader_watermarks(r, 10000, lo, hi, 16, &np, errstr, sizeof(errstr)) ==
+                      TP_OK,
+                  "%s", errstr);
+    int32_t parts[16];
+    int64_t want = 0;
+    for (size_t p = 0; p < np; p++) {
+        parts[p] = (int32_t)p;
+        want += hi[p] - lo[p];
+    }
+    ck_assert_int_eq(journal_reader_assign(r, parts, lo, np, errstr, sizeof(errstr)), TP_OK);
+    size_t got = 0;
+    for (int tries = 0; tries < 300 && (int64_t)got < want; tries++) {
+        struct journal_event evs[64];
+        struct arena a;
+        arena_init(&a);
+        size_t n = 0;
+        ck_assert_int_eq(journal_reader_poll(r, 100, evs, 64, &a, &n, errstr, sizeof(errstr)),
+                         TP_OK);
+        for (size_t i = 0; i < n; i++, got++) {
+            ck_assert_ptr_nonnull(evs[i].reading);
+            ck_assert_str_eq(evs[i].reading->device_id, device);
+            uint64_t q = evs[i].reading->sequence;
+            ck_assert(q >= 1 && q <= max);
+            seen[q] = true;
+        }
+        arena_release(&a);
+        journal_reader_release(r);
+    }
+    journal_reader_free(r);
+    ck_assert_int_eq((int64_t)got, want);
+    return got;
+}
+
+/* Parses "1,2,5" into a set of sequences (seen[seq] = true); returns how many. */
+static size_t seqs(const char *text, bool *seen, size_t max)
+{
+    size_t n = 0;
+    for (const char *p = text; *p && *p != '\n';) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        ck_assert_msg(end != p && v >= 1 && v <= max, "bad sequence list %s", text);
+        ck_assert_msg(!seen[v], "sequence %lu twice in %s", v, text);
+        seen[v] = true;
+        n++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+#define KILL_COUNT 600
+#define KILL_AFTER 150
+
+/* kill -9 of tp-ingest under QoS 1 load: every reading the client saw PUBACKed is in the
+ * journal; after a restart the client sends everything again and the twin holds each reading
+ * exactly once. */
+START_TEST(test_mqtt_kill9)
+{
+    char out[16384], tok[AUTH_TOKEN_MAX + 1];
+    mint(AUTH_DEVICE, "mq-kill-1", tp_now_ms() / 1000 + 3600, tok, sizeof(tok));
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 120 '%s' '%s/tests/integration/mqtt_kill.py' %u mq-kill-1 '%s' "
+                         "%d %d %d",
+                         kill_py, TP_SOURCE_DIR, mqtt_port, tok, (int)ingest_pid, KILL_COUNT,
+                         KILL_AFTER),
+                     0);
+    static bool acked[KILL_COUNT + 1], journaled[KILL_COUNT + 1];
+    size_t n_acked = seqs(out, acked, KILL_COUNT);
+    ck_assert_uint_ge(n_acked, KILL_AFTER);
+    ck_assert_uint_lt(n_acked, KILL_COUNT);
+    int status = stack_service_stop(ingest_pid, SIGTERM);
+    ck_assert_msg(WIFSIGNALED(status & 0xffff) && WTERMSIG(status & 0xffff) == SIGKILL,
+                  "status %#x", status);
+    /* every PUBACKed reading is in the journal */
+    ck_assert_uint_ge(journal_seqs("mq-kill-1", journaled, KILL_COUNT), n_acked);
+    for (size_t q = 1; q <= KILL_COUNT; q++)
+        ck_assert_msg(!acked[q] || journaled[q], "reading %zu PUBACKed but not journaled", q);
+
+    /* restart; the client sends all again (it never saw the rest PUBACKed) */
+    const char *ingest_env[] = {"TP_AUTH_SECRET=" SECRET, mqtt_env, NULL};
+    ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, kill_http_port);
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 120 '%s' '%s/tests/integration/mqtt_kill.py' %u mq-kill-1 '%s' "
+                         "%d %d %d",
+                         kill_py, TP_SOURCE_DIR, mqtt_port, tok, (int)ingest_pid, KILL_COUNT,
+                         KILL_COUNT + 1),
+                     0);
+    memset(journaled, 0, sizeof(journaled));
+    ck_assert_uint_eq(seqs(out, journaled, KILL_COUNT), KILL_COUNT);
+    PGconn *db = PQconnectdb(st.dsn);
+    ck_assert_int_eq(PQstatus(db), CONNECTION_OK);
+    const struct twindb_row *row = NULL;
+    struct twindb t = {0};
+    for (int tries = 0; tries < 300; tries++) {
+        twindb_load(&t, db, "mq-kill-%");
+        row = twindb_find(&t, "mq-kill-1");
+        if (row && row->v.last_sequence == KILL_COUNT)
+            break;
+        twindb_release(&t);
+        row = NULL;
+        usleep(100 * 1000);
+    }
+    ck_assert_msg(row, "the twin of mq-kill-1 never reached sequence %d", KILL_COUNT);
+    /* each reading exactly once, the PUBACKed ones before the kill included */
+    ck_assert_int_eq(row->v.events, KILL_COUNT);
+    twindb_release(&t);
+    PQfinish(db);
+}
+END_TEST
+
 static Suite *mqtt_suite(void)
 {
     Suite *s = suite_create("mqtt");
@@ -411,6 +556,11 @@ static Suite *mqtt_suite(void)
     tcase_set_timeout(lim, 120);
     tcase_add_test(lim, test_mqtt_limits);
     suite_add_tcase(s, lim);
+    TCase *kill = tcase_create("kill9");
+    tcase_add_unchecked_fixture(kill, setup_kill, teardown);
+    tcase_set_timeout(kill, 300);
+    tcase_add_test(kill, test_mqtt_kill9);
+    suite_add_tcase(s, kill);
     return s;
 }
 
