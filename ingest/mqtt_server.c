@@ -75,6 +75,9 @@ struct mqtt_conn {
     uint32_t tickets;     /* accept callbacks still due */
     uint8_t *out;
     size_t out_len, out_cap;
+    /* a PUBLISH accept refused as overloaded, kept (copied) to submit again on resume */
+    struct mqtt_publish parked;
+    uint8_t *parked_bytes;       /* topic then payload; NULL: none */
     struct mqtt_conn *next_reap; /* closed: freed by server_reap once no ticket is out */
     bool reaping;
 };
@@ -200,6 +203,7 @@ static void conn_free(struct mqtt_server *s, struct mqtt_conn *c)
     free(c->out);
     free(c->body);
     free(c->rest);
+    free(c->parked_bytes);
     free(c);
 }
 
@@ -498,11 +502,38 @@ static void publish_refuse(struct mqtt_server *s, struct mqtt_conn *c,
     conn_acks(s, c);
 }
 
+static void conn_pause(struct mqtt_server *s, struct mqtt_conn *c, bool on);
+
+/* Keeps a copy of pb to submit again when reading resumes (backpressure: nothing refused). */
+static void publish_park(struct mqtt_server *s, struct mqtt_conn *c, const struct mqtt_publish *pb)
+{
+    uint8_t *b = tp_malloc((size_t)pb->topic.len + pb->payload_len + 1);
+    memcpy(b, pb->topic.p, pb->topic.len);
+    if (pb->payload_len)
+        memcpy(b + pb->topic.len, pb->payload, pb->payload_len);
+    c->parked = *pb;
+    c->parked.topic.p = b;
+    c->parked.payload = b + pb->topic.len;
+    c->parked_bytes = b;
+    if (!s->global_paused)
+        log_warn("mqtt: reading paused (the producer is over ingest.max_outstanding)");
+    s->global_paused = true;
+    conn_pause(s, c, true);
+}
+
+static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
+                           const struct mqtt_publish *pb, enum mqtt_reason refusal);
+
 static void handle_publish(struct mqtt_server *s, struct mqtt_conn *c, struct mqtt_packet *pkt)
 {
-    const struct mqtt_publish *pb = &pkt->u.publish;
+    publish_submit(s, c, &pkt->u.publish, pkt->refusal);
+}
+
+static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
+                           const struct mqtt_publish *pb, enum mqtt_reason refusal)
+{
     char dev[MQTT_DEVICE_MAX + 1];
-    if (pkt->refusal != MQTT_R_SUCCESS || !topic_device(pb->topic, "telemetry", dev)) {
+    if (refusal != MQTT_R_SUCCESS || !topic_device(pb->topic, "telemetry", dev)) {
         conn_log_refused(c, "PUBLISH", pb->topic, "not a twinpipe/v1/<device>/telemetry topic");
         publish_refuse(s, c, pb, MQTT_R_TOPIC_NAME_INVALID, PUB_TOPIC_INVALID);
         return;
@@ -556,8 +587,9 @@ static void handle_publish(struct mqtt_server *s, struct mqtt_conn *c, struct mq
         r = MQTT_R_NOT_AUTHORIZED;
         outcome = PUB_NOT_AUTHORIZED;
     } else if (err == TP_QUEUE_FULL) {
-        r = MQTT_R_JOURNAL_UNAVAILABLE;
-        outcome = PUB_JOURNAL_FAILED;
+        accept_outcome_release(&now);
+        publish_park(s, c, pb); /* backpressure: submitted again when reading resumes */
+        return;
     } else if (err != TP_VALIDATION) {
         r = MQTT_R_REGISTRY_UNAVAILABLE;
         outcome = PUB_JOURNAL_FAILED;
@@ -649,7 +681,7 @@ static void handle_packet(struct mqtt_server *s, struct mqtt_conn *c, struct mqt
 /* Whether this connection may take another packet now. */
 static bool conn_can_take(struct mqtt_server *s, struct mqtt_conn *c)
 {
-    return !s->global_paused && !atomic_load(&s->draining) &&
+    return !s->global_paused && !atomic_load(&s->draining) && !c->parked_bytes &&
            c->count < (uint32_t)s->cfg.receive_maximum;
 }
 
@@ -725,6 +757,16 @@ static void conn_read(struct mqtt_server *s, struct mqtt_conn *c)
 /* Takes up the bytes kept while paused, then reads the socket again. */
 static void conn_resume(struct mqtt_server *s, struct mqtt_conn *c)
 {
+    if (c->parked_bytes && !s->global_paused && !atomic_load(&s->draining) &&
+        c->count < (uint32_t)s->cfg.receive_maximum) {
+        uint8_t *b = c->parked_bytes;
+        struct mqtt_publish pb = c->parked;
+        c->parked_bytes = NULL;
+        publish_submit(s, c, &pb, MQTT_R_SUCCESS); /* may park it again */
+        free(b);
+        if (c->fd < 0)
+            return;
+    }
     if (!c->paused || !conn_can_take(s, c))
         return;
     conn_pause(s, c, false);

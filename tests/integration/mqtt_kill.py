@@ -4,7 +4,7 @@ Run by tests/integration/test_mqtt.c:
     python mqtt_kill.py PORT DEVICE TOKEN INGEST_PID COUNT KILL_AFTER
 Publishes readings 1..COUNT of DEVICE (one per PUBLISH, QoS 1, window 64) and sends SIGKILL to
 tp-ingest once KILL_AFTER PUBACKs came (KILL_AFTER > COUNT: never; it ends when all are
-PUBACKed). Prints the sequences PUBACKed with reason 0, one line,
+PUBACKed; INGEST_PID is then unused, 0). Prints the sequences PUBACKed with reason 0, one line,
 ascending, comma-separated; the test then finds each of them in the journal.
 """
 import os

@@ -322,6 +322,8 @@ START_TEST(test_mqtt_end_to_end)
 }
 END_TEST
 
+static size_t seqs(const char *text, bool *seen, size_t max);
+
 /* tp-ingest alone, with a keep-alive maximum of 2 s and one connection. */
 static void setup_limits(void)
 {
@@ -329,8 +331,10 @@ static void setup_limits(void)
     ingest_port = stack_free_port();
     mqtt_port = stack_free_port();
     snprintf(mqtt_env, sizeof(mqtt_env), "TP_MQTT_LISTEN=127.0.0.1:%u", mqtt_port);
-    const char *ingest_env[] = {"TP_AUTH_SECRET=" SECRET, mqtt_env, "TP_MQTT_KEEPALIVE_MAX_S=2",
-                                "TP_MQTT_MAX_CONNECTIONS=1", NULL};
+    const char *ingest_env[] = {"TP_AUTH_SECRET=" SECRET,       mqtt_env,
+                                "TP_MQTT_KEEPALIVE_MAX_S=2",    "TP_MQTT_MAX_CONNECTIONS=1",
+                                "TP_INGEST_MAX_OUTSTANDING=10", "TP_INGEST_MAX_READINGS=10",
+                                "TP_KAFKA_LINGER_MS=1000",      NULL};
     ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);
     snprintf(dir, sizeof(dir), "/tmp/tp-test-mqttlim-%d", (int)getpid());
     char out[256];
@@ -365,6 +369,73 @@ START_TEST(test_mqtt_limits)
     ck_assert_double_eq(metric("tp_ingest_mqtt_publishes_total{qos=\"0\",outcome=\"acked\"}"), 1);
     ck_assert_int_eq(topic_dump(out, sizeof(out), st.topic, "%k\\n"), 0);
     ck_assert_str_eq(out, "mq-lim-1\n");
+
+    /* backpressure: 5 PUBLISHes of 10 readings each against ingest.max_outstanding=10 and a
+     * linger of 1 s: each waits (not refused, no disconnect) until the one before is acked */
+    journal_reading rs[10], *ps[10];
+    for (int i = 0; i < 10; i++) {
+        rs[i] = (journal_reading)TWINPIPE__TELEMETRY__V1__READING__INIT;
+        rs[i].device_id = "mq-lim-1";
+        rs[i].has_sequence = 1;
+        rs[i].sequence = (uint64_t)(10 + i);
+        rs[i].has_timestamp_ms = 1;
+        rs[i].timestamp_ms = tp_now_ms();
+        ps[i] = &rs[i];
+    }
+    Twinpipe__Telemetry__V1__ReadingBatch b10 = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
+    b10.readings = ps;
+    b10.n_readings = 10;
+    size_t len10 = protobuf_c_message_get_packed_size(&b10.base);
+    uint8_t *buf10 = malloc(len10);
+    protobuf_c_message_pack(&b10.base, buf10);
+    char file10[512];
+    snprintf(file10, sizeof(file10), "%s/b10.bin", dir);
+    FILE *f10 = fopen(file10, "wb");
+    ck_assert_ptr_nonnull(f10);
+    ck_assert_uint_eq(fwrite(buf10, 1, len10, f10), len10);
+    fclose(f10);
+    free(buf10);
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 60 mosquitto_pub -h 127.0.0.1 -p %u -V mqttv5 -q 1 -i bp -u "
+                         "mq-lim-1 -P '%s' -t twinpipe/v1/mq-lim-1/telemetry -f '%s' --repeat 5 "
+                         "--repeat-delay 0 -d",
+                         mqtt_port, tok, file10),
+                     0);
+    for (int m = 1; m <= 5; m++) {
+        char ack[64];
+        snprintf(ack, sizeof(ack), "received PUBACK (Mid: %d, RC:0)", m);
+        ck_assert_msg(strstr(out, ack), "%s", out);
+    }
+    ck_assert_int_eq(topic_dump(out, sizeof(out), st.topic, "%k\\n"), 0);
+    size_t events = 0;
+    for (const char *p = out; (p = strstr(p, "mq-lim-1\n")); p++)
+        events++;
+    ck_assert_uint_eq(events, 51);
+    ck_assert_double_eq(
+        metric("tp_ingest_mqtt_publishes_total{qos=\"1\",outcome=\"journal_failed\"}"), 0);
+    char log[512];
+    snprintf(log, sizeof(log), "%s/../Testing/%s-tp-ingest.log", TP_BIN_DIR, st.db);
+    ck_assert_int_eq(run(out, sizeof(out), "grep -c 'mqtt: reading paused' '%s'", log), 0);
+    /* 60 one-reading PUBLISHes at once (Paho, window 64): the 11th finds the producer full,
+     * is kept and submitted again when the reports drain; every one PUBACKed 0 */
+    char py[1024];
+    ck_assert_int_eq(run(py, sizeof(py),
+                         "bash '%s/tests/support/pyvenv.sh' mqttvenv --import paho.mqtt.client "
+                         "'paho-mqtt==2.2.0' 2>/dev/null",
+                         TP_SOURCE_DIR),
+                     0);
+    py[strcspn(py, "\n")] = '\0';
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 120 '%s' '%s/tests/integration/mqtt_kill.py' %u mq-lim-1 '%s' 0 "
+                         "60 61",
+                         py, TP_SOURCE_DIR, mqtt_port, tok),
+                     0);
+    static bool burst[61];
+    ck_assert_uint_eq(seqs(out, burst, 60), 60);
+    ck_assert_int_eq(
+        run(out, sizeof(out), "grep -c 'producer is over ingest.max_outstanding' '%s'", log), 0);
+    ck_assert_double_eq(
+        metric("tp_ingest_mqtt_publishes_total{qos=\"1\",outcome=\"journal_failed\"}"), 0);
 
     /* one connection held (MQTT 5, keep-alive 5 s: told 2 s, pings in time) for 5 s */
     char held[1024];
