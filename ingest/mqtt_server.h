@@ -17,13 +17,14 @@
  * closed) until its last report. Backpressure: while the producer holds
  * ingest.max_outstanding events or more, or the broker is unreachable
  * (/readyz), no socket is read (no new PUBLISH, no PUBACK owed); reading
- * resumes by itself under 90 % of the bound. A full ring stops reading that
- * connection. Refusals: reasons.h's rows (CONNACK 0x86 / return code 4 for
- * bad credentials, PUBACK 0x87 or a closed 3.1.1 connection for a topic the
- * token does not cover, logged with the client id, ...). SUBSCRIBE is granted
- * only for twinpipe/v1/<device>/config of a covered device; nothing is
- * published to it yet. Sessions are not kept: CONNACK says Session Present
- * 0 (allowed by the doc: the device resends what was not PUBACKed).
+ * resumes by itself under 90 % of the bound. A PUBLISH accept_submit finds
+ * over the bound is kept (copied) and submitted again then, never refused. A
+ * full ring stops reading that connection. Refusals: reasons.h's rows
+ * (CONNACK 0x86 / return code 4 for bad credentials, PUBACK 0x87 or a closed 3.1.1 connection for a
+ * topic the token does not cover, logged with the client id, ...). SUBSCRIBE is granted only for
+ * twinpipe/v1/<device>/config of a covered device; nothing is published to it yet. Sessions are not
+ * kept: CONNACK says Session Present 0 (allowed by the doc: the device resends what was not
+ * PUBACKed).
  *
  * Object: struct mqtt_server (heap). Threads: new/start/begin_drain/drain/free
  * from the main thread; mqtt_server_metrics from any (counters are atomics).
