@@ -443,6 +443,16 @@ static void handle_connect(struct mqtt_server *s, struct mqtt_conn *c, struct mq
     }
     if (!c->client_id[0])
         snprintf(c->client_id, sizeof(c->client_id), "%s", c->user[0] ? c->user : "anonymous");
+    /* the same client id again on this replica takes over: the old connection goes (a scan:
+     * connects are rare next to PUBLISHes) */
+    for (uint32_t i = 0; i < s->n_slots; i++) {
+        struct mqtt_conn *o = s->conns[i];
+        if (o && o != c && o->fd >= 0 && o->connected && !strcmp(o->client_id, c->client_id)) {
+            log_info("mqtt: client \"%s\" connected again: the older connection is closed",
+                     c->client_id);
+            conn_refuse(s, o, MQTT_R_SESSION_TAKEN_OVER);
+        }
+    }
     int64_t ka = (int64_t)cn->keep_alive * 1000;
     bool server_ka = !ka || ka > s->cfg.keepalive_max_ms;
     c->keepalive_ms = server_ka ? s->cfg.keepalive_max_ms : ka;
@@ -1083,7 +1093,9 @@ static void metrics_by_reason(struct buf *b, const char *name, const char *label
             l = connack ? "accepted" : NULL;
         else {
             enum mqtt_answer a = mqtt_reason_answer5((enum mqtt_reason)r);
-            if (connack != (a == MQTT_ANSWER_CONNACK))
+            bool closes = a == MQTT_ANSWER_DISCONNECT ||
+                          mqtt_reason_answer4((enum mqtt_reason)r) == MQTT_ANSWER_CLOSE;
+            if (connack ? a != MQTT_ANSWER_CONNACK : (a == MQTT_ANSWER_CONNACK || !closes))
                 continue;
             l = mqtt_reason_label((enum mqtt_reason)r);
         }

@@ -319,6 +319,24 @@ START_TEST(test_mqtt_end_to_end)
                           "gateway_pubacks 48\n"
                           "gateway_in_order 1\n"
                           "gateway_codes [0]\n");
+
+    /* 7. the same client id again takes over: the older connection gets DISCONNECT 0x8E */
+    char held[1024];
+    snprintf(held, sizeof(held),
+             "timeout 4 mosquitto_sub -h 127.0.0.1 -p %u -V mqttv5 -i same-id -u mq-dev-1 -P '%s' "
+             "-t twinpipe/v1/mq-dev-1/config -d > '%s/same.log' 2>&1 &",
+             mqtt_port, tok, dir);
+    ck_assert_int_eq(run(out, sizeof(out), "%s", held), 0);
+    usleep(1000 * 1000);
+    payload("r5.bin", "mq-dev-1", 4, 45.0, file, sizeof(file));
+    ck_assert_int_eq(pub(out, sizeof(out), "mqttv5", "same-id", "mq-dev-1", tok,
+                         "twinpipe/v1/mq-dev-1/telemetry", file),
+                     0);
+    usleep(3500 * 1000);
+    ck_assert_int_eq(
+        run(out, sizeof(out), "grep -c 'Received DISCONNECT (142)' '%s/same.log'", dir), 0);
+    ck_assert_double_eq(metric("tp_ingest_mqtt_disconnects_total{reason=\"session_taken_over\"}"),
+                        1);
 }
 END_TEST
 
