@@ -23,9 +23,8 @@
  * (CONNACK 0x86 / return code 4 for bad credentials, PUBACK 0x87 or a closed 3.1.1 connection for a
  * topic the token does not cover, logged with the client id, ...). SUBSCRIBE is granted only for
  * twinpipe/v1/<device>/config of a covered device; nothing is published to it yet. Sessions are not
- * kept: CONNACK says Session Present 0; the same client id again closes the older connection
- * (0x8E) (allowed by the doc: the device resends what was not
- * PUBACKed).
+ * kept: CONNACK says Session Present 0 (allowed by the doc: the device resends what was not
+ * PUBACKed). The same client id again closes the older connection (0x8E).
  *
  * Object: struct mqtt_server (heap). Threads: new/start/begin_drain/drain/free
  * from the main thread; mqtt_server_metrics from any (counters are atomics).
