@@ -1,7 +1,7 @@
 /*
  * accept.h - the one way a telemetry payload enters the journal, whatever
- * the transport: HTTP (POST /v1/telemetry, ingest.c) and MQTT (PUBLISH, a
- * later step of issue 20; docs/decisions/mqtt-edge.md) call exactly this.
+ * the transport: HTTP (POST /v1/telemetry, ingest.c) and MQTT (PUBLISH,
+ * mqtt_server.c; docs/decisions/mqtt-edge.md) call exactly this.
  *
  * accept_submit takes the payload bytes as they arrived (a plain
  * ReadingBatch, or Confluent-framed with a registered version: decode.h)

@@ -277,9 +277,17 @@ void ingest_handle_metrics(struct http_request *req, void *arg)
     metrics_histogram_write(&b, "tp_ingest_ack_latency_seconds",
                             "from the first append to the last acknowledgement of a request",
                             &ing->ack_latency);
+    if (ing->extra_metrics)
+        ing->extra_metrics(ing->extra_metrics_arg, &b);
     metrics_runtime_write(&b);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
+}
+
+void ingest_attach_metrics(struct ingest *ing, void (*fn)(void *arg, struct buf *b), void *arg)
+{
+    ing->extra_metrics = fn;
+    ing->extra_metrics_arg = arg;
 }
 
 enum tp_err ingest_new(const struct journal_config *journal, const struct ingest_limits *limits,

@@ -67,6 +67,8 @@ void ingest_handle_ready(struct http_request *req, void *arg);
 void ingest_handle_metrics(struct http_request *req, void *arg);
 /* Lets /metrics report the server's responses and connections (borrowed). */
 void ingest_attach_server(struct ingest *ing, struct http_server *srv);
+/* /metrics also writes fn(arg, buffer)'s families (the MQTT transport's); before serving. */
+void ingest_attach_metrics(struct ingest *ing, void (*fn)(void *arg, struct buf *b), void *arg);
 /* From now on new requests get 503 shutting_down (Connection: close). */
 void ingest_begin_drain(struct ingest *ing);
 /*

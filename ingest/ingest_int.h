@@ -38,6 +38,9 @@ struct ingest {
     atomic_bool running;
     atomic_bool draining;
     atomic_long in_flight; /* suspended requests not yet freed (response not yet sent) */
+    /* another transport's families on /metrics (mqtt_server_metrics), set before serving */
+    void (*extra_metrics)(void *arg, struct buf *b);
+    void *extra_metrics_arg;
 };
 
 #endif

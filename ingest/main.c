@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/service.h"
 #include "ingest.h"
+#include "mqtt_server.h"
 #include "schema/telemetry.h"
 
 extern char **environ;
@@ -26,6 +27,7 @@ struct ingest_config {
     enum log_level log_level;
     enum log_format log_format;
     struct config_extra kafka;
+    struct mqtt_server_config mqtt;
 };
 
 static const char *const ingest_auth_modes[] = {"required", "off", NULL};
@@ -64,6 +66,33 @@ static const struct config_entry ingest_rows[] = {
                    "fleet secret of the HMAC-SHA256 bearer tokens, at least 16 characters; "
                    "required with auth.mode=required (never logged)"),
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(I, registry),
+    CONFIG_ROW_STR("mqtt.listen", I, mqtt.listen, "",
+                   "MQTT 3.1.1 and 5 listener for devices, host:port (\"\": no MQTT; 1883 is the "
+                   "usual port)"),
+    CONFIG_ROW_INT("mqtt.max_connections", I, mqtt.max_connections, "10000", 1, 1000000,
+                   "MQTT connections held; up to 64 more are answered CONNACK busy"),
+    CONFIG_ROW_SIZE("mqtt.max_packet", I, mqtt.max_packet, "262144", 64, 268435460,
+                    "largest MQTT packet, bytes, refused from its fixed header (at most "
+                    "ingest.max_body + 512)"),
+    CONFIG_ROW_SIZE("mqtt.max_connect_packet", I, mqtt.max_connect_packet, "2048", 64, 65536,
+                    "largest CONNECT packet, bytes (a token is at most 512)"),
+    CONFIG_ROW_INT("mqtt.max_topic", I, mqtt.max_topic, "256", 16, 65535,
+                   "longest PUBLISH topic or SUBSCRIBE filter, bytes"),
+    CONFIG_ROW_INT("mqtt.max_client_id", I, mqtt.max_client_id, "128", 1, 128,
+                   "longest CONNECT client id, bytes of A-Z a-z 0-9 . _ : -"),
+    CONFIG_ROW_INT("mqtt.receive_maximum", I, mqtt.receive_maximum, "64", 1, 65535,
+                   "QoS 1 PUBLISHes in flight per connection (waiting for kafka and their "
+                   "PUBACK); a full window stops reading the connection"),
+    CONFIG_ROW_INT("mqtt.max_subscriptions", I, mqtt.max_subscriptions, "16", 1, 1024,
+                   "SUBSCRIBE filters per connection"),
+    CONFIG_ROW_SIZE("mqtt.max_output", I, mqtt.max_output, "65536", 1024, 16777216,
+                    "unwritten bytes per connection; a client that does not read is closed"),
+    CONFIG_ROW_MS("mqtt.connect_timeout_ms", I, mqtt.connect_timeout_ms, "10000", 100, 600000,
+                  "from accept to CONNECT"),
+    CONFIG_ROW_S("mqtt.keepalive_max_s", I, mqtt.keepalive_max_ms, "1200", 1, 65535,
+                 "keep-alive 0 or above it becomes it (MQTT 5: Server Keep Alive); silent for "
+                 "1.5 x the keep-alive: closed",
+                 .scale = 1000),
     SERVICE_HEALTH_ENTRY(I, limits.health_stall_ms),
     SERVICE_LOG_ENTRY(I, log_level),
     SERVICE_LOG_FORMAT_ENTRY(I, log_format),
@@ -89,6 +118,10 @@ static enum tp_err ingest_check(void *arg, char *errstr, size_t errstr_size)
                           "ingest.max_outstanding (%zu) must be at least ingest.max_readings "
                           "(%zu), or the largest requests could never be accepted",
                           c->limits.max_outstanding, c->limits.max_readings);
+    if (c->mqtt.listen && *c->mqtt.listen && c->mqtt.max_packet > c->max_body + 512)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "mqtt.max_packet (%zu) must be at most ingest.max_body (%zu) + 512",
+                          c->mqtt.max_packet, c->max_body);
     return TP_OK;
 }
 
@@ -237,25 +270,36 @@ out:
     return rc;
 }
 
+/* tp-ingest's transports for the service loop's callbacks. */
+struct ingest_main {
+    struct ingest *ing;
+    struct mqtt_server *mqtt; /* NULL without mqtt.listen */
+};
+
 static void ingest_started(void *arg, struct http_server *srv)
 {
-    ingest_attach_server(arg, srv);
-    ingest_probe_ready(arg, 5000);
+    struct ingest_main *m = arg;
+    ingest_attach_server(m->ing, srv);
+    ingest_probe_ready(m->ing, 5000);
 }
 
 static void ingest_tick(void *arg)
 {
-    ingest_probe_ready(arg, 1000);
+    ingest_probe_ready(((struct ingest_main *)arg)->ing, 1000);
 }
 
 static void ingest_draining(void *arg)
 {
-    ingest_begin_drain(arg);
+    struct ingest_main *m = arg;
+    ingest_begin_drain(m->ing);
+    mqtt_server_begin_drain(m->mqtt);
 }
 
 static void ingest_drained(void *arg)
 {
-    ingest_drain(arg, 30000); /* returns only when no request is suspended */
+    struct ingest_main *m = arg;
+    mqtt_server_drain(m->mqtt, 30000); /* the PUBACKs due, then DISCONNECT */
+    ingest_drain(m->ing, 30000);       /* returns only when no request is suspended */
 }
 
 int main(int argc, char **argv)
@@ -266,6 +310,7 @@ int main(int argc, char **argv)
         return ingest_register_main(argc - 1, argv + 1);
     struct ingest_config cfg = {.kafka = {.prefix = "kafka."}};
     struct ingest *ing = NULL;
+    struct mqtt_server *mqtt = NULL;
     struct schemas *schemas = NULL;
     char errstr[1024], listening[1024];
     int rc = 1;
@@ -303,6 +348,16 @@ int main(int argc, char **argv)
         log_error("%s", errstr);
         goto out;
     }
+    if (cfg.mqtt.listen && *cfg.mqtt.listen) {
+        cfg.mqtt.health_stall_ms = cfg.limits.health_stall_ms;
+        if (mqtt_server_new(ing, &cfg.mqtt, &mqtt, errstr, sizeof(errstr)) != TP_OK ||
+            mqtt_server_start(mqtt, errstr, sizeof(errstr)) != TP_OK) {
+            log_error("%s", errstr);
+            goto out;
+        }
+        ingest_attach_metrics(ing, mqtt_server_metrics, mqtt);
+    }
+    struct ingest_main im = {.ing = ing, .mqtt = mqtt};
     const struct http_route routes[] = {
         {"POST", "/v1/telemetry", cfg.max_body, ingest_handle_telemetry, ing},
         {"GET", "/healthz", 0, service_handle_health, NULL},
@@ -315,8 +370,8 @@ int main(int argc, char **argv)
     };
     cfg.http.prechecks = prechecks;
     cfg.http.n_prechecks = sizeof(prechecks) / sizeof(prechecks[0]);
-    snprintf(listening, sizeof(listening), ", journal topic \"%s\" at \"%s\"", jc.topic,
-             jc.bootstrap_servers);
+    snprintf(listening, sizeof(listening), ", journal topic \"%s\" at \"%s\"%s%s", jc.topic,
+             jc.bootstrap_servers, mqtt ? ", MQTT on " : "", mqtt ? mqtt_server_address(mqtt) : "");
     const struct service_loop loop = {.routes = routes,
                                       .n_routes = sizeof(routes) / sizeof(routes[0]),
                                       .http = &cfg.http,
@@ -327,10 +382,13 @@ int main(int argc, char **argv)
                                       .stopping = "draining requests in flight",
                                       .draining = ingest_draining,
                                       .drain = ingest_drained,
-                                      .arg = ing};
+                                      .arg = &im};
     rc = service_run(&loop);
 out:
+    if (mqtt)
+        mqtt_server_drain(mqtt, 0); /* no-op after a drain; stops the loop after a failure */
     ingest_free(ing);
+    mqtt_server_free(mqtt); /* after the delivery thread: no done callback is left */
     schemas_free(schemas);
     config_release(ingest_rows, ingest_table.n, &cfg, &cfg.kafka);
     return rc;
