@@ -1,4 +1,4 @@
-#include "reasons.h"
+#include "mqtt_reasons.h"
 
 struct mqtt_reason_row {
     uint8_t code;

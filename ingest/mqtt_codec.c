@@ -1,4 +1,4 @@
-#include "codec.h"
+#include "mqtt_codec.h"
 
 #include <assert.h>
 #include <string.h>
