@@ -32,34 +32,6 @@ void fleet_category_append(struct buf *b, const char *s)
     }
 }
 
-bool fleet_category_valid(const char *s)
-{
-    bool in_value = false;
-    size_t name_len = 0;
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        if (*s == '\\') {
-            if (s[1] != '\\' && s[1] != ',' && s[1] != '=')
-                return false;
-            s++;
-            name_len += !in_value;
-        } else if (*s == '=') {
-            if (in_value || name_len == 0)
-                return false;
-            in_value = true;
-        } else if (*s == ',') {
-            if (!in_value)
-                return false;
-            in_value = false;
-            name_len = 0;
-        } else {
-            name_len += !in_value;
-        }
-    }
-    return in_value;
-}
-
 /* A string of the record: set, at most FLEET_NAME_MAX bytes, valid UTF-8 (an empty one is
  * allowed only where empty_ok). */
 static bool fleet_str_ok(const char *s, bool empty_ok)

@@ -77,9 +77,6 @@ void fleet_partial_free(struct fleet_partial *p);
 
 /* Appends s to b with '\', ',' and '=' escaped by '\' (one name or value of a category). */
 void fleet_category_append(struct buf *b, const char *s);
-/* Whether s is a category or a prefix of whole attributes in fleet_category_append's form:
- * "name=value" pairs joined by ',', names non-empty, escapes only of '\', ',' and '='. */
-bool fleet_category_valid(const char *s);
 
 struct fleet_map;
 
