@@ -467,7 +467,9 @@ enum tp_err fleet_new(const struct fleet_options *opts, struct fleet **out, char
     atomic_store(&f->running, true);
     enum tp_err err = fleet_store_new(opts->pg_dsn, opts->group, &f->store, errstr, errstr_size);
     if (err == TP_OK && opts->dlq_topic) {
+        /* its own topic is the dead-letter topic too (never written): not the pattern */
         f->dlq_cfg = *opts->journal;
+        f->dlq_cfg.topic = opts->dlq_topic;
         f->dlq_cfg.decoder = NULL;
         f->dlq_cfg.dlq_topic = opts->dlq_topic;
         err =
