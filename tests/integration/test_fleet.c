@@ -224,6 +224,33 @@ static double metric(const char *name)
     return v;
 }
 
+/* The fleet fold's /metrics pass `promtool check metrics` with nothing said (the conventions
+ * test_metrics_conventions holds the twin fold to). */
+static void metrics_promtool_clean(void)
+{
+    char url[128], path[] = "/tmp/tp-fleet-metrics-XXXXXX", cmd[1024], out[4096];
+    struct buf resp;
+    buf_init(&resp, 4 << 20);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", projector_port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, &resp), 200);
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, resp.data, resp.len), (ssize_t)resp.len);
+    close(fd);
+    buf_release(&resp);
+    snprintf(cmd, sizeof(cmd),
+             "promtool=$(bash %s/tests/deploy/tools.sh promtool) && \"$promtool\" check metrics "
+             "< %s 2>&1",
+             TP_SOURCE_DIR, path);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    unlink(path);
+    ck_assert_msg(rc == 0 && n == 0, "promtool check metrics (status %d):\n%s", rc, out);
+}
+
 /* "TP_QUERY_API_KEYS=<sha256 hex of KEY>" */
 static void keys_env(char *out, size_t n)
 {
@@ -350,6 +377,7 @@ START_TEST(test_fleet_end_to_end)
     ck_assert_int_eq((long)metric("tp_projector_dead_lettered_total"), 2);
     ck_assert_int_eq((long)metric("tp_projector_fleet_freshness_seconds_count"), 8);
     ck_assert_int_eq((long)metric("tp_projector_fleet_partials_written_total"), 9);
+    metrics_promtool_clean();
     char errstr[256];
     int64_t dead = 0;
     struct journal_config dc = {.bootstrap_servers = st.bootstrap, .topic = topic_dlq};
