@@ -389,7 +389,7 @@ START_TEST(test_fleet_end_to_end)
     const char *qenv[] = {keys, "TP_QUERY_FLEET_WINDOWS_MAX=2", NULL};
     query_pid = stack_service_start(&st, "tp-query", qenv, query_port);
     stack_set_bearer(KEY);
-    char q[1024];
+    char q[1200];
     const char *exact = enc("model=tp-truck,firmware=2.1.7");
     /* merged across both regions: region absent, then both named */
     snprintf(q, sizeof(q), "category=%s&from=2026-12-03T10:00:00Z&until=2026-12-03T10:02:00Z",
