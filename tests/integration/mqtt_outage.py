@@ -36,7 +36,7 @@ import paho.mqtt.client as mqtt
 RATE = 40  # readings a second per device
 WINDOW = 32  # QoS 1 PUBLISHes in flight per connection
 LOAD_S, LOAD_ACKS = 3.0, 60  # before the stop
-DRAIN_S = 1.0
+DRAIN_S = 2.0  # reports of what Kafka acknowledged before it died: PUBACKed within ms
 HOLD_S = 8.0
 AFTER_S = 2.0
 CONNACK_WAIT_S = 15.0  # a CONNECT tp-ingest does not read while Kafka is down: it closes it (10 s)

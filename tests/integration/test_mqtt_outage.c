@@ -11,7 +11,7 @@
  * Four devices (Paho Python, tests/integration/mqtt_outage.py: two MQTT 5, two 3.1.1)
  * publish a reading every 25 ms each with QoS 1 from an outbox that keeps every reading
  * until its PUBACK and sends what is left again after each reconnect (Session Present 0):
- *   - the broker is SIGKILLed by its pid under that load; 1 s later (what Kafka had
+ *   - the broker is SIGKILLed by its pid under that load; 2 s later (what Kafka had
  *     acknowledged is PUBACKed by then) and for the 8 s it stays down, no PUBACK at all;
  *     tp-ingest lives (/healthz 200, /readyz 503), every device still has readings
  *     waiting, every connection is ended by tp-ingest once kafka.message.timeout.ms
