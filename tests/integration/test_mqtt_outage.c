@@ -16,8 +16,8 @@
  *     tp-ingest lives (/healthz 200, /readyz 503), every device still has readings
  *     waiting, every connection is ended by tp-ingest once kafka.message.timeout.ms
  *     passes (MQTT 5: DISCONNECT 0x89);
- *   - started again (same data): tp-ingest takes readings again by itself, every reading
- *     of every device is PUBACKed 0, never with Session Present 1;
+ *   - started again (same data): tp-ingest takes readings again by itself (/readyz 200),
+ *     every reading of every device is PUBACKed 0, never with Session Present 1;
  *   - the journal (read from the private broker) holds every reading 1..N of each device
  *     and nothing else; the twins (tp-query) count each exactly once: events N,
  *     last_sequence N, speed_kmh's count, min, max, sum and value exact;
@@ -255,6 +255,7 @@ START_TEST(test_mqtt_kafka_outage)
                        "connections_ended_while_down 1\n"
                        "v5_server_disconnects [137]\n"
                        "broker_pid_changed 1\n"
+                       "readyz_after_restart 200\n"
                        "pubacked_after_restart 1\n"
                        "puback_codes [0]\n"
                        "session_present [0]\n"
