@@ -247,10 +247,10 @@ for d in devices:
     with d.lock:
         d.sampling = False
     d.finish.set()
-deadline = time.monotonic() + 90
+deadline = time.monotonic() + 60
 for d in devices:
     if not d.done.wait(max(0.0, deadline - time.monotonic())):
-        sys.exit(f"{d.name}: {len(d.outbox)} readings still without PUBACK 90 s after the restart")
+        sys.exit(f"{d.name}: {len(d.outbox)} readings still without PUBACK 60 s after the restart")
 out.append(f"broker_pid_changed {int(int(r.stdout.split()[-1]) != broker_pid)}")
 out.append(f"readyz_after_restart {http_status('/readyz')}")
 out.append(f"pubacked_after_restart {int(all(d.acks_between(t_up, float('inf')) > 0 for d in devices))}")

@@ -242,7 +242,7 @@ START_TEST(test_mqtt_kafka_outage)
     char log[1024];
     snprintf(log, sizeof(log), "%s/../Testing/%s-mqtt_outage.log", TP_BIN_DIR, st.db);
     ck_assert_int_eq(run(out, sizeof(out),
-                         "timeout 300 '%s' '%s/tests/integration/mqtt_outage.py' %u %u %d \"%s\"%s "
+                         "timeout 200 '%s' '%s/tests/integration/mqtt_outage.py' %u %u %d \"%s\"%s "
                          "2>'%s'",
                          py, TP_SOURCE_DIR, mqtt_port, ingest_port, (int)b0, restart, args, log),
                      0);
@@ -351,7 +351,7 @@ static Suite *outage_suite(void)
     Suite *s = suite_create("mqtt_outage");
     TCase *tc = tcase_create("kafka_outage");
     tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 300);
+    tcase_set_timeout(tc, 480);
     tcase_add_test(tc, test_mqtt_kafka_outage);
     suite_add_tcase(s, tc);
     return s;
