@@ -78,6 +78,9 @@ struct journal_config {
      * too: a journal that silently loses old events breaks a replay "from the start" */
     int64_t retention_ms;
     const struct journal_decoder *decoder; /* consumer: NULL = the built-in Reading */
+    /* consumer: do not decode events (reading stays NULL, decode_err TP_OK): the caller
+     * decodes journal_event.value itself (records other than readings, e.g. aggregates) */
+    bool raw;
 };
 
 /*
@@ -251,7 +254,18 @@ struct journal_rebalance {
     void *arg;
 };
 
+/* The same for a subscription to several topics (cfg->topic a regex, "^..."): each partition
+ * comes with its topic (borrowed for the call). */
+struct journal_rebalance_topics {
+    enum tp_err (*on_assign)(void *arg, const char *const *topics, const int32_t *partitions,
+                             int64_t *offsets, size_t n);
+    void (*on_revoke)(void *arg, const char *const *topics, const int32_t *partitions, size_t n,
+                      bool lost);
+    void *arg;
+};
+
 struct journal_event {
+    const char *topic; /* consumer: the event's topic (borrowed, until journal_event_release) */
     int32_t partition;
     int64_t offset;
     int64_t timestamp_ms; /* Kafka message timestamp (producer CreateTime) */
@@ -267,11 +281,18 @@ struct journal_event {
     void *msg;                /* consumer: the Kafka message, until journal_event_release */
     const struct journal_decoder *decoder; /* what decoded reading, if not the built-in code */
     void *decoder_ref;
+    const uint8_t *value; /* consumer: the record's bytes (borrowed, until journal_event_release) */
+    size_t value_len;
 };
 
 enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
                                  const struct journal_rebalance *rb, struct journal_consumer **out,
                                  char *errstr, size_t errstr_size);
+/* journal_consumer_new with rebalance callbacks that name each partition's topic. */
+enum tp_err journal_consumer_new_topics(const struct journal_config *cfg, const char *group_id,
+                                        const struct journal_rebalance_topics *rb,
+                                        struct journal_consumer **out, char *errstr,
+                                        size_t errstr_size);
 /*
  * Waits up to timeout_ms for one event. *got tells whether ev was filled;
  * release it with journal_event_release. Errors are fatal consumer errors
@@ -291,6 +312,13 @@ int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int6
 enum tp_err journal_consumer_seek(struct journal_consumer *c, const int32_t *partitions,
                                   const int64_t *offsets, size_t n, char *errstr,
                                   size_t errstr_size);
+/* journal_consumer_seek for a subscription to several topics: partitions[i] of topics[i]. */
+enum tp_err journal_consumer_seek_topics(struct journal_consumer *c, const char *const *topics,
+                                         const int32_t *partitions, const int64_t *offsets,
+                                         size_t n, char *errstr, size_t errstr_size);
+/* journal_consumer_lag of the partition of `topic` (a subscription to several topics). */
+int64_t journal_consumer_lag_topic(struct journal_consumer *c, const char *topic, int32_t partition,
+                                   int64_t next_offset);
 /* Commits next offsets to the consumer group in Kafka, synchronously. */
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,

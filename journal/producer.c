@@ -169,8 +169,8 @@ enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struc
         RD_KAFKA_V_HEADER("tp-reason", reason, -1),
         RD_KAFKA_V_HEADER("tp-detail", detail ? detail : "", -1),
         RD_KAFKA_V_HEADER("tp-origin", p->origin, -1),
-        RD_KAFKA_V_HEADER("tp-topic", p->cfg->topic, -1), RD_KAFKA_V_HEADER("tp-offset", where, -1),
-        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADER("tp-topic", rd_kafka_topic_name(m->rkt), -1),
+        RD_KAFKA_V_HEADER("tp-offset", where, -1), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (e)
         return tp_err_set(kconf_err(e), errstr, errstr_size,
                           "could not enqueue a dead letter for \"%s\": %s",

@@ -3,7 +3,9 @@
 
 #include "common/http_config.h"
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/service.h"
+#include "fleet.h"
 #include "projector.h"
 #include "schema/telemetry.h"
 #include "twin/fold.h"
@@ -14,10 +16,15 @@ struct projector_config {
     struct projector_options opts;
     struct telemetry_registry_settings registry;
     char *dlq_topic;
+    int fold;     /* PROJECTOR_FOLD_* */
+    char *topics; /* the fleet fold's subscription */
     enum log_level log_level;
     enum log_format log_format;
     struct config_extra kafka;
 };
+
+enum { PROJECTOR_FOLD_TWIN, PROJECTOR_FOLD_FLEET };
+static const char *const projector_folds[] = {"twin", "fleet", NULL};
 
 #define P struct projector_config
 static const struct config_entry projector_rows[] = {
@@ -59,6 +66,16 @@ static const struct config_entry projector_rows[] = {
                    "dead-letter topic for events the projector will never apply: undecodable, "
                    "invalid, too_late, sequence_jump; created at start if missing (default: "
                    "<journal.topic>.dlq, as tp-ingest's)"),
+    CONFIG_ROW_ENUM(
+        "projector.fold", P, fold, "twin", projector_folds,
+        "twin: the journal into twins (journal.topic); fleet: the global site's fold of "
+        "every region's mirrored aggregates (projector.topics) into fleet_aggregates "
+        "(fleet.h; projector.flush_max_twins then bounds the partials held, "
+        "projector.dlq_topic defaults to aggregates.dlq)"),
+    CONFIG_ROW_STR("projector.topics", P, topics, "^region-.*\\.aggregates$",
+                   "fleet fold: the topics to fold, a regex when it starts with ^ (MirrorMaker 2 "
+                   "names a region's aggregates <region>.aggregates); new matching topics are "
+                   "found within kafka.topic.metadata.refresh.interval.ms (10000 here unless set)"),
     SERVICE_HEALTH_ENTRY(P, opts.health_stall_ms),
     SERVICE_LOG_ENTRY(P, log_level),
     SERVICE_LOG_FORMAT_ENTRY(P, log_format),
@@ -74,6 +91,67 @@ static void projector_started(void *arg, struct http_server *srv)
 }
 
 SERVICE_LOOP_ADAPTERS(projector)
+SERVICE_LOOP_ADAPTERS(fleet)
+
+static void fleet_started(void *arg, struct http_server *srv)
+{
+    fleet_attach_server(arg, srv);
+}
+
+/* projector.fold=fleet: the global site's aggregates (fleet.h); its own loop and endpoints. */
+static int projector_main_fleet(struct projector_config *cfg)
+{
+    struct fleet *f = NULL;
+    char errstr[1024], dlq[256];
+    int rc = 1;
+    const char *refresh = "kafka.topic.metadata.refresh.interval.ms";
+    if (!config_extra_get(&cfg->kafka, refresh) && cfg->kafka.n < CONFIG_EXTRA_MAX) {
+        /* librdkafka matches a regex against its metadata: find a new region's topic soon */
+        cfg->kafka.keys[cfg->kafka.n] = tp_strdup(refresh);
+        cfg->kafka.values[cfg->kafka.n++] = tp_strdup("10000");
+    }
+    struct journal_config jc;
+    journal_config_init(&jc, &cfg->journal, &cfg->kafka);
+    jc.topic = cfg->topics;
+    jc.raw = true;
+    snprintf(dlq, sizeof(dlq), "%s", cfg->dlq_topic ? cfg->dlq_topic : "aggregates.dlq");
+    if (journal_dlq_topic_ensure(&jc, dlq, 15000, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        return 1;
+    }
+    struct fleet_options fo = {.journal = &jc,
+                               .pg_dsn = cfg->opts.pg_dsn,
+                               .group = cfg->opts.group,
+                               .flush_interval_ms = cfg->opts.flush_interval_ms,
+                               .max_partials = cfg->opts.flush_max_twins,
+                               .batch_max = cfg->opts.batch_max,
+                               .dlq_topic = dlq,
+                               .health_stall_ms = cfg->opts.health_stall_ms};
+    if (fleet_new(&fo, &f, errstr, sizeof(errstr)) != TP_OK) {
+        log_error("%s", errstr);
+        goto out;
+    }
+    const struct http_route routes[] = {
+        {"GET", "/healthz", 0, service_handle_health, NULL},
+        {"GET", "/readyz", 0, fleet_handle_ready, f},
+        {"GET", "/metrics", 0, fleet_handle_metrics, f},
+    };
+    log_info("folding aggregates of \"%s\" at \"%s\" as group \"%s\" into fleet_aggregates; "
+             "health on \"%s\"",
+             jc.topic, jc.bootstrap_servers, cfg->opts.group, cfg->http.listen);
+    const struct service_loop loop = {.routes = routes,
+                                      .n_routes = sizeof(routes) / sizeof(routes[0]),
+                                      .http = &cfg->http,
+                                      .started = fleet_started,
+                                      .run = fleet_loop_run,
+                                      .stop = fleet_loop_stop,
+                                      .stopping = "flushing and leaving the consumer group",
+                                      .arg = f};
+    rc = service_run(&loop);
+out:
+    fleet_free(f);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -85,6 +163,10 @@ int main(int argc, char **argv)
     int rc = 1;
     if (service_start(&projector_table, &cfg, &cfg.kafka, argc, argv, &rc))
         goto out;
+    if (cfg.fold == PROJECTOR_FOLD_FLEET) {
+        rc = projector_main_fleet(&cfg);
+        goto out;
+    }
     rc = 1;
     struct journal_config jc;
     journal_config_init(&jc, &cfg.journal, &cfg.kafka);
