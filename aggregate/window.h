@@ -49,8 +49,9 @@
 #include "journal/journal.h"
 #include "twin/twin.h"
 
-#define AGGREGATE_ATTRS_MAX   3    /* model, firmware, region */
-#define AGGREGATE_METRICS_MAX 1024 /* metrics of one entry (the twin's bound, twin.h) */
+#define AGGREGATE_ATTRS_MAX   3      /* model, firmware, region */
+#define AGGREGATE_METRICS_MAX 1024   /* metrics of one entry (the twin's bound, twin.h) */
+#define AGGREGATE_MAP_MAX     100000 /* entries: the projector flushes at this many */
 
 enum aggregate_attr { AGGREGATE_ATTR_MODEL, AGGREGATE_ATTR_FIRMWARE, AGGREGATE_ATTR_REGION };
 

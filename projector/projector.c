@@ -21,10 +21,9 @@
 #define PROJECTOR_BACKOFF_MAX_MS  5000  /* between attempts while postgresql does not answer */
 #define PROJECTOR_RETENTION_EVERY 60000 /* ms between two history retention deletes */
 #define PROJECTOR_FRESH_MAX       (1 << 20) /* freshness samples per flush (then skipped) */
-#define PROJECTOR_DECODE_WAIT_MS  250    /* first wait while the registry cannot decode an event */
-#define PROJECTOR_DLQ_FLUSH_MS    15000  /* dead letters acknowledged before a flush commits */
-#define PROJECTOR_SKIP_LOG_MS     10000  /* events not applied: one log line per this period */
-#define PROJECTOR_AGG_MAX         100000 /* aggregate map entries that trigger a flush */
+#define PROJECTOR_DECODE_WAIT_MS  250   /* first wait while the registry cannot decode an event */
+#define PROJECTOR_DLQ_FLUSH_MS    15000 /* dead letters acknowledged before a flush commits */
+#define PROJECTOR_SKIP_LOG_MS     10000 /* events not applied: one log line per this period */
 
 enum projector_job_state {
     PROJECTOR_JOB_IDLE,    /* none, or a failed one kept for a retry (job.built) */
@@ -50,10 +49,12 @@ struct projector {
     struct store *store;
     struct journal_consumer *consumer;
     struct twins *twins;
-    struct history *history;             /* of the applied readings since the last flush */
-    struct aggregate_map *agg;           /* likewise, per partial; NULL: aggregator off */
-    struct aggregate_publisher *agg_pub; /* the partials' outbox (NULL: off) */
-    int32_t *agg_parts;                  /* the assigned partitions, for its sweep */
+    struct history *history; /* of the applied readings since the last flush */
+    /* likewise per aggregate partial, the partials' outbox and the assigned partitions for
+     * its sweep (NULL: aggregate.enabled off) */
+    struct aggregate_map *agg;
+    struct aggregate_publisher *agg_pub;
+    int32_t *agg_parts;
     /* per partition: next offset to read, whether it moved since the last flush, and the
      * next offset postgresql holds (the flush's compare-and-set expects it there) */
     int64_t *next_offset;
@@ -1060,7 +1061,7 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
             pj->opts.max_twins > 0 && pj->twins->count > pj->opts.max_twins && pj->twins->n_hot > 0;
         bool full = pj->twins->n_dirty >= pj->opts.flush_max_twins ||
                     history_count(pj->history) >= pj->opts.history_max_rows || over ||
-                    (pj->agg && aggregate_map_count(pj->agg) >= PROJECTOR_AGG_MAX);
+                    (pj->agg && aggregate_map_count(pj->agg) >= AGGREGATE_MAP_MAX);
         if (full || due) {
             /* one job in flight at most: a full table waits for it (back pressure), a due
              * one starts once it committed */
