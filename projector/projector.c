@@ -879,6 +879,19 @@ void projector_handle_metrics(struct http_request *req, void *arg)
                    "twins loaded from PostgreSQL for devices not in memory (evicted, or after a "
                    "start, rebalance or resync)",
                    NULL, (double)atomic_load(&pj->st_reloaded));
+    if (pj->agg_pub) { /* aggregate.enabled */
+        struct aggregate_publisher_stats as;
+        aggregate_publisher_stats_get(pj->agg_pub, &as);
+        metrics_sample(&b, "tp_projector_aggregates_produced_total", "counter",
+                       "aggregate partial records produced (a version at least once)", NULL,
+                       (double)as.produced);
+        metrics_sample(&b, "tp_projector_aggregates_published_total", "counter",
+                       "aggregate partial records acknowledged by kafka and recorded as published",
+                       NULL, (double)as.published);
+        metrics_sample(&b, "tp_projector_aggregates_swept_total", "counter",
+                       "aggregate partial records produced by the sweep of unpublished partials",
+                       NULL, (double)as.swept);
+    }
     metrics_histogram_write(
         &b, "tp_projector_freshness_seconds",
         "journal append (tp-ingest) to twin committed in PostgreSQL, per reading", &pj->freshness);
