@@ -33,6 +33,7 @@ struct aggregate_publisher {
     struct publish_flight *flights;
     bool hold;                                /* TP_TEST_AGGREGATE_HOLD: produce nothing */
     int64_t last_sweep_ms, last_retention_ms; /* monotonic, 0 = never */
+    int64_t update_failed_ms; /* monotonic time the last UPDATE failed, 0 = it did not */
     _Atomic int64_t st_produced, st_published, st_failed, st_swept, st_deleted;
 };
 
@@ -182,7 +183,9 @@ static void publish_record_delivered(struct aggregate_publisher *pub)
     }
     char errstr[512];
     enum tp_err err = TP_OK;
-    if (n > 0) {
+    if (n > 0 && pub->update_failed_ms && tp_mono_ms() - pub->update_failed_ms < PUBLISH_SWEEP_MS)
+        err = TP_DB_TRANSIENT; /* postgresql failed a moment ago: once a second, not per turn */
+    else if (n > 0) {
         buf_append_str(&cats, "}");
         buf_append_str(&starts, "}");
         buf_append_str(&parts, "}");
@@ -192,9 +195,10 @@ static void publish_record_delivered(struct aggregate_publisher *pub)
         if (err == TP_OK)
             err = pg_exec_params(pub->db, aggregate_rows_published_sql, 4, params, PGRES_COMMAND_OK,
                                  NULL, errstr, sizeof(errstr));
+        pub->update_failed_ms = err == TP_OK ? 0 : tp_mono_ms();
         if (err != TP_OK)
-            log_warn("could not record %zu published aggregate partials (next try at the next "
-                     "turn): %s",
+            log_warn("could not record %zu published aggregate partials (next try in a "
+                     "second): %s",
                      n, errstr);
     }
     /* forget what is recorded, and what failed (the sweep finds it unpublished) */

@@ -17,6 +17,9 @@
  *   3. Crash between COMMIT and publish: a projector that does not produce
  *      (TP_TEST_AGGREGATE_HOLD=1) commits a change, is killed with SIGKILL;
  *      the next one's sweep produces it, once.
+ * With tp-registry (test_registry): the projector registers aggregates.proto
+ * under "<aggregate.topic>-value" with an operator's credential and frames
+ * its records with that id; restarted with a read credential it finds it.
  * After each phase the topic holds nothing more than expected (2 s of quiet).
  */
 #include <check.h>
@@ -53,7 +56,9 @@ static rd_kafka_t *consumer;
 static char *records[RECORDS_MAX]; /* consumed records, rendered */
 static int64_t record_at[RECORDS_MAX];
 static int n_records;
-static int64_t w0; /* a window start an hour ago */
+static int64_t w0;                  /* a window start an hour ago */
+static int32_t schema_id = 2;       /* the records' framing: aggregate.schema_id's default */
+static const char *registry_env[3]; /* TP_REGISTRY_URL and a credential, or NULL */
 
 enum { TRUCK1, TRUCK2, CAR1, CAR2 };
 static const char *const devices[] = {"truck-1", "truck-2", "car-1", "car-2"};
@@ -103,7 +108,7 @@ static char *render(const uint8_t *data, size_t len, const char *key, size_t key
     struct framing_header h;
     char err[128];
     ck_assert_int_eq(framing_decode(data, len, &h, err, sizeof(err)), TP_OK);
-    ck_assert_int_eq(h.schema_id, 2); /* aggregate.schema_id's default: no registry */
+    ck_assert_int_eq(h.schema_id, schema_id);
     ck_assert_uint_eq(h.path_len, 1);
     Twinpipe__Aggregates__V1__WindowAggregate *a =
         twinpipe__aggregates__v1__window_aggregate__unpack(NULL, h.payload_len, h.payload);
@@ -204,7 +209,8 @@ static pid_t start_projector(bool hold, uint16_t port)
                          "TP_PROJECTOR_FLUSH_INTERVAL_MS=2000",
                          /* the killed member is noticed after the session timeout */
                          "TP_KAFKA_SESSION_TIMEOUT_MS=6000", topic_env,
-                         hold ? "TP_TEST_AGGREGATE_HOLD=1" : "TP_TEST_AGGREGATE_HOLD=0", NULL};
+                         hold ? "TP_TEST_AGGREGATE_HOLD=1" : "TP_TEST_AGGREGATE_HOLD=0",
+                         registry_env[0], registry_env[1], registry_env[2], NULL};
     return stack_service_start(&st, "tp-projector", env, port);
 }
 
@@ -236,9 +242,10 @@ static void wait_i64(const char *sql, int64_t want)
     ck_abort_msg("%s answered %lld, expected %lld", sql, (long long)got, (long long)want);
 }
 
-START_TEST(test_pipeline)
+/* The test's database, topics, journal producer and w0. */
+static void setup_stack(const char *name)
 {
-    stack_init(&st, "aggregate");
+    stack_init(&st, name);
     stack_db_create(&st);
     db = PQconnectdb(st.dsn);
     ck_assert_msg(PQstatus(db) == CONNECTION_OK, "%s", PQerrorMessage(db));
@@ -253,6 +260,25 @@ START_TEST(test_pipeline)
     ck_assert_int_eq(journal_producer_new(&jc, on_delivery, NULL, &producer, err, sizeof(err)),
                      TP_OK);
     w0 = (tp_now_ms() - 3600 * 1000) / WINDOW_MS * WINDOW_MS;
+    n_records = 0;
+}
+
+static void release_stack(void)
+{
+    for (int i = 0; i < n_records; i++)
+        free(records[i]);
+    n_records = 0;
+    rd_kafka_assign(consumer, NULL);
+    rd_kafka_consumer_close(consumer);
+    rd_kafka_destroy(consumer);
+    journal_producer_free(producer);
+    PQfinish(db);
+    stack_release(&st);
+}
+
+START_TEST(test_pipeline)
+{
+    setup_stack("aggregate");
 
     /* 1. closed windows */
     journal(TRUCK1, "tp-truck", "2.1.7", 1, w0 + 1000, 10, NULL, 0);
@@ -371,16 +397,75 @@ START_TEST(test_pipeline)
              22);
     ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
 
-    for (int i = 0; i < n_records; i++)
-        free(records[i]);
     buf_release(&rows);
     buf_release(&exp);
-    rd_kafka_assign(consumer, NULL);
-    rd_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer);
-    journal_producer_free(producer);
-    PQfinish(db);
-    stack_release(&st);
+    release_stack();
+}
+END_TEST
+
+START_TEST(test_registry)
+{
+    setup_stack("aggregate_registry");
+    uint16_t reg_port = stack_free_port();
+    pid_t reg_pid = stack_service_start(&st, "tp-registry", NULL, reg_port);
+    char reg_env[64];
+    snprintf(reg_env, sizeof(reg_env), "TP_REGISTRY_URL=http://127.0.0.1:%u", reg_port);
+    registry_env[0] = reg_env;
+    registry_env[1] = "TP_REGISTRY_USER=" STACK_REGISTRY_OPERATOR;
+    registry_env[2] = "TP_REGISTRY_PASSWORD=" STACK_REGISTRY_OPERATOR_PASSWORD;
+    /* the Reading registered first (tp-ingest at start), and the journal framed with its id */
+    const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", STACK_REGISTRY_OPERATOR_ENV, NULL};
+    pid_t ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, stack_free_port());
+    ck_assert_int_eq(stack_service_stop(ingest_pid, SIGTERM), 0);
+    char sql[400];
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce((SELECT min(schema_id) FROM registry_versions"
+             " WHERE subject = '%s-value' AND NOT deleted), -1)",
+             st.topic);
+    jc.schema_id = (int32_t)workload_query_i64(db, sql, NULL);
+    ck_assert_int_gt(jc.schema_id, 0);
+    journal(TRUCK1, "tp-truck", "2.1.7", 1, w0 + 1000, 10, NULL, 0);
+    uint16_t port = stack_free_port();
+    pid_t pid = start_projector(false, port);
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce((SELECT min(v.schema_id) FROM registry_versions v"
+             " JOIN registry_schemas s ON s.id = v.schema_id WHERE v.subject = '%s-value'"
+             " AND NOT v.deleted AND s.schema_text LIKE '%%message WindowAggregate%%'), -1)",
+             agg_topic);
+    schema_id = (int32_t)workload_query_i64(db, sql, NULL);
+    ck_assert_int_gt(schema_id, 0);
+    ck_assert_int_ne(schema_id, jc.schema_id);
+    start_consumer();
+    consume(1, 0);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "tp-truck|2.1.7 w+0 p%d v1 r1 region-t model=tp-truck firmware=2.1.7 "
+             "speed_kmh:1/10/10/10",
+             delivered_partition[TRUCK1]);
+    const char *w[] = {want};
+    expect_records(0, w, 1);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    /* a read credential finds the registered schema: same id, nothing registered again */
+    registry_env[1] = "TP_REGISTRY_USER=" STACK_REGISTRY_READER;
+    registry_env[2] = "TP_REGISTRY_PASSWORD=" STACK_REGISTRY_READER_PASSWORD;
+    pid = start_projector(false, port);
+    journal(TRUCK1, "tp-truck", "2.1.7", 2, w0 + 2000, 20, NULL, 0);
+    consume(2, 2000);
+    snprintf(want, sizeof(want),
+             "tp-truck|2.1.7 w+0 p%d v2 r2 region-t model=tp-truck firmware=2.1.7 "
+             "speed_kmh:2/10/20/30",
+             delivered_partition[TRUCK1]);
+    expect_records(1, w, 1);
+    ck_assert_int_eq(workload_query_i64(db,
+                                        "SELECT count(*) FROM registry_versions"
+                                        " WHERE subject LIKE '%.aggregates-value'",
+                                        NULL),
+                     1);
+    ck_assert_int_eq(stack_service_stop(pid, SIGTERM), 0);
+    ck_assert_int_eq(stack_service_stop(reg_pid, SIGTERM), 0);
+    registry_env[0] = registry_env[1] = registry_env[2] = NULL;
+    schema_id = 2;
+    release_stack();
 }
 END_TEST
 
@@ -390,6 +475,7 @@ static Suite *pipeline_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_pipeline);
+    tcase_add_test(tc, test_registry);
     suite_add_tcase(s, tc);
     return s;
 }
