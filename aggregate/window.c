@@ -262,13 +262,18 @@ static bool aggregate_name_ok(const char *name)
     return len > 0;
 }
 
-static void aggregate_value(struct aggregate_entry *e, const char *interned, double v)
+/* Adds v to the entry's metric `interned`. *hint: where the search starts (the slot after
+ * the previous metric of the reading: readings of a partial bring their metrics in the same
+ * order, so the first slot tried is usually the one). */
+static void aggregate_value(struct aggregate_entry *e, const char *interned, double v, size_t *hint)
 {
     if (!isfinite(v))
         return;
-    for (size_t i = 0; i < e->n_metrics; i++) {
+    for (size_t k = 0; k < e->n_metrics; k++) {
+        size_t i = (*hint + k) % e->n_metrics;
         struct aggregate_metric *am = &e->metrics[i];
         if (am->name == interned) {
+            *hint = i + 1;
             am->count++;
             if (v < am->min)
                 am->min = v;
@@ -285,10 +290,11 @@ static void aggregate_value(struct aggregate_entry *e, const char *interned, dou
         e->metrics = tp_realloc(e->metrics, e->cap_metrics * sizeof(*e->metrics));
     }
     e->metrics[e->n_metrics++] = (struct aggregate_metric){interned, 1, v, v, v};
+    *hint = e->n_metrics;
 }
 
 /* Every present optional double of the Reading by field name (as twin/fold.c walks it). */
-static void aggregate_doubles(struct aggregate_entry *e, const ProtobufCMessage *msg)
+static void aggregate_doubles(struct aggregate_entry *e, const ProtobufCMessage *msg, size_t *hint)
 {
     static const char *field_names[AGGREGATE_FIELDS_MAX];
     const ProtobufCMessageDescriptor *d = msg->descriptor;
@@ -306,7 +312,7 @@ static void aggregate_doubles(struct aggregate_entry *e, const ProtobufCMessage 
             if (cache)
                 field_names[i] = name;
         }
-        aggregate_value(e, name, *(const double *)((const char *)msg + f->offset));
+        aggregate_value(e, name, *(const double *)((const char *)msg + f->offset), hint);
     }
 }
 
@@ -317,12 +323,13 @@ void aggregate_map_add(struct aggregate_map *m, const struct twin *t, const jour
     struct aggregate_entry *e = aggregate_entry(
         m, category, partition, aggregate_window_start(r->timestamp_ms, m->window_ms));
     e->readings++;
-    aggregate_doubles(e, &r->base);
+    size_t hint = 0;
+    aggregate_doubles(e, &r->base, &hint);
     for (size_t i = 0; i < r->n_metrics; i++) {
         const char *key = r->metrics[i]->key;
         if (key && *key && json_utf8_valid(key, strlen(key)))
             aggregate_value(e, names_intern(key),
-                            r->metrics[i]->has_value ? r->metrics[i]->value : 0.0);
+                            r->metrics[i]->has_value ? r->metrics[i]->value : 0.0, &hint);
     }
 }
 

@@ -145,6 +145,33 @@ static void bench_flush(struct twins *tt, struct history *h, struct aggregate_ma
     }
 }
 
+/* Folds rs[0..n) into new twins with history (and the aggregator when agg), flushing as the
+ * projector does; returns the seconds it took. */
+static double bench_fold_pass(journal_reading *const *rs, size_t n, struct history *h,
+                              struct aggregate_map *agg, size_t flush_every, size_t flush_events)
+{
+    struct twins *tt = twins_new();
+    history_clear(h);
+    double t0 = bench_now();
+    for (size_t i = 0; i < n; i++) {
+        struct twin *t = twins_get(tt, rs[i]->device_id);
+        if (!t)
+            t = twins_put(tt, twin_new(rs[i]->device_id));
+        if (fold_apply(t, rs[i], h, FOLD_MAX_JUMP_DEFAULT) == FOLD_APPLIED) {
+            twins_mark_dirty(tt, t);
+            if (agg)
+                aggregate_map_add(agg, t, rs[i], (int32_t)(i % 6));
+        }
+        if (tt->n_dirty >= flush_every || (i + 1) % flush_events == 0)
+            bench_flush(tt, h, agg);
+    }
+    double sec = bench_now() - t0;
+    twins_free(tt);
+    if (agg)
+        aggregate_map_clear(agg);
+    return sec;
+}
+
 static int bench_fold_rate(size_t devices, size_t readings)
 {
     size_t n = devices * readings;
@@ -207,27 +234,20 @@ static int bench_fold_rate(size_t devices, size_t readings)
         twins_free(tt);
     }
     /* 4. fold + history + the regional aggregator (aggregate.enabled: model,firmware, 1 min
-     * windows), each applied reading added to its partial as projector.c does */
+     * windows), each applied reading added to its partial as projector.c does, against fold +
+     * history again in the same conditions: alternated twice, the best of each */
     struct aggregate_spec spec;
     if (aggregate_spec_parse("model,firmware", &spec, errstr, sizeof(errstr)) != TP_OK)
         abort();
     struct aggregate_map *agg = aggregate_map_new(&spec, 60000);
-    tt = twins_new();
-    history_clear(h);
-    t0 = bench_now();
-    for (size_t i = 0; i < n; i++) {
-        struct twin *t = twins_get(tt, rs[i]->device_id);
-        if (!t)
-            t = twins_put(tt, twin_new(rs[i]->device_id));
-        if (fold_apply(t, rs[i], h, FOLD_MAX_JUMP_DEFAULT) == FOLD_APPLIED) {
-            twins_mark_dirty(tt, t);
-            aggregate_map_add(agg, t, rs[i], (int32_t)(i % 6));
-        }
-        if (tt->n_dirty >= flush_every || (i + 1) % flush_events == 0)
-            bench_flush(tt, h, agg);
+    double agg_s = 0, plain_s = 0;
+    for (int round = 0; round < 4; round++) {
+        struct aggregate_map *a = round % 2 ? agg : NULL;
+        double sec = bench_fold_pass(rs, n, h, a, flush_every, flush_events);
+        double *best = a ? &agg_s : &plain_s;
+        if (*best == 0 || sec < *best)
+            *best = sec;
     }
-    double agg_s = bench_now() - t0;
-    twins_free(tt);
     aggregate_map_free(agg);
     history_free(h);
     for (size_t i = 0; i < n; i++) {
@@ -242,6 +262,7 @@ static int bench_fold_rate(size_t devices, size_t readings)
     printf("decode_fold_per_s=%.0f\n", (double)n / both_s);
     printf("fold_history_per_s=%.0f\n", (double)n / fold_s[1]);
     printf("fold_only_per_s=%.0f\n", (double)n / fold_s[0]);
+    printf("fold_history_again_per_s=%.0f\n", (double)n / plain_s);
     printf("fold_aggregates_per_s=%.0f\n", (double)n / agg_s);
     return 0;
 }
