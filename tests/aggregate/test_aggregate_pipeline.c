@@ -20,6 +20,8 @@
  * With tp-registry (test_registry): the projector registers aggregates.proto
  * under "<aggregate.topic>-value" with an operator's credential and frames
  * its records with that id; restarted with a read credential it finds it.
+ * Two projectors in one group (test_rebalance): after the rebalance each
+ * partition's owner continues its partials' versions and publishes them once.
  * After each phase the topic holds nothing more than expected (2 s of quiet).
  */
 #include <check.h>
@@ -469,6 +471,61 @@ START_TEST(test_registry)
 }
 END_TEST
 
+/* Waits until GET /readyz of the projector answers 200 (it has partitions). */
+static void wait_ready(uint16_t port)
+{
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", port);
+    for (int i = 0; i < 300; i++) {
+        if (stack_http("GET", url, NULL, NULL, 0, NULL) == 200)
+            return;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("projector on port %u never became ready", port);
+}
+
+/* Two projectors in one group: after the rebalance each partition's owner continues its
+ * partials' versions from PostgreSQL and publishes them, once. */
+START_TEST(test_rebalance)
+{
+    setup_stack("aggregate_rebalance");
+    journal(TRUCK1, "tp-truck", "2.1.7", 1, w0 + 1000, 10, NULL, 0);
+    journal(CAR1, "tp-car", "1.0", 1, w0 + 500, 100, NULL, 0);
+    int pt = delivered_partition[TRUCK1], pc = delivered_partition[CAR1];
+    ck_assert_int_ne(pt, pc); /* murmur2 of the two keys over 2 partitions */
+    uint16_t port_a = stack_free_port(), port_b = stack_free_port();
+    pid_t a = start_projector(false, port_a);
+    start_consumer();
+    consume(2, 0);
+    ck_assert_double_eq(workload_metric(port_a, "tp_projector_aggregates_produced_total"), 2);
+    pid_t b = start_projector(false, port_b);
+    wait_ready(port_b);
+    wait_ready(port_a);
+    journal(TRUCK1, "tp-truck", "2.1.7", 3, w0 + 2000, 30, NULL, 0);
+    journal(CAR1, "tp-car", "1.0", 3, w0 + 600, 200, NULL, 0);
+    consume(4, 3000);
+    char want[2][256];
+    snprintf(want[0], sizeof(want[0]),
+             "tp-truck|2.1.7 w+0 p%d v2 r2 region-t model=tp-truck firmware=2.1.7 "
+             "speed_kmh:2/10/30/40",
+             pt);
+    snprintf(want[1], sizeof(want[1]),
+             "tp-car|1.0 w+0 p%d v2 r2 region-t model=tp-car firmware=1.0 "
+             "speed_kmh:2/100/200/300",
+             pc);
+    const char *w[] = {want[0], want[1]};
+    expect_records(2, w, 2);
+    wait_i64("SELECT count(*) FROM aggregate_windows WHERE version = 2 AND published_version = 2",
+             2);
+    /* each owner published its partition's partial: a, both first versions and one more */
+    ck_assert_double_eq(workload_metric(port_a, "tp_projector_aggregates_produced_total"), 3);
+    ck_assert_double_eq(workload_metric(port_b, "tp_projector_aggregates_produced_total"), 1);
+    ck_assert_int_eq(stack_service_stop(b, SIGTERM), 0);
+    ck_assert_int_eq(stack_service_stop(a, SIGTERM), 0);
+    release_stack();
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("aggregate_pipeline");
@@ -476,6 +533,7 @@ static Suite *pipeline_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_pipeline);
     tcase_add_test(tc, test_registry);
+    tcase_add_test(tc, test_rebalance);
     suite_add_tcase(s, tc);
     return s;
 }
