@@ -197,6 +197,12 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,
                                            size_t errstr_size);
+/* Enqueues bytes framed by the caller (another record than a Reading: the aggregates,
+ * aggregate/record.h) to cfg->topic with key[0..key_len); copied. TP_QUEUE_FULL when the
+ * local queue is full. */
+enum tp_err journal_producer_append_raw(struct journal_producer *p, const void *key, size_t key_len,
+                                        const void *data, size_t len, void *opaque, char *errstr,
+                                        size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
