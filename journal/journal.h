@@ -78,6 +78,9 @@ struct journal_config {
      * too: a journal that silently loses old events breaks a replay "from the start" */
     int64_t retention_ms;
     const struct journal_decoder *decoder; /* consumer: NULL = the built-in Reading */
+    /* topic creation: cleanup.policy=compact (state keyed by name, e.g. the policies;
+     * retention.ms is then not set and an existing topic's is not compared) */
+    bool compact;
 };
 
 /*
@@ -118,7 +121,8 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
 
 /* Creates the topic with cfg->partitions, cfg->replication and retention.ms =
  * cfg->retention_ms (-1 when 0) if missing. An existing topic is kept as is: a
- * retention.ms other than the configured one is logged as a warning naming both. */
+ * retention.ms other than the configured one is logged as a warning naming both.
+ * With cfg->compact: cleanup.policy=compact instead of retention.ms (nothing compared). */
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 /* The dead-letter topic's name: `configured` when set, else "<cfg->topic>.dlq" (the one
@@ -194,6 +198,13 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,
                                            size_t errstr_size);
+/* Enqueues one record of bytes, copied, to cfg->topic as given: key[0..key_len) (NULL: no
+ * key), value[0..value_len) (NULL: a tombstone, deleting the key in a compacted topic). Its
+ * delivery report gives the partition and offset. For state topics (the policies), never for
+ * events. TP_QUEUE_FULL when the local queue is full. */
+enum tp_err journal_producer_append_record(struct journal_producer *p, const char *key,
+                                           size_t key_len, const void *value, size_t value_len,
+                                           void *opaque, char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
