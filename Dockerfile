@@ -55,5 +55,5 @@ ENV TP_MIGRATIONS_DIR=/usr/share/twinpipe/migrations
 RUN mkdir -p /var/lib/twinpipe/lake && chown twinpipe /var/lib/twinpipe/lake
 # the uid the Helm chart's securityContext runs as (runAsUser: 10001)
 USER 10001:10001
-EXPOSE 8080 8081 8082 8083 8084
+EXPOSE 8080 8081 8082 8083 8084 1883
 CMD ["tp-ingest"]
