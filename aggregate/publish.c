@@ -104,8 +104,8 @@ static bool publish_row(struct aggregate_publisher *pub, const struct aggregate_
     f->window_start_ms = r->window_start_ms;
     f->partition = r->partition;
     f->version = r->version;
-    enum tp_err err = journal_producer_append_raw(pub->producer, r->category, strlen(r->category),
-                                                  bytes, len, f, errstr, sizeof(errstr));
+    enum tp_err err = journal_producer_append_record(
+        pub->producer, r->category, strlen(r->category), bytes, len, f, errstr, sizeof(errstr));
     free(bytes);
     if (err != TP_OK) {
         log_warn("could not produce an aggregate partial (the sweep tries again): %s", errstr);

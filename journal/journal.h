@@ -81,6 +81,9 @@ struct journal_config {
     /* consumer: do not decode events (reading stays NULL, decode_err TP_OK): the caller
      * decodes journal_event.value itself (records other than readings, e.g. aggregates) */
     bool raw;
+    /* topic creation: cleanup.policy=compact (state keyed by name, e.g. the policies;
+     * retention.ms is then not set and an existing topic's is not compared) */
+    bool compact;
 };
 
 /*
@@ -121,7 +124,8 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
 
 /* Creates the topic with cfg->partitions, cfg->replication and retention.ms =
  * cfg->retention_ms (-1 when 0) if missing. An existing topic is kept as is: a
- * retention.ms other than the configured one is logged as a warning naming both. */
+ * retention.ms other than the configured one is logged as a warning naming both.
+ * With cfg->compact: cleanup.policy=compact instead of retention.ms (nothing compared). */
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 /* The dead-letter topic's name: `configured` when set, else "<cfg->topic>.dlq" (the one
@@ -197,12 +201,14 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,
                                            size_t errstr_size);
-/* Enqueues bytes framed by the caller (another record than a Reading: the aggregates,
- * aggregate/record.h) to cfg->topic with key[0..key_len); copied. TP_QUEUE_FULL when the
- * local queue is full. */
-enum tp_err journal_producer_append_raw(struct journal_producer *p, const void *key, size_t key_len,
-                                        const void *data, size_t len, void *opaque, char *errstr,
-                                        size_t errstr_size);
+/* Enqueues one record of bytes, copied, to cfg->topic as given: key[0..key_len) (NULL: no
+ * key), value[0..value_len) (NULL: a tombstone, deleting the key in a compacted topic). Its
+ * delivery report gives the partition and offset. For state topics (the policies) and
+ * records other than Readings framed by the caller (the aggregates, aggregate/record.h), never
+ * for readings. TP_QUEUE_FULL when the local queue is full. */
+enum tp_err journal_producer_append_record(struct journal_producer *p, const char *key,
+                                           size_t key_len, const void *value, size_t value_len,
+                                           void *opaque, char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */

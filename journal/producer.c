@@ -143,12 +143,12 @@ enum tp_err journal_producer_append_schema(struct journal_producer *p, const jou
     return TP_OK;
 }
 
-enum tp_err journal_producer_append_raw(struct journal_producer *p, const void *key, size_t key_len,
-                                        const void *data, size_t len, void *opaque, char *errstr,
-                                        size_t errstr_size)
+enum tp_err journal_producer_append_record(struct journal_producer *p, const char *key,
+                                           size_t key_len, const void *value, size_t value_len,
+                                           void *opaque, char *errstr, size_t errstr_size)
 {
-    if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)data, len, key,
-                         key_len, opaque) == -1) {
+    if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
+                         value ? value_len : 0, key, key ? key_len : 0, opaque) == -1) {
         rd_kafka_resp_err_t kerr = rd_kafka_last_error();
         return tp_err_set(kconf_err(kerr), errstr, errstr_size,
                           "could not enqueue a record for kafka: %s", rd_kafka_err2str(kerr));
