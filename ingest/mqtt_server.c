@@ -50,7 +50,9 @@ static const char *const pub_outcome[PUB__COUNT] = {"acked", "dead_lettered", "n
 struct mqtt_config_sub {
     char device[MQTT_DEVICE_MAX + 1];
     uint8_t qos;
-    bool sent;           /* sent_ms was sent on this subscription */
+    bool retain_as_published; /* MQTT 5 option: changes carry Retain 1 too */
+    bool quiet;               /* Retain Handling 2 (or 1 on a repeat): nothing at subscribe */
+    bool sent;                /* sent_ms was sent (or, quiet, taken as known) */
     bool dirty;          /* a newer period waits for pending_id's PUBACK (or the client's window) */
     uint16_t pending_id; /* QoS 1 config PUBLISH not yet PUBACKed; 0: none */
     int64_t sent_ms;
@@ -352,7 +354,9 @@ static struct mqtt_config_sub *config_find(struct mqtt_conn *c, const char *devi
     return NULL;
 }
 
-/* A retained PUBLISH of {"report_every_ms":N} on the subscription's topic, at its QoS. */
+/* {"report_every_ms":N} on the subscription's topic, at its QoS: Retain 1 for the first
+ * message of the subscription (the retained message a SUBSCRIBE gets), afterwards only with
+ * Retain As Published (a change reaches an existing subscription as a live message). */
 static void config_send(struct mqtt_server *s, struct mqtt_conn *c, struct mqtt_config_sub *sub,
                         int64_t period)
 {
@@ -362,7 +366,7 @@ static void config_send(struct mqtt_server *s, struct mqtt_conn *c, struct mqtt_
     buf_init(&payload, 64);
     period_config_json(period, &payload);
     struct mqtt_packet p = {.type = MQTT_PUBLISH,
-                            .u.publish = {.retain = true,
+                            .u.publish = {.retain = !sub->sent || sub->retain_as_published,
                                           .qos = sub->qos,
                                           .topic = {(const uint8_t *)topic, (uint16_t)tl},
                                           .payload = (const uint8_t *)payload.data,
@@ -403,6 +407,11 @@ static void config_update(struct mqtt_server *s, struct mqtt_conn *c, struct mqt
         sub->dirty = false; /* told already (its PUBACK may still be due) */
         return;
     }
+    if (!sub->sent && sub->quiet) {
+        sub->sent = true; /* no retained message wanted: only later changes are sent */
+        sub->sent_ms = period;
+        return;
+    }
     if (sub->qos && (sub->pending_id || c->cfg_inflight >= c->client_receive_max)) {
         sub->dirty = true;
         return;
@@ -425,9 +434,12 @@ static void config_update_conn(struct mqtt_server *s, struct mqtt_conn *c,
 /* A granted SUBSCRIBE of the device's config topic: the retained message follows the SUBACK
  * (config_update_conn after it), again on a repeated SUBSCRIBE. */
 static struct mqtt_config_sub *config_subscribe(struct mqtt_server *s, struct mqtt_conn *c,
-                                                const char *device, uint8_t qos)
+                                                const char *device, uint8_t qos, uint8_t options)
 {
     struct mqtt_config_sub *sub = config_find(c, device);
+    /* MQTT 5 Retain Handling: 0 send at subscribe, 1 only for a new subscription, 2 never */
+    uint8_t handling = c->version == 5 ? (uint8_t)((options >> 4) & 3) : 0;
+    bool repeat = sub != NULL;
     if (!sub) {
         if (!c->cfg_subs)
             c->cfg_subs = tp_calloc((size_t)s->cfg.max_subscriptions, sizeof(*c->cfg_subs));
@@ -442,6 +454,8 @@ static struct mqtt_config_sub *config_subscribe(struct mqtt_server *s, struct mq
         c->cfg_inflight--;
     }
     sub->qos = qos;
+    sub->retain_as_published = c->version == 5 && (options & 0x08);
+    sub->quiet = handling == 2 || (handling == 1 && repeat);
     sub->sent = false;
     sub->dirty = false;
     return sub;
@@ -902,7 +916,7 @@ static void handle_subscribe(struct mqtt_server *s, struct mqtt_conn *c, struct 
             c->subscriptions++;
             code = (opt & 3) ? 1 : 0; /* granted QoS, at most 1 */
             atomic_fetch_add(&s->subscribes_granted, 1);
-            if (s->ing->policies && config_subscribe(s, c, dev, code))
+            if (s->ing->policies && config_subscribe(s, c, dev, code, opt))
                 announce = true;
         } else {
             mqtt_reason_answer(r, c->version, &code);
