@@ -406,7 +406,7 @@ enum tp_err accept_submit(struct ingest *ing, const struct accept_request *rq,
         ret = TP_QUEUE_FULL;
         accept_call_free(call);
     } else {
-        if (ing->policies)
+        if (ing->policies && !rq->no_period)
             accept_period(ing, &call->o, &d, valid);
         accept_append(ing, call, rq, &d, valid, events); /* call is done's from here on */
     }

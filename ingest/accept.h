@@ -111,6 +111,7 @@ struct accept_request {               /* borrowed for the call */
     const char *topic_device; /* MQTT: every reading must be this device; HTTP: NULL */
     enum accept_invalid invalid;
     const char *client_id, *mqtt_topic; /* dead-letter headers (DEAD_LETTER only; may be NULL) */
+    bool no_period; /* the outcome's period is not wanted (MQTT without a config subscription) */
     accept_done_fn done;
     void (*pending)(void *arg); /* may be NULL */
     void *arg;

@@ -144,7 +144,7 @@ struct mqtt_server {
     uint8_t scratch[MQTT_READ_MAX];
     /* policies (ing->policies): config messages re-evaluated by bounded sweeps */
     atomic_bool policies_changed; /* set by the feed's on_change */
-    bool policies_ready, sweeping;
+    bool policies_ready, sweeping, sweep_again;
     uint32_t sweep_at;      /* next connection slot of the sweep */
     int64_t policy_next_ms; /* wall clock of the next from/until of any policy */
     /* metrics */
@@ -530,9 +530,14 @@ static void config_sweep(struct mqtt_server *s)
         else if (c->fd >= 0)
             conn_events(s, c);
     }
-    if (s->sweep_at >= s->n_slots)
-        s->sweeping = false;
     policy_snapshot_release(snap);
+    if (s->sweep_at < s->n_slots)
+        return;
+    s->sweeping = false;
+    if (s->sweep_again) { /* the slots before the cursor saw an older state */
+        s->sweep_again = false;
+        config_sweep_start(s);
+    }
 }
 
 /* Once a loop turn: a new snapshot, the feed caught up, or a policy's from/until passed
@@ -548,7 +553,10 @@ static void config_turn(struct mqtt_server *s)
         s->policies_ready = true;
         changed = true;
     }
-    if (changed || tp_now_ms() >= s->policy_next_ms)
+    /* a sweep under way finishes first (later slots must not wait for ever), then one more */
+    if ((changed || tp_now_ms() >= s->policy_next_ms) && s->sweeping)
+        s->sweep_again = true;
+    else if (changed || tp_now_ms() >= s->policy_next_ms)
         config_sweep_start(s);
     if (s->sweeping)
         config_sweep(s);
@@ -841,6 +849,7 @@ static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
                                 .invalid = ACCEPT_INVALID_DEAD_LETTER,
                                 .client_id = c->client_id,
                                 .mqtt_topic = topic,
+                                .no_period = !t->period,
                                 .done = on_done,
                                 .arg = t};
     struct accept_outcome now;
