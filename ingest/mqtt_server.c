@@ -220,8 +220,10 @@ static bool conn_flush(struct mqtt_server *s, struct mqtt_conn *c)
         return false;
     }
     atomic_fetch_add(&s->bytes_written, off);
-    memmove(c->out, c->out + off, c->out_len - off);
-    c->out_len -= off;
+    if (off) { /* c->out is NULL while nothing was ever queued: no memmove(NULL, ...) */
+        memmove(c->out, c->out + off, c->out_len - off);
+        c->out_len -= off;
+    }
     if (!c->out_len && c->out_cap > 4096) {
         free(c->out);
         c->out = NULL;

@@ -117,6 +117,7 @@ static bool follow_setup(struct journal_follower *f)
                 rd_kafka_topic_partition_list_destroy(list);
             }
             if (!e) {
+                log_info("following topic \"%s\" (%d partitions) from the beginning", f->topic, n);
                 pthread_mutex_lock(&f->mu);
                 f->position = tp_calloc((size_t)n, sizeof(*f->position));
                 f->start_high = hi;
@@ -127,7 +128,6 @@ static bool follow_setup(struct journal_follower *f)
                 pthread_cond_broadcast(&f->cond);
                 pthread_mutex_unlock(&f->mu);
                 free(lo);
-                log_info("following topic \"%s\" (%d partitions) from the beginning", f->topic, n);
                 return true;
             }
             log_warn("could not start following topic \"%s\": %s", f->topic, rd_kafka_err2str(e));

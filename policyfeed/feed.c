@@ -25,7 +25,7 @@ struct policy_snapshot {
 
 struct feed_topic {
     struct policy_feed *feed;
-    const char *name;
+    char *name;
     struct journal_follower *follower;
 };
 
@@ -136,7 +136,8 @@ enum tp_err policy_feed_start(const struct policy_feed_config *cfg, struct polic
     for (size_t i = 0; i < cfg->n_topics; i++) {
         struct feed_topic *t = &f->topics[i];
         t->feed = f;
-        t->name = cfg->topics[i];
+        t->name = tp_strdup(cfg->topics[i]);
+        f->n_topics++; /* freed with the feed from here on */
         enum tp_err err =
             journal_follower_start(cfg->kafka, t->name, POLICY_FEED_RECORD_MAX, feed_on_record, t,
                                    &t->follower, errstr, errstr_size);
@@ -144,10 +145,49 @@ enum tp_err policy_feed_start(const struct policy_feed_config *cfg, struct polic
             policy_feed_free(f);
             return err;
         }
-        f->n_topics++;
     }
     *out = f;
     return TP_OK;
+}
+
+enum tp_err policy_feed_start_settings(const struct policy_feed_settings *s,
+                                       const struct journal_config *kafka,
+                                       void (*on_change)(void *arg), void *arg,
+                                       struct policy_feed **out, char *errstr, size_t errstr_size)
+{
+    char names[POLICY_FEED_TOPICS_MAX][256];
+    const char *topics[POLICY_FEED_TOPICS_MAX];
+    size_t n = 0;
+    *out = NULL;
+    for (const char *p = s->topics ? s->topics : "";;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len >= sizeof(names[0]))
+            return tp_err_set(TP_CONFIG, errstr, errstr_size, "policy.topics \"%s\": %s topic name",
+                              s->topics ? s->topics : "", len ? "a too long" : "an empty");
+        if (n == POLICY_FEED_TOPICS_MAX)
+            return tp_err_set(TP_CONFIG, errstr, errstr_size,
+                              "policy.topics \"%s\": more than %d topics", s->topics,
+                              POLICY_FEED_TOPICS_MAX);
+        memcpy(names[n], p, len);
+        names[n][len] = '\0';
+        topics[n] = names[n];
+        n++;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    struct policy_feed_config fc = {.kafka = kafka,
+                                    .topics = topics,
+                                    .n_topics = n,
+                                    .max_active = s->max_active,
+                                    .on_change = on_change,
+                                    .arg = arg};
+    return policy_feed_start(&fc, out, errstr, errstr_size);
 }
 
 bool policy_feed_ready(struct policy_feed *f)
@@ -194,8 +234,10 @@ void policy_feed_free(struct policy_feed *f)
 {
     if (!f)
         return;
-    for (size_t i = 0; i < f->n_topics; i++)
+    for (size_t i = 0; i < f->n_topics; i++) {
         journal_follower_free(f->topics[i].follower);
+        free(f->topics[i].name);
+    }
     policy_snapshot_release(f->current);
     policy_set_free(f->set);
     pthread_mutex_destroy(&f->mu);

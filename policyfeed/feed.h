@@ -27,15 +27,14 @@
  *   (policy_set_evaluate); tp-policy tombstones expired policies itself.
  *
  * Object: struct policy_feed (heap, start/free); struct policy_snapshot
- * (opaque, counted). The config's strings and kafka config are borrowed and
- * must outlive the feed. on_change runs on a follower thread after a new
+ * (opaque, counted). The topic names are copied; the kafka config is
+ * borrowed and must outlive the feed. on_change runs on a follower thread after a new
  * snapshot is visible; it must not call policy_feed_free. Everything else:
  * any thread.
  *
- *     const char *topics[] = {"global.policies", "policies"};
- *     struct policy_feed_config fc = {.kafka = &jc, .topics = topics, .n_topics = 2,
- *                                     .max_active = 1000};
- *     policy_feed_start(&fc, &feed, errstr, n);
+ *     POLICY_FEED_CONFIG_ENTRIES(struct ingest_config, feed),     // config rows
+ *     policy_feed_start_settings(&cfg.feed, &jc, NULL, NULL, &feed, errstr, n);
+ *     (or policy_feed_start with a struct policy_feed_config of topic names)
  *     ready = policy_feed_ready(feed);                           // /readyz
  *     struct policy_snapshot *s = policy_feed_snapshot(feed);    // per request
  *     policy_set_evaluate(policy_snapshot_set(s), site, &dev, now, 3000, &eff, NULL, 0);
@@ -49,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "journal/journal.h"
 #include "policy/set.h"
@@ -59,7 +59,7 @@
 
 struct policy_feed_config {
     const struct journal_config *kafka; /* bootstrap servers and kafka.* (its topic unused) */
-    const char *const *topics;          /* 1..POLICY_FEED_TOPICS_MAX names */
+    const char *const *topics;          /* 1..POLICY_FEED_TOPICS_MAX names (copied) */
     size_t n_topics;
     size_t max_active; /* policy.max_active: the set's bound (>= 1) */
     /* called after each new snapshot, on a follower thread; NULL: none */
@@ -77,10 +77,35 @@ struct policy_feed_stats {
 struct policy_feed;
 struct policy_snapshot;
 
+/*
+ * The settings every consumer of policies (tp-ingest, tp-forward) embeds in its config
+ * struct, and the rows that fill them: POLICY_FEED_CONFIG_ENTRIES(struct ingest_config, feed).
+ * (tp-policy follows its one policy.topic instead.)
+ */
+struct policy_feed_settings {
+    char *topics; /* "global.policies,policies" */
+    size_t max_active;
+};
+
+#define POLICY_FEED_CONFIG_ENTRIES(type, member)                                                   \
+    CONFIG_ROW_STR("policy.topics", type, member.topics, "policies",                               \
+                   "comma-separated compacted policies topics, each followed from its beginning "  \
+                   "(a region: global.policies,policies; the global site: policies)"),             \
+        CONFIG_ROW_SIZE("policy.max_active", type, member.max_active, "1000", 1, 100000,           \
+                        "policies held at most; a record of a new one past it is refused "         \
+                        "(logged, counted)")
+
 /* Starts one follower per topic. TP_CONFIG for a bad config (no topic, too many, a
  * repeated one), TP_KAFKA when a consumer cannot be created. */
 enum tp_err policy_feed_start(const struct policy_feed_config *cfg, struct policy_feed **out,
                               char *errstr, size_t errstr_size);
+/* policy_feed_start with the topics of s->topics ("a, b": blanks around names ignored; an
+ * empty name, a repeated one or more than POLICY_FEED_TOPICS_MAX: TP_CONFIG naming
+ * policy.topics) and s->max_active. */
+enum tp_err policy_feed_start_settings(const struct policy_feed_settings *s,
+                                       const struct journal_config *kafka,
+                                       void (*on_change)(void *arg), void *arg,
+                                       struct policy_feed **out, char *errstr, size_t errstr_size);
 /* Every topic read up to its end at start. */
 bool policy_feed_ready(struct policy_feed *f);
 /* Waits up to timeout_ms for policy_feed_ready: TP_OK or TP_TIMEOUT. */

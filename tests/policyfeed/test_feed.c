@@ -111,11 +111,15 @@ START_TEST(test_feed_two_topics)
     produce(lp, "trucks", "veh-3", 4000, 1, NULL, false);
     produce(lp, "broken", NULL, 0, 0, "{\"v\":2}", false);
 
-    const char *topics[] = {global_topic, local_topic};
-    struct policy_feed_config fc = {
-        .kafka = &gc, .topics = topics, .n_topics = 2, .max_active = 3, .on_change = on_change};
+    /* the config rows' form: "a, b" (the names are copied: the string may go) */
+    char list[300];
+    snprintf(list, sizeof(list), " %s ,%s", global_topic, local_topic);
+    struct policy_feed_settings fs = {.topics = list, .max_active = 3};
     struct policy_feed *feed;
-    ck_assert_int_eq(policy_feed_start(&fc, &feed, errstr, sizeof(errstr)), TP_OK);
+    ck_assert_int_eq(
+        policy_feed_start_settings(&fs, &gc, on_change, NULL, &feed, errstr, sizeof(errstr)),
+        TP_OK);
+    memset(list, 0, sizeof(list));
     ck_assert_int_eq(policy_feed_wait_ready(feed, 20000), TP_OK);
     ck_assert(policy_feed_ready(feed));
     struct policy_snapshot *first = policy_feed_snapshot(feed);
@@ -198,6 +202,24 @@ START_TEST(test_feed_config_refused)
     fc.n_topics = 0;
     ck_assert_int_eq(policy_feed_start(&fc, &feed, errstr, sizeof(errstr)), TP_CONFIG);
     ck_assert_str_eq(errstr, "policy topics: 0 given, between 1 and 8 wanted");
+    /* the settings' list */
+    struct policy_feed_settings fs = {.topics = "a,,b", .max_active = 1};
+    ck_assert_int_eq(
+        policy_feed_start_settings(&fs, &jc, NULL, NULL, &feed, errstr, sizeof(errstr)), TP_CONFIG);
+    ck_assert_str_eq(errstr, "policy.topics \"a,,b\": an empty topic name");
+    fs.topics = "a, b ,a";
+    ck_assert_int_eq(
+        policy_feed_start_settings(&fs, &jc, NULL, NULL, &feed, errstr, sizeof(errstr)), TP_CONFIG);
+    ck_assert_str_eq(errstr, "policy topics: \"a\" given twice");
+    fs.topics = "a,b,c,d,e,f,g,h,i";
+    ck_assert_int_eq(
+        policy_feed_start_settings(&fs, &jc, NULL, NULL, &feed, errstr, sizeof(errstr)), TP_CONFIG);
+    ck_assert_str_eq(errstr, "policy.topics \"a,b,c,d,e,f,g,h,i\": more than 8 topics");
+    fs.topics = "";
+    ck_assert_int_eq(
+        policy_feed_start_settings(&fs, &jc, NULL, NULL, &feed, errstr, sizeof(errstr)), TP_CONFIG);
+    ck_assert_str_eq(errstr, "policy.topics \"\": an empty topic name");
+    ck_assert_ptr_null(feed);
     policy_feed_free(NULL);
 }
 END_TEST
