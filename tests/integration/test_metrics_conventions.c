@@ -47,7 +47,8 @@ static struct service svc[N_SERVICES] = {
     {"tp-rollup", "tp_rollup", 0, 0, 0},       {"tp-policy", "tp_policy", 0, 0, 0},
 };
 static char lake[] = "/tmp/tp-metrics-XXXXXX";
-static char reg_env[128], dir_env[128], group_env[160], policy_topic_env[160];
+static char reg_env[128], dir_env[128], group_env[160], policy_topic_env[160],
+    ingest_policies_env[200];
 
 static double wall_s(void)
 {
@@ -74,7 +75,11 @@ static void setup(void)
     snprintf(dir_env, sizeof(dir_env), "TP_ROLLUP_DIR=%s", lake);
     snprintf(group_env, sizeof(group_env), "TP_ROLLUP_GROUP=%s-rollup", st.topic);
     /* ingest registers the built-in schema in this fresh database: the operator's credential */
-    const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", STACK_REGISTRY_OPERATOR_ENV, NULL};
+    /* policies on (tp-policy's topic): the policy families are checked too */
+    snprintf(ingest_policies_env, sizeof(ingest_policies_env), "TP_POLICY_TOPICS=%s.policies",
+             st.topic);
+    const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", ingest_policies_env,
+                                STACK_REGISTRY_OPERATOR_ENV, NULL};
     start(&svc[1], ingest_env);
     const char *projector_env[] = {reg_env, "TP_PROJECTOR_FLUSH_INTERVAL_MS=50", NULL};
     start(&svc[2], projector_env);
