@@ -205,6 +205,12 @@ enum tp_err journal_producer_append_schema(struct journal_producer *p, const jou
 enum tp_err journal_producer_append_record(struct journal_producer *p, const char *key,
                                            size_t key_len, const void *value, size_t value_len,
                                            void *opaque, char *errstr, size_t errstr_size);
+/* Enqueues a consumed event (ev from journal_consumer_poll, not released yet) unchanged to
+ * cfg->topic: its key, value, headers and timestamp, copied (tp-forward's detail topic). The
+ * partition is chosen by key, as for events. TP_QUEUE_FULL when the local queue is full,
+ * TP_CONFIG without the event's message. */
+enum tp_err journal_producer_forward(struct journal_producer *p, const struct journal_event *ev,
+                                     void *opaque, char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
