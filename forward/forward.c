@@ -42,7 +42,7 @@ struct forward {
     _Atomic int64_t st_loop_ms;
     atomic_bool st_consuming;
     _Atomic uint64_t st_events, st_forwarded, st_skipped, st_undecodable, st_failed, st_rewinds,
-        st_commits, st_in_flight, st_devices, st_evicted;
+        st_commits, st_in_flight, st_devices, st_evicted, st_warmup;
     _Atomic int64_t lag[FORWARD_LAG_PARTITIONS]; /* -1: not assigned or unknown */
 };
 
@@ -109,13 +109,40 @@ static void forward_commit(struct forward *fw, const int32_t *parts, size_t n)
     free(offsets);
 }
 
+/* Each partition resumes at the group's committed offset, but is read from up to
+ * forward.warmup_events before it, only to learn the devices' attributes again (a restart
+ * starts with an empty cache). A new group (nothing committed) starts at
+ * kafka.auto.offset.reset; if the offsets cannot be read, at the committed one, cold. */
 static enum tp_err forward_on_assign(void *arg, const int32_t *parts, int64_t *offsets, size_t n)
 {
     struct forward *fw = arg;
+    int64_t *committed = tp_calloc(n, sizeof(*committed));
+    int64_t *low = tp_calloc(n, sizeof(*low));
+    bool known = true;
+    if (fw->opts.warmup_events > 0) {
+        char errstr[256];
+        if (journal_consumer_committed(fw->consumer, parts, n, 10000, committed, low, errstr,
+                                       sizeof(errstr)) != TP_OK) {
+            log_warn("%s: resuming without warming the attribute cache up", errstr);
+            known = false;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         forward_track_assign(fw->track, parts[i]);
         offsets[i] = JOURNAL_OFFSET_STORED; /* the group's, else kafka.auto.offset.reset */
+        if (fw->opts.warmup_events == 0 || !known || committed[i] < 0)
+            continue;
+        int64_t start = committed[i] - fw->opts.warmup_events;
+        offsets[i] = start > low[i] ? start : low[i];
+        if (offsets[i] > committed[i]) /* the committed offset was deleted since */
+            offsets[i] = committed[i];
+        forward_track_committed(fw->track, parts[i], committed[i]);
+        forward_track_warm(fw->track, parts[i], committed[i]);
+        log_info("partition %d resumes at offset %lld, read from %lld for the attribute cache",
+                 (int)parts[i], (long long)committed[i], (long long)offsets[i]);
     }
+    free(committed);
+    free(low);
     return TP_OK;
 }
 
@@ -163,8 +190,17 @@ static void forward_rewind(struct forward *fw)
 /* One consumed event: skipped, or forwarded (pending in the tracker). */
 static void forward_event(struct forward *fw, const struct journal_event *ev)
 {
-    atomic_fetch_add(&fw->st_events, 1);
     const journal_reading *r = ev->reading;
+    if (forward_track_warming(fw->track, ev->partition, ev->offset)) {
+        atomic_fetch_add(&fw->st_warmup, 1);
+        if (r && r->device_id && r->device_id[0]) {
+            const char *in[POLICY_ATTR__COUNT] = {r->model, r->firmware, r->region};
+            const char *attrs[POLICY_ATTR__COUNT];
+            forward_attrs_update(fw->attrs, r->device_id, in, attrs);
+        }
+        return;
+    }
+    atomic_fetch_add(&fw->st_events, 1);
     if (!r || !r->device_id || !r->device_id[0]) {
         atomic_fetch_add(&fw->st_undecodable, 1);
         forward_track_seen(fw->track, ev->partition, ev->offset);
@@ -360,6 +396,7 @@ void forward_stats_get(struct forward *fw, struct forward_stats *o)
         .in_flight = atomic_load(&fw->st_in_flight),
         .devices = atomic_load(&fw->st_devices),
         .devices_evicted = atomic_load(&fw->st_evicted),
+        .warmup = atomic_load(&fw->st_warmup),
         .lag = -1,
         .consuming = atomic_load(&fw->st_consuming),
     };
@@ -441,6 +478,10 @@ void forward_handle_metrics(struct http_request *req, void *arg)
     metrics_sample(&b, "tp_forward_devices_evicted_total", "counter",
                    "devices dropped from the attribute cache under forward.max_devices", NULL,
                    (double)s.devices_evicted);
+    metrics_sample(&b, "tp_forward_warmup_events_total", "counter",
+                   "events before the committed offset read again after an assignment, only to "
+                   "learn the devices' attributes (forward.warmup_events)",
+                   NULL, (double)s.warmup);
     metrics_sample(&b, "tp_forward_policies", "gauge", "policies in the current snapshot", NULL,
                    (double)fs.policies);
     metrics_sample(&b, "tp_forward_policy_records_total", "counter",

@@ -13,6 +13,9 @@
  *   - when the effective level is `raw`, the event is produced unchanged (key, value,
  *     headers, timestamp: journal_producer_forward) to `forward.topic` with the journal's
  *     idempotent producer (acks=all); otherwise it is skipped.
+ * After an assignment, each partition is first read from up to forward.warmup_events
+ * before the group's committed offset, only to fill the attribute cache (a restarted
+ * forwarder knows no device): those events are neither forwarded nor committed.
  * Offsets are committed to the group every forward.commit_interval_ms, on revocation and at
  * shutdown, each partition only up to its first forwarded event not yet acknowledged
  * (track.h). A failed forward rewinds its partition to it (after every outstanding report
@@ -49,6 +52,7 @@ struct forward_options {
     const char *site;                     /* site.region */
     size_t max_in_flight;                 /* forwarded events not yet acknowledged, at most */
     size_t max_devices;                   /* attribute cache bound */
+    int64_t warmup_events; /* per assigned partition, read before the committed offset */
     int64_t commit_interval_ms;
     int64_t health_stall_ms;
 };
@@ -64,7 +68,8 @@ struct forward_stats {
     uint64_t in_flight;
     uint64_t devices;
     uint64_t devices_evicted;
-    int64_t lag; /* events not yet consumed, summed over the assigned partitions; -1: unknown */
+    uint64_t warmup; /* events read before the committed offset for the attribute cache */
+    int64_t lag;     /* events not yet consumed, summed over the assigned partitions; -1: unknown */
     bool consuming;
 };
 

@@ -19,6 +19,7 @@ struct forward_config {
     long long retention_ms;
     size_t max_in_flight;
     size_t max_devices;
+    int64_t warmup_events;
     int64_t commit_interval_ms;
     char *policy_topics;
     size_t max_active;
@@ -100,6 +101,10 @@ static const struct config_entry forward_rows[] = {
     CONFIG_ROW_INT("forward.max_devices", F, max_devices, "1000000", 1, 100000000,
                    "devices whose latest attributes are kept (~100 bytes each; the least "
                    "recently updated is dropped past it)"),
+    CONFIG_ROW_INT("forward.warmup_events", F, warmup_events, "10000", 0, 100000000,
+                   "after an assignment, read up to this many events of each partition before "
+                   "the committed offset again, only to learn the devices' attributes (a reading "
+                   "without attributes matches on those); 0 = off"),
     CONFIG_ROW_MS("forward.commit_interval_ms", F, commit_interval_ms, "1000", 10, 600000,
                   "commit the offsets every acknowledgement covers this often, ms (a crash "
                   "forwards again at most what was acknowledged since)"),
@@ -164,6 +169,7 @@ int main(int argc, char **argv)
                                    .site = cfg.region,
                                    .max_in_flight = cfg.max_in_flight,
                                    .max_devices = cfg.max_devices,
+                                   .warmup_events = cfg.warmup_events,
                                    .commit_interval_ms = cfg.commit_interval_ms,
                                    .health_stall_ms = cfg.health_stall_ms};
     if (forward_new(&opts, &fw, errstr, sizeof(errstr)) != TP_OK) {

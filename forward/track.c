@@ -11,8 +11,9 @@
 
 struct track_part {
     bool assigned;
-    int64_t next;      /* after the last consumed event; -1: none */
-    int64_t committed; /* the last offset committed; -1: none */
+    int64_t next;       /* after the last consumed event; -1: none */
+    int64_t committed;  /* the last offset committed; -1: none */
+    int64_t warm_until; /* events before it only warm caches up; -1: none */
     struct forward_pending *head, *tail;
 };
 
@@ -51,7 +52,7 @@ static struct track_part *track_part(struct forward_track *t, int32_t partition)
         size_t n = (size_t)partition + 1;
         t->parts = tp_realloc(t->parts, n * sizeof(*t->parts));
         for (size_t i = t->n_parts; i < n; i++)
-            t->parts[i] = (struct track_part){.next = -1, .committed = -1};
+            t->parts[i] = (struct track_part){.next = -1, .committed = -1, .warm_until = -1};
         t->n_parts = n;
     }
     return &t->parts[partition];
@@ -78,14 +79,14 @@ void forward_track_assign(struct forward_track *t, int32_t partition)
 {
     struct track_part *p = track_part(t, partition);
     track_drop(t, p);
-    *p = (struct track_part){.assigned = true, .next = -1, .committed = -1};
+    *p = (struct track_part){.assigned = true, .next = -1, .committed = -1, .warm_until = -1};
 }
 
 void forward_track_release(struct forward_track *t, int32_t partition)
 {
     struct track_part *p = track_part(t, partition);
     track_drop(t, p);
-    *p = (struct track_part){.next = -1, .committed = -1};
+    *p = (struct track_part){.next = -1, .committed = -1, .warm_until = -1};
 }
 
 bool forward_track_assigned(const struct forward_track *t, int32_t partition)
@@ -96,6 +97,16 @@ bool forward_track_assigned(const struct forward_track *t, int32_t partition)
 size_t forward_track_partitions(const struct forward_track *t)
 {
     return t->n_parts;
+}
+
+void forward_track_warm(struct forward_track *t, int32_t partition, int64_t until)
+{
+    track_part(t, partition)->warm_until = until;
+}
+
+bool forward_track_warming(const struct forward_track *t, int32_t partition, int64_t offset)
+{
+    return forward_track_assigned(t, partition) && offset < t->parts[partition].warm_until;
 }
 
 void forward_track_seen(struct forward_track *t, int32_t partition, int64_t offset)

@@ -61,6 +61,11 @@ bool forward_track_assigned(const struct forward_track *t, int32_t partition);
 /* One past the highest partition id ever given (assigned or not now). */
 size_t forward_track_partitions(const struct forward_track *t);
 
+/* Events of the partition before `until` (the committed offset at assignment) are read
+ * again only to warm the caller's caches up: never forwarded, nor committed. */
+void forward_track_warm(struct forward_track *t, int32_t partition, int64_t until);
+bool forward_track_warming(const struct forward_track *t, int32_t partition, int64_t offset);
+
 /* An event consumed and skipped at offset. */
 void forward_track_seen(struct forward_track *t, int32_t partition, int64_t offset);
 /* An event consumed and forwarded: its handle, or NULL when max are outstanding (then

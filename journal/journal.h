@@ -308,6 +308,13 @@ int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int6
 enum tp_err journal_consumer_seek(struct journal_consumer *c, const int32_t *partitions,
                                   const int64_t *offsets, size_t n, char *errstr,
                                   size_t errstr_size);
+/* For partitions[i]: committed[i] = the group's committed offset in Kafka (-1: none) and
+ * low[i] = the partition's first offset (low watermark), asked of the broker (timeout_ms
+ * each). May be called from on_assign (tp-forward warms its caches up before the committed
+ * offset). */
+enum tp_err journal_consumer_committed(struct journal_consumer *c, const int32_t *partitions,
+                                       size_t n, int timeout_ms, int64_t *committed, int64_t *low,
+                                       char *errstr, size_t errstr_size);
 /* Commits next offsets to the consumer group in Kafka, synchronously. */
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,

@@ -100,6 +100,26 @@ START_TEST(test_track_bounded_and_release)
 }
 END_TEST
 
+START_TEST(test_track_warm_up)
+{
+    /* resumed at the committed 50, read from 40: 40..49 only warm caches up */
+    struct forward_track *t = forward_track_new(4);
+    forward_track_assign(t, 0);
+    forward_track_committed(t, 0, 50);
+    forward_track_warm(t, 0, 50);
+    ck_assert(forward_track_warming(t, 0, 40));
+    ck_assert(forward_track_warming(t, 0, 49));
+    ck_assert(!forward_track_warming(t, 0, 50));
+    ck_assert(!forward_track_warming(t, 1, 0)); /* not assigned */
+    ck_assert_int_eq(commit(t, 0), -1);         /* never below or at 50 */
+    forward_track_seen(t, 0, 50);
+    ck_assert_int_eq(commit(t, 0), 51);
+    forward_track_assign(t, 0); /* a new assignment forgets it */
+    ck_assert(!forward_track_warming(t, 0, 40));
+    forward_track_free(t);
+}
+END_TEST
+
 static Suite *track_suite(void)
 {
     Suite *s = suite_create("forward_track");
@@ -107,6 +127,7 @@ static Suite *track_suite(void)
     tcase_add_test(tc, test_track_in_order_commit);
     tcase_add_test(tc, test_track_failure_rewinds);
     tcase_add_test(tc, test_track_bounded_and_release);
+    tcase_add_test(tc, test_track_warm_up);
     suite_add_tcase(s, tc);
     return s;
 }
