@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     if (service_start(&forward_table, &cfg, &cfg.kafka, argc, argv, &rc))
         goto out;
     rc = 1;
-    struct journal_config jc, dc;
+    struct journal_config jc = {0}, dc;
     journal_config_init(&jc, &cfg.journal, &cfg.kafka);
     dc = jc;
     dc.topic = cfg.topic;

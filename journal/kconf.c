@@ -98,4 +98,5 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
     cfg->max_message_bytes = 0;
     cfg->retention_ms = s->retention_ms;
     cfg->decoder = NULL;
+    cfg->compact = false;
 }
