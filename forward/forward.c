@@ -35,7 +35,8 @@ struct forward {
     struct http_server *srv;
     atomic_bool running;
     bool rewind;            /* a forward failed: rewind once every report is back */
-    int64_t backoff_ms;     /* before reading a rewound partition again */
+    int64_t backoff_ms;     /* before reading a rewound partition again; doubles until the
+                               event rewound to is forwarded */
     int64_t last_commit_ms; /* loop clock */
     int64_t last_lag_ms;
     struct metrics_histogram latency; /* journal time to the detail topic's acknowledgement */
@@ -60,6 +61,8 @@ static void forward_delivered(void *opaque, const struct journal_delivery *d, vo
     bool ok = d->err == TP_OK;
     forward_track_done(fw->track, h, ok);
     if (ok) {
+        if (forward_track_recovered(fw->track, h))
+            fw->backoff_ms = FORWARD_BACKOFF_MIN_MS;
         atomic_fetch_add(&fw->st_forwarded, 1);
         metrics_histogram_observe(&fw->latency, (double)(tp_now_ms() - h->journal_ms));
         return;
@@ -352,8 +355,6 @@ enum tp_err forward_run(struct forward *fw, char *errstr, size_t errstr_size)
             journal_producer_poll(fw->producer, 0);
             forward_commit(fw, NULL, 0);
             fw->last_commit_ms = now;
-            if (!fw->rewind)
-                fw->backoff_ms = FORWARD_BACKOFF_MIN_MS;
         }
         forward_update_lag(fw, now);
     }

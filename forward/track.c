@@ -14,6 +14,7 @@ struct track_part {
     int64_t next;       /* after the last consumed event; -1: none */
     int64_t committed;  /* the last offset committed; -1: none */
     int64_t warm_until; /* events before it only warm caches up; -1: none */
+    int64_t retry_at;   /* the offset of the last rewind, until forwarded; -1: none */
     struct forward_pending *head, *tail;
 };
 
@@ -52,7 +53,8 @@ static struct track_part *track_part(struct forward_track *t, int32_t partition)
         size_t n = (size_t)partition + 1;
         t->parts = tp_realloc(t->parts, n * sizeof(*t->parts));
         for (size_t i = t->n_parts; i < n; i++)
-            t->parts[i] = (struct track_part){.next = -1, .committed = -1, .warm_until = -1};
+            t->parts[i] =
+                (struct track_part){.next = -1, .committed = -1, .warm_until = -1, .retry_at = -1};
         t->n_parts = n;
     }
     return &t->parts[partition];
@@ -79,14 +81,15 @@ void forward_track_assign(struct forward_track *t, int32_t partition)
 {
     struct track_part *p = track_part(t, partition);
     track_drop(t, p);
-    *p = (struct track_part){.assigned = true, .next = -1, .committed = -1, .warm_until = -1};
+    *p = (struct track_part){
+        .assigned = true, .next = -1, .committed = -1, .warm_until = -1, .retry_at = -1};
 }
 
 void forward_track_release(struct forward_track *t, int32_t partition)
 {
     struct track_part *p = track_part(t, partition);
     track_drop(t, p);
-    *p = (struct track_part){.next = -1, .committed = -1, .warm_until = -1};
+    *p = (struct track_part){.next = -1, .committed = -1, .warm_until = -1, .retry_at = -1};
 }
 
 bool forward_track_assigned(const struct forward_track *t, int32_t partition)
@@ -199,5 +202,17 @@ int64_t forward_track_rewind(struct forward_track *t, int32_t partition)
     track_pop_acked(t, p);
     track_drop(t, p);
     p->next = at;
+    p->retry_at = at;
     return at;
+}
+
+bool forward_track_recovered(struct forward_track *t, const struct forward_pending *h)
+{
+    if (!forward_track_assigned(t, h->partition))
+        return false;
+    struct track_part *p = &t->parts[h->partition];
+    if (p->retry_at < 0 || h->offset != p->retry_at)
+        return false;
+    p->retry_at = -1;
+    return true;
 }

@@ -85,5 +85,8 @@ int64_t forward_track_next(const struct forward_track *t, int32_t partition);
 /* After every report came back: when a forward of the partition failed, drops its pending
  * events and returns the offset of the first that failed (read from there again), else -1. */
 int64_t forward_track_rewind(struct forward_track *t, int32_t partition);
+/* Whether h (acknowledged) is the event its partition was last rewound to: the failure is
+ * over (once per rewind). */
+bool forward_track_recovered(struct forward_track *t, const struct forward_pending *h);
 
 #endif

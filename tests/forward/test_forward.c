@@ -14,7 +14,11 @@
  * kill: readings journaled every 50 ms while tp-forward runs; it is killed with SIGKILL in
  * the middle of the policy's window and started again a second later. Every truck reading
  * of the window is in the detail topic, no other reading is, and a reading is there twice
- * only if it was journaled before the kill (counted and printed). */
+ * only if it was journaled before the kill (counted and printed).
+ *
+ * refused: the detail topic refuses one truck reading (larger than its max.message.bytes).
+ * Its partition is read again from it after each failure, its offset never committed past,
+ * until the topic accepts it (AlterConfigs): then every reading of the window is there. */
 #include <check.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -564,6 +568,149 @@ START_TEST(test_forward_kill)
 }
 END_TEST
 
+/* A truck reading of ~30 KB of metrics that do not compress (random names and values). */
+static void produce_big(struct journal_producer *p, const char *device, int64_t seq)
+{
+    enum { N = 1000 };
+    journal_reading r = TWINPIPE__TELEMETRY__V1__READING__INIT;
+    r.device_id = (char *)device;
+    r.has_sequence = r.has_timestamp_ms = 1;
+    r.sequence = (uint64_t)seq;
+    r.timestamp_ms = tp_now_ms();
+    r.model = "tp-truck";
+    Twinpipe__Telemetry__V1__Reading__MetricsEntry entries[N], *ptrs[N];
+    char names[N][20];
+    unsigned seed = 42;
+    for (int i = 0; i < N; i++) {
+        Twinpipe__Telemetry__V1__Reading__MetricsEntry e =
+            TWINPIPE__TELEMETRY__V1__READING__METRICS_ENTRY__INIT;
+        for (int k = 0; k < 16; k++)
+            names[i][k] = "abcdefghijklmnopqrstuvwxyz0123456789"[rand_r(&seed) % 36];
+        names[i][16] = '\0';
+        e.key = names[i];
+        e.has_value = 1;
+        e.value = (double)rand_r(&seed) / 7.0;
+        entries[i] = e;
+        ptrs[i] = &entries[i];
+    }
+    r.n_metrics = N;
+    r.metrics = ptrs;
+    char errstr[256];
+    ck_assert_int_eq(journal_producer_append(p, &r, NULL, errstr, sizeof(errstr)), TP_OK);
+}
+
+/* The topic's max.message.bytes set to bytes (AlterConfigs: its other settings reset). */
+static void alter_max_message_bytes(const char *bootstrap, const char *topic, int bytes)
+{
+    rd_kafka_t *rk = test_kafka(bootstrap, RD_KAFKA_PRODUCER, NULL);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+    char v[32];
+    snprintf(v, sizeof(v), "%d", bytes);
+    ck_assert_int_eq(rd_kafka_ConfigResource_set_config(res, "max.message.bytes", v),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_AlterConfigs(rk, &res, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_msg(rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR, "%s",
+                  rd_kafka_event_error_string(ev));
+    size_t n;
+    const rd_kafka_ConfigResource_t **out =
+        rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(rd_kafka_ConfigResource_error(out[0]), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_event_destroy(ev);
+    rd_kafka_ConfigResource_destroy(res);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+}
+
+/* The group's committed offset of the journal's partition (-1: none). */
+static int64_t committed_of(const struct topics *t, int32_t partition)
+{
+    rd_kafka_t *rk = test_kafka(t->st.bootstrap, RD_KAFKA_CONSUMER, t->group);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, t->st.topic, partition);
+    ck_assert_int_eq(rd_kafka_committed(rk, parts, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int64_t off = parts->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(rk);
+    return off;
+}
+
+START_TEST(test_forward_refused)
+{
+    struct topics t;
+    topics_init(&t, "fwdrefused", 200);
+    /* the detail topic first, refusing records over 10,000 bytes */
+    struct journal_config dc = t.journal;
+    dc.topic = t.detail;
+    dc.max_message_bytes = 10000;
+    char errstr[512];
+    ck_assert_msg(journal_topic_ensure(&dc, 15000, errstr, sizeof(errstr)) == TP_OK, "%s", errstr);
+    int64_t from = tp_now_ms() - 1000, until = tp_now_ms() + 3600 * 1000;
+    produce_policy(t.pp, "trucks", "tp-truck", "raw", REGION, from, until);
+    for (int round = 0; round < 5; round++)
+        produce_round(t.jp, round, 4, 4);
+    topics_flush(&t);
+    produce_big(t.jp, "truck-01", 6);
+    topics_flush(&t);
+    for (int round = 6; round < 10; round++)
+        produce_round(t.jp, round, 4, 4);
+    topics_flush(&t);
+    struct recs journal, expect, detail;
+    read_all(t.st.bootstrap, t.st.topic, &journal);
+    expected_of(&journal, from, until, &expect);
+    ck_assert_uint_eq(expect.n, 9 * 4 + 1);
+    const struct rec *big = find(&journal, "truck-01", 6);
+    ck_assert_uint_gt(big->len, 20000);
+
+    uint16_t port = stack_free_port();
+    pid_t pid = stack_service_start(&t.st, "tp-forward", t.extra, port);
+    /* refused again and again: its partition never committed past it */
+    for (int i = 0; i < 300 && workload_metric(port, "tp_forward_rewinds_total") < 3; i++) {
+        workload_assert_alive(&t.st, pid);
+        sleep_ms(100);
+    }
+    ck_assert_double_ge(workload_metric(port, "tp_forward_rewinds_total"), 3);
+    ck_assert_double_gt(workload_metric(port, "tp_forward_failed_total"), 0);
+    int64_t c = committed_of(&t, big->partition);
+    ck_assert_msg(c <= big->offset, "committed %lld past the refused reading at %lld", (long long)c,
+                  (long long)big->offset);
+    read_all(t.st.bootstrap, t.detail, &detail);
+    ck_assert_ptr_null(find(&detail, "truck-01", 6));
+    recs_release(&detail);
+    char url[96];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/readyz", port);
+    ck_assert_int_eq(stack_http("GET", url, NULL, NULL, 0, NULL), 200);
+
+    /* the topic accepts it: every reading of the window arrives */
+    alter_max_message_bytes(t.st.bootstrap, t.detail, 1048576);
+    wait_consumed(port, pid, &t.st);
+    read_all(t.st.bootstrap, t.detail, &detail);
+    for (size_t i = 0; i < expect.n; i++)
+        ck_assert_msg(find(&detail, expect.v[i].device, expect.v[i].seq) != NULL, "%s/%lld lost",
+                      expect.v[i].device, (long long)expect.v[i].seq);
+    for (size_t i = 0; i < detail.n; i++)
+        ck_assert_ptr_nonnull(find(&expect, detail.v[i].device, detail.v[i].seq));
+    const struct rec *got = find(&detail, "truck-01", 6);
+    ck_assert_uint_eq(got->len, big->len);
+    ck_assert_int_eq(memcmp(got->value, big->value, big->len), 0);
+    fprintf(stderr,
+            "test_forward_refused: %zu readings expected, %zu records in the detail topic after "
+            "%.0f rewinds\n",
+            expect.n, detail.n, workload_metric(port, "tp_forward_rewinds_total"));
+    int status = stack_service_stop(pid, SIGTERM);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_committed_at_end(&t);
+
+    recs_release(&detail);
+    free(expect.v);
+    recs_release(&journal);
+    topics_release(&t);
+}
+END_TEST
+
 static Suite *forward_suite(void)
 {
     Suite *s = suite_create("forward");
@@ -571,6 +718,7 @@ static Suite *forward_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_forward_exact);
     tcase_add_test(tc, test_forward_kill);
+    tcase_add_test(tc, test_forward_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -61,6 +61,7 @@ START_TEST(test_track_failure_rewinds)
     forward_track_done(t, b, false);
     forward_track_done(t, c, true);
     ck_assert_int_eq(commit(t, 1), 101); /* up to the failed one */
+    ck_assert(!forward_track_recovered(t, c));
     ck_assert_int_eq(forward_track_rewind(t, 1), 101);
     ck_assert_uint_eq(forward_track_in_flight(t), 0);
     ck_assert_int_eq(forward_track_next(t, 1), 101);
@@ -69,6 +70,8 @@ START_TEST(test_track_failure_rewinds)
     struct forward_pending *b2 = forward_track_add(t, 1, 101, 0);
     forward_track_seen(t, 1, 102);
     forward_track_done(t, b2, true);
+    ck_assert(forward_track_recovered(t, b2));
+    ck_assert(!forward_track_recovered(t, b2)); /* once */
     ck_assert_int_eq(commit(t, 1), 103);
     forward_track_free(t);
 }
