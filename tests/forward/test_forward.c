@@ -493,26 +493,26 @@ END_TEST
 START_TEST(test_forward_kill)
 {
     struct topics t;
-    topics_init(&t, "fwdkill", 2000);
+    topics_init(&t, "fwdkill", 2000); /* commits at about t0 + 2, 4, 6 s: killed at 5 s */
     uint16_t port = stack_free_port();
     /* the policies topic is empty at the start: the feed is ready at once */
     pid_t pid = stack_service_start(&t.st, "tp-forward", t.extra, port);
     int64_t t0 = tp_now_ms();
-    int64_t from = t0 + 1500, until = t0 + 7500;
+    int64_t from = t0 + 1500, until = t0 + 8500;
     produce_policy(t.pp, "trucks", "tp-truck", "raw", NULL, from, until);
     topics_flush(&t);
     const int trucks = 5, cars = 5;
     int64_t kill_ms = 0;
     bool restarted = false;
-    for (int round = 0; tp_now_ms() < t0 + 10000; round++) {
+    for (int round = 0; tp_now_ms() < t0 + 11000; round++) {
         produce_round(t.jp, round, trucks, cars);
         int64_t now = tp_now_ms();
-        if (!kill_ms && now >= t0 + 4000) {
+        if (!kill_ms && now >= t0 + 5000) { /* between two commits */
             ck_assert_double_gt(workload_metric(port, "tp_forward_forwarded_total"), 0);
             kill_ms = tp_now_ms();
             stack_service_stop(pid, SIGKILL);
         }
-        if (kill_ms && !restarted && now >= t0 + 5000) {
+        if (kill_ms && !restarted && now >= t0 + 6000) {
             pid = stack_service_start(&t.st, "tp-forward", t.extra, port);
             restarted = true;
         }
