@@ -1,5 +1,5 @@
 # twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup, tp-registry,
-# tp-policy; the tools tp-replay and tp-loadgen (the simulated fleet).
+# tp-policy, tp-forward; the tools tp-replay and tp-loadgen (the simulated fleet).
 #
 #   docker build -t twinpipe:latest .
 #   docker-compose up -d            (see docker-compose.yml)
@@ -24,7 +24,7 @@ COPY . .
 # tests need Check and the broker: they run in CI, not in the image
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTP_BUILD_TESTS=OFF \
  && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay \
-      tp-loadgen tp-policy
+      tp-loadgen tp-policy tp-forward
 
 # ---------------------------------------------------------------- runtime
 FROM debian:12-slim
@@ -44,7 +44,8 @@ RUN apt-get update \
 COPY --from=build /src/build/bin/tp-ingest /src/build/bin/tp-projector \
                   /src/build/bin/tp-query /src/build/bin/tp-migrate \
                   /src/build/bin/tp-rollup /src/build/bin/tp-registry /src/build/bin/tp-replay \
-                  /src/build/bin/tp-loadgen /src/build/bin/tp-policy /usr/local/bin/
+                  /src/build/bin/tp-loadgen /src/build/bin/tp-policy \
+                  /src/build/bin/tp-forward /usr/local/bin/
 COPY --from=build /src/migrations/*.sql /usr/share/twinpipe/migrations/
 
 # fail the build, not the container, when a shared library is missing

@@ -304,6 +304,38 @@ enum tp_err journal_consumer_seek_topics(struct journal_consumer *c, const char 
     return err;
 }
 
+enum tp_err journal_consumer_committed(struct journal_consumer *c, const int32_t *partitions,
+                                       size_t n, int timeout_ms, int64_t *committed, int64_t *low,
+                                       char *errstr, size_t errstr_size)
+{
+    if (n == 0)
+        return TP_OK;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, c->cfg->topic, partitions[i]);
+    enum tp_err err = TP_OK;
+    rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, list, timeout_ms);
+    for (int i = 0; !e && i < list->cnt; i++) {
+        e = list->elems[i].err;
+        committed[i] = list->elems[i].offset >= 0 ? list->elems[i].offset : -1;
+    }
+    if (e)
+        err = tp_err_set(kconf_err(e), errstr, errstr_size,
+                         "could not read the committed offsets of \"%s\": %s", c->cfg->topic,
+                         rd_kafka_err2str(e));
+    for (size_t i = 0; err == TP_OK && i < n; i++) {
+        int64_t hi;
+        e = rd_kafka_query_watermark_offsets(c->rk, c->cfg->topic, partitions[i], &low[i], &hi,
+                                             timeout_ms);
+        if (e)
+            err = tp_err_set(kconf_err(e), errstr, errstr_size,
+                             "could not read the first offset of partition %d of \"%s\": %s",
+                             (int)partitions[i], c->cfg->topic, rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return err;
+}
+
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,
                                     size_t errstr_size)

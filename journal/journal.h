@@ -209,6 +209,12 @@ enum tp_err journal_producer_append_schema(struct journal_producer *p, const jou
 enum tp_err journal_producer_append_record(struct journal_producer *p, const char *key,
                                            size_t key_len, const void *value, size_t value_len,
                                            void *opaque, char *errstr, size_t errstr_size);
+/* Enqueues a consumed event (ev from journal_consumer_poll, not released yet) unchanged to
+ * cfg->topic: its key, value, headers and timestamp, copied (tp-forward's detail topic). The
+ * partition is chosen by key, as for events. TP_QUEUE_FULL when the local queue is full,
+ * TP_CONFIG without the event's message. */
+enum tp_err journal_producer_forward(struct journal_producer *p, const struct journal_event *ev,
+                                     void *opaque, char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
@@ -331,6 +337,13 @@ enum tp_err journal_consumer_seek_topics(struct journal_consumer *c, const char 
 /* journal_consumer_lag of the partition of `topic` (a subscription to several topics). */
 int64_t journal_consumer_lag_topic(struct journal_consumer *c, const char *topic, int32_t partition,
                                    int64_t next_offset);
+/* For partitions[i]: committed[i] = the group's committed offset in Kafka (-1: none) and
+ * low[i] = the partition's first offset (low watermark), asked of the broker (timeout_ms
+ * each). May be called from on_assign (tp-forward warms its caches up before the committed
+ * offset). */
+enum tp_err journal_consumer_committed(struct journal_consumer *c, const int32_t *partitions,
+                                       size_t n, int timeout_ms, int64_t *committed, int64_t *low,
+                                       char *errstr, size_t errstr_size);
 /* Commits next offsets to the consumer group in Kafka, synchronously. */
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,

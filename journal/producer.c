@@ -156,6 +156,30 @@ enum tp_err journal_producer_append_record(struct journal_producer *p, const cha
     return TP_OK;
 }
 
+enum tp_err journal_producer_forward(struct journal_producer *p, const struct journal_event *ev,
+                                     void *opaque, char *errstr, size_t errstr_size)
+{
+    const rd_kafka_message_t *m = ev->msg;
+    if (!m)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size, "the event's message is gone");
+    rd_kafka_headers_t *src = NULL, *h = NULL;
+    if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = rd_kafka_headers_copy(src);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+                          RD_KAFKA_V_TIMESTAMP(ev->timestamp_ms > 0 ? ev->timestamp_ms : 0),
+                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e) {
+        if (h)
+            rd_kafka_headers_destroy(h); /* producev owns them only on success */
+        return tp_err_set(kconf_err(e), errstr, errstr_size,
+                          "could not enqueue a forwarded event for \"%s\": %s", p->cfg->topic,
+                          rd_kafka_err2str(e));
+    }
+    return TP_OK;
+}
+
 int journal_producer_poll(struct journal_producer *p, int timeout_ms)
 {
     return rd_kafka_poll(p->rk, timeout_ms);

@@ -63,7 +63,7 @@ class CheckLayout(unittest.TestCase):
 
     def test_clean_tree_passes(self):
         rc, out = self.run_script()
-        self.assertEqual(out, ["check-layout: 20 folders, 15 include arrows, all allowed"])
+        self.assertEqual(out, ["check-layout: 21 folders, 15 include arrows, all allowed"])
         self.assertEqual(rc, 0)
 
     def test_service_includes_service(self):
