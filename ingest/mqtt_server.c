@@ -89,7 +89,6 @@ struct mqtt_ticket {
     bool payload_dead_lettered;
     size_t accepted, rejected, dead_lettered;
     enum ingest_error reason;
-    char reason_message[128];
 };
 
 struct mqtt_server {
@@ -334,7 +333,6 @@ static void on_done(void *arg, const struct accept_outcome *o)
     t->rejected = o->rejected;
     t->dead_lettered = o->dead_lettered;
     t->reason = o->reason;
-    snprintf(t->reason_message, sizeof(t->reason_message), "%.127s", o->reason_message);
     s = (struct mqtt_server *)t->next; /* carried here until now */
     pthread_mutex_lock(&s->mu);
     t->next = s->done;
