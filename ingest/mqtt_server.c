@@ -24,7 +24,7 @@
 #include "common/metrics.h"
 #include "common/service.h"
 #include "ingest_int.h"
-#include "mqtt_codec.h"
+#include "mqtt/codec.h"
 
 #define MQTT_BUSY_EXTRA 64    /* sockets over max_connections kept to answer CONNACK busy */
 #define MQTT_READ_MAX   65536 /* the loop's scratch buffer */

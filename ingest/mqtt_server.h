@@ -9,8 +9,8 @@
  * event has Kafka's acknowledgement, in the order received (a ring of
  * mqtt.receive_maximum slots per connection).
  *
- * One loop thread with its own epoll: accept, read, decode (mqtt_codec.h),
- * answer by mqtt_reasons.h, write. Delivery reports come back on ingest's
+ * One loop thread with its own epoll: accept, read, decode (mqtt/codec.h),
+ * answer by mqtt/reasons.h, write. Delivery reports come back on ingest's
  * delivery thread as done callbacks: they are queued under a mutex and an
  * eventfd wakes the loop, which alone touches connection state. A
  * connection closed with events still in flight stays allocated (socket
