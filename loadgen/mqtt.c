@@ -425,7 +425,6 @@ static void mq_connack(struct mq *m, struct mq_conn *c, const struct mqtt_connac
     if (o->mqtt_version == 5 && (ca->props.present & MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM)) &&
         ca->props.receive_maximum < c->window)
         c->window = ca->props.receive_maximum;
-    mq_pump(m, c, now);
 }
 
 static void mq_puback(struct mq *m, struct mq_conn *c, const struct mqtt_ack *a, int64_t now)
@@ -482,8 +481,7 @@ static void mq_puback(struct mq *m, struct mq_conn *c, const struct mqtt_ack *a,
         break;
     }
     l->tick.accepted += res->accepted - before;
-    outbox_pop_done(&c->box);
-    mq_pump(m, c, now);
+    outbox_pop_done(&c->box); /* the window's room is used once the whole read is handled */
 }
 
 static void mq_packet(struct mq *m, struct mq_conn *c, const struct mqtt_packet *pkt, int64_t now)
@@ -541,6 +539,9 @@ static void mq_read(struct mq *m, struct mq_conn *c, int64_t now)
             }
         }
     }
+    /* after a CONNACK or PUBACKs: what is due, written at once */
+    if (c->fd >= 0)
+        mq_pump(m, c, now);
 }
 
 static void mq_event(struct mq *m, struct mq_conn *c, uint32_t events, int64_t now)
