@@ -165,6 +165,15 @@ static void loadgen_histogram(const struct hist *h)
     printf("  max %.1f ms\n", (double)h->max_us / 1000.0);
 }
 
+/* The connections a run used: no more than devices; over MQTT with device tokens, one per
+ * device (load.c decides the same). */
+static size_t loadgen_connections(const struct load_options *o)
+{
+    if (o->transport == LOAD_MQTT && o->secret)
+        return o->devices;
+    return o->connections < o->devices ? o->connections : o->devices;
+}
+
 static void loadgen_summary_json(const char *path, const struct load_options *o,
                                  const struct load_result *r, const struct verify_result *v)
 {
@@ -176,13 +185,14 @@ static void loadgen_summary_json(const char *path, const struct load_options *o,
                "\"invalid_accepted\":%llu,\"valid_rejected\":%llu,\"duplicates_sent\":%llu,"
                "\"out_of_order_sent\":%llu,\"requests\":%llu,\"failed_requests\":%llu,"
                "\"retried_requests\":%llu,\"t0_unix_ms\":%lld,\"seconds\":",
-               o->devices, o->batch, o->connections, (unsigned long long)r->sent,
-               (unsigned long long)r->accepted, (unsigned long long)r->rejected,
-               (unsigned long long)r->invalid_sent, (unsigned long long)r->invalid_passed,
-               (unsigned long long)r->valid_rejected, (unsigned long long)r->duplicates_sent,
-               (unsigned long long)r->out_of_order_sent, (unsigned long long)r->requests,
-               (unsigned long long)r->failed_requests, (unsigned long long)r->retried_requests,
-               (long long)r->t0_unix_ms);
+               o->devices, o->batch,
+               o->transport == LOAD_MQTT ? loadgen_connections(o) : o->connections,
+               (unsigned long long)r->sent, (unsigned long long)r->accepted,
+               (unsigned long long)r->rejected, (unsigned long long)r->invalid_sent,
+               (unsigned long long)r->invalid_passed, (unsigned long long)r->valid_rejected,
+               (unsigned long long)r->duplicates_sent, (unsigned long long)r->out_of_order_sent,
+               (unsigned long long)r->requests, (unsigned long long)r->failed_requests,
+               (unsigned long long)r->retried_requests, (long long)r->t0_unix_ms);
     json_double(&b, r->seconds);
     buf_append_str(&b, ",\"readings_per_s\":");
     json_double(&b, r->seconds > 0 ? (double)r->sent / r->seconds : 0);
@@ -262,9 +272,7 @@ static void loadgen_print_mqtt(const struct load_options *o, const struct load_r
 static void loadgen_print_run(const struct load_options *o, const struct load_result *r)
 {
     bool mqtt = o->transport == LOAD_MQTT;
-    size_t conns = o->connections < o->devices ? o->connections : o->devices;
-    if (mqtt && o->secret)
-        conns = o->devices;
+    size_t conns = loadgen_connections(o);
     printf("%s: sent %llu readings (%llu duplicates, %llu older sequences, %llu invalid) from "
            "%zu devices in %llu %s over %zu %sconnections in %.2f s: %.0f readings/s\n",
            loadgen_profiles[o->profile], (unsigned long long)r->sent,
