@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/resource.h>
+
+#include "loadgen/load_int.h"
 #include "loadgen/mqtt.h"
 #include "tests/support/check_main.h"
 
@@ -129,6 +132,49 @@ START_TEST(test_dead_lettered_property)
 }
 END_TEST
 
+/* Runs last: it lowers this process's hard descriptor limit for good. */
+START_TEST(test_descriptor_limit)
+{
+    char err[512];
+    struct load_options o = {.transport = LOAD_MQTT,
+                             .mqtt_url = "127.0.0.1:1883",
+                             .mqtt_version = 5,
+                             .mqtt_inflight = 16,
+                             .connections = 500};
+    /* the soft limit is raised to the hard one when the connections need it */
+    struct rlimit rl = {.rlim_cur = 100, .rlim_max = 1000};
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_int_eq(load_mqtt_prepare(&o, err, sizeof(err)), TP_OK);
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_uint_eq(rl.rlim_cur, 1000);
+    /* past the hard one: refused, saying why */
+    rl.rlim_cur = rl.rlim_max = 300;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_int_eq(load_mqtt_prepare(&o, err, sizeof(err)), TP_CONFIG);
+    ck_assert_str_eq(err, "500 MQTT connections need 564 descriptors, but RLIMIT_NOFILE allows "
+                          "300 (the hard limit, ulimit -Hn): run several tp-loadgen processes "
+                          "with fewer devices (or gateway connections) each");
+    /* load_run: one connection per device with device tokens, refused before anything is
+     * set up */
+    struct load_options run = o;
+    run.devices = 500;
+    run.connections = 8;
+    run.batch = 1;
+    run.readings = 500;
+    run.secret = "secret-of-at-least-16";
+    struct load_result res;
+    ck_assert_int_eq(load_run(&run, &res, err, sizeof(err)), TP_CONFIG);
+    ck_assert_str_eq(err, "500 MQTT connections need 564 descriptors, but RLIMIT_NOFILE allows "
+                          "300 (the hard limit, ulimit -Hn): run several tp-loadgen processes "
+                          "with fewer devices (or gateway connections) each");
+    ck_assert_ptr_null(res.fleet);
+    /* the other options, before the descriptors */
+    o.mqtt_url = "nowhere";
+    ck_assert_int_eq(load_mqtt_prepare(&o, err, sizeof(err)), TP_CONFIG);
+    ck_assert_str_eq(err, "loadgen.mqtt_url \"nowhere\" is not host:port or mqtt://host:port");
+}
+END_TEST
+
 static Suite *loadgen_mqtt_suite(void)
 {
     Suite *s = suite_create("loadgen_mqtt");
@@ -137,6 +183,7 @@ static Suite *loadgen_mqtt_suite(void)
     tcase_add_test(tc, test_fd_check);
     tcase_add_test(tc, test_judge);
     tcase_add_test(tc, test_dead_lettered_property);
+    tcase_add_test(tc, test_descriptor_limit);
     suite_add_tcase(s, tc);
     return s;
 }
