@@ -1,5 +1,5 @@
-# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup, tp-registry; the tools
-# tp-replay and tp-loadgen (the simulated fleet).
+# twinpipe services: tp-ingest, tp-projector, tp-query, tp-migrate, tp-rollup, tp-registry,
+# tp-policy, tp-forward; the tools tp-replay and tp-loadgen (the simulated fleet).
 #
 #   docker build -t twinpipe:latest .
 #   docker-compose up -d            (see docker-compose.yml)
@@ -24,7 +24,7 @@ COPY . .
 # tests need Check and the broker: they run in CI, not in the image
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DTP_BUILD_TESTS=OFF \
  && cmake --build build -j"$(nproc)" --target tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay \
-      tp-loadgen
+      tp-loadgen tp-policy tp-forward
 
 # ---------------------------------------------------------------- runtime
 FROM debian:12-slim
@@ -44,7 +44,8 @@ RUN apt-get update \
 COPY --from=build /src/build/bin/tp-ingest /src/build/bin/tp-projector \
                   /src/build/bin/tp-query /src/build/bin/tp-migrate \
                   /src/build/bin/tp-rollup /src/build/bin/tp-registry /src/build/bin/tp-replay \
-                  /src/build/bin/tp-loadgen /usr/local/bin/
+                  /src/build/bin/tp-loadgen /src/build/bin/tp-policy \
+                  /src/build/bin/tp-forward /usr/local/bin/
 COPY --from=build /src/migrations/*.sql /usr/share/twinpipe/migrations/
 
 # fail the build, not the container, when a shared library is missing
@@ -55,5 +56,5 @@ ENV TP_MIGRATIONS_DIR=/usr/share/twinpipe/migrations
 RUN mkdir -p /var/lib/twinpipe/lake && chown twinpipe /var/lib/twinpipe/lake
 # the uid the Helm chart's securityContext runs as (runAsUser: 10001)
 USER 10001:10001
-EXPOSE 8080 8081 8082 8083 8084
+EXPOSE 8080 8081 8082 8083 8084 1883
 CMD ["tp-ingest"]

@@ -1,6 +1,7 @@
 # twinpipe: the two commands of the README, and a few conveniences.
 #   make demo   install what is missing, build, start the dev stack, run the services,
-#               simulate a fleet, print twins, shut everything down
+#               simulate a fleet, print twins, publish one reading over MQTT and print
+#               its twin, shut everything down
 #   make test   install what is missing, build with ASan+UBSan, start the dev stack,
 #               run every test through ctest
 #   make bench  the benchmark suite (about 20-30 minutes): bench/RESULTS.md, e2e.png, e2e_3s.png

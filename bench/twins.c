@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aggregate/rows.h"
+#include "aggregate/window.h"
 #include "common/mem.h"
 #include "journal/journal.h"
 #include "twin/fold.h"
@@ -128,11 +130,46 @@ static void bench_fold(struct twins *tt, const journal_reading *r, struct histor
         twins_mark_dirty(tt, t);
 }
 
-/* Flushes are what empty the history map and the dirty list in the projector. */
-static void bench_flush(struct twins *tt, struct history *h)
+/* Flushes are what empty the history map and the dirty list in the projector; with the
+ * aggregator, its map is encoded into the job's COPY rows and cleared too. */
+static void bench_flush(struct twins *tt, struct history *h, struct aggregate_map *agg)
 {
     twins_clean(tt);
     history_clear(h);
+    if (agg) {
+        struct buf rows;
+        buf_init(&rows, SIZE_MAX / 2);
+        aggregate_rows_copy(&rows, agg);
+        buf_release(&rows);
+        aggregate_map_clear(agg);
+    }
+}
+
+/* Folds rs[0..n) into new twins with history (and the aggregator when agg), flushing as the
+ * projector does; returns the seconds it took. */
+static double bench_fold_pass(journal_reading *const *rs, size_t n, struct history *h,
+                              struct aggregate_map *agg, size_t flush_every, size_t flush_events)
+{
+    struct twins *tt = twins_new();
+    history_clear(h);
+    double t0 = bench_now();
+    for (size_t i = 0; i < n; i++) {
+        struct twin *t = twins_get(tt, rs[i]->device_id);
+        if (!t)
+            t = twins_put(tt, twin_new(rs[i]->device_id));
+        if (fold_apply(t, rs[i], h, FOLD_MAX_JUMP_DEFAULT) == FOLD_APPLIED) {
+            twins_mark_dirty(tt, t);
+            if (agg)
+                aggregate_map_add(agg, t, rs[i], (int32_t)(i % 6));
+        }
+        if (tt->n_dirty >= flush_every || (i + 1) % flush_events == 0)
+            bench_flush(tt, h, agg);
+    }
+    double sec = bench_now() - t0;
+    twins_free(tt);
+    if (agg)
+        aggregate_map_clear(agg);
+    return sec;
 }
 
 static int bench_fold_rate(size_t devices, size_t readings)
@@ -173,7 +210,7 @@ static int bench_fold_rate(size_t devices, size_t readings)
         bench_fold(tt, r, h);
         journal_reading_free(r);
         if (tt->n_dirty >= flush_every || (i + 1) % flush_events == 0)
-            bench_flush(tt, h);
+            bench_flush(tt, h, NULL);
     }
     double both_s = bench_now() - t0;
     twins_free(tt);
@@ -191,11 +228,27 @@ static int bench_fold_rate(size_t devices, size_t readings)
         for (size_t i = 0; i < n; i++) {
             bench_fold(tt, rs[i], with_history ? h : NULL);
             if (tt->n_dirty >= flush_every || (i + 1) % flush_events == 0)
-                bench_flush(tt, h);
+                bench_flush(tt, h, NULL);
         }
         fold_s[with_history] = bench_now() - t0;
         twins_free(tt);
     }
+    /* 4. fold + history + the regional aggregator (aggregate.enabled: model,firmware, 1 min
+     * windows), each applied reading added to its partial as projector.c does, against fold +
+     * history again in the same conditions: alternated twice, the best of each */
+    struct aggregate_spec spec;
+    if (aggregate_spec_parse("model,firmware", &spec, errstr, sizeof(errstr)) != TP_OK)
+        abort();
+    struct aggregate_map *agg = aggregate_map_new(&spec, 60000);
+    double agg_s = 0, plain_s = 0;
+    for (int round = 0; round < 4; round++) {
+        struct aggregate_map *a = round % 2 ? agg : NULL;
+        double sec = bench_fold_pass(rs, n, h, a, flush_every, flush_events);
+        double *best = a ? &agg_s : &plain_s;
+        if (*best == 0 || sec < *best)
+            *best = sec;
+    }
+    aggregate_map_free(agg);
     history_free(h);
     for (size_t i = 0; i < n; i++) {
         journal_reading_free(rs[i]);
@@ -209,6 +262,8 @@ static int bench_fold_rate(size_t devices, size_t readings)
     printf("decode_fold_per_s=%.0f\n", (double)n / both_s);
     printf("fold_history_per_s=%.0f\n", (double)n / fold_s[1]);
     printf("fold_only_per_s=%.0f\n", (double)n / fold_s[0]);
+    printf("fold_history_again_per_s=%.0f\n", (double)n / plain_s);
+    printf("fold_aggregates_per_s=%.0f\n", (double)n / agg_s);
     return 0;
 }
 

@@ -36,6 +36,7 @@ void accept_outcome_release(struct accept_outcome *o)
     free(o->results);
     free(o->parts);
     free(o->offsets);
+    period_answer_release(&o->period);
     o->results = NULL;
     o->parts = NULL;
     o->offsets = NULL;
@@ -45,6 +46,7 @@ void accept_outcome_release(struct accept_outcome *o)
 static void accept_outcome_init(struct accept_outcome *o)
 {
     memset(o, 0, sizeof(*o));
+    period_answer_init(&o->period);
     o->error = ACCEPT_OK;
     o->reason = ACCEPT_OK;
 }
@@ -230,6 +232,16 @@ static void accept_validate(struct ingest *ing, struct accept_outcome *o, const 
     }
 }
 
+/* With policies: the period of the valid readings' devices, over the current snapshot. */
+static void accept_period(struct ingest *ing, struct accept_outcome *o, const struct decoded *d,
+                          const bool *valid)
+{
+    struct policy_snapshot *snap = policy_feed_snapshot(ing->policies);
+    period_answer_compute(&o->period, policy_snapshot_set(snap), ing->site,
+                          ing->default_report_every_ms, tp_now_ms(), d->readings, valid, d->n);
+    policy_snapshot_release(snap);
+}
+
 /* Backpressure: refuses up front (overloaded, false) rather than queue without bound. */
 static bool accept_admit(struct ingest *ing, size_t events, struct accept_outcome *out)
 {
@@ -394,6 +406,8 @@ enum tp_err accept_submit(struct ingest *ing, const struct accept_request *rq,
         ret = TP_QUEUE_FULL;
         accept_call_free(call);
     } else {
+        if (ing->policies && !rq->no_period)
+            accept_period(ing, &call->o, &d, valid);
         accept_append(ing, call, rq, &d, valid, events); /* call is done's from here on */
     }
     free(valid);

@@ -22,6 +22,9 @@
  *      tp-client-id, tp-mqtt-topic, tp-transport);
  *   6. calls done(arg, &outcome) once every event has its delivery report
  *      (acks=all): this is when HTTP answers 202 and MQTT sends PUBACK.
+ * With policies (ingest_attach_policies), the outcome also carries the
+ * reporting period of the payload's devices (period.h), evaluated over the
+ * feed's snapshot when the readings were validated.
  * The counters behind /metrics (readings accepted, rejected by reason,
  * refused on the wire, overloaded, dead-lettered, ack latency) are counted
  * here, so they count every transport.
@@ -49,6 +52,7 @@
 
 #include "errors.h"
 #include "journal/journal.h"
+#include "period.h"
 #include "token/auth.h"
 
 struct ingest;
@@ -93,6 +97,9 @@ struct accept_outcome {
     int32_t *parts;
     int64_t *offsets;
     size_t n_parts;
+    /* with policies (ingest_attach_policies): the devices' reporting period, evaluated when
+     * the readings were validated (period.h); else report_every_ms 0 */
+    struct period_answer period;
 };
 
 typedef void (*accept_done_fn)(void *arg, const struct accept_outcome *o);
@@ -104,6 +111,7 @@ struct accept_request {               /* borrowed for the call */
     const char *topic_device; /* MQTT: every reading must be this device; HTTP: NULL */
     enum accept_invalid invalid;
     const char *client_id, *mqtt_topic; /* dead-letter headers (DEAD_LETTER only; may be NULL) */
+    bool no_period; /* the outcome's period is not wanted (MQTT without a config subscription) */
     accept_done_fn done;
     void (*pending)(void *arg); /* may be NULL */
     void *arg;

@@ -84,11 +84,17 @@ static void ingest_post_done(void *arg, const struct accept_outcome *o)
         struct buf rejected, body;
         buf_init(&rejected, INGEST_REJECTED_MAX);
         ingest_rejected_json(&rejected, o);
-        buf_init(&body, INGEST_REJECTED_MAX + 65536);
+        /* the period map: at most one entry per distinct device, ids of at most 128 bytes */
+        buf_init(&body, INGEST_REJECTED_MAX + 65536 + o->period.n_by_device * 160);
         buf_printf(&body, "{\"accepted\":%zu,\"dead_lettered\":%zu,\"rejected\":[%s],\"token\":\"",
                    o->accepted, o->dead_lettered, rejected.data ? rejected.data : "");
         token_write(&body, o->parts, o->offsets, o->n_parts);
-        buf_append_str(&body, "\"}");
+        buf_append_str(&body, "\"");
+        if (o->period.report_every_ms) {
+            period_answer_json(&o->period, &body);
+            atomic_fetch_add(&post->ing->period_answers[0][period_answer_policy(&o->period)], 1);
+        }
+        buf_append_str(&body, "}");
         http_reply_json(post->req, 202, &body);
         buf_release(&body);
         buf_release(&rejected);
@@ -207,7 +213,11 @@ void ingest_handle_ready(struct http_request *req, void *arg)
     struct ingest *ing = arg;
     /* never asks the broker here: probes come often, and an unreachable broker would hold
      * a worker thread for the metadata timeout; the main thread probes once a second */
-    if (atomic_load(&ing->ready)) {
+    if (ing->policies && !policy_feed_ready(ing->policies)) {
+        /* devices would be told the default period: a restart must not undo policies */
+        ingest_error_reply(req, INGEST_ERR_NOT_READY,
+                           "the policies topics are not read up to their end yet");
+    } else if (atomic_load(&ing->ready)) {
         static const char body[] = "{\"status\":\"ready\"}";
         http_reply(req, 200, "application/json", body, sizeof(body) - 1);
     } else {
@@ -229,6 +239,36 @@ static void ingest_metrics_by_row(struct buf *b, const char *name, const char *l
         metrics_sample(b, name, "counter", help, labels, (double)atomic_load(&counts[e]));
         help = NULL; /* HELP and TYPE once, with the first sample */
     }
+}
+
+/* The policies' families: the feed, and the answers that told a period. */
+static void ingest_policy_metrics(struct ingest *ing, struct buf *b)
+{
+    static const char *const transports[] = {"http", "mqtt"};
+    static const char *const periods[] = {"default", "policy"};
+    struct policy_feed_stats fs;
+    policy_feed_stats(ing->policies, &fs);
+    metrics_sample(b, "tp_ingest_policies", "gauge", "policies known (active or not)", NULL,
+                   (double)fs.policies);
+    metrics_sample(b, "tp_ingest_policies_ready", "gauge",
+                   "1 once the policies topics were read up to their end at start", NULL,
+                   policy_feed_ready(ing->policies) ? 1 : 0);
+    metrics_sample(b, "tp_ingest_policy_records_total", "counter",
+                   "records read from the policies topics", NULL, (double)fs.records);
+    metrics_sample(b, "tp_ingest_policy_records_refused_total", "counter",
+                   "policies records not applied (unreadable, over policy.max_active, too large)",
+                   NULL, (double)fs.refused);
+    const char *help = "answers that told devices their reporting period (HTTP 202 bodies, MQTT "
+                       "config messages), by whether a policy's period was in them";
+    char labels[64];
+    for (int t = 0; t < 2; t++)
+        for (int p = 0; p < 2; p++) {
+            snprintf(labels, sizeof(labels), "transport=\"%s\",period=\"%s\"", transports[t],
+                     periods[p]);
+            metrics_sample(b, "tp_ingest_period_answers_total", "counter", help, labels,
+                           (double)atomic_load(&ing->period_answers[t][p]));
+            help = NULL;
+        }
 }
 
 void ingest_handle_metrics(struct http_request *req, void *arg)
@@ -277,11 +317,21 @@ void ingest_handle_metrics(struct http_request *req, void *arg)
     metrics_histogram_write(&b, "tp_ingest_ack_latency_seconds",
                             "from the first append to the last acknowledgement of a request",
                             &ing->ack_latency);
+    if (ing->policies)
+        ingest_policy_metrics(ing, &b);
     if (ing->extra_metrics)
         ing->extra_metrics(ing->extra_metrics_arg, &b);
     metrics_runtime_write(&b);
     http_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
     buf_release(&b);
+}
+
+void ingest_attach_policies(struct ingest *ing, struct policy_feed *feed, const char *site,
+                            int64_t default_report_every_ms)
+{
+    ing->policies = feed;
+    ing->site = site && *site ? site : NULL;
+    ing->default_report_every_ms = default_report_every_ms;
 }
 
 void ingest_attach_metrics(struct ingest *ing, void (*fn)(void *arg, struct buf *b), void *arg)

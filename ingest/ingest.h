@@ -9,6 +9,10 @@
  *        "token":"t1.<partition>:<offset>,..."}
  * when all were acknowledged by Kafka (acks=all); `token` names the highest
  * offset written per partition, for read-your-writes in the query service.
+ * With policies (ingest_attach_policies) the body also tells the devices
+ * their reporting period: "report_every_ms":N (one device: its period;
+ * several: the default, and "report_every_ms_by_device":{"id":N,..} for
+ * those whose period differs; period.h).
  * 503 when any was not (the client retries; projections deduplicate by
  * sequence), and 503 "overloaded" up front, journaling nothing, when more
  * than max_outstanding events are already in flight (backpressure). Invalid
@@ -67,6 +71,13 @@ void ingest_handle_ready(struct http_request *req, void *arg);
 void ingest_handle_metrics(struct http_request *req, void *arg);
 /* Lets /metrics report the server's responses and connections (borrowed). */
 void ingest_attach_server(struct ingest *ing, struct http_server *srv);
+/* Level-of-detail policies (docs/decisions/regions.md, section 3), before serving: the 202
+ * body tells each device its reporting period over feed's snapshots (borrowed, outliving the
+ * ingest), at site (site.region; NULL or "": none), default_report_every_ms without a policy;
+ * /readyz answers 503 until the feed is ready. Without this call nothing changes. */
+struct policy_feed;
+void ingest_attach_policies(struct ingest *ing, struct policy_feed *feed, const char *site,
+                            int64_t default_report_every_ms);
 /* /metrics also writes fn(arg, buffer)'s families (the MQTT transport's); before serving. */
 void ingest_attach_metrics(struct ingest *ing, void (*fn)(void *arg, struct buf *b), void *arg);
 /* From now on new requests get 503 shutting_down (Connection: close). */

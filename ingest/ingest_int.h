@@ -16,6 +16,7 @@
 #include "common/metrics.h"
 #include "errors.h"
 #include "ingest.h"
+#include "policyfeed/feed.h"
 
 struct ingest {
     struct journal_producer *producer;
@@ -41,6 +42,12 @@ struct ingest {
     /* another transport's families on /metrics (mqtt_server_metrics), set before serving */
     void (*extra_metrics)(void *arg, struct buf *b);
     void *extra_metrics_arg;
+    /* level-of-detail policies (ingest_attach_policies, before serving): NULL when off */
+    struct policy_feed *policies; /* borrowed */
+    const char *site;             /* site.region; NULL: none */
+    int64_t default_report_every_ms;
+    /* answers that told a period, [transport: 0 HTTP, 1 MQTT][0 default, 1 a policy's] */
+    _Atomic uint64_t period_answers[2][2];
 };
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/service.h"
 #include "ingest.h"
 #include "mqtt_server.h"
+#include "policyfeed/feed.h"
 #include "schema/telemetry.h"
 
 extern char **environ;
@@ -28,6 +29,10 @@ struct ingest_config {
     enum log_format log_format;
     struct config_extra kafka;
     struct mqtt_server_config mqtt;
+    char *policy_topics; /* comma-separated; "": no policies */
+    size_t policy_max_active;
+    int64_t default_report_every_ms;
+    char *site_region;
 };
 
 static const char *const ingest_auth_modes[] = {"required", "off", NULL};
@@ -93,6 +98,19 @@ static const struct config_entry ingest_rows[] = {
                  "keep-alive 0 or above it becomes it (MQTT 5: Server Keep Alive); silent for "
                  "1.5 x the keep-alive: closed",
                  .scale = 1000),
+    CONFIG_ROW_STR("policy.topics", I, policy_topics, "",
+                   "compacted level-of-detail policies topics to follow, comma-separated (a "
+                   "region: global.policies,policies; the global site: policies); \"\": no "
+                   "policies, no period in answers"),
+    CONFIG_ROW_INT("policy.max_active", I, policy_max_active, "1000", 1, 100000,
+                   "policies held at most (as tp-policy's bound); more records are refused"),
+    CONFIG_ROW_MS("policy.default_report_every_ms", I, default_report_every_ms, "3000", 1000,
+                  86400000,
+                  "reporting period told to devices no active policy gives one (with "
+                  "policy.topics)"),
+    CONFIG_ROW_STR("site.region", I, site_region, NULL,
+                   "this site's region name, matched against a policy's selector.sites (unset: "
+                   "policies with sites never match here)"),
     SERVICE_HEALTH_ENTRY(I, limits.health_stall_ms),
     SERVICE_LOG_ENTRY(I, log_level),
     SERVICE_LOG_FORMAT_ENTRY(I, log_format),
@@ -118,6 +136,11 @@ static enum tp_err ingest_check(void *arg, char *errstr, size_t errstr_size)
                           "ingest.max_outstanding (%zu) must be at least ingest.max_readings "
                           "(%zu), or the largest requests could never be accepted",
                           c->limits.max_outstanding, c->limits.max_readings);
+    if (c->site_region && *c->site_region &&
+        !policy_name_valid(c->site_region, strlen(c->site_region)))
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "site.region \"%s\" is not a region name ([A-Za-z0-9._-]{1,64})",
+                          c->site_region);
     if (c->mqtt.listen && *c->mqtt.listen && c->mqtt.max_packet > c->max_body + 512)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size,
                           "mqtt.max_packet (%zu) must be at most ingest.max_body (%zu) + 512",
@@ -270,6 +293,26 @@ out:
     return rc;
 }
 
+/* policy.topics split at commas into names[] (copies in storage, which is as long as the
+ * list): how many, or -1 for an empty name or more than POLICY_FEED_TOPICS_MAX. */
+static int ingest_policy_topics(const char *list, char *storage,
+                                const char *names[POLICY_FEED_TOPICS_MAX])
+{
+    int n = 0;
+    strcpy(storage, list);
+    for (char *p = storage;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*p || n == POLICY_FEED_TOPICS_MAX)
+            return -1;
+        names[n++] = p;
+        if (!comma)
+            return n;
+        p = comma + 1;
+    }
+}
+
 /* tp-ingest's transports for the service loop's callbacks. */
 struct ingest_main {
     struct ingest *ing;
@@ -311,6 +354,9 @@ int main(int argc, char **argv)
     struct ingest_config cfg = {.kafka = {.prefix = "kafka."}};
     struct ingest *ing = NULL;
     struct mqtt_server *mqtt = NULL;
+    struct policy_feed *feed = NULL;
+    char *topic_names = NULL;
+    const char *topics[POLICY_FEED_TOPICS_MAX]; /* borrowed by the feed */
     struct schemas *schemas = NULL;
     char errstr[1024], listening[1024];
     int rc = 1;
@@ -350,8 +396,37 @@ int main(int argc, char **argv)
     }
     if (cfg.mqtt.listen && *cfg.mqtt.listen) {
         cfg.mqtt.health_stall_ms = cfg.limits.health_stall_ms;
-        if (mqtt_server_new(ing, &cfg.mqtt, &mqtt, errstr, sizeof(errstr)) != TP_OK ||
-            mqtt_server_start(mqtt, errstr, sizeof(errstr)) != TP_OK) {
+        if (mqtt_server_new(ing, &cfg.mqtt, &mqtt, errstr, sizeof(errstr)) != TP_OK) {
+            log_error("%s", errstr);
+            goto out;
+        }
+    }
+    if (cfg.policy_topics && *cfg.policy_topics) {
+        /* before the MQTT loop and the HTTP threads start: both read what is attached */
+        topic_names = tp_malloc(strlen(cfg.policy_topics) + 1);
+        int n = ingest_policy_topics(cfg.policy_topics, topic_names, topics);
+        if (n < 0) {
+            log_error("policy.topics \"%s\": 1 to %d topic names, comma-separated, none empty",
+                      cfg.policy_topics, POLICY_FEED_TOPICS_MAX);
+            goto out;
+        }
+        struct policy_feed_config fc = {.kafka = &jc,
+                                        .topics = topics,
+                                        .n_topics = (size_t)n,
+                                        .max_active = cfg.policy_max_active,
+                                        .on_change = mqtt ? mqtt_server_policies_changed : NULL,
+                                        .arg = mqtt};
+        if (policy_feed_start(&fc, &feed, errstr, sizeof(errstr)) != TP_OK) {
+            log_error("%s", errstr);
+            goto out;
+        }
+        ingest_attach_policies(ing, feed, cfg.site_region, cfg.default_report_every_ms);
+        log_info("policies from \"%s\" (site region \"%s\", default period %lld ms)",
+                 cfg.policy_topics, cfg.site_region ? cfg.site_region : "",
+                 (long long)cfg.default_report_every_ms);
+    }
+    if (mqtt) {
+        if (mqtt_server_start(mqtt, errstr, sizeof(errstr)) != TP_OK) {
             log_error("%s", errstr);
             goto out;
         }
@@ -387,6 +462,8 @@ int main(int argc, char **argv)
 out:
     if (mqtt)
         mqtt_server_drain(mqtt, 0); /* no-op after a drain; stops the loop after a failure */
+    policy_feed_free(feed);         /* no on_change after this; no reader is left */
+    free(topic_names);
     ingest_free(ing);
     mqtt_server_free(mqtt); /* after the delivery thread: no done callback is left */
     schemas_free(schemas);

@@ -25,6 +25,7 @@
 #include "common/service.h"
 #include "ingest_int.h"
 #include "mqtt/codec.h"
+#include "period.h"
 
 #define MQTT_BUSY_EXTRA 64    /* sockets over max_connections kept to answer CONNACK busy */
 #define MQTT_READ_MAX   65536 /* the loop's scratch buffer */
@@ -32,6 +33,7 @@
 #define MQTT_OWN_FDS    256 /* descriptors tp-ingest holds besides MQTT connections */
 #define MQTT_DEVICE_MAX 128
 #define MQTT_TOPIC_PFX  "twinpipe/v1/"
+#define MQTT_SWEEP_MAX  4096 /* connection slots and config subscriptions per sweep pass */
 
 enum {
     PUB_ACKED,
@@ -43,6 +45,19 @@ enum {
 };
 static const char *const pub_outcome[PUB__COUNT] = {"acked", "dead_lettered", "not_authorized",
                                                     "topic_invalid", "journal_failed"};
+
+/* A granted twinpipe/v1/<device>/config subscription: what the device was last told. */
+struct mqtt_config_sub {
+    char device[MQTT_DEVICE_MAX + 1];
+    uint8_t qos;
+    bool retain_as_published; /* MQTT 5 option: changes carry Retain 1 too */
+    bool quiet;               /* Retain Handling 2 (or 1 on a repeat): nothing at subscribe */
+    bool sent;                /* sent_ms was sent (or, quiet, taken as known) */
+    bool dirty;          /* a newer period waits for pending_id's PUBACK (or the client's window) */
+    uint16_t pending_id; /* QoS 1 config PUBLISH not yet PUBACKed; 0: none */
+    int64_t sent_ms;
+    struct period_attrs attrs; /* of the device's last reading on this connection with any */
+};
 
 /* One QoS 1 PUBLISH waiting for its PUBACK, in the ring. */
 struct mqtt_slot {
@@ -80,6 +95,19 @@ struct mqtt_conn {
     uint8_t *parked_bytes;       /* topic then payload; NULL: none */
     struct mqtt_conn *next_reap; /* closed: freed by server_reap once no ticket is out */
     bool reaping;
+    /* with policies: the config subscriptions (at most max_subscriptions), our QoS 1 config
+     * PUBLISHes in flight and the client's Receive Maximum for them */
+    struct mqtt_config_sub *cfg_subs;
+    uint32_t n_cfg_subs, cfg_inflight;
+    uint16_t client_receive_max, next_packet_id;
+};
+
+/* A PUBLISH of a device with a config subscription on its connection: the attributes its
+ * readings carried, from accept's outcome (period.h). */
+struct mqtt_ticket_period {
+    char device[MQTT_DEVICE_MAX + 1];
+    struct period_attrs attrs;
+    bool one_device;
 };
 
 /* What a done callback hands back to the loop. */
@@ -93,6 +121,7 @@ struct mqtt_ticket {
     size_t accepted, rejected, dead_lettered;
     enum ingest_error reason;
     char reason_message[128];
+    struct mqtt_ticket_period *period; /* NULL: none wanted */
 };
 
 struct mqtt_server {
@@ -113,6 +142,11 @@ struct mqtt_server {
     pthread_mutex_t mu;
     struct mqtt_ticket *done; /* under mu */
     uint8_t scratch[MQTT_READ_MAX];
+    /* policies (ing->policies): config messages re-evaluated by bounded sweeps */
+    atomic_bool policies_changed; /* set by the feed's on_change */
+    bool policies_ready, sweeping, sweep_again;
+    uint32_t sweep_at;      /* next connection slot of the sweep */
+    int64_t policy_next_ms; /* wall clock of the next from/until of any policy */
     /* metrics */
     _Atomic uint64_t connects[MQTT_R__COUNT];
     _Atomic uint64_t disconnects[MQTT_R__COUNT + 2]; /* + client, eof */
@@ -186,8 +220,10 @@ static bool conn_flush(struct mqtt_server *s, struct mqtt_conn *c)
         return false;
     }
     atomic_fetch_add(&s->bytes_written, off);
-    memmove(c->out, c->out + off, c->out_len - off);
-    c->out_len -= off;
+    if (off) { /* c->out is NULL while nothing was ever queued: no memmove(NULL, ...) */
+        memmove(c->out, c->out + off, c->out_len - off);
+        c->out_len -= off;
+    }
     if (!c->out_len && c->out_cap > 4096) {
         free(c->out);
         c->out = NULL;
@@ -199,6 +235,7 @@ static bool conn_flush(struct mqtt_server *s, struct mqtt_conn *c)
 static void conn_free(struct mqtt_server *s, struct mqtt_conn *c)
 {
     s->conns[c->index] = NULL;
+    free(c->cfg_subs);
     free(c->ring);
     free(c->out);
     free(c->body);
@@ -309,6 +346,233 @@ static void conn_acks(struct mqtt_server *s, struct mqtt_conn *c)
     }
 }
 
+/* ---- the config topic: the devices' reporting period (period.h) ---- */
+
+static struct mqtt_config_sub *config_find(struct mqtt_conn *c, const char *device)
+{
+    for (uint32_t i = 0; i < c->n_cfg_subs; i++)
+        if (!strcmp(c->cfg_subs[i].device, device))
+            return &c->cfg_subs[i];
+    return NULL;
+}
+
+/* {"report_every_ms":N} on the subscription's topic, at its QoS: Retain 1 for the first
+ * message of the subscription (the retained message a SUBSCRIBE gets), afterwards only with
+ * Retain As Published (a change reaches an existing subscription as a live message). */
+static void config_send(struct mqtt_server *s, struct mqtt_conn *c, struct mqtt_config_sub *sub,
+                        int64_t period)
+{
+    char topic[sizeof(MQTT_TOPIC_PFX) + MQTT_DEVICE_MAX + 8];
+    int tl = snprintf(topic, sizeof(topic), MQTT_TOPIC_PFX "%s/config", sub->device);
+    struct buf payload;
+    buf_init(&payload, 64);
+    period_config_json(period, &payload);
+    struct mqtt_packet p = {.type = MQTT_PUBLISH,
+                            .u.publish = {.retain = !sub->sent || sub->retain_as_published,
+                                          .qos = sub->qos,
+                                          .topic = {(const uint8_t *)topic, (uint16_t)tl},
+                                          .payload = (const uint8_t *)payload.data,
+                                          .payload_len = payload.len}};
+    if (sub->qos) {
+        /* an id no config PUBLISH of this connection holds (at most n_cfg_subs do) */
+        for (;;) {
+            if (++c->next_packet_id == 0)
+                c->next_packet_id = 1;
+            uint32_t i = 0;
+            while (i < c->n_cfg_subs && c->cfg_subs[i].pending_id != c->next_packet_id)
+                i++;
+            if (i == c->n_cfg_subs)
+                break;
+        }
+        p.u.publish.packet_id = c->next_packet_id;
+        sub->pending_id = c->next_packet_id;
+        c->cfg_inflight++;
+    }
+    conn_send(s, c, &p);
+    buf_release(&payload);
+    sub->sent = true;
+    sub->sent_ms = period;
+    sub->dirty = false;
+    atomic_fetch_add(&s->ing->period_answers[1][period != s->ing->default_report_every_ms], 1);
+}
+
+/* Tells the subscription its device's period at now if it was never told or it changed:
+ * once the previous QoS 1 message is PUBACKed and within the client's Receive Maximum. */
+static void config_update(struct mqtt_server *s, struct mqtt_conn *c, struct mqtt_config_sub *sub,
+                          const struct policy_set *set, int64_t now)
+{
+    if (c->fd < 0 || c->closing || !s->policies_ready)
+        return;
+    int64_t period = period_of(set, s->ing->site, sub->device, &sub->attrs, now,
+                               s->ing->default_report_every_ms);
+    if (sub->sent && period == sub->sent_ms) {
+        sub->dirty = false; /* told already (its PUBACK may still be due) */
+        return;
+    }
+    if (!sub->sent && sub->quiet) {
+        sub->sent = true; /* no retained message wanted: only later changes are sent */
+        sub->sent_ms = period;
+        return;
+    }
+    if (sub->qos && (sub->pending_id || c->cfg_inflight >= c->client_receive_max)) {
+        sub->dirty = true;
+        return;
+    }
+    config_send(s, c, sub, period);
+}
+
+/* One subscription (or every one of c, sub NULL) against the current snapshot. */
+static void config_update_conn(struct mqtt_server *s, struct mqtt_conn *c,
+                               struct mqtt_config_sub *sub)
+{
+    struct policy_snapshot *snap = policy_feed_snapshot(s->ing->policies);
+    int64_t now = tp_now_ms();
+    for (uint32_t i = 0; i < c->n_cfg_subs; i++)
+        if (!sub || sub == &c->cfg_subs[i])
+            config_update(s, c, &c->cfg_subs[i], policy_snapshot_set(snap), now);
+    policy_snapshot_release(snap);
+}
+
+/* A granted SUBSCRIBE of the device's config topic: the retained message follows the SUBACK
+ * (config_update_conn after it), again on a repeated SUBSCRIBE. */
+static struct mqtt_config_sub *config_subscribe(struct mqtt_server *s, struct mqtt_conn *c,
+                                                const char *device, uint8_t qos, uint8_t options)
+{
+    struct mqtt_config_sub *sub = config_find(c, device);
+    /* MQTT 5 Retain Handling: 0 send at subscribe, 1 only for a new subscription, 2 never */
+    uint8_t handling = c->version == 5 ? (uint8_t)((options >> 4) & 3) : 0;
+    bool repeat = sub != NULL;
+    if (!sub) {
+        if (!c->cfg_subs)
+            c->cfg_subs = tp_calloc((size_t)s->cfg.max_subscriptions, sizeof(*c->cfg_subs));
+        if (c->n_cfg_subs >= (uint32_t)s->cfg.max_subscriptions)
+            return NULL; /* not reached: the quota was checked before granting */
+        sub = &c->cfg_subs[c->n_cfg_subs++];
+        memset(sub, 0, sizeof(*sub));
+        snprintf(sub->device, sizeof(sub->device), "%s", device);
+    }
+    if (sub->pending_id && !qos) {
+        sub->pending_id = 0; /* no PUBACK is expected any more for it */
+        c->cfg_inflight--;
+    }
+    sub->qos = qos;
+    sub->retain_as_published = c->version == 5 && (options & 0x08);
+    sub->quiet = handling == 2 || (handling == 1 && repeat);
+    sub->sent = false;
+    sub->dirty = false;
+    return sub;
+}
+
+static void config_unsubscribe(struct mqtt_conn *c, const char *device)
+{
+    struct mqtt_config_sub *sub = config_find(c, device);
+    if (!sub)
+        return;
+    if (sub->pending_id)
+        c->cfg_inflight--;
+    *sub = c->cfg_subs[--c->n_cfg_subs];
+}
+
+/* The client's PUBACK of a config PUBLISH: the window reopens, waiting periods go out. */
+static void config_puback(struct mqtt_server *s, struct mqtt_conn *c, uint16_t packet_id)
+{
+    bool waiting = false;
+    for (uint32_t i = 0; i < c->n_cfg_subs; i++) {
+        struct mqtt_config_sub *sub = &c->cfg_subs[i];
+        if (packet_id && sub->pending_id == packet_id) {
+            sub->pending_id = 0;
+            c->cfg_inflight--;
+        }
+        waiting |= sub->dirty;
+    }
+    if (waiting && s->ing->policies)
+        config_update_conn(s, c, NULL);
+}
+
+/* The attributes of a device's reading published on c: its subscription re-evaluated when
+ * they changed. */
+static void config_attrs(struct mqtt_server *s, struct mqtt_conn *c,
+                         const struct mqtt_ticket_period *tp)
+{
+    struct mqtt_config_sub *sub = config_find(c, tp->device);
+    if (!sub || !tp->one_device || period_attrs_empty(&tp->attrs) ||
+        period_attrs_equal(&sub->attrs, &tp->attrs))
+        return;
+    sub->attrs = tp->attrs;
+    config_update_conn(s, c, sub);
+}
+
+/* Every config subscription re-evaluated from the first connection slot on, in passes of at
+ * most MQTT_SWEEP_MAX slots and subscriptions (the loop does not wait while one is due). */
+static void config_sweep_start(struct mqtt_server *s)
+{
+    struct policy_snapshot *snap = policy_feed_snapshot(s->ing->policies);
+    s->policy_next_ms = policy_set_next_change(policy_snapshot_set(snap), tp_now_ms());
+    policy_snapshot_release(snap);
+    s->sweeping = true;
+    s->sweep_at = 0;
+}
+
+static void config_sweep(struct mqtt_server *s)
+{
+    struct policy_snapshot *snap = policy_feed_snapshot(s->ing->policies);
+    const struct policy_set *set = policy_snapshot_set(snap);
+    int64_t now = tp_now_ms();
+    uint32_t work = 0;
+    while (s->sweep_at < s->n_slots && work < MQTT_SWEEP_MAX) {
+        struct mqtt_conn *c = s->conns[s->sweep_at++];
+        work++;
+        if (!c || c->fd < 0 || !c->n_cfg_subs)
+            continue;
+        for (uint32_t i = 0; i < c->n_cfg_subs; i++)
+            config_update(s, c, &c->cfg_subs[i], set, now);
+        work += c->n_cfg_subs;
+        if (c->fd >= 0 && c->out_len && !conn_flush(s, c))
+            conn_close(s, c, DISC_EOF);
+        else if (c->fd >= 0)
+            conn_events(s, c);
+    }
+    policy_snapshot_release(snap);
+    if (s->sweep_at < s->n_slots)
+        return;
+    s->sweeping = false;
+    if (s->sweep_again) { /* the slots before the cursor saw an older state */
+        s->sweep_again = false;
+        config_sweep_start(s);
+    }
+}
+
+/* Once a loop turn: a new snapshot, the feed caught up, or a policy's from/until passed
+ * start a sweep; a sweep under way goes on. */
+static void config_turn(struct mqtt_server *s)
+{
+    if (!s->ing->policies)
+        return;
+    bool changed = atomic_exchange(&s->policies_changed, false);
+    if (!s->policies_ready) {
+        if (!policy_feed_ready(s->ing->policies))
+            return;
+        s->policies_ready = true;
+        changed = true;
+    }
+    /* a sweep under way finishes first (later slots must not wait for ever), then one more */
+    if ((changed || tp_now_ms() >= s->policy_next_ms) && s->sweeping)
+        s->sweep_again = true;
+    else if (changed || tp_now_ms() >= s->policy_next_ms)
+        config_sweep_start(s);
+    if (s->sweeping)
+        config_sweep(s);
+}
+
+void mqtt_server_policies_changed(void *arg)
+{
+    struct mqtt_server *s = arg;
+    atomic_store(&s->policies_changed, true);
+    uint64_t one = 1;
+    ssize_t w = write(s->efd, &one, sizeof(one));
+    (void)w;
+}
+
 /* ---- accept's done (delivery thread) ---- */
 
 static void on_done(void *arg, const struct accept_outcome *o)
@@ -322,6 +586,10 @@ static void on_done(void *arg, const struct accept_outcome *o)
     t->dead_lettered = o->dead_lettered;
     t->reason = o->reason;
     snprintf(t->reason_message, sizeof(t->reason_message), "%.127s", o->reason_message);
+    if (t->period) {
+        t->period->attrs = o->period.attrs;
+        t->period->one_device = o->period.devices == 1;
+    }
     s = (struct mqtt_server *)t->next; /* carried here until now */
     pthread_mutex_lock(&s->mu);
     t->next = s->done;
@@ -361,6 +629,9 @@ static void ticket_apply(struct mqtt_server *s, struct mqtt_ticket *t)
     } else {
         atomic_fetch_add(&s->publishes[q][outcome], 1);
     }
+    if (t->period && !failed && c->fd >= 0)
+        config_attrs(s, c, t->period);
+    free(t->period);
     free(t);
     c->tickets--; /* last: server_reap frees c once it is closed and this was its last */
 }
@@ -457,6 +728,10 @@ static void handle_connect(struct mqtt_server *s, struct mqtt_conn *c, struct mq
     bool server_ka = !ka || ka > s->cfg.keepalive_max_ms;
     c->keepalive_ms = server_ka ? s->cfg.keepalive_max_ms : ka;
     c->ring = tp_calloc((size_t)s->cfg.receive_maximum, sizeof(*c->ring));
+    /* our QoS 1 config PUBLISHes in flight at most (MQTT 5 Receive Maximum; 3.1.1: none) */
+    c->client_receive_max = 65535;
+    if (c->version == 5 && (cn->props.present & MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM)))
+        c->client_receive_max = cn->props.receive_maximum;
     c->connected = true;
     s->n_sessions++;
     atomic_fetch_add(&s->connections, 1);
@@ -562,6 +837,10 @@ static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
         t->slot = (int)((c->head + c->count) % cap);
         c->ring[t->slot] = (struct mqtt_slot){.packet_id = pb->packet_id, .t0_ms = tp_mono_ms()};
     }
+    if (s->ing->policies && config_find(c, dev)) {
+        t->period = tp_calloc(1, sizeof(*t->period));
+        snprintf(t->period->device, sizeof(t->period->device), "%s", dev);
+    }
     t->next = (struct mqtt_ticket *)(void *)s; /* on_done reads the server from here */
     char topic[320];
     snprintf(topic, sizeof(topic), "%.*s", (int)pb->topic.len, (const char *)pb->topic.p);
@@ -572,6 +851,7 @@ static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
                                 .invalid = ACCEPT_INVALID_DEAD_LETTER,
                                 .client_id = c->client_id,
                                 .mqtt_topic = topic,
+                                .no_period = !t->period,
                                 .done = on_done,
                                 .arg = t};
     struct accept_outcome now;
@@ -589,6 +869,7 @@ static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
         c->count--;
         atomic_fetch_sub(&s->inflight, 1);
     }
+    free(t->period);
     free(t);
     enum mqtt_reason r = MQTT_R_PAYLOAD_FORMAT_INVALID;
     int outcome = PUB_DEAD_LETTERED;
@@ -621,6 +902,7 @@ static void handle_subscribe(struct mqtt_server *s, struct mqtt_conn *c, struct 
     bool unsub = pkt->type == MQTT_UNSUBSCRIBE;
     uint8_t codes[256];
     uint16_t n = 0;
+    bool announce = false;
     size_t off = 0;
     struct mqtt_bin f;
     uint8_t opt = 0;
@@ -638,11 +920,15 @@ static void handle_subscribe(struct mqtt_server *s, struct mqtt_conn *c, struct 
         if (unsub) {
             if (r == MQTT_R_SUCCESS && c->subscriptions > 0)
                 c->subscriptions--;
+            if (r == MQTT_R_SUCCESS && s->ing->policies)
+                config_unsubscribe(c, dev);
             code = 0; /* success (3.1.1 carries none) */
         } else if (r == MQTT_R_SUCCESS) {
             c->subscriptions++;
             code = (opt & 3) ? 1 : 0; /* granted QoS, at most 1 */
             atomic_fetch_add(&s->subscribes_granted, 1);
+            if (s->ing->policies && config_subscribe(s, c, dev, code, opt))
+                announce = true;
         } else {
             mqtt_reason_answer(r, c->version, &code);
             atomic_fetch_add(&s->subscribes_refused, 1);
@@ -653,6 +939,8 @@ static void handle_subscribe(struct mqtt_server *s, struct mqtt_conn *c, struct 
     struct mqtt_packet p = {.type = unsub ? MQTT_UNSUBACK : MQTT_SUBACK,
                             .u.suback = {.packet_id = sb->packet_id, .n = n, .codes = codes}};
     conn_send(s, c, &p);
+    if (announce) /* the retained config messages follow the SUBACK */
+        config_update_conn(s, c, NULL);
 }
 
 static void handle_packet(struct mqtt_server *s, struct mqtt_conn *c, struct mqtt_packet *pkt)
@@ -681,7 +969,10 @@ static void handle_packet(struct mqtt_server *s, struct mqtt_conn *c, struct mqt
     case MQTT_DISCONNECT:
         conn_close(s, c, DISC_CLIENT);
         break;
-    default: /* PUBACK of config messages (none are sent yet) */
+    case MQTT_PUBACK: /* of a config message */
+        config_puback(s, c, pkt->u.ack.packet_id);
+        break;
+    default:
         break;
     }
 }
@@ -911,7 +1202,7 @@ static void *server_loop(void *arg)
     int64_t next_tick = tp_mono_ms() + MQTT_TICK_MS;
     while (!atomic_load(&s->stop)) {
         service_beat(s->beat);
-        int n = epoll_wait(s->ep, evs, 256, MQTT_TICK_MS);
+        int n = epoll_wait(s->ep, evs, 256, s->sweeping ? 0 : MQTT_TICK_MS);
         for (int i = 0; i < n; i++) {
             uint32_t id = evs[i].data.u32;
             if (id == UINT32_MAX - 1) {
@@ -952,6 +1243,8 @@ static void *server_loop(void *arg)
             server_tick(s);
             next_tick = tp_mono_ms() + MQTT_TICK_MS;
         }
+        if (!atomic_load(&s->draining))
+            config_turn(s);
         server_reap(s);
         if (atomic_load(&s->draining) && !s->n_open)
             break;
@@ -1156,6 +1449,7 @@ void mqtt_server_free(struct mqtt_server *s)
     struct mqtt_ticket *t = s->done;
     while (t) {
         struct mqtt_ticket *n = t->next;
+        free(t->period);
         free(t);
         t = n;
     }

@@ -22,9 +22,18 @@
  * full ring stops reading that connection. Refusals: reasons.h's rows
  * (CONNACK 0x86 / return code 4 for bad credentials, PUBACK 0x87 or a closed 3.1.1 connection for a
  * topic the token does not cover, logged with the client id, ...). SUBSCRIBE is granted only for
- * twinpipe/v1/<device>/config of a covered device; nothing is published to it yet. Sessions are not
- * kept: CONNACK says Session Present 0 (allowed by the doc: the device resends what was not
+ * twinpipe/v1/<device>/config of a covered device (see below for what is published). Sessions are
+ * not kept: CONNACK says Session Present 0 (allowed by the doc: the device resends what was not
  * PUBACKed). The same client id again closes the older connection (0x8E).
+ *
+ * With policies (ingest_attach_policies before mqtt_server_start), a granted config
+ * subscription gets, after its SUBACK, a retained PUBLISH at its granted QoS with the
+ * device's reporting period, {"report_every_ms":N} (period.h), and again whenever that
+ * period changes: a new snapshot (mqtt_server_policies_changed, the feed's on_change), a
+ * policy's from or until passing (policy_set_next_change, checked every loop tick), or the
+ * attributes of the device's readings on that connection. Sweeps over the subscriptions run
+ * on the loop thread in bounded passes. Nothing is sent before the feed is ready. A QoS 1
+ * config PUBLISH is not resent: a newer period waits for its PUBACK and replaces it.
  *
  * Object: struct mqtt_server (heap). Threads: new/start/begin_drain/drain/free
  * from the main thread; mqtt_server_metrics from any (counters are atomics).
@@ -71,6 +80,8 @@ void mqtt_server_begin_drain(struct mqtt_server *s);
 /* Sends the PUBACKs whose reports arrive within timeout_ms, then DISCONNECT 0x8B (MQTT 5) or
  * closes each connection, and stops the loop thread. */
 void mqtt_server_drain(struct mqtt_server *s, int timeout_ms);
+/* The feed's on_change (any thread): the config subscriptions are re-evaluated. */
+void mqtt_server_policies_changed(void *arg);
 /* The tp_ingest_mqtt_* families (Prometheus text). */
 void mqtt_server_metrics(void *arg, struct buf *b);
 void mqtt_server_free(struct mqtt_server *s);

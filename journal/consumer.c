@@ -11,7 +11,8 @@ struct journal_consumer {
     rd_kafka_t *rk;
     const struct journal_config *cfg;
     struct journal_rebalance rb;
-    enum tp_err fatal; /* set by a failed rebalance callback */
+    struct journal_rebalance_topics rbt; /* instead of rb when its on_assign is set */
+    enum tp_err fatal;                   /* set by a failed rebalance callback */
     int64_t unknown_topic_logged_ms;
     char fatal_msg[256];
 };
@@ -21,14 +22,18 @@ static void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     struct journal_consumer *c = opaque;
     size_t n = (size_t)parts->cnt;
-    int32_t *ids = tp_calloc(n, sizeof(*ids));
-    int64_t *offsets = tp_calloc(n, sizeof(*offsets));
+    int32_t *ids = tp_calloc(n ? n : 1, sizeof(*ids));
+    int64_t *offsets = tp_calloc(n ? n : 1, sizeof(*offsets));
+    const char **topics = tp_calloc(n ? n : 1, sizeof(*topics));
     for (size_t i = 0; i < n; i++) {
         ids[i] = parts->elems[i].partition;
         offsets[i] = JOURNAL_OFFSET_BEGINNING;
+        topics[i] = parts->elems[i].topic;
     }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        enum tp_err e = c->rb.on_assign(c->rb.arg, ids, offsets, n);
+        enum tp_err e = c->rbt.on_assign ? c->rbt.on_assign(c->rbt.arg, (const char *const *)topics,
+                                                            ids, offsets, n)
+                                         : c->rb.on_assign(c->rb.arg, ids, offsets, n);
         if (e != TP_OK) {
             c->fatal = e;
             snprintf(c->fatal_msg, sizeof(c->fatal_msg),
@@ -52,17 +57,42 @@ static void consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (lost)
             log_warn("lost %zu partitions of \"%s\" to the group (timeout): dropping local state",
                      n, c->cfg->topic);
-        c->rb.on_revoke(c->rb.arg, ids, n, lost);
+        if (c->rbt.on_revoke)
+            c->rbt.on_revoke(c->rbt.arg, (const char *const *)topics, ids, n, lost);
+        else
+            c->rb.on_revoke(c->rb.arg, ids, n, lost);
         rd_kafka_assign(rk, NULL);
         log_info("released %zu partitions of \"%s\"", n, c->cfg->topic);
     }
     free(ids);
     free(offsets);
+    free(topics);
 }
+
+static enum tp_err consumer_new(const struct journal_config *cfg, const char *group_id,
+                                const struct journal_rebalance *rb,
+                                const struct journal_rebalance_topics *rbt,
+                                struct journal_consumer **out, char *errstr, size_t errstr_size);
 
 enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
                                  const struct journal_rebalance *rb, struct journal_consumer **out,
                                  char *errstr, size_t errstr_size)
+{
+    return consumer_new(cfg, group_id, rb, NULL, out, errstr, errstr_size);
+}
+
+enum tp_err journal_consumer_new_topics(const struct journal_config *cfg, const char *group_id,
+                                        const struct journal_rebalance_topics *rb,
+                                        struct journal_consumer **out, char *errstr,
+                                        size_t errstr_size)
+{
+    return consumer_new(cfg, group_id, NULL, rb, out, errstr, errstr_size);
+}
+
+static enum tp_err consumer_new(const struct journal_config *cfg, const char *group_id,
+                                const struct journal_rebalance *rb,
+                                const struct journal_rebalance_topics *rbt,
+                                struct journal_consumer **out, char *errstr, size_t errstr_size)
 {
     /* Offsets live in PostgreSQL with the projection, never in Kafka. */
     const struct kconf_setting forced[] = {
@@ -74,7 +104,10 @@ enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *g
     };
     struct journal_consumer *c = tp_calloc(1, sizeof(*c));
     c->cfg = cfg;
-    c->rb = *rb;
+    if (rb)
+        c->rb = *rb;
+    if (rbt)
+        c->rbt = *rbt;
     rd_kafka_conf_t *kc =
         kconf_new(cfg, forced, sizeof(forced) / sizeof(forced[0]), errstr, errstr_size);
     if (!kc) {
@@ -155,8 +188,11 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
         return e;
     }
     memset(ev, 0, sizeof(*ev));
+    ev->topic = rd_kafka_topic_name(m->rkt);
     ev->partition = m->partition;
     ev->offset = m->offset;
+    ev->value = m->payload;
+    ev->value_len = m->len;
     rd_kafka_timestamp_type_t tstype;
     ev->timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
     rd_kafka_headers_t *hdrs = NULL;
@@ -170,14 +206,16 @@ enum tp_err journal_consumer_poll(struct journal_consumer *c, int timeout_ms,
         if (rd_kafka_header_get_last(hdrs, "tp-origin", &v, &vlen) == RD_KAFKA_RESP_ERR_NO_ERROR)
             snprintf(ev->dlq_origin, sizeof(ev->dlq_origin), "%.*s", (int)vlen, (const char *)v);
     }
+    ev->msg = m; /* kept for journal_producer_dead_letter, destroyed by journal_event_release */
+    *got = true;
+    if (c->cfg->raw)
+        return TP_OK; /* the caller decodes ev->value */
     ev->decoder = c->cfg->decoder;
     ev->decode_err =
         journal_event_decode(c->cfg->decoder, m->payload, m->len, &ev->schema_id, &ev->reading,
                              &ev->decoder_ref, ev->error, sizeof(ev->error));
     if (ev->decode_err != TP_OK)
         ev->reading = NULL;
-    ev->msg = m; /* kept for journal_producer_dead_letter, destroyed by journal_event_release */
-    *got = true;
     return TP_OK;
 }
 
@@ -191,12 +229,21 @@ void journal_event_release(struct journal_event *ev)
     if (ev->msg)
         rd_kafka_message_destroy(ev->msg);
     ev->msg = NULL;
+    ev->value = NULL;
+    ev->value_len = 0;
+    ev->topic = NULL;
 }
 
 int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int64_t next_offset)
 {
+    return journal_consumer_lag_topic(c, c->cfg->topic, partition, next_offset);
+}
+
+int64_t journal_consumer_lag_topic(struct journal_consumer *c, const char *topic, int32_t partition,
+                                   int64_t next_offset)
+{
     int64_t lo, hi;
-    if (rd_kafka_get_watermark_offsets(c->rk, c->cfg->topic, partition, &lo, &hi) !=
+    if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &lo, &hi) !=
             RD_KAFKA_RESP_ERR_NO_ERROR ||
         hi < 0)
         return -1;
@@ -205,14 +252,17 @@ int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int6
     return hi > next_offset ? hi - next_offset : 0;
 }
 
-/* The topic's partitions[i] at offsets[i] (JOURNAL_OFFSET_BEGINNING allowed); caller destroys. */
+/* partitions[i] of topics[i] (NULL: the configured topic) at offsets[i]
+ * (JOURNAL_OFFSET_BEGINNING allowed); caller destroys. */
 static rd_kafka_topic_partition_list_t *consumer_list(struct journal_consumer *c,
+                                                      const char *const *topics,
                                                       const int32_t *partitions,
                                                       const int64_t *offsets, size_t n)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(list, c->cfg->topic, partitions[i])->offset =
+        rd_kafka_topic_partition_list_add(list, topics ? topics[i] : c->cfg->topic, partitions[i])
+            ->offset =
             offsets[i] == JOURNAL_OFFSET_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : offsets[i];
     return list;
 }
@@ -221,9 +271,16 @@ enum tp_err journal_consumer_seek(struct journal_consumer *c, const int32_t *par
                                   const int64_t *offsets, size_t n, char *errstr,
                                   size_t errstr_size)
 {
+    return journal_consumer_seek_topics(c, NULL, partitions, offsets, n, errstr, errstr_size);
+}
+
+enum tp_err journal_consumer_seek_topics(struct journal_consumer *c, const char *const *topics,
+                                         const int32_t *partitions, const int64_t *offsets,
+                                         size_t n, char *errstr, size_t errstr_size)
+{
     if (n == 0)
         return TP_OK;
-    rd_kafka_topic_partition_list_t *list = consumer_list(c, partitions, offsets, n);
+    rd_kafka_topic_partition_list_t *list = consumer_list(c, topics, partitions, offsets, n);
     /* Asynchronous (timeout 0): the call bumps each partition's version barrier before it
      * returns, so no later poll yields an event fetched before it, and the fetcher restarts
      * at the offset. Waiting for the fetcher's acknowledgement (a timeout > 0) timed out at
@@ -242,7 +299,39 @@ enum tp_err journal_consumer_seek(struct journal_consumer *c, const int32_t *par
         if (list->elems[i].err && list->elems[i].err != RD_KAFKA_RESP_ERR__IN_PROGRESS)
             err = tp_err_set(kconf_err(list->elems[i].err), errstr, errstr_size,
                              "could not seek partition %d of \"%s\": %s", list->elems[i].partition,
-                             c->cfg->topic, rd_kafka_err2str(list->elems[i].err));
+                             list->elems[i].topic, rd_kafka_err2str(list->elems[i].err));
+    rd_kafka_topic_partition_list_destroy(list);
+    return err;
+}
+
+enum tp_err journal_consumer_committed(struct journal_consumer *c, const int32_t *partitions,
+                                       size_t n, int timeout_ms, int64_t *committed, int64_t *low,
+                                       char *errstr, size_t errstr_size)
+{
+    if (n == 0)
+        return TP_OK;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, c->cfg->topic, partitions[i]);
+    enum tp_err err = TP_OK;
+    rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, list, timeout_ms);
+    for (int i = 0; !e && i < list->cnt; i++) {
+        e = list->elems[i].err;
+        committed[i] = list->elems[i].offset >= 0 ? list->elems[i].offset : -1;
+    }
+    if (e)
+        err = tp_err_set(kconf_err(e), errstr, errstr_size,
+                         "could not read the committed offsets of \"%s\": %s", c->cfg->topic,
+                         rd_kafka_err2str(e));
+    for (size_t i = 0; err == TP_OK && i < n; i++) {
+        int64_t hi;
+        e = rd_kafka_query_watermark_offsets(c->rk, c->cfg->topic, partitions[i], &low[i], &hi,
+                                             timeout_ms);
+        if (e)
+            err = tp_err_set(kconf_err(e), errstr, errstr_size,
+                             "could not read the first offset of partition %d of \"%s\": %s",
+                             (int)partitions[i], c->cfg->topic, rd_kafka_err2str(e));
+    }
     rd_kafka_topic_partition_list_destroy(list);
     return err;
 }
@@ -253,7 +342,7 @@ enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *p
 {
     if (n == 0)
         return TP_OK;
-    rd_kafka_topic_partition_list_t *list = consumer_list(c, partitions, offsets, n);
+    rd_kafka_topic_partition_list_t *list = consumer_list(c, NULL, partitions, offsets, n);
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, list, 0);
     rd_kafka_topic_partition_list_destroy(list);
     if (e)

@@ -78,6 +78,12 @@ struct journal_config {
      * too: a journal that silently loses old events breaks a replay "from the start" */
     int64_t retention_ms;
     const struct journal_decoder *decoder; /* consumer: NULL = the built-in Reading */
+    /* consumer: do not decode events (reading stays NULL, decode_err TP_OK): the caller
+     * decodes journal_event.value itself (records other than readings, e.g. aggregates) */
+    bool raw;
+    /* topic creation: cleanup.policy=compact (state keyed by name, e.g. the policies;
+     * retention.ms is then not set and an existing topic's is not compared) */
+    bool compact;
 };
 
 /*
@@ -118,7 +124,8 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
 
 /* Creates the topic with cfg->partitions, cfg->replication and retention.ms =
  * cfg->retention_ms (-1 when 0) if missing. An existing topic is kept as is: a
- * retention.ms other than the configured one is logged as a warning naming both. */
+ * retention.ms other than the configured one is logged as a warning naming both.
+ * With cfg->compact: cleanup.policy=compact instead of retention.ms (nothing compared). */
 enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 /* The dead-letter topic's name: `configured` when set, else "<cfg->topic>.dlq" (the one
@@ -194,6 +201,20 @@ enum tp_err journal_producer_append(struct journal_producer *p, const journal_re
 enum tp_err journal_producer_append_schema(struct journal_producer *p, const journal_reading *r,
                                            int32_t schema_id, void *opaque, char *errstr,
                                            size_t errstr_size);
+/* Enqueues one record of bytes, copied, to cfg->topic as given: key[0..key_len) (NULL: no
+ * key), value[0..value_len) (NULL: a tombstone, deleting the key in a compacted topic). Its
+ * delivery report gives the partition and offset. For state topics (the policies) and
+ * records other than Readings framed by the caller (the aggregates, aggregate/record.h), never
+ * for readings. TP_QUEUE_FULL when the local queue is full. */
+enum tp_err journal_producer_append_record(struct journal_producer *p, const char *key,
+                                           size_t key_len, const void *value, size_t value_len,
+                                           void *opaque, char *errstr, size_t errstr_size);
+/* Enqueues a consumed event (ev from journal_consumer_poll, not released yet) unchanged to
+ * cfg->topic: its key, value, headers and timestamp, copied (tp-forward's detail topic). The
+ * partition is chosen by key, as for events. TP_QUEUE_FULL when the local queue is full,
+ * TP_CONFIG without the event's message. */
+enum tp_err journal_producer_forward(struct journal_producer *p, const struct journal_event *ev,
+                                     void *opaque, char *errstr, size_t errstr_size);
 /* Serves delivery reports; returns how many were served. */
 int journal_producer_poll(struct journal_producer *p, int timeout_ms);
 /* Waits until every enqueued event has its delivery report. */
@@ -251,7 +272,18 @@ struct journal_rebalance {
     void *arg;
 };
 
+/* The same for a subscription to several topics (cfg->topic a regex, "^..."): each partition
+ * comes with its topic (borrowed for the call). */
+struct journal_rebalance_topics {
+    enum tp_err (*on_assign)(void *arg, const char *const *topics, const int32_t *partitions,
+                             int64_t *offsets, size_t n);
+    void (*on_revoke)(void *arg, const char *const *topics, const int32_t *partitions, size_t n,
+                      bool lost);
+    void *arg;
+};
+
 struct journal_event {
+    const char *topic; /* consumer: the event's topic (borrowed, until journal_event_release) */
     int32_t partition;
     int64_t offset;
     int64_t timestamp_ms; /* Kafka message timestamp (producer CreateTime) */
@@ -267,11 +299,18 @@ struct journal_event {
     void *msg;                /* consumer: the Kafka message, until journal_event_release */
     const struct journal_decoder *decoder; /* what decoded reading, if not the built-in code */
     void *decoder_ref;
+    const uint8_t *value; /* consumer: the record's bytes (borrowed, until journal_event_release) */
+    size_t value_len;
 };
 
 enum tp_err journal_consumer_new(const struct journal_config *cfg, const char *group_id,
                                  const struct journal_rebalance *rb, struct journal_consumer **out,
                                  char *errstr, size_t errstr_size);
+/* journal_consumer_new with rebalance callbacks that name each partition's topic. */
+enum tp_err journal_consumer_new_topics(const struct journal_config *cfg, const char *group_id,
+                                        const struct journal_rebalance_topics *rb,
+                                        struct journal_consumer **out, char *errstr,
+                                        size_t errstr_size);
 /*
  * Waits up to timeout_ms for one event. *got tells whether ev was filled;
  * release it with journal_event_release. Errors are fatal consumer errors
@@ -291,6 +330,20 @@ int64_t journal_consumer_lag(struct journal_consumer *c, int32_t partition, int6
 enum tp_err journal_consumer_seek(struct journal_consumer *c, const int32_t *partitions,
                                   const int64_t *offsets, size_t n, char *errstr,
                                   size_t errstr_size);
+/* journal_consumer_seek for a subscription to several topics: partitions[i] of topics[i]. */
+enum tp_err journal_consumer_seek_topics(struct journal_consumer *c, const char *const *topics,
+                                         const int32_t *partitions, const int64_t *offsets,
+                                         size_t n, char *errstr, size_t errstr_size);
+/* journal_consumer_lag of the partition of `topic` (a subscription to several topics). */
+int64_t journal_consumer_lag_topic(struct journal_consumer *c, const char *topic, int32_t partition,
+                                   int64_t next_offset);
+/* For partitions[i]: committed[i] = the group's committed offset in Kafka (-1: none) and
+ * low[i] = the partition's first offset (low watermark), asked of the broker (timeout_ms
+ * each). May be called from on_assign (tp-forward warms its caches up before the committed
+ * offset). */
+enum tp_err journal_consumer_committed(struct journal_consumer *c, const int32_t *partitions,
+                                       size_t n, int timeout_ms, int64_t *committed, int64_t *low,
+                                       char *errstr, size_t errstr_size);
 /* Commits next offsets to the consumer group in Kafka, synchronously. */
 enum tp_err journal_consumer_commit(struct journal_consumer *c, const int32_t *partitions,
                                     const int64_t *offsets, size_t n, char *errstr,

@@ -87,6 +87,7 @@ enum tp_err kconf_err(rd_kafka_resp_err_t err)
 void journal_config_init(struct journal_config *cfg, const struct journal_settings *s,
                          const struct config_extra *kafka)
 {
+    *cfg = (struct journal_config){0}; /* every field a later branch adds starts false/NULL */
     cfg->bootstrap_servers = s->bootstrap_servers;
     cfg->topic = s->topic;
     cfg->partitions = (int)s->partitions;
@@ -98,4 +99,6 @@ void journal_config_init(struct journal_config *cfg, const struct journal_settin
     cfg->max_message_bytes = 0;
     cfg->retention_ms = s->retention_ms;
     cfg->decoder = NULL;
+    cfg->compact = false;
+    cfg->raw = false;
 }

@@ -143,6 +143,43 @@ enum tp_err journal_producer_append_schema(struct journal_producer *p, const jou
     return TP_OK;
 }
 
+enum tp_err journal_producer_append_record(struct journal_producer *p, const char *key,
+                                           size_t key_len, const void *value, size_t value_len,
+                                           void *opaque, char *errstr, size_t errstr_size)
+{
+    if (rd_kafka_produce(p->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
+                         value ? value_len : 0, key, key ? key_len : 0, opaque) == -1) {
+        rd_kafka_resp_err_t kerr = rd_kafka_last_error();
+        return tp_err_set(kconf_err(kerr), errstr, errstr_size,
+                          "could not enqueue a record for kafka: %s", rd_kafka_err2str(kerr));
+    }
+    return TP_OK;
+}
+
+enum tp_err journal_producer_forward(struct journal_producer *p, const struct journal_event *ev,
+                                     void *opaque, char *errstr, size_t errstr_size)
+{
+    const rd_kafka_message_t *m = ev->msg;
+    if (!m)
+        return tp_err_set(TP_CONFIG, errstr, errstr_size, "the event's message is gone");
+    rd_kafka_headers_t *src = NULL, *h = NULL;
+    if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        h = rd_kafka_headers_copy(src);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_KEY(m->key, m->key_len),
+                          RD_KAFKA_V_TIMESTAMP(ev->timestamp_ms > 0 ? ev->timestamp_ms : 0),
+                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e) {
+        if (h)
+            rd_kafka_headers_destroy(h); /* producev owns them only on success */
+        return tp_err_set(kconf_err(e), errstr, errstr_size,
+                          "could not enqueue a forwarded event for \"%s\": %s", p->cfg->topic,
+                          rd_kafka_err2str(e));
+    }
+    return TP_OK;
+}
+
 int journal_producer_poll(struct journal_producer *p, int timeout_ms)
 {
     return rd_kafka_poll(p->rk, timeout_ms);
@@ -169,8 +206,8 @@ enum tp_err journal_producer_dead_letter(struct journal_producer *p, const struc
         RD_KAFKA_V_HEADER("tp-reason", reason, -1),
         RD_KAFKA_V_HEADER("tp-detail", detail ? detail : "", -1),
         RD_KAFKA_V_HEADER("tp-origin", p->origin, -1),
-        RD_KAFKA_V_HEADER("tp-topic", p->cfg->topic, -1), RD_KAFKA_V_HEADER("tp-offset", where, -1),
-        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADER("tp-topic", rd_kafka_topic_name(m->rkt), -1),
+        RD_KAFKA_V_HEADER("tp-offset", where, -1), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (e)
         return tp_err_set(kconf_err(e), errstr, errstr_size,
                           "could not enqueue a dead letter for \"%s\": %s",

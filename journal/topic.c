@@ -177,7 +177,8 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
         if (n != cfg->partitions)
             log_info("topic \"%s\" exists with %d partitions (configured %d: kept as is)",
                      cfg->topic, n, cfg->partitions);
-        topic_check_retention(rk, cfg, timeout_ms);
+        if (!cfg->compact)
+            topic_check_retention(rk, cfg, timeout_ms);
         goto out;
     }
 
@@ -195,7 +196,10 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
     }
     char retention[24];
     snprintf(retention, sizeof(retention), "%lld", (long long)topic_retention_wanted(cfg));
-    rd_kafka_NewTopic_set_config(nt, "retention.ms", retention);
+    if (cfg->compact)
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    else
+        rd_kafka_NewTopic_set_config(nt, "retention.ms", retention);
     q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
@@ -216,7 +220,8 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
     for (size_t i = 0; i < cnt; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
         if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-            topic_check_retention(rk, cfg, timeout_ms); /* created by someone else meanwhile */
+            if (!cfg->compact) /* created by someone else meanwhile */
+                topic_check_retention(rk, cfg, timeout_ms);
             continue;
         }
         if (e) {
@@ -224,8 +229,9 @@ enum tp_err journal_topic_ensure(const struct journal_config *cfg, int timeout_m
                              cfg->topic, rd_kafka_topic_result_error_string(res[i]));
             goto out;
         }
-        log_info("created topic \"%s\" with %d partitions, replication %d, retention.ms %s",
-                 cfg->topic, cfg->partitions, cfg->replication, retention);
+        log_info("created topic \"%s\" with %d partitions, replication %d, %s%s", cfg->topic,
+                 cfg->partitions, cfg->replication, cfg->compact ? "compacted" : "retention.ms ",
+                 cfg->compact ? "" : retention);
     }
 out:
     if (ev)

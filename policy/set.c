@@ -3,23 +3,38 @@
  *
  * Entries are an array scanned linearly: a few hundred policies at most
  * (policy.max_active), device ids sorted in each policy for a binary search.
+ * An entry is immutable once made and reference-counted (atomically): a
+ * clone shares them, and apply replaces an entry instead of changing it, so
+ * a snapshot stays valid while its source goes on.
  */
 #include "policy/set.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/mem.h"
 
+/* Immutable once in a set: sets made by policy_set_clone share entries (refs). */
 struct entry {
+    atomic_size_t refs;
     char *topic;
     struct policy p;
 };
 
 struct policy_set {
-    struct entry *e;
+    struct entry **e;
     size_t n, max;
 };
+
+static void entry_unref(struct entry *e)
+{
+    if (atomic_fetch_sub(&e->refs, 1) != 1)
+        return;
+    free(e->topic);
+    policy_release(&e->p);
+    free(e);
+}
 
 struct policy_set *policy_set_new(size_t max)
 {
@@ -32,12 +47,24 @@ void policy_set_free(struct policy_set *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->e[i].topic);
-        policy_release(&s->e[i].p);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        entry_unref(s->e[i]);
     free(s->e);
     free(s);
+}
+
+struct policy_set *policy_set_clone(const struct policy_set *s)
+{
+    struct policy_set *c = policy_set_new(s->max);
+    if (s->n) {
+        c->e = tp_calloc(s->n, sizeof(*c->e));
+        for (size_t i = 0; i < s->n; i++) {
+            atomic_fetch_add(&s->e[i]->refs, 1);
+            c->e[i] = s->e[i];
+        }
+        c->n = s->n;
+    }
+    return c;
 }
 
 size_t policy_set_count(const struct policy_set *s)
@@ -45,16 +72,26 @@ size_t policy_set_count(const struct policy_set *s)
     return s->n;
 }
 
-static struct entry *find(const struct policy_set *s, const char *topic, const char *name,
-                          size_t name_len)
+/* The slot of (topic, name), or NULL. */
+static struct entry **find(const struct policy_set *s, const char *topic, const char *name,
+                           size_t name_len)
 {
     for (size_t i = 0; i < s->n; i++) {
-        struct entry *e = &s->e[i];
+        struct entry *e = s->e[i];
         if (!strcmp(e->topic, topic) && strlen(e->p.name) == name_len &&
             !memcmp(e->p.name, name, name_len))
-            return e;
+            return &s->e[i];
     }
     return NULL;
+}
+
+static struct entry *entry_new(const char *topic, const struct policy *p)
+{
+    struct entry *e = tp_calloc(1, sizeof(*e));
+    atomic_init(&e->refs, 1);
+    e->topic = tp_strdup(topic);
+    e->p = *p;
+    return e;
 }
 
 enum tp_err policy_set_apply(struct policy_set *s, const char *topic, const char *key,
@@ -62,11 +99,10 @@ enum tp_err policy_set_apply(struct policy_set *s, const char *topic, const char
                              enum policy_error *code, char *errstr, size_t errstr_size)
 {
     *code = POLICY_ERR_NONE;
-    struct entry *e = find(s, topic, key, key_len);
+    struct entry **e = find(s, topic, key, key_len);
     if (!value) {
         if (e) {
-            free(e->topic);
-            policy_release(&e->p);
+            entry_unref(*e);
             *e = s->e[--s->n];
         }
         return TP_OK;
@@ -78,9 +114,9 @@ enum tp_err policy_set_apply(struct policy_set *s, const char *topic, const char
         policy_release(&p);
         return err;
     }
-    if (e) {
-        policy_release(&e->p);
-        e->p = p;
+    if (e) { /* a new entry: the old one may be shared with a clone */
+        entry_unref(*e);
+        *e = entry_new(topic, &p);
         return TP_OK;
     }
     if (s->n == s->max) {
@@ -92,16 +128,14 @@ enum tp_err policy_set_apply(struct policy_set *s, const char *topic, const char
                           (int)key_len, key, topic, s->max);
     }
     s->e = tp_realloc(s->e, (s->n + 1) * sizeof(*s->e));
-    s->e[s->n].topic = tp_strdup(topic);
-    s->e[s->n].p = p;
-    s->n++;
+    s->e[s->n++] = entry_new(topic, &p);
     return TP_OK;
 }
 
 const struct policy *policy_set_get(const struct policy_set *s, const char *topic, const char *name)
 {
-    struct entry *e = find(s, topic, name, strlen(name));
-    return e ? &e->p : NULL;
+    struct entry **e = find(s, topic, name, strlen(name));
+    return e ? &(*e)->p : NULL;
 }
 
 const struct policy *policy_set_at(const struct policy_set *s, size_t i, const char **topic)
@@ -109,8 +143,8 @@ const struct policy *policy_set_at(const struct policy_set *s, size_t i, const c
     if (i >= s->n)
         return NULL;
     if (topic)
-        *topic = s->e[i].topic;
-    return &s->e[i].p;
+        *topic = s->e[i]->topic;
+    return &s->e[i]->p;
 }
 
 static bool strv_has(char *const *v, size_t n, const char *x)
@@ -163,7 +197,7 @@ void policy_set_evaluate(const struct policy_set *s, const char *site,
     out->matched = 0;
     out->next_change_ms = INT64_MAX;
     for (size_t i = 0; i < s->n; i++) {
-        const struct policy *p = &s->e[i].p;
+        const struct policy *p = &s->e[i]->p;
         if (!policy_matches(p, site, d))
             continue;
         next_edge(p, t, &out->next_change_ms);
@@ -186,6 +220,6 @@ int64_t policy_set_next_change(const struct policy_set *s, int64_t t)
 {
     int64_t next = INT64_MAX;
     for (size_t i = 0; i < s->n; i++)
-        next_edge(&s->e[i].p, t, &next);
+        next_edge(&s->e[i]->p, t, &next);
     return next;
 }

@@ -21,7 +21,10 @@
  * the id is in device_ids if given, AND the site is in sites if given.
  *
  * Not thread-safe: one writer; readers share it only as an immutable
- * snapshot (the consumer thread builds, swaps a pointer).
+ * snapshot (the consumer thread builds, swaps a pointer). policy_set_clone
+ * makes that snapshot in O(entries) without copying a policy: the clone and
+ * its source share their (immutable, reference-counted) entries, and either
+ * may be applied to or freed afterwards, on any thread, independently.
  *
  *     struct policy_set *s = policy_set_new(1000);
  *     for each record: policy_set_apply(s, topic, key, klen, value_or_NULL, vlen, &code, err, n);
@@ -55,6 +58,8 @@ struct policy_effect {
 struct policy_set *policy_set_new(size_t max);
 void policy_set_free(struct policy_set *s);
 size_t policy_set_count(const struct policy_set *s);
+/* A set with the same entries and max, sharing them (no policy is copied). */
+struct policy_set *policy_set_clone(const struct policy_set *s);
 
 /* Applies one record of `topic` (key = name). value NULL: a tombstone,
  * deleting the entry if any (TP_OK either way). A value that does not read

@@ -50,6 +50,11 @@ struct projector {
     struct journal_consumer *consumer;
     struct twins *twins;
     struct history *history; /* of the applied readings since the last flush */
+    /* likewise per aggregate partial, the partials' outbox and the assigned partitions for
+     * its sweep (NULL: aggregate.enabled off) */
+    struct aggregate_map *agg;
+    struct aggregate_publisher *agg_pub;
+    int32_t *agg_parts;
     /* per partition: next offset to read, whether it moved since the last flush, and the
      * next offset postgresql holds (the flush's compare-and-set expects it there) */
     int64_t *next_offset;
@@ -267,6 +272,8 @@ static enum tp_err projector_job_collect(struct projector *pj, bool wait, char *
     if (job->err != TP_OK)
         return tp_err_set(job->err, errstr, errstr_size, "%s", job->errstr);
     pj->last_flush_ms = job->ms;
+    if (pj->agg_pub && job->sj.merged)
+        aggregate_publisher_offer(pj->agg_pub, job->sj.merged); /* committed: closed ones out */
     twins_pack_clean(pj->twins);
     store_job_release(&job->sj);
     job->built = false;
@@ -322,6 +329,7 @@ static enum tp_err projector_job_submit(struct projector *pj, char *errstr, size
         struct store_batch b = {.twins = pj->twins->dirty,
                                 .n_twins = pj->twins->n_dirty,
                                 .history = pj->history,
+                                .aggregates = pj->agg,
                                 .parts = parts,
                                 .offsets = offs,
                                 .expected = expected,
@@ -330,6 +338,8 @@ static enum tp_err projector_job_submit(struct projector *pj, char *errstr, size
         job->built = true;
         twins_dirty_detach(pj->twins);
         history_clear(pj->history);
+        if (pj->agg)
+            aggregate_map_clear(pj->agg);
         /* the readings' append times go with the job (observed when it committed) */
         int64_t *ts = job->fresh_ts;
         size_t cap_ts = job->cap_fresh;
@@ -387,6 +397,8 @@ static void projector_drop_state(struct projector *pj)
     }
     twins_clear(pj->twins);
     history_clear(pj->history);
+    if (pj->agg)
+        aggregate_map_clear(pj->agg);
     pj->n_fresh = 0;
     for (size_t p = 0; p < pj->n_parts; p++) {
         pj->offset_dirty[p] = false;
@@ -617,6 +629,8 @@ static void projector_fold_one(struct projector *pj, size_t i, struct journal_ev
     switch (res) {
     case FOLD_APPLIED:
         twins_mark_dirty(pj->twins, t);
+        if (pj->agg) /* after the fold: the category is the twin's attributes now */
+            aggregate_map_add(pj->agg, t, ev->reading, ev->partition);
         if (ev->timestamp_ms > 0 && pj->n_fresh < PROJECTOR_FRESH_MAX) {
             if (pj->n_fresh == pj->cap_fresh) {
                 pj->cap_fresh = pj->cap_fresh ? 2 * pj->cap_fresh : 4096;
@@ -737,6 +751,8 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
         pj->opts.max_sequence_jump = FOLD_MAX_JUMP_DEFAULT;
     pj->twins = twins_new();
     pj->history = history_new();
+    if (opts->agg_spec)
+        pj->agg = aggregate_map_new(opts->agg_spec, opts->agg_window_ms);
     pj->batch = tp_calloc(opts->batch_max, sizeof(*pj->batch));
     pj->batch_valid = tp_calloc(opts->batch_max, sizeof(*pj->batch_valid));
     pj->batch_twin = tp_calloc(opts->batch_max, sizeof(*pj->batch_twin));
@@ -769,6 +785,8 @@ enum tp_err projector_new(const struct projector_options *opts, struct projector
         err = journal_producer_new(&pj->dlq_cfg, projector_dlq_delivered, pj, &pj->dlq, errstr,
                                    errstr_size);
     }
+    if (err == TP_OK && opts->agg_spec && opts->agg_publish)
+        err = aggregate_publisher_new(opts->agg_publish, &pj->agg_pub, errstr, errstr_size);
     if (err == TP_OK) {
         struct journal_rebalance rb = {projector_on_assign, projector_on_revoke, pj};
         err = journal_consumer_new(opts->journal, opts->group, &rb, &pj->consumer, errstr,
@@ -861,6 +879,19 @@ void projector_handle_metrics(struct http_request *req, void *arg)
                    "twins loaded from PostgreSQL for devices not in memory (evicted, or after a "
                    "start, rebalance or resync)",
                    NULL, (double)atomic_load(&pj->st_reloaded));
+    if (pj->agg_pub) { /* aggregate.enabled */
+        struct aggregate_publisher_stats as;
+        aggregate_publisher_stats_get(pj->agg_pub, &as);
+        metrics_sample(&b, "tp_projector_aggregates_produced_total", "counter",
+                       "aggregate partial records produced (a version at least once)", NULL,
+                       (double)as.produced);
+        metrics_sample(&b, "tp_projector_aggregates_published_total", "counter",
+                       "aggregate partial records acknowledged by kafka and recorded as published",
+                       NULL, (double)as.published);
+        metrics_sample(&b, "tp_projector_aggregates_swept_total", "counter",
+                       "aggregate partial records produced by the sweep of unpublished partials",
+                       NULL, (double)as.swept);
+    }
     metrics_histogram_write(
         &b, "tp_projector_freshness_seconds",
         "journal append (tp-ingest) to twin committed in PostgreSQL, per reading", &pj->freshness);
@@ -936,6 +967,17 @@ static void projector_retention(struct projector *pj)
         log_info("deleted %lld history rows older than %d h", (long long)deleted,
                  pj->opts.history_retention_h);
     atomic_fetch_add(&pj->st_history_deleted, deleted);
+}
+
+/* The aggregates' outbox: deliveries, and the sweep of the assigned partitions. */
+static void projector_aggregate_tick(struct projector *pj)
+{
+    pj->agg_parts = tp_realloc(pj->agg_parts, (pj->n_parts ? pj->n_parts : 1) * sizeof(int32_t));
+    size_t n = 0;
+    for (size_t p = 0; p < pj->n_parts; p++)
+        if (pj->assigned[p])
+            pj->agg_parts[n++] = (int32_t)p;
+    aggregate_publisher_tick(pj->agg_pub, pj->agg_parts, n);
 }
 
 /* After a failed load or flush: resync when postgresql may come back, else give up. */
@@ -1031,7 +1073,8 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         bool over =
             pj->opts.max_twins > 0 && pj->twins->count > pj->opts.max_twins && pj->twins->n_hot > 0;
         bool full = pj->twins->n_dirty >= pj->opts.flush_max_twins ||
-                    history_count(pj->history) >= pj->opts.history_max_rows || over;
+                    history_count(pj->history) >= pj->opts.history_max_rows || over ||
+                    (pj->agg && aggregate_map_count(pj->agg) >= AGGREGATE_MAP_MAX);
         if (full || due) {
             /* one job in flight at most: a full table waits for it (back pressure), a due
              * one starts once it committed */
@@ -1052,6 +1095,8 @@ enum tp_err projector_run(struct projector *pj, char *errstr, size_t errstr_size
         }
         if (err == TP_OK)
             projector_retention(pj);
+        if (err == TP_OK && pj->agg_pub)
+            projector_aggregate_tick(pj);
     }
     service_beat(pj->fold_beat);
     if (err == TP_OK)
@@ -1104,6 +1149,9 @@ void projector_free(struct projector *pj)
     pthread_mutex_destroy(&pj->job_mu);
     pthread_cond_destroy(&pj->job_cv);
     journal_producer_free(pj->dlq);
+    aggregate_publisher_free(pj->agg_pub); /* after the final flush offered its partials */
+    aggregate_map_free(pj->agg);
+    free(pj->agg_parts);
     store_free(pj->flush_store);
     store_free(pj->store);
     twins_free(pj->twins);

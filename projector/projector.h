@@ -40,6 +40,14 @@
  * that fails makes the loop drop every change not in PostgreSQL and resync,
  * as a failed flush does. Without the thread the loop runs each job itself.
  *
+ * Regional aggregates (opts.agg_spec, aggregate/): every applied reading also
+ * goes into the aggregate map (aggregate/window.h), which the flush job
+ * merges into aggregate_windows in the same transaction and clears, like
+ * the history map (a resync drops it too); the merged partials the job
+ * returns go to the outbox publisher (aggregate/publish.h) once it
+ * committed, and the loop ticks the publisher every turn (deliveries,
+ * sweep of the assigned partitions, retention).
+ *
  * Object: struct projector (heap, _new/_free). Threads: one loop thread
  * (projector_run), plus the flusher thread it owns (store_job_run only);
  * projector_stop may be called from any thread.
@@ -54,6 +62,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "aggregate/publish.h"
+#include "aggregate/window.h"
 #include "common/http.h"
 #include "journal/journal.h"
 
@@ -74,6 +84,10 @@ struct projector_options {
     int64_t max_sequence_jump; /* fold_apply's max_jump (twin/fold.h); 0: FOLD_MAX_JUMP_DEFAULT */
     const char *dlq_topic;     /* events not applied go here (NULL: logged and counted only) */
     int64_t health_stall_ms;   /* /healthz: the fold loop and a flush stalled past it (0: 300 s) */
+    /* the regional aggregator (aggregate/): NULL when aggregate.enabled is off */
+    const struct aggregate_spec *agg_spec;
+    int64_t agg_window_ms;
+    const struct aggregate_publisher_options *agg_publish;
 };
 
 #define PROJECTOR_LAG_PARTITIONS 256 /* partitions reported in /metrics */

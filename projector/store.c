@@ -19,6 +19,7 @@ struct store {
     /* pg_class oid of the twins table this projector's state comes from (0: not known yet);
      * tp-replay swaps in a rebuilt table, and a flush of state from the old one must fail */
     int64_t twins_oid;
+    bool agg_stage; /* aggregate_windows_stage exists on this connection */
 };
 
 /*
@@ -74,6 +75,7 @@ static enum tp_err store_connect(struct store *st, char *errstr, size_t errstr_s
 {
     PQfinish(st->db);
     st->db = NULL;
+    st->agg_stage = false;
     enum tp_err err = pg_connect(st->dsn, "tp-projector", &st->db, errstr, errstr_size);
     if (err == TP_OK)
         err = pg_command(st->db, twin_rows_stage_sql, errstr, errstr_size);
@@ -342,6 +344,23 @@ static enum tp_err store_offsets_cas(struct store *st, const struct store_job *j
     return err;
 }
 
+/* The partials of the aggregate map merged into aggregate_windows (aggregate/rows.h), in the
+ * flush transaction; the merged rows it returns into *merged. */
+static enum tp_err store_aggregates(struct store *st, const struct store_job *job,
+                                    struct aggregate_rows *merged, char *errstr, size_t errstr_size)
+{
+    PGresult *res = NULL;
+    enum tp_err err = pg_copy(st->db, aggregate_rows_copy_sql, job->aggregates.data,
+                              job->aggregates.len, errstr, errstr_size);
+    if (err == TP_OK)
+        err = pg_exec_params(st->db, aggregate_rows_upsert_sql, 0, NULL, PGRES_TUPLES_OK, &res,
+                             errstr, errstr_size);
+    if (err == TP_OK)
+        err = aggregate_rows_read(res, merged, errstr, errstr_size);
+    PQclear(res);
+    return err;
+}
+
 void store_job_build(struct store_job *job, const struct store_batch *b)
 {
     memset(job, 0, sizeof(*job));
@@ -362,6 +381,11 @@ void store_job_build(struct store_job *job, const struct store_batch *b)
         twin_rows_trailer(&job->history);
         job->n_history = n_hist;
     }
+    buf_init(&job->aggregates, SIZE_MAX / 2);
+    if (b->aggregates)
+        job->n_aggregates = aggregate_rows_copy(&job->aggregates, b->aggregates);
+    if (job->n_aggregates > 0)
+        job->merged = tp_calloc(1, sizeof(*job->merged));
     job->n_parts = b->n_parts;
     size_t cap = b->n_parts ? b->n_parts : 1;
     job->parts = tp_calloc(cap, sizeof(*job->parts));
@@ -378,6 +402,12 @@ void store_job_release(struct store_job *job)
 {
     buf_release(&job->twins);
     buf_release(&job->history);
+    buf_release(&job->aggregates);
+    if (job->merged)
+        aggregate_rows_release(job->merged);
+    free(job->merged);
+    job->merged = NULL;
+    job->n_aggregates = 0;
     free(job->parts);
     free(job->offsets);
     free(job->expected);
@@ -390,10 +420,15 @@ enum tp_err store_job_run(struct store *st, const struct store_job *job, char *e
                           size_t errstr_size)
 {
     enum tp_err err = store_ready(st, errstr, errstr_size);
+    if (err == TP_OK && job->n_aggregates > 0 && !st->agg_stage) {
+        err = pg_command(st->db, aggregate_rows_stage_sql, errstr, errstr_size);
+        st->agg_stage = err == TP_OK;
+    }
     if (err == TP_OK)
         err = pg_command(st->db, "BEGIN", errstr, errstr_size);
     if (err != TP_OK)
         return err;
+    struct aggregate_rows merged = {0};
     if (job->n_parts > 0)
         err = store_offsets_cas(st, job, errstr, errstr_size);
     if (err == TP_OK)
@@ -410,10 +445,18 @@ enum tp_err store_job_run(struct store *st, const struct store_job *job, char *e
         if (err == TP_OK)
             err = pg_command(st->db, store_history_sql, errstr, errstr_size);
     }
+    if (err == TP_OK && job->n_aggregates > 0)
+        err = store_aggregates(st, job, &merged, errstr, errstr_size);
     if (err == TP_OK)
         err = pg_command(st->db, "COMMIT", errstr, errstr_size);
     else
         pg_command(st->db, "ROLLBACK", NULL, 0);
+    if (err == TP_OK && job->merged) {
+        aggregate_rows_release(job->merged);
+        *job->merged = merged;
+    } else {
+        aggregate_rows_release(&merged);
+    }
     return err;
 }
 

@@ -20,10 +20,13 @@
  *     (device_id) DO UPDATE .. WHERE the stored version <= the new one (a
  *     twin never moves back to a lower version); COPY the history entries
  *     into metric_minutes_stage and add them to metric_minutes
- *     (least/greatest/sum/count); COMMIT. The compare-and-set makes a
- *     retried job safe even though the history rows are increments: a job
- *     that did commit cannot be applied twice, and jobs of one projector
- *     chain through it (each expects the offsets the one before wrote).
+ *     (least/greatest/sum/count); with the aggregator on, COPY the partials
+ *     of the aggregate map into aggregate_windows_stage and merge them into
+ *     aggregate_windows (aggregate/rows.h: version + 1 per change), keeping
+ *     the merged rows it returns in job->merged for the publisher; COMMIT. The compare-and-set
+ * makes a retried job safe even though the history rows are increments: a job that did commit
+ * cannot be applied twice, and jobs of one projector chain through it (each expects the offsets the
+ * one before wrote).
  *
  * Replay swaps (tp-replay, replay/README.md): the store remembers which twins
  * table (pg_class oid) its state came from, read at store_new and by
@@ -59,6 +62,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "aggregate/rows.h"
+#include "aggregate/window.h"
 #include "journal/journal.h"
 #include "twin/history.h"
 #include "twin/twins.h"
@@ -69,11 +74,12 @@ struct store;
 struct store_batch {
     struct twin *const *twins;
     size_t n_twins;
-    const struct history *history; /* NULL: none */
-    const int32_t *parts;          /* partitions whose offsets moved */
-    const int64_t *offsets;        /* their next offsets */
-    const int64_t *expected;       /* what postgresql holds for them now (JOURNAL_OFFSET_BEGINNING:
-                                      no row) */
+    const struct history *history;          /* NULL: none */
+    const struct aggregate_map *aggregates; /* NULL: none (aggregate.enabled off) */
+    const int32_t *parts;                   /* partitions whose offsets moved */
+    const int64_t *offsets;                 /* their next offsets */
+    const int64_t *expected; /* what postgresql holds for them now (JOURNAL_OFFSET_BEGINNING:
+                                no row) */
     size_t n_parts;
 };
 
@@ -82,7 +88,10 @@ struct store_job {
     struct buf twins;   /* binary COPY of twins_stage (twin/rows.h); empty: no twins */
     struct buf history; /* binary COPY of metric_minutes_stage; empty: no history */
     size_t n_twins, n_history;
-    int32_t *parts; /* copies of the batch's offsets (n_parts of each) */
+    struct buf aggregates; /* binary COPY of aggregate_windows_stage (aggregate/rows.h) */
+    size_t n_aggregates;
+    struct aggregate_rows *merged; /* the partials the upsert returned, once it committed */
+    int32_t *parts;                /* copies of the batch's offsets (n_parts of each) */
     int64_t *offsets;
     int64_t *expected;
     size_t n_parts;

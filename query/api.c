@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/pg.h"
+#include "aggregates.h"
 #include "common/service.h"
 #include "devices.h"
 #include "errors.h"
@@ -23,6 +24,7 @@ const struct http_route *query_api_routes(struct query_api *api, size_t *n)
         {"GET", "/v1/devices/*", 0, devices_handle_get, api},
         {"GET", "/v1/devices/*/series", 0, series_handle, api},
         {"GET", "/v1/fleet/summary", 0, summary_handle, api},
+        {"GET", "/v1/fleet/aggregates", 0, aggregates_handle, api},
         {"GET", "/v1/stream", 0, stream_handle, api},
         {"GET", "/healthz", 0, service_handle_health, NULL},
         {"GET", "/readyz", 0, query_api_handle_ready, api},
@@ -42,6 +44,8 @@ enum tp_err query_api_prepare(PGconn *db, char *errstr, size_t errstr_size)
     enum tp_err err = lookup_prepare(db, errstr, errstr_size);
     if (err == TP_OK)
         err = series_prepare(db, errstr, errstr_size);
+    if (err == TP_OK)
+        err = aggregates_prepare(db, errstr, errstr_size);
     return err;
 }
 
@@ -241,6 +245,11 @@ static bool api_begin_search(struct query_api *api, struct http_request *req, bo
         return false;
     }
     return api_wait_added(req, search_wait_add(api->search, req, e));
+}
+
+bool query_api_begin_key(struct query_api *api, struct http_request *req)
+{
+    return api_auth(api, req, false);
 }
 
 bool query_api_begin_search(struct query_api *api, struct http_request *req)

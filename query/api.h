@@ -36,6 +36,7 @@ struct query_settings {
     long online_window_s;      /* query.online_window_s */
     const char *cursor_secret; /* query.cursor_secret; NULL = built in */
     long consistency_wait_ms;  /* query.consistency_wait_ms */
+    long fleet_windows_max;    /* query.fleet_windows_max (GET /v1/fleet/aggregates) */
 };
 
 struct query_api {
@@ -90,6 +91,9 @@ bool query_api_begin(struct query_api *api, struct http_request *req);
  * is not loaded yet).
  */
 bool query_api_begin_search(struct query_api *api, struct http_request *req);
+/* The API key only (401 unauthorized), for endpoints no consistency token applies to (GET
+ * /v1/fleet/aggregates: the global site's aggregates, not the journal's events). */
+bool query_api_begin_key(struct query_api *api, struct http_request *req);
 /* query_api_begin_search for GET /v1/stream: the API key may also come as ?access_token=
  * (browsers' EventSource sends no headers). */
 bool query_api_begin_stream(struct query_api *api, struct http_request *req);

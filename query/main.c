@@ -54,6 +54,9 @@ static const struct config_entry query_rows[] = {
     CONFIG_ROW_MS("query.consistency_wait_ms", Q, settings.consistency_wait_ms, "5000", 0, 60000,
                   "read-your-writes: how long a request with a consistency token waits for the "
                   "projector (then 504)"),
+    CONFIG_ROW_INT("query.fleet_windows_max", Q, settings.fleet_windows_max, "10000", 1, 100000,
+                   "GET /v1/fleet/aggregates: windows in one answer (the earliest; then "
+                   "\"truncated\":true)"),
     CONFIG_ROW_MS("query.consistency_poll_ms", Q, waiter.poll_ms, "20", 1, 1000,
                   "read-your-writes: how often the projector's offsets are read while requests "
                   "wait"),

@@ -17,11 +17,13 @@ struct rollup_config {
     struct rollup_options opts;
     struct telemetry_registry_settings registry;
     char *dlq_topic;
+    int message; /* 0: reading, 1: window_aggregate */
     enum log_level log_level;
     enum log_format log_format;
     struct config_extra kafka;
 };
 
+static const char *const rollup_messages[] = {"reading", "window_aggregate", NULL};
 static const char *const rollup_codecs[] = {"zstd", "snappy", "none", NULL};
 static const int rollup_codec_ids[] = {PARQUET_CODEC_ZSTD, PARQUET_CODEC_SNAPPY,
                                        PARQUET_CODEC_NONE};
@@ -46,6 +48,10 @@ static const struct config_entry rollup_rows[] = {
                     "zstd, snappy or none", .ints = rollup_codec_ids),
     CONFIG_ROW_INT("rollup.zstd_level", P, opts.parquet.zstd_level, "1", 1, 22,
                    "zstd level (1 = fastest, as pyarrow's default; higher = smaller, slower)"),
+    CONFIG_ROW_ENUM("rollup.message", P, message, "reading", rollup_messages,
+                    "what journal.topic holds: reading (telemetry.proto: the Reading columns) or "
+                    "window_aggregate (aggregates.proto: a region's aggregates, e.g. "
+                    "region-a.aggregates at the global site; registry.url then unused)"),
     TELEMETRY_REGISTRY_CONFIG_ENTRIES(P, registry),
     CONFIG_ROW_STR("rollup.dlq_topic", P, dlq_topic, NULL,
                    "with registry.url: dead-letter topic for events that can never be decoded "
@@ -147,7 +153,8 @@ int main(int argc, char **argv)
     journal_dlq_topic_name(&jc, cfg.dlq_topic, dlq, sizeof(dlq));
     cfg.opts.schemas = schemas;
     cfg.opts.dlq_topic = dlq;
-    if (!schemas)
+    cfg.opts.window_aggregates = cfg.message == 1;
+    if (!schemas && !cfg.opts.window_aggregates)
         log_warn("registry.url is unset: events are decoded with the built-in Reading, fields of "
                  "other schema versions are not written");
     if (rollup_new(&cfg.opts, &r, errstr, sizeof(errstr)) != TP_OK) {

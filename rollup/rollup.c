@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aggregates.h"
 #include "columns.h"
 #include "common/log.h"
 #include "common/mem.h"
@@ -278,40 +279,54 @@ static void rollup_waited(struct rollup *r)
     atomic_store(&r->st_waiting, 0);
 }
 
-/* One event: a row, or (passed: dead-lettered or counted as skipped already) only its offset. */
+/* One event: a row, or (passed: dead-lettered or counted as skipped already) only its offset.
+ * With rollup.message=window_aggregate, the row of a WindowAggregate record (aggregates.h). */
 static enum tp_err rollup_event(struct rollup *r, const struct journal_event *ev, bool passed,
                                 char *errstr, size_t errstr_size)
 {
     struct rollup_part *part = &r->parts[ev->partition];
     enum tp_err err = TP_OK;
+    rollup_agg *agg = NULL;
     part->position = ev->offset + 1;
     if (r->opts.once && part->position >= r->ends[ev->partition])
         part->reached_end = true;
     atomic_fetch_add(&r->st_events, 1);
-    if (passed || !rollup_event_usable(ev)) {
+    if (!passed && r->opts.window_aggregates) {
+        char why[256];
+        if (rollup_agg_decode(ev->value, ev->value_len, &agg, why, sizeof(why)) != TP_OK)
+            log_warn("skipped the record at partition %d offset %lld: %s", ev->partition,
+                     (long long)ev->offset, why);
+    }
+    if (passed || (r->opts.window_aggregates ? !agg : !rollup_event_usable(ev))) {
         if (!passed)
             atomic_fetch_add(&r->st_skipped, 1);
         if (part->w)
             part->next_offset = ev->offset + 1;
         return TP_OK;
     }
-    err = rollup_columns_for(r, ev->reading->base.descriptor, errstr, errstr_size);
-    if (err != TP_OK)
+    err = agg ? rollup_agg_columns(&r->schema, agg, errstr, errstr_size)
+              : rollup_columns_for(r, ev->reading->base.descriptor, errstr, errstr_size);
+    if (err != TP_OK) {
+        rollup_agg_free(agg);
         return err;
-    int64_t hour = rollup_floor_hour(ev->reading->timestamp_ms);
+    }
+    int64_t hour = rollup_floor_hour(agg ? agg->window_start_ms : ev->reading->timestamp_ms);
     if (part->w && (hour != part->hour || part->schema_version != r->schema.version))
         err = rollup_close(r, ev->partition, errstr, errstr_size);
     if (err == TP_OK && !part->w)
         err = rollup_open(r, ev->partition, hour, ev->offset, errstr, errstr_size);
     if (err == TP_OK)
-        err = rollup_row_fill(&r->schema, part->w, ev, errstr, errstr_size);
+        err = agg ? rollup_agg_fill(&r->schema, part->w, agg, errstr, errstr_size)
+                  : rollup_row_fill(&r->schema, part->w, ev, errstr, errstr_size);
     if (err == TP_OK)
         err = parquet_writer_end_row(part->w, errstr, errstr_size);
+    uint64_t bytes = err != TP_OK ? 0 : agg ? rollup_agg_bytes(agg) : rollup_row_bytes(ev->reading);
+    rollup_agg_free(agg);
     if (err != TP_OK)
         return err;
     atomic_fetch_add(&r->st_rows, 1);
     part->rows++;
-    part->bytes += rollup_row_bytes(ev->reading);
+    part->bytes += bytes;
     part->next_offset = ev->offset + 1;
     part->last_event_ms = tp_mono_ms();
     if (part->rows >= r->opts.max_rows || part->bytes >= r->opts.max_bytes)
@@ -368,19 +383,27 @@ enum tp_err rollup_new(const struct rollup_options *opts, struct rollup **out, c
     r->opts = *opts;
     r->jc = *opts->journal;
     r->backoff_ms = ROLLUP_BACKOFF_MIN_MS;
-    if (opts->schemas) {
+    if (opts->window_aggregates) {
+        r->jc.raw = true; /* records decoded by aggregates.c */
+        r->opts.schemas = NULL;
+    } else if (opts->schemas) {
         telemetry_journal_decoder(opts->schemas, &r->decoder);
         r->jc.decoder = &r->decoder;
     }
     atomic_store(&r->running, true);
     for (size_t p = 0; p < ROLLUP_MAX_PARTITIONS; p++)
         r->parts[p].position = -1;
-    rollup_schema_init(&r->schema);
-    enum tp_err err = rollup_schema_add(&r->schema, &twinpipe__telemetry__v1__reading__descriptor,
-                                        errstr, errstr_size);
+    enum tp_err err = TP_OK;
+    if (r->opts.window_aggregates) {
+        rollup_agg_schema_init(&r->schema);
+    } else {
+        rollup_schema_init(&r->schema);
+        err = rollup_schema_add(&r->schema, &twinpipe__telemetry__v1__reading__descriptor, errstr,
+                                errstr_size);
+    }
     if (err == TP_OK)
         err = layout_mkdirs(opts->dir, errstr, errstr_size);
-    if (err == TP_OK && opts->schemas && opts->dlq_topic) {
+    if (err == TP_OK && r->opts.schemas && opts->dlq_topic) {
         struct journal_config topic = r->jc;
         topic.topic = opts->dlq_topic;
         topic.max_message_bytes = 0;

@@ -63,6 +63,7 @@ struct rollup_options {
     bool progress_tty; /* draw a progress bar (stderr is a terminal) */
     struct parquet_options parquet;
     struct schemas *schemas; /* borrowed; NULL: the built-in Reading only */
+    bool window_aggregates;  /* rows of WindowAggregate records (aggregates.h), not readings */
     const char *dlq_topic;   /* with schemas: where undecodable events go */
     int crash_before_rename; /* TEST HOOK: abort() when the N-th file is written, before its rename
                               */

@@ -13,7 +13,8 @@
 #      own environment block (the shared x-tp-env anchor: at least one of the
 #      services merging it does);
 #   5. each such service accepts its resolved environment: `tp-* --config-check`
-#      (types, ranges, enum names and the cross-key rules) exits 0.
+#      (types, ranges, enum names and the cross-key rules) exits 0;
+#   6. a service with an MQTT listener (TP_MQTT_LISTEN) publishes that port.
 # Exit 0 when all hold, 1 with a message per problem (also when
 # docker-compose or python3's yaml module is missing: scripts/install-deps
 # installs them, and a check that cannot run must not pass).
@@ -131,6 +132,7 @@ if [[ -n "$TABLES" ]]; then
 		unread) problem "service \"$service\" ($prog) sets $rest, which $prog does not read" ;;
 		shared) problem "$rest (x-tp-env) is read by none of the services that merge it" ;;
 		refused) problem "service \"$service\": $prog --config-check refuses its environment: $rest" ;;
+		unpublished) problem "service \"$service\": $rest is not a published container port" ;;
 		esac
 	done < <(python3 - "$FILE" "$TABLES/resolved.yml" "$TABLES" "$BIN_DIR" <<'PY'
 import json, os, subprocess, sys, yaml
@@ -162,6 +164,12 @@ for name, svc in sorted((resolved.get("services") or {}).items()):
             shared_read[v] = shared_read[v] or read(v)
         elif not read(v):
             print("unread|%s|%s|%s" % (name, prog, v))
+    mqtt = env.get("TP_MQTT_LISTEN", "")
+    if mqtt:
+        published = {str(p.get("target") if isinstance(p, dict) else str(p).split(":")[-1].split("/")[0])
+                     for p in svc.get("ports") or []}
+        if mqtt.rpartition(":")[2] not in published:
+            print("unpublished|%s|%s|TP_MQTT_LISTEN %s" % (name, prog, mqtt))
     run_env = dict(env, PATH=os.environ.get("PATH", "/usr/bin:/bin"))
     r = subprocess.run([os.path.join(bin_dir, prog), "--config-check"], env=run_env, cwd=tables,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)

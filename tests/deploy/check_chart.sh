@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 #
 # check_chart.sh - the Helm chart deploy/helm/twinpipe checked offline (ctest deploy_chart):
-#   1. `helm lint --strict` with the default values and with ci/all-values.yaml
-#      ("everything on");
-#   2. `helm template` of both, every object checked by check_objects.py: the
+#   1. `helm lint --strict` with the default values, with ci/all-values.yaml
+#      ("everything on": MQTT on a LoadBalancer Service of its own) and with MQTT on as
+#      one more port of the ingest Service (--set ingest.mqtt.enabled=true);
+#   2. `helm template` of each, every object checked by check_objects.py: the
 #      Kubernetes API schemas (kubernetes-validate, strict) and the chart's promises;
 #      the PrometheusRule's rules by `promtool check rules`;
 #   3. values the chart must refuse are refused, with their reason: more projector
 #      replicas than journal partitions, a generated Secret without its data, a lake
-#      with neither a claim nor a volume.
+#      with neither a claim nor a volume, an MQTT port that is another port's.
 # helm, promtool and the venv come from tests/deploy/tools.sh (installed and cached on
 # first use; a tool that cannot be installed fails the check).
 #
@@ -30,9 +31,10 @@ trap 'rm -rf "$work"' EXIT
 export HELM_CONFIG_HOME="$work/helm/config" HELM_CACHE_HOME="$work/helm/cache" HELM_DATA_HOME="$work/helm/data"
 fail=0
 
-for mode in default all; do
+for mode in default all mqtt; do
 	args=()
 	[[ $mode == all ]] && args=(-f "$chart/ci/all-values.yaml")
+	[[ $mode == mqtt ]] && args=(--set ingest.mqtt.enabled=true)
 	if ! "$helm" lint --strict --kube-version "$KUBE_VERSION" "${args[@]}" "$chart" >"$work/lint.$mode" 2>&1; then
 		cat "$work/lint.$mode" >&2
 		echo "check_chart: helm lint ($mode values) failed" >&2
@@ -69,9 +71,11 @@ refused() {
 refused "projector.replicas (7) must be at most journal.partitions (6)" --set projector.replicas=7
 refused "secrets.data.auth-secret (secrets.create=true)" --set secrets.create=true
 refused "rollup.lake: enable persistence or give a volume" --set rollup.lake.persistence.enabled=false
+refused "ingest.mqtt.port (9100) must differ from ingest.port (8080) and metricsPort (9100)" \
+	--set ingest.mqtt.enabled=true --set ingest.mqtt.port=9100
 
 if [[ $fail -ne 0 ]]; then
 	echo "check_chart: FAILED" >&2
 	exit 1
 fi
-echo "check_chart: ok (lint + template + schemas, default and everything-on values; 3 refusals)"
+echo "check_chart: ok (lint + template + schemas, default, everything-on and MQTT-on values; 4 refusals)"

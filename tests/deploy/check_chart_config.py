@@ -40,6 +40,7 @@ DEPLOYMENT = {
     "TP_ROLLUP_DIR": "the lake volume's mount",
     "TP_MIGRATIONS_DIR": "the image's folder (the default is the build's source tree)",
     "TP_JOURNAL_REPLICATION": "a production Kafka keeps 3 copies of every event",
+    "TP_MQTT_LISTEN": "MQTT is off by default (ingest.mqtt.enabled); on, a pod listens on 0.0.0.0",
 }
 # rows that hold credentials: only from Secrets
 SECRET_ROWS = {"TP_AUTH_SECRET", "TP_QUERY_API_KEYS", "TP_QUERY_CURSOR_SECRET", "TP_REGISTRY_CREDENTIALS",
@@ -184,7 +185,8 @@ def check(path, mode):
                 shared.setdefault(sk, {})[where + " " + k] = val[k]
 
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-        for k, port in (("TP_HTTP_LISTEN", "http"), ("TP_HTTP_METRICS_LISTEN", "metrics")):
+        for k, port in (("TP_HTTP_LISTEN", "http"), ("TP_HTTP_METRICS_LISTEN", "metrics"),
+                        ("TP_MQTT_LISTEN", "mqtt")):
             if port in ports or k in val:
                 got = (val.get(k) or "").rpartition(":")[2]
                 if got != str(ports.get(port)):

@@ -3,7 +3,8 @@
 Run by tests/deploy/check_chart.sh with the python of the kubernetes-validate venv:
 
   python check_objects.py MODE RENDERED.yaml CHART_DIR OUT_DIR
-    MODE = default | all   (which values file rendered it: what must be present differs)
+    MODE = default | all | mqtt   (which values rendered it: what must be present differs;
+                                   mqtt = the defaults with ingest.mqtt.enabled=true)
 
   1. every built-in object against the Kubernetes API schemas of the chart's lowest
      supported version and of the newest kubernetes-validate ships, strict (unknown
@@ -15,7 +16,11 @@ Run by tests/deploy/check_chart.sh with the python of the kubernetes-validate ve
   3. the chart's promises: non-root, read-only root filesystem, /tmp an emptyDir, probes
      on /healthz and /readyz (tp-rollup serves no /readyz: /healthz), a PDB and (ingest,
      query, registry) an HPA per Deployment, the projector at most journal.partitions
-     replicas, tp-migrate a pre-install/pre-upgrade hook, tp-replay only when enabled.
+     replicas, tp-migrate a pre-install/pre-upgrade hook, tp-replay only when enabled;
+  4. MQTT only when enabled: default values render no MQTT port, TP_MQTT_LISTEN or MQTT
+     Service anywhere; mqtt values put the port "mqtt" on the ingest container
+     (TP_MQTT_LISTEN on it) and on the ingest Service; all values on a Service of its own
+     (type LoadBalancer, source-address affinity, the client's address kept, no metrics).
 Exit 0 when all hold; 1 with one line per problem.
 """
 import copy
@@ -30,8 +35,11 @@ MIN_VERSION = "1.30.0"  # Chart.yaml kubeVersion (preStop sleep)
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 HTTP = {"ingest", "projector", "query", "registry", "rollup"}
 HPA = {"ingest", "query", "registry"}
+# where the MQTT port goes: nowhere, one more port of the ingest Service, a Service of its own
+MQTT = {"default": None, "mqtt": "shared", "all": "separate"}
 
 mode, rendered, chart, out = sys.argv[1:5]
+mqtt = MQTT[mode]
 problems = []
 
 
@@ -147,8 +155,9 @@ for comp, d in deployments.items():
     if got != ("/healthz", ready, "/healthz"):
         problem("%s: liveness/readiness/startup probes on %r, expected /healthz, %s, /healthz" % (comp, got, ready))
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-    if set(ports) != {"http", "metrics"}:
-        problem("%s: container ports %r" % (comp, ports))
+    want_ports = {"http", "metrics"} | ({"mqtt"} if comp == "ingest" and mqtt else set())
+    if set(ports) != want_ports:
+        problem("%s: container ports %r, expected %s" % (comp, ports, sorted(want_ports)))
     pdbs = [p for p in by_kind.get("PodDisruptionBudget", [])
             if p["spec"]["selector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"]]
     if len(pdbs) != 1:
@@ -156,11 +165,35 @@ for comp, d in deployments.items():
     if d["spec"]["selector"]["matchLabels"].items() - d["spec"]["template"]["metadata"]["labels"].items():
         problem("%s: the selector does not match the pod's labels" % comp)
     svc = [s for s in by_kind.get("Service", []) if s["spec"]["selector"] == d["spec"]["selector"]["matchLabels"]]
-    if len(svc) != 1 or {p["targetPort"] for p in svc[0]["spec"]["ports"]} != {"http", "metrics"}:
-        problem("%s: not exactly one Service on its http and metrics ports" % comp)
+    main = [s for s in svc if "http" in {p["targetPort"] for p in s["spec"]["ports"]}]
+    want_targets = {"http", "metrics"} | ({"mqtt"} if comp == "ingest" and mqtt == "shared" else set())
+    if len(main) != 1 or {p["targetPort"] for p in main[0]["spec"]["ports"]} != want_targets:
+        problem("%s: not exactly one Service on its ports %s" % (comp, sorted(want_targets)))
+    others = [s for s in svc if s not in main]
+    if comp == "ingest" and mqtt == "separate":
+        if len(others) != 1:
+            problem("ingest: %d MQTT Services, expected 1" % len(others))
+        else:
+            m = others[0]
+            sp = m["spec"]
+            if [(p["name"], p["targetPort"], p["port"]) for p in sp["ports"]] != [("mqtt", "mqtt", 1883)]:
+                problem("ingest: the MQTT Service's ports are %r" % sp["ports"])
+            if (sp.get("type"), sp.get("externalTrafficPolicy"), sp.get("sessionAffinity")) != \
+                    ("LoadBalancer", "Local", "ClientIP"):
+                problem("ingest: the MQTT Service is %r, expected a LoadBalancer with externalTrafficPolicy "
+                        "Local and sessionAffinity ClientIP" % ((sp.get("type"), sp.get("externalTrafficPolicy"),
+                                                                  sp.get("sessionAffinity")),))
+            if m["metadata"]["labels"].get("twinpipe.io/metrics"):
+                problem("ingest: the MQTT Service has no metrics port but the ServiceMonitor's label")
+    elif others:
+        problem("%s: Services %s besides its own" % (comp, [s["metadata"]["name"] for s in others]))
+    listen = {e["name"]: e.get("value") for e in c.get("env", [])}.get("TP_MQTT_LISTEN")
+    want_listen = "0.0.0.0:%s" % ports.get("mqtt") if comp == "ingest" and mqtt else None
+    if listen != want_listen:
+        problem("%s: TP_MQTT_LISTEN=%r, expected %r" % (comp, listen, want_listen))
 
 hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in by_kind.get("HorizontalPodAutoscaler", [])}
-want_hpa = HPA if mode == "default" else HPA - {"query"}  # all-values turns query's off
+want_hpa = HPA if mode != "all" else HPA - {"query"}  # all-values turns query's off
 for comp in sorted(HPA):
     d = deployments.get(comp)
     if d is None:
@@ -215,6 +248,9 @@ for comp, d in list(deployments.items()) + list(jobs.items()):
     if cmd != [want]:
         problem("%s runs %r, expected [%r]" % (comp, cmd, want))
 
+text = open(rendered).read()
+if not mqtt and re.search(r"mqtt|1883", text, re.I):
+    problem("MQTT rendered with MQTT off: %s" % sorted(set(re.findall(r".*(?:mqtt|1883).*", text, re.I)))[:5])
 if problems:
     print("check_objects(%s): %d problem(s)" % (mode, len(problems)), file=sys.stderr)
     sys.exit(1)

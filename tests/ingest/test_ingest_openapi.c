@@ -9,7 +9,10 @@
  *   every code of that enum is a reading row;
  * - the table's flags agree with its statuses;
  * - no file of ingest/ answers an error except through that table (a
- *   literal http_reply_error outside errors.c would escape this check).
+ *   literal http_reply_error outside errors.c would escape this check);
+ * - every member the 202 body gains with policies (ingest/period.h) is a
+ *   property of the Accepted schema of its JSON type, with the policies'
+ *   period bounds (policy/policy.h).
  */
 #include <check.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <strings.h>
 
 #include "ingest/errors.h"
+#include "ingest/period.h"
 #include "tests/support/apidoc.h"
 #include "tests/support/check_main.h"
 #include "tests/support/jsonv.h"
@@ -189,6 +193,69 @@ START_TEST(test_errors_only_from_the_table)
 }
 END_TEST
 
+/* A policy record of a truck policy, applied to s. */
+static void put_trucks(struct policy_set *s)
+{
+    static const char rec[] =
+        "{\"v\":1,\"name\":\"trucks\",\"issued_at\":1,\"revision\":1,\"selector\":"
+        "{\"attributes\":{\"model\":{\"eq\":\"tp-truck\"}}},\"level\":\"raw\","
+        "\"report_every_ms\":1000,\"from\":\"2026-12-03T10:00:00Z\",\"until\":"
+        "\"2026-12-03T11:00:00Z\"}";
+    enum policy_error code;
+    char msg[256];
+    ck_assert_int_eq(
+        policy_set_apply(s, "policies", "trucks", 6, rec, strlen(rec), &code, msg, sizeof(msg)),
+        TP_OK);
+}
+
+/* A property of the Accepted schema: an integer within the policies' period bounds. */
+static void check_period_schema(const struct jv *schema)
+{
+    ck_assert_ptr_nonnull(schema);
+    ck_assert_str_eq(jv_str(schema, "type"), "integer");
+    ck_assert_double_eq(jv_num(schema, "minimum"), POLICY_REPORT_MIN_MS);
+    ck_assert_double_eq(jv_num(schema, "maximum"), POLICY_REPORT_MAX_MS);
+}
+
+START_TEST(test_period_members_are_documented)
+{
+    struct policy_set *s = policy_set_new(10);
+    put_trucks(s);
+    journal_reading a = TWINPIPE__TELEMETRY__V1__READING__INIT, b = a;
+    a.device_id = (char *)"veh-1";
+    a.model = (char *)"tp-truck";
+    b.device_id = (char *)"veh-2";
+    journal_reading *rs[] = {&a, &b};
+    struct period_answer pa;
+    /* a gateway's batch at 10:30: both members written */
+    period_answer_compute(&pa, s, NULL, 3000, 1796293800000LL, rs, NULL, 2);
+    struct buf body;
+    buf_init(&body, 4096);
+    buf_append_str(&body, "{\"accepted\":2");
+    ck_assert_int_eq(period_answer_json(&pa, &body), TP_OK);
+    buf_append_str(&body, "}");
+    period_answer_release(&pa);
+    policy_set_free(s);
+    struct jv *got = jv_parse(body.data);
+    ck_assert_msg(got && got->type == JV_OBJ, "%s", body.data);
+    ck_assert_uint_eq(got->n, 3);
+    const struct jv *props = jv_path(doc, "components.schemas.Accepted.properties");
+    ck_assert_ptr_nonnull(props);
+    for (size_t i = 0; i < got->n; i++)
+        ck_assert_msg(apidoc_member(props, got->keys[i]), "%s is not in the Accepted schema",
+                      got->keys[i]);
+    check_period_schema(apidoc_member(props, "report_every_ms"));
+    const struct jv *map = apidoc_member(props, "report_every_ms_by_device");
+    ck_assert_ptr_nonnull(map);
+    ck_assert_str_eq(jv_str(map, "type"), "object");
+    check_period_schema(apidoc_member(map, "additionalProperties"));
+    ck_assert_double_eq(jv_num(got, "report_every_ms"), 3000);
+    ck_assert_double_eq(jv_num(got, "report_every_ms_by_device.veh-1"), 1000);
+    jv_free(got);
+    buf_release(&body);
+}
+END_TEST
+
 static Suite *ingest_openapi_suite(void)
 {
     Suite *s = suite_create("ingest_openapi");
@@ -199,6 +266,7 @@ static Suite *ingest_openapi_suite(void)
     tcase_add_test(tc, test_reading_errors_are_documented);
     tcase_add_test(tc, test_table_is_consistent);
     tcase_add_test(tc, test_errors_only_from_the_table);
+    tcase_add_test(tc, test_period_members_are_documented);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,7 @@
 /*
  * Every service's /metrics against Prometheus's conventions (issue 15, docs/metrics.md):
- * tp-registry, tp-ingest, tp-projector, tp-query and tp-rollup run against the dev stack,
- * a few readings travel through them (so histograms, responses by status and route, lag and
+ * tp-registry, tp-ingest, tp-projector, tp-query, tp-rollup and tp-policy run against the dev
+ * stack, a few readings travel through them (so histograms, responses by status and route, lag and
  * the search index have samples), then each /metrics
  *   - passes `promtool check metrics` (Debian's prometheus, tests/deploy/tools.sh) with no
  *     finding at all;
@@ -30,7 +30,7 @@
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
 
-#define N_SERVICES 5
+#define N_SERVICES 6
 
 struct service {
     const char *program;
@@ -44,10 +44,11 @@ static struct stack st;
 static struct service svc[N_SERVICES] = {
     {"tp-registry", "tp_registry", 0, 0, 0},   {"tp-ingest", "tp_ingest", 0, 0, 0},
     {"tp-projector", "tp_projector", 0, 0, 0}, {"tp-query", "tp_query", 0, 0, 0},
-    {"tp-rollup", "tp_rollup", 0, 0, 0},
+    {"tp-rollup", "tp_rollup", 0, 0, 0},       {"tp-policy", "tp_policy", 0, 0, 0},
 };
 static char lake[] = "/tmp/tp-metrics-XXXXXX";
-static char reg_env[128], dir_env[128], group_env[160];
+static char reg_env[128], dir_env[128], group_env[160], policy_topic_env[160],
+    ingest_policies_env[200];
 
 static double wall_s(void)
 {
@@ -74,7 +75,11 @@ static void setup(void)
     snprintf(dir_env, sizeof(dir_env), "TP_ROLLUP_DIR=%s", lake);
     snprintf(group_env, sizeof(group_env), "TP_ROLLUP_GROUP=%s-rollup", st.topic);
     /* ingest registers the built-in schema in this fresh database: the operator's credential */
-    const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", STACK_REGISTRY_OPERATOR_ENV, NULL};
+    /* policies on (tp-policy's topic): the policy families are checked too */
+    snprintf(ingest_policies_env, sizeof(ingest_policies_env), "TP_POLICY_TOPICS=%s.policies",
+             st.topic);
+    const char *ingest_env[] = {reg_env, "TP_AUTH_MODE=off", ingest_policies_env,
+                                STACK_REGISTRY_OPERATOR_ENV, NULL};
     start(&svc[1], ingest_env);
     const char *projector_env[] = {reg_env, "TP_PROJECTOR_FLUSH_INTERVAL_MS=50", NULL};
     start(&svc[2], projector_env);
@@ -82,6 +87,13 @@ static void setup(void)
     start(&svc[3], query_env);
     const char *rollup_env[] = {reg_env, dir_env, group_env, NULL};
     start(&svc[4], rollup_env);
+    /* any operator key digest: the scrape needs none */
+    snprintf(policy_topic_env, sizeof(policy_topic_env), "TP_POLICY_TOPIC=%s.policies", st.topic);
+    const char *policy_env[] = {
+        policy_topic_env,
+        "TP_POLICY_OPERATOR_KEYS=0000000000000000000000000000000000000000000000000000000000000000",
+        NULL};
+    start(&svc[5], policy_env);
 }
 
 static void teardown(void)
@@ -354,7 +366,11 @@ START_TEST(test_every_service_metrics)
                 families);
     }
     /* families that exist once there was traffic, in seconds */
+    ck_assert_int_eq(get(&svc[4], "/metrics", &resp), 200);
     ck_assert_double_eq(sample(resp.data, "tp_rollup_events_total"), 4);
+    ck_assert_int_eq(get(&svc[5], "/metrics", &resp), 200);
+    ck_assert_double_eq(sample(resp.data, "tp_policy_ready"), 1);
+    ck_assert_double_eq(sample(resp.data, "tp_policy_policies"), 0);
     ck_assert_int_eq(get(&svc[2], "/metrics", &resp), 200);
     ck_assert_double_ge(sample(resp.data, "tp_projector_freshness_seconds_count"), 4);
     ck_assert_double_ge(sample(resp.data, "tp_projector_flush_duration_seconds_count"), 1);

@@ -1,7 +1,7 @@
 /*
  * test_set.c - policy/set.c: records and tombstones into the set, its bound,
  * and the evaluation at, before and after from/until; several policies;
- * prefix against equality; device ids; sites.
+ * prefix against equality; device ids; sites; a clone as a snapshot.
  */
 #include <check.h>
 #include <stdio.h>
@@ -102,6 +102,45 @@ START_TEST(test_apply_and_tombstone)
     ck_assert_uint_eq(policy_set_count(s), 2);
     policy_set_free(s);
     policy_set_free(NULL);
+}
+END_TEST
+
+/* A clone is a snapshot: changes to either side after it leave the other as it was. */
+START_TEST(test_clone)
+{
+    struct policy_set *s = policy_set_new(3);
+    enum policy_error code;
+    char msg[256];
+    put(s, "policies", "a", "\"device_ids\":[\"d1\"]", "raw", 0, T0, T0 + H);
+    put(s, "policies", "b", "\"device_ids\":[\"d2\"]", "raw", 1000, T0, T0 + H);
+    struct policy_set *c = policy_set_clone(s);
+    ck_assert_uint_eq(policy_set_count(c), 2);
+    const struct policy *a = policy_set_get(c, "policies", "a");
+    ck_assert_ptr_eq(a, policy_set_get(s, "policies", "a")); /* shared, not copied */
+    /* the source replaces a, deletes b, adds c */
+    put(s, "policies", "a", "\"device_ids\":[\"d9\"]", "aggregates", 0, T0, T0 + H);
+    ck_assert_int_eq(policy_set_apply(s, "policies", "b", 1, NULL, 0, &code, msg, sizeof(msg)),
+                     TP_OK);
+    put(s, "policies", "c", "\"device_ids\":[\"d3\"]", "raw", 0, T0, T0 + H);
+    ck_assert_uint_eq(policy_set_count(c), 2);
+    ck_assert_str_eq(policy_set_get(c, "policies", "a")->device_ids[0], "d1");
+    ck_assert_int_eq(policy_set_get(c, "policies", "b")->report_every_ms, 1000);
+    ck_assert_ptr_null(policy_set_get(c, "policies", "c"));
+    ck_assert_str_eq(policy_set_get(s, "policies", "a")->device_ids[0], "d9");
+    ck_assert_ptr_null(policy_set_get(s, "policies", "b"));
+    /* the clone keeps the bound */
+    put(c, "policies", "x", "\"device_ids\":[\"d4\"]", "raw", 0, T0, T0 + H);
+    const char *rec =
+        "{\"v\":1,\"name\":\"y\",\"issued_at\":1,\"revision\":1,\"selector\":"
+        "{\"device_ids\":[\"x\"]},\"level\":\"raw\",\"from\":\"2026-12-03T10:00:00Z\","
+        "\"until\":\"2026-12-03T11:00:00Z\"}";
+    ck_assert_int_eq(
+        policy_set_apply(c, "policies", "y", 1, rec, strlen(rec), &code, msg, sizeof(msg)),
+        TP_TOO_LARGE);
+    /* freed in either order */
+    policy_set_free(s);
+    ck_assert_str_eq(policy_set_get(c, "policies", "b")->device_ids[0], "d2");
+    policy_set_free(c);
 }
 END_TEST
 
@@ -251,6 +290,7 @@ static Suite *set_suite(void)
     Suite *s = suite_create("policy_set");
     TCase *tc = tcase_create("set");
     tcase_add_test(tc, test_apply_and_tombstone);
+    tcase_add_test(tc, test_clone);
     tcase_add_test(tc, test_window);
     tcase_add_test(tc, test_several);
     tcase_add_test(tc, test_selectors);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "query/aggregates.h"
 #include "query/api.h"
 #include "query/errors.h"
 #include "query/params.h"
@@ -292,6 +293,13 @@ static enum tp_err parse_summary(const struct params_args *a)
     return params_summary_parse(a, &p, err, sizeof(err));
 }
 
+static enum tp_err parse_aggregates(const struct params_args *a)
+{
+    struct aggregates_params p;
+    char err[256];
+    return aggregates_params_parse(a, &p, err, sizeof(err));
+}
+
 static enum tp_err parse_stream(const struct params_args *a)
 {
     struct stream_filter *f = NULL;
@@ -306,6 +314,7 @@ START_TEST(test_parameters_are_accepted)
     check_parameters("/v1/devices", parse_list);
     check_parameters("/v1/devices/{id}/series", parse_series);
     check_parameters("/v1/fleet/summary", parse_summary);
+    check_parameters("/v1/fleet/aggregates", parse_aggregates);
     check_parameters("/v1/stream", parse_stream);
 }
 END_TEST

@@ -27,10 +27,12 @@
 
 #include "common/json.h"
 #include "common/mem.h"
+#include "journal/framing.h"
 #include "journal/journal.h"
 #include "schema/telemetry.h"
 #include "tests/support/check_main.h"
 #include "tests/support/stack.h"
+#include "twinpipe/aggregates/v1/aggregates.pb-c.h"
 
 #define DEVICES      3
 #define MAX_ROWS_ENV "TP_ROLLUP_MAX_ROWS=7"
@@ -539,6 +541,128 @@ START_TEST(test_registry_versions_become_columns)
 }
 END_TEST
 
+/* ---- rollup.message=window_aggregate: a region's aggregates as Parquet rows ---- */
+
+static void agg_delivered(void *opaque, const struct journal_delivery *d, void *arg)
+{
+    (void)opaque;
+    (void)arg;
+    ck_assert_msg(d->err == TP_OK, "delivery failed: %s", d->errstr);
+}
+
+/* Appends the bytes to the test's topic under key (the journal's raw path: its one producer of
+ * bytes that are not readings; the tp-* headers it adds are not read). */
+static void agg_send_bytes(const char *key, const void *data, size_t len)
+{
+    char errstr[512];
+    struct journal_config jc = {
+        .bootstrap_servers = st.bootstrap, .topic = st.topic, .dlq_topic = st.topic};
+    struct journal_producer *p;
+    ck_assert_int_eq(journal_producer_new(&jc, agg_delivered, NULL, &p, errstr, sizeof(errstr)),
+                     TP_OK);
+    ck_assert_int_eq(journal_producer_dead_letter_raw(p, key, data, len, "test", NULL, NULL, 0,
+                                                      NULL, errstr, sizeof(errstr)),
+                     TP_OK);
+    ck_assert_int_eq(journal_producer_flush(p, 15000), TP_OK);
+    journal_producer_poll(p, 0);
+    journal_producer_free(p);
+}
+
+/* A framed WindowAggregate of category "tp-truck|2.1.7" at window_start_ms, partition 0. */
+static void agg_send(const char *region, int64_t window_start_ms, uint64_t version,
+                     uint64_t readings, const char *const *names, const double (*m)[4], size_t n)
+{
+    Twinpipe__Aggregates__V1__WindowAggregate a = TWINPIPE__AGGREGATES__V1__WINDOW_AGGREGATE__INIT;
+    Twinpipe__Aggregates__V1__WindowAggregate__Metric ms[4], *mp[4];
+    a.region = (char *)region;
+    a.category = "tp-truck|2.1.7";
+    a.has_window_start_ms = a.has_window_ms = a.has_journal_partition = true;
+    a.has_version = a.has_readings = true;
+    a.window_start_ms = window_start_ms;
+    a.window_ms = 60000;
+    a.journal_partition = 0;
+    a.version = version;
+    a.readings = readings;
+    for (size_t i = 0; i < n; i++) {
+        Twinpipe__Aggregates__V1__WindowAggregate__Metric x =
+            TWINPIPE__AGGREGATES__V1__WINDOW_AGGREGATE__METRIC__INIT;
+        x.name = (char *)names[i];
+        x.has_count = x.has_sum = true;
+        x.count = (uint64_t)m[i][0];
+        x.has_min = x.has_max = x.count > 0;
+        x.min = m[i][1];
+        x.max = m[i][2];
+        x.sum = m[i][3];
+        ms[i] = x;
+        mp[i] = &ms[i];
+    }
+    a.n_metrics = n;
+    a.metrics = mp;
+    uint8_t buf[1024];
+    size_t h = framing_header_encode(buf, sizeof(buf), 3, (int32_t[]){0}, 1);
+    size_t len = twinpipe__aggregates__v1__window_aggregate__get_packed_size(&a);
+    ck_assert_uint_le(h + len, sizeof(buf));
+    twinpipe__aggregates__v1__window_aggregate__pack(&a, buf + h);
+    agg_send_bytes(a.category, buf, h + len);
+}
+
+/* The first line a DuckDB query over the lake prints. */
+static void agg_duckdb(const char *sql, char *out, size_t n)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "%s -c \"import duckdb; print(duckdb.connect().execute(\\\"%s\\\").fetchall())\"",
+             python, sql);
+    FILE *py = popen(cmd, "r");
+    ck_assert_ptr_nonnull(py);
+    out[0] = '\0';
+    ck_assert_ptr_nonnull(fgets(out, (int)n, py));
+    ck_assert_int_eq(pclose(py), 0);
+}
+
+START_TEST(test_window_aggregates_become_rows)
+{
+    int64_t w = (base_ms / 60000) * 60000;
+    char errstr[256];
+    struct journal_config tc = {
+        .bootstrap_servers = st.bootstrap, .topic = st.topic, .partitions = 2, .replication = 1};
+    ck_assert_int_eq(journal_topic_ensure(&tc, 15000, errstr, sizeof(errstr)), TP_OK);
+    const char *speed[] = {"speed_kmh"}, *speed_fuel[] = {"fuel", "speed_kmh"},
+               *rpm_speed[] = {"rpm", "speed_kmh"};
+    const double v1[][4] = {{3, 10, 30, 60}};
+    const double v2[][4] = {{2, 1, 2, 3}, {4, 5, 30, 65}};  /* an amendment, and a new metric */
+    const double b1[][4] = {{0, 0, 0, 0}, {1, 99, 99, 99}}; /* rpm without values */
+    agg_send("region-a", w, 1, 3, speed, v1, 1);
+    agg_send("region-a", w, 2, 4, speed_fuel, v2, 2);
+    agg_send("region-b", w, 1, 1, rpm_speed, b1, 2);
+    agg_send_bytes("tp-truck|2.1.7", "\x00\x00\x00\x00\x03\x00\xff\xff", 8); /* skipped */
+    ck_assert_int_eq(run_rollup("TP_ROLLUP_MESSAGE=window_aggregate"), 0);
+    /* each new metric grew the columns: a file per schema (one partition: one key) */
+    ck_assert_int_eq(count_files(), 3);
+    char sql[1024], out[2048];
+    snprintf(sql, sizeof(sql),
+             "SELECT region, category, epoch_ms(window_start) - %lld, window_ms, "
+             "journal_partition, version, readings, speed_kmh_count, speed_kmh_min, "
+             "speed_kmh_max, speed_kmh_sum, fuel_count, fuel_min, rpm_count, rpm_min, rpm_sum "
+             "FROM read_parquet('%s/**/*.parquet', union_by_name=true) ORDER BY region, version",
+             (long long)w, lake);
+    agg_duckdb(sql, out, sizeof(out));
+    ck_assert_str_eq(out, "[('region-a', 'tp-truck|2.1.7', 0, 60000, 0, 1, 3, 3, 10.0, 30.0, "
+                          "60.0, None, None, None, None, None), ('region-a', 'tp-truck|2.1.7', 0, "
+                          "60000, 0, 2, 4, 4, 5.0, 30.0, 65.0, 2, 1.0, None, None, None), "
+                          "('region-b', 'tp-truck|2.1.7', 0, 60000, 0, 1, 1, 1, 99.0, 99.0, "
+                          "99.0, None, None, 0, None, 0.0)]\n");
+    /* rollup/README.md's query: the highest version per partial */
+    snprintf(sql, sizeof(sql),
+             "SELECT region, version, readings FROM read_parquet('%s/**/*.parquet', "
+             "union_by_name=true) QUALIFY row_number() OVER (PARTITION BY region, category, "
+             "window_start, journal_partition ORDER BY version DESC) = 1 ORDER BY region",
+             lake);
+    agg_duckdb(sql, out, sizeof(out));
+    ck_assert_str_eq(out, "[('region-a', 2, 4), ('region-b', 1, 1)]\n");
+}
+END_TEST
+
 static Suite *rollup_suite(void)
 {
     Suite *s = suite_create("rollup");
@@ -556,6 +680,11 @@ static Suite *rollup_suite(void)
     tcase_set_timeout(reg, 300);
     tcase_add_test(reg, test_registry_versions_become_columns);
     suite_add_tcase(s, reg);
+    TCase *agg = tcase_create("window_aggregates");
+    tcase_add_checked_fixture(agg, setup, teardown);
+    tcase_set_timeout(agg, 300);
+    tcase_add_test(agg, test_window_aggregates_become_rows);
+    suite_add_tcase(s, agg);
     return s;
 }
 

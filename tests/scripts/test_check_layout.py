@@ -64,7 +64,7 @@ class CheckLayout(unittest.TestCase):
 
     def test_clean_tree_passes(self):
         rc, out = self.run_script()
-        self.assertEqual(out, ["check-layout: 18 folders, 16 include arrows, all allowed"])
+        self.assertEqual(out, ["check-layout: 22 folders, 16 include arrows, all allowed"])
         self.assertEqual(rc, 0)
 
     def test_service_includes_service(self):
@@ -148,11 +148,11 @@ class CheckLayout(unittest.TestCase):
         self.assertIn("\n".join(graph), text)
         header = graph[2].split()
         self.assertEqual(header, ["common", "schemas", "journal", "token", "mqtt", "schema", "twin",
-                                  "policy"])
+                                  "policy", "aggregate", "policyfeed"])
         rows = {line.split()[0]: line for line in graph if line.startswith("  ")}
         # loadgen includes journal and token; may include the other libraries
         cells = rows["loadgen"].split()[2:]
-        self.assertEqual(cells, [".", ".", "x", "x", ".", ".", ".", "."])
+        self.assertEqual(cells, [".", ".", "x", "x", ".", ".", ".", ".", ".", "."])
         # token, mqtt and policy may include only common (x: included); common nothing
         self.assertEqual(rows["token"].split()[2:], ["x"])
         self.assertEqual(rows["mqtt"].split()[2:], ["x"])

@@ -152,7 +152,8 @@ config: map wins over the chart's settings) as TP_* literals, then .secretEnv.
 {{/*
 The pod spec of a service or job. Context dict: root, component, program, config,
 secretEnv (rendered env entries), values, http (bool: a long-running HTTP service),
-volumes / mounts (rendered lists, optional), restartPolicy (jobs).
+volumes / mounts (rendered lists, optional), extraPorts (rendered container ports beside
+http and metrics, optional), restartPolicy (jobs).
 */}}
 {{- define "twinpipe.podSpec" -}}
 {{- $root := .root }}
@@ -186,6 +187,9 @@ containers:
       - name: metrics
         containerPort: {{ $root.Values.metricsPort }}
         protocol: TCP
+      {{- with .extraPorts }}
+      {{- . | nindent 6 }}
+      {{- end }}
     startupProbe:
       httpGet: {path: /healthz, port: http}
       periodSeconds: 2
@@ -276,7 +280,8 @@ spec:
       {{- include "twinpipe.podSpec" . | trim | nindent 6 }}
 {{- end }}
 
-{{/* The Service of a component: its http port (when public) and its metrics port. */}}
+{{/* The Service of a component: its http port (when public), its metrics port and
+.servicePorts (rendered, optional). */}}
 {{- define "twinpipe.service" -}}
 apiVersion: v1
 kind: Service
@@ -298,6 +303,9 @@ spec:
       port: {{ .root.Values.metricsPort }}
       targetPort: metrics
       protocol: TCP
+    {{- with .servicePorts }}
+    {{- . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
 {{- define "twinpipe.pdb" -}}
