@@ -25,7 +25,7 @@
 #include "common/metrics.h"
 #include "common/service.h"
 #include "ingest_int.h"
-#include "mqtt_codec.h"
+#include "mqtt/codec.h"
 #include "period.h"
 #include "mqtt_ring.h"
 

@@ -10,8 +10,8 @@
  * connection, mqtt_ring.h: a window of mqtt.receive_maximum whose slots exist
  * only while PUBLISHes are in flight; an idle connection holds its struct only).
  *
- * One loop thread with its own epoll: accept, read, decode (mqtt_codec.h),
- * answer by mqtt_reasons.h, write. Delivery reports come back on ingest's
+ * One loop thread with its own epoll: accept, read, decode (mqtt/codec.h),
+ * answer by mqtt/reasons.h, write. Delivery reports come back on ingest's
  * delivery thread as done callbacks: they are queued under a mutex and an
  * eventfd wakes the loop, which alone touches connection state. A
  * connection closed with events still in flight stays allocated (socket
