@@ -306,7 +306,7 @@ static void load_accept(struct load *l, struct load_conn *c, long status)
     for (size_t i = 0; i < c->n_items; i++)
         load_settle(l, &c->items[i], rejected[i]);
     if (doc && status == 202 && l->opt->obey_period && c->pacer.by_device) {
-        /* each device its period (a device is at most once in a POST of a paced fleet) */
+        /* each device its period (a device in a POST twice: the second changes nothing) */
         int64_t now = tp_mono_us();
         for (size_t i = 0; i < c->n_items; i++) {
             size_t d = c->items[i].dev;
