@@ -24,7 +24,8 @@
 #define MQ_CONN_TIMEOUT_US (30 * 1000000LL) /* socket connect -> CONNACK */
 #define MQ_PENDING_MAX     256              /* connects waiting for their CONNACK at once */
 #define MQ_READ_MAX        65536
-#define MQ_LOG_MAX         5 /* lines of each kind of trouble */
+#define MQ_LOG_MAX         5  /* lines of each kind of trouble */
+#define MQ_SUB_PER_PACKET  32 /* topic filters per SUBSCRIBE (tp-ingest answers up to 256) */
 
 enum tp_err load_mqtt_url_parse(const char *url, char *host, size_t host_size, uint16_t *port,
                                 char *errstr, size_t errstr_size)
@@ -415,27 +416,28 @@ static void mq_subscribe(struct mq *m, struct mq_conn *c)
                                                    : o->mqtt_subscriptions;
     if (k == 0)
         return;
-    char *topics = tp_calloc(k, 192);
-    struct mqtt_bin *filters = tp_calloc(k, sizeof(*filters));
-    uint8_t *options = tp_calloc(k, 1);
-    size_t hint = 16;
-    for (size_t r = 0; r < k; r++) {
-        char *t = topics + r * 192;
-        snprintf(t, 192, "twinpipe/v1/%s/config", mq_device(m, c->idx + r * o->connections));
-        filters[r] = (struct mqtt_bin){(const uint8_t *)t, (uint16_t)strlen(t)};
-        options[r] = 1; /* QoS 1 */
-        hint += filters[r].len + 3;
+    char topics[MQ_SUB_PER_PACKET][192];
+    struct mqtt_bin filters[MQ_SUB_PER_PACKET];
+    uint8_t options[MQ_SUB_PER_PACKET];
+    for (size_t first = 0; first < k; first += MQ_SUB_PER_PACKET) {
+        size_t n = k - first < MQ_SUB_PER_PACKET ? k - first : MQ_SUB_PER_PACKET, hint = 16;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(topics[i], sizeof(topics[i]), "twinpipe/v1/%s/config",
+                     mq_device(m, c->idx + (first + i) * o->connections));
+            filters[i] = (struct mqtt_bin){(const uint8_t *)topics[i], (uint16_t)strlen(topics[i])};
+            options[i] = 1; /* QoS 1 */
+            hint += filters[i].len + 3;
+        }
+        /* ids before the oldest PUBLISH's, one per packet (at most 1024 / 32 = 32 of them) */
+        uint32_t id = outbox_spare_id(&c->box), back = (uint32_t)(first / MQ_SUB_PER_PACKET);
+        struct mqtt_packet p = {.type = MQTT_SUBSCRIBE};
+        p.u.sub.packet_id = (uint16_t)((id - 1u + UINT16_MAX - back) % UINT16_MAX + 1u);
+        p.u.sub.n = (uint16_t)n;
+        p.u.sub.filters = filters;
+        p.u.sub.options = options;
+        mq_put(m, c, &p, hint);
     }
-    struct mqtt_packet p = {.type = MQTT_SUBSCRIBE};
-    p.u.sub.packet_id = outbox_spare_id(&c->box);
-    p.u.sub.n = (uint16_t)k;
-    p.u.sub.filters = filters;
-    p.u.sub.options = options;
-    mq_put(m, c, &p, hint);
     c->n_subs = k;
-    free(options);
-    free(filters);
-    free(topics);
 }
 
 /* A config message from the server: the device's period (PUBACKed when QoS 1). */

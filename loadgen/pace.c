@@ -86,11 +86,13 @@ void pace_devices_init(struct pace_devices *p, size_t conn, size_t conns, size_t
     p->share = rate > 0 && rate < natural ? rate / natural : 1.0;
     p->n = conn_devices;
     p->batch = f.batch;
-    p->due_us = tp_calloc(p->n, sizeof(*p->due_us));
-    p->last_us = tp_calloc(p->n, sizeof(*p->last_us));
-    p->period_ms = tp_calloc(p->n, sizeof(*p->period_ms));
-    p->heap = tp_calloc(p->n, sizeof(*p->heap));
-    p->pos = tp_calloc(p->n, sizeof(*p->pos));
+    /* one block (a device-token fleet has a connection, so a pace, per device) */
+    int64_t *block = tp_calloc(p->n, 3 * sizeof(int64_t) + 2 * sizeof(uint32_t));
+    p->due_us = block;
+    p->last_us = block + p->n;
+    p->period_ms = block + 2 * p->n;
+    p->heap = (uint32_t *)(block + 3 * p->n);
+    p->pos = p->heap + p->n;
     /* reading k = j * n + r of the connection is due at (k + 1 - phase) / rate */
     for (size_t r = 0; r < p->n; r++) {
         p->due_us[r] = llround(((double)r + 1.0 - f.phase) / f.rate * 1e6);
@@ -103,11 +105,7 @@ void pace_devices_init(struct pace_devices *p, size_t conn, size_t conns, size_t
 
 void pace_devices_release(struct pace_devices *p)
 {
-    free(p->due_us);
-    free(p->last_us);
-    free(p->period_ms);
-    free(p->heap);
-    free(p->pos);
+    free(p->due_us); /* the block */
     memset(p, 0, sizeof(*p));
 }
 

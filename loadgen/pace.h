@@ -68,11 +68,11 @@ void pace_sent(struct pace *p, size_t n);
  *     pace_devices_set_period(&d, rank, 1000);       // told another period
  */
 struct pace_devices {
-    size_t n;           /* devices (ranks) */
-    size_t batch;       /* readings per send: at most n */
-    double share;       /* of a readings/s cap: intervals are period / share */
-    int64_t *due_us;    /* [rank] next reading due, us since the start */
-    int64_t *last_us;   /* [rank] due time of the last reading taken; INT64_MIN: none yet */
+    size_t n;         /* devices (ranks) */
+    size_t batch;     /* readings per send: at most n */
+    double share;     /* of a readings/s cap: intervals are period / share */
+    int64_t *due_us;  /* [rank] next reading due, us since the start (owns the block of all five) */
+    int64_t *last_us; /* [rank] due time of the last reading taken; INT64_MIN: none yet */
     int64_t *period_ms; /* [rank] */
     uint32_t *heap;     /* ranks by (due_us, rank) */
     uint32_t *pos;      /* [rank] its place in heap */

@@ -226,7 +226,9 @@ static void check_run(int rc, const char *out)
             cars += e;
         }
     }
-    printf("trucks %ld readings, cars %ld (2 trucks, 6 cars in 10 s)\n", trucks, cars);
+    const char *line = strstr(out, "\nperiods: ");
+    fprintf(stderr, "trucks %ld readings, cars %ld (2 trucks, 6 cars in 10 s); %.*s\n", trucks,
+            cars, (int)strcspn(line + 1, "\n"), line + 1);
     /* per device, a truck at least twice a car (about 3x by the schedule) */
     ck_assert_int_ge(trucks * 6, 2 * cars * 2);
     FILE *f = fopen(summary, "r");
