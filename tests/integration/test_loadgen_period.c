@@ -10,7 +10,10 @@
  *     report_every_ms;
  *   - MQTT 5, device tokens (a connection per device): the config topic,
  *     retained 3000 at SUBSCRIBE, then 1000 live after a truck's first reading;
- *   - MQTT 3.1.1, a gateway token, one connection subscribed for its 8 devices.
+ *   - MQTT 3.1.1, a gateway token, one connection subscribed for its 8 devices;
+ *   - against Mosquitto (no stack): a gateway connection subscribes for its
+ *     40 devices in two SUBSCRIBEs and obeys a retained period, ignores an
+ *     invalid one.
  * Each: the trucks' twins (tp-query) hold 8 to 10 readings and the cars' 3
  * or 4 (bounds from the schedule below), period_changes is the 2
  * trucks, the devices per period at the end exact, and tp-loadgen's own
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -291,6 +295,68 @@ START_TEST(test_mqtt311_gateway)
 }
 END_TEST
 
+START_TEST(test_mqtt_gateway_mosquitto)
+{
+    /* a broker (Mosquitto) with retained config messages: one gateway connection subscribes
+     * for its 40 devices (two SUBSCRIBEs: 32 filters, then 8) and obeys the valid one */
+    uint16_t port = stack_free_port();
+    char conf[128], out[16384], cmd[1024];
+    snprintf(conf, sizeof(conf), "/tmp/tp-test-lgperiod-mosq-%d.conf", (int)getpid());
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "listener %u 127.0.0.1\nallow_anonymous true\n", port);
+    fclose(f);
+    pid_t broker = fork();
+    ck_assert_int_ge(broker, 0);
+    if (broker == 0) {
+        execl("/usr/sbin/mosquitto", "mosquitto", "-c", conf, (char *)NULL);
+        _exit(127);
+    }
+    int rc = -1;
+    for (int i = 0; i < 50 && rc != 0; i++) {
+        usleep(100 * 1000);
+        snprintf(cmd, sizeof(cmd),
+                 "mosquitto_pub -h 127.0.0.1 -p %u -r -q 1 -t twinpipe/v1/veh-000005/config "
+                 "-m '{\"report_every_ms\":1000}' 2>/dev/null",
+                 port);
+        rc = system(cmd);
+    }
+    if (rc != 0)
+        kill(broker, SIGTERM); /* not left running when the check fails */
+    ck_assert_int_eq(rc, 0);
+    snprintf(cmd, sizeof(cmd),
+             "mosquitto_pub -h 127.0.0.1 -p %u -r -q 1 -t twinpipe/v1/veh-000006/config "
+             "-m '{\"report_every_ms\":\"x\"}'",
+             port);
+    rc = system(cmd);
+    if (rc != 0)
+        kill(broker, SIGTERM);
+    ck_assert_int_eq(rc, 0);
+    snprintf(cmd, sizeof(cmd),
+             "timeout 60 %s/tp-loadgen --loadgen.transport=mqtt --loadgen.mqtt_url=127.0.0.1:%u "
+             "--loadgen.mqtt_version=5 --loadgen.devices=40 --loadgen.connections=1 "
+             "--loadgen.mqtt_subscriptions=40 --loadgen.period_ms=3000 --loadgen.readings=0 "
+             "--loadgen.duration_s=3 2>/dev/null",
+             TP_BIN_DIR, port);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t got = fread(out, 1, sizeof(out) - 1, p);
+    out[got] = '\0';
+    int lrc = pclose(p);
+    ck_assert_int_eq(kill(broker, SIGTERM), 0);
+    ck_assert_int_eq(waitpid(broker, NULL, 0), broker);
+    unlink(conf);
+    ck_assert_msg(WIFEXITED(lrc) && WEXITSTATUS(lrc) == 0, "tp-loadgen exit %d:\n%s", lrc, out);
+    ck_assert_msg(strstr(out, "\nperiods: obeyed; 1 devices changed period (1 changes), the first "
+                              "after "),
+                  "%s", out);
+    ck_assert_msg(strstr(out, " ms; at the end: 1000 ms x 1 3000 ms x 39\n"), "%s", out);
+    ck_assert_msg(strstr(out, "\nconfig topics: 40 subscribed, 0 refused; 2 config messages, 1 "
+                              "with a period\n"),
+                  "%s", out);
+}
+END_TEST
+
 static Suite *loadgen_period_suite(void)
 {
     Suite *s = suite_create("loadgen_period_integration");
@@ -301,6 +367,10 @@ static Suite *loadgen_period_suite(void)
     tcase_add_test(tc, test_mqtt5_devices);
     tcase_add_test(tc, test_mqtt311_gateway);
     suite_add_tcase(s, tc);
+    TCase *broker = tcase_create("loadgen_period_mosquitto");
+    tcase_set_timeout(broker, 90);
+    tcase_add_test(broker, test_mqtt_gateway_mosquitto);
+    suite_add_tcase(s, broker);
     return s;
 }
 
