@@ -47,6 +47,13 @@ cleanup() {
 	for f in "$TP_REGIONS_DIR"/*/pid "$TP_REGIONS_DIR"/sites/*.pid; do
 		[[ -f "$f" ]] && pids+=("$(<"$f")")
 	done
+	"$SITES" down || rc=1
+	# the services stopped cleanly: no sanitizer report in their logs (ASan builds)
+	if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TP_REGIONS_DIR"/sites/*.log 2>/dev/null; then
+		echo "test_regions: FAIL: sanitizer reports in the logs above" >&2
+		grep -hE -A12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$TP_REGIONS_DIR"/sites/*.log | head -60 >&2
+		rc=1
+	fi
 	"$SITES" down --regions --purge || rc=1
 	# every process it started is gone (or a zombie waiting for init to reap it)
 	for f in "${pids[@]}"; do
