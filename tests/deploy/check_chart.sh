@@ -2,14 +2,18 @@
 #
 # check_chart.sh - the Helm chart deploy/helm/twinpipe checked offline (ctest deploy_chart):
 #   1. `helm lint --strict` with the default values, with ci/all-values.yaml
-#      ("everything on": MQTT on a LoadBalancer Service of its own) and with MQTT on as
-#      one more port of the ingest Service (--set ingest.mqtt.enabled=true);
+#      ("everything on": MQTT on a LoadBalancer Service of its own, and the regions' parts:
+#      tp-policy, tp-forward, the fleet fold, the aggregator, policies on ingest, the
+#      site's region) and with MQTT on as one more port of the ingest Service
+#      (--set ingest.mqtt.enabled=true);
 #   2. `helm template` of each, every object checked by check_objects.py: the
 #      Kubernetes API schemas (kubernetes-validate, strict) and the chart's promises;
 #      the PrometheusRule's rules by `promtool check rules`;
 #   3. values the chart must refuse are refused, with their reason: more projector
 #      replicas than journal partitions, a generated Secret without its data, a lake
-#      with neither a claim nor a volume, an MQTT port that is another port's.
+#      with neither a claim nor a volume, an MQTT port that is another port's, more
+#      tp-forward replicas than journal partitions, the fleet fold in the projector's group,
+#      tp-policy's generated Secret without its operator keys.
 # helm, promtool and the venv come from tests/deploy/tools.sh (installed and cached on
 # first use; a tool that cannot be installed fails the check).
 #
@@ -73,9 +77,15 @@ refused "secrets.data.auth-secret (secrets.create=true)" --set secrets.create=tr
 refused "rollup.lake: enable persistence or give a volume" --set rollup.lake.persistence.enabled=false
 refused "ingest.mqtt.port (9100) must differ from ingest.port (8080) and metricsPort (9100)" \
 	--set ingest.mqtt.enabled=true --set ingest.mqtt.port=9100
+refused "forward.replicas (7) must be at most journal.partitions (6)" \
+	--set forward.enabled=true --set forward.replicas=7
+refused "fleetProjector.group (tp-projector) must differ from projector.group" \
+	--set fleetProjector.enabled=true --set fleetProjector.group=tp-projector
+refused "secrets.data.policy-operator-keys (secrets.create=true)" \
+	-f "$chart/ci/all-values.yaml" --set secrets.data.policy-operator-keys=null
 
 if [[ $fail -ne 0 ]]; then
 	echo "check_chart: FAILED" >&2
 	exit 1
 fi
-echo "check_chart: ok (lint + template + schemas, default, everything-on and MQTT-on values; 4 refusals)"
+echo "check_chart: ok (lint + template + schemas, default, everything-on and MQTT-on values; 7 refusals)"

@@ -14,7 +14,8 @@ For every container the chart renders (default values and ci/all-values.yaml):
      deployment-specific rows of DEPLOYMENT below (each with its reason);
   4. what must agree across services agrees: the journal topic (and tp-query's
      query.topic), its partitions, the projector group (query.projector_group,
-     replay.group); listen ports are the container's ports;
+     replay.group; the fleet fold has a group of its own), the site's region;
+     listen ports are the container's ports;
   5. credentials come only from Secrets (secretKeyRef), never as literals;
   6. terminationGracePeriodSeconds is longer than preStop + the service's drain
      (DRAIN below; read from the sources and tables where they define it).
@@ -44,7 +45,7 @@ DEPLOYMENT = {
 }
 # rows that hold credentials: only from Secrets
 SECRET_ROWS = {"TP_AUTH_SECRET", "TP_QUERY_API_KEYS", "TP_QUERY_CURSOR_SECRET", "TP_REGISTRY_CREDENTIALS",
-               "TP_REGISTRY_USER", "TP_REGISTRY_PASSWORD"}
+               "TP_REGISTRY_USER", "TP_REGISTRY_PASSWORD", "TP_POLICY_OPERATOR_KEYS", "TP_POLICY_ANALYST_KEYS"}
 REQUIRED_SECRETS = {
     "tp-ingest": {"TP_AUTH_SECRET", "TP_REGISTRY_USER", "TP_REGISTRY_PASSWORD"},
     "tp-projector": {"TP_REGISTRY_USER", "TP_REGISTRY_PASSWORD"},
@@ -52,6 +53,7 @@ REQUIRED_SECRETS = {
     "tp-replay": {"TP_REGISTRY_USER", "TP_REGISTRY_PASSWORD"},
     "tp-query": {"TP_QUERY_API_KEYS", "TP_QUERY_CURSOR_SECRET"},
     "tp-registry": {"TP_REGISTRY_CREDENTIALS"},
+    "tp-policy": {"TP_POLICY_OPERATOR_KEYS"},
 }
 BOOL = {"true", "false", "1", "0", "yes", "no", "on", "off"}
 
@@ -89,6 +91,15 @@ def ingest_drain_s():
     raise RuntimeError("cannot find tp-ingest's drain time (a drain row or ingest_drain(ing, <ms>))")
 
 
+def producer_timeout_s():
+    """The journal producer's message.timeout.ms when kafka.message.timeout.ms is not set: the
+    literal journal/producer.c sets (a delivery report comes back within it)."""
+    m = re.search(r'"message\.timeout\.ms",\s*"(\d+)"', open(source_dir + "/journal/producer.c").read())
+    if not m:
+        raise RuntimeError("cannot find the producer's message.timeout.ms in journal/producer.c")
+    return int(m.group(1)) / 1000.0
+
+
 # seconds a service may take between SIGTERM and its exit
 DRAIN = {
     "tp-ingest": ingest_drain_s,
@@ -101,6 +112,11 @@ DRAIN = {
     "tp-projector": lambda: 60.0,
     # open Parquet files are closed, fsynced, renamed and committed (no key bounds it)
     "tp-rollup": lambda: 60.0,
+    # the write in progress: Kafka's acknowledgement, then its read-back
+    "tp-policy": lambda: ms_default("tp-policy", "TP_POLICY_PRODUCE_TIMEOUT_MS") +
+    ms_default("tp-policy", "TP_POLICY_READ_YOUR_WRITES_MS"),
+    # every outstanding delivery report, then the commit and leaving the group
+    "tp-forward": lambda: producer_timeout_s() + 5.0,
 }
 
 
@@ -164,9 +180,12 @@ def check(path, mode):
             if mode == "default" and name not in DEPLOYMENT and v != row.default:
                 problem("%s: %s=%r but %s's default is %r (make it the default, or say in "
                         "DEPLOYMENT why the chart differs)" % (where, name, v, prog, row.default))
-        for name in sorted(REQUIRED_SECRETS.get(prog, set()) - set(env)):
+        required = REQUIRED_SECRETS.get(prog, set())
+        if env.get("TP_PROJECTOR_FOLD", {}).get("value") == "fleet":
+            required = set()  # the fleet fold decodes with the built-in descriptor: no registry
+        for name in sorted(required - set(env)):
             problem("%s: %s missing" % (where, name))
-        for name in REQUIRED_SECRETS.get(prog, set()) & set(env):
+        for name in required & set(env):
             if "secretKeyRef" not in env[name].get("valueFrom", {}):
                 problem("%s: %s not from a Secret" % (where, name))
         if "TP_PG_DSN" in rows and "TP_PG_DSN" not in env:
@@ -177,12 +196,17 @@ def check(path, mode):
             problem("%s: a password in TP_PG_DSN" % where)
 
         val = {k: e.get("value") for k, e in env.items()}
+        fleet = val.get("TP_PROJECTOR_FOLD") == "fleet"
         for k, sk in (("TP_JOURNAL_TOPIC", "topic"), ("TP_QUERY_TOPIC", "topic"),
                       ("TP_JOURNAL_PARTITIONS", "partitions"), ("TP_PROJECTOR_GROUP", "group"),
                       ("TP_QUERY_PROJECTOR_GROUP", "group"), ("TP_REPLAY_GROUP", "group"),
-                      ("TP_KAFKA_BOOTSTRAP_SERVERS", "bootstrap")):
-            if k in val:
+                      ("TP_KAFKA_BOOTSTRAP_SERVERS", "bootstrap"), ("TP_SITE_REGION", "region")):
+            if k in val and not (fleet and sk == "group"):
                 shared.setdefault(sk, {})[where + " " + k] = val[k]
+        # the fleet fold and tp-forward are consumer groups of their own
+        for k in ("TP_FORWARD_GROUP",) + (("TP_PROJECTOR_GROUP",) if fleet else ()):
+            if k in val:
+                shared.setdefault("own groups", {})[where + " " + k] = val[k]
 
         ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
         for k, port in (("TP_HTTP_LISTEN", "http"), ("TP_HTTP_METRICS_LISTEN", "metrics"),
@@ -203,6 +227,10 @@ def check(path, mode):
             if not grace > stop + drain:
                 problem("%s: terminationGracePeriodSeconds %s is not longer than preStop %s s + drain %g s"
                         % (where, grace, stop, drain))
+    own = shared.pop("own groups", {})
+    for where_k, g in own.items():
+        if g in shared.get("group", {}).values() or list(own.values()).count(g) > 1:
+            problem("%s=%r is another consumer group's (%s)" % (where_k, g, mode))
     for what, seen in shared.items():
         if len(set(seen.values())) != 1:
             problem("%s values disagree (%s): %s" % (what, mode, seen))

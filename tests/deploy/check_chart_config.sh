@@ -10,7 +10,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 chart="$root/deploy/helm/twinpipe"
 bin=${1:?usage: check_chart_config.sh BIN_DIR}
-for p in tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay; do
+for p in tp-ingest tp-projector tp-query tp-migrate tp-rollup tp-registry tp-replay tp-policy tp-forward; do
 	[[ -x "$bin/$p" ]] || { echo "check_chart_config: \"$bin/$p\" not built" >&2; exit 1; }
 done
 

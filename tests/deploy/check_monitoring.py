@@ -13,10 +13,14 @@ services export today, and the compose "monitoring" profile against the chart.
   2. the dashboard: valid JSON, a uid, every panel and query on the ${datasource}
      variable, the six areas of issue 15 present (ingest rate and 503s, journal lag
      per partition, freshness p99 and flush time, query latency, registry errors,
-     rollup file age);
-  3. compose's Prometheus scrapes exactly the services the rules' job labels and the
-     chart's ServiceMonitor name (job = service), and compose mounts the chart's own
-     rule and dashboard files.
+     rollup file age) and the regions' services of issue 14 (tp-policy's writes and
+     readiness, tp-forward's rates, lag and latency);
+  3. the rules: the alerts of issue 15 and of the regions' services (forward lag and
+     failures, policy feed not ready); TwinpipeTargetDown watches exactly the jobs of
+     every Deployment the chart can run (job = its component, as the ServiceMonitor
+     relabels it);
+  4. compose's Prometheus scrapes exactly the services of compose's default profile
+     (job = service), and compose mounts the chart's own rule and dashboard files.
 """
 import glob
 import json
@@ -29,7 +33,9 @@ import yaml
 src, out = sys.argv[1:3]
 chart = os.path.join(src, "deploy/helm/twinpipe")
 problems = []
+# compose's services (its default profile) and the chart's Deployments (the regions' too)
 JOBS = {"ingest", "projector", "query", "registry", "rollup"}
+CHART_JOBS = JOBS | {"policy", "forward", "fleet-projector"}
 
 
 def problem(msg):
@@ -82,9 +88,21 @@ for a in ("TwinpipeProjectorLag", "TwinpipeFreshnessP99", "TwinpipeIngest503Rate
           "TwinpipeDeadLetters"):
     if a not in alerts:
         problem("the rules lack %s (issue 15)" % a)
+for a, needle in (("TwinpipeForwardLag", "tp_forward_lag_events"), ("TwinpipeForwardFailing", "tp_forward_failed_total"),
+                  ("TwinpipePolicyFeedNotReady", "tp_policy_ready")):
+    if needle not in alerts.get(a, ""):
+        problem("the rules lack %s on %s (issue 14)" % (a, needle))
 m = re.search(r'job=~"([^"]+)"', alerts.get("TwinpipeTargetDown", ""))
-if not m or set(m.group(1).split("|")) != JOBS:
-    problem("TwinpipeTargetDown does not watch exactly the jobs %s" % sorted(JOBS))
+if not m or set(m.group(1).split("|")) != CHART_JOBS:
+    problem("TwinpipeTargetDown does not watch exactly the jobs %s" % sorted(CHART_JOBS))
+# the chart's components are the jobs: every Deployment template's component is one
+comps = set()
+for t in glob.glob(os.path.join(chart, "templates/*.yaml")):
+    text = open(t).read()
+    if "twinpipe.deployment" in text:
+        comps |= set(re.findall(r'"component" "([a-z-]+)"', text))
+if comps != CHART_JOBS:
+    problem("the chart's Deployments are %s, the jobs the rules watch %s" % (sorted(comps), sorted(CHART_JOBS)))
 
 # ---------------------------------------------------------------- dashboard
 dash_file = os.path.join(chart, "files/grafana/twinpipe.json")
@@ -122,6 +140,11 @@ areas = {
     "query latency": "tp_query_http_request_duration_seconds_bucket",
     "registry errors": "tp_registry_http_responses_total{status=~",
     "rollup file age": "time() - max by (instance) (max_over_time((timestamp(changes(tp_rollup_files_total",
+    "policy writes": "tp_policy_writes_total",
+    "policy feed readiness": "tp_policy_ready|tp_ingest_policies_ready",
+    "forward rates": "tp_forward_forwarded_total",
+    "forward lag per partition": "max by (partition) (tp_forward_lag_events)",
+    "forward latency": "tp_forward_latency_seconds_bucket",
 }
 for area, needle in areas.items():
     if not any(needle in e for _, e in exprs):

@@ -20,7 +20,12 @@ Run by tests/deploy/check_chart.sh with the python of the kubernetes-validate ve
   4. MQTT only when enabled: default values render no MQTT port, TP_MQTT_LISTEN or MQTT
      Service anywhere; mqtt values put the port "mqtt" on the ingest container
      (TP_MQTT_LISTEN on it) and on the ingest Service; all values on a Service of its own
-     (type LoadBalancer, source-address affinity, the client's address kept, no metrics).
+     (type LoadBalancer, source-address affinity, the client's address kept, no metrics);
+  5. the regions' parts (issue 14) only when enabled (all values; none with default or mqtt):
+     tp-policy (operator keys and analysts' keys from the Secret), tp-forward, the fleet
+     fold (tp-projector with projector.fold=fleet, its own group and topics), the
+     aggregator's keys on tp-projector, policy.topics on tp-ingest, site.region on ingest,
+     projector and forward; none of their TP_* keys anywhere otherwise.
 Exit 0 when all hold; 1 with one line per problem.
 """
 import copy
@@ -33,13 +38,17 @@ import yaml
 
 MIN_VERSION = "1.30.0"  # Chart.yaml kubeVersion (preStop sleep)
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
-HTTP = {"ingest", "projector", "query", "registry", "rollup"}
+CORE = {"ingest", "projector", "query", "registry", "rollup"}
+# the regions' Deployments (issue 14): off by default, on with all values
+REGIONS = {"policy", "forward", "fleet-projector"}
 HPA = {"ingest", "query", "registry"}
 # where the MQTT port goes: nowhere, one more port of the ingest Service, a Service of its own
 MQTT = {"default": None, "mqtt": "shared", "all": "separate"}
 
 mode, rendered, chart, out = sys.argv[1:5]
 mqtt = MQTT[mode]
+regions = mode == "all"
+HTTP = CORE | (REGIONS if regions else set())
 problems = []
 
 
@@ -244,9 +253,71 @@ if ("replay" in jobs) != (mode == "all"):
     problem("tp-replay Job %s with %s values (replay.enabled)" % ("rendered" if "replay" in jobs else "missing", mode))
 for comp, d in list(deployments.items()) + list(jobs.items()):
     cmd = pod_of(d)["containers"][0]["command"]
-    want = "tp-migrate" if comp == "migrate" else "tp-" + comp
+    want = {"migrate": "tp-migrate", "fleet-projector": "tp-projector"}.get(comp, "tp-" + comp)
     if cmd != [want]:
         problem("%s runs %r, expected [%r]" % (comp, cmd, want))
+
+# ---------------------------------------------------------------- 5. regions (issue 14)
+def secret_ref(d, name):
+    for e in pod_of(d)["containers"][0].get("env", []):
+        if e["name"] == name:
+            return e.get("valueFrom", {}).get("secretKeyRef", {}).get("key")
+    return None
+
+
+REGION_KEYS = {  # the env a component gets only with the regions' values on
+    "ingest": {"TP_POLICY_TOPICS": "global.policies,policies", "TP_SITE_REGION": "region-a"},
+    "projector": {"TP_SITE_REGION": "region-a", "TP_AGGREGATE_ENABLED": "true",
+                  "TP_AGGREGATE_CATEGORY": "model,firmware,region", "TP_AGGREGATE_WINDOW_MS": "30000",
+                  "TP_AGGREGATE_GRACE_MS": "5000", "TP_AGGREGATE_TOPIC": "aggregates"},
+    "forward": {"TP_SITE_REGION": "region-a", "TP_POLICY_TOPICS": "global.policies,policies",
+                "TP_FORWARD_GROUP": "tp-forward", "TP_FORWARD_TOPIC": "detail"},
+    "fleet-projector": {"TP_PROJECTOR_FOLD": "fleet", "TP_PROJECTOR_TOPICS": r"^region-.*\.aggregates$",
+                        "TP_PROJECTOR_GROUP": "tp-projector-fleet"},
+    "policy": {"TP_POLICY_TOPIC": "policies", "TP_POLICY_REPLICATION": "3"},
+}
+for comp, keys in REGION_KEYS.items():
+    d = deployments.get(comp)
+    if d is None:
+        continue
+    env = env_of(d)
+    for k, want in keys.items():
+        got = env.get(k)
+        if regions and got != want:
+            problem("%s: %s=%r, expected %r" % (comp, k, got, want))
+        if not regions and k in env:
+            problem("%s: %s=%r with %s values (the regions' parts are off)" % (comp, k, got, mode))
+for comp in sorted(set(deployments) - set(REGION_KEYS)):
+    for k in ("TP_SITE_REGION", "TP_POLICY_TOPICS", "TP_POLICY_TOPIC") + tuple(
+            e for e in env_of(deployments[comp]) if e.startswith("TP_AGGREGATE_")):
+        if k in env_of(deployments[comp]):
+            problem("%s: %s set (only ingest, projector, forward and policy take it)" % (comp, k))
+pol = deployments.get("policy")
+if pol:
+    want = {"TP_POLICY_OPERATOR_KEYS": "policy-operator-keys", "TP_POLICY_ANALYST_KEYS": "query-api-keys"}
+    for k, key in want.items():
+        if secret_ref(pol, k) != key:
+            problem("policy: %s from the Secret's %r, expected %r" % (k, secret_ref(pol, k), key))
+    if "TP_POLICY_OPERATOR_KEYS" in {k for k, v in env_of(pol).items() if v is not None}:
+        problem("policy: operator keys as a literal")
+fp, pj = deployments.get("fleet-projector"), deployments.get("projector")
+if fp:
+    fe = env_of(fp)
+    if pj and fe.get("TP_PROJECTOR_GROUP") == env_of(pj).get("TP_PROJECTOR_GROUP"):
+        problem("fleet-projector: the twin projector's consumer group")
+    for k in ("TP_JOURNAL_TOPIC", "TP_REGISTRY_URL", "TP_AGGREGATE_ENABLED"):
+        if k in fe:
+            problem("fleet-projector: %s set (the fleet fold does not use it)" % k)
+    if fp["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxSurge") != 0:
+        problem("fleet-projector: rolling update may surge: the old pod's final flush comes first")
+fw = deployments.get("forward")
+if fw and fw["spec"]["replicas"] > int(env_of(fw)["TP_JOURNAL_PARTITIONS"]):
+    problem("forward: more replicas than journal partitions")
+secrets = [s for s in by_kind.get("Secret", [])]
+for sec in secrets:
+    if ("policy-operator-keys" in sec.get("stringData", {})) != regions:
+        problem("the Secret %s policy-operator-keys with %s values" %
+                ("holds" if not regions else "lacks", mode))
 
 text = open(rendered).read()
 if not mqtt and re.search(r"mqtt|1883", text, re.I):

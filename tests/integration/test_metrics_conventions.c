@@ -1,8 +1,8 @@
 /*
  * Every service's /metrics against Prometheus's conventions (issue 15, docs/metrics.md):
- * tp-registry, tp-ingest, tp-projector, tp-query, tp-rollup and tp-policy run against the dev
- * stack, a few readings travel through them (so histograms, responses by status and route, lag and
- * the search index have samples), then each /metrics
+ * tp-registry, tp-ingest, tp-projector, tp-query, tp-rollup, tp-policy and tp-forward run against
+ * the dev stack, a few readings travel through them (so histograms, responses by status and route,
+ * lag and the search index have samples; tp-forward skips them: no raw policy), then each /metrics
  *   - passes `promtool check metrics` (Debian's prometheus, tests/deploy/tools.sh) with no
  *     finding at all;
  *   - declares HELP and TYPE before every family's samples, names every counter `_total`
@@ -30,7 +30,7 @@
 #include "tests/support/jsonv.h"
 #include "tests/support/stack.h"
 
-#define N_SERVICES 6
+#define N_SERVICES 7
 
 struct service {
     const char *program;
@@ -45,10 +45,11 @@ static struct service svc[N_SERVICES] = {
     {"tp-registry", "tp_registry", 0, 0, 0},   {"tp-ingest", "tp_ingest", 0, 0, 0},
     {"tp-projector", "tp_projector", 0, 0, 0}, {"tp-query", "tp_query", 0, 0, 0},
     {"tp-rollup", "tp_rollup", 0, 0, 0},       {"tp-policy", "tp_policy", 0, 0, 0},
+    {"tp-forward", "tp_forward", 0, 0, 0},
 };
 static char lake[] = "/tmp/tp-metrics-XXXXXX";
 static char reg_env[128], dir_env[128], group_env[160], policy_topic_env[160],
-    ingest_policies_env[200];
+    ingest_policies_env[200], forward_group_env[160], forward_topic_env[160];
 
 static double wall_s(void)
 {
@@ -94,6 +95,11 @@ static void setup(void)
         "TP_POLICY_OPERATOR_KEYS=0000000000000000000000000000000000000000000000000000000000000000",
         NULL};
     start(&svc[5], policy_env);
+    /* tp-forward follows tp-policy's topic (created by now) and skips every reading */
+    snprintf(forward_group_env, sizeof(forward_group_env), "TP_FORWARD_GROUP=%s-forward", st.topic);
+    snprintf(forward_topic_env, sizeof(forward_topic_env), "TP_FORWARD_TOPIC=%s.detail", st.topic);
+    const char *forward_env[] = {ingest_policies_env, forward_group_env, forward_topic_env, NULL};
+    start(&svc[6], forward_env);
 }
 
 static void teardown(void)
@@ -166,18 +172,21 @@ static void post_readings(void)
     buf_release(&resp);
 }
 
-/* Waits (60 s) until the projector applied the 4 readings, tp-query serves both twins and
- * tp-rollup consumed the 4 events. */
+/* Waits (60 s) until the projector applied the 4 readings, tp-query serves both twins,
+ * tp-rollup consumed the 4 events and tp-forward skipped them. */
 static void wait_for_pipeline(void)
 {
     struct buf resp;
     buf_init(&resp, 1 << 22);
     for (int attempt = 0;; attempt++) {
-        ck_assert_msg(attempt < 600, "the readings did not reach the twins and the rollup in 60 s");
+        ck_assert_msg(attempt < 600,
+                      "the readings did not reach the twins, the rollup and tp-forward in 60 s");
         bool done = get(&svc[2], "/metrics", &resp) == 200 &&
                     strstr(resp.data, "\ntp_projector_applied_total 4\n") != NULL &&
                     get(&svc[4], "/metrics", &resp) == 200 &&
-                    strstr(resp.data, "\ntp_rollup_events_total 4\n") != NULL;
+                    strstr(resp.data, "\ntp_rollup_events_total 4\n") != NULL &&
+                    get(&svc[6], "/metrics", &resp) == 200 &&
+                    strstr(resp.data, "\ntp_forward_skipped_total 4\n") != NULL;
         for (int d = 0; done && d < 2; d++) {
             char path[64];
             snprintf(path, sizeof(path), "/v1/devices/m-%d", d);
@@ -371,6 +380,10 @@ START_TEST(test_every_service_metrics)
     ck_assert_int_eq(get(&svc[5], "/metrics", &resp), 200);
     ck_assert_double_eq(sample(resp.data, "tp_policy_ready"), 1);
     ck_assert_double_eq(sample(resp.data, "tp_policy_policies"), 0);
+    ck_assert_int_eq(get(&svc[6], "/metrics", &resp), 200);
+    ck_assert_double_eq(sample(resp.data, "tp_forward_events_total"), 4);
+    ck_assert_double_eq(sample(resp.data, "tp_forward_forwarded_total"), 0);
+    ck_assert_double_eq(sample(resp.data, "tp_forward_latency_seconds_count"), 0);
     ck_assert_int_eq(get(&svc[2], "/metrics", &resp), 200);
     ck_assert_double_ge(sample(resp.data, "tp_projector_freshness_seconds_count"), 4);
     ck_assert_double_ge(sample(resp.data, "tp_projector_flush_duration_seconds_count"), 1);

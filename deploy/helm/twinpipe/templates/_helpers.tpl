@@ -2,7 +2,8 @@
 Names, labels and the pieces every workload shares. A workload is rendered by
 "twinpipe.podSpec" from a context dict:
   root       the chart's root context ($)
-  component  ingest | projector | query | registry | rollup | migrate | replay
+  component  ingest | projector | fleet-projector | query | registry | rollup | policy |
+             forward | migrate | replay
   program    the binary (tp-ingest, ...)
   config     the TP_* configuration as a dict of config keys (journal.topic: ...)
   values     the component's values (resources, port, ...)
@@ -79,6 +80,13 @@ host={{ $p.host }} port={{ include "twinpipe.scalar" $p.port }} dbname={{ $p.dat
 {{- define "twinpipe.setRegistry" -}}
 {{- with include "twinpipe.registryUrl" .root }}
 {{- $_ := set $.c "registry.url" . }}
+{{- end }}
+{{- end }}
+
+{{/* site.region into a config dict, when set: (dict "c" $config "root" $) */}}
+{{- define "twinpipe.setRegion" -}}
+{{- with .root.Values.site.region }}
+{{- $_ := set $.c "site.region" . }}
 {{- end }}
 {{- end }}
 
