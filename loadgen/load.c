@@ -34,8 +34,8 @@ struct load_conn {
     int64_t start_us;
     unsigned attempts;
     bool busy;
-    int64_t retry_at_us; /* > 0: resend body then */
-    struct pace pace;    /* a paced fleet: this connection's own */
+    int64_t retry_at_us;     /* > 0: resend body then */
+    struct load_pacer pacer; /* a paced fleet: this connection's own */
     char auth[AUTH_TOKEN_MAX + 64];
 };
 
@@ -68,6 +68,70 @@ size_t load_pick(struct load *l, size_t idx, size_t n_devs, size_t *rr)
         } while (rank >= n_devs);
     }
     return idx + rank * l->opt->connections;
+}
+
+void load_pacer_init(struct load *l, struct load_pacer *p, size_t idx, size_t n_devs, size_t batch)
+{
+    const struct load_options *o = l->opt;
+    memset(p, 0, sizeof(*p));
+    if (o->period_ms <= 0)
+        return;
+    size_t per_send = batch < n_devs ? batch : n_devs;
+    /* device tokens over HTTP: a POST is several readings of one device, not one of each */
+    bool one_device = o->transport == LOAD_HTTP && o->secret && per_send > 1;
+    p->by_device = o->skew <= 0 && !one_device;
+    if (p->by_device) {
+        pace_devices_init(&p->devs, idx, o->connections, n_devs, o->devices, o->period_ms, o->rate,
+                          batch);
+        l->res->obeyed = o->obey_period;
+    } else if (o->obey_period && !l->obey_warned) {
+        l->obey_warned = true;
+        log_warn("loadgen.obey_period: not obeyed with %s: the devices keep loadgen.period_ms",
+                 o->skew > 0 ? "loadgen.skew" : "device tokens over HTTP and loadgen.batch > 1");
+    }
+    if (!p->by_device)
+        pace_fleet(&p->pace, idx, o->connections, n_devs, o->devices, o->period_ms, o->rate, batch);
+}
+
+void load_pacer_release(struct load_pacer *p)
+{
+    if (p->by_device)
+        pace_devices_release(&p->devs);
+    p->by_device = false;
+}
+
+size_t load_pacer_due(struct load *l, struct load_pacer *p, int64_t now_us)
+{
+    if (l->opt->period_ms <= 0)
+        return pace_due(&l->pace, (double)(now_us - l->t0_us) / 1e6);
+    if (p->by_device)
+        return pace_devices_due(&p->devs, now_us - l->t0_us);
+    return pace_due(&p->pace, (double)(now_us - l->t0_us) / 1e6);
+}
+
+void load_pacer_sent(struct load *l, struct load_pacer *p, size_t n)
+{
+    if (l->opt->period_ms <= 0)
+        pace_sent(&l->pace, n);
+    else if (!p->by_device)
+        pace_sent(&p->pace, n);
+}
+
+size_t load_pacer_device(struct load *l, struct load_pacer *p, size_t idx, size_t n_devs,
+                         size_t *rr)
+{
+    if (l->opt->period_ms > 0 && p->by_device)
+        return idx + pace_devices_take(&p->devs) * l->opt->connections;
+    return load_pick(l, idx, n_devs, rr);
+}
+
+void load_obey(struct load *l, struct load_pacer *p, size_t d, int64_t period_ms, int64_t now_us)
+{
+    if (!l->opt->obey_period || !p->by_device || period_ms <= 0)
+        return;
+    if (!period_book_set(&l->res->periods, d, period_ms, (now_us - l->t0_us) / 1000, tp_now_ms()))
+        return;
+    pace_devices_set_period(&p->devs, d / l->opt->connections, period_ms);
 }
 
 static void load_values(const struct load *l, const journal_reading *r, double *out)
@@ -150,9 +214,12 @@ static void load_set_auth(struct load *l, struct load_conn *c, const char *devic
 static void load_build(struct load *l, struct load_conn *c, size_t n)
 {
     const struct load_options *o = l->opt;
-    size_t dev = load_pick(l, c->idx, c->n_devs, &c->rr); /* device-token mode: this device */
+    /* device-token mode: this device */
+    size_t dev = load_pacer_device(l, &c->pacer, c->idx, c->n_devs, &c->rr);
     for (size_t i = 0; i < n; i++) {
-        size_t d = o->secret ? dev : (i == 0 ? dev : load_pick(l, c->idx, c->n_devs, &c->rr));
+        size_t d = o->secret ? dev
+                   : i == 0  ? dev
+                             : load_pacer_device(l, &c->pacer, c->idx, c->n_devs, &c->rr);
         load_reading(l, d, i, &c->items[i]);
     }
     Twinpipe__Telemetry__V1__ReadingBatch b = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
@@ -238,6 +305,15 @@ static void load_accept(struct load *l, struct load_conn *c, long status)
                  c->resp.data ? c->resp.data : "");
     for (size_t i = 0; i < c->n_items; i++)
         load_settle(l, &c->items[i], rejected[i]);
+    if (doc && status == 202 && l->opt->obey_period && c->pacer.by_device) {
+        /* each device its period (a device in a POST twice: the second changes nothing) */
+        int64_t now = tp_mono_us();
+        for (size_t i = 0; i < c->n_items; i++) {
+            size_t d = c->items[i].dev;
+            load_obey(l, &c->pacer, d, period_from_body(doc, l->res->fleet->vehicles[d].device_id),
+                      now);
+        }
+    }
     json_decref(doc);
     free(rejected);
 }
@@ -361,6 +437,7 @@ static void load_setup(struct load *l)
     if (o->skew > 0)
         load_zipf(l, (o->devices + o->connections - 1) / o->connections, o->skew);
     pace_shared(&l->pace, o->period_ms > 0 ? 0 : o->rate, o->batch);
+    period_book_init(&res->periods, o->devices, o->period_ms);
     l->paced = o->period_ms > 0 || o->rate > 0;
     l->rs = tp_calloc(o->batch, sizeof(*l->rs));
     l->ptrs = tp_calloc(o->batch, sizeof(*l->ptrs));
@@ -378,8 +455,7 @@ static void load_conn_open(struct load *l, struct load_conn *c, size_t i)
     size_t conns = o->connections;
     c->idx = i;
     c->n_devs = o->devices / conns + (i < o->devices % conns);
-    if (o->period_ms > 0)
-        pace_fleet(&c->pace, i, conns, c->n_devs, o->devices, o->period_ms, o->rate, o->batch);
+    load_pacer_init(l, &c->pacer, i, c->n_devs, o->batch);
     c->items = tp_calloc(o->batch, sizeof(*c->items));
     buf_init(&c->resp, LOAD_RESP_MAX);
     c->easy = curl_easy_init();
@@ -406,19 +482,17 @@ void load_check_stop(struct load *l, int64_t now)
 static void load_start_due(struct load *l, int64_t now, size_t *busy, size_t *waiting)
 {
     const struct load_options *o = l->opt;
-    double elapsed = (double)(now - l->t0_us) / 1e6;
     *busy = *waiting = 0;
     for (size_t i = 0; i < o->connections; i++) {
         struct load_conn *c = &l->conns[i];
         if (!c->busy && c->retry_at_us && now >= c->retry_at_us)
             load_send(l, c);
         else if (!c->busy && !c->retry_at_us && !l->stop) {
-            struct pace *p = o->period_ms > 0 ? &c->pace : &l->pace;
-            size_t n = pace_due(p, elapsed); /* 0: ahead of the pace, wait */
+            size_t n = load_pacer_due(l, &c->pacer, now); /* 0: ahead of the pace, wait */
             if (o->readings && o->readings - l->generated < n)
                 n = (size_t)(o->readings - l->generated);
             if (n > 0) {
-                pace_sent(p, n);
+                load_pacer_sent(l, &c->pacer, n);
                 load_build(l, c, n);
                 load_send(l, c);
             }
@@ -484,6 +558,7 @@ static void load_teardown(struct load *l)
         free(l->conns[i].body);
         free(l->conns[i].items);
         buf_release(&l->conns[i].resp);
+        load_pacer_release(&l->conns[i].pacer);
     }
     free(l->conns);
     if (l->multi)
@@ -524,6 +599,7 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
         load_loop(&l);
     }
     load_teardown(&l);
+    period_book_tally(&res->periods);
     return TP_OK;
 }
 
@@ -532,5 +608,6 @@ void load_result_free(struct load_result *res)
     free(res->ticks);
     free(res->expect);
     sim_fleet_free(res->fleet);
+    period_book_release(&res->periods);
     memset(res, 0, sizeof(*res));
 }

@@ -40,6 +40,7 @@
 
 #include "common/err.h"
 #include "hist.h"
+#include "period.h"
 #include "sim.h"
 
 #define LOAD_EXPECT_VALUES 3 /* last values checked per device */
@@ -69,6 +70,11 @@ struct load_options {
     const char *secret; /* mint a device token per device (one device per POST), or NULL */
     unsigned retries;   /* 503s retried per request */
     uint64_t seed;
+    /* a paced fleet: each device takes the period tp-ingest tells it (period.h); MQTT: a
+     * gateway connection subscribes to the config topics of at most mqtt_subscriptions of its
+     * devices (tp-ingest's mqtt.max_subscriptions) */
+    bool obey_period;
+    size_t mqtt_subscriptions;
     bool progress_tty; /* \r progress line; else a plain line every 5 s */
     FILE *progress;    /* NULL: no progress output */
 };
@@ -106,6 +112,11 @@ struct load_result {
      * given up (loadgen.retries failed connects in a row) */
     uint64_t puback_codes[256];
     uint64_t connects, connects_refused, reconnects, republished, given_up;
+    /* MQTT, obeying: config topics subscribed (granted, refused by SUBACK), config messages
+     * read (PUBLISHes from the server), of them with a valid period */
+    uint64_t subscribed, subscribe_refused, config_messages, config_periods;
+    bool obeyed;                /* devices were paced by their own periods */
+    struct period_book periods; /* each device's period and the changes (tallied at the end) */
     double seconds;
     int64_t t0_unix_ms; /* wall clock when the first request could go */
     struct hist latency;

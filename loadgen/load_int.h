@@ -8,7 +8,9 @@
  * One thread: the one in load_run.
  *
  *     load_setup made l (fleet, expectations, scratch); a transport then loops:
- *     d = load_pick(l, idx, n_devs, &rr); load_reading(l, d, i, &item) -> l->ptrs[i];
+ *     n = load_pacer_due(l, &pacer, now); load_pacer_sent(l, &pacer, n);
+ *     d = load_pacer_device(l, &pacer, idx, n_devs, &rr); load_reading(l, d, i, &item);
+ *     ... told a period: load_obey(l, &pacer, d, period_ms, now);
  *     ... sent and acknowledged ...: load_settle(l, &item, rejected);
  *     load_check_stop, load_tick_close each second, load_progress.
  */
@@ -39,6 +41,15 @@ struct load_item {
 
 struct load_conn; /* load.c's HTTP connection */
 
+/* When one connection may send: a paced fleet's own pace, by device (pace_devices: each
+ * device its period) when every send is one reading per device in turn (no skew; device
+ * tokens over HTTP: batch 1), else struct pace; no period: the run's shared budget. */
+struct load_pacer {
+    struct pace pace;
+    struct pace_devices devs;
+    bool by_device;
+};
+
 struct load {
     const struct load_options *opt;
     struct load_result *res;
@@ -52,7 +63,8 @@ struct load {
     struct pace pace; /* no period: one budget for all connections */
     bool paced;       /* rate or period set */
     int64_t t0_us;
-    bool stop; /* no new requests */
+    bool stop;        /* no new requests */
+    bool obey_warned; /* loadgen.obey_period could not be obeyed: said once */
     /* scratch for building one body */
     journal_reading *rs;
     journal_reading **ptrs;
@@ -69,6 +81,19 @@ double load_unit(struct load *l);
 /* The next device of the connection holding devices idx, idx + connections, ... (n_devs of
  * them): round robin (*rr, the connection's rank) or Zipf-distributed ranks. */
 size_t load_pick(struct load *l, size_t idx, size_t n_devs, size_t *rr);
+/* Connection idx's pacer (n_devs devices, batch readings per send). */
+void load_pacer_init(struct load *l, struct load_pacer *p, size_t idx, size_t n_devs, size_t batch);
+void load_pacer_release(struct load_pacer *p);
+/* Readings the connection may send now (0: wait); then load_pacer_sent with the number it
+ * sends, and load_pacer_device for each reading's device. */
+size_t load_pacer_due(struct load *l, struct load_pacer *p, int64_t now_us);
+void load_pacer_sent(struct load *l, struct load_pacer *p, size_t n);
+size_t load_pacer_device(struct load *l, struct load_pacer *p, size_t idx, size_t n_devs,
+                         size_t *rr);
+/* Device d (of the connection with pacer p) was told period_ms (0: nothing valid): with
+ * loadgen.obey_period and a pace by device, its next reading is due period_ms after its
+ * last one's due time, and the change is counted. */
+void load_obey(struct load *l, struct load_pacer *p, size_t d, int64_t period_ms, int64_t now_us);
 /* Fills slot i of the scratch (l->rs[i], l->ptrs[i]) with a reading of device d, fresh or
  * bad (bad_pct), and *it with what was sent; counts the bad kinds; returns its kind. */
 enum load_kind load_reading(struct load *l, size_t d, size_t i, struct load_item *it);

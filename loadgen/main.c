@@ -71,6 +71,10 @@ static const struct config_entry loadgen_rows[] = {
     CONFIG_ROW_INT("loadgen.mqtt_inflight", L, load.mqtt_inflight, "16", 1, 65534,
                    "QoS 1 PUBLISHes in flight per MQTT connection (MQTT 5: at most the server's "
                    "Receive Maximum)"),
+    CONFIG_ROW_INT("loadgen.mqtt_subscriptions", L, load.mqtt_subscriptions, "16", 0, 1024,
+                   "config topics a gateway connection subscribes to for loadgen.obey_period, "
+                   "for its first devices (tp-ingest's mqtt.max_subscriptions); its other devices "
+                   "keep their period"),
     CONFIG_ROW_ENUM("loadgen.profile", L, load.profile, "vehicle", loadgen_profiles,
                     "vehicle (veh-NNNNNN, typed fields) or meter (mtr-NNNNNNN, metrics map)"),
     CONFIG_ROW_INT("loadgen.devices", L, load.devices, "300", 1, 100000000, "simulated devices"),
@@ -86,6 +90,9 @@ static const struct config_entry loadgen_rows[] = {
     CONFIG_ROW_MS("loadgen.period_ms", L, load.period_ms, "0", 0, 86400000,
                   "each device reports every period in real time, paced per connection (0 = as "
                   "fast as the connections go)"),
+    CONFIG_ROW_BOOL("loadgen.obey_period", L, load.obey_period, "true",
+                    "a paced fleet: each device takes the period tp-ingest tells it (HTTP: the "
+                    "202 body's report_every_ms; MQTT: its config topic) for its next readings"),
     CONFIG_ROW_INT("loadgen.rate", L, load.rate, "0", 0, 100000000,
                    "at most this many readings/s overall (0 = no cap)"),
     CONFIG_ROW_S("loadgen.window_s", L, load.window_s, "10", 1, 3600,
@@ -174,6 +181,36 @@ static size_t loadgen_connections(const struct load_options *o)
     return o->connections < o->devices ? o->connections : o->devices;
 }
 
+/* The summary's periods: period_changes (devices that changed), the first change, the
+ * periods told (first time each), the devices per period at the end. */
+static void loadgen_summary_periods(struct buf *b, const struct load_result *r)
+{
+    const struct period_book *p = &r->periods;
+    buf_printf(b,
+               ",\"obey_period\":%s,\"period_changes\":%llu,\"period_changes_total\":%llu,"
+               "\"period_first_change_ms\":",
+               r->obeyed ? "true" : "false", (unsigned long long)p->devices_changed,
+               (unsigned long long)p->changes);
+    if (p->first_ms >= 0)
+        buf_printf(b, "%lld,\"period_first_change_unix_ms\":%lld", (long long)p->first_ms,
+                   (long long)p->first_unix_ms);
+    else
+        buf_append_str(b, "null,\"period_first_change_unix_ms\":null");
+    buf_append_str(b, ",\"periods_told\":[");
+    for (size_t i = 0; i < p->n_told; i++)
+        buf_printf(b,
+                   "%s{\"period_ms\":%lld,\"changes\":%llu,\"first_ms\":%lld,"
+                   "\"first_unix_ms\":%lld}",
+                   i ? "," : "", (long long)p->told[i].period_ms,
+                   (unsigned long long)p->told[i].devices, (long long)p->told[i].first_ms,
+                   (long long)p->told[i].first_unix_ms);
+    buf_append_str(b, "],\"periods\":[");
+    for (size_t i = 0; i < p->n_final; i++)
+        buf_printf(b, "%s{\"period_ms\":%lld,\"devices\":%llu}", i ? "," : "",
+                   (long long)p->final[i].period_ms, (unsigned long long)p->final[i].devices);
+    buf_append_str(b, "]");
+}
+
 static void loadgen_summary_json(const char *path, const struct load_options *o,
                                  const struct load_result *r, const struct verify_result *v)
 {
@@ -216,8 +253,18 @@ static void loadgen_summary_json(const char *path, const struct load_options *o,
                 buf_printf(&b, "%s\"0x%02x\":%llu", sep, c, (unsigned long long)r->puback_codes[c]);
                 sep = ",";
             }
-        buf_append_str(&b, "}}");
+        buf_append_str(&b, "}"); /* puback_codes */
+        if (r->obeyed)
+            buf_printf(&b,
+                       ",\"subscribed\":%llu,\"subscribe_refused\":%llu,"
+                       "\"config_messages\":%llu,\"config_periods\":%llu",
+                       (unsigned long long)r->subscribed, (unsigned long long)r->subscribe_refused,
+                       (unsigned long long)r->config_messages,
+                       (unsigned long long)r->config_periods);
+        buf_append_str(&b, "}");
     }
+    if (o->period_ms > 0)
+        loadgen_summary_periods(&b, r);
     if (v)
         buf_printf(&b,
                    ",\"verify\":{\"devices\":%llu,\"ok\":%llu,\"mismatched\":%llu,\"behind\":%llu,"
@@ -268,6 +315,29 @@ static void loadgen_print_mqtt(const struct load_options *o, const struct load_r
     printf("\n");
 }
 
+/* A paced fleet's periods: the changes tp-ingest told, the devices per period at the end. */
+static void loadgen_print_periods(const struct load_options *o, const struct load_result *r)
+{
+    const struct period_book *b = &r->periods;
+    printf("periods: %s; %llu devices changed period (%llu changes)",
+           r->obeyed ? "obeyed" : "not obeyed", (unsigned long long)b->devices_changed,
+           (unsigned long long)b->changes);
+    if (b->first_ms >= 0)
+        printf(", the first after %lld ms", (long long)b->first_ms);
+    printf("; at the end:");
+    for (size_t i = 0; i < b->n_final; i++)
+        printf(" %lld ms x %llu", (long long)b->final[i].period_ms,
+               (unsigned long long)b->final[i].devices);
+    if (b->final_other)
+        printf(" other x %llu", (unsigned long long)b->final_other);
+    printf("\n");
+    if (o->transport == LOAD_MQTT && r->obeyed)
+        printf("config topics: %llu subscribed, %llu refused; %llu config messages, %llu with a "
+               "period\n",
+               (unsigned long long)r->subscribed, (unsigned long long)r->subscribe_refused,
+               (unsigned long long)r->config_messages, (unsigned long long)r->config_periods);
+}
+
 /* The run's lines on stdout: readings sent, answers, latency and its histogram. */
 static void loadgen_print_run(const struct load_options *o, const struct load_result *r)
 {
@@ -287,6 +357,8 @@ static void loadgen_print_run(const struct load_options *o, const struct load_re
            (unsigned long long)r->failed_requests, (unsigned long long)r->retried_requests);
     if (mqtt)
         loadgen_print_mqtt(o, r);
+    if (o->period_ms > 0)
+        loadgen_print_periods(o, r);
     printf("%slatency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms\n",
            mqtt ? "PUBACK " : "", (double)hist_quantile(&r->latency, 0.5) / 1000,
            (double)hist_quantile(&r->latency, 0.9) / 1000,

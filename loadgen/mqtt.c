@@ -24,7 +24,8 @@
 #define MQ_CONN_TIMEOUT_US (30 * 1000000LL) /* socket connect -> CONNACK */
 #define MQ_PENDING_MAX     256              /* connects waiting for their CONNACK at once */
 #define MQ_READ_MAX        65536
-#define MQ_LOG_MAX         5 /* lines of each kind of trouble */
+#define MQ_LOG_MAX         5  /* lines of each kind of trouble */
+#define MQ_SUB_PER_PACKET  32 /* topic filters per SUBSCRIBE (tp-ingest answers up to 256) */
 
 enum tp_err load_mqtt_url_parse(const char *url, char *host, size_t host_size, uint16_t *port,
                                 char *errstr, size_t errstr_size)
@@ -123,7 +124,8 @@ struct mq_conn {
     enum mq_state state;
     size_t idx, n_devs, rr;
     uint64_t quota, made; /* a fixed-size job: this connection's share of the readings */
-    struct pace pace;
+    struct load_pacer pacer;
+    size_t n_subs; /* config topics subscribed: of ranks 0 .. n_subs - 1 (obeying) */
     struct mqtt_decoder dec;
     uint8_t *body; /* the decoder's buffer for a partial packet */
     uint8_t *out;  /* unwritten bytes [out_off, out_len) */
@@ -357,7 +359,7 @@ static void mq_publish(struct mq *m, struct mq_conn *c, struct outbox_entry *e, 
 static struct outbox_entry *mq_build(struct mq *m, struct mq_conn *c, size_t n)
 {
     struct load *l = m->l;
-    size_t d = load_pick(l, c->idx, c->n_devs, &c->rr);
+    size_t d = load_pacer_device(l, &c->pacer, c->idx, c->n_devs, &c->rr);
     for (size_t i = 0; i < n; i++)
         load_reading(l, d, i, &m->items[i]);
     Twinpipe__Telemetry__V1__ReadingBatch b = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
@@ -386,20 +388,78 @@ static void mq_pump(struct mq *m, struct mq_conn *c, int64_t now)
     for (struct outbox_entry *e = outbox_next_unsent(&c->box, NULL); e;
          e = outbox_next_unsent(&c->box, e))
         mq_publish(m, c, e, now);
-    double elapsed = (double)(now - l->t0_us) / 1e6;
-    struct pace *p = o->period_ms > 0 ? &c->pace : &l->pace;
     while (!l->stop && c->box.n < c->window) {
-        size_t n = pace_due(p, elapsed);
+        size_t n = load_pacer_due(l, &c->pacer, now);
         if (o->readings && c->quota - c->made < n)
             n = (size_t)(c->quota - c->made);
         if (!n)
             break;
-        pace_sent(p, n);
+        load_pacer_sent(l, &c->pacer, n);
         c->made += n;
         mq_publish(m, c, mq_build(m, c, n), now);
         load_check_stop(l, now);
     }
     mq_flush(m, c, now);
+}
+
+/* Obeying: SUBSCRIBE (QoS 1) to the config topics of the connection's devices, at most
+ * loadgen.mqtt_subscriptions of a gateway's (its first ranks); after every CONNACK, as the
+ * server keeps no session. */
+static void mq_subscribe(struct mq *m, struct mq_conn *c)
+{
+    struct load *l = m->l;
+    const struct load_options *o = l->opt;
+    if (!o->obey_period || !c->pacer.by_device)
+        return;
+    size_t k = o->secret                           ? 1
+               : c->n_devs < o->mqtt_subscriptions ? c->n_devs
+                                                   : o->mqtt_subscriptions;
+    if (k == 0)
+        return;
+    char topics[MQ_SUB_PER_PACKET][192];
+    struct mqtt_bin filters[MQ_SUB_PER_PACKET];
+    uint8_t options[MQ_SUB_PER_PACKET];
+    for (size_t first = 0; first < k; first += MQ_SUB_PER_PACKET) {
+        size_t n = k - first < MQ_SUB_PER_PACKET ? k - first : MQ_SUB_PER_PACKET, hint = 16;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(topics[i], sizeof(topics[i]), "twinpipe/v1/%s/config",
+                     mq_device(m, c->idx + (first + i) * o->connections));
+            filters[i] = (struct mqtt_bin){(const uint8_t *)topics[i], (uint16_t)strlen(topics[i])};
+            options[i] = 1; /* QoS 1 */
+            hint += filters[i].len + 3;
+        }
+        /* ids before the oldest PUBLISH's, one per packet (at most 1024 / 32 = 32 of them) */
+        uint32_t id = outbox_spare_id(&c->box), back = (uint32_t)(first / MQ_SUB_PER_PACKET);
+        struct mqtt_packet p = {.type = MQTT_SUBSCRIBE};
+        p.u.sub.packet_id = (uint16_t)((id - 1u + UINT16_MAX - back) % UINT16_MAX + 1u);
+        p.u.sub.n = (uint16_t)n;
+        p.u.sub.filters = filters;
+        p.u.sub.options = options;
+        mq_put(m, c, &p, hint);
+    }
+    c->n_subs = k;
+}
+
+/* A config message from the server: the device's period (PUBACKed when QoS 1). */
+static void mq_config(struct mq *m, struct mq_conn *c, const struct mqtt_publish *pb, int64_t now)
+{
+    struct load *l = m->l;
+    l->res->config_messages++;
+    if (pb->qos == 1) {
+        struct mqtt_packet ack = {.type = MQTT_PUBACK, .u.ack = {.packet_id = pb->packet_id}};
+        mq_put(m, c, &ack, 16);
+    }
+    int64_t period = period_from_message(pb->payload, pb->payload_len);
+    for (size_t r = 0; period && r < c->n_subs; r++) {
+        size_t d = c->idx + r * l->opt->connections;
+        char t[192];
+        snprintf(t, sizeof(t), "twinpipe/v1/%s/config", mq_device(m, d));
+        if (pb->topic.len == strlen(t) && !memcmp(pb->topic.p, t, pb->topic.len)) {
+            l->res->config_periods++;
+            load_obey(l, &c->pacer, d, period, now);
+            break;
+        }
+    }
 }
 
 static void mq_connack(struct mq *m, struct mq_conn *c, const struct mqtt_connack *ca, int64_t now)
@@ -425,6 +485,7 @@ static void mq_connack(struct mq *m, struct mq_conn *c, const struct mqtt_connac
     if (o->mqtt_version == 5 && (ca->props.present & MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM)) &&
         ca->props.receive_maximum < c->window)
         c->window = ca->props.receive_maximum;
+    mq_subscribe(m, c);
 }
 
 static void mq_puback(struct mq *m, struct mq_conn *c, const struct mqtt_ack *a, int64_t now)
@@ -500,7 +561,18 @@ static void mq_packet(struct mq *m, struct mq_conn *c, const struct mqtt_packet 
         mq_lost(m, c, now, why);
         break;
     }
-    default: /* PINGRESP; nothing is subscribed, so no PUBLISH comes */
+    case MQTT_SUBACK:
+        for (uint16_t i = 0; i < pkt->u.suback.n; i++) {
+            if (pkt->u.suback.codes[i] >= 0x80)
+                m->l->res->subscribe_refused++;
+            else
+                m->l->res->subscribed++;
+        }
+        break;
+    case MQTT_PUBLISH: /* a config topic subscribed to */
+        mq_config(m, c, &pkt->u.publish, now);
+        break;
+    default: /* PINGRESP */
         break;
     }
 }
@@ -619,6 +691,7 @@ static void mq_close_all(struct mq *m)
         free(c->body);
         free(c->out);
         outbox_release(&c->box);
+        load_pacer_release(&c->pacer);
     }
 }
 
@@ -654,6 +727,8 @@ void load_mqtt_loop(struct load *l)
     m->ep = epoll_create1(EPOLL_CLOEXEC);
     m->items = tp_calloc(o->batch, sizeof(*m->items));
     m->conns = tp_calloc(m->n, sizeof(*m->conns));
+    m->lim.max_qos = 1; /* config messages (obeying): QoS 0 or 1, retained */
+    m->lim.retain_available = true;
     size_t batch = o->period_ms > 0 ? 1 : o->batch; /* a paced fleet: one reading a PUBLISH */
     for (size_t i = 0; i < m->n; i++) {
         struct mq_conn *c = &m->conns[i];
@@ -663,8 +738,7 @@ void load_mqtt_loop(struct load *l)
         /* each connection its share of a fixed-size job, so each device sends its share
          * whichever connections are up first (a shared count would go to those) */
         c->quota = o->readings / m->n + (i < o->readings % m->n);
-        if (o->period_ms > 0)
-            pace_fleet(&c->pace, i, m->n, c->n_devs, o->devices, o->period_ms, o->rate, batch);
+        load_pacer_init(l, &c->pacer, i, c->n_devs, batch);
         outbox_init(&c->box, (uint32_t)o->mqtt_inflight);
     }
     l->t0_us = tp_mono_us();

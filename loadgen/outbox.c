@@ -99,3 +99,10 @@ struct outbox_entry *outbox_next_unsent(struct outbox *b, const struct outbox_en
     }
     return NULL;
 }
+
+uint16_t outbox_spare_id(const struct outbox *b)
+{
+    /* ids run 1..UINT16_MAX: the oldest held is next_id - n, the spare one before it */
+    uint32_t z = ((uint32_t)b->next_id - 1u + 2u * UINT16_MAX - b->n - 1u) % UINT16_MAX;
+    return (uint16_t)(z + 1u);
+}

@@ -68,6 +68,9 @@ uint32_t outbox_pop_done(struct outbox *b);
 uint32_t outbox_unsend(struct outbox *b);
 /* The first entry after `after` (NULL: from the head) that is neither sent nor done. */
 struct outbox_entry *outbox_next_unsent(struct outbox *b, const struct outbox_entry *after);
+/* A packet id for a SUBSCRIBE: the one before the oldest entry's, which neither an entry
+ * holds nor the next cap - n pushes take (unless cap is OUTBOX_MAX - 1 or more). */
+uint16_t outbox_spare_id(const struct outbox *b);
 /* The i-th entry from the head (i < n). */
 struct outbox_entry *outbox_at(struct outbox *b, uint32_t i);
 

@@ -578,4 +578,24 @@ policy_records = {
 for name, rec in policy_records.items():
     write("fuzz_policy", "record_" + name, b"\x01" + rec.encode())
 
+# ---- loadgen: 202 bodies (mode byte 0) and MQTT config messages (mode byte 1) ----
+period_inputs = {
+    "body_one": (0, '{"accepted":1,"dead_lettered":0,"rejected":[],"token":"t1.0:41",'
+                    '"report_every_ms":1000}'),
+    "body_gateway": (0, '{"accepted":3,"dead_lettered":0,"rejected":[],"token":"t1.0:41",'
+                        '"report_every_ms":3000,"report_every_ms_by_device":'
+                        '{"veh-000003":1000,"veh-000007":500}}'),
+    "body_bad_entry": (0, '{"report_every_ms":3000,"report_every_ms_by_device":{"veh-000003":"x"}}'),
+    "body_bounds": (0, '{"report_every_ms":86400001,"report_every_ms_by_device":{"veh-000003":0}}'),
+    "body_float": (0, '{"report_every_ms":1000.5}'),
+    "body_not_object": (0, '[{"report_every_ms":1000}]'),
+    "message": (1, '{"report_every_ms":2000}'),
+    "message_duplicate": (1, '{"report_every_ms":1000,"report_every_ms":2000}'),
+    "message_nul": (1, '{"report_every_ms":1\u0000}'),
+    "message_long": (1, '{"report_every_ms":1000}' + " " * 240),
+}
+for name, (mode, text) in period_inputs.items():
+    write("fuzz_loadgen_period", name, bytes([mode]) + text.encode())
+write("fuzz_loadgen_period", "message_raw_nul", b"\x01" + b'{"report_every_ms":1\x00}')
+
 shutil.rmtree(TMP)

@@ -112,6 +112,32 @@ START_TEST(test_ids_wrap_past_zero)
 }
 END_TEST
 
+START_TEST(test_spare_id_for_subscribe)
+{
+    /* the id before the oldest held: no entry has it, the next pushes do not take it */
+    struct outbox b;
+    outbox_init(&b, 4);
+    ck_assert_uint_eq(outbox_spare_id(&b), 65535); /* empty, next 1 */
+    push(&b, 1);
+    push(&b, 2);
+    ck_assert_uint_eq(outbox_spare_id(&b), 65535); /* ids 1 and 2 held */
+    outbox_at(&b, 0)->sent = true;
+    ck_assert_ptr_nonnull(outbox_ack(&b, 1));
+    outbox_pop_done(&b);
+    ck_assert_uint_eq(outbox_spare_id(&b), 1); /* id 2 held */
+    push(&b, 3);
+    push(&b, 4);
+    push(&b, 5); /* ids 2..5: full */
+    ck_assert_uint_eq(outbox_spare_id(&b), 1);
+    outbox_release(&b);
+    outbox_init(&b, 2);
+    b.next_id = 2;
+    push(&b, 1); /* id 2 */
+    ck_assert_uint_eq(outbox_spare_id(&b), 1);
+    outbox_release(&b);
+}
+END_TEST
+
 static Suite *outbox_suite(void)
 {
     Suite *s = suite_create("outbox");
@@ -120,6 +146,7 @@ static Suite *outbox_suite(void)
     tcase_add_test(tc, test_early_ack_leaves_with_those_before);
     tcase_add_test(tc, test_reconnect_sends_again_in_order);
     tcase_add_test(tc, test_ids_wrap_past_zero);
+    tcase_add_test(tc, test_spare_id_for_subscribe);
     suite_add_tcase(s, tc);
     return s;
 }
