@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include "mqtt_server.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -24,8 +25,9 @@
 #include "common/metrics.h"
 #include "common/service.h"
 #include "ingest_int.h"
-#include "mqtt_codec.h"
+#include "mqtt/codec.h"
 #include "period.h"
+#include "mqtt_ring.h"
 
 #define MQTT_BUSY_EXTRA 64    /* sockets over max_connections kept to answer CONNACK busy */
 #define MQTT_READ_MAX   65536 /* the loop's scratch buffer */
@@ -59,15 +61,13 @@ struct mqtt_config_sub {
     struct period_attrs attrs; /* of the device's last reading on this connection with any */
 };
 
-/* One QoS 1 PUBLISH waiting for its PUBACK, in the ring. */
-struct mqtt_slot {
-    uint16_t packet_id;
-    bool done;
-    bool fail; /* no PUBACK: the journal did not take it (disconnect) */
-    enum mqtt_reason reason;
-    uint32_t dead_lettered;
-    char reason_string[128];
-    int64_t t0_ms;
+/* a slot's reason and reason string are table rows (mqtt_ring.h) */
+_Static_assert(MQTT_R__COUNT <= UINT8_MAX && ACCEPT_OK <= UINT16_MAX, "mqtt_slot fields");
+
+/* A PUBLISH accept refused as overloaded, kept (copied) to submit again on resume. */
+struct mqtt_parked {
+    struct mqtt_publish pb; /* its topic and payload point into bytes */
+    uint8_t bytes[];
 };
 
 struct mqtt_conn {
@@ -85,14 +85,11 @@ struct mqtt_conn {
     char user[MQTT_DEVICE_MAX + 1];
     int64_t accepted_ms, last_rx_ms, keepalive_ms, refused_log_ms;
     int subscriptions;
-    struct mqtt_slot *ring;
-    uint32_t head, count; /* ring */
-    uint32_t tickets;     /* accept callbacks still due */
-    uint8_t *out;
+    struct mqtt_ring ring; /* QoS 1 PUBLISHes waiting for their PUBACK; no slots while idle */
+    uint32_t tickets;      /* accept callbacks still due */
+    uint8_t *out;          /* unwritten answers; NULL once all are written */
     size_t out_len, out_cap;
-    /* a PUBLISH accept refused as overloaded, kept (copied) to submit again on resume */
-    struct mqtt_publish parked;
-    uint8_t *parked_bytes;       /* topic then payload; NULL: none */
+    struct mqtt_parked *parked;  /* NULL: none */
     struct mqtt_conn *next_reap; /* closed: freed by server_reap once no ticket is out */
     bool reaping;
     /* with policies: the config subscriptions (at most max_subscriptions), our QoS 1 config
@@ -114,13 +111,12 @@ struct mqtt_ticket_period {
 struct mqtt_ticket {
     struct mqtt_ticket *next;
     struct mqtt_conn *c;
-    int slot; /* -1: QoS 0 */
+    uint32_t seq; /* QoS 1: its slot in c->ring */
     uint8_t qos;
     enum ingest_error error;
     bool payload_dead_lettered;
     size_t accepted, rejected, dead_lettered;
     enum ingest_error reason;
-    char reason_message[128];
     struct mqtt_ticket_period *period; /* NULL: none wanted */
 };
 
@@ -152,7 +148,7 @@ struct mqtt_server {
     _Atomic uint64_t disconnects[MQTT_R__COUNT + 2]; /* + client, eof */
     _Atomic uint64_t publishes[2][PUB__COUNT];
     _Atomic uint64_t bytes_read, bytes_written, subscribes_granted, subscribes_refused;
-    _Atomic long connections, inflight, paused_conns;
+    _Atomic long connections, inflight, paused_conns, ring_slots;
     struct metrics_histogram puback_latency;
 };
 
@@ -224,7 +220,7 @@ static bool conn_flush(struct mqtt_server *s, struct mqtt_conn *c)
         memmove(c->out, c->out + off, c->out_len - off);
         c->out_len -= off;
     }
-    if (!c->out_len && c->out_cap > 4096) {
+    if (!c->out_len && c->out) { /* an idle connection keeps no output buffer */
         free(c->out);
         c->out = NULL;
         c->out_cap = 0;
@@ -236,11 +232,12 @@ static void conn_free(struct mqtt_server *s, struct mqtt_conn *c)
 {
     s->conns[c->index] = NULL;
     free(c->cfg_subs);
-    free(c->ring);
+    atomic_fetch_sub(&s->ring_slots, (long)c->ring.cap);
+    mqtt_ring_release(&c->ring);
     free(c->out);
     free(c->body);
     free(c->rest);
-    free(c->parked_bytes);
+    free(c->parked);
     free(c);
 }
 
@@ -262,7 +259,7 @@ static void conn_close(struct mqtt_server *s, struct mqtt_conn *c, int why)
             atomic_fetch_sub(&s->paused_conns, 1);
         c->paused = false;
         atomic_fetch_add(&s->disconnects[why], 1);
-        atomic_fetch_sub(&s->inflight, (long)c->count);
+        atomic_fetch_sub(&s->inflight, (long)c->ring.count);
     }
     if (!c->reaping) {
         c->reaping = true;
@@ -310,26 +307,40 @@ static void conn_refuse(struct mqtt_server *s, struct mqtt_conn *c, enum mqtt_re
 
 /* ---- PUBACKs in order ---- */
 
+/* Takes the next slot of c's ring for a QoS 1 PUBLISH; conn_can_take let it in, so the window
+ * has room. */
+static struct mqtt_slot *conn_ring_push(struct mqtt_server *s, struct mqtt_conn *c, uint32_t *seq)
+{
+    uint16_t cap = c->ring.cap;
+    bool room = mqtt_ring_push(&c->ring, (uint32_t)s->cfg.receive_maximum, seq);
+    assert(room);
+    (void)room;
+    atomic_fetch_add(&s->ring_slots, (long)c->ring.cap - cap);
+    return mqtt_ring_at(&c->ring, *seq);
+}
+
 static void conn_acks(struct mqtt_server *s, struct mqtt_conn *c)
 {
-    uint32_t cap = (uint32_t)s->cfg.receive_maximum;
-    while (c->count && c->ring[c->head].done) {
-        struct mqtt_slot *sl = &c->ring[c->head];
+    for (;;) {
+        struct mqtt_slot *sl = mqtt_ring_head(&c->ring);
+        if (!sl || !sl->done)
+            break;
         if (sl->fail) {
             atomic_fetch_add(&s->publishes[1][PUB_JOURNAL_FAILED], 1);
             conn_refuse(s, c, MQTT_R_JOURNAL_UNAVAILABLE);
             return;
         }
         uint8_t code = 0;
-        mqtt_reason_answer(sl->reason, c->version, &code);
+        mqtt_reason_answer((enum mqtt_reason)sl->reason, c->version, &code);
         struct mqtt_packet p = {.type = MQTT_PUBACK,
                                 .u.ack = {.packet_id = sl->packet_id, .code = code}};
         char count[24];
         struct mqtt_user_prop up = {{(const uint8_t *)"tp-dead-lettered", 16}, {0}};
-        if (c->version == 5 && sl->reason != MQTT_R_SUCCESS && sl->reason_string[0]) {
+        if (c->version == 5 && sl->reason != MQTT_R_SUCCESS && sl->detail != ACCEPT_OK) {
+            const char *rs = ingest_error_code((enum ingest_error)sl->detail);
             p.u.ack.props.present |= MQTT_PROP_BIT(MQTT_PROP_REASON_STRING);
-            p.u.ack.props.reason_string = (struct mqtt_bin){(const uint8_t *)sl->reason_string,
-                                                            (uint16_t)strlen(sl->reason_string)};
+            p.u.ack.props.reason_string =
+                (struct mqtt_bin){(const uint8_t *)rs, (uint16_t)strlen(rs)};
         } else if (c->version == 5 && sl->dead_lettered) {
             int n = snprintf(count, sizeof(count), "%u", sl->dead_lettered);
             up.value = (struct mqtt_bin){(const uint8_t *)count, (uint16_t)n};
@@ -338,8 +349,7 @@ static void conn_acks(struct mqtt_server *s, struct mqtt_conn *c)
         }
         conn_send(s, c, &p);
         metrics_histogram_observe(&s->puback_latency, (double)(tp_mono_ms() - sl->t0_ms));
-        c->head = (c->head + 1) % cap;
-        c->count--;
+        mqtt_ring_pop(&c->ring);
         atomic_fetch_sub(&s->inflight, 1);
         if (c->fd < 0)
             return;
@@ -585,7 +595,6 @@ static void on_done(void *arg, const struct accept_outcome *o)
     t->rejected = o->rejected;
     t->dead_lettered = o->dead_lettered;
     t->reason = o->reason;
-    snprintf(t->reason_message, sizeof(t->reason_message), "%.127s", o->reason_message);
     if (t->period) {
         t->period->attrs = o->period.attrs;
         t->period->one_device = o->period.devices == 1;
@@ -608,8 +617,9 @@ static void ticket_apply(struct mqtt_server *s, struct mqtt_ticket *t)
     int outcome =
         failed ? PUB_JOURNAL_FAILED
                : (t->payload_dead_lettered || t->dead_lettered ? PUB_DEAD_LETTERED : PUB_ACKED);
-    if (t->slot >= 0) {
-        struct mqtt_slot *sl = &c->ring[t->slot];
+    if (t->qos) {
+        struct mqtt_slot *sl = mqtt_ring_at(&c->ring, t->seq);
+        assert(sl); /* popped only once done */
         sl->done = true;
         sl->fail = failed;
         sl->dead_lettered = (uint32_t)t->dead_lettered;
@@ -620,8 +630,7 @@ static void ticket_apply(struct mqtt_server *s, struct mqtt_ticket *t)
         else
             sl->reason = MQTT_R_SUCCESS;
         if (sl->reason != MQTT_R_SUCCESS)
-            snprintf(sl->reason_string, sizeof(sl->reason_string), "%s",
-                     t->reason != ACCEPT_OK ? ingest_error_code(t->reason) : "");
+            sl->detail = (uint16_t)t->reason; /* the code; ACCEPT_OK: no reason string */
         if (!failed)
             atomic_fetch_add(&s->publishes[q][outcome], 1);
         if (c->fd >= 0)
@@ -727,7 +736,6 @@ static void handle_connect(struct mqtt_server *s, struct mqtt_conn *c, struct mq
     int64_t ka = (int64_t)cn->keep_alive * 1000;
     bool server_ka = !ka || ka > s->cfg.keepalive_max_ms;
     c->keepalive_ms = server_ka ? s->cfg.keepalive_max_ms : ka;
-    c->ring = tp_calloc((size_t)s->cfg.receive_maximum, sizeof(*c->ring));
     /* our QoS 1 config PUBLISHes in flight at most (MQTT 5 Receive Maximum; 3.1.1: none) */
     c->client_receive_max = 65535;
     if (c->version == 5 && (cn->props.present & MQTT_PROP_BIT(MQTT_PROP_RECEIVE_MAXIMUM)))
@@ -778,11 +786,13 @@ static void publish_refuse(struct mqtt_server *s, struct mqtt_conn *c,
     }
     if (!pb->qos)
         return;
-    uint32_t cap = (uint32_t)s->cfg.receive_maximum;
-    struct mqtt_slot *sl = &c->ring[(c->head + c->count) % cap];
-    *sl = (struct mqtt_slot){
-        .packet_id = pb->packet_id, .done = true, .reason = r, .t0_ms = tp_mono_ms()};
-    c->count++;
+    uint32_t seq;
+    struct mqtt_slot *sl = conn_ring_push(s, c, &seq);
+    *sl = (struct mqtt_slot){.packet_id = pb->packet_id,
+                             .done = true,
+                             .reason = (uint8_t)r,
+                             .detail = ACCEPT_OK,
+                             .t0_ms = tp_mono_ms()};
     atomic_fetch_add(&s->inflight, 1);
     conn_acks(s, c);
 }
@@ -792,14 +802,14 @@ static void conn_pause(struct mqtt_server *s, struct mqtt_conn *c, bool on);
 /* Keeps a copy of pb to submit again when reading resumes (backpressure: nothing refused). */
 static void publish_park(struct mqtt_server *s, struct mqtt_conn *c, const struct mqtt_publish *pb)
 {
-    uint8_t *b = tp_malloc((size_t)pb->topic.len + pb->payload_len + 1);
-    memcpy(b, pb->topic.p, pb->topic.len);
+    struct mqtt_parked *k = tp_malloc(sizeof(*k) + pb->topic.len + pb->payload_len + 1);
+    memcpy(k->bytes, pb->topic.p, pb->topic.len);
     if (pb->payload_len)
-        memcpy(b + pb->topic.len, pb->payload, pb->payload_len);
-    c->parked = *pb;
-    c->parked.topic.p = b;
-    c->parked.payload = b + pb->topic.len;
-    c->parked_bytes = b;
+        memcpy(k->bytes + pb->topic.len, pb->payload, pb->payload_len);
+    k->pb = *pb;
+    k->pb.topic.p = k->bytes;
+    k->pb.payload = k->bytes + pb->topic.len;
+    c->parked = k;
     if (!s->global_paused)
         log_warn("mqtt: reading paused (the producer is over ingest.max_outstanding)");
     s->global_paused = true;
@@ -831,12 +841,9 @@ static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
     struct mqtt_ticket *t = tp_calloc(1, sizeof(*t));
     t->c = c;
     t->qos = pb->qos;
-    t->slot = -1;
-    uint32_t cap = (uint32_t)s->cfg.receive_maximum;
-    if (pb->qos) {
-        t->slot = (int)((c->head + c->count) % cap);
-        c->ring[t->slot] = (struct mqtt_slot){.packet_id = pb->packet_id, .t0_ms = tp_mono_ms()};
-    }
+    if (pb->qos)
+        *conn_ring_push(s, c, &t->seq) = (struct mqtt_slot){
+            .packet_id = pb->packet_id, .detail = ACCEPT_OK, .t0_ms = tp_mono_ms()};
     if (s->ing->policies && config_find(c, dev)) {
         t->period = tp_calloc(1, sizeof(*t->period));
         snprintf(t->period->device, sizeof(t->period->device), "%s", dev);
@@ -857,16 +864,14 @@ static void publish_submit(struct mqtt_server *s, struct mqtt_conn *c,
     struct accept_outcome now;
     /* counted before the call: done may run inside it */
     c->tickets++;
-    if (pb->qos) {
-        c->count++;
+    if (pb->qos)
         atomic_fetch_add(&s->inflight, 1);
-    }
     enum tp_err err = accept_submit(s->ing, &rq, &now);
     if (err == TP_OK)
         return;
     c->tickets--;
     if (pb->qos) {
-        c->count--;
+        mqtt_ring_unpush(&c->ring);
         atomic_fetch_sub(&s->inflight, 1);
     }
     free(t->period);
@@ -982,8 +987,8 @@ static void handle_packet(struct mqtt_server *s, struct mqtt_conn *c, struct mqt
 /* Whether this connection may take another packet now. */
 static bool conn_can_take(struct mqtt_server *s, struct mqtt_conn *c)
 {
-    return !s->global_paused && !atomic_load(&s->draining) && !c->parked_bytes &&
-           c->count < (uint32_t)s->cfg.receive_maximum;
+    return !s->global_paused && !atomic_load(&s->draining) && !c->parked &&
+           c->ring.count < (uint32_t)s->cfg.receive_maximum;
 }
 
 static void conn_pause(struct mqtt_server *s, struct mqtt_conn *c, bool on)
@@ -1058,13 +1063,12 @@ static void conn_read(struct mqtt_server *s, struct mqtt_conn *c)
 /* Takes up the bytes kept while paused, then reads the socket again. */
 static void conn_resume(struct mqtt_server *s, struct mqtt_conn *c)
 {
-    if (c->parked_bytes && !s->global_paused && !atomic_load(&s->draining) &&
-        c->count < (uint32_t)s->cfg.receive_maximum) {
-        uint8_t *b = c->parked_bytes;
-        struct mqtt_publish pb = c->parked;
-        c->parked_bytes = NULL;
-        publish_submit(s, c, &pb, MQTT_R_SUCCESS); /* may park it again */
-        free(b);
+    if (c->parked && !s->global_paused && !atomic_load(&s->draining) &&
+        c->ring.count < (uint32_t)s->cfg.receive_maximum) {
+        struct mqtt_parked *k = c->parked;
+        c->parked = NULL;
+        publish_submit(s, c, &k->pb, MQTT_R_SUCCESS); /* may park it again */
+        free(k);
         if (c->fd < 0)
             return;
     }
@@ -1130,7 +1134,7 @@ static void server_tick(struct mqtt_server *s)
         if (!c || c->fd < 0)
             continue;
         if (draining) {
-            if (!c->count || now >= s->drain_deadline_ms)
+            if (!c->ring.count || now >= s->drain_deadline_ms)
                 conn_refuse(s, c, MQTT_R_SHUTTING_DOWN);
             continue;
         }
@@ -1150,6 +1154,9 @@ static void server_tick(struct mqtt_server *s)
             conn_refuse(s, c, MQTT_R_MAX_CONNECT_TIME);
             continue;
         }
+        uint16_t cap = c->ring.cap;
+        mqtt_ring_trim(&c->ring); /* empty since the last tick: an idle connection holds none */
+        atomic_fetch_sub(&s->ring_slots, (long)cap - c->ring.cap);
         if (s->global_paused)
             conn_pause(s, c, true);
         else
@@ -1427,6 +1434,9 @@ void mqtt_server_metrics(void *arg, struct buf *b)
     metrics_sample(b, "tp_ingest_mqtt_inflight_messages", "gauge",
                    "QoS 1 PUBLISHes waiting for their PUBACK", NULL,
                    (double)atomic_load(&s->inflight));
+    metrics_sample(b, "tp_ingest_mqtt_ack_ring_slots", "gauge",
+                   "PUBACK slots allocated in the connections' ack rings (none while idle)", NULL,
+                   (double)atomic_load(&s->ring_slots));
     metrics_sample(b, "tp_ingest_mqtt_paused_connections", "gauge",
                    "MQTT connections not read (backpressure)", NULL,
                    (double)atomic_load(&s->paused_conns));

@@ -6,11 +6,12 @@
  * through accept.h exactly as an HTTP body does (ACCEPT_INVALID_DEAD_LETTER:
  * invalid payloads and readings go to the dead-letter topic with the client
  * id), and a QoS 1 PUBLISH is PUBACKed only once accept's done says every
- * event has Kafka's acknowledgement, in the order received (a ring of
- * mqtt.receive_maximum slots per connection).
+ * event has Kafka's acknowledgement, in the order received (an ack ring per
+ * connection, mqtt_ring.h: a window of mqtt.receive_maximum whose slots exist
+ * only while PUBLISHes are in flight; an idle connection holds its struct only).
  *
- * One loop thread with its own epoll: accept, read, decode (mqtt_codec.h),
- * answer by mqtt_reasons.h, write. Delivery reports come back on ingest's
+ * One loop thread with its own epoll: accept, read, decode (mqtt/codec.h),
+ * answer by mqtt/reasons.h, write. Delivery reports come back on ingest's
  * delivery thread as done callbacks: they are queued under a mutex and an
  * eventfd wakes the loop, which alone touches connection state. A
  * connection closed with events still in flight stays allocated (socket

@@ -9,10 +9,8 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/mem.h"
+#include "load_int.h"
 #include "token/auth.h"
-#include "pace.h"
-
-enum load_kind { LOAD_FRESH, LOAD_DUPLICATE, LOAD_OUT_OF_ORDER, LOAD_INVALID };
 
 #define LOAD_INVALID_AHEAD_MS (10LL * 86400 * 1000) /* ten days: past any skew setting */
 #define LOAD_RESP_MAX         (1 << 20)
@@ -21,13 +19,6 @@ static const char *const load_vehicle_values[LOAD_EXPECT_VALUES] = {"speed_kmh",
                                                                     "fuel_level_pct"};
 static const char *const load_meter_values[LOAD_EXPECT_VALUES] = {"energy_kwh", "power_w",
                                                                   "voltage_v"};
-
-struct load_item {
-    uint32_t dev;
-    uint8_t kind;
-    uint64_t seq;
-    double values[LOAD_EXPECT_VALUES];
-};
 
 struct load_conn {
     CURL *easy;
@@ -48,33 +39,8 @@ struct load_conn {
     char auth[AUTH_TOKEN_MAX + 64];
 };
 
-struct load {
-    const struct load_options *opt;
-    struct load_result *res;
-    CURLM *multi;
-    struct load_conn *conns;
-    double *zipf_cdf; /* over ranks 0 .. max devices per connection */
-    size_t zipf_n;
-    uint64_t rng;
-    uint64_t generated; /* readings put into bodies (incl. bad ones) */
-    unsigned bad_turn;
-    struct pace pace; /* no period: one budget for all connections */
-    bool paced;       /* rate or period set */
-    int64_t t0_us;
-    bool stop; /* no new requests */
-    /* scratch for building one body */
-    journal_reading *rs;
-    journal_reading **ptrs;
-    struct sim_storage *ss;
-    /* the current second, and the current window of opt->window_s seconds */
-    struct hist tick_hist, win_hist;
-    struct load_tick tick;
-    size_t cap_ticks;
-    int64_t last_progress_us;
-};
-
 /* xorshift64*: uniform in [0, 1) */
-static double load_unit(struct load *l)
+double load_unit(struct load *l)
 {
     l->rng ^= l->rng >> 12;
     l->rng ^= l->rng << 25;
@@ -82,12 +48,11 @@ static double load_unit(struct load *l)
     return (double)((l->rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
 }
 
-/* The next device of connection c: round robin, or Zipf-distributed ranks. */
-static size_t load_pick(struct load *l, struct load_conn *c)
+size_t load_pick(struct load *l, size_t idx, size_t n_devs, size_t *rr)
 {
     size_t rank;
     if (!l->zipf_cdf) {
-        rank = c->rr++ % c->n_devs;
+        rank = (*rr)++ % n_devs;
     } else {
         do {
             double u = load_unit(l);
@@ -100,9 +65,9 @@ static size_t load_pick(struct load *l, struct load_conn *c)
                     hi = mid;
             }
             rank = lo;
-        } while (rank >= c->n_devs);
+        } while (rank >= n_devs);
     }
-    return c->idx + rank * l->opt->connections;
+    return idx + rank * l->opt->connections;
 }
 
 static void load_values(const struct load *l, const journal_reading *r, double *out)
@@ -117,8 +82,7 @@ static void load_values(const struct load *l, const journal_reading *r, double *
     }
 }
 
-/* Fills slot i of the scratch with a reading of device d; returns its kind. */
-static enum load_kind load_reading(struct load *l, size_t d, size_t i, struct load_item *it)
+enum load_kind load_reading(struct load *l, size_t d, size_t i, struct load_item *it)
 {
     struct sim_fleet *f = l->res->fleet;
     struct sim_vehicle *v = &f->vehicles[d];
@@ -161,6 +125,9 @@ static enum load_kind load_reading(struct load *l, size_t d, size_t i, struct lo
     it->kind = (uint8_t)kind;
     it->seq = r->sequence;
     l->ptrs[i] = r;
+    l->res->duplicates_sent += kind == LOAD_DUPLICATE;
+    l->res->out_of_order_sent += kind == LOAD_OUT_OF_ORDER;
+    l->res->invalid_sent += kind == LOAD_INVALID;
     return kind;
 }
 
@@ -183,13 +150,10 @@ static void load_set_auth(struct load *l, struct load_conn *c, const char *devic
 static void load_build(struct load *l, struct load_conn *c, size_t n)
 {
     const struct load_options *o = l->opt;
-    size_t dev = load_pick(l, c); /* device-token mode: every reading of this device */
+    size_t dev = load_pick(l, c->idx, c->n_devs, &c->rr); /* device-token mode: this device */
     for (size_t i = 0; i < n; i++) {
-        size_t d = o->secret ? dev : (i == 0 ? dev : load_pick(l, c));
-        enum load_kind k = load_reading(l, d, i, &c->items[i]);
-        l->res->duplicates_sent += k == LOAD_DUPLICATE;
-        l->res->out_of_order_sent += k == LOAD_OUT_OF_ORDER;
-        l->res->invalid_sent += k == LOAD_INVALID;
+        size_t d = o->secret ? dev : (i == 0 ? dev : load_pick(l, c->idx, c->n_devs, &c->rr));
+        load_reading(l, d, i, &c->items[i]);
     }
     Twinpipe__Telemetry__V1__ReadingBatch b = TWINPIPE__TELEMETRY__V1__READING_BATCH__INIT;
     b.readings = l->ptrs;
@@ -234,10 +198,29 @@ static void load_uncertain(struct load *l, struct load_conn *c)
         l->res->expect[c->items[i].dev].uncertain = true;
 }
 
+void load_settle(struct load *l, const struct load_item *it, bool rejected)
+{
+    struct load_result *res = l->res;
+    struct load_expect *x = &res->expect[it->dev];
+    if (rejected) {
+        res->rejected++;
+        if (it->kind != LOAD_INVALID)
+            res->valid_rejected++;
+        return;
+    }
+    res->accepted++;
+    if (it->kind == LOAD_INVALID) {
+        res->invalid_passed++;
+    } else if (it->kind == LOAD_FRESH) {
+        x->events++;
+        x->last_seq = it->seq;
+        memcpy(x->last, it->values, sizeof(x->last));
+    }
+}
+
 /* A 202 (or 422) answer: which readings were rejected, and what each device now expects. */
 static void load_accept(struct load *l, struct load_conn *c, long status)
 {
-    struct load_result *res = l->res;
     bool *rejected = tp_calloc(c->n_items ? c->n_items : 1, sizeof(*rejected));
     json_error_t jerr;
     json_t *doc = json_loadb(c->resp.data ? c->resp.data : "", c->resp.len, 0, &jerr);
@@ -253,24 +236,8 @@ static void load_accept(struct load *l, struct load_conn *c, long status)
     if (!doc || (status == 202 && !json_is_integer(json_object_get(doc, "accepted"))))
         log_warn("answer %ld without a readable body: %.200s", status,
                  c->resp.data ? c->resp.data : "");
-    for (size_t i = 0; i < c->n_items; i++) {
-        const struct load_item *it = &c->items[i];
-        struct load_expect *x = &res->expect[it->dev];
-        if (rejected[i]) {
-            res->rejected++;
-            if (it->kind != LOAD_INVALID)
-                res->valid_rejected++;
-            continue;
-        }
-        res->accepted++;
-        if (it->kind == LOAD_INVALID) {
-            res->invalid_passed++;
-        } else if (it->kind == LOAD_FRESH) {
-            x->events++;
-            x->last_seq = it->seq;
-            memcpy(x->last, it->values, sizeof(x->last));
-        }
-    }
+    for (size_t i = 0; i < c->n_items; i++)
+        load_settle(l, &c->items[i], rejected[i]);
     json_decref(doc);
     free(rejected);
 }
@@ -317,7 +284,7 @@ static void load_done(struct load *l, struct load_conn *c, CURLcode code)
                  c->resp.data ? c->resp.data : "");
 }
 
-static void load_tick_close(struct load *l, double t_s, bool final)
+void load_tick_close(struct load *l, double t_s, bool final)
 {
     struct load_result *res = l->res;
     l->tick.t_s = t_s;
@@ -340,7 +307,7 @@ static void load_tick_close(struct load *l, double t_s, bool final)
     hist_reset(&l->tick_hist);
 }
 
-static void load_progress(struct load *l, int64_t now, bool final)
+void load_progress(struct load *l, int64_t now, bool final)
 {
     const struct load_options *o = l->opt;
     if (!o->progress)
@@ -381,7 +348,8 @@ static void load_zipf(struct load *l, size_t n, double s)
     l->zipf_cdf[n - 1] = 1.0;
 }
 
-/* The run's fleet, expected twins, skew, budget, scratch and curl multi handle. */
+/* The run's fleet, expected twins, skew, budget, scratch (and, over HTTP, curl's multi
+ * handle). */
 static void load_setup(struct load *l)
 {
     const struct load_options *o = l->opt;
@@ -397,8 +365,10 @@ static void load_setup(struct load *l)
     l->rs = tp_calloc(o->batch, sizeof(*l->rs));
     l->ptrs = tp_calloc(o->batch, sizeof(*l->ptrs));
     l->ss = tp_calloc(o->batch, sizeof(*l->ss));
-    l->multi = curl_multi_init();
-    curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->connections);
+    if (o->transport == LOAD_HTTP) {
+        l->multi = curl_multi_init();
+        curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)o->connections);
+    }
 }
 
 /* Connection i: its share of the devices, its pace (a paced fleet), its easy handle. */
@@ -421,8 +391,7 @@ static void load_conn_open(struct load *l, struct load_conn *c, size_t i)
     curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
 }
 
-/* Stops new requests once the run's duration or readings are reached. */
-static void load_check_stop(struct load *l, int64_t now)
+void load_check_stop(struct load *l, int64_t now)
 {
     const struct load_options *o = l->opt;
     if (o->duration_ms && now - l->t0_us >= (int64_t)o->duration_ms * 1000)
@@ -509,7 +478,7 @@ static void load_loop(struct load *l)
 /* Frees what load_setup and load_conn_open made (the result keeps its own). */
 static void load_teardown(struct load *l)
 {
-    for (size_t i = 0; i < l->opt->connections; i++) {
+    for (size_t i = 0; l->conns && i < l->opt->connections; i++) {
         curl_easy_cleanup(l->conns[i].easy);
         curl_slist_free_all(l->conns[i].hdrs);
         free(l->conns[i].body);
@@ -517,7 +486,8 @@ static void load_teardown(struct load *l)
         buf_release(&l->conns[i].resp);
     }
     free(l->conns);
-    curl_multi_cleanup(l->multi);
+    if (l->multi)
+        curl_multi_cleanup(l->multi);
     free(l->zipf_cdf);
     free(l->rs);
     free(l->ptrs);
@@ -533,15 +503,26 @@ enum tp_err load_run(const struct load_options *o, struct load_result *res, char
                           "need devices, batch, connections and readings or a duration");
     if (o->devices > UINT32_MAX)
         return tp_err_set(TP_INVALID_ARG, errstr, errstr_size, "at most %u devices", UINT32_MAX);
-    /* no more connections than devices */
+    /* no more connections than devices; MQTT with device tokens: one per device */
     struct load_options clamped = *o;
     clamped.connections = o->connections < o->devices ? o->connections : o->devices;
+    if (o->transport == LOAD_MQTT && o->secret)
+        clamped.connections = o->devices;
     struct load l = {.opt = &clamped, .res = res, .rng = o->seed * 2654435761ULL + 1};
+    if (o->transport == LOAD_MQTT) {
+        enum tp_err err = load_mqtt_prepare(&clamped, errstr, errstr_size);
+        if (err != TP_OK)
+            return err;
+    }
     load_setup(&l);
-    l.conns = tp_calloc(clamped.connections, sizeof(*l.conns));
-    for (size_t i = 0; i < clamped.connections; i++)
-        load_conn_open(&l, &l.conns[i], i);
-    load_loop(&l);
+    if (o->transport == LOAD_MQTT) {
+        load_mqtt_loop(&l);
+    } else {
+        l.conns = tp_calloc(clamped.connections, sizeof(*l.conns));
+        for (size_t i = 0; i < clamped.connections; i++)
+            load_conn_open(&l, &l.conns[i], i);
+        load_loop(&l);
+    }
     load_teardown(&l);
     return TP_OK;
 }

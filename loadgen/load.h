@@ -15,6 +15,12 @@
  *   out_of_order - an older sequence with other values (likewise);
  *   invalid      - a timestamp ten days ahead: ingest must reject it.
  *
+ * Or over MQTT (transport LOAD_MQTT, mqtt.h): QoS 1 PUBLISHes to
+ * twinpipe/v1/<device>/telemetry, a PUBACK counting as the 202; one
+ * connection per device with device tokens (secret), else `connections`
+ * gateway connections with the token; several PUBLISHes in flight per
+ * connection, in order, each carrying readings of one device.
+ *
  * 503 answers are retried with the same body after Retry-After (up to
  * `retries` times), as a device would; a request that still fails, or gets
  * no answer, leaves its devices "uncertain" (ingest may have journaled part
@@ -38,8 +44,16 @@
 
 #define LOAD_EXPECT_VALUES 3 /* last values checked per device */
 
+enum load_transport { LOAD_HTTP, LOAD_MQTT };
+
 struct load_options {
+    enum load_transport transport;
     const char *url; /* POST endpoint of tp-ingest */
+    /* MQTT (mqtt.h): host:port or mqtt://host:port, protocol level 4 or 5, QoS 1 PUBLISHes in
+     * flight per connection (MQTT 5: at most the server's Receive Maximum) */
+    const char *mqtt_url;
+    unsigned mqtt_version;
+    size_t mqtt_inflight;
     enum sim_profile profile;
     size_t devices;
     uint64_t readings;    /* total readings to send (fixed-size job); 0 = until duration */
@@ -85,8 +99,13 @@ struct load_result {
     uint64_t invalid_passed; /* ...that ingest accepted anyway (must stay 0) */
     uint64_t valid_rejected; /* good readings ingest rejected (must stay 0) */
     uint64_t duplicates_sent, out_of_order_sent;
-    uint64_t requests, failed_requests, retried_requests;
+    uint64_t requests, failed_requests, retried_requests; /* MQTT: PUBLISHes PUBACKed */
     uint64_t status_counts[6]; /* by status class: [2]=2xx .. [5]=5xx, [0]=no answer */
+    /* MQTT: PUBACKs by reason code (3.1.1: all 0), connections made, CONNACKs refused,
+     * connections lost and made again, PUBLISHes sent again after a reconnect, connections
+     * given up (loadgen.retries failed connects in a row) */
+    uint64_t puback_codes[256];
+    uint64_t connects, connects_refused, reconnects, republished, given_up;
     double seconds;
     int64_t t0_unix_ms; /* wall clock when the first request could go */
     struct hist latency;

@@ -39,6 +39,8 @@ struct loadgen_config {
 
 static const char *const loadgen_profiles[] = {"vehicle", "meter", NULL}; /* enum sim_profile */
 _Static_assert(SIM_VEHICLE == 0 && SIM_METER == 1, "loadgen_profiles");
+static const char *const loadgen_transports[] = {"http", "mqtt", NULL}; /* enum load_transport */
+_Static_assert(LOAD_HTTP == 0 && LOAD_MQTT == 1, "loadgen_transports");
 
 /* A fixed-size job, a timed one, or both (loadgen.dump sends nothing). */
 static enum tp_err loadgen_check(void *arg, char *errstr, size_t errstr_size)
@@ -47,13 +49,28 @@ static enum tp_err loadgen_check(void *arg, char *errstr, size_t errstr_size)
     if (!c->dump && !c->load.readings && !c->load.duration_ms)
         return tp_err_set(TP_VALIDATION, errstr, errstr_size,
                           "set loadgen.readings or loadgen.duration_s");
+    if (c->load.transport == LOAD_MQTT && c->load.mqtt_version == 4 && c->load.bad_pct)
+        return tp_err_set(TP_VALIDATION, errstr, errstr_size,
+                          "loadgen.bad_pct needs loadgen.mqtt_version=5: an MQTT 3.1.1 PUBACK "
+                          "does not say which readings were dead-lettered");
     return TP_OK;
 }
 
 #define L struct loadgen_config
 static const struct config_entry loadgen_rows[] = {
+    CONFIG_ROW_ENUM("loadgen.transport", L, load.transport, "http", loadgen_transports,
+                    "http (POST to loadgen.url) or mqtt (QoS 1 PUBLISHes to loadgen.mqtt_url, "
+                    "PUBACK = accepted)"),
     CONFIG_ROW_STR("loadgen.url", L, load.url, "http://127.0.0.1:18080/v1/telemetry",
                    "tp-ingest endpoint"),
+    CONFIG_ROW_STR("loadgen.mqtt_url", L, load.mqtt_url, "127.0.0.1:1883",
+                   "MQTT listener (tp-ingest's mqtt.listen, or a broker): host:port or "
+                   "mqtt://host:port"),
+    CONFIG_ROW_INT("loadgen.mqtt_version", L, load.mqtt_version, "5", 4, 5,
+                   "MQTT protocol level: 4 (3.1.1) or 5"),
+    CONFIG_ROW_INT("loadgen.mqtt_inflight", L, load.mqtt_inflight, "16", 1, 65534,
+                   "QoS 1 PUBLISHes in flight per MQTT connection (MQTT 5: at most the server's "
+                   "Receive Maximum)"),
     CONFIG_ROW_ENUM("loadgen.profile", L, load.profile, "vehicle", loadgen_profiles,
                     "vehicle (veh-NNNNNN, typed fields) or meter (mtr-NNNNNNN, metrics map)"),
     CONFIG_ROW_INT("loadgen.devices", L, load.devices, "300", 1, 100000000, "simulated devices"),
@@ -61,9 +78,11 @@ static const struct config_entry loadgen_rows[] = {
                    "readings to send in all (a fixed-size job); 0 = run for loadgen.duration_s"),
     CONFIG_ROW_S("loadgen.duration_s", L, load.duration_ms, "0", 0, 86400,
                  "run this long (with loadgen.readings=0, or whichever ends first)", .scale = 1000),
-    CONFIG_ROW_INT("loadgen.batch", L, load.batch, "100", 1, 10000, "readings per POST"),
+    CONFIG_ROW_INT("loadgen.batch", L, load.batch, "100", 1, 10000,
+                   "readings per POST (MQTT: per PUBLISH, of one device; a paced fleet: 1)"),
     CONFIG_ROW_INT("loadgen.connections", L, load.connections, "8", 1, 10000,
-                   "keep-alive connections (one request each)"),
+                   "keep-alive connections (one request each); MQTT: gateway connections (with "
+                   "loadgen.auth_secret: one per device instead)"),
     CONFIG_ROW_MS("loadgen.period_ms", L, load.period_ms, "0", 0, 86400000,
                   "each device reports every period in real time, paced per connection (0 = as "
                   "fast as the connections go)"),
@@ -79,13 +98,14 @@ static const struct config_entry loadgen_rows[] = {
                    "percent of bad readings: duplicates, older sequences and invalid ones, in "
                    "turn"),
     CONFIG_ROW_INT("loadgen.retries", L, load.retries, "5", 0, 1000,
-                   "503 answers retried (same body, after Retry-After)"),
+                   "503 answers retried (same body, after Retry-After); MQTT: failed connects in "
+                   "a row before a connection is given up"),
     CONFIG_ROW_INT("loadgen.seed", L, load.seed, "42", 0, 1000000000, "seed of the simulation"),
     CONFIG_ROW_STR("loadgen.token", L, load.token, NULL,
                    "bearer token for every POST (a gateway token: tp-ingest token --prefix=veh-)"),
     CONFIG_ROW_STR("loadgen.auth_secret", L, load.secret, NULL,
                    "fleet secret: each POST carries one device's readings and its own device "
-                   "token"),
+                   "token (MQTT: one connection per device, the token as its password)"),
     CONFIG_ROW_STR("loadgen.verify_url", L, verify.base_url, NULL,
                    "tp-query base URL: after the run, check every twin against what was sent"),
     CONFIG_ROW_STR("loadgen.query_token", L, verify.token, NULL,
@@ -145,6 +165,15 @@ static void loadgen_histogram(const struct hist *h)
     printf("  max %.1f ms\n", (double)h->max_us / 1000.0);
 }
 
+/* The connections a run used: no more than devices; over MQTT with device tokens, one per
+ * device (load.c decides the same). */
+static size_t loadgen_connections(const struct load_options *o)
+{
+    if (o->transport == LOAD_MQTT && o->secret)
+        return o->devices;
+    return o->connections < o->devices ? o->connections : o->devices;
+}
+
 static void loadgen_summary_json(const char *path, const struct load_options *o,
                                  const struct load_result *r, const struct verify_result *v)
 {
@@ -156,13 +185,14 @@ static void loadgen_summary_json(const char *path, const struct load_options *o,
                "\"invalid_accepted\":%llu,\"valid_rejected\":%llu,\"duplicates_sent\":%llu,"
                "\"out_of_order_sent\":%llu,\"requests\":%llu,\"failed_requests\":%llu,"
                "\"retried_requests\":%llu,\"t0_unix_ms\":%lld,\"seconds\":",
-               o->devices, o->batch, o->connections, (unsigned long long)r->sent,
-               (unsigned long long)r->accepted, (unsigned long long)r->rejected,
-               (unsigned long long)r->invalid_sent, (unsigned long long)r->invalid_passed,
-               (unsigned long long)r->valid_rejected, (unsigned long long)r->duplicates_sent,
-               (unsigned long long)r->out_of_order_sent, (unsigned long long)r->requests,
-               (unsigned long long)r->failed_requests, (unsigned long long)r->retried_requests,
-               (long long)r->t0_unix_ms);
+               o->devices, o->batch,
+               o->transport == LOAD_MQTT ? loadgen_connections(o) : o->connections,
+               (unsigned long long)r->sent, (unsigned long long)r->accepted,
+               (unsigned long long)r->rejected, (unsigned long long)r->invalid_sent,
+               (unsigned long long)r->invalid_passed, (unsigned long long)r->valid_rejected,
+               (unsigned long long)r->duplicates_sent, (unsigned long long)r->out_of_order_sent,
+               (unsigned long long)r->requests, (unsigned long long)r->failed_requests,
+               (unsigned long long)r->retried_requests, (long long)r->t0_unix_ms);
     json_double(&b, r->seconds);
     buf_append_str(&b, ",\"readings_per_s\":");
     json_double(&b, r->seconds > 0 ? (double)r->sent / r->seconds : 0);
@@ -172,6 +202,22 @@ static void loadgen_summary_json(const char *path, const struct load_options *o,
         (double)hist_quantile(&r->latency, 0.9) / 1000,
         (double)hist_quantile(&r->latency, 0.99) / 1000,
         (double)hist_quantile(&r->latency, 0.999) / 1000, (double)r->latency.max_us / 1000);
+    if (o->transport == LOAD_MQTT) {
+        buf_printf(&b,
+                   ",\"mqtt\":{\"version\":%u,\"connects\":%llu,\"connects_refused\":%llu,"
+                   "\"reconnects\":%llu,\"republished\":%llu,\"given_up\":%llu,"
+                   "\"puback_codes\":{",
+                   o->mqtt_version, (unsigned long long)r->connects,
+                   (unsigned long long)r->connects_refused, (unsigned long long)r->reconnects,
+                   (unsigned long long)r->republished, (unsigned long long)r->given_up);
+        const char *sep = "";
+        for (int c = 0; c < 256; c++)
+            if (r->puback_codes[c]) {
+                buf_printf(&b, "%s\"0x%02x\":%llu", sep, c, (unsigned long long)r->puback_codes[c]);
+                sep = ",";
+            }
+        buf_append_str(&b, "}}");
+    }
     if (v)
         buf_printf(&b,
                    ",\"verify\":{\"devices\":%llu,\"ok\":%llu,\"mismatched\":%llu,\"behind\":%llu,"
@@ -208,23 +254,41 @@ static void loadgen_timeline(const char *path, const struct load_result *r)
         log_error("could not write \"%s\"", path);
 }
 
+/* MQTT's lines: connections, reconnects and PUBACK reason codes. */
+static void loadgen_print_mqtt(const struct load_options *o, const struct load_result *r)
+{
+    printf("mqtt %s: %llu connects, %llu CONNACKs refused, %llu connections lost and made "
+           "again, %llu PUBLISHes sent again, %llu connections given up; PUBACK codes:",
+           o->mqtt_version == 5 ? "5" : "3.1.1", (unsigned long long)r->connects,
+           (unsigned long long)r->connects_refused, (unsigned long long)r->reconnects,
+           (unsigned long long)r->republished, (unsigned long long)r->given_up);
+    for (int c = 0; c < 256; c++)
+        if (r->puback_codes[c])
+            printf(" 0x%02x x %llu", c, (unsigned long long)r->puback_codes[c]);
+    printf("\n");
+}
+
 /* The run's lines on stdout: readings sent, answers, latency and its histogram. */
 static void loadgen_print_run(const struct load_options *o, const struct load_result *r)
 {
+    bool mqtt = o->transport == LOAD_MQTT;
+    size_t conns = loadgen_connections(o);
     printf("%s: sent %llu readings (%llu duplicates, %llu older sequences, %llu invalid) from "
-           "%zu devices in %llu requests over %zu connections in %.2f s: %.0f readings/s\n",
+           "%zu devices in %llu %s over %zu %sconnections in %.2f s: %.0f readings/s\n",
            loadgen_profiles[o->profile], (unsigned long long)r->sent,
            (unsigned long long)r->duplicates_sent, (unsigned long long)r->out_of_order_sent,
            (unsigned long long)r->invalid_sent, o->devices, (unsigned long long)r->requests,
-           o->connections < o->devices ? o->connections : o->devices, r->seconds,
+           mqtt ? "PUBACKed PUBLISHes" : "requests", conns, mqtt ? "MQTT " : "", r->seconds,
            r->seconds > 0 ? (double)r->sent / r->seconds : 0.0);
     printf("accepted %llu, rejected %llu (invalid accepted: %llu, valid rejected: %llu); failed "
            "requests %llu, 503s retried %llu\n",
            (unsigned long long)r->accepted, (unsigned long long)r->rejected,
            (unsigned long long)r->invalid_passed, (unsigned long long)r->valid_rejected,
            (unsigned long long)r->failed_requests, (unsigned long long)r->retried_requests);
-    printf("latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms\n",
-           (double)hist_quantile(&r->latency, 0.5) / 1000,
+    if (mqtt)
+        loadgen_print_mqtt(o, r);
+    printf("%slatency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms\n",
+           mqtt ? "PUBACK " : "", (double)hist_quantile(&r->latency, 0.5) / 1000,
            (double)hist_quantile(&r->latency, 0.9) / 1000,
            (double)hist_quantile(&r->latency, 0.99) / 1000,
            (double)hist_quantile(&r->latency, 0.999) / 1000);
@@ -265,7 +329,8 @@ static int loadgen_run(const struct loadgen_config *cfg, const struct load_optio
         return 1;
     }
     loadgen_print_run(o, &r);
-    bool ok = r.failed_requests == 0 && r.invalid_passed == 0 && r.valid_rejected == 0;
+    bool ok =
+        r.failed_requests == 0 && r.invalid_passed == 0 && r.valid_rejected == 0 && r.given_up == 0;
     struct verify_result v;
     bool verified = cfg->verify.base_url && loadgen_verify(cfg, &r, &v, &ok);
     if (cfg->summary)

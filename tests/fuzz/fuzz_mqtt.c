@@ -1,5 +1,5 @@
 /*
- * fuzz_mqtt - the MQTT codec (ingest/mqtt_codec.c): a byte stream fed to the
+ * fuzz_mqtt - the MQTT codec (mqtt/codec.c): a byte stream fed to the
  * incremental decoder in random splits.
  *
  * Input: byte 0 chooses the decoder (bit 0: client side, else server side;
@@ -8,7 +8,7 @@
  * to 2 - else the transport's defaults; bit 3: no limits at all (QoS 2,
  * Retain)), byte 1 seeds the splits, the rest is the stream. Seeds:
  * corpus/fuzz_mqtt/ (what mosquitto_pub and mosquitto_sub 2.0.11 sent,
- * tests/ingest/mqtt_golden.h, and hand-made packets of every type); dictionary:
+ * tests/mqtt/golden.h, and hand-made packets of every type); dictionary:
  * fuzz_mqtt.dict.
  *
  * Checked besides the sanitizers (each body buffer is malloc'd at exactly
@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "ingest/mqtt_codec.h"
+#include "mqtt/codec.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

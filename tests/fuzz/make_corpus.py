@@ -505,10 +505,10 @@ for name, data in [("bench", record(bench)), ("odd_values", record(odd)),
 
 # fuzz_mqtt: byte 0 the decoder (bit 0 client side, bit 1 client version 5, bit 2 tight
 # limits, bit 3 no limits), byte 1 the split seed, then a byte stream. The streams
-# mosquitto_pub/sub 2.0.11 sent (tests/ingest/mqtt_golden.h, read from there) and hand-made packets.
+# mosquitto_pub/sub 2.0.11 sent (tests/mqtt/golden.h, read from there) and hand-made packets.
 def golden_streams():
     out = {}
-    with open(os.path.join(HERE, "..", "ingest", "mqtt_golden.h")) as f:
+    with open(os.path.join(HERE, "..", "mqtt", "golden.h")) as f:
         for line in f:
             m = re.match(r'#define GOLDEN_(\w+?)_(\w+) "([0-9a-f]+)"', line)
             if m:

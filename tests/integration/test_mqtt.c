@@ -17,7 +17,11 @@
  *   - Paho (Python, PyPI paho-mqtt 2.2.0, tests/integration/mqtt_paho.py): the MQTT 5
  *     CONNACK's properties and four PUBACK reason codes on one connection, in order; a
  *     gateway token's 48 readings of 8 devices (several partitions) sent at once, PUBACKed
- *     in the order sent.
+ *     in the order sent;
+ *   - the ack ring (integration/mqtt_window.py, a raw client, mqtt.receive_maximum=8): PUBACK
+ *     reason codes, Reason Strings and User Property exact and in order; a window of exactly
+ *     8 in flight; the ring's slots held only while PUBLISHes are in flight, PUBACKs in order
+ *     after it grew, was freed and grew again.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -632,6 +636,62 @@ START_TEST(test_mqtt_kill9)
 }
 END_TEST
 
+/* tp-ingest alone, with a window of 8 (mqtt.receive_maximum) and a 1 s linger. */
+static void setup_window(void)
+{
+    stack_init(&st, "mqttwin");
+    ingest_port = stack_free_port();
+    mqtt_port = stack_free_port();
+    snprintf(mqtt_env, sizeof(mqtt_env), "TP_MQTT_LISTEN=127.0.0.1:%u", mqtt_port);
+    const char *ingest_env[] = {"TP_AUTH_SECRET=" SECRET, mqtt_env, "TP_MQTT_RECEIVE_MAXIMUM=8",
+                                "TP_KAFKA_LINGER_MS=1000", NULL};
+    ingest_pid = stack_service_start(&st, "tp-ingest", ingest_env, ingest_port);
+}
+
+static void teardown_window(void)
+{
+    ck_assert_int_eq(stack_service_stop(ingest_pid, SIGTERM), 0);
+}
+
+/* The ack ring, allocated only while PUBLISHes are in flight (integration/mqtt_window.py, a
+ * raw client): MQTT 5 PUBACKs of every outcome in order with their exact reason codes, Reason
+ * Strings and User Property; the ring freed once idle; a 3.1.1 burst of 20 and then of 12
+ * against the window of 8: exactly 8 in flight (never more), the connection paused, 8 slots
+ * held, every PUBACK in the order sent, and the ring freed after each burst. */
+START_TEST(test_mqtt_window)
+{
+    char out[4096], gw[AUTH_TOKEN_MAX + 1];
+    mint(AUTH_PREFIX, "mq-win-", tp_now_ms() / 1000 + 3600, gw, sizeof(gw));
+    ck_assert_double_eq(metric("tp_ingest_mqtt_ack_ring_slots"), 0);
+    ck_assert_int_eq(run(out, sizeof(out),
+                         "timeout 90 python3 '%s/tests/integration/mqtt_window.py' %u %u mq-win- "
+                         "'%s'",
+                         TP_SOURCE_DIR, mqtt_port, ingest_port, gw),
+                     0);
+    ck_assert_str_eq(out, "connack5 rm=8\n"
+                          "puback5 1 0x99 rs=invalid_protobuf\n"
+                          "puback5 2 0x83 rs=missing_sequence\n"
+                          "puback5 3 0x00 up=tp-dead-lettered=1\n"
+                          "puback5 4 0x87\n"
+                          "puback5 5 0x90\n"
+                          "slots 0\n"
+                          "inflight 8 paused 1 slots 8\n"
+                          "acks 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20\n"
+                          "max_inflight 8\n"
+                          "slots 0\n"
+                          "inflight 8 paused 1 slots 8\n"
+                          "acks 21,22,23,24,25,26,27,28,29,30,31,32\n"
+                          "max_inflight 8\n"
+                          "slots 0\n");
+    ck_assert_double_eq(metric("tp_ingest_mqtt_publishes_total{qos=\"1\",outcome=\"acked\"}"), 32);
+    ck_assert_double_eq(
+        metric("tp_ingest_mqtt_publishes_total{qos=\"1\",outcome=\"dead_lettered\"}"), 3);
+    ck_assert_double_eq(metric("tp_ingest_mqtt_inflight_messages"), 0);
+    ck_assert_double_eq(metric("tp_ingest_mqtt_paused_connections"), 0);
+    ck_assert_double_eq(metric("tp_ingest_mqtt_ack_ring_slots"), 0);
+}
+END_TEST
+
 static Suite *mqtt_suite(void)
 {
     Suite *s = suite_create("mqtt");
@@ -650,6 +710,11 @@ static Suite *mqtt_suite(void)
     tcase_set_timeout(kill, 300);
     tcase_add_test(kill, test_mqtt_kill9);
     suite_add_tcase(s, kill);
+    TCase *win = tcase_create("window");
+    tcase_add_unchecked_fixture(win, setup_window, teardown_window);
+    tcase_set_timeout(win, 120);
+    tcase_add_test(win, test_mqtt_window);
+    suite_add_tcase(s, win);
     return s;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""capture.py - records the MQTT packets one client sends, for tests/ingest/mqtt_golden.h.
+"""capture.py - records the MQTT packets one client sends, for tests/mqtt/golden.h.
 
     capture.py PORT OUT.hex 4|5 &
     mosquitto_pub -h 127.0.0.1 -p PORT -V mqttv311 ...

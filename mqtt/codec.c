@@ -1,4 +1,4 @@
-#include "mqtt_codec.h"
+#include "codec.h"
 
 #include <assert.h>
 #include <string.h>

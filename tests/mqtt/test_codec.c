@@ -1,17 +1,17 @@
 /*
- * ingest/mqtt_codec.c and ingest/mqtt_reasons.c: exact bytes of every packet type of MQTT 3.1.1 and
- * 5, encoded and decoded; the bytes mosquitto_pub and mosquitto_sub 2.0.11 sent (golden.h); feeding
- * byte by byte gives what feeding the whole buffer gives; every malformation with its reason; the
- * size limit refused from the fixed header, before the body.
+ * mqtt/codec.c and mqtt/reasons.c: exact bytes of every packet type of MQTT 3.1.1 and 5,
+ * encoded and decoded; the bytes mosquitto_pub and mosquitto_sub 2.0.11 sent (golden.h);
+ * feeding byte by byte gives what feeding the whole buffer gives; every malformation with
+ * its reason; the size limit refused from the fixed header, before the body.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest/mqtt_codec.h"
-#include "ingest/mqtt_reasons.h"
-#include "tests/ingest/mqtt_golden.h"
+#include "mqtt/codec.h"
+#include "mqtt/reasons.h"
+#include "tests/mqtt/golden.h"
 #include "tests/support/check_main.h"
 
 /* ---- helpers ---- */

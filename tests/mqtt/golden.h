@@ -1,7 +1,7 @@
 /*
  * golden.h - the exact bytes real MQTT clients sent, as test vectors (hex).
  *
- * Captured with tests/ingest/mqtt_capture.py (a loopback listener that records each packet and
+ * Captured with tests/mqtt/capture.py (a loopback listener that records each packet and
  * answers CONNACK, PUBACK, SUBACK and UNSUBACK) from Debian's mosquitto-clients
  * 2.0.11-1.2+deb12u2:
  *

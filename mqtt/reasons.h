@@ -6,8 +6,8 @@
  * code, the packet that carries it in MQTT 5, what MQTT 3.1.1 (which has no
  * reason codes) does instead, the metric label and the log text. The codec
  * (codec.h) returns rows of it, the transport answers by it, the metrics
- * label by it and tests/ingest/test_mqtt_codec.c checks it, so a refusal is one
- * row, not five edits. ingest/mqtt_codec.md shows the table.
+ * label by it and tests/mqtt/test_codec.c checks it, so a refusal is one
+ * row, not five edits. mqtt/README.md shows the table.
  *
  * Pure table; any thread.
  *

@@ -44,7 +44,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "mqtt_reasons.h"
+#include "mqtt/reasons.h"
 
 /* The spec's maximum remaining length (4 bytes of 7 bits) and whole packet. */
 #define MQTT_REMAINING_MAX 268435455u

@@ -1,4 +1,4 @@
-#include "mqtt_reasons.h"
+#include "reasons.h"
 
 struct mqtt_reason_row {
     uint8_t code;
