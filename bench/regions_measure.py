@@ -174,6 +174,7 @@ def global_range(bootstrap, w0, w1, wait_s, window_ms):
     topics = mm2_topics(c)
     by_topic = {t: {"records": 0, "bytes": 0} for t in topics}
     per_window = {}     # window_start -> {"records", "bytes", "partials": set}
+    published = {}      # (region, category, partition, window_start) -> [window end, first ts, last ts]
     last_new = time.monotonic()
     assign = []
     for t in topics:
@@ -196,6 +197,9 @@ def global_range(bootstrap, w0, w1, wait_s, window_ms):
                 w["records"] += 1
                 w["bytes"] += size
                 w["partials"].add((region, cat, part))
+                ts = m.timestamp()[1]
+                pub = published.setdefault((region, cat, part, ws), [ws + wms, ts, ts])
+                pub[1], pub[2] = min(pub[1], ts), max(pub[2], ts)
                 last_new = time.monotonic()
             else:
                 ts = m.timestamp()[1]
@@ -218,7 +222,13 @@ def global_range(bootstrap, w0, w1, wait_s, window_ms):
             by_region[region] = by_region.get(region, 0) + 1
         windows.append({"window_start_ms": ws, "records": w["records"], "bytes": w["bytes"],
                         "partials": len(w["partials"]), "partials_by_region": by_region})
-    return {"topics": {t: v for t, v in by_topic.items() if v["records"]}, "windows": windows}
+    # the partials' publish times in their region (the records' timestamps, kept by MirrorMaker)
+    first = [(v[1] - v[0]) / 1000 for v in published.values()]
+    last = [(v[2] - v[0]) / 1000 for v in published.values()]
+    pub = {"partials": len(first), "first_p50_s": quantile(first, 0.5), "first_p99_s": quantile(first, 0.99),
+           "first_max_s": max(first, default=None), "last_p50_s": quantile(last, 0.5),
+           "last_p99_s": quantile(last, 0.99), "last_max_s": max(last, default=None)}
+    return {"topics": {t: v for t, v in by_topic.items() if v["records"]}, "windows": windows, "published": pub}
 
 
 def psql(dsn, sql):
@@ -255,6 +265,7 @@ def freshness_metrics(url):
                 return le
         return None
     return {"observations": total, "p50_le_s": q(0.5) if total else None, "p99_le_s": q(0.99) if total else None,
+            "buckets": [[("+Inf" if le == float("inf") else le), n] for le, n in buckets],
             "last_finite_bound_s": max((le for le, _ in buckets if le != float("inf")), default=None)}
 
 
