@@ -2,13 +2,15 @@
 #   make demo   install what is missing, build, start the dev stack, run the services,
 #               simulate a fleet, print twins, publish one reading over MQTT and print
 #               its twin, shut everything down
+#   make demo-regions  two regions and a global site on this machine (scripts/sites): merged
+#               aggregates at global and a policy round trip, ~2-3 minutes, then stops it all
 #   make test   install what is missing, build with ASan+UBSan, start the dev stack,
 #               run every test through ctest
 #   make bench  the benchmark suite (about 20-30 minutes): bench/RESULTS.md, e2e.png, e2e_3s.png
 #   make fuzz   build the libFuzzer harnesses with clang (build/fuzz) and run each for
 #               FUZZ_SECONDS (default 60); FUZZERS="fuzz_http fuzz_decode" picks some;
 #               the corpus grows in build/fuzz/work (tests/fuzz/README.md)
-.PHONY: all build demo test bench fuzz format clean deps stack-up stack-down
+.PHONY: all build demo demo-regions test bench fuzz format clean deps stack-up stack-down
 
 FUZZ_SECONDS ?= 60
 FUZZERS ?=
@@ -24,6 +26,9 @@ build: deps
 
 demo:
 	scripts/demo
+
+demo-regions:
+	scripts/demo-regions
 
 test:
 	scripts/test
