@@ -20,7 +20,7 @@
 #include "policyfeed/feed.h"
 
 /* accept calls kept for reuse (made by the transports, dropped on the delivery thread) */
-#define INGEST_CALLS_KEPT 1024
+#define INGEST_CALLS_KEPT 256
 
 struct ingest {
     struct journal_producer *producer;
