@@ -69,7 +69,7 @@ static enum tp_err accept_refuse(struct accept_outcome *out, enum ingest_error e
 
 static struct accept_call *accept_call_new(struct ingest *ing, const struct accept_request *rq)
 {
-    struct accept_call *call = tp_calloc(1, sizeof(*call));
+    struct accept_call *call = freelist_get(&ing->calls); /* zeroed */
     call->ing = ing;
     call->done = rq->done;
     call->arg = rq->arg;
@@ -82,7 +82,12 @@ static void accept_call_free(struct accept_call *call)
 {
     accept_outcome_release(&call->o);
     pthread_mutex_destroy(&call->lock);
-    free(call);
+    freelist_put(&call->ing->calls, call); /* often on the delivery thread: kept, not freed */
+}
+
+size_t accept_call_size(void)
+{
+    return sizeof(struct accept_call);
 }
 
 /* Every report is in: the outcome goes to the transport, then the call is freed. */

@@ -131,5 +131,7 @@ void accept_outcome_release(struct accept_outcome *o);
 
 /* The producer's delivery callback (journal_producer_new(.., accept_on_delivery, ing, ..)). */
 void accept_on_delivery(void *opaque, const struct journal_delivery *d, void *arg);
+/* The size of one call, for the ingest's free list of them (ingest_int.h: calls). */
+size_t accept_call_size(void);
 
 #endif

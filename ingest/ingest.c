@@ -346,9 +346,11 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
     struct ingest *ing = tp_calloc(1, sizeof(*ing));
     ing->limits = *limits;
     ing->schema_id = journal->schema_id;
+    freelist_init(&ing->calls, accept_call_size(), INGEST_CALLS_KEPT);
     enum tp_err err =
         journal_producer_new(journal, accept_on_delivery, ing, &ing->producer, errstr, errstr_size);
     if (err != TP_OK) {
+        freelist_release(&ing->calls);
         free(ing);
         return err;
     }
@@ -360,6 +362,7 @@ enum tp_err ingest_new(const struct journal_config *journal, const struct ingest
     if (rc != 0) {
         service_beat_free(ing->delivery_beat);
         journal_producer_free(ing->producer);
+        freelist_release(&ing->calls);
         free(ing);
         return tp_err_set(TP_IO, errstr, errstr_size, "could not start the delivery thread: %s",
                           strerror(rc));
@@ -406,6 +409,7 @@ void ingest_free(struct ingest *ing)
     atomic_store(&ing->running, false);
     pthread_join(ing->delivery_thread, NULL);
     service_beat_free(ing->delivery_beat);
-    journal_producer_free(ing->producer);
+    journal_producer_free(ing->producer); /* the last reports drop their calls */
+    freelist_release(&ing->calls);
     free(ing);
 }

@@ -15,11 +15,16 @@
 
 #include "common/metrics.h"
 #include "errors.h"
+#include "freelist.h"
 #include "ingest.h"
 #include "policyfeed/feed.h"
 
+/* accept calls kept for reuse (made by the transports, dropped on the delivery thread) */
+#define INGEST_CALLS_KEPT 256
+
 struct ingest {
     struct journal_producer *producer;
+    struct freelist calls;   /* accept.c's calls: accept_call_size() bytes each */
     struct http_server *srv; /* borrowed, for /metrics */
     _Atomic uint64_t accepted_total;
     _Atomic uint64_t rejected_total[INGEST_ERR__COUNT]; /* by row: the INGEST_ERR_READING ones */

@@ -79,6 +79,8 @@ struct mqtt_conn {
     size_t rest_off, rest_len;
     uint8_t version;
     bool connected, busy, paused, want_out, closing;
+    bool touched;    /* in the completion pass's list of connections to flush */
+    uint8_t ev_mask; /* the events registered with epoll (EPOLLIN, EPOLLOUT: both < 256) */
     struct auth_claims claims;
     bool has_claims;
     char client_id[MQTT_DEVICE_MAX + 1];
@@ -136,7 +138,8 @@ struct mqtt_server {
     uint32_t n_slots, n_open, n_sessions;
     bool global_paused;
     pthread_mutex_t mu;
-    struct mqtt_ticket *done; /* under mu */
+    struct mqtt_ticket *done; /* under mu; the eventfd is written when it turns non-empty */
+    uint32_t *touched;        /* n_slots: connections of one completion pass */
     uint8_t scratch[MQTT_READ_MAX];
     /* policies (ing->policies): config messages re-evaluated by bounded sweeps */
     atomic_bool policies_changed; /* set by the feed's on_change */
@@ -192,10 +195,12 @@ static void conn_events(struct mqtt_server *s, struct mqtt_conn *c)
 {
     if (c->fd < 0)
         return;
-    struct epoll_event ev = {.events = (c->paused || c->closing ? 0u : EPOLLIN) |
-                                       (c->out_len ? EPOLLOUT : 0u),
-                             .data.u32 = c->index};
+    uint32_t want = (c->paused || c->closing ? 0u : EPOLLIN) | (c->out_len ? EPOLLOUT : 0u);
+    if (want == c->ev_mask) /* level-triggered: what is registered stands */
+        return;
+    struct epoll_event ev = {.events = want, .data.u32 = c->index};
     epoll_ctl(s->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->ev_mask = (uint8_t)want;
 }
 
 /* Writes what it can; false when the connection failed. */
@@ -220,12 +225,7 @@ static bool conn_flush(struct mqtt_server *s, struct mqtt_conn *c)
         memmove(c->out, c->out + off, c->out_len - off);
         c->out_len -= off;
     }
-    if (!c->out_len && c->out) { /* an idle connection keeps no output buffer */
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = 0;
-    }
-    return true;
+    return true; /* an emptied output buffer stays until the next tick (reused meanwhile) */
 }
 
 static void conn_free(struct mqtt_server *s, struct mqtt_conn *c)
@@ -601,12 +601,17 @@ static void on_done(void *arg, const struct accept_outcome *o)
     }
     s = (struct mqtt_server *)t->next; /* carried here until now */
     pthread_mutex_lock(&s->mu);
+    bool first = !s->done;
     t->next = s->done;
     s->done = t;
     pthread_mutex_unlock(&s->mu);
-    uint64_t one = 1;
-    ssize_t w = write(s->efd, &one, sizeof(one));
-    (void)w;
+    /* one wake-up per batch: the loop takes the whole list after reading the eventfd, so a
+     * report added to a non-empty list is drained with the one that woke it */
+    if (first) {
+        uint64_t one = 1;
+        ssize_t w = write(s->efd, &one, sizeof(one));
+        (void)w;
+    }
 }
 
 static void ticket_apply(struct mqtt_server *s, struct mqtt_ticket *t)
@@ -1110,6 +1115,7 @@ static void server_accept(struct mqtt_server *s)
         s->n_open++;
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev);
+        c->ev_mask = EPOLLIN;
     }
 }
 
@@ -1157,6 +1163,11 @@ static void server_tick(struct mqtt_server *s)
         uint16_t cap = c->ring.cap;
         mqtt_ring_trim(&c->ring); /* empty since the last tick: an idle connection holds none */
         atomic_fetch_sub(&s->ring_slots, (long)cap - c->ring.cap);
+        if (!c->out_len && c->out) { /* nor an output buffer */
+            free(c->out);
+            c->out = NULL;
+            c->out_cap = 0;
+        }
         if (s->global_paused)
             conn_pause(s, c, true);
         else
@@ -1187,18 +1198,28 @@ static void server_completions(struct mqtt_server *s)
         rev = t;
         t = n;
     }
+    /* all outcomes first, then one resume, one send and one epoll update per connection */
+    uint32_t n_touched = 0;
     while (rev) {
         struct mqtt_ticket *n = rev->next;
         struct mqtt_conn *c = rev->c;
         ticket_apply(s, rev);
-        if (s->conns[c->index] == c && c->fd >= 0) {
-            conn_resume(s, c);
-            if (c->fd >= 0 && c->out_len && !conn_flush(s, c))
-                conn_close(s, c, DISC_EOF);
-            else if (c->fd >= 0)
-                conn_events(s, c);
+        if (s->conns[c->index] == c && c->fd >= 0 && !c->touched) {
+            c->touched = true;
+            s->touched[n_touched++] = c->index;
         }
         rev = n;
+    }
+    for (uint32_t i = 0; i < n_touched; i++) {
+        struct mqtt_conn *c = s->conns[s->touched[i]]; /* server_reap frees after the pass */
+        c->touched = false;
+        if (c->fd < 0)
+            continue;
+        conn_resume(s, c);
+        if (c->fd >= 0 && c->out_len && !conn_flush(s, c))
+            conn_close(s, c, DISC_EOF);
+        else if (c->fd >= 0)
+            conn_events(s, c);
     }
 }
 
@@ -1328,6 +1349,7 @@ enum tp_err mqtt_server_new(struct ingest *ing, const struct mqtt_server_config 
     }
     s->n_slots = (uint32_t)cfg->max_connections + MQTT_BUSY_EXTRA;
     s->conns = tp_calloc(s->n_slots, sizeof(*s->conns));
+    s->touched = tp_calloc(s->n_slots, sizeof(*s->touched));
     *out = s;
     enum tp_err err = server_bind(s, errstr, errstr_size);
     if (err != TP_OK)
@@ -1470,6 +1492,7 @@ void mqtt_server_free(struct mqtt_server *s)
             conn_free(s, s->conns[i]);
         }
     free(s->conns);
+    free(s->touched);
     if (s->lfd >= 0)
         close(s->lfd);
     if (s->efd >= 0)
