@@ -4,7 +4,11 @@
  *
  * Input: a query string ("k=v&k2=v2", already percent-decoded as
  * libmicrohttpd hands it over; a key without '=' has the value ""). It is
- * parsed as the list, the series and the summary endpoint's parameters.
+ * parsed as the list, the series and the summary endpoint's parameters,
+ * and as GET /v1/fleet/aggregates' (query/aggregates.c): a refusal is
+ * TP_VALIDATION with a message; accepted, the category is one
+ * aggregates_category_valid takes, from < until at most 31 days apart, and
+ * 0..16 regions of 1..128 bytes, each one of the arguments' values.
  * Then the cursor: a "cursor" argument is decoded against the list's
  * fingerprint; and a cursor built from the input's last 10 bytes and its
  * "model" value (when it is a valid device id) must decode to itself, and
@@ -19,6 +23,7 @@
 
 #include "common/buf.h"
 #include "fuzz.h"
+#include "query/aggregates.h"
 #include "query/cursor.h"
 #include "query/params.h"
 
@@ -53,6 +58,38 @@ static void fuzz_cursor_roundtrip(const struct list_params *lp, const struct buf
         abort();
     if (cursor_decode(secret, text, "other", 5, &back, err, sizeof(err)) != TP_VALIDATION)
         abort();
+}
+
+/* Whether v is (the same pointer as) one of the values of a. */
+static bool fuzz_is_value(const struct params_args *a, const char *v)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (a->values[i] == v)
+            return true;
+    return false;
+}
+
+static void fuzz_aggregates(const struct params_args *a)
+{
+    char err[512] = "";
+    struct aggregates_params ap;
+    enum tp_err e = aggregates_params_parse(a, &ap, err, sizeof(err));
+    if (e != TP_OK) {
+        if (e != TP_VALIDATION || !err[0])
+            abort();
+        return;
+    }
+    if (!ap.category || !fuzz_is_value(a, ap.category) || !aggregates_category_valid(ap.category))
+        abort();
+    if (ap.from_us >= ap.until_us || ap.until_us - ap.from_us > AGGREGATES_SPAN_MAX_US)
+        abort();
+    if (ap.n_regions > AGGREGATES_REGIONS_MAX)
+        abort();
+    for (size_t i = 0; i < ap.n_regions; i++) {
+        size_t n = strlen(ap.regions[i]);
+        if (!fuzz_is_value(a, ap.regions[i]) || n < 1 || n > AGGREGATES_REGION_MAX)
+            abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -91,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     struct summary_params su;
     params_summary_parse(&a, &su, err, sizeof(err));
+    fuzz_aggregates(&a);
     free(q);
     return 0;
 }

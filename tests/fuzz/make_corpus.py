@@ -261,8 +261,56 @@ for i, q in enumerate([
     "metric.a.lt=1&metric.b.lt=1&metric.c.lt=1&metric.d.lt=1&metric.e.lt=1&metric.f.lt=1&metric.g.lt=1&metric.h.lt=1",
     "limit=1000&sort=-device_id&model=" + "a" * 128,
     "step=1d&metric=m&from=2026-02-29T00:00:00Z&to=2026-03-01T00:00:00.1234567Z",
+    # GET /v1/fleet/aggregates
+    "category=model=tp-truck,firmware=2.1.7&from=2026-12-03T10:00:00Z&until=2026-12-03T11:00:00Z",
+    "category=model=tp-truck&region=region-a&region=region-b&from=2026-12-03T10:00:00Z"
+    "&until=2026-12-03T10:00:00.000001Z",
+    "category=a\\=b=c\\,d,e=&from=2026-11-02T10:00:00Z&until=2026-12-03T10:00:00Z",
+    "category=model=x&from=2026-11-02T10:00:00Z&until=2026-12-03T10:00:00.000001Z",
+    "category=model&from=2026-12-03T10:00:00Z&until=2026-12-03T11:00:00Z",
+    "category==x&from=2026-12-03T11:00:00Z&until=2026-12-03T10:00:00Z&region=",
+    "category=m=x&from=2026-12-03T10:00:00Z&until=2026-12-03T11:00:00Z&from=2026-12-03T10:00:00Z",
+    "category=m=x&from=2026-12-03T10:00:00Z&until=2026-12-03T11:00:00Z&" +
+    "&".join("region=r%d" % i for i in range(17)),
 ]):
     write("fuzz_params", "q%02d" % i, q.encode())
+
+# ---- fleet: WindowAggregate records as mirrored (selector byte = the topic, fuzz_fleet.c) ----
+def aggregate(text):
+    return protoc(["--encode=twinpipe.aggregates.v1.WindowAggregate",
+                   "twinpipe/aggregates/v1/aggregates.proto"], text.encode(),
+                  [os.path.join(ROOT, "schemas")])
+
+
+AGG = (' category: "tp-truck|2.1.7" attributes { name: "model" value: "tp-truck" }'
+       ' attributes { name: "firmware" value: "2.1.7" } window_start_ms: 1796292000000'
+       ' window_ms: 60000 journal_partition: 3 ')
+AGG_METRICS = (' readings: 12 metrics { name: "fuel_level_pct" count: 12 min: 10.5 max: 80 sum: 500 }'
+               ' metrics { name: "speed_kmh" count: 0 sum: 0 }')
+for name, topic, text in [
+    ("region_a", 0, 'region: "region-a"' + AGG + 'version: 1' + AGG_METRICS),
+    ("second_hop", 1, 'region: "region-a"' + AGG + 'version: 7' + AGG_METRICS),
+    ("no_dot_topic", 2, 'region: "region-b"' + AGG + 'version: 1'),
+    ("region_from_topic", 1, AGG + 'version: 2' + AGG_METRICS),
+    ("region_contradicts", 3, 'region: "region-a"' + AGG + 'version: 1'),
+    ("no_region_no_prefix", 2, AGG + 'version: 1'),
+    ("escaped_category", 0, 'region: "region-a" attributes { name: "a=b" value: "c,d\\\\" }'
+     ' attributes { name: "e" value: "" } window_start_ms: -62135596800000 window_ms: 1'
+     ' journal_partition: 0 version: 9223372036854775807 readings: 9223372036854775807'),
+    ("version_zero", 0, 'region: "region-a"' + AGG + 'version: 0'),
+    ("unsorted_metrics", 0, 'region: "region-a"' + AGG + 'version: 1 metrics { name: "b" }'
+     ' metrics { name: "a" }'),
+    ("min_above_max", 0, 'region: "region-a"' + AGG + 'version: 1 metrics { name: "a" count: 1'
+     ' min: 2 max: 1 sum: 3 }'),
+    ("no_attributes", 0, 'region: "region-a" window_start_ms: 0 window_ms: 60000'
+     ' journal_partition: 0 version: 1'),
+    ("year_10000", 0, 'region: "region-a"' + AGG.replace("1796292000000", "253402300800000") +
+     'version: 1'),
+]:
+    write("fuzz_fleet", name, bytes([topic]) + frame(1, [0], aggregate(text)))
+write("fuzz_fleet", "path_batch", b"\x00" + frame(1, [1], aggregate('region: "region-a"')))
+write("fuzz_fleet", "truncated", b"\x00" + frame(1, [0], aggregate('region: "region-a"' + AGG))[:-2])
+write("fuzz_fleet", "short_frame", b"\x00\x00\x00\x00")
 
 # ---- http: raw requests ----
 for name, req in [
