@@ -413,7 +413,10 @@ class Check:
         answer, at most one 3 s period later) to `until`, region-a's trucks journal readings at
         1 s and every other device at 3 s, so a truck journals about 3 times as many readings as
         a device of another model; in region-b, where the policy does not apply, about as many.
-        The bounds leave one reading per device of slack either way at the window's edges."""
+        The loadgen's gateway connections POST a batch once all of it is due (loadgen/README.md):
+        beside devices at 3 s a truck's 1 s readings reach the journal up to three at a time, so
+        at the window's edges a truck's count moves by up to 3 (measured: 10.00 and 12.00 in
+        10.5 s), another device's by 1."""
         frm, until = policy[0] + 3500, policy[1]
         span = (until - frm) / 1000.0
         for j in self.journals:
@@ -431,9 +434,9 @@ class Check:
                      % (phase, j.region, rfc3339(frm), rfc3339(until)))
             out[j.region] = {k: sum(v.values()) / len(v) for k, v in per.items()}
         a, b = out[self.journals[0].region], out[self.journals[1].region]
-        # per device in `span` seconds: a truck at 1 s sends span +- 1, another at 3 s span/3 +- 1
-        if not (span - 1 <= a["truck"] <= span + 1 and span / 3 - 1 <= a["other"] <= span / 3 + 1):
-            fail("%s: region-a per device in %.1f s: trucks %.2f (want %.1f +- 1), others %.2f "
+        # per device in `span` seconds: a truck at 1 s sends span +- 3, another at 3 s span/3 +- 1
+        if not (span - 3 <= a["truck"] <= span + 3 and span / 3 - 1 <= a["other"] <= span / 3 + 1):
+            fail("%s: region-a per device in %.1f s: trucks %.2f (want %.1f +- 3), others %.2f "
                  "(want %.1f +- 1)" % (phase, span, a["truck"], span, a["other"], span / 3))
         for k in ("truck", "other"):
             if not span / 3 - 1 <= b[k] <= span / 3 + 1:
