@@ -5,7 +5,7 @@ hadolint is not in Debian, so this is a small structural lint of our own (Python
 standard library only), with the rules that matter for this image:
   - every program the project builds (add_executable(tp-...) outside bench/, minus
     development-only tools) is built AND copied into the image: tp-loadgen included,
-    and any new service (tp-mqtt, ...) the day its CMake target appears;
+    and any new service the day its CMake target appears;
   - every program the chart or docker-compose.yml runs is in the image;
   - the runtime user is numeric, not root, created with that uid, and the Helm chart's
     securityContext.runAsUser / runAsGroup are the same numbers;
